@@ -1,0 +1,59 @@
+package frame
+
+// Meta is the overlay information that travels with each frame.
+type Meta struct {
+	// Src is the peer that captured the frame from its bridge. Switches
+	// learn MACs from it, never from the underlay sender, so relayed frames
+	// teach the right thing.
+	Src PeerName
+	// Dst is the peer the frame is for, or UnknownPeer for a frame that is
+	// flooded (broadcast, multicast, unknown unicast).
+	Dst PeerName
+	// Via is the peer the frame was last received from (the previous hop);
+	// UnknownPeer for frames captured locally. Set by transports on
+	// receive, ignored on send.
+	Via PeerName
+}
+
+// Batch carries up to Cap() frames through the data path. It is allocated
+// once, with every buffer, and reused: nothing in a forwarding loop
+// allocates. Frame i occupies Bufs[i][Offset : Offset+Sizes[i]]; the Offset
+// bytes in front of it are headroom where a transport writes its headers
+// without copying the frame.
+//
+// A Batch is not safe for concurrent use; a stage owns it until it hands
+// it on.
+type Batch struct {
+	Bufs   [][]byte
+	Sizes  []int
+	Meta   []Meta
+	Offset int
+	// N is the number of valid frames, Bufs[:N].
+	N int
+}
+
+// NewBatch allocates a batch of n buffers, each with offset bytes of
+// headroom in front of room for a MaxFrameSize frame.
+func NewBatch(n, offset int) *Batch {
+	b := &Batch{
+		Bufs:   make([][]byte, n),
+		Sizes:  make([]int, n),
+		Meta:   make([]Meta, n),
+		Offset: offset,
+	}
+	backing := make([]byte, n*(offset+MaxFrameSize))
+	for i := range b.Bufs {
+		lo := i * (offset + MaxFrameSize)
+		b.Bufs[i] = backing[lo : lo+offset+MaxFrameSize : lo+offset+MaxFrameSize]
+	}
+	return b
+}
+
+// Cap returns the number of buffers.
+func (b *Batch) Cap() int { return len(b.Bufs) }
+
+// Frame returns frame i: Bufs[i][Offset:Offset+Sizes[i]].
+func (b *Batch) Frame(i int) []byte { return b.Bufs[i][b.Offset : b.Offset+b.Sizes[i]] }
+
+// Room returns the whole writable area for frame i (after the headroom).
+func (b *Batch) Room(i int) []byte { return b.Bufs[i][b.Offset:] }

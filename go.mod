@@ -1,0 +1,3 @@
+module github.com/weave-switch/weave-switch
+
+go 1.26

@@ -1,0 +1,94 @@
+// Package transport defines the pluggable links that carry overlay frames
+// between peers, and the errors they share. Implementations live in
+// sub-packages: sleeve (UDP), memory (in-process, for tests); quic and
+// wireguard come later behind the same interface.
+package transport
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/weave-switch/weave-switch/frame"
+)
+
+// A ReceiveFunc reads at least one frame into b: frame i goes to
+// b.Bufs[i][b.Offset:], with b.Sizes[i], b.Meta[i] (Src, Dst and Via from
+// the overlay header) and eps[i] (the underlay sender) set. It returns how
+// many frames it filled (also stored in b.N). It reads at most
+// min(b.Cap(), len(eps)) frames and blocks until at least one is there.
+// After Close it returns an error that Is net.ErrClosed.
+//
+// Each ReceiveFunc is meant to be called from one goroutine at a time;
+// different ReceiveFuncs of one Transport may run concurrently.
+type ReceiveFunc func(b *frame.Batch, eps []Endpoint) (n int, err error)
+
+// Transport carries batches of frames to and from peers.
+type Transport interface {
+	// Open binds the transport and returns its receive functions and the
+	// local address actually bound.
+	Open() (fns []ReceiveFunc, local netip.AddrPort, err error)
+	// Send sends frames b.Bufs[:b.N] with their Meta (Src and Dst) to ep.
+	// It may write into the headroom in front of each frame (b.Offset must
+	// be at least MaxOverhead) but leaves the frames themselves intact.
+	// The caller keeps ownership of b. Send is safe for concurrent use.
+	Send(b *frame.Batch, ep Endpoint) error
+	// ParseEndpoint parses HOST:PORT into an Endpoint of this transport.
+	ParseEndpoint(s string) (Endpoint, error)
+	// BatchSize is the largest useful batch; constant for the lifetime of
+	// the Transport.
+	BatchSize() int
+	// Overhead is the number of bytes the transport adds to each frame on
+	// an underlay link, IP and UDP headers included, for the worst case
+	// of a datagram carrying one frame. The overlay MTU on an underlay of
+	// MTU m is m - Overhead() - frame.EthernetHeaderSize.
+	Overhead() int
+	// Close releases the transport; it is idempotent and unblocks every
+	// ReceiveFunc.
+	Close() error
+}
+
+// Endpoint is the underlay address of a peer.
+type Endpoint interface {
+	DstAddrPort() netip.AddrPort
+	String() string
+}
+
+// MaxOverhead is the headroom (in bytes) every Batch handed to a Transport
+// must reserve in front of each frame; it covers the largest header any
+// transport writes there.
+const MaxOverhead = 64
+
+// ErrClosed is returned by a closed transport. It Is net.ErrClosed.
+var ErrClosed = fmt.Errorf("transport closed: %w", net.ErrClosed)
+
+// ErrMalformed is wrapped by decoders for bytes that are not a valid
+// message: truncated, bad length, unknown version.
+var ErrMalformed = errors.New("malformed overlay datagram")
+
+// OpError is the error a transport returns for a failed operation.
+type OpError struct {
+	Op        string // "send", "receive", "open"
+	Transport string // "sleeve", "memory", ...
+	Peer      string // endpoint, if any
+	Err       error
+}
+
+func (e *OpError) Error() string {
+	s := e.Transport + " " + e.Op
+	if e.Peer != "" {
+		s += " " + e.Peer
+	}
+	return s + ": " + e.Err.Error()
+}
+
+func (e *OpError) Unwrap() error { return e.Err }
+
+// AddrPortEndpoint is the Endpoint of transports addressed by IP:port.
+type AddrPortEndpoint netip.AddrPort
+
+// DstAddrPort implements Endpoint.DstAddrPort.
+func (e AddrPortEndpoint) DstAddrPort() netip.AddrPort { return netip.AddrPort(e) }
+
+func (e AddrPortEndpoint) String() string { return netip.AddrPort(e).String() }
