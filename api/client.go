@@ -1,0 +1,87 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"syscall"
+	"time"
+)
+
+// Client talks to a router's API socket. It is safe for concurrent use.
+type Client struct {
+	socket string
+	hc     *http.Client
+}
+
+// NewClient returns a client for the unix socket at path.
+func NewClient(path string) *Client {
+	if path == "" {
+		path = DefaultSocket
+	}
+	d := net.Dialer{Timeout: 5 * time.Second}
+	return &Client{
+		socket: path,
+		hc: &http.Client{
+			Timeout: 60 * time.Second,
+			Transport: &http.Transport{
+				DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+					return d.DialContext(ctx, "unix", path)
+				},
+			},
+		},
+	}
+}
+
+// Status fetches the router's status.
+func (c *Client) Status(ctx context.Context) (Status, error) {
+	var s Status
+	return s, c.do(ctx, http.MethodGet, "/v1/status", nil, &s)
+}
+
+// Attach attaches a namespace.
+func (c *Client) Attach(ctx context.Context, req AttachRequest) (Attachment, error) {
+	var a Attachment
+	return a, c.do(ctx, http.MethodPost, "/v1/attach", req, &a)
+}
+
+// Detach detaches a namespace.
+func (c *Client) Detach(ctx context.Context, req DetachRequest) (DetachResponse, error) {
+	var d DetachResponse
+	return d, c.do(ctx, http.MethodPost, "/v1/detach", req, &d)
+}
+
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body bytes.Buffer
+	if in != nil {
+		if err := json.NewEncoder(&body).Encode(in); err != nil {
+			return err
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://weave-switch"+path, &body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
+			return fmt.Errorf("no router is running at %s (start one with 'weave-switch up', or pass --api)", c.socket)
+		}
+		return fmt.Errorf("router API %s: %w", c.socket, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var e Error
+		if json.NewDecoder(resp.Body).Decode(&e) == nil && e.Error != "" {
+			return errors.New(e.Error)
+		}
+		return fmt.Errorf("router API %s: %s", path, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}

@@ -1,0 +1,13 @@
+// Package api is the router's local control API: JSON over HTTP on a unix
+// socket (default /run/weave-switch/weave-switch.sock). The daemon serves
+// it with NewHandler; the CLI, and later the Docker and CNI plugins, use
+// Client.
+//
+// Routes (all under /v1):
+//
+//	GET  /v1/status          Status
+//	POST /v1/attach          AttachRequest -> Attachment
+//	POST /v1/detach          DetachRequest -> DetachResponse
+//
+// Errors are returned as {"error": "..."} with a 4xx/5xx status.
+package api

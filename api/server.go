@@ -1,0 +1,75 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Backend is what the daemon provides to the API.
+type Backend interface {
+	Status() Status
+	Attach(ctx context.Context, req AttachRequest) (Attachment, error)
+	Detach(ctx context.Context, req DetachRequest) (DetachResponse, error)
+}
+
+// BadRequestError marks an error caused by the request (HTTP 400).
+type BadRequestError struct{ Err error }
+
+func (e *BadRequestError) Error() string { return e.Err.Error() }
+func (e *BadRequestError) Unwrap() error { return e.Err }
+
+// NewHandler serves the API over b.
+func NewHandler(b Backend) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, b.Status())
+	})
+	mux.HandleFunc("POST /v1/attach", func(w http.ResponseWriter, r *http.Request) {
+		var req AttachRequest
+		if !readJSON(w, r, &req) {
+			return
+		}
+		a, err := b.Attach(r.Context(), req)
+		reply(w, a, err)
+	})
+	mux.HandleFunc("POST /v1/detach", func(w http.ResponseWriter, r *http.Request) {
+		var req DetachRequest
+		if !readJSON(w, r, &req) {
+			return
+		}
+		d, err := b.Detach(r.Context(), req)
+		reply(w, d, err)
+	})
+	return mux
+}
+
+func reply(w http.ResponseWriter, v any, err error) {
+	if err != nil {
+		code := http.StatusInternalServerError
+		if errors.As(err, new(*BadRequestError)) {
+			code = http.StatusBadRequest
+		}
+		writeJSON(w, code, Error{Error: err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeJSON(w, http.StatusBadRequest, Error{Error: fmt.Sprintf("bad request: %v", err)})
+		return false
+	}
+	return true
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,92 @@
+package api
+
+import (
+	"net/netip"
+	"time"
+)
+
+// DefaultSocket is where the daemon listens unless told otherwise.
+const DefaultSocket = "/run/weave-switch/weave-switch.sock"
+
+// Status is the router's state as `weave-switch status` shows it.
+type Status struct {
+	Name       string    `json:"name"`
+	Nickname   string    `json:"nickname"`
+	Version    string    `json:"version"`
+	Started    time.Time `json:"started"`
+	Listen     string    `json:"listen"`
+	Transport  string    `json:"transport"`
+	Encryption string    `json:"encryption"`
+	Bridge     string    `json:"bridge"`
+	TAP        string    `json:"tap"`
+	MTU        int       `json:"mtu"`
+
+	Peers       []Peer       `json:"peers"`
+	Switch      SwitchStats  `json:"switch"`
+	Data        DataStats    `json:"data"`
+	Attachments []Attachment `json:"attachments"`
+}
+
+// Peer is one remote router the data path knows.
+type Peer struct {
+	Name     string    `json:"name,omitempty"` // empty until heard from
+	Address  string    `json:"address"`
+	Static   bool      `json:"static"`
+	State    string    `json:"state"` // "pending" (never heard from), "established", "silent"
+	LastSeen time.Time `json:"last_seen,omitzero"`
+	TxFrames uint64    `json:"tx_frames"`
+	TxBytes  uint64    `json:"tx_bytes"`
+	RxFrames uint64    `json:"rx_frames"`
+	RxBytes  uint64    `json:"rx_bytes"`
+	TxErrors uint64    `json:"tx_errors"`
+}
+
+// SwitchStats summarises the MAC table.
+type SwitchStats struct {
+	Entries   int               `json:"entries"`
+	Capacity  int               `json:"capacity"`
+	Learned   uint64            `json:"learned"`
+	Moves     uint64            `json:"moves"`
+	Evictions uint64            `json:"evictions"`
+	Drops     map[string]uint64 `json:"drops"`
+}
+
+// DataStats counts frames across the router's ports.
+type DataStats struct {
+	FromBridge uint64 `json:"from_bridge"`
+	ToBridge   uint64 `json:"to_bridge"`
+	NoPeer     uint64 `json:"dropped_no_peer"`
+	SendErrors uint64 `json:"send_errors"`
+	DevErrors  uint64 `json:"bridge_errors"`
+}
+
+// AttachRequest asks to attach a network namespace to the bridge.
+type AttachRequest struct {
+	// NetNS is a PID, a path, or a name under /run/netns.
+	NetNS string `json:"netns"`
+	// CIDRs are the addresses to give the container, like 10.32.0.5/12.
+	CIDRs []netip.Prefix `json:"cidrs"`
+}
+
+// Attachment is an attached namespace.
+type Attachment struct {
+	NetNS    string         `json:"netns"`
+	HostVeth string         `json:"host_veth"`
+	MAC      string         `json:"mac"`
+	Addrs    []netip.Prefix `json:"addrs"`
+}
+
+// DetachRequest asks to detach a namespace.
+type DetachRequest struct {
+	NetNS string `json:"netns"`
+}
+
+// DetachResponse says whether anything was attached.
+type DetachResponse struct {
+	Detached bool `json:"detached"`
+}
+
+// Error is the body of a failed request.
+type Error struct {
+	Error string `json:"error"`
+}

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# weave-switch benchmark: every system side by side, interleaved, in one run,
+# reported as a ratio to raw veth measured in the same run (absolute numbers
+# on a shared 2-core machine are noise).
+#
+#   host h1 ns ===== veth (underlay, 198.18.0.0/24) ===== host h2 ns
+#     raw veth:  iperf3 h1 -> h2 on the underlay addresses
+#     vxlan:     container -> bridge -> kernel vxlan (VNI 42) -> ... -> container
+#     sleeve:    container -> bridge weave -> TAP -> weave-switch (UDP sleeve) -> ... -> container
+#
+# Usage: bench/run.sh [-t SECONDS] [-r REPS] [-o FILE.json] [-s SYSTEMS]
+#   defaults: -t 5 -r 3 -o bench/results/latest.json -s "veth vxlan sleeve"
+# Needs root, iperf3, jq, ping.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+trap ws_cleanup EXIT
+
+secs=5 reps=3 out=bench/results/latest.json systems="veth vxlan sleeve"
+while getopts "t:r:o:s:" opt; do
+	case $opt in
+	t) secs=$OPTARG ;;
+	r) reps=$OPTARG ;;
+	o) out=$OPTARG ;;
+	s) systems=$OPTARG ;;
+	*) echo "usage: $0 [-t SECONDS] [-r REPS] [-o FILE] [-s SYSTEMS]" >&2; exit 2 ;;
+	esac
+done
+[ "$(id -u)" -eq 0 ] || { echo "bench: needs root" >&2; exit 1; }
+[ -x "$WS_BIN" ] || { echo "bench: no binary at $WS_BIN (make build)" >&2; exit 1; }
+
+p=wsb-$WS_ID
+h1=$p-h1 h2=$p-h2
+for n in $h1 $h2; do ns_add "$n"; done
+link_ns "$h1" "$h2" ul0 ul0 198.18.0.1/24 198.18.0.2/24
+
+# The server and client namespace, and the server address, per system.
+declare -A SRC DST ADDR
+SRC[veth]=$h1 DST[veth]=$h2 ADDR[veth]=198.18.0.2
+
+setup_vxlan() {
+	local i
+	for i in 1 2; do
+		local h=$p-h$i c=$p-x$i other=$((3 - i))
+		ns_add "$c"
+		ip -n "$h" link add vx42 type vxlan id 42 local "198.18.0.$i" remote "198.18.0.$other" dstport 4789 nolearning
+		ip -n "$h" link add bx type bridge
+		ip -n "$h" link set vx42 master bx
+		ip link add eth0 netns "$c" type veth peer name vx-c netns "$h"
+		ip -n "$h" link set vx-c master bx
+		ip -n "$h" link set vx-c mtu 1450
+		ip -n "$c" link set eth0 mtu 1450
+		ip -n "$c" addr add "10.99.0.$i/24" dev eth0
+		for l in vx42 bx vx-c; do ip -n "$h" link set "$l" up; done
+		ip -n "$c" link set eth0 up
+	done
+	# Static FDB: like the fast path, no flood-and-learn on the underlay.
+	for i in 1 2; do
+		local other=$((3 - i))
+		local mac
+		mac=$(ip -n "$p-x$other" -j link show eth0 | jq -r '.[0].address')
+		bridge -n "$p-h$i" fdb append "$mac" dev vx42 dst "198.18.0.$other" self permanent
+	done
+	SRC[vxlan]=$p-x1 DST[vxlan]=$p-x2 ADDR[vxlan]=10.99.0.2
+}
+
+setup_sleeve() {
+	router_up "$h1" h1 "$WS_TMP/h1.log" --name 02:00:00:00:00:01 --listen 198.18.0.1:6783 --peer 198.18.0.2
+	router_up "$h2" h2 "$WS_TMP/h2.log" --name 02:00:00:00:00:02 --listen 198.18.0.2:6783 --peer 198.18.0.1
+	ns_add "$p-s1"
+	ns_add "$p-s2"
+	ws attach --api "$WS_TMP/h1.sock" "$p-s1" 10.32.0.1/12 >/dev/null
+	ws attach --api "$WS_TMP/h2.sock" "$p-s2" 10.32.0.2/12 >/dev/null
+	SRC[sleeve]=$p-s1 DST[sleeve]=$p-s2 ADDR[sleeve]=10.32.0.2
+}
+
+for s in $systems; do
+	case $s in
+	veth) ;;
+	vxlan) setup_vxlan ;;
+	sleeve) setup_sleeve ;;
+	*) echo "bench: unknown system $s" >&2; exit 2 ;;
+	esac
+	ip netns exec "${DST[$s]}" iperf3 -s -D --pidfile "$WS_TMP/iperf3-$s.pid" >/dev/null
+	ip netns exec "${SRC[$s]}" ping -c 2 -W 2 "${ADDR[$s]}" >/dev/null || { echo "bench: $s does not pass traffic" >&2; exit 1; }
+done
+sleep 0.5
+
+declare -A RES # RES[system,metric] = space-separated samples
+sample() { # sample SYSTEM STREAMS -> Gbit/s
+	local s=$1 n=$2 j
+	j=$(ip netns exec "${SRC[$s]}" iperf3 -c "${ADDR[$s]}" -t "$secs" -P "$n" -J 2>/dev/null || true)
+	jq -r '(.end.sum_received.bits_per_second // 0) / 1e9' <<<"$j" 2>/dev/null || echo 0
+}
+ping_ms() { # ping_ms SYSTEM -> average RTT in ms
+	ip netns exec "${SRC[$1]}" ping -q -c 50 -i 0.02 "${ADDR[$1]}" 2>/dev/null |
+		sed -n 's|.*= [0-9.]*/\([0-9.]*\)/.*|\1|p'
+}
+
+for r in $(seq "$reps"); do
+	for metric in tcp1 tcp4 ping; do
+		for s in $systems; do
+			case $metric in
+			tcp1) v=$(sample "$s" 1) ;;
+			tcp4) v=$(sample "$s" 4) ;;
+			ping) v=$(ping_ms "$s") ;;
+			esac
+			RES[$s,$metric]="${RES[$s,$metric]:-} ${v:-0}"
+			pretty "rep $r/$reps $metric $s: $v"
+		done
+	done
+done
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END{if(NR==0){print 0}else if(NR%2){print a[(NR+1)/2]}else{print (a[NR/2]+a[NR/2+1])/2}}'; }
+
+mkdir -p "$(dirname "$out")"
+base1=$(median <<<"${RES[veth,tcp1]:-0}")
+base4=$(median <<<"${RES[veth,tcp4]:-0}")
+json='{"date":"'"$(date -Is)"'","seconds":'"$secs"',"reps":'"$reps"',"nproc":'"$(nproc)"',"systems":{}}'
+printf '\n%-8s %12s %7s %12s %7s %10s\n' system "tcp1 Gbit/s" ratio "tcp4 Gbit/s" ratio "ping ms" >&2
+for s in $systems; do
+	t1=$(median <<<"${RES[$s,tcp1]}")
+	t4=$(median <<<"${RES[$s,tcp4]}")
+	pg=$(median <<<"${RES[$s,ping]}")
+	r1=$(awk "BEGIN{print ($base1>0)?$t1/$base1:0}")
+	r4=$(awk "BEGIN{print ($base4>0)?$t4/$base4:0}")
+	printf '%-8s %12.2f %7.3f %12.2f %7.3f %10.3f\n' "$s" "$t1" "$r1" "$t4" "$r4" "$pg"
+	json=$(jq --arg s "$s" --argjson t1 "$t1" --argjson r1 "$r1" --argjson t4 "$t4" --argjson r4 "$r4" --argjson pg "${pg:-0}" \
+		--arg raw1 "${RES[$s,tcp1]}" --arg raw4 "${RES[$s,tcp4]}" \
+		'.systems[$s]={tcp1_gbps:$t1,tcp1_ratio:$r1,tcp4_gbps:$t4,tcp4_ratio:$r4,ping_ms:$pg,tcp1_samples:$raw1,tcp4_samples:$raw4}' <<<"$json")
+done
+echo "$json" >"$out"
+echo "bench: results in $out (median of $reps interleaved repetitions, ratio to raw veth in this run)" >&2

@@ -1,0 +1,202 @@
+package host
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// ContainerIfName is the name of the interface an attach puts inside the
+// container's network namespace.
+const ContainerIfName = "ethws"
+
+// NetNSPath resolves how a user names a network namespace: a PID (its
+// /proc/PID/ns/net), a path, or a name under /run/netns (as `ip netns`
+// creates). It checks that the namespace exists.
+func NetNSPath(spec string) (string, error) {
+	var path string
+	switch {
+	case spec == "":
+		return "", errors.New("no network namespace given")
+	case isDigits(spec):
+		path = "/proc/" + spec + "/ns/net"
+	case strings.ContainsRune(spec, '/'):
+		path = spec
+	default:
+		path = filepath.Join("/run/netns", spec)
+	}
+	if _, err := os.Stat(path); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return "", fmt.Errorf("network namespace %q not found (no %s)", spec, path)
+		}
+		return "", fmt.Errorf("network namespace %q: %w", spec, err)
+	}
+	return path, nil
+}
+
+func isDigits(s string) bool {
+	_, err := strconv.ParseUint(s, 10, 32)
+	return err == nil
+}
+
+// Attachment is a container namespace plugged into the bridge.
+type Attachment struct {
+	NetNS    string         `json:"netns"`     // the path it was attached by
+	HostVeth string         `json:"host_veth"` // the bridge side
+	MAC      string         `json:"mac"`       // the container side's MAC
+	Addrs    []netip.Prefix `json:"addrs"`
+}
+
+// hostVethName derives the bridge-side veth name from the namespace's
+// inode, so that the same namespace always maps to the same name and a
+// detach can find it without state.
+func hostVethName(nsPath string) (string, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(nsPath, &st); err != nil {
+		return "", fmt.Errorf("stat %s: %w", nsPath, err)
+	}
+	return fmt.Sprintf("vws%x", st.Ino&0xffffffffff), nil
+}
+
+// Attach connects the network namespace at nsPath to bridge with a veth
+// pair: the container side is called ContainerIfName, gets the addresses
+// in addrs, the MTU and is brought up. Attaching a namespace that is
+// already attached adds the missing addresses. On error nothing created by
+// this call is left behind.
+func Attach(bridge, nsPath string, addrs []netip.Prefix, mtu int) (*Attachment, error) {
+	hostName, err := hostVethName(nsPath)
+	if err != nil {
+		return nil, err
+	}
+	br, err := netlink.LinkByName(bridge)
+	if err != nil {
+		return nil, fmt.Errorf("find bridge %q: %w", bridge, err)
+	}
+	ns, err := netns.GetFromPath(nsPath)
+	if err != nil {
+		return nil, fmt.Errorf("open network namespace %s: %w", nsPath, err)
+	}
+	defer ns.Close()
+	nh, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return nil, fmt.Errorf("netlink in %s: %w", nsPath, err)
+	}
+	defer nh.Close()
+
+	created := false
+	if _, err := netlink.LinkByName(hostName); err != nil {
+		if !errors.As(err, new(netlink.LinkNotFoundError)) {
+			return nil, fmt.Errorf("look up %q: %w", hostName, err)
+		}
+		if _, err := nh.LinkByName(ContainerIfName); err == nil {
+			return nil, fmt.Errorf("namespace %s already has an interface %q not attached by this router", nsPath, ContainerIfName)
+		}
+		attrs := netlink.NewLinkAttrs()
+		attrs.Name = hostName
+		attrs.MTU = mtu
+		attrs.MasterIndex = br.Attrs().Index
+		veth := &netlink.Veth{
+			LinkAttrs:     attrs,
+			PeerName:      ContainerIfName,
+			PeerNamespace: netlink.NsFd(int(ns)),
+		}
+		if err := netlink.LinkAdd(veth); err != nil {
+			return nil, fmt.Errorf("create veth %s: %w", hostName, permHint(err))
+		}
+		created = true
+	}
+	ok := false
+	defer func() {
+		if !ok && created {
+			_ = DeleteLink(hostName)
+		}
+	}()
+
+	hostLink, err := netlink.LinkByName(hostName)
+	if err != nil {
+		return nil, fmt.Errorf("find %s: %w", hostName, err)
+	}
+	cont, err := nh.LinkByName(ContainerIfName)
+	if err != nil {
+		return nil, fmt.Errorf("find %s in %s: %w", ContainerIfName, nsPath, err)
+	}
+	if err := nh.LinkSetMTU(cont, mtu); err != nil {
+		return nil, fmt.Errorf("set MTU on %s: %w", ContainerIfName, err)
+	}
+	have, err := nh.AddrList(cont, netlink.FAMILY_ALL)
+	if err != nil {
+		return nil, fmt.Errorf("list addresses of %s: %w", ContainerIfName, err)
+	}
+	for _, p := range addrs {
+		if hasAddr(have, p) {
+			continue
+		}
+		ipnet := &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+		if err := nh.AddrAdd(cont, &netlink.Addr{IPNet: ipnet}); err != nil {
+			return nil, fmt.Errorf("add %s to %s: %w", p, ContainerIfName, err)
+		}
+	}
+	if err := nh.LinkSetUp(cont); err != nil {
+		return nil, fmt.Errorf("bring %s up: %w", ContainerIfName, err)
+	}
+	if lo, err := nh.LinkByName("lo"); err == nil {
+		_ = nh.LinkSetUp(lo)
+	}
+	if err := netlink.LinkSetUp(hostLink); err != nil {
+		return nil, fmt.Errorf("bring %s up: %w", hostName, err)
+	}
+	final, err := nh.AddrList(cont, netlink.FAMILY_ALL)
+	if err != nil {
+		return nil, fmt.Errorf("list addresses of %s: %w", ContainerIfName, err)
+	}
+	a := &Attachment{NetNS: nsPath, HostVeth: hostName, MAC: cont.Attrs().HardwareAddr.String()}
+	for _, ad := range final {
+		if ad.IP.IsLinkLocalUnicast() {
+			continue
+		}
+		ip, _ := netip.AddrFromSlice(ad.IP)
+		ones, _ := ad.Mask.Size()
+		a.Addrs = append(a.Addrs, netip.PrefixFrom(ip.Unmap(), ones))
+	}
+	ok = true
+	return a, nil
+}
+
+func hasAddr(have []netlink.Addr, p netip.Prefix) bool {
+	for _, a := range have {
+		ip, _ := netip.AddrFromSlice(a.IP)
+		ones, _ := a.Mask.Size()
+		if ip.Unmap() == p.Addr() && ones == p.Bits() {
+			return true
+		}
+	}
+	return false
+}
+
+// Detach removes the veth pair that Attach created for the namespace at
+// nsPath. It reports false if the namespace was not attached.
+func Detach(nsPath string) (bool, error) {
+	hostName, err := hostVethName(nsPath)
+	if err != nil {
+		return false, err
+	}
+	if _, err := netlink.LinkByName(hostName); err != nil {
+		if errors.As(err, new(netlink.LinkNotFoundError)) {
+			return false, nil
+		}
+		return false, err
+	}
+	if err := DeleteLink(hostName); err != nil {
+		return false, fmt.Errorf("delete %s: %w", hostName, err)
+	}
+	return true, nil
+}

@@ -1,0 +1,102 @@
+package router
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/transport"
+)
+
+// Device is the router's port on the local bridge.
+type Device interface {
+	// Read fills b with at least one frame captured from the bridge and
+	// returns how many. It is called from one goroutine.
+	Read(b *frame.Batch) (int, error)
+	// Write injects frames into the bridge; safe for concurrent use.
+	Write(frames [][]byte) (int, error)
+	Close() error
+}
+
+// Logger is the router's logger; a nil func is silent.
+type Logger struct {
+	Verbosef func(format string, args ...any)
+	Errorf   func(format string, args ...any)
+}
+
+// Discard is a silent Logger.
+var Discard = Logger{}
+
+func (l Logger) verbosef(format string, args ...any) {
+	if l.Verbosef != nil {
+		l.Verbosef(format, args...)
+	}
+}
+
+func (l Logger) errorf(format string, args ...any) {
+	if l.Errorf != nil {
+		l.Errorf(format, args...)
+	}
+}
+
+// Config configures a Router.
+type Config struct {
+	// Self is this router's peer name. Required.
+	Self frame.PeerName
+	// Nickname is a human name shown in status. If empty, defaults to
+	// the peer name.
+	Nickname string
+	// Device is the local bridge port. Required.
+	Device Device
+	// Transport carries frames to other peers. Required; the Router
+	// opens and closes it.
+	Transport transport.Transport
+	// Peers are static peer endpoints to send to.
+	Peers []transport.Endpoint
+	// MaxMACs bounds the MAC table. If zero, defaults to the switch's
+	// default.
+	MaxMACs int
+	// MACMaxAge is how long an idle MAC stays learned. If zero, defaults
+	// to the switch's default (10 minutes).
+	MACMaxAge time.Duration
+	// PeerTimeout is how long a peer that sends nothing stays known by
+	// name. If zero, defaults to 5 minutes.
+	PeerTimeout time.Duration
+	// Logger; if zero, silent.
+	Logger Logger
+	// Now is the clock. If nil, time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) withDefaults() Config {
+	out := *c
+	if out.Nickname == "" {
+		out.Nickname = out.Self.String()
+	}
+	if out.PeerTimeout == 0 {
+		out.PeerTimeout = 5 * time.Minute
+	}
+	if out.Now == nil {
+		out.Now = time.Now
+	}
+	return out
+}
+
+// Validate reports what is wrong with c, if anything.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Self == frame.UnknownPeer {
+		errs = append(errs, errors.New("router: no peer name"))
+	}
+	if c.Device == nil {
+		errs = append(errs, errors.New("router: no device"))
+	}
+	if c.Transport == nil {
+		errs = append(errs, errors.New("router: no transport"))
+	}
+	if c.MaxMACs < 0 {
+		errs = append(errs, fmt.Errorf("router: MaxMACs %d is negative", c.MaxMACs))
+	}
+	return errors.Join(errs...)
+}

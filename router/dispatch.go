@@ -1,0 +1,94 @@
+package router
+
+import (
+	"github.com/weave-switch/weave-switch/frame"
+	ethswitch "github.com/weave-switch/weave-switch/switch"
+)
+
+// dispatcher groups the frames of a batch by the peer they go to and sends
+// each group with one Transport.Send. Each routine owns one; it allocates
+// only when the number of peers grows.
+type dispatcher struct {
+	r     *Router
+	bs    int
+	views []*frame.Batch // per peer slot; frames alias the source batch
+	used  []int          // slots with frames, in first-use order
+}
+
+func newDispatcher(r *Router, bs int) *dispatcher {
+	return &dispatcher{r: r, bs: bs}
+}
+
+func (d *dispatcher) view(slot int, offset int) *frame.Batch {
+	for len(d.views) <= slot {
+		d.views = append(d.views, &frame.Batch{
+			Bufs:  make([][]byte, d.bs),
+			Sizes: make([]int, d.bs),
+			Meta:  make([]frame.Meta, d.bs),
+		})
+	}
+	v := d.views[slot]
+	if v.N == 0 {
+		v.Offset = offset
+		d.used = append(d.used, slot)
+	}
+	return v
+}
+
+func (d *dispatcher) add(slot int, b *frame.Batch, i int) {
+	v := d.view(slot, b.Offset)
+	v.Bufs[v.N] = b.Bufs[i]
+	v.Sizes[v.N] = b.Sizes[i]
+	v.Meta[v.N] = b.Meta[i]
+	v.N++
+}
+
+// dispatch sends the frames whose decision is Peer or Flood; other
+// decisions are the caller's business. via is the peer the batch came
+// from, which a flood skips.
+func (d *dispatcher) dispatch(b *frame.Batch, dec []ethswitch.Decision, via frame.PeerName) {
+	t := d.r.peers.table.Load()
+	for i := range dec {
+		switch dec[i].Action {
+		case ethswitch.Peer:
+			if slot, ok := t.byName[dec[i].Peer]; ok {
+				d.add(slot, b, i)
+				continue
+			}
+			// Unknown peer: flood it as unknown unicast.
+			b.Meta[i].Dst = frame.UnknownPeer
+			fallthrough
+		case ethswitch.Flood:
+			if len(t.list) == 0 {
+				d.r.counters.noPeer.Add(1)
+				continue
+			}
+			for slot, p := range t.list {
+				if via != frame.UnknownPeer && p.peerName() == via {
+					continue
+				}
+				d.add(slot, b, i)
+			}
+		}
+	}
+	for _, slot := range d.used {
+		v := d.views[slot]
+		p := t.list[slot]
+		if err := d.r.cfg.Transport.Send(v, p.ep); err != nil {
+			p.txErrors.Add(1)
+			d.r.counters.badSend.Add(1)
+		} else {
+			var bytes uint64
+			for k := range v.N {
+				bytes += uint64(v.Sizes[k])
+			}
+			p.txFrames.Add(uint64(v.N))
+			p.txBytes.Add(bytes)
+		}
+		for k := range v.N {
+			v.Bufs[k] = nil
+		}
+		v.N = 0
+	}
+	d.used = d.used[:0]
+}

@@ -1,0 +1,24 @@
+// Package router joins the pieces of one host's data path: the local
+// Device (the TAP port on the bridge), the learning switch core and a
+// Transport to the other peers.
+//
+// Goroutines, all started by Start and counted in one WaitGroup:
+//
+//   - routineReadDevice: reads batches of frames from the Device, asks the
+//     switch where each goes, and sends them, grouped per peer, one
+//     Transport.Send per peer per batch.
+//   - routineReceive (one per Transport ReceiveFunc): reads batches from
+//     the overlay, lets the switch learn from the originating peer, writes
+//     frames for this host to the Device and relays frames addressed to
+//     other peers.
+//   - routineHousekeeping: ages the MAC table.
+//
+// No goroutine, channel send or allocation happens per frame: each routine
+// owns its batch and scratch space, allocated once. Peers are looked up in
+// an immutable snapshot swapped through an atomic pointer.
+//
+// Until the control plane (package gossip) exists, peers are static
+// endpoints given by the user, and a peer's name is learned from the
+// sender name of the datagrams it sends. Flooded frames go to every known
+// peer directly, so a full mesh of static peers is assumed.
+package router

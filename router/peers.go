@@ -1,0 +1,53 @@
+package router
+
+import (
+	"net/netip"
+	"sync/atomic"
+
+	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/transport"
+)
+
+// peer is one remote router as the data path sees it. The struct is shared
+// by successive peerTable snapshots, so everything that changes is atomic.
+type peer struct {
+	ep     transport.Endpoint
+	addr   netip.AddrPort // normalised ep.DstAddrPort()
+	static bool           // configured by the user: kept while unnamed
+
+	name     atomic.Uint64 // frame.PeerName; 0 until heard from
+	lastSeen atomic.Int64  // unix nanoseconds of the last frame received
+
+	txFrames, txBytes, rxFrames, rxBytes atomic.Uint64
+	txErrors                             atomic.Uint64
+}
+
+func (p *peer) peerName() frame.PeerName { return frame.PeerName(p.name.Load()) }
+
+// peerTable is an immutable snapshot of the known peers. list is in a
+// stable order (the order peers became known), which is also the order
+// frames are flooded in.
+type peerTable struct {
+	list   []*peer
+	byName map[frame.PeerName]int
+	byAddr map[netip.AddrPort]int
+}
+
+func newPeerTable(list []*peer) *peerTable {
+	t := &peerTable{
+		list:   list,
+		byName: make(map[frame.PeerName]int, len(list)),
+		byAddr: make(map[netip.AddrPort]int, len(list)),
+	}
+	for i, p := range list {
+		if n := p.peerName(); n != frame.UnknownPeer {
+			t.byName[n] = i
+		}
+		t.byAddr[p.addr] = i
+	}
+	return t
+}
+
+func normalise(ap netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}

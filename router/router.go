@@ -1,0 +1,347 @@
+package router
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/weave-switch/weave-switch/frame"
+	ethswitch "github.com/weave-switch/weave-switch/switch"
+	"github.com/weave-switch/weave-switch/transport"
+)
+
+// Router forwards frames between the local Device and the peers. Its
+// methods are safe for concurrent use.
+type Router struct {
+	cfg Config
+	sw  *ethswitch.Switch
+	log Logger
+
+	peers struct {
+		sync.Mutex // serialises writers; readers use table
+		table      atomic.Pointer[peerTable]
+	}
+
+	counters struct {
+		fromDevice, toDevice       atomic.Uint64
+		noPeer, badSend, devErrors atomic.Uint64
+	}
+
+	local    netip.AddrPort
+	wg       sync.WaitGroup
+	closing  chan struct{}
+	closeErr error
+	once     sync.Once
+	fatal    chan error
+}
+
+// New validates cfg and builds a Router; Start runs it.
+func New(cfg Config) (*Router, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	c := cfg.withDefaults()
+	sw, err := ethswitch.New(ethswitch.Config{
+		Self:       c.Self,
+		MaxEntries: c.MaxMACs,
+		MaxAge:     c.MACMaxAge,
+		Now:        c.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("router: %w", err)
+	}
+	r := &Router{cfg: c, sw: sw, log: c.Logger, closing: make(chan struct{}), fatal: make(chan error, 1)}
+	var list []*peer
+	seen := map[netip.AddrPort]bool{}
+	for _, ep := range c.Peers {
+		ap := normalise(ep.DstAddrPort())
+		if seen[ap] {
+			continue
+		}
+		seen[ap] = true
+		list = append(list, &peer{ep: ep, addr: ap, static: true})
+	}
+	r.peers.table.Store(newPeerTable(list))
+	return r, nil
+}
+
+// Start opens the transport and starts the router's goroutines. It
+// returns the local address the transport bound.
+func (r *Router) Start() (netip.AddrPort, error) {
+	fns, local, err := r.cfg.Transport.Open()
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	r.local = local
+	r.wg.Add(2 + len(fns))
+	go r.routineReadDevice()
+	for i, fn := range fns {
+		go r.routineReceive(i, fn)
+	}
+	go r.routineHousekeeping()
+	return local, nil
+}
+
+// Done is closed when the router stops on its own after a fatal error;
+// Err then says why.
+func (r *Router) Done() <-chan error { return r.fatal }
+
+// Close stops the router: it closes the inputs (device, then transport) so
+// every routine sees a closed error and exits, then waits for them. It is
+// idempotent.
+func (r *Router) Close() error {
+	r.once.Do(func() {
+		close(r.closing)
+		err1 := r.cfg.Device.Close()
+		err2 := r.cfg.Transport.Close()
+		r.wg.Wait()
+		r.closeErr = errors.Join(err1, err2)
+	})
+	return r.closeErr
+}
+
+func (r *Router) stopping() bool {
+	select {
+	case <-r.closing:
+		return true
+	default:
+		return false
+	}
+}
+
+func (r *Router) die(err error) {
+	select {
+	case r.fatal <- err:
+	default:
+	}
+}
+
+// Switch returns the switch core (for status).
+func (r *Router) Switch() *ethswitch.Switch { return r.sw }
+
+func isClosed(err error) bool {
+	return errors.Is(err, net.ErrClosed)
+}
+
+const maxConsecutiveErrors = 100
+
+func (r *Router) routineReadDevice() {
+	defer r.wg.Done()
+	r.log.verbosef("routineReadDevice: started")
+	defer r.log.verbosef("routineReadDevice: stopped")
+	bs := r.cfg.Transport.BatchSize()
+	b := frame.NewBatch(bs, transport.MaxOverhead)
+	dec := make([]ethswitch.Decision, bs)
+	d := newDispatcher(r, bs)
+	errs := 0
+	for {
+		n, err := r.cfg.Device.Read(b)
+		if err != nil {
+			if r.stopping() || isClosed(err) {
+				return
+			}
+			r.counters.devErrors.Add(1)
+			if errs++; errs > maxConsecutiveErrors {
+				r.die(fmt.Errorf("reading the bridge port: %w", err))
+				return
+			}
+			r.log.errorf("read device: %v", err)
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		errs = 0
+		r.forwardFromDevice(b, dec[:n], d)
+	}
+}
+
+// forwardFromDevice switches and sends one batch read from the device.
+func (r *Router) forwardFromDevice(b *frame.Batch, dec []ethswitch.Decision, d *dispatcher) {
+	r.counters.fromDevice.Add(uint64(b.N))
+	r.sw.FromLocal(b, dec)
+	d.dispatch(b, dec, frame.UnknownPeer)
+}
+
+func (r *Router) routineReceive(idx int, fn transport.ReceiveFunc) {
+	defer r.wg.Done()
+	r.log.verbosef("routineReceive %d: started", idx)
+	defer r.log.verbosef("routineReceive %d: stopped", idx)
+	bs := r.cfg.Transport.BatchSize()
+	b := frame.NewBatch(bs, transport.MaxOverhead)
+	eps := make([]transport.Endpoint, bs)
+	dec := make([]ethswitch.Decision, bs)
+	local := make([][]byte, 0, bs)
+	d := newDispatcher(r, bs)
+	errs := 0
+	for {
+		n, err := fn(b, eps)
+		if err != nil {
+			if r.stopping() || isClosed(err) {
+				return
+			}
+			if errs++; errs > maxConsecutiveErrors {
+				r.die(fmt.Errorf("receiving from peers: %w", err))
+				return
+			}
+			r.log.errorf("receive: %v", err)
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		errs = 0
+		r.notePeers(b, eps[:n])
+		r.sw.FromPeer(b, dec[:n])
+		local = local[:0]
+		relay := false
+		for i := range n {
+			switch dec[i].Action {
+			case ethswitch.Local, ethswitch.LocalAndFlood:
+				// TODO(gossip): continue LocalAndFlood along the
+				// source's broadcast tree once routes exist; with static
+				// full-mesh peers the origin already reached everyone.
+				local = append(local, b.Frame(i))
+				dec[i].Action = ethswitch.Drop
+			case ethswitch.Peer:
+				relay = true
+			}
+		}
+		if len(local) > 0 {
+			if _, err := r.cfg.Device.Write(local); err != nil && !isClosed(err) {
+				r.counters.devErrors.Add(1)
+				r.log.errorf("write device: %v", err)
+			}
+			r.counters.toDevice.Add(uint64(len(local)))
+		}
+		if relay {
+			d.dispatch(b, dec[:n], frame.UnknownPeer)
+		}
+	}
+}
+
+// notePeers records, per sending peer, that it is alive and where it is,
+// learning its name the first time it is heard from.
+func (r *Router) notePeers(b *frame.Batch, eps []transport.Endpoint) {
+	now := r.cfg.Now().UnixNano()
+	t := r.peers.table.Load()
+	var last *peer
+	var lastName frame.PeerName
+	for i := range eps {
+		via := b.Meta[i].Via
+		if last == nil || via != lastName {
+			last, lastName = r.lookupSender(t, via, eps[i])
+			t = r.peers.table.Load()
+		}
+		if last != nil {
+			last.rxFrames.Add(1)
+			last.rxBytes.Add(uint64(b.Sizes[i]))
+		}
+	}
+	if last != nil {
+		last.lastSeen.Store(now)
+	}
+}
+
+func (r *Router) lookupSender(t *peerTable, via frame.PeerName, ep transport.Endpoint) (*peer, frame.PeerName) {
+	if via == frame.UnknownPeer || via == r.cfg.Self {
+		return nil, via
+	}
+	addr := normalise(ep.DstAddrPort())
+	if i, ok := t.byName[via]; ok && t.list[i].addr == addr {
+		p := t.list[i]
+		p.lastSeen.Store(r.cfg.Now().UnixNano())
+		return p, via
+	}
+	return r.learnPeer(via, ep, addr), via
+}
+
+// learnPeer records that peer name is at addr: a static endpoint at that
+// address takes the name, a peer that moved gets its new address, and an
+// unknown peer is added.
+func (r *Router) learnPeer(name frame.PeerName, ep transport.Endpoint, addr netip.AddrPort) *peer {
+	r.peers.Lock()
+	defer r.peers.Unlock()
+	t := r.peers.table.Load()
+	if i, ok := t.byName[name]; ok && t.list[i].addr == addr {
+		return t.list[i]
+	}
+	list := make([]*peer, 0, len(t.list)+1)
+	var found *peer
+	for _, p := range t.list {
+		switch {
+		case p.addr == addr:
+			if old := p.peerName(); old != name && old != frame.UnknownPeer {
+				// A different router now answers at this address: the
+				// old one's MACs are stale.
+				r.sw.ForgetPeer(old)
+				r.log.verbosef("peer %s at %s replaced by %s", old, addr, name)
+			}
+			p.name.Store(uint64(name))
+			found = p
+			list = append(list, p)
+		case p.peerName() == name:
+			if p.static {
+				// Keep the configured endpoint, unnamed.
+				q := &peer{ep: p.ep, addr: p.addr, static: true}
+				list = append(list, q)
+			}
+			r.log.verbosef("peer %s moved from %s to %s", name, p.addr, addr)
+		default:
+			list = append(list, p)
+		}
+	}
+	if found == nil {
+		found = &peer{ep: ep, addr: addr}
+		found.name.Store(uint64(name))
+		list = append(list, found)
+		r.log.verbosef("peer %s heard from at %s", name, addr)
+	}
+	found.lastSeen.Store(r.cfg.Now().UnixNano())
+	r.peers.table.Store(newPeerTable(list))
+	return found
+}
+
+func (r *Router) routineHousekeeping() {
+	defer r.wg.Done()
+	r.log.verbosef("routineHousekeeping: started")
+	defer r.log.verbosef("routineHousekeeping: stopped")
+	tick := time.NewTicker(10 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.closing:
+			return
+		case <-tick.C:
+			r.sw.Expire()
+			r.expirePeers()
+		}
+	}
+}
+
+// expirePeers forgets dynamic peers silent for longer than PeerTimeout,
+// and the MACs learned from them; static peers lose only their name.
+func (r *Router) expirePeers() {
+	r.peers.Lock()
+	defer r.peers.Unlock()
+	t := r.peers.table.Load()
+	cutoff := r.cfg.Now().Add(-r.cfg.PeerTimeout).UnixNano()
+	list := make([]*peer, 0, len(t.list))
+	changed := false
+	for _, p := range t.list {
+		name := p.peerName()
+		if name == frame.UnknownPeer || p.lastSeen.Load() >= cutoff {
+			list = append(list, p)
+			continue
+		}
+		changed = true
+		n := r.sw.ForgetPeer(name)
+		r.log.verbosef("peer %s silent for %s: forgotten with %d MACs", name, r.cfg.PeerTimeout, n)
+		if p.static {
+			list = append(list, &peer{ep: p.ep, addr: p.addr, static: true})
+		}
+	}
+	if changed {
+		r.peers.table.Store(newPeerTable(list))
+	}
+}

@@ -1,0 +1,55 @@
+package router
+
+import (
+	"time"
+
+	"github.com/weave-switch/weave-switch/frame"
+)
+
+// PeerStatus is a snapshot of one peer's data-path state.
+type PeerStatus struct {
+	Name                                           frame.PeerName // UnknownPeer until heard from
+	Address                                        string
+	Static                                         bool
+	LastSeen                                       time.Time // zero if never heard from
+	TxFrames, TxBytes, RxFrames, RxBytes, TxErrors uint64
+}
+
+// Counters are the router's own frame counters.
+type Counters struct {
+	FromDevice, ToDevice, NoPeer, SendErrors, DeviceErrors uint64
+}
+
+// Peers returns a snapshot of the peers, in table order.
+func (r *Router) Peers() []PeerStatus {
+	t := r.peers.table.Load()
+	out := make([]PeerStatus, 0, len(t.list))
+	for _, p := range t.list {
+		ps := PeerStatus{
+			Name:     p.peerName(),
+			Address:  p.addr.String(),
+			Static:   p.static,
+			TxFrames: p.txFrames.Load(),
+			TxBytes:  p.txBytes.Load(),
+			RxFrames: p.rxFrames.Load(),
+			RxBytes:  p.rxBytes.Load(),
+			TxErrors: p.txErrors.Load(),
+		}
+		if ns := p.lastSeen.Load(); ns != 0 {
+			ps.LastSeen = time.Unix(0, ns)
+		}
+		out = append(out, ps)
+	}
+	return out
+}
+
+// Counters returns the router's frame counters.
+func (r *Router) Counters() Counters {
+	return Counters{
+		FromDevice:   r.counters.fromDevice.Load(),
+		ToDevice:     r.counters.toDevice.Load(),
+		NoPeer:       r.counters.noPeer.Load(),
+		SendErrors:   r.counters.badSend.Load(),
+		DeviceErrors: r.counters.devErrors.Load(),
+	}
+}

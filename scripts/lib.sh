@@ -1,0 +1,92 @@
+# Shared helpers for the namespace scripts (netns-test.sh, demo.sh,
+# bench/run.sh). Source it; it defines no traps of its own.
+#
+# Every name made here carries the run id $WS_ID, so parallel runs cannot
+# collide, and is recorded so that ws_cleanup removes exactly what this run
+# made: processes by PID, namespaces by name.
+
+WS_ID=${WS_ID:-$$}
+WS_TMP=${WS_TMP:-$(mktemp -d "/tmp/ws-$WS_ID.XXXX")}
+WS_BIN=${WEAVE_SWITCH_BIN:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/bin/weave-switch}
+WS_PIDS=()
+WS_NETNS=()
+
+pretty() { printf '\033[1;32m[%s]\033[0m %s\n' "$(date +%T)" "$*" >&2; }
+fail() { printf '\033[1;31m[%s] FAIL:\033[0m %s\n' "$(date +%T)" "$*" >&2; exit 1; }
+
+# ns NAME: create namespace NAME with lo up, remembered for cleanup.
+ns_add() {
+	ip netns add "$1"
+	WS_NETNS+=("$1")
+	ip -n "$1" link set lo up
+}
+
+# in NS CMD...: run CMD in namespace NS.
+in_ns() { local n=$1; shift; ip netns exec "$n" "$@"; }
+
+# link_ns A B IFA IFB ADDRA ADDRB: veth between namespaces A and B.
+link_ns() {
+	ip link add "$3" netns "$1" type veth peer name "$4" netns "$2"
+	ip -n "$1" addr add "$5" dev "$3"
+	ip -n "$2" addr add "$6" dev "$4"
+	ip -n "$1" link set "$3" up
+	ip -n "$2" link set "$4" up
+}
+
+# router_up NS NAME LOG [up flags...]: start `weave-switch up` in NS, wait
+# for its API, remember its PID. The API socket is $WS_TMP/NAME.sock.
+router_up() {
+	local n=$1 name=$2 log=$3; shift 3
+	ip netns exec "$n" "$WS_BIN" up --api "$WS_TMP/$name.sock" --data-dir "$WS_TMP/$name" "$@" >"$log" 2>&1 &
+	local pid=$!
+	WS_PIDS+=("$pid")
+	eval "PID_$name=$pid"
+	for _ in $(seq 100); do
+		if "$WS_BIN" status --api "$WS_TMP/$name.sock" >/dev/null 2>&1; then
+			return 0
+		fi
+		if ! kill -0 "$pid" 2>/dev/null; then
+			cat "$log" >&2
+			fail "router $name exited during start-up"
+		fi
+		sleep 0.1
+	done
+	cat "$log" >&2
+	fail "router $name did not serve its API within 10 s"
+}
+
+# router_down NAME: SIGTERM the router and wait for it.
+router_down() {
+	local pid
+	eval "pid=\${PID_$1:-}"
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	for _ in $(seq 100); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		kill -KILL "$pid" 2>/dev/null || true
+		fail "router $1 (pid $pid) did not stop within 10 s of SIGTERM"
+	fi
+	wait "$pid" 2>/dev/null || true
+	eval "PID_$1="
+}
+
+ws() { "$WS_BIN" "$@"; }
+
+ws_cleanup() {
+	local pid n
+	for pid in "${WS_PIDS[@]}"; do
+		kill -TERM "$pid" 2>/dev/null || true
+	done
+	for pid in "${WS_PIDS[@]}"; do
+		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$pid" 2>/dev/null || true
+	done
+	for n in "${WS_NETNS[@]}"; do
+		ip netns pids "$n" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
+		ip netns del "$n" 2>/dev/null || true
+	done
+	rm -rf "$WS_TMP"
+}

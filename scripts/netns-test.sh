@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# End-to-end test of weave-switch in network namespaces: real `weave-switch up`
+# processes, containers as namespaces, real traffic.
+#
+#        container c1 10.32.0.1   c2 10.32.0.2          c3 10.32.0.3
+#                   \             /                      |
+#                 [bridge weave + TAP]             [bridge weave + TAP]
+#                  host h1 router  ===== veth =====  host h2 router
+#                   198.18.0.1/24   (underlay, UDP)    198.18.0.2/24
+#
+# Asserts: ping both ways across hosts and on one host, ARP resolution,
+# broadcast reaching every host, TCP with iperf3 across, status, detach,
+# clear errors for bad input, and a teardown that leaves nothing behind.
+# Needs root. Names are unique per run (wst-$$-…); everything is removed on
+# exit, even on failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+
+[ "$(id -u)" -eq 0 ] || { echo "netns-test: needs root" >&2; exit 1; }
+[ -x "$WS_BIN" ] || fail "no binary at $WS_BIN (run make build)"
+
+passed=0
+failed=0
+check() { # check DESCRIPTION CMD...
+	local what=$1; shift
+	if "$@"; then
+		passed=$((passed + 1)); pretty "ok: $what"
+	else
+		failed=$((failed + 1)); printf '\033[1;31mFAIL:\033[0m %s\n' "$what" >&2
+	fi
+}
+finish() {
+	local rc=$?
+	ws_cleanup
+	echo "netns-test: $passed passed, $failed failed"
+	[ $failed -eq 0 ] && [ $rc -eq 0 ] || exit 1
+}
+trap finish EXIT
+
+p=wst-$WS_ID
+h1=$p-h1 h2=$p-h2 c1=$p-c1 c2=$p-c2 c3=$p-c3
+for n in $h1 $h2 $c1 $c2 $c3; do ns_add "$n"; done
+link_ns "$h1" "$h2" ul0 ul0 198.18.0.1/24 198.18.0.2/24
+
+pretty "starting routers"
+router_up "$h1" h1 "$WS_TMP/h1.log" --name 02:00:00:00:00:01 --nickname h1 --listen 198.18.0.1:6783 --peer 198.18.0.2
+router_up "$h2" h2 "$WS_TMP/h2.log" --name 02:00:00:00:00:02 --nickname h2 --listen 198.18.0.2:6783 --peer 198.18.0.1:6783
+
+check "bridge and TAP exist on h1" ip -n "$h1" link show weave-tap master weave
+check "bridge MTU is 1436 (1500 - sleeve overhead)" bash -c "ip -n $h1 link show weave | grep -q 'mtu 1436'"
+
+ws attach --api "$WS_TMP/h1.sock" "$c1" 10.32.0.1/12 >/dev/null
+ws attach --api "$WS_TMP/h1.sock" "$c2" 10.32.0.2/12 >/dev/null
+ws attach --api "$WS_TMP/h2.sock" "$c3" 10.32.0.3/12 >/dev/null
+check "attach gives the container its address" bash -c "ip -n $c1 -br addr show ethws | grep -q 10.32.0.1/12"
+check "attach sets the container MTU" bash -c "ip -n $c3 link show ethws | grep -q 'mtu 1436'"
+
+check "ping c1 -> c3 across hosts" in_ns "$c1" ping -c 3 -i 0.2 -W 2 10.32.0.3
+check "ping c3 -> c1 across hosts" in_ns "$c3" ping -c 3 -i 0.2 -W 2 10.32.0.1
+check "ping c3 -> c2 across hosts" in_ns "$c3" ping -c 3 -i 0.2 -W 2 10.32.0.2
+check "ping c1 -> c2 on one host" in_ns "$c1" ping -c 2 -i 0.2 -W 2 10.32.0.2
+
+mac3=$(ip -n "$c3" -j link show ethws | jq -r '.[0].address')
+check "ARP on c1 resolved 10.32.0.3 to c3's MAC $mac3" \
+	bash -c "ip -n $c1 neigh show 10.32.0.3 | grep -q 'lladdr $mac3'"
+
+# Broadcast: an ICMP echo to the subnet broadcast must reach c2 (same host)
+# and c3 (other host), and both answer.
+in_ns "$c2" sysctl -qw net.ipv4.icmp_echo_ignore_broadcasts=0
+in_ns "$c3" sysctl -qw net.ipv4.icmp_echo_ignore_broadcasts=0
+bcast=$(in_ns "$c1" ping -b -c 4 -i 0.3 -W 2 10.47.255.255 2>&1 || true)
+check "broadcast reaches c2 on h1" grep -q 'from 10.32.0.2' <<<"$bcast"
+check "broadcast reaches c3 on h2" grep -q 'from 10.32.0.3' <<<"$bcast"
+
+# TCP across the overlay.
+in_ns "$c3" iperf3 -s -D -1 -B 10.32.0.3 -p 5201 --pidfile "$WS_TMP/iperf3.pid" >/dev/null
+sleep 0.3
+iperf=$(in_ns "$c1" iperf3 -c 10.32.0.3 -p 5201 -t 2 -J 2>&1 || true)
+bps=$(jq -r '.end.sum_received.bits_per_second // 0' <<<"$iperf" 2>/dev/null || echo 0)
+check "iperf3 TCP c1 -> c3 moved data ($(awk "BEGIN{printf \"%.2f\", $bps/1e9}") Gbit/s)" \
+	awk "BEGIN{exit !($bps > 0)}"
+[ -f "$WS_TMP/iperf3.pid" ] && kill "$(cat "$WS_TMP/iperf3.pid")" 2>/dev/null || true
+
+st=$(ws status --api "$WS_TMP/h1.sock" --json)
+check "status: h1 knows h2 by name, established" \
+	bash -c "jq -e '.peers[] | select(.name==\"02:00:00:00:00:02\" and .state==\"established\")' <<<'$st' >/dev/null"
+check "status: three MACs learned on h1 or more" bash -c "[ \$(jq '.switch.entries' <<<'$st') -ge 3 ]"
+check "status peers prints a table" bash -c "ws() { '$WS_BIN' \"\$@\"; }; ws status peers --api $WS_TMP/h1.sock | grep -q '02:00:00:00:00:02.*established'"
+
+# Bad input gets a clear one-line error and a non-zero exit.
+expect_error() { # expect_error PATTERN CMD...
+	local pat=$1 out rc; shift
+	set +e; out=$("$@" 2>&1); rc=$?; set -e
+	[ $rc -ne 0 ] && grep -q -- "$pat" <<<"$out" && [ "$(wc -l <<<"$out")" -le 2 ]
+}
+check "bad --name is refused" expect_error "invalid peer name" ws up --name zz
+check "a busy port is refused" expect_error "address already in use" \
+	ip netns exec "$h1" "$WS_BIN" up --api "$WS_TMP/busy.sock" --data-dir "$WS_TMP/busy" --bridge wsbusy --listen 198.18.0.1:6783
+check "the busy router left no bridge behind" bash -c "! ip -n $h1 link show wsbusy 2>/dev/null"
+check "attach to a missing namespace is refused" expect_error "not found" ws attach --api "$WS_TMP/h1.sock" "$p-nope" 10.32.0.9/12
+check "attach of a network address is refused" expect_error "network address" ws attach --api "$WS_TMP/h1.sock" "$c2" 10.32.0.0/12
+check "a bad CIDR is refused" expect_error "prefix length" ws attach --api "$WS_TMP/h1.sock" "$c2" 10.32.0.2
+check "no router at the socket is reported" expect_error "no router is running" ws status --api "$WS_TMP/none.sock"
+
+# Detach.
+ws detach --api "$WS_TMP/h1.sock" "$c2"
+check "detach removes the container's interface" bash -c "! ip -n $c2 link show ethws 2>/dev/null"
+check "c1 no longer reaches detached c2" bash -c "! ip netns exec $c1 ping -c 1 -W 1 10.32.0.2 >/dev/null"
+
+# Teardown leaves nothing behind.
+router_down h1
+router_down h2
+check "h1 teardown removed bridge, TAP and veths" bash -c "[ -z \"\$(ip -n $h1 -br link show | grep -v -e '^lo ' -e '^ul0@')\" ]"
+check "h2 teardown removed bridge, TAP and veths" bash -c "[ -z \"\$(ip -n $h2 -br link show | grep -v -e '^lo ' -e '^ul0@')\" ]"
+check "containers lost their overlay interface" bash -c "! ip -n $c1 link show ethws 2>/dev/null && ! ip -n $c3 link show ethws 2>/dev/null"
+check "API sockets removed" bash -c "[ ! -e $WS_TMP/h1.sock ] && [ ! -e $WS_TMP/h2.sock ]"
+[ $failed -eq 0 ]
