@@ -1,0 +1,173 @@
+package ethswitch
+
+import (
+	"bytes"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/weave-switch/weave-switch/frame"
+)
+
+// Action is what the router does with one frame.
+type Action uint8
+
+// Actions, in the order of a Decision's zero value first.
+const (
+	// Drop discards the frame; the reason is counted in Stats.
+	Drop Action = iota
+	// Local delivers the frame to the local bridge only.
+	Local
+	// Peer unicasts the frame to Decision.Peer, the destination peer; the
+	// router maps it to a next hop.
+	Peer
+	// Flood sends a locally captured frame to all peers along this peer's
+	// broadcast tree.
+	Flood
+	// LocalAndFlood delivers a frame from a peer locally and continues its
+	// flood along the originating peer's (Meta.Src) broadcast tree,
+	// excluding Meta.Via.
+	LocalAndFlood
+)
+
+var actionNames = [...]string{"Drop", "Local", "Peer", "Flood", "LocalAndFlood"}
+
+// String returns the action's name.
+func (a Action) String() string {
+	if int(a) < len(actionNames) {
+		return actionNames[a]
+	}
+	return "Action(" + strconv.Itoa(int(a)) + ")"
+}
+
+// Decision is the switch's verdict on one frame. Peer is set only when
+// Action is Peer; it is UnknownPeer otherwise.
+type Decision struct {
+	Action Action
+	Peer   frame.PeerName
+}
+
+// Entry is one MAC table entry, as returned by Entries.
+type Entry struct {
+	MAC      frame.MAC
+	Peer     frame.PeerName // the peer the MAC lives behind
+	LastSeen time.Time      // last refresh of the entry (coarse, see doc.go)
+}
+
+// Switch is a learning Ethernet switch: a bounded MAC table and the
+// forwarding decisions made from it. Create it with New. All methods are
+// safe for concurrent use; see the package documentation for the locking
+// contract.
+type Switch struct {
+	self    frame.PeerName
+	now     func() time.Time
+	base    time.Time // ticks are nanoseconds since base
+	maxAge  int64
+	echo    int64
+	refresh int64
+	max     int
+
+	fdb struct {
+		sync.RWMutex
+		*table
+	}
+	ctr counters
+}
+
+// New returns a Switch for cfg, with an empty table of cfg.MaxEntries
+// entries allocated up front. It returns an error that Is ErrNoSelf or
+// ErrInvalidConfig if cfg is invalid.
+func New(cfg Config) (*Switch, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	c := cfg.withDefaults()
+	s := &Switch{
+		self:    c.Self,
+		now:     c.Now,
+		maxAge:  int64(c.MaxAge),
+		echo:    int64(c.EchoWindow),
+		refresh: int64(c.refreshInterval()),
+		max:     c.MaxEntries,
+	}
+	s.base = s.now()
+	s.fdb.table = newTable(c.MaxEntries)
+	return s, nil
+}
+
+// Self returns this switch's own peer name.
+func (s *Switch) Self() frame.PeerName { return s.self }
+
+// tick returns the current time in nanoseconds since s.base.
+func (s *Switch) tick() int64 { return int64(s.now().Sub(s.base)) }
+
+// Lookup returns the peer that owns m and reports whether m is in the
+// table.
+func (s *Switch) Lookup(m frame.MAC) (frame.PeerName, bool) {
+	s.fdb.RLock()
+	defer s.fdb.RUnlock()
+	if e := s.fdb.find(macKey(m)); e != nil {
+		return e.owner, true
+	}
+	return frame.UnknownPeer, false
+}
+
+// Entries returns a copy of the table, sorted by MAC. It allocates and
+// walks the whole table under the read lock: meant for status, not for
+// the data path.
+func (s *Switch) Entries() []Entry {
+	s.fdb.RLock()
+	out := make([]Entry, 0, s.fdb.len())
+	for _, l := range [...]*list{&s.fdb.probation, &s.fdb.established} {
+		for p := l.head; p != nilPos; p = s.fdb.slab[p].next {
+			e := &s.fdb.slab[p]
+			out = append(out, Entry{
+				MAC:      keyMAC(e.key),
+				Peer:     e.owner,
+				LastSeen: s.base.Add(time.Duration(e.seen.Load())),
+			})
+		}
+	}
+	s.fdb.RUnlock()
+	slices.SortFunc(out, func(a, b Entry) int { return bytes.Compare(a.MAC[:], b.MAC[:]) })
+	return out
+}
+
+// ForgetPeer removes every MAC owned by p, for example because p left the
+// mesh or restarted, and returns how many it removed. It takes the write
+// lock and walks the table.
+func (s *Switch) ForgetPeer(p frame.PeerName) int {
+	if p == frame.UnknownPeer {
+		return 0
+	}
+	s.fdb.Lock()
+	n := s.fdb.removeIf(func(e *entry) bool { return e.owner == p })
+	s.ctr.entries.Store(int64(s.fdb.len()))
+	s.fdb.Unlock()
+	s.ctr.c[cForgotten].Add(uint64(n))
+	return n
+}
+
+// Expire removes the entries whose last-seen record is more than MaxAge
+// old and returns how many it removed. The router calls it periodically,
+// typically every MaxAge/10. It takes the write lock and walks the table.
+func (s *Switch) Expire() int {
+	now := s.tick()
+	s.fdb.Lock()
+	n := s.fdb.removeIf(func(e *entry) bool { return now-e.seen.Load() > s.maxAge })
+	s.ctr.entries.Store(int64(s.fdb.len()))
+	s.fdb.Unlock()
+	s.ctr.c[cExpired].Add(uint64(n))
+	return n
+}
+
+// Stats returns a snapshot of the counters. It takes no lock.
+func (s *Switch) Stats() Stats { return s.ctr.snapshot() }
+
+// setOwnerLocked moves e to owner, seen at now. The write lock must be held.
+func (e *entry) setOwnerLocked(owner frame.PeerName, now int64) {
+	e.owner = owner
+	e.seen.Store(now)
+	e.ref.Store(true)
+}
