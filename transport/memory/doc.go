@@ -1,0 +1,18 @@
+// Package memory is an in-process Transport for unit tests: no sockets, no
+// goroutines, deterministic.
+//
+// A Network is a hub that stands for the underlay. Each Transport created
+// with Network.NewTransport is attached to it at a fake netip.AddrPort once
+// opened; Send copies the frames into the destination's bounded receive
+// queue, with Meta.Src and Meta.Dst from the batch and Meta.Via set to the
+// sender's name, as the sleeve does. A full queue drops and counts, it never
+// blocks the sender (DESIGN: never block on a slow peer).
+//
+// Knobs for fault tests: Network.SetLoss drops frames at random from a seeded
+// source (Network.SetSeed), and Network.Cut / Network.Heal cut and restore
+// the link between two addresses in both directions, for partitions.
+//
+// Unlike the sleeve, the memory transport adds no overhead (Overhead returns
+// 0) and does not pack frames: it checks only that each frame is between
+// frame.EthernetHeaderSize and frame.MaxFrameSize bytes long.
+package memory

@@ -1,0 +1,154 @@
+package sleeve
+
+import (
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"syscall"
+	"unsafe"
+)
+
+// defaultBatchSize is Config.BatchSize's default: recvmmsg/sendmmsg make
+// big batches pay (STYLE rule 7).
+const defaultBatchSize = 128
+
+// mmsghdr is struct mmsghdr of recvmmsg(2). Go pads it to the alignment of
+// Msghdr, as C does.
+type mmsghdr struct {
+	hdr syscall.Msghdr
+	len uint32
+}
+
+// batchReader reads up to len(bufs) datagrams with one recvmmsg(2) through
+// the runtime poller. Everything it hands the kernel is allocated once, in
+// newBatchReader; the syscall is made with the standard syscall package
+// (x/net's ReadBatch allocates a net.UDPAddr and a net.IP per datagram, and
+// STYLE rule 2 keeps x/sys/unix out of this package).
+type batchReader struct {
+	rc    syscall.RawConn
+	hdrs  []mmsghdr
+	iovs  []syscall.Iovec
+	names []syscall.RawSockaddrInet6
+	bufs  [][]byte
+
+	// Results of the last recvmmsg, set by recvmmsg.
+	n     int
+	errno syscall.Errno
+	fn    func(fd uintptr) bool // r.recvmmsg, bound once
+}
+
+func newBatchReader(conn *net.UDPConn, bufs [][]byte) (*batchReader, error) {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	r := &batchReader{
+		rc:    rc,
+		hdrs:  make([]mmsghdr, len(bufs)),
+		iovs:  make([]syscall.Iovec, len(bufs)),
+		names: make([]syscall.RawSockaddrInet6, len(bufs)),
+		bufs:  bufs,
+	}
+	for i := range bufs {
+		r.iovs[i].Base = &bufs[i][0]
+		r.iovs[i].SetLen(len(bufs[i]))
+		h := &r.hdrs[i].hdr
+		h.Name = (*byte)(unsafe.Pointer(&r.names[i]))
+		h.Namelen = syscall.SizeofSockaddrInet6
+		h.Iov = &r.iovs[i]
+		h.Iovlen = 1
+	}
+	r.fn = r.recvmmsg
+	return r, nil
+}
+
+// read blocks until at least one datagram is there and reads as many as
+// are queued, up to len(bufs). After it, datagram i is bufs[i][:size(i)].
+func (r *batchReader) read() (int, error) {
+	for i := range r.n {
+		r.hdrs[i].hdr.Namelen = syscall.SizeofSockaddrInet6
+		r.hdrs[i].hdr.Flags = 0
+		r.hdrs[i].len = 0
+	}
+	r.n, r.errno = 0, 0
+	if err := r.rc.Read(r.fn); err != nil {
+		return 0, err
+	}
+	if r.errno != 0 {
+		return 0, os.NewSyscallError("recvmmsg", r.errno)
+	}
+	return r.n, nil
+}
+
+// recvmmsg runs on the socket's fd; it returns false to wait for
+// readability.
+func (r *batchReader) recvmmsg(fd uintptr) bool {
+	for {
+		n, _, errno := syscall.Syscall6(syscall.SYS_RECVMMSG, fd,
+			uintptr(unsafe.Pointer(&r.hdrs[0])), uintptr(len(r.hdrs)), 0, 0, 0)
+		switch errno {
+		case 0:
+			r.n = int(n)
+			return true
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false
+		default:
+			r.errno = errno
+			return true
+		}
+	}
+}
+
+// size returns the length of datagram i of the last read.
+func (r *batchReader) size(i int) int { return int(r.hdrs[i].len) }
+
+// addr returns the sender of datagram i of the last read, IPv4-mapped
+// addresses unmapped.
+func (r *batchReader) addr(i int) netip.AddrPort {
+	sa := &r.names[i]
+	switch sa.Family {
+	case syscall.AF_INET:
+		sa4 := (*syscall.RawSockaddrInet4)(unsafe.Pointer(sa))
+		return netip.AddrPortFrom(netip.AddrFrom4(sa4.Addr), ntohs(sa4.Port))
+	case syscall.AF_INET6:
+		a := netip.AddrFrom16(sa.Addr)
+		if sa.Scope_id != 0 && a.Is6() {
+			// TODO: remove allocation (numeric zone; link-local peers only).
+			a = a.WithZone(strconv.FormatUint(uint64(sa.Scope_id), 10))
+		}
+		return netip.AddrPortFrom(a.Unmap(), ntohs(sa.Port))
+	}
+	return netip.AddrPort{}
+}
+
+// ntohs converts a port as stored in a sockaddr (network byte order).
+func ntohs(p uint16) uint16 {
+	b := (*[2]byte)(unsafe.Pointer(&p))
+	return uint16(b[0])<<8 | uint16(b[1])
+}
+
+// setSocketBuffers sets SO_RCVBUF and SO_SNDBUF to size, with the FORCE
+// variants first, and returns what the kernel reports.
+func setSocketBuffers(conn *net.UDPConn, size int) (rcv, snd int, err error) {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return 0, 0, err
+	}
+	cerr := rc.Control(func(fd uintptr) {
+		s := int(fd)
+		if size > 0 {
+			if syscall.SetsockoptInt(s, syscall.SOL_SOCKET, syscall.SO_RCVBUFFORCE, size) != nil {
+				_ = syscall.SetsockoptInt(s, syscall.SOL_SOCKET, syscall.SO_RCVBUF, size)
+			}
+			if syscall.SetsockoptInt(s, syscall.SOL_SOCKET, syscall.SO_SNDBUFFORCE, size) != nil {
+				_ = syscall.SetsockoptInt(s, syscall.SOL_SOCKET, syscall.SO_SNDBUF, size)
+			}
+		}
+		rcv, _ = syscall.GetsockoptInt(s, syscall.SOL_SOCKET, syscall.SO_RCVBUF)
+		snd, _ = syscall.GetsockoptInt(s, syscall.SOL_SOCKET, syscall.SO_SNDBUF)
+	})
+	return rcv, snd, cerr
+}

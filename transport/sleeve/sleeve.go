@@ -1,0 +1,179 @@
+package sleeve
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+
+	"github.com/weave-switch/weave-switch/transport"
+)
+
+var _ transport.Transport = (*Sleeve)(nil)
+
+var (
+	errNotOpen     = errors.New("not open")
+	errAlreadyOpen = errors.New("already open")
+)
+
+// Sleeve is the UDP transport. Create it with New, then Open it. Send,
+// ParseEndpoint, Stats and Close are safe for concurrent use; each
+// ReceiveFunc must be called from one goroutine at a time. A Sleeve starts
+// no goroutine.
+//
+// Memory: the ReceiveFunc holds BatchSize datagram buffers of
+// MaxDatagramSize+1 bytes (1.1 MiB at 128); each concurrent Send uses a send
+// state of about (BatchSize/2+1) packing limits of scratch (95 KiB at 128
+// and MTU 1500, at most 256 KiB), kept in a free list of up to
+// min(max(GOMAXPROCS, 2), 8) states.
+type Sleeve struct {
+	cfg     Config // with defaults
+	log     Logger
+	limiter *rateLimiter
+
+	mu     sync.Mutex // serialises Open and Close
+	sock   atomic.Pointer[socket]
+	closed atomic.Bool
+
+	// Send states: a bounded free list, filled lazily (see Send).
+	free    chan *sendState
+	nStates atomic.Int32
+
+	stats counters
+}
+
+// socket is the bound UDP socket, set once by Open.
+type socket struct {
+	conn  *net.UDPConn
+	bw    batchWriter
+	local netip.AddrPort
+}
+
+// batchWriter is ipv4.PacketConn or ipv6.PacketConn (both sendmmsg on Linux).
+type batchWriter interface {
+	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
+// New checks cfg and returns a Sleeve that is not bound yet: Open binds it.
+func New(cfg Config) (*Sleeve, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	c := cfg.withDefaults()
+	return &Sleeve{
+		cfg:     c,
+		log:     c.Logger,
+		limiter: newRateLimiter(time.Now, 10*time.Second, 10),
+		free:    make(chan *sendState, min(max(runtime.GOMAXPROCS(0), 2), 8)),
+	}, nil
+}
+
+// Open implements transport.Transport.Open: it binds Config.Listen, sets
+// the socket buffers and returns one ReceiveFunc and the bound address. It
+// fails if s is already open, and returns transport.ErrClosed after Close.
+func (s *Sleeve) Open() ([]transport.ReceiveFunc, netip.AddrPort, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return nil, netip.AddrPort{}, transport.ErrClosed
+	}
+	if s.sock.Load() != nil {
+		return nil, netip.AddrPort{}, s.opError("open", "", errAlreadyOpen)
+	}
+	network := "udp"
+	if s.cfg.Listen.Addr().Is4() {
+		network = "udp4"
+	}
+	conn, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(s.cfg.Listen))
+	if err != nil {
+		return nil, netip.AddrPort{}, s.opError("open", "", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			conn.Close()
+		}
+	}()
+	rcv, snd, err := setSocketBuffers(conn, s.cfg.SocketBuffer)
+	if err != nil {
+		return nil, netip.AddrPort{}, s.opError("open", "", fmt.Errorf("setting socket buffers: %w", err))
+	}
+	s.stats.recvBuffer.Store(int64(rcv))
+	s.stats.sendBuffer.Store(int64(snd))
+	local := conn.LocalAddr().(*net.UDPAddr).AddrPort()
+	sk := &socket{conn: conn, local: local}
+	if s.cfg.Listen.Addr().Is4() {
+		sk.bw = ipv4.NewPacketConn(conn)
+	} else {
+		sk.bw = ipv6.NewPacketConn(conn)
+	}
+	r, err := newReceiver(s, conn)
+	if err != nil {
+		return nil, netip.AddrPort{}, s.opError("open", "", err)
+	}
+	s.sock.Store(sk)
+	ok = true
+	return []transport.ReceiveFunc{r.receive}, local, nil
+}
+
+// LocalAddr returns the bound address, or the zero AddrPort before Open.
+func (s *Sleeve) LocalAddr() netip.AddrPort {
+	if sk := s.sock.Load(); sk != nil {
+		return sk.local
+	}
+	return netip.AddrPort{}
+}
+
+// BatchSize implements transport.Transport.BatchSize: Config.BatchSize.
+func (s *Sleeve) BatchSize() int { return s.cfg.BatchSize }
+
+// Overhead implements transport.Transport.Overhead: IP and UDP headers plus
+// the sleeve header and one frame header; 50 on an IPv4 socket, 70 if
+// Listen is IPv6 (the dual-stack socket may carry IPv6).
+func (s *Sleeve) Overhead() int {
+	ip := ipv4UDPOverhead
+	if !s.cfg.Listen.Addr().Is4() {
+		ip = ipv6UDPOverhead
+	}
+	return ip + HeaderSize + FrameHeaderSize
+}
+
+// Stats returns a snapshot of s's counters.
+func (s *Sleeve) Stats() Stats { return s.stats.snapshot() }
+
+// Close implements transport.Transport.Close: it closes the socket, which
+// unblocks every ReceiveFunc (they then return transport.ErrClosed, which
+// Is net.ErrClosed). It is idempotent.
+func (s *Sleeve) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Swap(true) {
+		return nil
+	}
+	if sk := s.sock.Load(); sk != nil {
+		if err := sk.conn.Close(); err != nil {
+			return s.opError("close", "", err)
+		}
+	}
+	return nil
+}
+
+func (s *Sleeve) opError(op, peer string, err error) error {
+	return &transport.OpError{Op: op, Transport: "sleeve", Peer: peer, Err: err}
+}
+
+// datagramLimit returns the largest datagram to build for dst.
+func (s *Sleeve) datagramLimit(dst netip.Addr) int {
+	ip := ipv4UDPOverhead
+	if dst.Is6() && !dst.Is4In6() {
+		ip = ipv6UDPOverhead
+	}
+	return min(s.cfg.UnderlayMTU-ip, MaxDatagramSize)
+}
