@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/weave-switch/weave-switch/frame"
+	ethswitch "github.com/weave-switch/weave-switch/switch"
 )
 
 // PeerStatus is a snapshot of one peer's data-path state.
@@ -52,4 +53,12 @@ func (r *Router) Counters() Counters {
 		SendErrors:   r.counters.badSend.Load(),
 		DeviceErrors: r.counters.devErrors.Load(),
 	}
+}
+
+// MACCapacity returns the MAC table's bound.
+func (r *Router) MACCapacity() int {
+	if r.cfg.MaxMACs == 0 {
+		return ethswitch.DefaultMaxEntries
+	}
+	return r.cfg.MaxMACs
 }

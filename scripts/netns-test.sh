@@ -22,12 +22,13 @@ cd "$(dirname "$0")/.."
 
 passed=0
 failed=0
-check() { # check DESCRIPTION CMD...
+check() { # check DESCRIPTION CMD...: output is shown only on failure
 	local what=$1; shift
-	if "$@"; then
+	if "$@" >"$WS_TMP/check.out" 2>&1; then
 		passed=$((passed + 1)); pretty "ok: $what"
 	else
 		failed=$((failed + 1)); printf '\033[1;31mFAIL:\033[0m %s\n' "$what" >&2
+		sed 's/^/    /' "$WS_TMP/check.out" >&2
 	fi
 }
 finish() {
@@ -86,7 +87,7 @@ st=$(ws status --api "$WS_TMP/h1.sock" --json)
 check "status: h1 knows h2 by name, established" \
 	bash -c "jq -e '.peers[] | select(.name==\"02:00:00:00:00:02\" and .state==\"established\")' <<<'$st' >/dev/null"
 check "status: three MACs learned on h1 or more" bash -c "[ \$(jq '.switch.entries' <<<'$st') -ge 3 ]"
-check "status peers prints a table" bash -c "ws() { '$WS_BIN' \"\$@\"; }; ws status peers --api $WS_TMP/h1.sock | grep -q '02:00:00:00:00:02.*established'"
+check "status peers prints a table" bash -c "'$WS_BIN' status peers --api $WS_TMP/h1.sock | grep -q '02:00:00:00:00:02.*established'"
 
 # Bad input gets a clear one-line error and a non-zero exit.
 expect_error() { # expect_error PATTERN CMD...

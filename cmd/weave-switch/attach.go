@@ -1,0 +1,62 @@
+package main
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/weave-switch/weave-switch/api"
+)
+
+func attachCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "attach",
+		Usage:     "connect a network namespace (container) to the weave bridge",
+		ArgsUsage: "NETNS|PID CIDR...",
+		Flags:     []cli.Flag{apiFlag},
+		Action: func(c *cli.Context) error {
+			if c.NArg() < 2 {
+				return cli.Exit("usage: weave-switch attach NETNS|PID CIDR... (e.g. attach ns1 10.32.0.1/12)", 2)
+			}
+			req := api.AttachRequest{NetNS: c.Args().First()}
+			for _, s := range c.Args().Tail() {
+				p, err := netip.ParsePrefix(s)
+				if err != nil {
+					return cli.Exit(fmt.Sprintf("attach: %q is not an address with a prefix length, like 10.32.0.1/12", s), 2)
+				}
+				req.CIDRs = append(req.CIDRs, p)
+			}
+			a, err := api.NewClient(c.String("api")).Attach(c.Context, req)
+			if err != nil {
+				return cli.Exit(err.Error(), 1)
+			}
+			for _, p := range a.Addrs {
+				fmt.Fprintln(c.App.Writer, p)
+			}
+			return nil
+		},
+	}
+}
+
+func detachCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "detach",
+		Usage:     "disconnect a network namespace from the weave bridge",
+		ArgsUsage: "NETNS|PID",
+		Flags:     []cli.Flag{apiFlag},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return cli.Exit("usage: weave-switch detach NETNS|PID", 2)
+			}
+			r, err := api.NewClient(c.String("api")).Detach(c.Context, api.DetachRequest{NetNS: c.Args().First()})
+			if err != nil {
+				return cli.Exit(err.Error(), 1)
+			}
+			if !r.Detached {
+				return cli.Exit(fmt.Sprintf("detach: %s was not attached", c.Args().First()), 1)
+			}
+			return nil
+		},
+	}
+}

@@ -1,0 +1,108 @@
+// Command weave-switch runs and controls a weave-switch router. It is a
+// thin layer over packages daemon and api.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	app := newApp()
+	if err := app.RunContext(ctx, permuteArgs(app, os.Args)); err != nil {
+		var ec cli.ExitCoder
+		if errors.As(err, &ec) {
+			if msg := err.Error(); msg != "" {
+				fmt.Fprintln(os.Stderr, "weave-switch:", msg)
+			}
+			os.Exit(ec.ExitCode())
+		}
+		fmt.Fprintln(os.Stderr, "weave-switch:", err)
+		os.Exit(1)
+	}
+}
+
+var apiFlag = &cli.StringFlag{
+	Name:    "api",
+	Usage:   "path of the router's control socket",
+	Value:   "/run/weave-switch/weave-switch.sock",
+	EnvVars: []string{"WEAVE_SWITCH_API"},
+}
+
+func newApp() *cli.App {
+	return &cli.App{
+		Name:                 "weave-switch",
+		Usage:                "one virtual Ethernet switch for the containers of many hosts",
+		Version:              version(),
+		EnableBashCompletion: true,
+		HideHelpCommand:      true,
+		Commands: []*cli.Command{
+			upCommand(),
+			attachCommand(),
+			detachCommand(),
+			statusCommand(),
+			benchCommand(),
+		},
+		OnUsageError: func(c *cli.Context, err error, isSubcommand bool) error {
+			return cli.Exit(fmt.Sprintf("%v (see '%s --help')", err, c.Command.HelpName), 2)
+		},
+	}
+}
+
+// permuteArgs moves a subcommand's flags in front of its positional
+// arguments, so that `status peers --json` works as well as
+// `status --json peers` (urfave/cli v2 stops parsing flags at the first
+// positional argument). Everything after "--" stays as it is.
+func permuteArgs(app *cli.App, args []string) []string {
+	if len(args) < 2 {
+		return args
+	}
+	var cmd *cli.Command
+	i := 1
+	for ; i < len(args); i++ {
+		if !strings.HasPrefix(args[i], "-") {
+			cmd = app.Command(args[i])
+			break
+		}
+	}
+	if cmd == nil || cmd.SkipFlagParsing {
+		return args
+	}
+	takesValue := map[string]bool{}
+	for _, f := range cmd.Flags {
+		_, isBool := f.(*cli.BoolFlag)
+		for _, n := range f.Names() {
+			takesValue[n] = !isBool
+		}
+	}
+	out := append([]string{}, args[:i+1]...)
+	var flags, pos []string
+	rest := args[i+1:]
+	for j := 0; j < len(rest); j++ {
+		a := rest[j]
+		switch {
+		case a == "--":
+			pos = append(pos, rest[j:]...)
+			j = len(rest)
+		case strings.HasPrefix(a, "-") && len(a) > 1:
+			flags = append(flags, a)
+			name := strings.TrimLeft(a, "-")
+			if !strings.Contains(name, "=") && takesValue[name] && j+1 < len(rest) {
+				j++
+				flags = append(flags, rest[j])
+			}
+		default:
+			pos = append(pos, a)
+		}
+	}
+	return append(append(out, flags...), pos...)
+}

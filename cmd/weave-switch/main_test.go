@@ -1,0 +1,29 @@
+package main
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestPermuteArgs(t *testing.T) {
+	app := newApp()
+	tests := []struct {
+		name string
+		in   []string
+		want []string
+	}{
+		{"flags after args", []string{"ws", "status", "peers", "--json", "--api", "/s"}, []string{"ws", "status", "--json", "--api", "/s", "peers"}},
+		{"flags first", []string{"ws", "status", "--api", "/s", "peers"}, []string{"ws", "status", "--api", "/s", "peers"}},
+		{"equals form", []string{"ws", "attach", "ns1", "--api=/s", "10.32.0.1/12"}, []string{"ws", "attach", "--api=/s", "ns1", "10.32.0.1/12"}},
+		{"double dash", []string{"ws", "attach", "--", "-odd", "--api"}, []string{"ws", "attach", "--", "-odd", "--api"}},
+		{"no command", []string{"ws", "--version"}, []string{"ws", "--version"}},
+		{"unknown command", []string{"ws", "nope", "--x"}, []string{"ws", "nope", "--x"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := permuteArgs(app, tt.in); !slices.Equal(got, tt.want) {
+				t.Errorf("permuteArgs(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/weave-switch/weave-switch/api"
+)
+
+func statusCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "status",
+		Usage:     "show the router's state",
+		ArgsUsage: "[peers|connections|attachments]",
+		Flags: []cli.Flag{
+			apiFlag,
+			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
+		},
+		Action: func(c *cli.Context) error {
+			what := c.Args().First()
+			switch what {
+			case "", "peers", "connections", "attachments":
+			default:
+				return cli.Exit(fmt.Sprintf("status: unknown section %q (want peers, connections or attachments)", what), 2)
+			}
+			s, err := api.NewClient(c.String("api")).Status(c.Context)
+			if err != nil {
+				return cli.Exit(err.Error(), 1)
+			}
+			w := c.App.Writer
+			if c.Bool("json") {
+				enc := json.NewEncoder(w)
+				enc.SetIndent("", "  ")
+				switch what {
+				case "peers", "connections":
+					return enc.Encode(s.Peers)
+				case "attachments":
+					return enc.Encode(s.Attachments)
+				}
+				return enc.Encode(s)
+			}
+			switch what {
+			case "peers", "connections":
+				printPeers(w, s.Peers)
+			case "attachments":
+				printAttachments(w, s.Attachments)
+			default:
+				printSummary(w, s)
+			}
+			return nil
+		},
+	}
+}
+
+func printSummary(w io.Writer, s api.Status) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	established := 0
+	for _, p := range s.Peers {
+		if p.State == "established" {
+			established++
+		}
+	}
+	fmt.Fprintf(tw, "Version:\t%s (up %s)\n", s.Version, time.Since(s.Started).Round(time.Second))
+	fmt.Fprintf(tw, "Name:\t%s (%s)\n", s.Name, s.Nickname)
+	fmt.Fprintf(tw, "Listen:\t%s (%s, %s)\n", s.Listen, s.Transport, s.Encryption)
+	fmt.Fprintf(tw, "Bridge:\t%s, port %s, MTU %d\n", s.Bridge, s.TAP, s.MTU)
+	fmt.Fprintf(tw, "Peers:\t%d (%d established)\n", len(s.Peers), established)
+	fmt.Fprintf(tw, "MACs:\t%d of %d (learned %d, moved %d, evicted %d)\n",
+		s.Switch.Entries, s.Switch.Capacity, s.Switch.Learned, s.Switch.Moves, s.Switch.Evictions)
+	fmt.Fprintf(tw, "Frames:\tfrom bridge %d, to bridge %d, no peer %d, send errors %d\n",
+		s.Data.FromBridge, s.Data.ToBridge, s.Data.NoPeer, s.Data.SendErrors)
+	fmt.Fprintf(tw, "Attached:\t%d\n", len(s.Attachments))
+	tw.Flush()
+}
+
+func printPeers(w io.Writer, peers []api.Peer) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tADDRESS\tSTATE\tTRANSPORT\tLAST SEEN\tTX FRAMES\tRX FRAMES")
+	for _, p := range peers {
+		name := p.Name
+		if name == "" {
+			name = "-"
+		}
+		seen := "never"
+		if !p.LastSeen.IsZero() {
+			seen = time.Since(p.LastSeen).Round(time.Second).String() + " ago"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\tsleeve\t%s\t%d\t%d\n", name, p.Address, p.State, seen, p.TxFrames, p.RxFrames)
+	}
+	tw.Flush()
+}
+
+func printAttachments(w io.Writer, atts []api.Attachment) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NETNS\tVETH\tMAC\tADDRESSES")
+	for _, a := range atts {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\n", a.NetNS, a.HostVeth, a.MAC, a.Addrs)
+	}
+	tw.Flush()
+}

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/weave-switch/weave-switch/daemon"
+)
+
+func version() string { return daemon.Version }
+
+func upCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "up",
+		Usage: "run this host's router in the foreground until SIGINT/SIGTERM",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "name", Usage: "peer name aa:bb:cc:dd:ee:ff (default: derived from the host, kept in --data-dir)", EnvVars: []string{"WEAVE_SWITCH_NAME"}},
+			&cli.StringFlag{Name: "nickname", Usage: "human name shown in status (default: host name)", EnvVars: []string{"WEAVE_SWITCH_NICKNAME"}},
+			&cli.StringFlag{Name: "listen", Value: ":6783", Usage: "HOST:PORT of the UDP sleeve", EnvVars: []string{"WEAVE_SWITCH_LISTEN"}},
+			&cli.StringSliceFlag{Name: "peer", Usage: "HOST[:PORT] of a peer (repeatable)", EnvVars: []string{"WEAVE_SWITCH_PEERS"}},
+			&cli.StringFlag{Name: "bridge", Value: "weave", Usage: "name of the Linux bridge", EnvVars: []string{"WEAVE_SWITCH_BRIDGE"}},
+			apiFlag,
+			&cli.StringFlag{Name: "data-dir", Value: "/var/lib/weave-switch", Usage: "state kept across restarts", EnvVars: []string{"WEAVE_SWITCH_DATA_DIR"}},
+			&cli.IntFlag{Name: "mtu", Usage: "overlay MTU (default: 1500 minus the transport's overhead)", EnvVars: []string{"WEAVE_SWITCH_MTU"}},
+			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"WEAVE_SWITCH_LOG_LEVEL"}},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return cli.Exit("up takes no arguments, got "+strings.Join(c.Args().Slice(), " "), 2)
+			}
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
+				return cli.Exit("--log-level: "+err.Error(), 2)
+			}
+			logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			cfg := daemon.Config{
+				Name:     c.String("name"),
+				Nickname: c.String("nickname"),
+				Listen:   c.String("listen"),
+				Peers:    c.StringSlice("peer"),
+				Bridge:   c.String("bridge"),
+				API:      c.String("api"),
+				DataDir:  c.String("data-dir"),
+				MTU:      c.Int("mtu"),
+				Logger:   logger,
+			}
+			if err := cfg.Validate(); err != nil {
+				return cli.Exit(strings.ReplaceAll(err.Error(), "\n", "; "), 2)
+			}
+			if err := daemon.Run(c.Context, cfg); err != nil {
+				return cli.Exit(err.Error(), 1)
+			}
+			return nil
+		},
+	}
+}

@@ -1,0 +1,144 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/weave-switch/weave-switch/api"
+	"github.com/weave-switch/weave-switch/frame"
+)
+
+// DefaultPort is the TCP control port and the UDP sleeve port.
+const DefaultPort = 6783
+
+// Config is everything `weave-switch up` takes. The CLI maps each flag to
+// one field.
+type Config struct {
+	// Name is the peer name (aa:bb:cc:dd:ee:ff). If empty, it is read from
+	// DataDir/peer-name, or derived stably from the machine id and the
+	// network namespace and then saved there.
+	Name string
+	// Nickname is shown in status. If empty, defaults to the host name.
+	Nickname string
+	// Listen is HOST:PORT for the sleeve. If empty, defaults to 0.0.0.0:6783.
+	Listen string
+	// Peers are HOST[:PORT] of static peers.
+	Peers []string
+	// Bridge is the Linux bridge's name. If empty, defaults to "weave".
+	Bridge string
+	// API is the control socket path. If empty, defaults to api.DefaultSocket.
+	API string
+	// DataDir keeps state across restarts. If empty, defaults to
+	// /var/lib/weave-switch.
+	DataDir string
+	// MTU is the overlay MTU. If zero, defaults to 1500 minus the
+	// transport's overhead and the Ethernet header.
+	MTU int
+	// Logger; if nil, slog.Default().
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Listen == "" {
+		c.Listen = "0.0.0.0:" + strconv.Itoa(DefaultPort)
+	}
+	if c.Bridge == "" {
+		c.Bridge = "weave"
+	}
+	if c.API == "" {
+		c.API = api.DefaultSocket
+	}
+	if c.DataDir == "" {
+		c.DataDir = "/var/lib/weave-switch"
+	}
+	if c.Nickname == "" {
+		c.Nickname, _ = os.Hostname()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Validate checks everything that can be checked without touching the
+// system, and says what is wrong in one line per problem.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Name != "" {
+		if _, err := frame.ParsePeerName(c.Name); err != nil {
+			errs = append(errs, fmt.Errorf("--name: %w", err))
+		}
+	}
+	if c.Listen != "" {
+		if _, err := parseListen(c.Listen); err != nil {
+			errs = append(errs, fmt.Errorf("--listen: %w", err))
+		}
+	}
+	if len(c.Bridge) > 15 {
+		errs = append(errs, fmt.Errorf("--bridge: %q is longer than 15 characters", c.Bridge))
+	}
+	if strings.ContainsAny(c.Bridge, "/ \t") {
+		errs = append(errs, fmt.Errorf("--bridge: %q is not a valid interface name", c.Bridge))
+	}
+	if c.MTU != 0 && (c.MTU < 576 || c.MTU > frame.MaxFrameSize-frame.EthernetHeaderSize-4) {
+		errs = append(errs, fmt.Errorf("--mtu: %d is outside 576..%d", c.MTU, frame.MaxFrameSize-frame.EthernetHeaderSize-4))
+	}
+	for _, p := range c.Peers {
+		if p == "" {
+			errs = append(errs, errors.New("--peer: empty address"))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// parseListen accepts HOST:PORT, :PORT or HOST (port 6783).
+func parseListen(s string) (netip.AddrPort, error) {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap, nil
+	}
+	if strings.HasPrefix(s, ":") {
+		port, err := strconv.ParseUint(s[1:], 10, 16)
+		if err != nil {
+			return netip.AddrPort{}, fmt.Errorf("invalid port in %q", s)
+		}
+		return netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(port)), nil
+	}
+	if a, err := netip.ParseAddr(s); err == nil {
+		return netip.AddrPortFrom(a, DefaultPort), nil
+	}
+	return netip.AddrPort{}, fmt.Errorf("%q is not HOST:PORT with a numeric host", s)
+}
+
+// peerName resolves the peer name: flag, then saved, then derived (and
+// saved).
+func peerName(c Config) (frame.PeerName, error) {
+	if c.Name != "" {
+		return frame.ParsePeerName(c.Name)
+	}
+	file := filepath.Join(c.DataDir, "peer-name")
+	if b, err := os.ReadFile(file); err == nil {
+		n, err := frame.ParsePeerName(strings.TrimSpace(string(b)))
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", file, err)
+		}
+		return n, nil
+	}
+	seed, _ := os.ReadFile("/etc/machine-id")
+	if ns, err := os.Readlink("/proc/self/ns/net"); err == nil {
+		seed = append(seed, ns...) // one name per network namespace
+	}
+	n := frame.PeerNameFromSeed(seed)
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return 0, fmt.Errorf("data dir: %w", err)
+	}
+	if err := os.WriteFile(file, []byte(n.String()+"\n"), 0o600); err != nil {
+		return 0, fmt.Errorf("save peer name: %w", err)
+	}
+	return n, nil
+}

@@ -1,0 +1,94 @@
+package daemon
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		want string // "" = valid
+	}{
+		{name: "defaults", cfg: Config{}},
+		{name: "good name", cfg: Config{Name: "02:00:00:00:00:01"}},
+		{name: "bad name", cfg: Config{Name: "zz"}, want: "--name"},
+		{name: "zero name", cfg: Config{Name: "00:00:00:00:00:00"}, want: "reserved"},
+		{name: "bad listen", cfg: Config{Listen: "nowhere:x"}, want: "--listen"},
+		{name: "long bridge", cfg: Config{Bridge: "a-very-long-bridge-name"}, want: "--bridge"},
+		{name: "mtu too small", cfg: Config{MTU: 100}, want: "--mtu"},
+		{name: "empty peer", cfg: Config{Peers: []string{""}}, want: "--peer"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.cfg.Validate()
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("Validate() = %v, want nil", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("Validate() = %v, want an error about %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseListen(t *testing.T) {
+	tests := []struct {
+		in   string
+		want netip.AddrPort
+		bad  bool
+	}{
+		{in: ":6783", want: netip.MustParseAddrPort("0.0.0.0:6783")},
+		{in: "198.18.0.1:7000", want: netip.MustParseAddrPort("198.18.0.1:7000")},
+		{in: "198.18.0.1", want: netip.MustParseAddrPort("198.18.0.1:6783")},
+		{in: "[::1]:6783", want: netip.MustParseAddrPort("[::1]:6783")},
+		{in: ":99999", bad: true},
+		{in: "host:1", bad: true},
+	}
+	for _, tt := range tests {
+		got, err := parseListen(tt.in)
+		if (err != nil) != tt.bad || (!tt.bad && got != tt.want) {
+			t.Errorf("parseListen(%q) = %v, %v; want %v (error %v)", tt.in, got, err, tt.want, tt.bad)
+		}
+	}
+}
+
+func TestPeerNameIsSavedAndReused(t *testing.T) {
+	dir := t.TempDir()
+	n1, err := peerName(Config{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n2, err := peerName(Config{DataDir: dir})
+	if err != nil || n2 != n1 {
+		t.Fatalf("second peerName = %v, %v; want %v", n2, err, n1)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "peer-name"), []byte("02:00:00:00:00:09\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := peerName(Config{DataDir: dir}); err != nil || n.String() != "02:00:00:00:00:09" {
+		t.Fatalf("peerName from file = %v, %v", n, err)
+	}
+	if n, err := peerName(Config{DataDir: dir, Name: "02:00:00:00:00:07"}); err != nil || n.String() != "02:00:00:00:00:07" {
+		t.Fatalf("peerName with --name = %v, %v", n, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "peer-name"), []byte("garbage"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := peerName(Config{DataDir: dir}); err == nil {
+		t.Fatal("a corrupt peer-name file was accepted")
+	}
+}
+
+func TestTapName(t *testing.T) {
+	if got := tapName("weave"); got != "weave-tap" {
+		t.Errorf("tapName(weave) = %q", got)
+	}
+	if got := tapName("fifteen-chars-x"); len(got) > 15 {
+		t.Errorf("tapName too long: %q", got)
+	}
+}

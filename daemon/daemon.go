@@ -1,0 +1,333 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/weave-switch/weave-switch/api"
+	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/host"
+	"github.com/weave-switch/weave-switch/router"
+	"github.com/weave-switch/weave-switch/transport"
+	"github.com/weave-switch/weave-switch/transport/sleeve"
+)
+
+// Version is the build's version, set with -ldflags.
+var Version = "dev"
+
+// Daemon is a running router with its host side and API.
+type Daemon struct {
+	cfg     Config
+	log     *slog.Logger
+	self    frame.PeerName
+	started time.Time
+	mtu     int
+	tapName string
+	listen  netip.AddrPort
+
+	rt  *router.Router
+	srv *http.Server
+
+	mu          sync.Mutex
+	attachments map[string]api.Attachment // by namespace path
+
+	undo []func() // in creation order; run in reverse
+}
+
+// Run sets everything up, serves until ctx is done or the router fails,
+// then tears down what it created. It returns the first error.
+func Run(ctx context.Context, cfg Config) error {
+	d, err := Start(cfg)
+	if err != nil {
+		return err
+	}
+	var runErr error
+	select {
+	case <-ctx.Done():
+		d.log.Info("shutting down", "reason", context.Cause(ctx))
+	case runErr = <-d.rt.Done():
+		d.log.Error("router failed", "err", runErr)
+	}
+	return errors.Join(runErr, d.Close())
+}
+
+// Start sets up the router and returns once it is serving. The order
+// makes the likely failures (bad peer, busy socket or port) happen before
+// anything visible is created; whatever was created is removed on error.
+func Start(cfg Config) (*Daemon, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	c := cfg.withDefaults()
+	if os.Geteuid() != 0 {
+		return nil, errors.New("weave-switch up needs root (CAP_NET_ADMIN) to create the bridge and TAP")
+	}
+	d := &Daemon{cfg: c, log: c.Logger, started: time.Now(), attachments: map[string]api.Attachment{}}
+	if err := d.start(); err != nil {
+		d.teardown()
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *Daemon) start() (err error) {
+	c := d.cfg
+	if d.self, err = peerName(c); err != nil {
+		return err
+	}
+	listen, _ := parseListen(c.Listen)
+	sl, err := sleeve.New(sleeve.Config{Self: d.self, Listen: listen})
+	if err != nil {
+		return fmt.Errorf("sleeve: %w", err)
+	}
+	d.mtu = c.MTU
+	if d.mtu == 0 {
+		d.mtu = 1500 - sl.Overhead() - frame.EthernetHeaderSize
+	}
+	var peers []transport.Endpoint
+	for _, p := range c.Peers {
+		ep, err := sl.ParseEndpoint(p)
+		if err != nil {
+			return fmt.Errorf("--peer %s: %w", p, err)
+		}
+		peers = append(peers, ep)
+	}
+
+	apiLn, err := listenAPI(c.API)
+	if err != nil {
+		return err
+	}
+	d.undo = append(d.undo, func() { apiLn.Close(); os.Remove(c.API) })
+
+	// The TAP first, off the bridge, so that the router can bind its port
+	// before the bridge exists.
+	d.tapName = tapName(c.Bridge)
+	tap, err := host.OpenTAP(d.tapName)
+	if err != nil {
+		return err
+	}
+	lg := router.Logger{
+		Verbosef: func(f string, a ...any) { d.log.Debug(fmt.Sprintf(f, a...)) },
+		Errorf:   rateLimited(d.log, time.Second),
+	}
+	d.rt, err = router.New(router.Config{
+		Self: d.self, Nickname: c.Nickname, Device: tap, Transport: sl, Peers: peers, Logger: lg,
+	})
+	if err != nil {
+		tap.Close()
+		return err
+	}
+	if d.listen, err = d.rt.Start(); err != nil {
+		tap.Close()
+		return fmt.Errorf("listen %s: %w", c.Listen, err)
+	}
+	d.undo = append(d.undo, func() { d.rt.Close() })
+
+	brMAC := make(net.HardwareAddr, 6)
+	d.self.Put(brMAC)
+	brMAC[0] = brMAC[0]&0xfe | 0x02
+	brMAC[5] ^= 0x01 // not the peer name itself
+	created, err := host.EnsureBridge(host.Bridge{Name: c.Bridge, MTU: d.mtu, MAC: brMAC})
+	if err != nil {
+		return err
+	}
+	if created {
+		d.undo = append(d.undo, func() {
+			if err := host.DeleteLink(c.Bridge); err != nil {
+				d.log.Warn("remove bridge", "bridge", c.Bridge, "err", err)
+			}
+		})
+	}
+	if err := host.SetMaster(d.tapName, c.Bridge, d.mtu); err != nil {
+		return err
+	}
+
+	d.srv = &http.Server{Handler: api.NewHandler(d), ReadHeaderTimeout: 5 * time.Second}
+	go d.srv.Serve(apiLn)
+	d.undo = append(d.undo, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		d.srv.Shutdown(ctx)
+	})
+	d.log.Info("router up", "name", d.self.String(), "nickname", c.Nickname, "listen", d.listen.String(),
+		"bridge", c.Bridge, "tap", d.tapName, "mtu", d.mtu, "peers", c.Peers, "api", c.API)
+	return nil
+}
+
+// Close detaches every namespace attached through this daemon, stops the
+// router and removes what Start created. It is idempotent.
+func (d *Daemon) Close() error {
+	d.mu.Lock()
+	atts := make([]string, 0, len(d.attachments))
+	for ns := range d.attachments {
+		atts = append(atts, ns)
+	}
+	d.attachments = map[string]api.Attachment{}
+	d.mu.Unlock()
+	var errs []error
+	for _, ns := range atts {
+		if _, err := host.Detach(ns); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	d.teardown()
+	return errors.Join(errs...)
+}
+
+func (d *Daemon) teardown() {
+	for i := len(d.undo) - 1; i >= 0; i-- {
+		d.undo[i]()
+	}
+	d.undo = nil
+}
+
+func tapName(bridge string) string {
+	const suffix = "-tap"
+	if len(bridge)+len(suffix) > 15 {
+		bridge = bridge[:15-len(suffix)]
+	}
+	return bridge + suffix
+}
+
+// listenAPI listens on the unix socket at path, replacing a stale socket
+// but refusing to steal one a live router is serving.
+func listenAPI(path string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("--api: %w", err)
+	}
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("--api: a router is already serving %s", path)
+	}
+	_ = os.Remove(path)
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("--api: %w", err)
+	}
+	_ = os.Chmod(path, 0o660)
+	return ln, nil
+}
+
+// rateLimited logs at most one error per interval, counting the rest.
+func rateLimited(l *slog.Logger, every time.Duration) func(string, ...any) {
+	var mu sync.Mutex
+	var last time.Time
+	suppressed := 0
+	return func(f string, a ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		if time.Since(last) < every {
+			suppressed++
+			return
+		}
+		last = time.Now()
+		l.Error(fmt.Sprintf(f, a...), "suppressed", suppressed)
+		suppressed = 0
+	}
+}
+
+// Status implements api.Backend.Status.
+func (d *Daemon) Status() api.Status {
+	s := api.Status{
+		Name: d.self.String(), Nickname: d.cfg.Nickname, Version: Version, Started: d.started,
+		Listen: d.listen.String(), Transport: "sleeve", Encryption: "unencrypted",
+		Bridge: d.cfg.Bridge, TAP: d.tapName, MTU: d.mtu,
+	}
+	now := time.Now()
+	for _, p := range d.rt.Peers() {
+		ap := api.Peer{
+			Address: p.Address, Static: p.Static, LastSeen: p.LastSeen,
+			TxFrames: p.TxFrames, TxBytes: p.TxBytes, RxFrames: p.RxFrames, RxBytes: p.RxBytes, TxErrors: p.TxErrors,
+		}
+		switch {
+		case p.Name == frame.UnknownPeer:
+			ap.State = "pending"
+		case now.Sub(p.LastSeen) > time.Minute:
+			ap.Name, ap.State = p.Name.String(), "silent"
+		default:
+			ap.Name, ap.State = p.Name.String(), "established"
+		}
+		s.Peers = append(s.Peers, ap)
+	}
+	st := d.rt.Switch().Stats()
+	s.Switch = api.SwitchStats{
+		Entries: st.Entries, Capacity: d.rt.MACCapacity(), Learned: st.Learned, Moves: st.Moves,
+		Evictions: st.Evictions, Drops: map[string]uint64{
+			"malformed": st.DropMalformed, "multicast_src": st.DropMulticastSrc, "link_local": st.DropLinkLocal,
+			"echo": st.DropEcho, "local_dst": st.DropLocalDst, "own_frame": st.DropOwnFrame, "no_src_peer": st.DropNoSrcPeer,
+		},
+	}
+	c := d.rt.Counters()
+	s.Data = api.DataStats{FromBridge: c.FromDevice, ToBridge: c.ToDevice, NoPeer: c.NoPeer,
+		SendErrors: c.SendErrors, DevErrors: c.DeviceErrors}
+	d.mu.Lock()
+	for _, a := range d.attachments {
+		s.Attachments = append(s.Attachments, a)
+	}
+	d.mu.Unlock()
+	slices.SortFunc(s.Attachments, func(a, b api.Attachment) int { return cmpString(a.NetNS, b.NetNS) })
+	return s
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// Attach implements api.Backend.Attach.
+func (d *Daemon) Attach(_ context.Context, req api.AttachRequest) (api.Attachment, error) {
+	if len(req.CIDRs) == 0 {
+		return api.Attachment{}, &api.BadRequestError{Err: errors.New("attach: give at least one CIDR (automatic allocation comes with IPAM)")}
+	}
+	for _, p := range req.CIDRs {
+		if !p.IsValid() || p.Addr() == p.Masked().Addr() && p.Bits() < p.Addr().BitLen() {
+			return api.Attachment{}, &api.BadRequestError{Err: fmt.Errorf("attach: %s is a network address, not a host address", p)}
+		}
+	}
+	path, err := host.NetNSPath(req.NetNS)
+	if err != nil {
+		return api.Attachment{}, &api.BadRequestError{Err: err}
+	}
+	a, err := host.Attach(d.cfg.Bridge, path, req.CIDRs, d.mtu)
+	if err != nil {
+		return api.Attachment{}, err
+	}
+	out := api.Attachment{NetNS: a.NetNS, HostVeth: a.HostVeth, MAC: a.MAC, Addrs: a.Addrs}
+	d.mu.Lock()
+	d.attachments[path] = out
+	d.mu.Unlock()
+	d.log.Info("attached", "netns", path, "veth", a.HostVeth, "mac", a.MAC, "addrs", a.Addrs)
+	return out, nil
+}
+
+// Detach implements api.Backend.Detach.
+func (d *Daemon) Detach(_ context.Context, req api.DetachRequest) (api.DetachResponse, error) {
+	path, err := host.NetNSPath(req.NetNS)
+	if err != nil {
+		return api.DetachResponse{}, &api.BadRequestError{Err: err}
+	}
+	ok, err := host.Detach(path)
+	if err != nil {
+		return api.DetachResponse{}, err
+	}
+	d.mu.Lock()
+	delete(d.attachments, path)
+	d.mu.Unlock()
+	d.log.Info("detached", "netns", path, "was_attached", ok)
+	return api.DetachResponse{Detached: ok}, nil
+}
