@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/pprof"
 )
 
 // Backend is what the daemon provides to the API.
@@ -43,6 +44,11 @@ func NewHandler(b Backend) http.Handler {
 		d, err := b.Detach(r.Context(), req)
 		reply(w, d, err)
 	})
+	// Profiling, as Docker does on its socket: only local root reaches it.
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 	return mux
 }
 

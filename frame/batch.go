@@ -13,6 +13,10 @@ type Meta struct {
 	// UnknownPeer for frames captured locally. Set by transports on
 	// receive, ignored on send.
 	Via PeerName
+	// GSO is the frame's offload information (checksum still to be done,
+	// super-frame to be segmented). Transports carry it to the peer, which
+	// hands it to its TAP. Zero for an ordinary frame.
+	GSO GSO
 }
 
 // Batch carries up to Cap() frames through the data path. It is allocated
@@ -34,17 +38,21 @@ type Batch struct {
 
 // NewBatch allocates a batch of n buffers, each with offset bytes of
 // headroom in front of room for a MaxFrameSize frame.
-func NewBatch(n, offset int) *Batch {
+func NewBatch(n, offset int) *Batch { return NewBatchSize(n, offset, MaxFrameSize) }
+
+// NewBatchSize is NewBatch with room for frames of up to size bytes (for
+// example MaxSuperFrameSize, for a data path with TAP offloads).
+func NewBatchSize(n, offset, size int) *Batch {
 	b := &Batch{
 		Bufs:   make([][]byte, n),
 		Sizes:  make([]int, n),
 		Meta:   make([]Meta, n),
 		Offset: offset,
 	}
-	backing := make([]byte, n*(offset+MaxFrameSize))
+	backing := make([]byte, n*(offset+size))
 	for i := range b.Bufs {
-		lo := i * (offset + MaxFrameSize)
-		b.Bufs[i] = backing[lo : lo+offset+MaxFrameSize : lo+offset+MaxFrameSize]
+		lo := i * (offset + size)
+		b.Bufs[i] = backing[lo : lo+offset+size : lo+offset+size]
 	}
 	return b
 }

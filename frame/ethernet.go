@@ -12,6 +12,9 @@ const (
 	// MaxFrameSize bounds one frame (header included) anywhere in the data
 	// path: a 9000-byte jumbo payload plus header and a VLAN tag.
 	MaxFrameSize = 9000 + EthernetHeaderSize + 4
+	// MaxSuperFrameSize bounds a GSO super-frame (GSO.IsSuper): a 64 KiB
+	// IP packet plus Ethernet header and a VLAN tag.
+	MaxSuperFrameSize = 65535 + EthernetHeaderSize + 4
 )
 
 // EtherTypes the data path looks at.
