@@ -40,6 +40,11 @@ type Config struct {
 	// MTU is the overlay MTU. If zero, defaults to 1500 minus the
 	// transport's overhead and the Ethernet header.
 	MTU int
+	// NoOffload opens the TAP without virtio_net_hdr offloads (TSO,
+	// checksum), so that every frame crosses userspace on its own. For
+	// comparison and debugging; the default uses offloads when the kernel
+	// has them.
+	NoOffload bool
 	// Logger; if nil, slog.Default().
 	Logger *slog.Logger
 }

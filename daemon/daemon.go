@@ -112,16 +112,22 @@ func (d *Daemon) start() (err error) {
 	// The TAP first, off the bridge, so that the router can bind its port
 	// before the bridge exists.
 	d.tapName = tapName(c.Bridge)
-	tap, err := host.OpenTAP(d.tapName)
+	tap, err := host.OpenTAP(d.tapName, !c.NoOffload)
 	if err != nil {
 		return err
+	}
+	frameSize := frame.MaxFrameSize
+	if tap.Offloads() {
+		frameSize = frame.MaxSuperFrameSize
+	} else if !c.NoOffload {
+		d.log.Warn("TAP offloads unavailable: every frame crosses userspace on its own", "tap", d.tapName)
 	}
 	lg := router.Logger{
 		Verbosef: func(f string, a ...any) { d.log.Debug(fmt.Sprintf(f, a...)) },
 		Errorf:   rateLimited(d.log, time.Second),
 	}
 	d.rt, err = router.New(router.Config{
-		Self: d.self, Nickname: c.Nickname, Device: tap, Transport: sl, Peers: peers, Logger: lg,
+		Self: d.self, Nickname: c.Nickname, Device: tap, Transport: sl, Peers: peers, Logger: lg, FrameSize: frameSize,
 	})
 	if err != nil {
 		tap.Close()

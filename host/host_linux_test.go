@@ -63,6 +63,24 @@ func inNS(t *testing.T, name string, fn func()) {
 }
 
 func TestBridgeTAPAndAttach(t *testing.T) {
+	for _, offload := range []bool{false, true} {
+		t.Run(fmt.Sprintf("offload=%v", offload), func(t *testing.T) { testBridgeTAPAndAttach(t, offload) })
+	}
+}
+
+// toBatch copies frames into a batch with room for a virtio header.
+func toBatch(frames [][]byte) (*frame.Batch, []int) {
+	b := frame.NewBatch(len(frames), 16)
+	idx := make([]int, len(frames))
+	for i, f := range frames {
+		b.Sizes[i] = copy(b.Room(i), f)
+		idx[i] = i
+	}
+	b.N = len(frames)
+	return b, idx
+}
+
+func testBridgeTAPAndAttach(t *testing.T, offload bool) {
 	requireRoot(t)
 	hostNS := namedNS(t)
 	contNS := namedNS(t)
@@ -84,13 +102,13 @@ func TestBridgeTAPAndAttach(t *testing.T) {
 			t.Error("EnsureBridge accepted a veth")
 		}
 
-		tap1, err := OpenTAP("wst0-tap1")
+		tap1, err := OpenTAP("wst0-tap1", offload)
 		if err != nil {
 			t.Errorf("OpenTAP: %v", err)
 			return
 		}
 		defer tap1.Close()
-		tap2, err := OpenTAP("wst0-tap2")
+		tap2, err := OpenTAP("wst0-tap2", offload)
 		if err != nil {
 			t.Errorf("OpenTAP: %v", err)
 			return
@@ -119,7 +137,11 @@ func TestBridgeTAPAndAttach(t *testing.T) {
 			frames = append(frames, f)
 		}
 		time.Sleep(50 * time.Millisecond) // ports reach forwarding state
-		if n, err := tap1.Write(frames); err != nil || n != len(frames) {
+		if tap1.Offloads() != offload {
+			t.Errorf("Offloads() = %v, want %v (kernel 6.x has them)", tap1.Offloads(), offload)
+		}
+		wb, widx := toBatch(frames)
+		if n, err := tap1.Write(wb, widx); err != nil || n != len(frames) {
 			t.Errorf("Write = %d, %v", n, err)
 		}
 		b := frame.NewBatch(8, 16)
@@ -135,6 +157,9 @@ func TestBridgeTAPAndAttach(t *testing.T) {
 				f := b.Frame(i)
 				if len(f) < 15 || f[12] != 0x88 {
 					continue // IPv6 autoconf noise from the kernel
+				}
+				if g := b.Meta[i].GSO; g.IsSuper() {
+					t.Errorf("frame %d read with GSO %+v", got, g)
 				}
 				if !bytes.Equal(f, frames[got]) {
 					t.Errorf("frame %d = %x, want %x", got, f, frames[got])
@@ -182,7 +207,7 @@ func TestBridgeTAPAndAttach(t *testing.T) {
 		if err := tap1.Close(); err != nil {
 			t.Errorf("Close: %v", err)
 		}
-		if _, err := tap1.Write(frames); err == nil {
+		if _, err := tap1.Write(wb, widx); err == nil {
 			t.Error("Write after Close succeeded")
 		}
 		if err := DeleteLink("wst0"); err != nil {
@@ -198,14 +223,14 @@ func TestTAPCloseUnblocksRead(t *testing.T) {
 	requireRoot(t)
 	n := namedNS(t)
 	inNS(t, n, func() {
-		tap, err := OpenTAP("wst-block")
+		tap, err := OpenTAP("wst-block", true)
 		if err != nil {
 			t.Errorf("OpenTAP: %v", err)
 			return
 		}
 		errc := make(chan error, 1)
 		go func() {
-			_, err := tap.Read(frame.NewBatch(4, 0))
+			_, err := tap.Read(frame.NewBatch(4, 16))
 			errc <- err
 		}()
 		time.Sleep(50 * time.Millisecond)

@@ -18,10 +18,20 @@ import (
 // read in batches: one wait on the poller per batch, then reads until the
 // device is empty or the batch is full.
 //
+// With offloads (OpenTAP's offload argument, when the kernel accepts
+// them), the TAP is opened with IFF_VNET_HDR and TUNSETOFFLOAD(CSUM, TSO4,
+// TSO6, and USO4/6 where supported): the kernel hands the router TCP
+// super-frames of up to 64 KiB with partial checksums, described by a
+// virtio_net_hdr that Read moves into Meta.GSO, and accepts them back the
+// same way on Write. Batches then need b.Offset >= frame.VirtioNetHdrSize
+// (the header is read into and written from the headroom, no copy) and
+// buffers of frame.MaxSuperFrameSize.
+//
 // Read and Write may be called concurrently with each other, but Read from
 // only one goroutine at a time. Close unblocks a pending Read, which then
 // returns an error that Is os.ErrClosed (net.ErrClosed semantics).
 type TAP struct {
+	vnet   bool // IFF_VNET_HDR with offloads
 	name   string
 	file   *os.File
 	closed atomic.Bool
@@ -31,12 +41,14 @@ type TAP struct {
 	// that a Read allocates nothing.
 	rb     *frame.Batch
 	rn     int
+	rdrop  atomic.Uint64 // frames refused on Write without offloads
 	rerr   error
 	readFn func(fd uintptr) bool
 
 	// write state, guarded by wmu.
 	wmu     sync.Mutex
-	wframes [][]byte
+	wb      *frame.Batch
+	widx    []int
 	wi      int
 	werr    error
 	writeFn func(fd uintptr) bool
@@ -44,7 +56,26 @@ type TAP struct {
 
 // OpenTAP creates (or opens) the TAP device called name. The device is not
 // persistent: it disappears when the TAP is closed or the process dies.
-func OpenTAP(name string) (*TAP, error) {
+// With offload, it asks for virtio_net_hdr offloads and falls back to a
+// plain TAP when the kernel refuses them (Offloads then reports false).
+func OpenTAP(name string, offload bool) (*TAP, error) {
+	if offload {
+		t, err := openTAP(name, true)
+		if err == nil {
+			return t, nil
+		}
+	}
+	return openTAP(name, false)
+}
+
+// Offloads reports whether the TAP carries virtio_net_hdr offloads.
+func (t *TAP) Offloads() bool { return t.vnet }
+
+// Dropped returns how many frames Write refused because they needed
+// offloads a plain TAP does not have.
+func (t *TAP) Dropped() uint64 { return t.rdrop.Load() }
+
+func openTAP(name string, vnet bool) (*TAP, error) {
 	if err := checkLinkName(name); err != nil {
 		return nil, err
 	}
@@ -57,10 +88,20 @@ func OpenTAP(name string) (*TAP, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("tap %q: %w", name, err)
 	}
-	ifr.SetUint16(unix.IFF_TAP | unix.IFF_NO_PI)
+	flags := uint16(unix.IFF_TAP | unix.IFF_NO_PI)
+	if vnet {
+		flags |= unix.IFF_VNET_HDR
+	}
+	ifr.SetUint16(flags)
 	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
 		unix.Close(fd)
 		return nil, fmt.Errorf("create tap %q: %w", name, permHint(err))
+	}
+	if vnet {
+		if err := setOffloads(fd); err != nil {
+			unix.Close(fd)
+			return nil, fmt.Errorf("tap %q offloads: %w", name, err)
+		}
 	}
 	file := os.NewFile(uintptr(fd), "/dev/net/tun:"+name)
 	rc, err := file.SyscallConn()
@@ -68,7 +109,7 @@ func OpenTAP(name string) (*TAP, error) {
 		file.Close()
 		return nil, fmt.Errorf("tap %q: %w", name, err)
 	}
-	t := &TAP{name: name, file: file, rc: rc}
+	t := &TAP{name: name, file: file, rc: rc, vnet: vnet}
 	t.readFn = t.readable
 	t.writeFn = t.writable
 	return t, nil
@@ -80,6 +121,9 @@ func (t *TAP) Name() string { return t.name }
 // Read fills b with at least one frame and returns how many (also in b.N).
 // Meta of every frame read is zeroed. Frames go to b.Bufs[i][b.Offset:].
 func (t *TAP) Read(b *frame.Batch) (int, error) {
+	if t.vnet && b.Offset < frame.VirtioNetHdrSize {
+		return 0, fmt.Errorf("read %s: batch headroom %d < %d for the virtio header", t.name, b.Offset, frame.VirtioNetHdrSize)
+	}
 	t.rb, t.rn, t.rerr = b, 0, nil
 	err := t.rc.Read(t.readFn)
 	n := t.rn
@@ -96,8 +140,12 @@ func (t *TAP) Read(b *frame.Batch) (int, error) {
 
 func (t *TAP) readable(fd uintptr) bool {
 	b := t.rb
+	hdr := 0
+	if t.vnet {
+		hdr = frame.VirtioNetHdrSize
+	}
 	for t.rn < b.Cap() {
-		room := b.Room(t.rn)
+		room := b.Bufs[t.rn][b.Offset-hdr:]
 		m, err := unix.Read(int(fd), room)
 		if err != nil {
 			if errors.Is(err, unix.EAGAIN) {
@@ -109,26 +157,35 @@ func (t *TAP) readable(fd uintptr) bool {
 			t.rerr = fmt.Errorf("read %s: %w", t.name, err)
 			return true
 		}
-		if m == 0 {
+		if m <= hdr {
 			continue
 		}
-		b.Sizes[t.rn] = m
+		b.Sizes[t.rn] = m - hdr
 		b.Meta[t.rn] = frame.Meta{}
+		if t.vnet {
+			b.Meta[t.rn].GSO = frame.GSOFromVirtio(room)
+		}
 		t.rn++
 	}
 	return true
 }
 
-// Write writes every frame in frames, one write(2) each, and returns how
-// many it wrote. Frames the device refuses are skipped and counted as
-// written. Write is safe for concurrent use; the TAP does not retain frames.
-func (t *TAP) Write(frames [][]byte) (int, error) {
+// Write writes the frames b.Frame(i) for i in idx, one write(2) each,
+// with their Meta[i].GSO, and returns how many it handled. With offloads
+// the virtio_net_hdr goes into the headroom in front of each frame. Without
+// them, a partial checksum is completed in userspace and a super-frame is
+// dropped (counted in Dropped). Frames the device refuses are skipped.
+// Write is safe for concurrent use; the TAP does not retain b.
+func (t *TAP) Write(b *frame.Batch, idx []int) (int, error) {
+	if t.vnet && b.Offset < frame.VirtioNetHdrSize {
+		return 0, fmt.Errorf("write %s: batch headroom %d < %d for the virtio header", t.name, b.Offset, frame.VirtioNetHdrSize)
+	}
 	t.wmu.Lock()
 	defer t.wmu.Unlock()
-	t.wframes, t.wi, t.werr = frames, 0, nil
+	t.wb, t.widx, t.wi, t.werr = b, idx, 0, nil
 	err := t.rc.Write(t.writeFn)
 	n := t.wi
-	t.wframes = nil
+	t.wb, t.widx = nil, nil
 	if err == nil {
 		err = t.werr
 	}
@@ -136,8 +193,28 @@ func (t *TAP) Write(frames [][]byte) (int, error) {
 }
 
 func (t *TAP) writable(fd uintptr) bool {
-	for t.wi < len(t.wframes) {
-		_, err := unix.Write(int(fd), t.wframes[t.wi])
+	b := t.wb
+	for t.wi < len(t.widx) {
+		i := t.widx[t.wi]
+		var out []byte
+		if t.vnet {
+			out = b.Bufs[i][b.Offset-frame.VirtioNetHdrSize : b.Offset+b.Sizes[i]]
+			b.Meta[i].GSO.PutVirtio(out)
+		} else {
+			out = b.Frame(i)
+			if g := b.Meta[i].GSO; g.IsSuper() {
+				t.rdrop.Add(1)
+				t.wi++
+				continue
+			} else if g.Flags&frame.GSOFlagNeedsCsum != 0 {
+				if !frame.CompleteChecksum(out, g) {
+					t.rdrop.Add(1)
+					t.wi++
+					continue
+				}
+			}
+		}
+		_, err := unix.Write(int(fd), out)
 		if err != nil {
 			switch {
 			case errors.Is(err, unix.EAGAIN):

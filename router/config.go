@@ -14,8 +14,10 @@ type Device interface {
 	// Read fills b with at least one frame captured from the bridge and
 	// returns how many. It is called from one goroutine.
 	Read(b *frame.Batch) (int, error)
-	// Write injects frames into the bridge; safe for concurrent use.
-	Write(frames [][]byte) (int, error)
+	// Write injects the frames b.Frame(i), i in idx, with their
+	// Meta[i].GSO into the bridge; safe for concurrent use. It may write
+	// into the headroom in front of those frames.
+	Write(b *frame.Batch, idx []int) (int, error)
 	Close() error
 }
 
@@ -52,6 +54,14 @@ type Config struct {
 	// Transport carries frames to other peers. Required; the Router
 	// opens and closes it.
 	Transport transport.Transport
+	// FrameSize is the largest frame the data path carries: the size of
+	// every batch buffer. If zero, defaults to frame.MaxFrameSize; a
+	// Device with offloads needs frame.MaxSuperFrameSize.
+	FrameSize int
+	// BatchSize is the number of frames per batch. If zero, defaults to
+	// the transport's BatchSize, at most 64 when FrameSize is above
+	// frame.MaxFrameSize (64 super-frame buffers are 4 MiB).
+	BatchSize int
 	// Peers are static peer endpoints to send to.
 	Peers []transport.Endpoint
 	// MaxMACs bounds the MAC table. If zero, defaults to the switch's
@@ -80,6 +90,15 @@ func (c *Config) withDefaults() Config {
 	if out.Now == nil {
 		out.Now = time.Now
 	}
+	if out.FrameSize == 0 {
+		out.FrameSize = frame.MaxFrameSize
+	}
+	if out.BatchSize == 0 && out.Transport != nil {
+		out.BatchSize = out.Transport.BatchSize()
+		if out.FrameSize > frame.MaxFrameSize && out.BatchSize > 64 {
+			out.BatchSize = 64
+		}
+	}
 	return out
 }
 
@@ -94,6 +113,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Transport == nil {
 		errs = append(errs, errors.New("router: no transport"))
+	}
+	if c.FrameSize != 0 && (c.FrameSize < frame.EthernetHeaderSize || c.FrameSize > frame.MaxSuperFrameSize) {
+		errs = append(errs, fmt.Errorf("router: FrameSize %d outside %d..%d", c.FrameSize, frame.EthernetHeaderSize, frame.MaxSuperFrameSize))
+	}
+	if c.BatchSize < 0 {
+		errs = append(errs, fmt.Errorf("router: BatchSize %d is negative", c.BatchSize))
 	}
 	if c.MaxMACs < 0 {
 		errs = append(errs, fmt.Errorf("router: MaxMACs %d is negative", c.MaxMACs))

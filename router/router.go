@@ -133,8 +133,8 @@ func (r *Router) routineReadDevice() {
 	defer r.wg.Done()
 	r.log.verbosef("routineReadDevice: started")
 	defer r.log.verbosef("routineReadDevice: stopped")
-	bs := r.cfg.Transport.BatchSize()
-	b := frame.NewBatch(bs, transport.MaxOverhead)
+	bs := r.cfg.BatchSize
+	b := frame.NewBatchSize(bs, transport.MaxOverhead, r.cfg.FrameSize)
 	dec := make([]ethswitch.Decision, bs)
 	d := newDispatcher(r, bs)
 	errs := 0
@@ -169,11 +169,11 @@ func (r *Router) routineReceive(idx int, fn transport.ReceiveFunc) {
 	defer r.wg.Done()
 	r.log.verbosef("routineReceive %d: started", idx)
 	defer r.log.verbosef("routineReceive %d: stopped", idx)
-	bs := r.cfg.Transport.BatchSize()
-	b := frame.NewBatch(bs, transport.MaxOverhead)
+	bs := r.cfg.BatchSize
+	b := frame.NewBatchSize(bs, transport.MaxOverhead, r.cfg.FrameSize)
 	eps := make([]transport.Endpoint, bs)
 	dec := make([]ethswitch.Decision, bs)
-	local := make([][]byte, 0, bs)
+	local := make([]int, 0, bs)
 	d := newDispatcher(r, bs)
 	errs := 0
 	for {
@@ -201,14 +201,14 @@ func (r *Router) routineReceive(idx int, fn transport.ReceiveFunc) {
 				// TODO(gossip): continue LocalAndFlood along the
 				// source's broadcast tree once routes exist; with static
 				// full-mesh peers the origin already reached everyone.
-				local = append(local, b.Frame(i))
+				local = append(local, i)
 				dec[i].Action = ethswitch.Drop
 			case ethswitch.Peer:
 				relay = true
 			}
 		}
 		if len(local) > 0 {
-			if _, err := r.cfg.Device.Write(local); err != nil && !isClosed(err) {
+			if _, err := r.cfg.Device.Write(b, local); err != nil && !isClosed(err) {
 				r.counters.devErrors.Add(1)
 				r.log.errorf("write device: %v", err)
 			}

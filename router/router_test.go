@@ -40,15 +40,15 @@ func (d *fakeDevice) Read(b *frame.Batch) (int, error) {
 	}
 }
 
-func (d *fakeDevice) Write(frames [][]byte) (int, error) {
-	for _, f := range frames {
+func (d *fakeDevice) Write(b *frame.Batch, idx []int) (int, error) {
+	for _, i := range idx {
 		select {
-		case d.out <- append([]byte(nil), f...):
+		case d.out <- append([]byte(nil), b.Frame(i)...):
 		case <-d.closed:
 			return 0, net.ErrClosed
 		}
 	}
-	return len(frames), nil
+	return len(idx), nil
 }
 
 func (d *fakeDevice) Close() error {
