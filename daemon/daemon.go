@@ -70,7 +70,7 @@ func Start(cfg Config) (*Daemon, error) {
 	}
 	c := cfg.withDefaults()
 	if os.Geteuid() != 0 {
-		return nil, errors.New("weave-switch up needs root (CAP_NET_ADMIN) to create the bridge and TAP")
+		return nil, errors.New("up needs root (CAP_NET_ADMIN) to create the bridge and TAP")
 	}
 	d := &Daemon{cfg: c, log: c.Logger, started: time.Now(), attachments: map[string]api.Attachment{}}
 	if err := d.start(); err != nil {

@@ -96,6 +96,8 @@ expect_error() { # expect_error PATTERN CMD...
 	[ $rc -ne 0 ] && grep -q -- "$pat" <<<"$out" && [ "$(wc -l <<<"$out")" -le 2 ]
 }
 check "bad --name is refused" expect_error "invalid peer name" ws up --name zz
+check "an unknown flag is refused" expect_error "flag provided but not defined" ws up --bogus
+check "up without root is refused" expect_error "needs root" setpriv --reuid=65534 --regid=65534 --clear-groups "$WS_BIN" up --data-dir "$WS_TMP/nobody"
 check "a busy port is refused" expect_error "address already in use" \
 	ip netns exec "$h1" "$WS_BIN" up --api "$WS_TMP/busy.sock" --data-dir "$WS_TMP/busy" --bridge wsbusy --listen 198.18.0.1:6783
 check "the busy router left no bridge behind" bash -c "! ip -n $h1 link show wsbusy 2>/dev/null"

@@ -38,8 +38,16 @@ var apiFlag = &cli.StringFlag{
 	EnvVars: []string{"WEAVE_SWITCH_API"},
 }
 
+func usageError(c *cli.Context, err error, _ bool) error {
+	name := c.App.Name
+	if c.Command != nil && c.Command.Name != "" {
+		name += " " + c.Command.Name
+	}
+	return cli.Exit(fmt.Sprintf("%v (see '%s --help')", err, name), 2)
+}
+
 func newApp() *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:                 "weave-switch",
 		Usage:                "one virtual Ethernet switch for the containers of many hosts",
 		Version:              version(),
@@ -52,10 +60,18 @@ func newApp() *cli.App {
 			statusCommand(),
 			benchCommand(),
 		},
-		OnUsageError: func(c *cli.Context, err error, isSubcommand bool) error {
-			return cli.Exit(fmt.Sprintf("%v (see '%s --help')", err, c.Command.HelpName), 2)
+		OnUsageError: usageError,
+		// main prints errors and picks the exit code, once, with a prefix.
+		ExitErrHandler: func(*cli.Context, error) {},
+		CommandNotFound: func(c *cli.Context, name string) {
+			fmt.Fprintf(os.Stderr, "weave-switch: unknown command %q (see 'weave-switch --help')\n", name)
+			os.Exit(2)
 		},
 	}
+	for _, cmd := range app.Commands {
+		cmd.OnUsageError = usageError
+	}
+	return app
 }
 
 // permuteArgs moves a subcommand's flags in front of its positional
