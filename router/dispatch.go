@@ -44,33 +44,74 @@ func (d *dispatcher) add(slot int, b *frame.Batch, i int) {
 }
 
 // dispatch sends the frames whose decision is Peer or Flood; other
-// decisions are the caller's business. via is the peer the batch came
-// from, which a flood skips.
-func (d *dispatcher) dispatch(b *frame.Batch, dec []ethswitch.Decision, via frame.PeerName) {
+// decisions are the caller's business. With routes, a unicast goes to the
+// next hop towards its destination peer and a flood to this peer's
+// children in the broadcast tree of the frame's source (Meta.Src); without
+// routes (static full mesh) a flood goes to every peer but the previous
+// hop (Meta.Via) and only from the source itself.
+func (d *dispatcher) dispatch(b *frame.Batch, dec []ethswitch.Decision) {
 	t := d.r.peers.table.Load()
+	var rt Routes
+	if box := d.r.routes.Load(); box != nil {
+		rt = box.r
+	}
+	self := d.r.cfg.Self
 	for i := range dec {
+		via := b.Meta[i].Via
 		switch dec[i].Action {
 		case ethswitch.Peer:
-			if slot, ok := t.byName[dec[i].Peer]; ok {
-				d.add(slot, b, i)
-				continue
-			}
-			// Unknown peer: flood it as unknown unicast.
-			b.Meta[i].Dst = frame.UnknownPeer
-			fallthrough
-		case ethswitch.Flood:
-			if len(t.list) == 0 {
-				d.r.counters.noPeer.Add(1)
-				continue
-			}
-			for slot, p := range t.list {
-				if via != frame.UnknownPeer && p.peerName() == via {
+			hop := dec[i].Peer
+			if rt != nil {
+				var ok bool
+				if hop, ok = rt.NextHop(hop); !ok {
+					d.r.counters.noRoute.Add(1)
 					continue
 				}
+			}
+			if slot, ok := t.byName[hop]; ok {
 				d.add(slot, b, i)
+				continue
+			}
+			if rt != nil {
+				d.r.counters.noRoute.Add(1)
+				continue
+			}
+			// Static mesh, unknown peer: flood as unknown unicast.
+			b.Meta[i].Dst = frame.UnknownPeer
+			d.flood(t, b, i, via)
+		case ethswitch.Flood:
+			if rt == nil {
+				if b.Meta[i].Src == self {
+					d.flood(t, b, i, via)
+				}
+				continue
+			}
+			for _, n := range rt.BroadcastNext(b.Meta[i].Src) {
+				if slot, ok := t.byName[n]; ok && n != via {
+					d.add(slot, b, i)
+				}
 			}
 		}
 	}
+	d.flush(t)
+}
+
+// flood adds frame i for every peer but via.
+func (d *dispatcher) flood(t *peerTable, b *frame.Batch, i int, via frame.PeerName) {
+	if len(t.list) == 0 {
+		d.r.counters.noPeer.Add(1)
+		return
+	}
+	for slot, p := range t.list {
+		if via != frame.UnknownPeer && p.peerName() == via {
+			continue
+		}
+		d.add(slot, b, i)
+	}
+}
+
+// flush sends every view and resets them.
+func (d *dispatcher) flush(t *peerTable) {
 	for _, slot := range d.used {
 		v := d.views[slot]
 		p := t.list[slot]

@@ -25,10 +25,12 @@ type Router struct {
 		sync.Mutex // serialises writers; readers use table
 		table      atomic.Pointer[peerTable]
 	}
+	routes atomic.Pointer[routesBox] // nil: static full mesh
 
 	counters struct {
-		fromDevice, toDevice       atomic.Uint64
-		noPeer, badSend, devErrors atomic.Uint64
+		fromDevice, toDevice     atomic.Uint64
+		noPeer, noRoute, badSend atomic.Uint64
+		devErrors                atomic.Uint64
 	}
 
 	local    netip.AddrPort
@@ -162,7 +164,7 @@ func (r *Router) routineReadDevice() {
 func (r *Router) forwardFromDevice(b *frame.Batch, dec []ethswitch.Decision, d *dispatcher) {
 	r.counters.fromDevice.Add(uint64(b.N))
 	r.sw.FromLocal(b, dec)
-	d.dispatch(b, dec, frame.UnknownPeer)
+	d.dispatch(b, dec)
 }
 
 func (r *Router) routineReceive(idx int, fn transport.ReceiveFunc) {
@@ -197,12 +199,15 @@ func (r *Router) routineReceive(idx int, fn transport.ReceiveFunc) {
 		relay := false
 		for i := range n {
 			switch dec[i].Action {
-			case ethswitch.Local, ethswitch.LocalAndFlood:
-				// TODO(gossip): continue LocalAndFlood along the
-				// source's broadcast tree once routes exist; with static
-				// full-mesh peers the origin already reached everyone.
+			case ethswitch.Local:
 				local = append(local, i)
 				dec[i].Action = ethswitch.Drop
+			case ethswitch.LocalAndFlood:
+				// Deliver here and continue along the source's
+				// broadcast tree (dispatch looks it up).
+				local = append(local, i)
+				dec[i].Action = ethswitch.Flood
+				relay = true
 			case ethswitch.Peer:
 				relay = true
 			}
@@ -215,7 +220,7 @@ func (r *Router) routineReceive(idx int, fn transport.ReceiveFunc) {
 			r.counters.toDevice.Add(uint64(len(local)))
 		}
 		if relay {
-			d.dispatch(b, dec[:n], frame.UnknownPeer)
+			d.dispatch(b, dec[:n])
 		}
 	}
 }

@@ -18,7 +18,7 @@ type PeerStatus struct {
 
 // Counters are the router's own frame counters.
 type Counters struct {
-	FromDevice, ToDevice, NoPeer, SendErrors, DeviceErrors uint64
+	FromDevice, ToDevice, NoPeer, NoRoute, SendErrors, DeviceErrors uint64
 }
 
 // Peers returns a snapshot of the peers, in table order.
@@ -50,6 +50,7 @@ func (r *Router) Counters() Counters {
 		FromDevice:   r.counters.fromDevice.Load(),
 		ToDevice:     r.counters.toDevice.Load(),
 		NoPeer:       r.counters.noPeer.Load(),
+		NoRoute:      r.counters.noRoute.Load(),
 		SendErrors:   r.counters.badSend.Load(),
 		DeviceErrors: r.counters.devErrors.Load(),
 	}
