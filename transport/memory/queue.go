@@ -61,25 +61,30 @@ func (q *queue) push(meta frame.Meta, fr []byte, ep transport.Endpoint) pushResu
 	return pushed
 }
 
-// pop moves up to max frames into b and eps. It reports whether the queue
-// is closed (then it moves nothing).
-func (q *queue) pop(b *frame.Batch, eps []transport.Endpoint, max int) (n int, closed bool) {
+// pop moves up to max frames into b and eps. A frame bigger than the room
+// in b's buffer is dropped and counted in tooBig. It reports whether the
+// queue is closed (then it moves nothing).
+func (q *queue) pop(b *frame.Batch, eps []transport.Endpoint, max int) (n, tooBig int, closed bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
-		return 0, true
+		return 0, 0, true
 	}
 	for n < max && q.n > 0 {
 		s := &q.slots[q.head]
-		b.Sizes[n] = copy(b.Bufs[n][b.Offset:], s.buf)
-		b.Meta[n] = s.meta
-		eps[n] = s.ep
+		if room := b.Bufs[n][b.Offset:]; len(room) >= len(s.buf) {
+			b.Sizes[n] = copy(room, s.buf)
+			b.Meta[n] = s.meta
+			eps[n] = s.ep
+			n++
+		} else {
+			tooBig++
+		}
 		s.ep = nil
 		q.head = (q.head + 1) % len(q.slots)
 		q.n--
-		n++
 	}
-	return n, false
+	return n, tooBig, false
 }
 
 func (q *queue) close() {

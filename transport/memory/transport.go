@@ -37,7 +37,7 @@ type Transport struct {
 	done   chan struct{} // closed by Close
 
 	stats struct {
-		sent, received, queueDrops, lost, cut, unreachable atomic.Uint64
+		sent, received, queueDrops, lost, cut, unreachable, tooBig atomic.Uint64
 	}
 }
 
@@ -49,6 +49,7 @@ type Stats struct {
 	Unreachable uint64 // no open Transport at the destination
 	Received    uint64 // returned by the ReceiveFunc
 	QueueDrops  uint64 // dropped on arrival because the receive queue was full
+	TooBig      uint64 // dropped on receive: bigger than the room in the caller's batch buffer
 }
 
 func newTransport(n *Network, self frame.PeerName, addr netip.AddrPort, queueLen int) *Transport {
@@ -84,12 +85,14 @@ func (t *Transport) LocalAddr() netip.AddrPort {
 	return netip.AddrPort{}
 }
 
-// Send implements transport.Transport.Send. It copies each frame into the
+// Send implements transport.Transport.Send. It copies each frame and its
+// Meta (Src, Dst and GSO; Via becomes the sender's name) into the
 // destination's receive queue, or drops it (lost, cut, unreachable, queue
 // full) and counts it; it never blocks. A frame shorter than
-// frame.EthernetHeaderSize or longer than frame.MaxFrameSize is skipped, the
-// others are still sent, and Send returns an *transport.OpError naming the
-// first bad one. It returns transport.ErrClosed after Close.
+// frame.EthernetHeaderSize or longer than frame.MaxSuperFrameSize is
+// skipped, the others are still sent, and Send returns an
+// *transport.OpError naming the first bad one. It returns
+// transport.ErrClosed after Close.
 func (t *Transport) Send(b *frame.Batch, ep transport.Endpoint) error {
 	if t.closed.Load() {
 		return transport.ErrClosed
@@ -107,7 +110,7 @@ func (t *Transport) Send(b *frame.Batch, ep transport.Endpoint) error {
 	bad := -1
 	for i := range b.N {
 		size := b.Sizes[i]
-		if size < frame.EthernetHeaderSize || size > frame.MaxFrameSize {
+		if size < frame.EthernetHeaderSize || size > frame.MaxSuperFrameSize {
 			if bad < 0 {
 				bad = i
 			}
@@ -135,17 +138,21 @@ func (t *Transport) Send(b *frame.Batch, ep transport.Endpoint) error {
 	}
 	if bad >= 0 {
 		return t.opError("send", ep.String(), fmt.Errorf("frame %d: size %d out of range [%d, %d]",
-			bad, b.Sizes[bad], frame.EthernetHeaderSize, frame.MaxFrameSize))
+			bad, b.Sizes[bad], frame.EthernetHeaderSize, frame.MaxSuperFrameSize))
 	}
 	return nil
 }
 
 // receive is the ReceiveFunc: it blocks until frames are queued or t is
-// closed.
+// closed. A frame bigger than the room in b's buffers (a super-frame needs
+// frame.MaxSuperFrameSize) is dropped and counted in Stats.TooBig.
 func (t *Transport) receive(b *frame.Batch, eps []transport.Endpoint) (int, error) {
 	limit := min(b.Cap(), len(eps))
 	for {
-		n, closed := t.q.pop(b, eps, limit)
+		n, tooBig, closed := t.q.pop(b, eps, limit)
+		if tooBig > 0 {
+			t.stats.tooBig.Add(uint64(tooBig))
+		}
 		if closed {
 			b.N = 0
 			return 0, transport.ErrClosed
@@ -205,6 +212,7 @@ func (t *Transport) Stats() Stats {
 		Unreachable: t.stats.unreachable.Load(),
 		Received:    t.stats.received.Load(),
 		QueueDrops:  t.stats.queueDrops.Load(),
+		TooBig:      t.stats.tooBig.Load(),
 	}
 }
 

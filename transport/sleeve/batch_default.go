@@ -19,7 +19,7 @@ type batchReader struct {
 	from netip.AddrPort
 }
 
-func newBatchReader(conn *net.UDPConn, bufs [][]byte) (*batchReader, error) {
+func newBatchReader(conn *net.UDPConn, bufs [][]byte, _ bool) (*batchReader, error) {
 	return &batchReader{conn: conn, bufs: bufs}, nil
 }
 
@@ -35,6 +35,10 @@ func (r *batchReader) read() (int, error) {
 func (r *batchReader) size(int) int { return r.n }
 
 func (r *batchReader) addr(int) netip.AddrPort { return r.from }
+
+func (r *batchReader) truncated(int) bool { return r.n > len(r.bufs[0]) }
+
+func (r *batchReader) segSize(int) int { return 0 }
 
 // setSocketBuffers sets the buffer sizes; the sizes actually granted are
 // not known here and reported as 0.

@@ -20,7 +20,7 @@ type mmsghdr struct {
 	len uint32
 }
 
-// batchReader reads up to len(bufs) datagrams with one recvmmsg(2) through
+// batchReader reads up to len(bufs) messages with one recvmmsg(2) through
 // the runtime poller. Everything it hands the kernel is allocated once, in
 // newBatchReader; the syscall is made with the standard syscall package
 // (x/net's ReadBatch allocates a net.UDPAddr and a net.IP per datagram, and
@@ -31,6 +31,7 @@ type batchReader struct {
 	iovs  []syscall.Iovec
 	names []syscall.RawSockaddrInet6
 	bufs  [][]byte
+	oob   []byte // recvCmsgSpace per message, if GRO is on
 
 	// Results of the last recvmmsg, set by recvmmsg.
 	n     int
@@ -38,7 +39,7 @@ type batchReader struct {
 	fn    func(fd uintptr) bool // r.recvmmsg, bound once
 }
 
-func newBatchReader(conn *net.UDPConn, bufs [][]byte) (*batchReader, error) {
+func newBatchReader(conn *net.UDPConn, bufs [][]byte, gro bool) (*batchReader, error) {
 	rc, err := conn.SyscallConn()
 	if err != nil {
 		return nil, err
@@ -50,6 +51,9 @@ func newBatchReader(conn *net.UDPConn, bufs [][]byte) (*batchReader, error) {
 		names: make([]syscall.RawSockaddrInet6, len(bufs)),
 		bufs:  bufs,
 	}
+	if gro {
+		r.oob = alignedBytes(len(bufs) * recvCmsgSpace)
+	}
 	for i := range bufs {
 		r.iovs[i].Base = &bufs[i][0]
 		r.iovs[i].SetLen(len(bufs[i]))
@@ -58,6 +62,10 @@ func newBatchReader(conn *net.UDPConn, bufs [][]byte) (*batchReader, error) {
 		h.Namelen = syscall.SizeofSockaddrInet6
 		h.Iov = &r.iovs[i]
 		h.Iovlen = 1
+		if r.oob != nil {
+			h.Control = &r.oob[i*recvCmsgSpace]
+			h.SetControllen(recvCmsgSpace)
+		}
 	}
 	r.fn = r.recvmmsg
 	return r, nil
@@ -70,6 +78,9 @@ func (r *batchReader) read() (int, error) {
 		r.hdrs[i].hdr.Namelen = syscall.SizeofSockaddrInet6
 		r.hdrs[i].hdr.Flags = 0
 		r.hdrs[i].len = 0
+		if r.oob != nil {
+			r.hdrs[i].hdr.SetControllen(recvCmsgSpace)
+		}
 	}
 	r.n, r.errno = 0, 0
 	if err := r.rc.Read(r.fn); err != nil {
@@ -102,8 +113,22 @@ func (r *batchReader) recvmmsg(fd uintptr) bool {
 	}
 }
 
-// size returns the length of datagram i of the last read.
+// size returns the length of message i of the last read.
 func (r *batchReader) size(i int) int { return int(r.hdrs[i].len) }
+
+// truncated reports whether message i of the last read did not fit its
+// buffer.
+func (r *batchReader) truncated(i int) bool { return r.hdrs[i].hdr.Flags&syscall.MSG_TRUNC != 0 }
+
+// segSize returns the size of the datagrams GRO coalesced into message i
+// of the last read (the last may be shorter), or 0 for a single datagram.
+func (r *batchReader) segSize(i int) int {
+	if r.oob == nil {
+		return 0
+	}
+	n := min(int(r.hdrs[i].hdr.Controllen), recvCmsgSpace)
+	return groSize(r.oob[i*recvCmsgSpace : i*recvCmsgSpace+n])
+}
 
 // addr returns the sender of datagram i of the last read, IPv4-mapped
 // addresses unmapped.

@@ -21,9 +21,9 @@ type Config struct {
 	Listen netip.AddrPort
 	// UnderlayMTU is the MTU of the underlay path, used to decide how many
 	// frames fit in one datagram: a datagram never exceeds UnderlayMTU-28
-	// bytes (UnderlayMTU-48 to an IPv6 peer), nor MaxDatagramSize, except
-	// a single frame too big for that, which is sent alone and fragmented
-	// by IP. If zero, defaults to 1500. Must be in [576, 65535].
+	// bytes (UnderlayMTU-48 to an IPv6 peer), nor MaxDatagramSize; a frame
+	// too big for that is cut into sleeve fragments, never left to IP
+	// fragmentation. If zero, defaults to 1500. Must be in [576, 65535].
 	UnderlayMTU int
 	// SocketBuffer is the size in bytes requested for SO_RCVBUF and
 	// SO_SNDBUF; on Linux SO_RCVBUFFORCE/SO_SNDBUFFORCE are tried first
@@ -38,6 +38,10 @@ type Config struct {
 	// Logger receives rate-limited reports of malformed datagrams
 	// (Verbosef) and socket errors (Errorf). If zero, logging is off.
 	Logger Logger
+
+	// Debug knobs for tests (also set by WEAVE_DEBUG_SLEEVE_NO_GSO=1 and
+	// WEAVE_DEBUG_SLEEVE_NO_GRO=1): do not use UDP GSO, UDP GRO.
+	noGSO, noGRO bool
 }
 
 // Defaults and limits of Config.

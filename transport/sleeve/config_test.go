@@ -61,8 +61,9 @@ func TestConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The overlay MTU on a 1500-byte IPv4 underlay: 1500 - 50 - 14.
-	if s.Overhead() != 50 || 1500-s.Overhead()-14 != 1436 {
+	// The overlay MTU on a 1500-byte IPv4 underlay: 1500 - 60 - 14 (IPv4,
+	// UDP, header, frame header, GSO descriptor; Ethernet header).
+	if s.Overhead() != 60 || 1500-s.Overhead()-14 != 1426 {
 		t.Errorf("Overhead = %d", s.Overhead())
 	}
 	if s.BatchSize() != defaultBatchSize {

@@ -1,21 +1,26 @@
 // Package sleeve is the plain UDP transport: Weave's "sleeve" overlay,
-// batched. Frames travel between peers in UDP datagrams on port 6783, several
-// small frames packed into one datagram, a frame bigger than the packing
-// limit alone (letting IP fragment it). It implements transport.Transport.
+// batched. Frames travel between peers in UDP datagrams on port 6783:
+// several small frames packed into one datagram, a frame bigger than a
+// datagram (such as a 64 KiB TCP super-frame from a TAP with offloads) cut
+// into sleeve fragments. It implements transport.Transport.
 //
 // # Wire format
 //
-// A datagram (the UDP payload) is an 8-byte header followed by one or more
-// frames, each with a 14-byte frame header. All integers are big endian.
+// A datagram (the UDP payload) is an 8-byte header followed by either one
+// or more frames, each behind a frame header, or (FlagFragment) one
+// fragment of a frame. All integers are big endian.
 //
-//	datagram    := header { frameHeader frame }+
-//	header      := version(1) = 1 | flags(1) = 0 | sender PeerName(6)
+//	datagram    := header { frameHeader [gso] frame }+        (flags & 0x02 == 0)
+//	             | header fragHeader [gso] data               (flags & 0x02 != 0)
+//	header      := version(1) = 1 | flags(1) | sender PeerName(6)
 //	frameHeader := src PeerName(6) | dst PeerName(6) | len uint16
+//	fragHeader  := src PeerName(6) | dst PeerName(6) | id uint32 | offset uint32 | total uint32
+//	gso         := Flags(1) | Type(1) | HdrLen uint16 | Size uint16 | CsumStart uint16 | CsumOffset uint16
 //
 //	 0                   1                   2                   3
 //	 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
 //	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-//	|  version = 1  |   flags = 0   |                               |
+//	|  version = 1  |0 0 0 0 0 0 F G|                               |
 //	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+    sender PeerName (6 bytes)  +
 //	|                                                               |
 //	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+ -.
@@ -25,8 +30,12 @@
 //	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+    dst PeerName (6 bytes)     +  | header
 //	|                                                               |  | (14)
 //	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+  |
-//	|         len (uint16)          |                               | -'
-//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+                               +
+//	|         len (uint16)          |   GSO Flags   |   GSO Type    | -+
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+  | GSO
+//	|            HdrLen             |             Size              |  | descriptor
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+  | (10, only
+//	|           CsumStart           |          CsumOffset           |  | if G)
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+ -'
 //	|         Ethernet frame: len bytes, no FCS, 14 <= len <= 9018  |
 //	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 //	|  more frame headers and frames, up to the end of the datagram |
@@ -36,40 +45,111 @@
 // Meta.Via from it, so a peer is known by name even behind NAT). src is the
 // peer that captured the frame from its bridge (Meta.Src: switches learn MACs
 // from it); dst is the destination peer, or 00:00:00:00:00:00 for a flooded
-// frame (Meta.Dst). flags is reserved for encryption: a receiver refuses a
-// datagram whose flags are not 0. This is Weave's sleeve format with a
-// version and flags byte in front of the sender name.
+// frame (Meta.Dst). This is Weave's sleeve format with a version and flags
+// byte in front of the sender name.
+//
+// The flags byte:
+//
+//   - G = FlagGSO (0x01): every frame header (or the fragment header) is
+//     followed by a 10-byte GSO descriptor, Meta.GSO: the fields of the
+//     virtio_net_hdr the sending TAP reported (frame.GSO), which the
+//     receiving router hands to its own TAP so that its kernel completes
+//     the checksum or segments the super-frame. The sleeve carries it
+//     unchanged and does not check it. A sender sets G only when a frame of
+//     the datagram has a non-zero GSO: a datagram of ordinary frames keeps
+//     the compact format.
+//   - F = FlagFragment (0x02): the datagram carries one fragment of a frame
+//     too big for a datagram.
+//   - Any other bit (reserved for encryption) makes the datagram malformed.
+//
+// A fragment datagram:
+//
+//	+--------+----------------------------------------------+---------+--------------+
+//	| header | src(6) dst(6) id(4) offset(4) total(4) = 24  | gso(10) | data         |
+//	| F set  |                                              | if G    | 1.. bytes    |
+//	+--------+----------------------------------------------+---------+--------------+
+//
+// data is bytes [offset, offset+len(data)) of a frame of total bytes, with
+// 14 <= total <= frame.MaxSuperFrameSize and offset+len(data) <= total. id
+// numbers the sender's fragmented frames (from a random start); src, dst,
+// total and gso are the same in every fragment of a frame. The receiver
+// reassembles per (underlay sender address, sender, id) and delivers the
+// frame, with its Meta, once every byte has arrived.
 //
 // A datagram is valid only as a whole: Reader.Reset and Decode check every
-// frame header before handing out any frame, so a datagram with one bad
-// frame is dropped entirely (all or nothing). A valid datagram is at most
+// header before handing out any frame, so a datagram with one bad frame is
+// dropped entirely (all or nothing). A valid datagram is at most
 // MaxDatagramSize bytes.
 //
 // # Overhead and MTU
 //
-// On an IPv4 underlay, a datagram carrying one frame costs
+// On an IPv4 underlay, a datagram carrying one frame costs at most
 //
-//	+---------+-------+--------------+--------------+----------+------------------+
-//	| IPv4 20 | UDP 8 | header 8     | frame hdr 14 | Ether 14 | overlay IP packet |
-//	+---------+-------+--------------+--------------+----------+------------------+
-//	'------------- Overhead() = 50 ----------------'
+//	+---------+-------+----------+--------------+--------+----------+-------------------+
+//	| IPv4 20 | UDP 8 | header 8 | frame hdr 14 | GSO 10 | Ether 14 | overlay IP packet |
+//	+---------+-------+----------+--------------+--------+----------+-------------------+
+//	'---------------------- Overhead() = 60 --------------------'
 //
 // so with a 1500-byte underlay MTU the overlay MTU (the bridge's IP MTU) is
-// 1500 - 50 - 14 = 1436. On an IPv6 underlay the IP header is 40 bytes and
-// Overhead is 70.
+// 1500 - 60 - 14 = 1426, and a frame of that MTU always fits one datagram,
+// offload information included. On an IPv6 underlay the IP header is 40
+// bytes and Overhead is 80.
 //
-// The sender packs consecutive frames of a batch into one datagram while
-// it stays within UnderlayMTU - 28 bytes (IPv4 + UDP; -48 for an IPv6
-// destination). A frame too big for that is sent alone and IP fragments it.
+// The sender packs consecutive frames of a batch into one datagram while it
+// stays within the packing limit, UnderlayMTU - 28 bytes (IPv4 + UDP; -48
+// for an IPv6 destination). A frame too big for a datagram of its own is cut
+// into fragment datagrams of exactly the limit, the last one shorter: at MTU
+// 1500 a 64 KiB super-frame with a GSO descriptor is 46 fragments of up to
+// 1430 bytes. The sleeve never relies on IP fragmentation: it builds no
+// datagram bigger than the limit (if UnderlayMTU is set above the real path
+// MTU, IP may still fragment; see Stats.GSOErrors).
+//
+// # Offloads: UDP GSO and GRO (Linux)
+//
+// Open probes UDP GSO (getsockopt UDP_SEGMENT) and enables UDP GRO
+// (setsockopt UDP_GRO); Stats.GSO and Stats.GRO say what it got, and
+// WEAVE_DEBUG_SLEEVE_NO_GSO=1 and WEAVE_DEBUG_SLEEVE_NO_GRO=1 turn them off.
+// With GSO, Send hands runs of equal-sized datagrams to the kernel as one
+// sendmmsg message with a UDP_SEGMENT control message (up to 64 segments
+// and 64 KiB; the last segment may be shorter): the fragments of a
+// super-frame, or a batch of full-sized frames. A short datagram, such as a
+// fragmented frame's tail, may ride at the end of the next message, after
+// fragments of the following frame that complete nothing, so that frames
+// still complete in order and a stream of 64 KiB super-frames takes about
+// one message each. Several messages go in one sendmmsg. If the kernel
+// refuses a UDP_SEGMENT message with EIO, EINVAL, ENOPROTOOPT or
+// EOPNOTSUPP (no checksum offload on the egress device, xfrm, no support)
+// and a plain send then works, GSO is turned off for the socket (logged
+// once, counted in Stats.GSOErrors) and the same datagrams go one per
+// message; EMSGSIZE (a segment above the path MTU) falls back for that send
+// only. With GRO, one receive buffer may hold many datagrams of a peer; the
+// UDP_GRO control message gives their size and the receiver splits them.
 //
 // # Batching and memory
 //
 // Send writes a single-frame datagram's headers in place, in the batch's
-// headroom, and hands the buffer to sendmmsg (no copy); packed datagrams are
-// copied into preallocated scratch. Each ReceiveFunc owns BatchSize buffers of
-// MaxDatagramSize+1 bytes (about 1.1 MiB at 128) and, on Linux, reads up to
-// BatchSize datagrams with one recvmmsg; the frames are copied into the
-// caller's batch. Frames of datagrams already read that do not fit in the
-// caller's batch are kept and returned by the next call. Neither path
-// allocates in steady state.
+// headroom (at least 32 bytes; transport.MaxOverhead is 64), and hands the
+// buffer to sendmmsg (no copy); packed datagrams and fragments are copied
+// into a preallocated 512 KiB scratch arena per concurrent Send (one copy of
+// each super-frame), flushed when full. Up to min(max(GOMAXPROCS, 2), 8)
+// send states exist, about 660 KiB each (the arena and 200 bytes for each of
+// 2*BatchSize+512 datagram slots).
+//
+// Each ReceiveFunc owns its receive buffers: with GRO, 64 messages of
+// 64 KiB (4 MiB); without, BatchSize buffers of MaxDatagramSize+1 bytes
+// (1.1 MiB at 128). It reads them with one recvmmsg, and frames are copied
+// into the caller's batch. It also owns a reassembly pool of 32 slots of
+// frame.MaxSuperFrameSize bytes with a bitmap of received bytes (2.3 MiB):
+// a fragment whose bytes all arrived already (duplicate) or partly
+// (overlap) is dropped; a reassembly untouched for 1 s is discarded at the
+// next receive; when all slots are busy the least recently touched is
+// evicted. All are counted in Stats.FrameDrops. So a ReceiveFunc with GRO
+// holds about 6.3 MiB.
+//
+// A frame bigger than the room in the caller's batch buffer
+// (len(b.Bufs[i]) - b.Offset) is dropped and counted
+// (FrameDropTooBig): a router that receives super-frames must use
+// frame.NewBatchSize(n, offset, frame.MaxSuperFrameSize). Frames of
+// datagrams already read that do not fit in the caller's batch are kept and
+// returned by the next call. Neither path allocates in steady state.
 package sleeve

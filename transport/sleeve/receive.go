@@ -2,50 +2,77 @@ package sleeve
 
 import (
 	"errors"
-	"fmt"
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/transport"
 )
 
-// receiver is the state of one ReceiveFunc: its datagram buffers, the
-// datagrams read but not yet delivered and the frames left in the current
-// one. It is used by one goroutine at a time (the ReceiveFunc contract), so
-// it needs no lock.
+// Receive buffers. With UDP GRO the kernel may put up to 64 KiB of
+// datagrams in one buffer, so each ReceiveFunc reads at most groMessages
+// of groBufSize (4 MiB); without it, BatchSize buffers of one datagram
+// (MaxDatagramSize+1 bytes, the extra byte to tell oversize datagrams).
+const (
+	groMessages = 64
+	groBufSize  = 64 << 10
+)
+
+// receiver is the state of one ReceiveFunc: its receive buffers, the
+// messages read but not yet decoded, the datagrams left in the current
+// message, the frames left in the current datagram and the frames being
+// reassembled. It is used by one goroutine at a time (the ReceiveFunc
+// contract), so it needs no lock.
 type receiver struct {
 	s    *Sleeve
 	br   *batchReader
-	bufs [][]byte // BatchSize buffers of MaxDatagramSize+1 bytes
+	bufs [][]byte
 
-	n, next int                // datagrams [next, n) of the last read are not decoded yet
-	cur     Reader             // frames left in the current datagram
-	curEP   transport.Endpoint // its sender
-	eps     epCache
+	n, next int    // messages [next, n) of the last read are not split yet
+	msg     []byte // datagrams of the current message not decoded yet
+	seg     int    // their size (the last may be shorter)
+	from    netip.AddrPort
+	fromEP  transport.Endpoint
+	cur     Reader // frames left in the current datagram
+
+	// A frame completed by a fragment and not delivered yet.
+	pending     bool
+	pendingFr   []byte
+	pendingMeta frame.Meta
+	pendingSlot int
+	pendingEP   transport.Endpoint
+
+	ra  *reassembler
+	eps epCache
 }
 
-func newReceiver(s *Sleeve, conn *net.UDPConn) (*receiver, error) {
-	const size = MaxDatagramSize + 1 // one more byte to tell oversize datagrams
-	n := s.cfg.BatchSize
+func newReceiver(s *Sleeve, conn *net.UDPConn, gro bool, now func() time.Time) (*receiver, error) {
+	n, size := s.cfg.BatchSize, MaxDatagramSize+1
+	if gro {
+		n, size = min(n, groMessages), groBufSize
+	}
 	backing := make([]byte, n*size)
 	bufs := make([][]byte, n)
 	for i := range bufs {
 		bufs[i] = backing[i*size : (i+1)*size : (i+1)*size]
 	}
-	br, err := newBatchReader(conn, bufs)
+	br, err := newBatchReader(conn, bufs, gro)
 	if err != nil {
 		return nil, err
 	}
-	return &receiver{s: s, br: br, bufs: bufs, eps: newEPCache()}, nil
+	return &receiver{
+		s: s, br: br, bufs: bufs, eps: newEPCache(),
+		ra: newReassembler(reassemblySlots, now, &s.stats),
+	}, nil
 }
 
 // receive is the ReceiveFunc. It first hands out frames of datagrams
 // already read (leftovers of the previous call); only when there are none
 // does it read the socket, blocking until at least one datagram arrives.
-// Malformed datagrams are dropped and counted, never returned as errors.
-// The batch's buffers must have room for frame.MaxFrameSize bytes after
-// b.Offset (frame.NewBatch's do); it panics otherwise.
+// Malformed datagrams are dropped and counted, never returned as errors;
+// so are frames bigger than the room in b's buffers (len(b.Bufs[i]) -
+// b.Offset): a super-frame needs frame.MaxSuperFrameSize bytes.
 func (r *receiver) receive(b *frame.Batch, eps []transport.Endpoint) (int, error) {
 	b.N = 0
 	if r.s.closed.Load() {
@@ -74,6 +101,7 @@ func (r *receiver) receive(b *frame.Batch, eps []transport.Endpoint) (int, error
 			return 0, r.s.opError("receive", "", err)
 		}
 		r.n, r.next = n, 0
+		r.ra.tick()
 	}
 }
 
@@ -81,43 +109,100 @@ func (r *receiver) receive(b *frame.Batch, eps []transport.Endpoint) (int, error
 func (r *receiver) drain(b *frame.Batch, eps []transport.Endpoint, limit int) int {
 	k := 0
 	for k < limit {
-		meta, fr, ok := r.cur.Next()
-		if !ok {
-			if !r.nextDatagram() {
-				break
+		var meta frame.Meta
+		var fr []byte
+		var ep transport.Endpoint
+		if r.pending {
+			meta, fr, ep = r.pendingMeta, r.pendingFr, r.pendingEP
+		} else {
+			var ok bool
+			if meta, fr, ok = r.cur.Next(); !ok {
+				if !r.nextDatagram() {
+					break
+				}
+				continue
 			}
-			continue
+			ep = r.fromEP
 		}
-		room := b.Bufs[k][b.Offset:]
-		if len(room) < len(fr) {
-			panic(fmt.Sprintf("sleeve: batch buffer %d has room for %d bytes, frame is %d", k, len(room), len(fr)))
+		if room := b.Bufs[k][b.Offset:]; len(room) >= len(fr) {
+			b.Sizes[k] = copy(room, fr)
+			b.Meta[k] = meta
+			eps[k] = ep
+			k++
+		} else {
+			r.s.stats.frameDrops[FrameDropTooBig].Add(1)
 		}
-		b.Sizes[k] = copy(room, fr)
-		b.Meta[k] = meta
-		eps[k] = r.curEP
-		k++
+		if r.pending {
+			r.ra.release(r.pendingSlot)
+			r.pending, r.pendingFr, r.pendingEP = false, nil, nil
+		}
 	}
 	return k
 }
 
-// nextDatagram makes the next valid datagram of the last read current. It
+// nextDatagram decodes datagrams of the last read until one yields frames
+// (it becomes current) or completes a frame (it becomes pending). It
 // reports false when none is left.
 func (r *receiver) nextDatagram() bool {
-	for r.next < r.n {
-		i := r.next
-		r.next++
-		size, from := r.br.size(i), r.br.addr(i)
+	for {
+		if len(r.msg) == 0 && !r.nextMessage() {
+			return false
+		}
+		d := r.msg[:min(r.seg, len(r.msg))]
+		r.msg = r.msg[len(d):]
+		size := len(d)
 		r.s.stats.receivedDatagrams.Add(1)
 		r.s.stats.receivedBytes.Add(uint64(size))
 		if size > MaxDatagramSize {
-			r.s.drop(DropOversize, 0, size, size, from)
+			r.s.drop(DropOversize, 0, size, size, r.from)
 			continue
 		}
-		if reason, off, val := r.cur.reset(r.bufs[i][:size]); reason != dropNone {
-			r.s.drop(reason, off, val, size, from)
+		if reason, off, val := r.cur.reset(d); reason != dropNone {
+			r.s.drop(reason, off, val, size, r.from)
 			continue
 		}
-		r.curEP = r.eps.get(from)
+		if r.cur.More() {
+			return true
+		}
+		// A fragment.
+		r.s.stats.receivedFragments.Add(1)
+		f := &r.cur.frag
+		fr, meta, slot, ok := r.ra.add(r.from, f)
+		f.Data = nil
+		if ok {
+			r.s.stats.reassembled.Add(1)
+			r.pending, r.pendingFr, r.pendingMeta, r.pendingSlot, r.pendingEP = true, fr, meta, slot, r.fromEP
+			return true
+		}
+	}
+}
+
+// nextMessage makes the next message of the last read current. It
+// reports false when none is left.
+func (r *receiver) nextMessage() bool {
+	for r.next < r.n {
+		i := r.next
+		r.next++
+		size := r.br.size(i)
+		r.from = r.br.addr(i)
+		if r.br.truncated(i) {
+			r.s.stats.receivedDatagrams.Add(1)
+			r.s.stats.receivedBytes.Add(uint64(size))
+			r.s.drop(DropOversize, 0, size, size, r.from)
+			continue
+		}
+		if size == 0 {
+			r.s.stats.receivedDatagrams.Add(1)
+			r.s.drop(DropShort, 0, 0, 0, r.from)
+			continue
+		}
+		r.msg = r.bufs[i][:size]
+		r.seg = size
+		if seg := r.br.segSize(i); seg > 0 && seg < size {
+			r.seg = seg
+			r.s.stats.groReceives.Add(1)
+		}
+		r.fromEP = r.eps.get(r.from)
 		return true
 	}
 	return false

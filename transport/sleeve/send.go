@@ -13,31 +13,63 @@ import (
 	"github.com/weave-switch/weave-switch/transport"
 )
 
-// sendState is the scratch of one Send call: the sendmmsg message vector,
-// the arena that packed datagrams are copied into and the destination
+// Send scratch. A send state's arena holds packed datagrams and the
+// fragments of frames too big for a datagram, back to back: 512 KiB is
+// about 7 maximal super-frames at UnderlayMTU 1500, and more than the
+// fragments of one (71 KiB at the smallest MTU, 576).
+const (
+	sendArenaSize = 512 << 10
+	// maxGSOSegments bounds the datagrams of one UDP_SEGMENT send: the
+	// kernel's UDP_MAX_SEGMENTS is 64 before Linux 6.9 (128 after).
+	maxGSOSegments = 64
+	// maxGSOBytes bounds the UDP payload of one UDP_SEGMENT send (a 64 KiB
+	// IP packet less the IPv4 and UDP headers; IPv6's payload length does
+	// not count its own header).
+	maxGSOBytesIPv4 = 1<<16 - 1 - ipv4UDPOverhead
+	maxGSOBytesIPv6 = 1<<16 - 1 - 8
+)
+
+// dgram is one datagram built by Send: in the arena, or in place in the
+// caller's batch.
+type dgram struct {
+	b      []byte
+	frames int // frames this datagram sends or completes (for Stats)
+	frag   bool
+}
+
+// sendState is the scratch of one Send call: the datagrams built, the
+// arena that packed datagrams and fragments are copied into, the sendmmsg
+// message vector with its iovecs and control messages, and the destination
 // address. It is allocated once and reused (see getSendState).
 type sendState struct {
-	msgs   []ipv4.Message // msgs[i].Buffers is bufs[i:i+1], msgs[i].Addr is &ua
-	bufs   [][]byte
-	frames []int // frames in datagram i
-	arena  []byte
-	ua     net.UDPAddr
-	ip     [16]byte // backs ua.IP
+	dgs   []dgram
+	arena []byte
+
+	msgs  []ipv4.Message // msgs[i].Buffers is a slice of iovs, msgs[i].Addr is &ua
+	iovs  [][]byte
+	oob   []byte // segmentCmsgSpace per message
+	first []int  // first datagram of message i
+	count []int  // datagrams in message i
+	order []int  // indexes of dgs in the order the messages send them
+	dirty int    // high-water mark of dgs and iovs, cleared by putSendState
+
+	ua net.UDPAddr
+	ip [16]byte // backs ua.IP
 }
 
 func (s *Sleeve) newSendState() *sendState {
-	n := s.cfg.BatchSize
+	n := 2*s.cfg.BatchSize + 512 // datagrams per flush; Send flushes when full
 	st := &sendState{
-		msgs:   make([]ipv4.Message, n),
-		bufs:   make([][]byte, n),
-		frames: make([]int, n),
+		dgs:   make([]dgram, 0, n),
+		arena: make([]byte, 0, sendArenaSize),
+		msgs:  make([]ipv4.Message, n),
+		iovs:  make([][]byte, n),
+		oob:   alignedBytes(n * segmentCmsgSpace),
+		first: make([]int, n),
+		count: make([]int, n),
+		order: make([]int, n),
 	}
-	// Packed datagrams hold at least 2 frames, so n/2+1 of them cover a
-	// batch; bound the arena anyway (Send flushes early when it is full).
-	limit := min(s.cfg.UnderlayMTU-ipv4UDPOverhead, MaxDatagramSize)
-	st.arena = make([]byte, 0, max(limit, min((n/2+1)*limit, 256<<10)))
 	for i := range st.msgs {
-		st.msgs[i].Buffers = st.bufs[i : i+1 : i+1]
 		st.msgs[i].Addr = &st.ua
 	}
 	return st
@@ -78,24 +110,35 @@ func (s *Sleeve) getSendState() *sendState {
 }
 
 func (s *Sleeve) putSendState(st *sendState) {
-	clear(st.bufs) // drop references to the caller's batch
+	// Drop references to the caller's batch.
+	clear(st.dgs[:st.dirty])
+	clear(st.iovs[:st.dirty])
+	st.dgs, st.arena, st.dirty = st.dgs[:0], st.arena[:0], 0
 	s.free <- st
 }
 
+// inPlaceHeadroom is the headroom Send needs in front of each frame.
+const inPlaceHeadroom = HeaderSize + FrameHeaderSize + GSOSize
+
 // Send implements transport.Transport.Send. It packs consecutive frames
 // of b into datagrams of at most the packing limit (see Config.UnderlayMTU)
-// and writes them with one sendmmsg per BatchSize datagrams, looping on
-// partial writes. A datagram of one frame is built in place: its headers
-// are written in the headroom in front of the frame (b.Offset must be at
-// least HeaderSize+FrameHeaderSize; transport.MaxOverhead is), so the frame
-// is not copied; packed frames are copied into preallocated scratch. The
-// frames themselves are left intact and the caller keeps b.
+// and cuts a frame too big for one datagram into fragment datagrams of
+// exactly the limit (the last may be shorter); it never lets IP fragment.
+// A datagram of one frame is built in place: its headers are written in
+// the headroom in front of the frame (b.Offset must be at least 32;
+// transport.MaxOverhead is), so the frame is not copied; packed frames and
+// fragments are copied into preallocated scratch. The datagrams go out
+// with one sendmmsg per up to 2*BatchSize+512 datagrams, looping on partial
+// writes; with UDP GSO, runs of equal-sized datagrams (such as the
+// fragments of a super-frame) go as one message of up to 64 segments and
+// 64 KiB. The frames themselves are left intact and the caller keeps b.
 //
 // A frame shorter than frame.EthernetHeaderSize or longer than
-// frame.MaxFrameSize is skipped, the others are sent, and Send returns an
-// *transport.OpError naming the first bad one. Socket errors are returned
-// as *transport.OpError; after Close, Send returns transport.ErrClosed.
-// Send is safe for concurrent use and does not allocate in steady state.
+// frame.MaxSuperFrameSize is skipped, the others are sent, and Send
+// returns an *transport.OpError naming the first bad one. Socket errors
+// are returned as *transport.OpError; after Close, Send returns
+// transport.ErrClosed. Send is safe for concurrent use and does not
+// allocate in steady state.
 func (s *Sleeve) Send(b *frame.Batch, ep transport.Endpoint) error {
 	if s.closed.Load() {
 		return transport.ErrClosed
@@ -107,92 +150,291 @@ func (s *Sleeve) Send(b *frame.Batch, ep transport.Endpoint) error {
 	if b.N == 0 {
 		return nil
 	}
-	const hdr = HeaderSize + FrameHeaderSize
-	if b.Offset < hdr {
-		return s.opError("send", ep.String(), fmt.Errorf("batch headroom %d is less than %d bytes", b.Offset, hdr))
+	if b.Offset < inPlaceHeadroom {
+		return s.opError("send", ep.String(), fmt.Errorf("batch headroom %d is less than %d bytes", b.Offset, inPlaceHeadroom))
 	}
 	dst := ep.DstAddrPort()
-	limit := s.datagramLimit(dst.Addr())
+	limit, maxGSO := s.datagramLimit(dst.Addr()), maxGSOBytesIPv4
+	if a := dst.Addr(); a.Is6() && !a.Is4In6() {
+		maxGSO = maxGSOBytesIPv6
+	}
 	st := s.getSendState()
 	defer s.putSendState(st)
 	st.setDst(dst)
 
-	bad, nm, arena := -1, 0, st.arena[:0]
+	bad := -1
 	for i := 0; i < b.N; {
 		size := b.Sizes[i]
-		if !validFrameSize(size) {
+		if !validSendSize(size) {
 			if bad < 0 {
 				bad = i
 			}
 			i++
 			continue
 		}
-		// Frames [i, j) go in this datagram of total bytes.
-		total, j := hdr+size, i+1
-		for j < b.N && validFrameSize(b.Sizes[j]) && total+FrameHeaderSize+b.Sizes[j] <= limit {
-			total += FrameHeaderSize + b.Sizes[j]
-			j++
-		}
-		if j == i+1 {
-			d := b.Bufs[i][b.Offset-hdr : b.Offset+size]
-			putHeader(d, s.cfg.Self)
-			putFrameHeader(d[HeaderSize:], b.Meta[i], size)
-			st.bufs[nm] = d
-		} else {
-			if cap(arena)-len(arena) < total {
-				if err := s.flush(sk, st, nm, ep); err != nil {
+		gso := !b.Meta[i].GSO.IsZero()
+		if HeaderSize+frameHeaderLen(gso)+size > limit {
+			nf, bytes := fragments(size, limit, gso)
+			if cap(st.arena)-len(st.arena) < bytes || cap(st.dgs)-len(st.dgs) < nf {
+				if err := s.flush(sk, st, ep, maxGSO); err != nil {
 					return err
 				}
-				nm, arena = 0, arena[:0]
 			}
-			lo := len(arena)
-			arena = AppendHeader(arena, s.cfg.Self)
-			for k := i; k < j; k++ {
-				arena = AppendFrame(arena, b.Meta[k], b.Frame(k))
-			}
-			st.bufs[nm] = arena[lo:]
+			s.appendFragments(st, b.Meta[i], b.Frame(i), limit)
+			i++
+			continue
 		}
-		st.frames[nm] = j - i
-		nm++
-		i = j
-		if nm == len(st.msgs) {
-			if err := s.flush(sk, st, nm, ep); err != nil {
+		// Frames [i, j) go in this datagram of total bytes.
+		n, sum, j := 1, size, i+1
+		for ; j < b.N; j++ {
+			sz := b.Sizes[j]
+			if !validFrameSize(sz) {
+				break
+			}
+			g := gso || !b.Meta[j].GSO.IsZero()
+			if HeaderSize+(n+1)*frameHeaderLen(g)+sum+sz > limit {
+				break
+			}
+			gso, n, sum = g, n+1, sum+sz
+		}
+		total := HeaderSize + n*frameHeaderLen(gso) + sum
+		if len(st.dgs) == cap(st.dgs) || (j > i+1 && cap(st.arena)-len(st.arena) < total) {
+			if err := s.flush(sk, st, ep, maxGSO); err != nil {
 				return err
 			}
-			nm, arena = 0, arena[:0]
 		}
+		var flags byte
+		if gso {
+			flags = FlagGSO
+		}
+		if j == i+1 {
+			hdr := HeaderSize + frameHeaderLen(gso)
+			d := b.Bufs[i][b.Offset-hdr : b.Offset+size]
+			putHeader(d, s.cfg.Self, flags)
+			putFrameHeader(d[HeaderSize:], b.Meta[i], size)
+			if gso {
+				putGSO(d[HeaderSize+FrameHeaderSize:], b.Meta[i].GSO)
+			}
+			st.dgs = append(st.dgs, dgram{b: d, frames: 1})
+		} else {
+			lo := len(st.arena)
+			st.arena = AppendHeaderFlags(st.arena, s.cfg.Self, flags)
+			for k := i; k < j; k++ {
+				if gso {
+					st.arena = AppendFrameGSO(st.arena, b.Meta[k], b.Frame(k))
+				} else {
+					st.arena = AppendFrame(st.arena, b.Meta[k], b.Frame(k))
+				}
+			}
+			st.dgs = append(st.dgs, dgram{b: st.arena[lo:], frames: j - i}) // not cap-limited: adjacent datagrams share an iovec
+		}
+		i = j
 	}
-	if err := s.flush(sk, st, nm, ep); err != nil {
+	if err := s.flush(sk, st, ep, maxGSO); err != nil {
 		return err
 	}
 	if bad >= 0 {
 		return s.opError("send", ep.String(), fmt.Errorf("frame %d: size %d out of range [%d, %d]",
-			bad, b.Sizes[bad], frame.EthernetHeaderSize, frame.MaxFrameSize))
+			bad, b.Sizes[bad], frame.EthernetHeaderSize, frame.MaxSuperFrameSize))
 	}
 	return nil
 }
 
-// flush writes datagrams st.bufs[:nm], looping on partial writes.
-func (s *Sleeve) flush(sk *socket, st *sendState, nm int, ep transport.Endpoint) error {
+// fragments returns how many fragment datagrams a frame of size bytes
+// needs under the packing limit, and their total length.
+func fragments(size, limit int, gso bool) (n, bytes int) {
+	hdr := HeaderSize + FragmentHeaderSize
+	if gso {
+		hdr += GSOSize
+	}
+	per := limit - hdr
+	n = (size + per - 1) / per
+	return n, size + n*hdr
+}
+
+// appendFragments cuts fr into fragment datagrams of limit bytes (the last
+// may be shorter), in the arena; the caller made room.
+func (s *Sleeve) appendFragments(st *sendState, meta frame.Meta, fr []byte, limit int) {
+	gso := !meta.GSO.IsZero()
+	hdr := HeaderSize + FragmentHeaderSize
+	if gso {
+		hdr += GSOSize
+	}
+	per := limit - hdr
+	f := Fragment{Meta: meta, ID: s.fragID.Add(1), Total: len(fr)}
+	for f.Offset = 0; f.Offset < len(fr); f.Offset += per {
+		f.Data = fr[f.Offset:min(f.Offset+per, len(fr))]
+		lo := len(st.arena)
+		st.arena = AppendFragment(st.arena, s.cfg.Self, &f)
+		last := f.Offset+per >= len(fr)
+		d := dgram{b: st.arena[lo:], frag: true} // not cap-limited: adjacent datagrams share an iovec
+		if last {
+			d.frames = 1
+		}
+		st.dgs = append(st.dgs, d)
+	}
+}
+
+// build fills st.msgs with the datagrams st.dgs[from:] and returns the
+// number of messages. Without gso a message is one datagram. With gso,
+// each message takes a run of datagrams of one size (the segment size)
+// and at most one shorter datagram, sent last, up to maxGSOSegments and
+// maxBytes, with a UDP_SEGMENT control message if it has more than one.
+//
+// The shorter datagram (typically the tail of a fragmented frame) may be
+// deferred past non-final fragments of the next frames: they deliver
+// nothing, so frames still complete in order at the receiver, and a
+// stream of maximal super-frames (45 full fragments and a tail at MTU
+// 1500, more than the 44 that fit 64 KiB) takes about one message each
+// instead of two. A message always covers the contiguous datagrams
+// st.dgs[first:first+count], whatever the order it sends them in
+// (st.order). Datagrams adjacent in memory share an iovec.
+func (st *sendState) build(from int, gso bool, maxBytes int) int {
+	nm, niov, no := 0, 0, 0
+	passable := func(j, seg int) bool { // may go before a deferred datagram
+		return j < len(st.dgs) && st.dgs[j].frag && st.dgs[j].frames == 0 && len(st.dgs[j].b) == seg
+	}
+	for i := from; i < len(st.dgs); {
+		start, lo := i, niov
+		deferred := -1
+		if gso && i+1 < len(st.dgs) && len(st.dgs[i+1].b) > len(st.dgs[i].b) && passable(i+1, len(st.dgs[i+1].b)) {
+			deferred = i
+			i++
+		}
+		seg := len(st.dgs[i].b)
+		niov, no = st.addIOV(lo, niov, no, i), no+1
+		total, cnt, j := seg, 1, i+1
+		if deferred >= 0 {
+			total, cnt = total+len(st.dgs[deferred].b), cnt+1
+		}
+		for gso && j < len(st.dgs) && cnt < maxGSOSegments {
+			l := len(st.dgs[j].b)
+			if l > seg || total+l > maxBytes || (deferred >= 0 && !passable(j, seg)) {
+				break
+			}
+			total, cnt = total+l, cnt+1
+			if l < seg {
+				if passable(j+1, seg) && cnt < maxGSOSegments {
+					deferred = j
+					j++
+					continue
+				}
+				niov, no = st.addIOV(lo, niov, no, j), no+1
+				j++
+				break
+			}
+			niov, no = st.addIOV(lo, niov, no, j), no+1
+			j++
+		}
+		if deferred >= 0 {
+			niov, no = st.addIOV(lo, niov, no, deferred), no+1
+		}
+		m := &st.msgs[nm]
+		m.Buffers = st.iovs[lo:niov:niov]
+		m.OOB = nil
+		if cnt > 1 {
+			m.OOB = st.oob[nm*segmentCmsgSpace : (nm+1)*segmentCmsgSpace]
+			putSegmentCmsg(m.OOB, seg)
+		}
+		st.first[nm], st.count[nm] = start, j-start
+		nm++
+		i = j
+	}
+	st.dirty = max(st.dirty, niov, len(st.dgs))
+	return nm
+}
+
+// addIOV appends datagram d to the iovecs (niov so far, those of the
+// current message from lo), extending the message's last iovec if it ends
+// where d starts, and records d as the no-th datagram sent. It returns the
+// new number of iovecs.
+func (st *sendState) addIOV(lo, niov, no, d int) int {
+	b := st.dgs[d].b
+	st.order[no] = d
+	if niov > lo {
+		if prev := st.iovs[niov-1]; cap(prev)-len(prev) >= len(b) && &prev[:len(prev)+1][len(prev)] == &b[0] {
+			st.iovs[niov-1] = prev[:len(prev)+len(b)]
+			return niov
+		}
+	}
+	st.iovs[niov] = b
+	return niov + 1
+}
+
+// flush writes the datagrams of st and empties it, looping on partial
+// writes. If the kernel refuses a GSO message, its datagrams and the rest
+// are sent again one per message; GSO is turned off for the socket if that
+// works and the error said the path cannot do it (logged once).
+func (s *Sleeve) flush(sk *socket, st *sendState, ep transport.Endpoint, maxGSO int) error {
+	if len(st.dgs) == 0 {
+		return nil
+	}
+	gso := s.stats.gso.Load()
+	nm := st.build(0, gso, maxGSO)
+	disable := false // turn GSO off once a plain send works
 	for done := 0; done < nm; {
 		n, err := sk.bw.WriteBatch(st.msgs[done:nm], 0)
-		var frames, bytes int
-		for i := done; i < done+n; i++ {
-			frames += st.frames[i]
-			bytes += len(st.bufs[i])
+		n = max(n, 0) // -1 on error
+		s.account(st, done, done+n)
+		if n > 0 && disable {
+			disable = false
+			if s.stats.gso.CompareAndSwap(true, false) && s.log.Errorf != nil {
+				s.log.Errorf("sleeve: UDP GSO send to %s failed; sending datagrams one by one from now on", ep)
+			}
 		}
-		s.stats.sentDatagrams.Add(uint64(n))
-		s.stats.sentFrames.Add(uint64(frames))
-		s.stats.sentBytes.Add(uint64(bytes))
+		done += n
 		switch {
 		case err != nil && (s.closed.Load() || errors.Is(err, net.ErrClosed)):
 			return transport.ErrClosed
+		case err != nil && st.msgs[done].OOB != nil:
+			dis, retry := gsoError(err)
+			if !retry {
+				return s.opError("send", ep.String(), err)
+			}
+			s.stats.gsoErrors.Add(1)
+			disable = dis
+			if !dis && s.log.Errorf != nil {
+				if ok, _ := s.limiter.allow(); ok {
+					s.log.Errorf("sleeve: UDP GSO send to %s: %v (UnderlayMTU too big for the path?); sent one by one", ep, err)
+				}
+			}
+			nm, done = st.build(st.first[done], false, maxGSO), 0
 		case err != nil:
 			return s.opError("send", ep.String(), err)
 		case n == 0:
 			return s.opError("send", ep.String(), io.ErrShortWrite)
 		}
-		done += n
 	}
+	st.dgs, st.arena = st.dgs[:0], st.arena[:0]
 	return nil
+}
+
+// account counts messages [lo, hi) of st as sent.
+func (s *Sleeve) account(st *sendState, lo, hi int) {
+	var dgs, frames, frags, bytes, gso int
+	for m := lo; m < hi; m++ {
+		if st.count[m] > 1 {
+			gso++
+		}
+		for _, d := range st.dgs[st.first[m] : st.first[m]+st.count[m]] {
+			dgs++
+			frames += d.frames
+			bytes += len(d.b)
+			if d.frag {
+				frags++
+			}
+		}
+	}
+	if dgs == 0 {
+		return
+	}
+	s.stats.sentDatagrams.Add(uint64(dgs))
+	s.stats.sentFrames.Add(uint64(frames))
+	s.stats.sentBytes.Add(uint64(bytes))
+	if frags > 0 {
+		s.stats.sentFragments.Add(uint64(frags))
+	}
+	if gso > 0 {
+		s.stats.gsoSends.Add(uint64(gso))
+	}
 }

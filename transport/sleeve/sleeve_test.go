@@ -50,9 +50,14 @@ func openSleeve(t testing.TB, cfg Config) *end {
 }
 
 // makeBatch returns a batch of frames of the given sizes, each filled with
-// a pattern, from peerA to peerB or flooded.
+// a pattern, from peerA to peerB or flooded, with buffers of
+// frame.MaxFrameSize or the biggest size.
 func makeBatch(sizes []int) *frame.Batch {
-	b := frame.NewBatch(max(len(sizes), 1), transport.MaxOverhead)
+	room := frame.MaxFrameSize
+	for _, size := range sizes {
+		room = max(room, size)
+	}
+	b := frame.NewBatchSize(max(len(sizes), 1), transport.MaxOverhead, room)
 	b.N = len(sizes)
 	for i, size := range sizes {
 		b.Sizes[i] = size
@@ -129,7 +134,8 @@ func TestSendReceive(t *testing.T) {
 	a := openSleeve(t, Config{Self: peerA})
 	b := openSleeve(t, Config{Self: peerB})
 	// UnderlayMTU 1500: datagrams up to 1472 bytes, so one frame up to
-	// 1450 bytes and k frames of s bytes while 8 + k*(14+s) <= 1472.
+	// 1450 bytes and k frames of s bytes while 8 + k*(14+s) <= 1472. A
+	// bigger frame goes in fragments of 1472 - 8 - 24 = 1440 bytes.
 	tests := []struct {
 		name      string
 		sizes     []int
@@ -137,8 +143,9 @@ func TestSendReceive(t *testing.T) {
 	}{
 		{"one small", []int{60}, 1},
 		{"one at the limit", []int{1450}, 1},
-		{"one past the limit", []int{1451}, 1},
-		{"largest frame, fragmented", []int{frame.MaxFrameSize}, 1},
+		{"one past the limit, in two fragments", []int{1451}, 2},
+		{"largest frame, fragmented", []int{frame.MaxFrameSize}, 7},
+		{"super-frame, fragmented", []int{frame.MaxSuperFrameSize}, 46},
 		{"runt-sized", []int{14}, 1},
 		{"two filling the limit", []int{718, 718}, 1},
 		{"two one byte over the limit", []int{718, 719}, 2},
@@ -146,9 +153,9 @@ func TestSendReceive(t *testing.T) {
 		{"twenty small", repeat(20, 60), 2},
 		{"full batch of 64-byte frames", repeat(128, 64), 8}, // 18 per datagram
 		{"full batch of 1400-byte frames", repeat(128, 1400), 128},
-		{"mixed", []int{1400, 60, 60, 1400, frame.MaxFrameSize, 14}, 5},
+		{"mixed", []int{1400, 60, 60, 1400, frame.MaxFrameSize, 14}, 11},
 	}
-	in := frame.NewBatch(128, transport.MaxOverhead)
+	in := frame.NewBatchSize(128, transport.MaxOverhead, frame.MaxSuperFrameSize)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			out := makeBatch(tt.sizes)
@@ -196,7 +203,7 @@ func TestLeftovers(t *testing.T) {
 	a := openSleeve(t, Config{Self: peerA})
 	b := openSleeve(t, Config{Self: peerB})
 	// Three datagrams: 10 packed frames, one big frame, 5 packed frames.
-	sizes := append(append(repeat(10, 100), 1460), repeat(5, 200)...)
+	sizes := append(append(repeat(10, 100), 1450), repeat(5, 200)...)
 	out := makeBatch(sizes)
 	if err := a.s.Send(out, b.ep); err != nil {
 		t.Fatal(err)
@@ -237,7 +244,7 @@ func TestMalformed(t *testing.T) {
 	defer raw.Close()
 	valid := encode(peerA, []decoded{{frame.Meta{Src: peerA, Dst: peerB}, testFrame(60, 9)}})
 	flags := bytes.Clone(valid)
-	flags[1] = 1
+	flags[1] = 0x80
 	past := bytes.Clone(valid)
 	past[HeaderSize+13]++ // length 61 in a 60-byte frame
 	zero := bytes.Clone(valid)
@@ -384,7 +391,7 @@ func TestDualStack(t *testing.T) {
 	c.Close()
 	a := openSleeve(t, Config{Self: peerA, Listen: netip.MustParseAddrPort("[::]:0")})
 	b := openSleeve(t, Config{Self: peerB})
-	if a.s.Overhead() != 70 || b.s.Overhead() != 50 {
+	if a.s.Overhead() != 80 || b.s.Overhead() != 60 {
 		t.Errorf("Overhead: dual-stack %d, IPv4 %d", a.s.Overhead(), b.s.Overhead())
 	}
 	// IPv4 to the dual-stack socket: the sender appears unmapped.

@@ -13,9 +13,31 @@ const (
 	Version         = 1
 	HeaderSize      = 2 + frame.PeerNameSize   // version, flags, sender
 	FrameHeaderSize = 2*frame.PeerNameSize + 2 // src, dst, len
+	// GSOSize is the size of the GSO descriptor that follows every frame
+	// header (and the fragment header) of a FlagGSO datagram.
+	GSOSize = frame.VirtioNetHdrSize
+	// FragmentHeaderSize is the size of the header of a FlagFragment
+	// datagram: src, dst, id, offset, total.
+	FragmentHeaderSize = 2*frame.PeerNameSize + 12
+	// MaxDatagramSize bounds every valid datagram: a header, one frame
+	// header and a frame.MaxFrameSize frame. Datagrams are built no bigger
+	// than the packing limit (Config.UnderlayMTU), which is at most this.
 	MaxDatagramSize = HeaderSize + FrameHeaderSize + frame.MaxFrameSize
 	// DefaultPort is the UDP port of the sleeve, as in Weave.
 	DefaultPort = 6783
+)
+
+// Bits of the flags byte of the datagram header. Any other bit set makes
+// the datagram malformed.
+const (
+	// FlagGSO: every frame header (or the fragment header) of the datagram
+	// is followed by a GSOSize-byte GSO descriptor.
+	FlagGSO byte = 0x01
+	// FlagFragment: the datagram holds one fragment of a frame too big for
+	// a datagram, after a fragment header, instead of whole frames.
+	FlagFragment byte = 0x02
+
+	knownFlags = FlagGSO | FlagFragment
 )
 
 // IP and UDP header sizes of the underlay.
@@ -24,15 +46,34 @@ const (
 	ipv6UDPOverhead = 40 + 8
 )
 
+// Fragment is one piece of a frame carried in a FlagFragment datagram:
+// Data is Frame[Offset:Offset+len(Data)] of a frame of Total bytes.
+type Fragment struct {
+	// Meta has Src, Dst and GSO of the whole frame; Reader sets Via to the
+	// datagram's sender, AppendFragment ignores it.
+	Meta   frame.Meta
+	ID     uint32 // the sender's number for the frame, the same in every fragment
+	Offset int
+	Total  int
+	Data   []byte // aliases the datagram for a Fragment from a Reader
+}
+
 // AppendHeader appends a datagram header (version 1, flags 0) naming sender.
 func AppendHeader(b []byte, sender frame.PeerName) []byte {
+	return AppendHeaderFlags(b, sender, 0)
+}
+
+// AppendHeaderFlags appends a datagram header with the given flags. A
+// datagram with FlagGSO must then hold frames appended with AppendFrameGSO.
+func AppendHeaderFlags(b []byte, sender frame.PeerName, flags byte) []byte {
 	b = append(b, make([]byte, HeaderSize)...)
-	putHeader(b[len(b)-HeaderSize:], sender)
+	putHeader(b[len(b)-HeaderSize:], sender, flags)
 	return b
 }
 
-// AppendFrame appends a frame header and the frame fr. The frame must be
-// between frame.EthernetHeaderSize and frame.MaxFrameSize bytes long for the
+// AppendFrame appends a frame header and the frame fr, for a datagram
+// without FlagGSO (meta.GSO is not sent). The frame must be between
+// frame.EthernetHeaderSize and frame.MaxFrameSize bytes long for the
 // datagram to decode; AppendFrame does not check.
 func AppendFrame(b []byte, meta frame.Meta, fr []byte) []byte {
 	b = append(b, make([]byte, FrameHeaderSize)...)
@@ -40,10 +81,41 @@ func AppendFrame(b []byte, meta frame.Meta, fr []byte) []byte {
 	return append(b, fr...)
 }
 
-func putHeader(b []byte, sender frame.PeerName) {
+// AppendFrameGSO is AppendFrame for a FlagGSO datagram: the frame header
+// is followed by the GSO descriptor of meta.GSO.
+func AppendFrameGSO(b []byte, meta frame.Meta, fr []byte) []byte {
+	const n = FrameHeaderSize + GSOSize
+	b = append(b, make([]byte, n)...)
+	putFrameHeader(b[len(b)-n:], meta, len(fr))
+	putGSO(b[len(b)-GSOSize:], meta.GSO)
+	return append(b, fr...)
+}
+
+// AppendFragment appends a whole fragment datagram: a header with
+// FlagFragment (and FlagGSO if f.Meta.GSO is not zero), the fragment
+// header, the GSO descriptor if any, and f.Data. It does not check f: for
+// the datagram to decode, f.Data must not be empty, f.Offset+len(f.Data)
+// must not exceed f.Total, and f.Total must be between
+// frame.EthernetHeaderSize and frame.MaxSuperFrameSize.
+func AppendFragment(b []byte, sender frame.PeerName, f *Fragment) []byte {
+	flags, n := FlagFragment, HeaderSize+FragmentHeaderSize
+	if !f.Meta.GSO.IsZero() {
+		flags, n = FlagFragment|FlagGSO, n+GSOSize
+	}
+	b = append(b, make([]byte, n)...)
+	h := b[len(b)-n:]
+	putHeader(h, sender, flags)
+	putFragmentHeader(h[HeaderSize:], f)
+	if flags&FlagGSO != 0 {
+		putGSO(h[HeaderSize+FragmentHeaderSize:], f.Meta.GSO)
+	}
+	return append(b, f.Data...)
+}
+
+func putHeader(b []byte, sender frame.PeerName, flags byte) {
 	_ = b[HeaderSize-1]
 	b[0] = Version
-	b[1] = 0
+	b[1] = flags
 	sender.Put(b[2:])
 }
 
@@ -54,23 +126,77 @@ func putFrameHeader(b []byte, meta frame.Meta, n int) {
 	binary.BigEndian.PutUint16(b[12:], uint16(n))
 }
 
-// validFrameSize reports whether a frame of n bytes may be carried.
+func putFragmentHeader(b []byte, f *Fragment) {
+	_ = b[FragmentHeaderSize-1]
+	f.Meta.Src.Put(b[0:])
+	f.Meta.Dst.Put(b[6:])
+	binary.BigEndian.PutUint32(b[12:], f.ID)
+	binary.BigEndian.PutUint32(b[16:], uint32(f.Offset))
+	binary.BigEndian.PutUint32(b[20:], uint32(f.Total))
+}
+
+// putGSO writes g as a GSO descriptor: the fields of a virtio_net_hdr, big
+// endian.
+func putGSO(b []byte, g frame.GSO) {
+	_ = b[GSOSize-1]
+	b[0] = g.Flags
+	b[1] = g.Type
+	binary.BigEndian.PutUint16(b[2:], g.HdrLen)
+	binary.BigEndian.PutUint16(b[4:], g.Size)
+	binary.BigEndian.PutUint16(b[6:], g.CsumStart)
+	binary.BigEndian.PutUint16(b[8:], g.CsumOffset)
+}
+
+func getGSO(b []byte) frame.GSO {
+	_ = b[GSOSize-1]
+	return frame.GSO{
+		Flags:      b[0],
+		Type:       b[1],
+		HdrLen:     binary.BigEndian.Uint16(b[2:]),
+		Size:       binary.BigEndian.Uint16(b[4:]),
+		CsumStart:  binary.BigEndian.Uint16(b[6:]),
+		CsumOffset: binary.BigEndian.Uint16(b[8:]),
+	}
+}
+
+// frameHeaderLen returns the bytes in front of a frame in a datagram whose
+// FlagGSO is gso.
+func frameHeaderLen(gso bool) int {
+	if gso {
+		return FrameHeaderSize + GSOSize
+	}
+	return FrameHeaderSize
+}
+
+// validFrameSize reports whether a frame of n bytes may be carried whole in
+// a datagram.
 func validFrameSize(n int) bool {
 	return n >= frame.EthernetHeaderSize && n <= frame.MaxFrameSize
 }
 
-// Reader iterates over the frames of a datagram in place: it copies nothing
-// and allocates nothing. The zero value holds no frames. A Reader is not
-// safe for concurrent use.
+// validSendSize reports whether Send accepts a frame of n bytes (one
+// bigger than a datagram is fragmented).
+func validSendSize(n int) bool {
+	return n >= frame.EthernetHeaderSize && n <= frame.MaxSuperFrameSize
+}
+
+// Reader iterates over the frames of a datagram in place, or hands out its
+// fragment: it copies nothing and allocates nothing. The zero value holds
+// no frames. A Reader is not safe for concurrent use.
 type Reader struct {
-	rest   []byte // frame headers and frames not yet returned, validated
-	sender frame.PeerName
+	rest    []byte // frame headers and frames not yet returned, validated
+	fhs     int    // frame header length in rest: FrameHeaderSize, +GSOSize with FlagGSO
+	sender  frame.PeerName
+	flags   byte
+	hasFrag bool
+	frag    Fragment
 }
 
 // Reset checks the whole datagram dgram and, if it is valid, makes r
-// iterate over its frames; otherwise it empties r and returns a
-// *DecodeError, which Is transport.ErrMalformed. r keeps a reference to
-// dgram: the frames that Next returns alias it.
+// iterate over its frames or hold its fragment; otherwise it empties r and
+// returns a *DecodeError, which Is transport.ErrMalformed. r keeps a
+// reference to dgram: the frames that Next returns and the fragment's Data
+// alias it.
 func (r *Reader) Reset(dgram []byte) error {
 	if reason, off, val := r.reset(dgram); reason != dropNone {
 		return &DecodeError{Reason: reason, Offset: off, Value: val, Size: len(dgram)}
@@ -81,59 +207,110 @@ func (r *Reader) Reset(dgram []byte) error {
 // reset is Reset without allocating an error: it returns the reason, the
 // offset and the offending value.
 func (r *Reader) reset(d []byte) (reason DropReason, off, val int) {
-	r.rest = nil
+	r.rest, r.hasFrag, r.frag.Data = nil, false, nil
 	switch {
 	case len(d) < HeaderSize:
 		return DropShort, 0, len(d)
 	case d[0] != Version:
 		return DropVersion, 0, int(d[0])
-	case d[1] != 0:
+	case d[1]&^knownFlags != 0:
 		return DropFlags, 1, int(d[1])
+	case d[1]&FlagFragment != 0:
+		return r.resetFragment(d)
 	case len(d) == HeaderSize:
 		return DropNoFrames, HeaderSize, 0
 	}
+	fhs := frameHeaderLen(d[1]&FlagGSO != 0)
 	for off = HeaderSize; off < len(d); {
-		if len(d)-off < FrameHeaderSize {
+		if len(d)-off < fhs {
 			return DropFrameHeader, off, len(d) - off
 		}
 		n := int(binary.BigEndian.Uint16(d[off+12:]))
 		if !validFrameSize(n) {
 			return DropFrameLength, off, n
 		}
-		if n > len(d)-off-FrameHeaderSize {
+		if n > len(d)-off-fhs {
 			return DropTruncated, off, n
 		}
-		off += FrameHeaderSize + n
+		off += fhs + n
 	}
-	r.sender = frame.PeerNameFrom(d[2:])
+	r.sender, r.flags, r.fhs = frame.PeerNameFrom(d[2:]), d[1], fhs
 	r.rest = d[HeaderSize:]
+	return dropNone, 0, 0
+}
+
+// resetFragment is reset for a FlagFragment datagram.
+func (r *Reader) resetFragment(d []byte) (reason DropReason, off, val int) {
+	hl := HeaderSize + FragmentHeaderSize
+	if d[1]&FlagGSO != 0 {
+		hl += GSOSize
+	}
+	if len(d) <= hl { // a fragment carries at least one byte
+		return DropFragmentHeader, HeaderSize, len(d) - HeaderSize
+	}
+	h := d[HeaderSize:]
+	id := binary.BigEndian.Uint32(h[12:])
+	offset := binary.BigEndian.Uint32(h[16:])
+	total := binary.BigEndian.Uint32(h[20:])
+	data := d[hl:]
+	switch {
+	case total < frame.EthernetHeaderSize || total > frame.MaxSuperFrameSize:
+		return DropFragmentRange, HeaderSize + 20, int(min(total, 1<<31-1))
+	case offset >= total || uint32(len(data)) > total-offset:
+		return DropFragmentRange, HeaderSize + 16, int(min(offset, 1<<31-1))
+	}
+	r.sender, r.flags = frame.PeerNameFrom(d[2:]), d[1]
+	r.frag = Fragment{
+		Meta:   frame.Meta{Src: frame.PeerNameFrom(h[0:]), Dst: frame.PeerNameFrom(h[6:]), Via: r.sender},
+		ID:     id,
+		Offset: int(offset),
+		Total:  int(total),
+		Data:   data[:len(data):len(data)],
+	}
+	if d[1]&FlagGSO != 0 {
+		r.frag.Meta.GSO = getGSO(h[FragmentHeaderSize:])
+	}
+	r.hasFrag = true
 	return dropNone, 0, 0
 }
 
 // Sender returns the sender name of the datagram last passed to Reset.
 func (r *Reader) Sender() frame.PeerName { return r.sender }
 
+// Flags returns the flags byte of the datagram last passed to Reset, if it
+// was valid.
+func (r *Reader) Flags() byte { return r.flags }
+
+// Fragment returns the fragment of the datagram last passed to Reset, and
+// reports whether it was a valid fragment datagram.
+func (r *Reader) Fragment() (f Fragment, ok bool) { return r.frag, r.hasFrag }
+
 // More reports whether Next has frames left to return.
 func (r *Reader) More() bool { return len(r.rest) > 0 }
 
-// Next returns the next frame and its Meta (Src and Dst from the frame
-// header, Via the datagram's sender), or ok == false when there are no more.
+// Next returns the next frame and its Meta (Src, Dst and GSO from the frame
+// header, Via the datagram's sender), or ok == false when there are no
+// more. A fragment datagram has no frames.
 func (r *Reader) Next() (meta frame.Meta, fr []byte, ok bool) {
 	if len(r.rest) == 0 {
 		return frame.Meta{}, nil, false
 	}
-	h := r.rest[:FrameHeaderSize]
+	h := r.rest[:r.fhs]
 	n := int(binary.BigEndian.Uint16(h[12:]))
 	meta = frame.Meta{Src: frame.PeerNameFrom(h[0:]), Dst: frame.PeerNameFrom(h[6:]), Via: r.sender}
-	fr = r.rest[FrameHeaderSize : FrameHeaderSize+n : FrameHeaderSize+n]
-	r.rest = r.rest[FrameHeaderSize+n:]
+	if r.fhs > FrameHeaderSize {
+		meta.GSO = getGSO(h[FrameHeaderSize:])
+	}
+	fr = r.rest[r.fhs : r.fhs+n : r.fhs+n]
+	r.rest = r.rest[r.fhs+n:]
 	return meta, fr, true
 }
 
 // Decode checks the whole datagram dgram, then calls fn for each frame in
 // order. If dgram is malformed it calls fn for no frame and returns a
-// *DecodeError, which Is transport.ErrMalformed. The frame passed to fn
-// aliases dgram.
+// *DecodeError, which Is transport.ErrMalformed. A valid fragment datagram
+// holds no whole frame: Decode calls fn for none and returns nil (read it
+// with a Reader). The frame passed to fn aliases dgram.
 func Decode(dgram []byte, fn func(meta frame.Meta, fr []byte)) error {
 	var r Reader
 	if err := r.Reset(dgram); err != nil {
@@ -153,20 +330,23 @@ type DropReason uint8
 
 // Reasons for dropping a datagram, indexes of Stats.Dropped.
 const (
-	DropShort       DropReason = iota // shorter than the header
-	DropVersion                       // version is not 1
-	DropFlags                         // flags are not 0 (encryption is not implemented)
-	DropNoFrames                      // a header and no frame
-	DropFrameHeader                   // a truncated frame header at the end
-	DropFrameLength                   // a frame length out of [14, frame.MaxFrameSize]
-	DropTruncated                     // a frame length past the end of the datagram
-	DropOversize                      // larger than MaxDatagramSize (cut by the socket)
+	DropShort          DropReason = iota // shorter than the header
+	DropVersion                          // version is not 1
+	DropFlags                            // unknown flag bits (encryption is not implemented)
+	DropNoFrames                         // a header and no frame
+	DropFrameHeader                      // a truncated frame header at the end
+	DropFrameLength                      // a frame length out of [14, frame.MaxFrameSize]
+	DropTruncated                        // a frame length past the end of the datagram
+	DropOversize                         // larger than MaxDatagramSize (or cut by the socket)
+	DropFragmentHeader                   // a fragment datagram too short for its headers and one byte
+	DropFragmentRange                    // a fragment's total out of [14, frame.MaxSuperFrameSize], or its bytes past it
 	NumDropReasons
 
 	dropNone DropReason = 255
 )
 
-var dropNames = [NumDropReasons]string{"short", "version", "flags", "no-frames", "frame-header", "frame-length", "truncated", "oversize"}
+var dropNames = [NumDropReasons]string{"short", "version", "flags", "no-frames", "frame-header",
+	"frame-length", "truncated", "oversize", "fragment-header", "fragment-range"}
 
 // String returns a short name for r, usable as a metric label.
 func (r DropReason) String() string {
@@ -180,7 +360,7 @@ func (r DropReason) String() string {
 type DecodeError struct {
 	Reason DropReason
 	Offset int // where in the datagram the problem is
-	Value  int // the offending version, flags or length
+	Value  int // the offending version, flags, length, offset or total
 	Size   int // length of the datagram
 }
 
@@ -192,7 +372,7 @@ func (e *DecodeError) Error() string {
 	case DropVersion:
 		s = fmt.Sprintf("unknown version %d (want %d)", e.Value, Version)
 	case DropFlags:
-		s = fmt.Sprintf("flags 0x%02x are not 0 (encryption is not supported)", e.Value)
+		s = fmt.Sprintf("flags 0x%02x has unknown bits (known: 0x%02x; encryption is not supported)", e.Value, knownFlags)
 	case DropNoFrames:
 		s = "no frame after the header"
 	case DropFrameHeader:
@@ -203,6 +383,11 @@ func (e *DecodeError) Error() string {
 		s = fmt.Sprintf("frame at offset %d: length %d runs past the end of the %d-byte datagram", e.Offset, e.Value, e.Size)
 	case DropOversize:
 		s = fmt.Sprintf("larger than %d bytes", MaxDatagramSize)
+	case DropFragmentHeader:
+		s = fmt.Sprintf("fragment datagram of %d bytes: headers truncated or no data", e.Size)
+	case DropFragmentRange:
+		s = fmt.Sprintf("fragment: value %d at offset %d out of range (total in [%d, %d], data within it)",
+			e.Value, e.Offset, frame.EthernetHeaderSize, frame.MaxSuperFrameSize)
 	default:
 		s = e.Reason.String()
 	}
