@@ -22,6 +22,9 @@ type Status struct {
 	MTU        int       `json:"mtu"`
 
 	Peers       []Peer       `json:"peers"`
+	// TransportStats are the transport's own counters (shape depends on
+	// the transport).
+	TransportStats any `json:"transport_stats,omitempty"`
 	Switch      SwitchStats  `json:"switch"`
 	Data        DataStats    `json:"data"`
 	Attachments []Attachment `json:"attachments"`
@@ -58,6 +61,9 @@ type DataStats struct {
 	NoPeer     uint64 `json:"dropped_no_peer"`
 	SendErrors uint64 `json:"send_errors"`
 	DevErrors  uint64 `json:"bridge_errors"`
+	// Offload counts frames dropped because they needed TAP offloads
+	// this host lacks (a super-frame from a peer with offloads).
+	Offload uint64 `json:"dropped_needs_offload"`
 }
 
 // AttachRequest asks to attach a network namespace to the bridge.

@@ -40,6 +40,9 @@ type Config struct {
 	// MTU is the overlay MTU. If zero, defaults to 1500 minus the
 	// transport's overhead and the Ethernet header.
 	MTU int
+	// MetricsAddr, if set, serves Prometheus metrics on HOST:PORT over TCP
+	// (they are always on the API socket at /metrics).
+	MetricsAddr string
 	// NoOffload opens the TAP without virtio_net_hdr offloads (TSO,
 	// checksum), so that every frame crosses userspace on its own. For
 	// comparison and debugging; the default uses offloads when the kernel

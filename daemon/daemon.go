@@ -14,6 +14,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/weave-switch/weave-switch/api"
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/host"
@@ -33,6 +37,8 @@ type Daemon struct {
 	started time.Time
 	mtu     int
 	tapName string
+	tap     *host.TAP
+	sleeve  *sleeve.Sleeve
 	listen  netip.AddrPort
 
 	rt  *router.Router
@@ -90,6 +96,7 @@ func (d *Daemon) start() (err error) {
 	if err != nil {
 		return fmt.Errorf("sleeve: %w", err)
 	}
+	d.sleeve = sl
 	d.mtu = c.MTU
 	if d.mtu == 0 {
 		d.mtu = 1500 - sl.Overhead() - frame.EthernetHeaderSize
@@ -113,6 +120,7 @@ func (d *Daemon) start() (err error) {
 	// before the bridge exists.
 	d.tapName = tapName(c.Bridge)
 	tap, err := host.OpenTAP(d.tapName, !c.NoOffload)
+	d.tap = tap
 	if err != nil {
 		return err
 	}
@@ -158,8 +166,23 @@ func (d *Daemon) start() (err error) {
 		return err
 	}
 
-	d.srv = &http.Server{Handler: api.NewHandler(d), ReadHeaderTimeout: 5 * time.Second}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(newCollector(d), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	mux := http.NewServeMux()
+	mux.Handle("/", api.NewHandler(d))
+	mux.Handle("GET /metrics", metrics)
+	d.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go d.srv.Serve(apiLn)
+	if c.MetricsAddr != "" {
+		ln, err := net.Listen("tcp", c.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+		msrv := &http.Server{Handler: metrics, ReadHeaderTimeout: 5 * time.Second}
+		go msrv.Serve(ln)
+		d.undo = append(d.undo, func() { msrv.Close() })
+	}
 	d.undo = append(d.undo, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
@@ -249,6 +272,8 @@ func (d *Daemon) Status() api.Status {
 		Listen: d.listen.String(), Transport: "sleeve", Encryption: "unencrypted",
 		Bridge: d.cfg.Bridge, TAP: d.tapName, MTU: d.mtu,
 	}
+	st := d.sleeve.Stats()
+	s.TransportStats = st
 	now := time.Now()
 	for _, p := range d.rt.Peers() {
 		ap := api.Peer{
@@ -265,17 +290,17 @@ func (d *Daemon) Status() api.Status {
 		}
 		s.Peers = append(s.Peers, ap)
 	}
-	st := d.rt.Switch().Stats()
+	sws := d.rt.Switch().Stats()
 	s.Switch = api.SwitchStats{
-		Entries: st.Entries, Capacity: d.rt.MACCapacity(), Learned: st.Learned, Moves: st.Moves,
-		Evictions: st.Evictions, Drops: map[string]uint64{
-			"malformed": st.DropMalformed, "multicast_src": st.DropMulticastSrc, "link_local": st.DropLinkLocal,
-			"echo": st.DropEcho, "local_dst": st.DropLocalDst, "own_frame": st.DropOwnFrame, "no_src_peer": st.DropNoSrcPeer,
+		Entries: sws.Entries, Capacity: d.rt.MACCapacity(), Learned: sws.Learned, Moves: sws.Moves,
+		Evictions: sws.Evictions, Drops: map[string]uint64{
+			"malformed": sws.DropMalformed, "multicast_src": sws.DropMulticastSrc, "link_local": sws.DropLinkLocal,
+			"echo": sws.DropEcho, "local_dst": sws.DropLocalDst, "own_frame": sws.DropOwnFrame, "no_src_peer": sws.DropNoSrcPeer,
 		},
 	}
 	c := d.rt.Counters()
 	s.Data = api.DataStats{FromBridge: c.FromDevice, ToBridge: c.ToDevice, NoPeer: c.NoPeer,
-		SendErrors: c.SendErrors, DevErrors: c.DeviceErrors}
+		SendErrors: c.SendErrors, DevErrors: c.DeviceErrors, Offload: d.tap.Dropped()}
 	d.mu.Lock()
 	for _, a := range d.attachments {
 		s.Attachments = append(s.Attachments, a)

@@ -17,6 +17,7 @@ want iperf3 iperf3
 want jq jq
 want nft nftables
 want make make
+want curl curl
 if [ "${1:-}" = bench ]; then
 	want ethtool ethtool
 fi

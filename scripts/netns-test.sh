@@ -49,13 +49,13 @@ router_up "$h1" h1 "$WS_TMP/h1.log" --name 02:00:00:00:00:01 --nickname h1 --lis
 router_up "$h2" h2 "$WS_TMP/h2.log" --name 02:00:00:00:00:02 --nickname h2 --listen 198.18.0.2:6783 --peer 198.18.0.1:6783
 
 check "bridge and TAP exist on h1" ip -n "$h1" link show weave-tap master weave
-check "bridge MTU is 1436 (1500 - sleeve overhead)" bash -c "ip -n $h1 link show weave | grep -q 'mtu 1436'"
+check "bridge MTU is 1426 (1500 - sleeve overhead)" bash -c "ip -n $h1 link show weave | grep -q 'mtu 1426'"
 
 ws attach --api "$WS_TMP/h1.sock" "$c1" 10.32.0.1/12 >/dev/null
 ws attach --api "$WS_TMP/h1.sock" "$c2" 10.32.0.2/12 >/dev/null
 ws attach --api "$WS_TMP/h2.sock" "$c3" 10.32.0.3/12 >/dev/null
 check "attach gives the container its address" bash -c "ip -n $c1 -br addr show ethws | grep -q 10.32.0.1/12"
-check "attach sets the container MTU" bash -c "ip -n $c3 link show ethws | grep -q 'mtu 1436'"
+check "attach sets the container MTU" bash -c "ip -n $c3 link show ethws | grep -q 'mtu 1426'"
 
 check "ping c1 -> c3 across hosts" in_ns "$c1" ping -c 3 -i 0.2 -W 2 10.32.0.3
 check "ping c3 -> c1 across hosts" in_ns "$c3" ping -c 3 -i 0.2 -W 2 10.32.0.1
@@ -87,6 +87,8 @@ st=$(ws status --api "$WS_TMP/h1.sock" --json)
 check "status: h1 knows h2 by name, established" \
 	bash -c "jq -e '.peers[] | select(.name==\"02:00:00:00:00:02\" and .state==\"established\")' <<<'$st' >/dev/null"
 check "status: three MACs learned on h1 or more" bash -c "[ \$(jq '.switch.entries' <<<'$st') -ge 3 ]"
+check "Prometheus metrics on the API socket count frames per link" bash -c \
+	"curl -sf --unix-socket $WS_TMP/h1.sock http://x/metrics | grep -E '^weave_switch_link_tx_frames_total\\{peer=\"02:00:00:00:00:02\",transport=\"sleeve\"\\} [1-9]'"
 check "status peers prints a table" bash -c "'$WS_BIN' status peers --api $WS_TMP/h1.sock | grep -q '02:00:00:00:00:02.*established'"
 
 # Bad input gets a clear one-line error and a non-zero exit.

@@ -4,8 +4,9 @@ import "github.com/weave-switch/weave-switch/frame"
 
 // FromLocal decides the fate of the frames b.Bufs[:b.N] captured from the
 // local bridge and writes decision i to out[i]; len(out) must be at least
-// b.N. It learns each valid source MAC as owned by Self and sets b.Meta[i]
-// to {Src: Self, Dst: destination peer or UnknownPeer, Via: UnknownPeer}.
+// b.N. It learns each valid source MAC as owned by Self and sets
+// b.Meta[i].Src = Self, .Dst = destination peer or UnknownPeer and .Via =
+// UnknownPeer, leaving .GSO as the device set it.
 //
 // Decisions: known unicast to a remote peer -> Peer; broadcast, multicast
 // and unknown unicast -> Flood; destination known to be local -> Drop (the
@@ -39,7 +40,7 @@ func (s *Switch) FromLocal(b *frame.Batch, out []Decision) {
 			d, _ = s.decideLocal(h, now, true, &c)
 		}
 		out[i] = d
-		meta[i] = frame.Meta{Src: s.self, Dst: d.Peer}
+		meta[i].Src, meta[i].Dst, meta[i].Via = s.self, d.Peer, frame.UnknownPeer // keep GSO
 	}
 	s.unlock(write)
 	s.ctr.add(&c)

@@ -25,6 +25,7 @@ func upCommand() *cli.Command {
 			apiFlag,
 			&cli.StringFlag{Name: "data-dir", Value: "/var/lib/weave-switch", Usage: "state kept across restarts", EnvVars: []string{"WEAVE_SWITCH_DATA_DIR"}},
 			&cli.IntFlag{Name: "mtu", Usage: "overlay MTU (default: 1500 minus the transport's overhead)", EnvVars: []string{"WEAVE_SWITCH_MTU"}},
+			&cli.StringFlag{Name: "metrics-addr", Usage: "also serve Prometheus metrics on HOST:PORT (e.g. 127.0.0.1:6782); always on the API socket at /metrics", EnvVars: []string{"WEAVE_SWITCH_METRICS_ADDR"}},
 			&cli.BoolFlag{Name: "no-offload", Usage: "open the TAP without TSO/checksum offloads (slower; for comparison)", EnvVars: []string{"WEAVE_SWITCH_NO_OFFLOAD"}},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"WEAVE_SWITCH_LOG_LEVEL"}},
 		},
@@ -38,16 +39,17 @@ func upCommand() *cli.Command {
 			}
 			logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 			cfg := daemon.Config{
-				Name:      c.String("name"),
-				Nickname:  c.String("nickname"),
-				Listen:    c.String("listen"),
-				Peers:     c.StringSlice("peer"),
-				Bridge:    c.String("bridge"),
-				API:       c.String("api"),
-				DataDir:   c.String("data-dir"),
-				MTU:       c.Int("mtu"),
-				NoOffload: c.Bool("no-offload"),
-				Logger:    logger,
+				Name:        c.String("name"),
+				Nickname:    c.String("nickname"),
+				Listen:      c.String("listen"),
+				Peers:       c.StringSlice("peer"),
+				Bridge:      c.String("bridge"),
+				API:         c.String("api"),
+				DataDir:     c.String("data-dir"),
+				MTU:         c.Int("mtu"),
+				NoOffload:   c.Bool("no-offload"),
+				MetricsAddr: c.String("metrics-addr"),
+				Logger:      logger,
 			}
 			if err := cfg.Validate(); err != nil {
 				return cli.Exit(strings.ReplaceAll(err.Error(), "\n", "; "), 2)

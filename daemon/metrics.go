@@ -1,0 +1,75 @@
+package daemon
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// collector exposes the router's counters to Prometheus. It reads them at
+// scrape time, so the data path pays nothing for metrics.
+type collector struct {
+	d *Daemon
+
+	peers, macs                           *prometheus.Desc
+	txFrames, txBytes, rxFrames, rxBytes  *prometheus.Desc
+	txErrors, bridgeFrames, drops, events *prometheus.Desc
+}
+
+func newCollector(d *Daemon) *collector {
+	const ns = "weave_switch"
+	return &collector{
+		d:            d,
+		peers:        prometheus.NewDesc(ns+"_peers", "Peers known to the data path, by state.", []string{"state"}, nil),
+		macs:         prometheus.NewDesc(ns+"_mac_entries", "MAC addresses in the switch table.", nil, nil),
+		txFrames:     prometheus.NewDesc(ns+"_link_tx_frames_total", "Frames sent to a peer.", []string{"peer", "transport"}, nil),
+		txBytes:      prometheus.NewDesc(ns+"_link_tx_bytes_total", "Frame bytes sent to a peer.", []string{"peer", "transport"}, nil),
+		rxFrames:     prometheus.NewDesc(ns+"_link_rx_frames_total", "Frames received from a peer.", []string{"peer", "transport"}, nil),
+		rxBytes:      prometheus.NewDesc(ns+"_link_rx_bytes_total", "Frame bytes received from a peer.", []string{"peer", "transport"}, nil),
+		txErrors:     prometheus.NewDesc(ns+"_link_tx_errors_total", "Failed sends to a peer.", []string{"peer", "transport"}, nil),
+		bridgeFrames: prometheus.NewDesc(ns+"_bridge_frames_total", "Frames read from and written to the bridge port.", []string{"direction"}, nil),
+		drops:        prometheus.NewDesc(ns+"_dropped_frames_total", "Frames dropped, by reason.", []string{"reason"}, nil),
+		events:       prometheus.NewDesc(ns+"_mac_events_total", "MAC table events.", []string{"event"}, nil),
+	}
+}
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.peers, c.macs, c.txFrames, c.txBytes, c.rxFrames, c.rxBytes,
+		c.txErrors, c.bridgeFrames, c.drops, c.events} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	s := c.d.Status()
+	states := map[string]int{}
+	for _, p := range s.Peers {
+		states[p.State]++
+		name := p.Name
+		if name == "" {
+			name = p.Address
+		}
+		tr := s.Transport
+		counter := func(d *prometheus.Desc, v uint64) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), name, tr)
+		}
+		counter(c.txFrames, p.TxFrames)
+		counter(c.txBytes, p.TxBytes)
+		counter(c.rxFrames, p.RxFrames)
+		counter(c.rxBytes, p.RxBytes)
+		counter(c.txErrors, p.TxErrors)
+	}
+	for _, st := range []string{"pending", "established", "silent"} {
+		ch <- prometheus.MustNewConstMetric(c.peers, prometheus.GaugeValue, float64(states[st]), st)
+	}
+	ch <- prometheus.MustNewConstMetric(c.macs, prometheus.GaugeValue, float64(s.Switch.Entries))
+	ch <- prometheus.MustNewConstMetric(c.bridgeFrames, prometheus.CounterValue, float64(s.Data.FromBridge), "from_bridge")
+	ch <- prometheus.MustNewConstMetric(c.bridgeFrames, prometheus.CounterValue, float64(s.Data.ToBridge), "to_bridge")
+	for reason, v := range s.Switch.Drops {
+		ch <- prometheus.MustNewConstMetric(c.drops, prometheus.CounterValue, float64(v), reason)
+	}
+	ch <- prometheus.MustNewConstMetric(c.drops, prometheus.CounterValue, float64(s.Data.NoPeer), "no_peer")
+	ch <- prometheus.MustNewConstMetric(c.drops, prometheus.CounterValue, float64(s.Data.SendErrors), "send_error")
+	ch <- prometheus.MustNewConstMetric(c.drops, prometheus.CounterValue, float64(s.Data.Offload), "needs_offload")
+	ch <- prometheus.MustNewConstMetric(c.events, prometheus.CounterValue, float64(s.Switch.Learned), "learned")
+	ch <- prometheus.MustNewConstMetric(c.events, prometheus.CounterValue, float64(s.Switch.Moves), "moved")
+	ch <- prometheus.MustNewConstMetric(c.events, prometheus.CounterValue, float64(s.Switch.Evictions), "evicted")
+}
