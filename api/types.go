@@ -21,13 +21,13 @@ type Status struct {
 	TAP        string    `json:"tap"`
 	MTU        int       `json:"mtu"`
 
-	Peers       []Peer       `json:"peers"`
+	Peers []Peer `json:"peers"`
 	// TransportStats are the transport's own counters (shape depends on
 	// the transport).
-	TransportStats any `json:"transport_stats,omitempty"`
-	Switch      SwitchStats  `json:"switch"`
-	Data        DataStats    `json:"data"`
-	Attachments []Attachment `json:"attachments"`
+	TransportStats any          `json:"transport_stats,omitempty"`
+	Switch         SwitchStats  `json:"switch"`
+	Data           DataStats    `json:"data"`
+	Attachments    []Attachment `json:"attachments"`
 }
 
 // Peer is one remote router the data path knows.
