@@ -9,14 +9,16 @@
 #     sleeve:    container -> bridge weave -> TAP -> weave-switch (UDP sleeve) -> ... -> container
 #
 # Usage: bench/run.sh [-t SECONDS] [-r REPS] [-o FILE.json] [-s SYSTEMS]
-#   defaults: -t 5 -r 3 -o bench/results/latest.json -s "veth vxlan sleeve"
+#   defaults: -t 5 -r 3 -o bench/results/latest.json -s "veth vxlan sleeve sleeve-nooffload"
+#   sleeve-nooffload: the same routers with --no-offload (TAP without
+#   TSO/checksum offloads: every 1426-byte frame crosses userspace alone).
 # Needs root, iperf3, jq, ping.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 trap ws_cleanup EXIT
 
-secs=5 reps=3 out=bench/results/latest.json systems="veth vxlan sleeve"
+secs=5 reps=3 out=bench/results/latest.json systems="veth vxlan sleeve sleeve-nooffload"
 while getopts "t:r:o:s:" opt; do
 	case $opt in
 	t) secs=$OPTARG ;;
@@ -74,17 +76,35 @@ setup_sleeve() {
 	SRC[sleeve]=$p-s1 DST[sleeve]=$p-s2 ADDR[sleeve]=10.32.0.2
 }
 
+setup_sleeve_nooffload() {
+	router_up "$h1" n1 "$WS_TMP/n1.log" --name 02:00:00:00:01:01 --bridge wsnooff --listen 198.18.0.1:6790 --peer 198.18.0.2:6790 --no-offload
+	router_up "$h2" n2 "$WS_TMP/n2.log" --name 02:00:00:00:01:02 --bridge wsnooff --listen 198.18.0.2:6790 --peer 198.18.0.1:6790 --no-offload
+	ns_add "$p-n1"
+	ns_add "$p-n2"
+	ws attach --api "$WS_TMP/n1.sock" "$p-n1" 10.33.0.1/16 >/dev/null
+	ws attach --api "$WS_TMP/n2.sock" "$p-n2" 10.33.0.2/16 >/dev/null
+	SRC[sleeve-nooffload]=$p-n1 DST[sleeve-nooffload]=$p-n2 ADDR[sleeve-nooffload]=10.33.0.2
+}
+
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+
 for s in $systems; do
 	case $s in
 	veth) ;;
 	vxlan) setup_vxlan ;;
 	sleeve) setup_sleeve ;;
+	sleeve-nooffload) setup_sleeve_nooffload ;;
 	*) echo "bench: unknown system $s" >&2; exit 2 ;;
 	esac
 	ip netns exec "${DST[$s]}" iperf3 -s -D --pidfile "$WS_TMP/iperf3-$s.pid" >/dev/null
 	ip netns exec "${SRC[$s]}" ping -c 2 -W 2 "${ADDR[$s]}" >/dev/null || { echo "bench: $s does not pass traffic" >&2; exit 1; }
 done
 sleep 0.5
+declare -A RSS_IDLE
+for n in h1 n1; do
+	eval "pid=\${PID_$n:-}"
+	[ -n "$pid" ] && RSS_IDLE[$n]=$(rss_kib "$pid")
+done
 
 declare -A RES # RES[system,metric] = space-separated samples
 sample() { # sample SYSTEM STREAMS -> Gbit/s
@@ -114,17 +134,23 @@ done
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END{if(NR==0){print 0}else if(NR%2){print a[(NR+1)/2]}else{print (a[NR/2]+a[NR/2+1])/2}}'; }
 
 mkdir -p "$(dirname "$out")"
+for n in h1 n1; do
+	eval "pid=\${PID_$n:-}"
+	[ -n "$pid" ] || continue
+	hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status")
+	printf 'router %s RSS: %s KiB idle, %s KiB peak under load\n' "$n" "${RSS_IDLE[$n]}" "$hwm" >&2
+done
 base1=$(median <<<"${RES[veth,tcp1]:-0}")
 base4=$(median <<<"${RES[veth,tcp4]:-0}")
 json='{"date":"'"$(date -Is)"'","seconds":'"$secs"',"reps":'"$reps"',"nproc":'"$(nproc)"',"systems":{}}'
-printf '\n%-8s %12s %7s %12s %7s %10s\n' system "tcp1 Gbit/s" ratio "tcp4 Gbit/s" ratio "ping ms" >&2
+printf '\n%-17s %12s %7s %12s %7s %10s\n' system "tcp1 Gbit/s" ratio "tcp4 Gbit/s" ratio "ping ms" >&2
 for s in $systems; do
 	t1=$(median <<<"${RES[$s,tcp1]}")
 	t4=$(median <<<"${RES[$s,tcp4]}")
 	pg=$(median <<<"${RES[$s,ping]}")
 	r1=$(awk "BEGIN{print ($base1>0)?$t1/$base1:0}")
 	r4=$(awk "BEGIN{print ($base4>0)?$t4/$base4:0}")
-	printf '%-8s %12.2f %7.3f %12.2f %7.3f %10.3f\n' "$s" "$t1" "$r1" "$t4" "$r4" "$pg"
+	printf '%-17s %12.2f %7.3f %12.2f %7.3f %10.3f\n' "$s" "$t1" "$r1" "$t4" "$r4" "$pg"
 	json=$(jq --arg s "$s" --argjson t1 "$t1" --argjson r1 "$r1" --argjson t4 "$t4" --argjson r4 "$r4" --argjson pg "${pg:-0}" \
 		--arg raw1 "${RES[$s,tcp1]}" --arg raw4 "${RES[$s,tcp4]}" \
 		'.systems[$s]={tcp1_gbps:$t1,tcp1_ratio:$r1,tcp4_gbps:$t4,tcp4_ratio:$r4,ping_ms:$pg,tcp1_samples:$raw1,tcp4_samples:$raw4}' <<<"$json")
