@@ -56,6 +56,18 @@ func (c *Client) Detach(ctx context.Context, req DetachRequest) (DetachResponse,
 	return d, c.do(ctx, http.MethodPost, "/v1/detach", req, &d)
 }
 
+// Connect asks the router to connect to a peer.
+func (c *Client) Connect(ctx context.Context, addr string) error {
+	var out struct{}
+	return c.do(ctx, http.MethodPost, "/v1/connect", ConnectRequest{Address: addr}, &out)
+}
+
+// Forget asks the router to stop connecting to a peer.
+func (c *Client) Forget(ctx context.Context, addr string) (ForgetResponse, error) {
+	var f ForgetResponse
+	return f, c.do(ctx, http.MethodPost, "/v1/forget", ConnectRequest{Address: addr}, &f)
+}
+
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
 	var body bytes.Buffer
 	if in != nil {

@@ -8,6 +8,9 @@
 //	GET  /v1/status          Status
 //	POST /v1/attach          AttachRequest -> Attachment
 //	POST /v1/detach          DetachRequest -> DetachResponse
+//	POST /v1/connect         ConnectRequest
+//	POST /v1/forget          ConnectRequest -> ForgetResponse
+//	GET  /metrics            Prometheus metrics (served by the daemon)
 //
 // Errors are returned as {"error": "..."} with a 4xx/5xx status.
 package api

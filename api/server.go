@@ -14,6 +14,8 @@ type Backend interface {
 	Status() Status
 	Attach(ctx context.Context, req AttachRequest) (Attachment, error)
 	Detach(ctx context.Context, req DetachRequest) (DetachResponse, error)
+	Connect(ctx context.Context, req ConnectRequest) error
+	Forget(ctx context.Context, req ConnectRequest) (ForgetResponse, error)
 }
 
 // BadRequestError marks an error caused by the request (HTTP 400).
@@ -43,6 +45,21 @@ func NewHandler(b Backend) http.Handler {
 		}
 		d, err := b.Detach(r.Context(), req)
 		reply(w, d, err)
+	})
+	mux.HandleFunc("POST /v1/connect", func(w http.ResponseWriter, r *http.Request) {
+		var req ConnectRequest
+		if !readJSON(w, r, &req) {
+			return
+		}
+		reply(w, struct{}{}, b.Connect(r.Context(), req))
+	})
+	mux.HandleFunc("POST /v1/forget", func(w http.ResponseWriter, r *http.Request) {
+		var req ConnectRequest
+		if !readJSON(w, r, &req) {
+			return
+		}
+		f, err := b.Forget(r.Context(), req)
+		reply(w, f, err)
 	})
 	// Profiling, as Docker does on its socket: only local root reaches it.
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)

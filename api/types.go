@@ -21,7 +21,8 @@ type Status struct {
 	TAP        string    `json:"tap"`
 	MTU        int       `json:"mtu"`
 
-	Peers []Peer `json:"peers"`
+	Peers       []Peer       `json:"peers"`
+	Connections []Connection `json:"connections"`
 	// TransportStats are the transport's own counters (shape depends on
 	// the transport).
 	TransportStats any          `json:"transport_stats,omitempty"`
@@ -30,18 +31,37 @@ type Status struct {
 	Attachments    []Attachment `json:"attachments"`
 }
 
-// Peer is one remote router the data path knows.
+// Connection is one link to a neighbour (or a dial target without one):
+// the control connection's state and the data path's counters.
+type Connection struct {
+	Peer      string    `json:"peer,omitempty"`
+	Nickname  string    `json:"nickname,omitempty"`
+	Direction string    `json:"direction"` // "outbound" or "inbound"
+	Address   string    `json:"address"`
+	State     string    `json:"state"` // connecting, retrying, failed, pending, established
+	Reason    string    `json:"reason,omitempty"`
+	Transport string    `json:"transport,omitempty"`
+	Encrypted bool      `json:"encrypted"`
+	Datapath  string    `json:"datapath,omitempty"` // "userspace" (kernel fast path later)
+	MTU       int       `json:"mtu,omitempty"`
+	RTT       string    `json:"rtt,omitempty"`
+	NextTry   time.Time `json:"next_try,omitzero"`
+	TxFrames  uint64    `json:"tx_frames"`
+	TxBytes   uint64    `json:"tx_bytes"`
+	RxFrames  uint64    `json:"rx_frames"`
+	RxBytes   uint64    `json:"rx_bytes"`
+	TxErrors  uint64    `json:"tx_errors"`
+}
+
+// Peer is one router of the mesh, as the gossiped topology knows it.
 type Peer struct {
-	Name     string    `json:"name,omitempty"` // empty until heard from
-	Address  string    `json:"address"`
-	Static   bool      `json:"static"`
-	State    string    `json:"state"` // "pending" (never heard from), "established", "silent"
-	LastSeen time.Time `json:"last_seen,omitzero"`
-	TxFrames uint64    `json:"tx_frames"`
-	TxBytes  uint64    `json:"tx_bytes"`
-	RxFrames uint64    `json:"rx_frames"`
-	RxBytes  uint64    `json:"rx_bytes"`
-	TxErrors uint64    `json:"tx_errors"`
+	Name        string `json:"name"`
+	Nickname    string `json:"nickname"`
+	UID         uint64 `json:"uid"`
+	Connections int    `json:"connections"`
+	Established int    `json:"established"`
+	Reachable   bool   `json:"reachable"`
+	NextHop     string `json:"next_hop,omitempty"`
 }
 
 // SwitchStats summarises the MAC table.
@@ -59,6 +79,8 @@ type DataStats struct {
 	FromBridge uint64 `json:"from_bridge"`
 	ToBridge   uint64 `json:"to_bridge"`
 	NoPeer     uint64 `json:"dropped_no_peer"`
+	NoRoute    uint64 `json:"dropped_no_route"`
+	Unknown    uint64 `json:"dropped_unknown_sender"`
 	SendErrors uint64 `json:"send_errors"`
 	DevErrors  uint64 `json:"bridge_errors"`
 	// Offload counts frames dropped because they needed TAP offloads
@@ -80,6 +102,16 @@ type Attachment struct {
 	HostVeth string         `json:"host_veth"`
 	MAC      string         `json:"mac"`
 	Addrs    []netip.Prefix `json:"addrs"`
+}
+
+// ConnectRequest asks to connect to a peer (or forget it).
+type ConnectRequest struct {
+	Address string `json:"address"` // HOST[:PORT]
+}
+
+// ForgetResponse says whether the address was a target.
+type ForgetResponse struct {
+	Forgotten bool `json:"forgotten"`
 }
 
 // DetachRequest asks to detach a namespace.

@@ -69,6 +69,7 @@ setup_vxlan() {
 setup_sleeve() {
 	router_up "$h1" h1 "$WS_TMP/h1.log" --name 02:00:00:00:00:01 --listen 198.18.0.1:6783 --peer 198.18.0.2
 	router_up "$h2" h2 "$WS_TMP/h2.log" --name 02:00:00:00:00:02 --listen 198.18.0.2:6783 --peer 198.18.0.1
+	wait_links h1 1
 	ns_add "$p-s1"
 	ns_add "$p-s2"
 	ws attach --api "$WS_TMP/h1.sock" "$p-s1" 10.32.0.1/12 >/dev/null
@@ -79,6 +80,7 @@ setup_sleeve() {
 setup_sleeve_nooffload() {
 	router_up "$h1" n1 "$WS_TMP/n1.log" --name 02:00:00:00:01:01 --bridge wsnooff --listen 198.18.0.1:6790 --peer 198.18.0.2:6790 --no-offload
 	router_up "$h2" n2 "$WS_TMP/n2.log" --name 02:00:00:00:01:02 --bridge wsnooff --listen 198.18.0.2:6790 --peer 198.18.0.1:6790 --no-offload
+	wait_links n1 1
 	ns_add "$p-n1"
 	ns_add "$p-n2"
 	ws attach --api "$WS_TMP/n1.sock" "$p-n1" 10.33.0.1/16 >/dev/null

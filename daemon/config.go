@@ -40,6 +40,13 @@ type Config struct {
 	// MTU is the overlay MTU. If zero, defaults to 1500 minus the
 	// transport's overhead and the Ethernet header.
 	MTU int
+	// Password, if set, encrypts and authenticates the control plane;
+	// peers must share it. Read from --password-file or
+	// WEAVE_SWITCH_PASSWORD by the CLI.
+	Password []byte
+	// NoDiscovery: connect only to Peers and to run-time connects, not to
+	// peers learned from gossip.
+	NoDiscovery bool
 	// MetricsAddr, if set, serves Prometheus metrics on HOST:PORT over TCP
 	// (they are always on the API socket at /metrics).
 	MetricsAddr string

@@ -20,9 +20,9 @@ import (
 
 	"github.com/weave-switch/weave-switch/api"
 	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/gossip/mesh"
 	"github.com/weave-switch/weave-switch/host"
 	"github.com/weave-switch/weave-switch/router"
-	"github.com/weave-switch/weave-switch/transport"
 	"github.com/weave-switch/weave-switch/transport/sleeve"
 )
 
@@ -41,8 +41,9 @@ type Daemon struct {
 	sleeve  *sleeve.Sleeve
 	listen  netip.AddrPort
 
-	rt  *router.Router
-	srv *http.Server
+	rt   *router.Router
+	mesh *mesh.Mesh
+	srv  *http.Server
 
 	mu          sync.Mutex
 	attachments map[string]api.Attachment // by namespace path
@@ -101,13 +102,10 @@ func (d *Daemon) start() (err error) {
 	if d.mtu == 0 {
 		d.mtu = 1500 - sl.Overhead() - frame.EthernetHeaderSize
 	}
-	var peers []transport.Endpoint
 	for _, p := range c.Peers {
-		ep, err := sl.ParseEndpoint(p)
-		if err != nil {
+		if _, err := sl.ParseEndpoint(p); err != nil {
 			return fmt.Errorf("--peer %s: %w", p, err)
 		}
-		peers = append(peers, ep)
 	}
 
 	apiLn, err := listenAPI(c.API)
@@ -135,7 +133,8 @@ func (d *Daemon) start() (err error) {
 		Errorf:   rateLimited(d.log, time.Second),
 	}
 	d.rt, err = router.New(router.Config{
-		Self: d.self, Nickname: c.Nickname, Device: tap, Transport: sl, Peers: peers, Logger: lg, FrameSize: frameSize,
+		Self: d.self, Nickname: c.Nickname, Device: tap, Transport: sl, Logger: lg, FrameSize: frameSize,
+		NoLearn: true, // peers come from the control plane
 	})
 	if err != nil {
 		tap.Close()
@@ -165,6 +164,19 @@ func (d *Daemon) start() (err error) {
 	if err := host.SetMaster(d.tapName, c.Bridge, d.mtu); err != nil {
 		return err
 	}
+
+	d.mesh, err = mesh.New(mesh.Config{
+		Self: d.self, Nickname: c.Nickname, Password: c.Password, Listen: d.listen,
+		Peers: c.Peers, NoDiscovery: c.NoDiscovery, Router: d.rt, Transport: sl, MTU: d.mtu,
+		Logger: d.log,
+	})
+	if err != nil {
+		return err
+	}
+	if err := d.mesh.Start(); err != nil {
+		return err
+	}
+	d.undo = append(d.undo, func() { d.mesh.Close() })
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(newCollector(d), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -274,21 +286,31 @@ func (d *Daemon) Status() api.Status {
 	}
 	st := d.sleeve.Stats()
 	s.TransportStats = st
-	now := time.Now()
+	ms := d.mesh.Status(context.Background())
+	s.Encryption = ms.Encryption
+	data := map[string]router.PeerStatus{}
 	for _, p := range d.rt.Peers() {
-		ap := api.Peer{
-			Address: p.Address, Static: p.Static, LastSeen: p.LastSeen,
-			TxFrames: p.TxFrames, TxBytes: p.TxBytes, RxFrames: p.RxFrames, RxBytes: p.RxBytes, TxErrors: p.TxErrors,
+		data[p.Name.String()] = p
+	}
+	for _, c := range ms.Connections {
+		ac := api.Connection{
+			Peer: c.Peer, Nickname: c.Nickname, Direction: c.Direction, Address: c.Address, State: c.State,
+			Reason: c.Reason, Transport: c.Transport, Encrypted: c.Encrypted, MTU: c.MTU, NextTry: c.NextTry,
 		}
-		switch {
-		case p.Name == frame.UnknownPeer:
-			ap.State = "pending"
-		case now.Sub(p.LastSeen) > time.Minute:
-			ap.Name, ap.State = p.Name.String(), "silent"
-		default:
-			ap.Name, ap.State = p.Name.String(), "established"
+		if c.Peer != "" {
+			ac.Datapath = "userspace"
 		}
-		s.Peers = append(s.Peers, ap)
+		if c.RTT > 0 {
+			ac.RTT = c.RTT.Round(time.Microsecond).String()
+		}
+		if p, ok := data[c.Peer]; ok && c.Peer != "" {
+			ac.TxFrames, ac.TxBytes, ac.RxFrames, ac.RxBytes, ac.TxErrors = p.TxFrames, p.TxBytes, p.RxFrames, p.RxBytes, p.TxErrors
+		}
+		s.Connections = append(s.Connections, ac)
+	}
+	for _, p := range ms.Peers {
+		s.Peers = append(s.Peers, api.Peer{Name: p.Name, Nickname: p.Nickname, UID: p.UID, Connections: p.Connections,
+			Established: p.Established, Reachable: p.Reachable, NextHop: p.NextHop})
 	}
 	sws := d.rt.Switch().Stats()
 	s.Switch = api.SwitchStats{
@@ -299,7 +321,7 @@ func (d *Daemon) Status() api.Status {
 		},
 	}
 	c := d.rt.Counters()
-	s.Data = api.DataStats{FromBridge: c.FromDevice, ToBridge: c.ToDevice, NoPeer: c.NoPeer,
+	s.Data = api.DataStats{FromBridge: c.FromDevice, ToBridge: c.ToDevice, NoPeer: c.NoPeer, NoRoute: c.NoRoute, Unknown: c.UnknownSender,
 		SendErrors: c.SendErrors, DevErrors: c.DeviceErrors, Offload: d.tap.Dropped()}
 	d.mu.Lock()
 	for _, a := range d.attachments {
@@ -361,4 +383,21 @@ func (d *Daemon) Detach(_ context.Context, req api.DetachRequest) (api.DetachRes
 	d.mu.Unlock()
 	d.log.Info("detached", "netns", path, "was_attached", ok)
 	return api.DetachResponse{Detached: ok}, nil
+}
+
+// Connect implements api.Backend.Connect.
+func (d *Daemon) Connect(ctx context.Context, req api.ConnectRequest) error {
+	if req.Address == "" {
+		return &api.BadRequestError{Err: errors.New("connect: no address")}
+	}
+	if _, err := d.sleeve.ParseEndpoint(req.Address); err != nil {
+		return &api.BadRequestError{Err: fmt.Errorf("connect: %w", err)}
+	}
+	return d.mesh.Connect(ctx, req.Address)
+}
+
+// Forget implements api.Backend.Forget.
+func (d *Daemon) Forget(ctx context.Context, req api.ConnectRequest) (api.ForgetResponse, error) {
+	ok, err := d.mesh.Forget(ctx, req.Address)
+	return api.ForgetResponse{Forgotten: ok}, err
 }

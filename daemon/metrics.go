@@ -18,7 +18,7 @@ func newCollector(d *Daemon) *collector {
 	const ns = "weave_switch"
 	return &collector{
 		d:            d,
-		peers:        prometheus.NewDesc(ns+"_peers", "Peers known to the data path, by state.", []string{"state"}, nil),
+		peers:        prometheus.NewDesc(ns+"_connections", "Connections and dial targets, by state.", []string{"state"}, nil),
 		macs:         prometheus.NewDesc(ns+"_mac_entries", "MAC addresses in the switch table.", nil, nil),
 		txFrames:     prometheus.NewDesc(ns+"_link_tx_frames_total", "Frames sent to a peer.", []string{"peer", "transport"}, nil),
 		txBytes:      prometheus.NewDesc(ns+"_link_tx_bytes_total", "Frame bytes sent to a peer.", []string{"peer", "transport"}, nil),
@@ -41,11 +41,11 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	s := c.d.Status()
 	states := map[string]int{}
-	for _, p := range s.Peers {
+	for _, p := range s.Connections {
 		states[p.State]++
-		name := p.Name
+		name := p.Peer
 		if name == "" {
-			name = p.Address
+			continue
 		}
 		tr := s.Transport
 		counter := func(d *prometheus.Desc, v uint64) {
@@ -57,7 +57,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.rxBytes, p.RxBytes)
 		counter(c.txErrors, p.TxErrors)
 	}
-	for _, st := range []string{"pending", "established", "silent"} {
+	for _, st := range []string{"connecting", "retrying", "failed", "pending", "established"} {
 		ch <- prometheus.MustNewConstMetric(c.peers, prometheus.GaugeValue, float64(states[st]), st)
 	}
 	ch <- prometheus.MustNewConstMetric(c.macs, prometheus.GaugeValue, float64(s.Switch.Entries))
@@ -68,6 +68,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.drops, prometheus.CounterValue, float64(s.Data.NoPeer), "no_peer")
 	ch <- prometheus.MustNewConstMetric(c.drops, prometheus.CounterValue, float64(s.Data.SendErrors), "send_error")
+	ch <- prometheus.MustNewConstMetric(c.drops, prometheus.CounterValue, float64(s.Data.NoRoute), "no_route")
+	ch <- prometheus.MustNewConstMetric(c.drops, prometheus.CounterValue, float64(s.Data.Unknown), "unknown_sender")
 	ch <- prometheus.MustNewConstMetric(c.drops, prometheus.CounterValue, float64(s.Data.Offload), "needs_offload")
 	ch <- prometheus.MustNewConstMetric(c.events, prometheus.CounterValue, float64(s.Switch.Learned), "learned")
 	ch <- prometheus.MustNewConstMetric(c.events, prometheus.CounterValue, float64(s.Switch.Moves), "moved")

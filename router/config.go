@@ -64,6 +64,11 @@ type Config struct {
 	BatchSize int
 	// Peers are static peer endpoints to send to.
 	Peers []transport.Endpoint
+	// NoLearn, when set, makes the peers come only from SetPeers (the
+	// control plane): frames from any other sender are dropped and counted,
+	// and no peer is learned from datagrams. When false, a static peer's
+	// name is learned from the datagrams it sends.
+	NoLearn bool
 	// MaxMACs bounds the MAC table. If zero, defaults to the switch's
 	// default.
 	MaxMACs int

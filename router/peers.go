@@ -17,6 +17,8 @@ type peer struct {
 
 	name     atomic.Uint64 // frame.PeerName; 0 until heard from
 	lastSeen atomic.Int64  // unix nanoseconds of the last frame received
+	lastPong atomic.Int64  // unix nanoseconds of the last heartbeat answer
+	rtt      atomic.Int64  // nanoseconds, of that answer
 
 	txFrames, txBytes, rxFrames, rxBytes atomic.Uint64
 	txErrors                             atomic.Uint64

@@ -30,9 +30,11 @@ type Router struct {
 	counters struct {
 		fromDevice, toDevice     atomic.Uint64
 		noPeer, noRoute, badSend atomic.Uint64
+		unknownSender            atomic.Uint64
 		devErrors                atomic.Uint64
 	}
 
+	hb       heartbeater
 	local    netip.AddrPort
 	wg       sync.WaitGroup
 	closing  chan struct{}
@@ -177,6 +179,7 @@ func (r *Router) routineReceive(idx int, fn transport.ReceiveFunc) {
 	dec := make([]ethswitch.Decision, bs)
 	local := make([]int, 0, bs)
 	d := newDispatcher(r, bs)
+	pong := frame.NewBatchSize(1, transport.MaxOverhead, heartbeatLen)
 	errs := 0
 	for {
 		n, err := fn(b, eps)
@@ -194,6 +197,10 @@ func (r *Router) routineReceive(idx int, fn transport.ReceiveFunc) {
 		}
 		errs = 0
 		r.notePeers(b, eps[:n])
+		r.filterBatch(b, eps[:n], pong)
+		if n = b.N; n == 0 {
+			continue
+		}
 		r.sw.FromPeer(b, dec[:n])
 		local = local[:0]
 		relay := false
@@ -225,18 +232,26 @@ func (r *Router) routineReceive(idx int, fn transport.ReceiveFunc) {
 	}
 }
 
-// notePeers records, per sending peer, that it is alive and where it is,
-// learning its name the first time it is heard from.
+// notePeers records, per sending peer, that it is alive and how much it
+// sent; in static mode it also learns a peer's name the first time it is
+// heard from.
 func (r *Router) notePeers(b *frame.Batch, eps []transport.Endpoint) {
 	now := r.cfg.Now().UnixNano()
 	t := r.peers.table.Load()
 	var last *peer
-	var lastName frame.PeerName
+	lastName := frame.UnknownPeer
 	for i := range eps {
-		via := b.Meta[i].Via
-		if last == nil || via != lastName {
-			last, lastName = r.lookupSender(t, via, eps[i])
-			t = r.peers.table.Load()
+		if via := b.Meta[i].Via; i == 0 || via != lastName {
+			if last != nil {
+				last.lastSeen.Store(now)
+			}
+			lastName, last = via, nil
+			if slot, ok := t.byName[via]; ok && (r.cfg.NoLearn || t.list[slot].addr == normalise(eps[i].DstAddrPort())) {
+				last = t.list[slot]
+			} else if !r.cfg.NoLearn {
+				last, _ = r.lookupSender(t, via, eps[i])
+				t = r.peers.table.Load()
+			}
 		}
 		if last != nil {
 			last.rxFrames.Add(1)

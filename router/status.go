@@ -19,6 +19,7 @@ type PeerStatus struct {
 // Counters are the router's own frame counters.
 type Counters struct {
 	FromDevice, ToDevice, NoPeer, NoRoute, SendErrors, DeviceErrors uint64
+	UnknownSender                                                   uint64
 }
 
 // Peers returns a snapshot of the peers, in table order.
@@ -47,12 +48,13 @@ func (r *Router) Peers() []PeerStatus {
 // Counters returns the router's frame counters.
 func (r *Router) Counters() Counters {
 	return Counters{
-		FromDevice:   r.counters.fromDevice.Load(),
-		ToDevice:     r.counters.toDevice.Load(),
-		NoPeer:       r.counters.noPeer.Load(),
-		NoRoute:      r.counters.noRoute.Load(),
-		SendErrors:   r.counters.badSend.Load(),
-		DeviceErrors: r.counters.devErrors.Load(),
+		FromDevice:    r.counters.fromDevice.Load(),
+		ToDevice:      r.counters.toDevice.Load(),
+		NoPeer:        r.counters.noPeer.Load(),
+		NoRoute:       r.counters.noRoute.Load(),
+		UnknownSender: r.counters.unknownSender.Load(),
+		SendErrors:    r.counters.badSend.Load(),
+		DeviceErrors:  r.counters.devErrors.Load(),
 	}
 }
 
@@ -63,3 +65,7 @@ func (r *Router) MACCapacity() int {
 	}
 	return r.cfg.MaxMACs
 }
+
+// ForgetMACs removes every MAC learned from peer p (it left, restarted or
+// became unreachable) and returns how many.
+func (r *Router) ForgetMACs(p frame.PeerName) int { return r.sw.ForgetPeer(p) }

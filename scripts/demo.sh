@@ -44,6 +44,8 @@ for i in 1 2 3; do
 	router_up "$p-h$i" "h$i" "$WS_TMP/h$i.log" --nickname "host$i" --listen "198.18.0.$i:6783" "${peers[@]}"
 done
 
+for i in 1 2 3; do wait_links "h$i" 2; done
+
 pretty "attaching two containers per host"
 n=0
 for i in 1 2 3; do
@@ -76,6 +78,8 @@ ip netns exec "$p-c1a" iperf3 -c 10.32.0.6 -t 3 -f g 2>&1 | grep -E 'sender|rece
 
 pretty "weave-switch status on host1"
 ws status --api "$WS_TMP/h1.sock" >&2
+echo >&2
+ws status connections --api "$WS_TMP/h1.sock" >&2
 echo >&2
 ws status peers --api "$WS_TMP/h1.sock" >&2
 

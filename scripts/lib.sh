@@ -75,6 +75,20 @@ router_down() {
 
 ws() { "$WS_BIN" "$@"; }
 
+# wait_links NAME N [SECONDS]: wait until router NAME has N established
+# connections (the data path answered); fail after SECONDS (default 20).
+wait_links() {
+	local name=$1 want=$2 secs=${3:-20} got=0
+	for _ in $(seq $((secs * 10))); do
+		got=$("$WS_BIN" status --api "$WS_TMP/$name.sock" --json 2>/dev/null |
+			jq '[.connections[] | select(.state=="established")] | length' 2>/dev/null || echo 0)
+		[ "$got" -ge "$want" ] && return 0
+		sleep 0.1
+	done
+	"$WS_BIN" status connections --api "$WS_TMP/$name.sock" >&2 || true
+	fail "router $name has $got established connections after ${secs}s, want $want"
+}
+
 ws_cleanup() {
 	local pid n
 	for pid in "${WS_PIDS[@]}"; do

@@ -48,6 +48,8 @@ pretty "starting routers"
 router_up "$h1" h1 "$WS_TMP/h1.log" --name 02:00:00:00:00:01 --nickname h1 --listen 198.18.0.1:6783 --peer 198.18.0.2
 router_up "$h2" h2 "$WS_TMP/h2.log" --name 02:00:00:00:00:02 --nickname h2 --listen 198.18.0.2:6783 --peer 198.18.0.1:6783
 
+wait_links h1 1
+wait_links h2 1
 check "bridge and TAP exist on h1" ip -n "$h1" link show weave-tap master weave
 check "bridge MTU is 1426 (1500 - sleeve overhead)" bash -c "ip -n $h1 link show weave | grep -q 'mtu 1426'"
 
@@ -84,12 +86,14 @@ check "iperf3 TCP c1 -> c3 moved data ($(awk "BEGIN{printf \"%.2f\", $bps/1e9}")
 [ -f "$WS_TMP/iperf3.pid" ] && kill "$(cat "$WS_TMP/iperf3.pid")" 2>/dev/null || true
 
 st=$(ws status --api "$WS_TMP/h1.sock" --json)
-check "status: h1 knows h2 by name, established" \
-	bash -c "jq -e '.peers[] | select(.name==\"02:00:00:00:00:02\" and .state==\"established\")' <<<'$st' >/dev/null"
+check "status: h1's connection to h2 is established" \
+	bash -c "jq -e '.connections[] | select(.peer==\"02:00:00:00:00:02\" and .state==\"established\")' <<<'$st' >/dev/null"
+check "status: one connection only, though both dialled" bash -c "[ \$(jq '[.connections[] | select(.peer==\"02:00:00:00:00:02\")] | length' <<<'$st') -eq 1 ]"
 check "status: three MACs learned on h1 or more" bash -c "[ \$(jq '.switch.entries' <<<'$st') -ge 3 ]"
 check "Prometheus metrics on the API socket count frames per link" bash -c \
 	"curl -sf --unix-socket $WS_TMP/h1.sock http://x/metrics | grep -E '^weave_switch_link_tx_frames_total\\{peer=\"02:00:00:00:00:02\",transport=\"sleeve\"\\} [1-9]'"
-check "status peers prints a table" bash -c "'$WS_BIN' status peers --api $WS_TMP/h1.sock | grep -q '02:00:00:00:00:02.*established'"
+check "status peers prints the topology" bash -c "'$WS_BIN' status peers --api $WS_TMP/h1.sock | grep -q '02:00:00:00:00:02.*h2.*true'"
+check "status connections prints a table" bash -c "'$WS_BIN' status connections --api $WS_TMP/h1.sock | grep -q '02:00:00:00:00:02(h2).*established.*sleeve.*userspace'"
 
 # Bad input gets a clear one-line error and a non-zero exit.
 expect_error() { # expect_error PATTERN CMD...

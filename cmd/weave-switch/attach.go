@@ -60,3 +60,43 @@ func detachCommand() *cli.Command {
 		},
 	}
 }
+
+func connectCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "connect",
+		Usage:     "connect to another router at run time",
+		ArgsUsage: "HOST[:PORT]",
+		Flags:     []cli.Flag{apiFlag},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return cli.Exit("usage: weave-switch connect HOST[:PORT]", 2)
+			}
+			if err := api.NewClient(c.String("api")).Connect(c.Context, c.Args().First()); err != nil {
+				return cli.Exit(err.Error(), 1)
+			}
+			return nil
+		},
+	}
+}
+
+func forgetCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "forget",
+		Usage:     "stop connecting to a router (and drop the connection made for it)",
+		ArgsUsage: "HOST[:PORT]",
+		Flags:     []cli.Flag{apiFlag},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return cli.Exit("usage: weave-switch forget HOST[:PORT]", 2)
+			}
+			r, err := api.NewClient(c.String("api")).Forget(c.Context, c.Args().First())
+			if err != nil {
+				return cli.Exit(err.Error(), 1)
+			}
+			if !r.Forgotten {
+				return cli.Exit(fmt.Sprintf("forget: %s was not a connection target", c.Args().First()), 1)
+			}
+			return nil
+		},
+	}
+}

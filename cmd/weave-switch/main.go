@@ -57,6 +57,8 @@ func newApp() *cli.App {
 			upCommand(),
 			attachCommand(),
 			detachCommand(),
+			connectCommand(),
+			forgetCommand(),
 			statusCommand(),
 			benchCommand(),
 		},

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"log/slog"
 	"os"
 	"strings"
@@ -25,6 +26,8 @@ func upCommand() *cli.Command {
 			apiFlag,
 			&cli.StringFlag{Name: "data-dir", Value: "/var/lib/weave-switch", Usage: "state kept across restarts", EnvVars: []string{"WEAVE_SWITCH_DATA_DIR"}},
 			&cli.IntFlag{Name: "mtu", Usage: "overlay MTU (default: 1500 minus the transport's overhead)", EnvVars: []string{"WEAVE_SWITCH_MTU"}},
+			&cli.StringFlag{Name: "password-file", Usage: "file with the mesh password: encrypts and authenticates the control plane (or set WEAVE_SWITCH_PASSWORD)", EnvVars: []string{"WEAVE_SWITCH_PASSWORD_FILE"}},
+			&cli.BoolFlag{Name: "no-discovery", Usage: "connect only to --peer and 'connect' targets, not to peers learned from gossip", EnvVars: []string{"WEAVE_SWITCH_NO_DISCOVERY"}},
 			&cli.StringFlag{Name: "metrics-addr", Usage: "also serve Prometheus metrics on HOST:PORT (e.g. 127.0.0.1:6782); always on the API socket at /metrics", EnvVars: []string{"WEAVE_SWITCH_METRICS_ADDR"}},
 			&cli.BoolFlag{Name: "no-offload", Usage: "open the TAP without TSO/checksum offloads (slower; for comparison)", EnvVars: []string{"WEAVE_SWITCH_NO_OFFLOAD"}},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"WEAVE_SWITCH_LOG_LEVEL"}},
@@ -38,7 +41,20 @@ func upCommand() *cli.Command {
 				return cli.Exit("--log-level: "+err.Error(), 2)
 			}
 			logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			password := []byte(os.Getenv("WEAVE_SWITCH_PASSWORD"))
+			if f := c.String("password-file"); f != "" {
+				b, err := os.ReadFile(f)
+				if err != nil {
+					return cli.Exit("--password-file: "+err.Error(), 2)
+				}
+				password = bytes.TrimRight(b, "\r\n")
+				if len(password) == 0 {
+					return cli.Exit("--password-file: "+f+" is empty", 2)
+				}
+			}
 			cfg := daemon.Config{
+				Password:    password,
+				NoDiscovery: c.Bool("no-discovery"),
 				Name:        c.String("name"),
 				Nickname:    c.String("nickname"),
 				Listen:      c.String("listen"),

@@ -1,0 +1,92 @@
+package mesh
+
+import (
+	"errors"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/router"
+	"github.com/weave-switch/weave-switch/transport"
+)
+
+// Router is what the mesh needs of the data path (*router.Router).
+type Router interface {
+	SetPeers([]router.PeerLink)
+	SetRoutes(router.Routes)
+	SendHeartbeats()
+	LinkHealth() map[frame.PeerName]router.LinkHealth
+	ForgetMACs(frame.PeerName) int
+}
+
+// Config configures a Mesh.
+type Config struct {
+	// Self, Nickname: this router's identity. Self is required.
+	Self     frame.PeerName
+	Nickname string
+	// Password, if not empty, encrypts and authenticates every control
+	// connection; peers without it are refused.
+	Password []byte
+	// Listen is the TCP address to accept control connections on; its
+	// port is also where peers dial us. Required.
+	Listen netip.AddrPort
+	// DataPort is the UDP port of the data transport, told to peers.
+	// If zero, defaults to Listen's port.
+	DataPort uint16
+	// Peers are the initial HOST[:PORT] targets to connect to.
+	Peers []string
+	// NoDiscovery stops connecting to peers learned from gossip.
+	NoDiscovery bool
+	// Caps are extra capabilities to announce (transports, keys...).
+	Caps map[string]string
+	// Router is the data path. Required.
+	Router Router
+	// Transport parses data endpoints. Required.
+	Transport transport.Transport
+	// MTU is the overlay MTU, shown per connection.
+	MTU int
+	// HeartbeatInterval: data-path pings. If zero, 1 s.
+	HeartbeatInterval time.Duration
+	// LinkTimeout: a link without an answered ping for this long is down.
+	// If zero, 5 s.
+	LinkTimeout time.Duration
+	// Logger; if nil, slog.Default().
+	Logger *slog.Logger
+	// Now is the clock. If nil, time.Now.
+	Now func() time.Time
+}
+
+func (c Config) withDefaults() Config {
+	if c.DataPort == 0 {
+		c.DataPort = c.Listen.Port()
+	}
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = time.Second
+	}
+	if c.LinkTimeout == 0 {
+		c.LinkTimeout = 5 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Validate reports what is wrong with c.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Self == frame.UnknownPeer {
+		errs = append(errs, errors.New("mesh: no peer name"))
+	}
+	if !c.Listen.IsValid() {
+		errs = append(errs, errors.New("mesh: no listen address"))
+	}
+	if c.Router == nil || c.Transport == nil {
+		errs = append(errs, errors.New("mesh: no router or transport"))
+	}
+	return errors.Join(errs...)
+}

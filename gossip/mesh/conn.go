@@ -1,0 +1,294 @@
+package mesh
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/weave-switch/weave-switch/gossip/handshake"
+	"github.com/weave-switch/weave-switch/gossip/topology"
+	"github.com/weave-switch/weave-switch/transport"
+)
+
+// Control message types (handshake.Conn.WriteMsg).
+const (
+	msgEntries = 1 // back-to-back topology entries: the delta
+	msgSummary = 2 // 8-byte summary hash
+	msgDigest  = 3 // full digest: the receiver pushes what we lack
+	msgPing    = 4 // 8-byte clock
+	msgPong    = 5 // the ping's clock, echoed
+)
+
+const (
+	sendQueueLen   = 256
+	controlTimeout = 10 * time.Second
+)
+
+type outMsg struct {
+	typ     uint8
+	payload []byte
+}
+
+// connection is an established, authenticated control connection. Fields
+// other than the channels are owned by the actor.
+type connection struct {
+	hc       *handshake.Conn
+	hello    handshake.Hello
+	addr     string // remote TCP address
+	outbound bool
+	target   string // dial target, for outbound connections
+	since    time.Time
+	dataEP   transport.Endpoint
+
+	established bool // data path answered a heartbeat recently
+	failure     string
+	rtt         time.Duration
+	controlRTT  time.Duration
+
+	summaryDiffered bool
+	lastDigestSent  time.Time
+
+	sendq chan outMsg
+	quit  chan struct{}
+	done  chan struct{} // closed when both goroutines have exited
+}
+
+func (c *connection) close() {
+	select {
+	case <-c.quit:
+	default:
+		close(c.quit)
+	}
+	c.hc.Close()
+}
+
+// send queues a message; a full queue means the peer cannot keep up, and
+// it is disconnected rather than allowed to block the actor.
+func (m *Mesh) send(c *connection, typ uint8, payload []byte) {
+	select {
+	case c.sendq <- outMsg{typ, payload}:
+	default:
+		m.log.Warn("peer too slow: disconnecting", "peer", c.hello.Name.String(), "queued", len(c.sendq))
+		c.close()
+	}
+}
+
+// register adopts a connection that finished its handshake.
+func (m *Mesh) register(hc *handshake.Conn, outbound bool, target string) {
+	hello := hc.Remote()
+	addr := parseHostPort(hc.NetConn())
+	if hello.Name == m.cfg.Self {
+		hc.Close()
+		if t := m.targets[target]; t != nil {
+			t.fail(m, "connected to ourself", true)
+		}
+		return
+	}
+	if old := m.conns[hello.Name]; old != nil {
+		// Keep the connection initiated by the peer with the smaller
+		// name, so that two routers dialing each other agree on one.
+		initiator := m.cfg.Self
+		if !outbound {
+			initiator = hello.Name
+		}
+		if initiator > min(m.cfg.Self, hello.Name) {
+			hc.Close()
+			if t := m.targets[target]; t != nil {
+				t.connectedAs(hello.Name)
+			}
+			return
+		}
+		m.dropConn(old, "replaced by a simultaneous connection")
+	}
+	var dataEP transport.Endpoint
+	if port, err := strconv.ParseUint(hello.Caps[CapDataPort], 10, 16); err == nil {
+		ep, err := m.cfg.Transport.ParseEndpoint(netip.AddrPortFrom(addr.Addr(), uint16(port)).String())
+		if err == nil {
+			dataEP = ep
+		}
+	}
+	c := &connection{
+		hc: hc, hello: hello, addr: addr.String(), outbound: outbound, target: target,
+		since: m.cfg.Now(), dataEP: dataEP, failure: "waiting for the data path to answer",
+		sendq: make(chan outMsg, sendQueueLen), quit: make(chan struct{}), done: make(chan struct{}),
+	}
+	if dataEP == nil {
+		c.failure = "peer announced no usable data port"
+	}
+	m.conns[hello.Name] = c
+	if t := m.targets[target]; t != nil {
+		t.connectedAs(hello.Name)
+	}
+	if m.topo.Forget(hello.Name) {
+		// A stale tombstone must not hide the peer now it is back.
+		m.log.Debug("forgot tombstone", "peer", hello.Name.String())
+	}
+	m.topo.AddNeighbor(hello.Name)
+	m.log.Info("connected", "peer", hello.Name.String(), "nickname", hello.Nickname, "addr", c.addr,
+		"outbound", outbound, "encrypted", hello.Encrypted)
+	readerDone := make(chan struct{})
+	m.wg.Add(2)
+	go m.routineRead(c, readerDone)
+	go m.routineWrite(c, readerDone)
+	m.send(c, msgDigest, topology.AppendDigest(nil, m.topo.Digest()))
+	c.lastDigestSent = m.cfg.Now()
+	m.updateSelf()
+	m.cfg.Router.SendHeartbeats()
+}
+
+// dropConn forgets a connection (the actor's side of a disconnect).
+func (m *Mesh) dropConn(c *connection, reason string) {
+	c.close()
+	name := c.hello.Name
+	if m.conns[name] != c {
+		return
+	}
+	delete(m.conns, name)
+	m.topo.RemoveNeighbor(name)
+	m.log.Info("disconnected", "peer", name.String(), "addr", c.addr, "reason", reason)
+	if t := m.targets[c.target]; t != nil {
+		t.fail(m, reason, false)
+	}
+	m.updateSelf()
+}
+
+func (m *Mesh) routineRead(c *connection, readerDone chan struct{}) {
+	defer m.wg.Done()
+	defer close(readerDone)
+	var buf []byte
+	for {
+		_ = c.hc.NetConn().SetReadDeadline(time.Now().Add(controlTimeout))
+		typ, payload, err := c.hc.ReadMsg(buf)
+		if err != nil {
+			reason := err.Error()
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				reason = "control connection silent for " + controlTimeout.String()
+			}
+			m.post(func() { m.dropConn(c, reason) })
+			return
+		}
+		msg := append([]byte(nil), payload...)
+		if !m.post(func() { m.handle(c, typ, msg) }) {
+			return
+		}
+	}
+}
+
+func (m *Mesh) routineWrite(c *connection, readerDone chan struct{}) {
+	defer m.wg.Done()
+	defer func() {
+		<-readerDone
+		close(c.done)
+	}()
+	for {
+		select {
+		case msg := <-c.sendq:
+			if err := c.hc.WriteMsg(msg.typ, msg.payload); err != nil {
+				c.close()
+				return
+			}
+		case <-c.quit:
+			c.hc.Close()
+			return
+		}
+	}
+}
+
+// handle runs on the actor for each message received.
+func (m *Mesh) handle(c *connection, typ uint8, msg []byte) {
+	if m.conns[c.hello.Name] != c {
+		return
+	}
+	from := c.hello.Name
+	switch typ {
+	case msgEntries:
+		changed, restarted, err := m.topo.MergeEncoded(from, msg)
+		if err != nil {
+			m.log.Warn("bad topology update", "peer", from.String(), "err", err)
+		}
+		for _, p := range restarted {
+			n := m.cfg.Router.ForgetMACs(p)
+			m.log.Info("peer restarted: stale state purged", "peer", p.String(), "macs", n)
+		}
+		if len(changed) > 0 {
+			m.scheduleRoutes()
+			m.discover()
+		}
+	case msgSummary:
+		if len(msg) != 8 {
+			m.dropConn(c, "malformed summary")
+			return
+		}
+		differ := binary.BigEndian.Uint64(msg) != m.topo.Summary()
+		if differ && c.summaryDiffered {
+			m.sendDigest(c)
+		}
+		c.summaryDiffered = differ
+	case msgDigest:
+		items, _, err := topology.DecodeDigest(msg)
+		if err != nil {
+			m.dropConn(c, "malformed digest: "+err.Error())
+			return
+		}
+		m.topo.KnownBy(from, items)
+		m.pushPending(c)
+		if _, weNeed := m.topo.Missing(items); len(weNeed) > 0 && m.cfg.Now().Sub(c.lastDigestSent) > time.Second {
+			m.sendDigest(c)
+		}
+	case msgPing:
+		m.send(c, msgPong, msg)
+	case msgPong:
+		if len(msg) == 8 {
+			c.controlRTT = time.Duration(m.cfg.Now().UnixNano() - int64(binary.BigEndian.Uint64(msg)))
+		}
+	default:
+		m.log.Debug("unknown control message", "peer", from.String(), "type", typ)
+	}
+}
+
+func (m *Mesh) sendDigest(c *connection) {
+	m.send(c, msgDigest, topology.AppendDigest(nil, m.topo.Digest()))
+	c.lastDigestSent = m.cfg.Now()
+}
+
+// pushPending sends c the entries it lacks.
+func (m *Mesh) pushPending(c *connection) {
+	pending := m.topo.PendingFor(c.hello.Name)
+	if len(pending) == 0 {
+		return
+	}
+	var b []byte
+	for _, e := range pending {
+		b = topology.AppendEntry(b, e)
+	}
+	m.send(c, msgEntries, b)
+	m.topo.Sent(c.hello.Name, pending)
+}
+
+func (m *Mesh) gossipDeltas() {
+	for _, c := range m.conns {
+		m.pushPending(c)
+	}
+}
+
+func (m *Mesh) antiEntropy() {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], m.topo.Summary())
+	for _, c := range m.conns {
+		m.send(c, msgSummary, append([]byte(nil), b[:]...))
+	}
+}
+
+func (m *Mesh) pingControl() {
+	for _, c := range m.conns {
+		var b [8]byte
+		binary.BigEndian.PutUint64(b[:], uint64(m.cfg.Now().UnixNano()))
+		m.send(c, msgPing, b[:])
+	}
+}
+
+

@@ -1,0 +1,32 @@
+// Package mesh is the control plane's connection layer: it keeps TCP
+// control connections to other routers (listening and dialing on port
+// 6783), authenticates them (package handshake), gossips the topology
+// (package topology) over them, discovers peers from gossip, and feeds the
+// data path (package router) with the neighbours' data endpoints and the
+// routes computed from the topology.
+//
+// # Concurrency
+//
+// One actor goroutine owns all state (topology, connections, dial targets)
+// and runs actions posted to it; per connection there is a reader and a
+// writer goroutine; dials and handshakes run in goroutines of their own and
+// post their result. A slow peer never blocks the actor: each connection
+// has a bounded send queue, and a peer that cannot keep up is disconnected.
+//
+// # Liveness and timing
+//
+//   - Heartbeats: the router pings every neighbour through the data path
+//     every HeartbeatInterval (1 s). A link is "established" once a ping
+//     was answered, and only established links enter the topology and the
+//     routes. A link silent for LinkTimeout (5 s) falls back to "pending"
+//     and leaves the routes at once.
+//   - Control connections exchange a ping every 2 s; a connection silent
+//     for 10 s is closed.
+//   - A peer that leaves or dies is out of the routes as soon as the
+//     connection closes or its link times out (at most 5 s after its data
+//     path went silent), and its MACs are purged from the switch as soon as
+//     it becomes unreachable; its topology entry is garbage-collected
+//     after topology.DefaultGCGrace (1 min).
+//   - Dials retry with exponential backoff from 1 s to 60 s with ±50 %
+//     jitter.
+package mesh

@@ -1,0 +1,323 @@
+package mesh
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/gossip/handshake"
+	"github.com/weave-switch/weave-switch/gossip/topology"
+	"github.com/weave-switch/weave-switch/router"
+)
+
+// Capability keys every router announces.
+const (
+	CapControlPort = "ctl.port"    // TCP port peers dial
+	CapDataPort    = "sleeve.port" // UDP port of the sleeve
+	CapTransports  = "transports"  // comma-separated
+)
+
+// Mesh is a running control plane. Its exported methods are safe for
+// concurrent use.
+type Mesh struct {
+	cfg Config
+	log *slog.Logger
+	uid uint64
+	inc uint64
+
+	actions chan func()
+	closing chan struct{}
+	wg      sync.WaitGroup
+	ln      net.Listener
+	once    sync.Once
+
+	// Owned by the actor.
+	topo        *topology.Topology
+	conns       map[frame.PeerName]*connection
+	targets     map[string]*target // by dial address
+	unreachable map[frame.PeerName]bool
+	recompute   *time.Timer
+
+	status struct {
+		sync.Mutex
+		snap Status
+	}
+}
+
+// New validates cfg and builds a Mesh; Start runs it.
+func New(cfg Config) (*Mesh, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	c := cfg.withDefaults()
+	m := &Mesh{
+		cfg:         c,
+		log:         c.Logger.With("component", "mesh"),
+		uid:         randUint64(),
+		inc:         uint64(c.Now().UnixNano()),
+		actions:     make(chan func(), 256),
+		closing:     make(chan struct{}),
+		conns:       map[frame.PeerName]*connection{},
+		targets:     map[string]*target{},
+		unreachable: map[frame.PeerName]bool{},
+	}
+	topo, err := topology.New(topology.Entry{
+		Name: c.Self, Nickname: c.Nickname, UID: m.uid, Incarnation: m.inc, Version: 1, Caps: m.caps(),
+	}, &topology.Config{Now: c.Now})
+	if err != nil {
+		return nil, fmt.Errorf("mesh: %w", err)
+	}
+	m.topo = topo
+	return m, nil
+}
+
+func randUint64() uint64 {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	if v := binary.BigEndian.Uint64(b[:]); v != 0 {
+		return v
+	}
+	return 1
+}
+
+func (m *Mesh) caps() map[string]string {
+	caps := map[string]string{
+		CapControlPort: strconv.Itoa(int(m.cfg.Listen.Port())),
+		CapDataPort:    strconv.Itoa(int(m.cfg.DataPort)),
+		CapTransports:  "sleeve",
+	}
+	for k, v := range m.cfg.Caps {
+		caps[k] = v
+	}
+	return caps
+}
+
+func (m *Mesh) handshakeConfig() handshake.Config {
+	return handshake.Config{
+		Name: m.cfg.Self, Nickname: m.cfg.Nickname, UID: m.uid, Incarnation: m.inc,
+		Password: m.cfg.Password, Caps: m.caps(),
+	}
+}
+
+// Start listens and starts the actor and the connection maker.
+func (m *Mesh) Start() error {
+	ln, err := net.Listen("tcp", m.cfg.Listen.String())
+	if err != nil {
+		return fmt.Errorf("control plane: %w", err)
+	}
+	m.ln = ln
+	for _, p := range m.cfg.Peers {
+		m.addTarget(p, true)
+	}
+	m.wg.Add(2)
+	go m.routineActor()
+	go m.routineAccept()
+	return nil
+}
+
+// Close stops accepting, closes every connection and waits for every
+// goroutine. It is idempotent.
+func (m *Mesh) Close() error {
+	m.once.Do(func() {
+		close(m.closing)
+		if m.ln != nil {
+			m.ln.Close()
+		}
+		m.wg.Wait()
+	})
+	return nil
+}
+
+// post runs fn on the actor; it returns false if the mesh is closing.
+func (m *Mesh) post(fn func()) bool {
+	select {
+	case m.actions <- fn:
+		return true
+	case <-m.closing:
+		return false
+	}
+}
+
+// call runs fn on the actor and waits for it.
+func (m *Mesh) call(ctx context.Context, fn func()) error {
+	done := make(chan struct{})
+	if !m.post(func() { fn(); close(done) }) {
+		return net.ErrClosed
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-m.closing:
+		return net.ErrClosed
+	}
+}
+
+func (m *Mesh) routineActor() {
+	defer m.wg.Done()
+	m.log.Debug("routineActor: started")
+	defer m.log.Debug("routineActor: stopped")
+	gossip := time.NewTicker(100 * time.Millisecond)
+	defer gossip.Stop()
+	heartbeat := time.NewTicker(m.cfg.HeartbeatInterval)
+	defer heartbeat.Stop()
+	slow := time.NewTicker(2 * time.Second)
+	defer slow.Stop()
+	m.recompute = time.NewTimer(time.Hour)
+	defer m.recompute.Stop()
+	m.tryConnect()
+	m.publishStatus()
+	for {
+		select {
+		case <-m.closing:
+			for _, c := range m.conns {
+				c.close()
+			}
+			for _, c := range m.conns {
+				<-c.done
+			}
+			return
+		case fn := <-m.actions:
+			fn()
+		case <-gossip.C:
+			m.gossipDeltas()
+		case <-heartbeat.C:
+			m.cfg.Router.SendHeartbeats()
+			m.checkLinks()
+		case <-slow.C:
+			m.tryConnect()
+			m.antiEntropy()
+			m.pingControl()
+			for _, name := range m.topo.GC(m.cfg.Now()) {
+				n := m.cfg.Router.ForgetMACs(name)
+				m.log.Info("peer gone", "peer", name.String(), "macs_purged", n)
+			}
+			m.publishStatus()
+		case <-m.recompute.C:
+			m.applyRoutes()
+		}
+	}
+}
+
+// scheduleRoutes coalesces route recomputation (about 100 ms).
+func (m *Mesh) scheduleRoutes() {
+	m.recompute.Reset(100 * time.Millisecond)
+}
+
+// applyRoutes recomputes routes and data-path peers from the topology and
+// purges the MACs of peers that became unreachable.
+func (m *Mesh) applyRoutes() {
+	routes := m.topo.Routes()
+	m.cfg.Router.SetRoutes(routes)
+	for _, e := range m.topo.Entries() {
+		if e.Name == m.cfg.Self {
+			continue
+		}
+		if routes.Reachable(e.Name) {
+			delete(m.unreachable, e.Name)
+		} else if !m.unreachable[e.Name] {
+			m.unreachable[e.Name] = true
+			if n := m.cfg.Router.ForgetMACs(e.Name); n > 0 {
+				m.log.Info("peer unreachable: MACs purged", "peer", e.Name.String(), "macs", n)
+			}
+		}
+	}
+	m.publishStatus()
+}
+
+// updateSelf writes our connections into the topology and the data path.
+func (m *Mesh) updateSelf() {
+	var conns []topology.Conn
+	var links []router.PeerLink
+	for name, c := range m.conns {
+		conns = append(conns, topology.Conn{Peer: name, Addr: c.addr, Outbound: c.outbound, Established: c.established})
+		if c.dataEP != nil {
+			links = append(links, router.PeerLink{Name: name, Endpoint: c.dataEP})
+		}
+	}
+	m.cfg.Router.SetPeers(links)
+	if err := m.topo.SetSelf(conns, m.caps()); err != nil {
+		m.log.Error("topology refused our entry", "err", err)
+	}
+	m.scheduleRoutes()
+}
+
+// checkLinks turns data-path heartbeat answers into link states.
+func (m *Mesh) checkLinks() {
+	health := m.cfg.Router.LinkHealth()
+	now := m.cfg.Now()
+	changed := false
+	for name, c := range m.conns {
+		h := health[name]
+		up := !h.LastPong.IsZero() && now.Sub(h.LastPong) <= m.cfg.LinkTimeout
+		c.rtt = h.RTT
+		if up != c.established {
+			c.established = up
+			changed = true
+			if up {
+				m.log.Info("link established", "peer", name.String(), "nickname", c.hello.Nickname, "rtt", h.RTT)
+				c.failure = ""
+			} else {
+				c.failure = fmt.Sprintf("data path silent for %s", m.cfg.LinkTimeout)
+				m.log.Warn("link down: data path not answering", "peer", name.String(), "addr", c.addr)
+			}
+		}
+	}
+	if changed {
+		m.updateSelf()
+	}
+}
+
+func (m *Mesh) routineAccept() {
+	defer m.wg.Done()
+	for {
+		nc, err := m.ln.Accept()
+		if err != nil {
+			select {
+			case <-m.closing:
+				return
+			default:
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			m.log.Warn("accept", "err", err)
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go func() {
+				select {
+				case <-m.closing:
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+			hc, err := handshake.Server(ctx, nc, m.handshakeConfig())
+			if err != nil {
+				m.log.Warn("refused inbound connection", "addr", nc.RemoteAddr().String(), "err", err)
+				return
+			}
+			m.post(func() { m.register(hc, false, "") })
+		}()
+	}
+}
+
+func parseHostPort(nc net.Conn) netip.AddrPort {
+	ap, _ := netip.ParseAddrPort(nc.RemoteAddr().String())
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}

@@ -1,0 +1,113 @@
+package mesh
+
+import (
+	"context"
+	"slices"
+	"time"
+)
+
+// ConnStatus is one control connection or dial target.
+type ConnStatus struct {
+	Peer      string        `json:"peer,omitempty"`
+	Nickname  string        `json:"nickname,omitempty"`
+	Direction string        `json:"direction"` // "outbound" or "inbound"
+	Address   string        `json:"address"`
+	State     string        `json:"state"` // "connecting", "retrying", "failed", "pending", "established"
+	Reason    string        `json:"reason,omitempty"`
+	Transport string        `json:"transport,omitempty"`
+	Encrypted bool          `json:"encrypted"`
+	MTU       int           `json:"mtu,omitempty"`
+	RTT       time.Duration `json:"rtt_ns,omitempty"`
+	Since     time.Time     `json:"since,omitzero"`
+	NextTry   time.Time     `json:"next_try,omitzero"`
+}
+
+// PeerStatus is one peer of the topology.
+type PeerStatus struct {
+	Name        string `json:"name"`
+	Nickname    string `json:"nickname"`
+	UID         uint64 `json:"uid"`
+	Version     uint64 `json:"version"`
+	Connections int    `json:"connections"`
+	Established int    `json:"established"`
+	Reachable   bool   `json:"reachable"`
+	NextHop     string `json:"next_hop,omitempty"`
+}
+
+// Status is the control plane's state.
+type Status struct {
+	Encryption  string       `json:"encryption"` // "unencrypted" or "encrypted control"
+	Connections []ConnStatus `json:"connections"`
+	Peers       []PeerStatus `json:"peers"`
+}
+
+// Status returns the latest snapshot (refreshed by the actor every 2 s and
+// on every routing change), or a fresh one if ctx allows the wait.
+func (m *Mesh) Status(ctx context.Context) Status {
+	if err := m.call(ctx, m.publishStatus); err != nil {
+		m.status.Lock()
+		defer m.status.Unlock()
+		return m.status.snap
+	}
+	m.status.Lock()
+	defer m.status.Unlock()
+	return m.status.snap
+}
+
+func (m *Mesh) publishStatus() {
+	s := Status{Encryption: "unencrypted"}
+	if len(m.cfg.Password) > 0 {
+		s.Encryption = "control encrypted, data unencrypted"
+	}
+	seen := map[string]bool{}
+	for _, c := range m.conns {
+		cs := ConnStatus{
+			Peer: c.hello.Name.String(), Nickname: c.hello.Nickname, Direction: "inbound", Address: c.addr,
+			State: "pending", Reason: c.failure, Transport: "sleeve", Encrypted: c.hello.Encrypted,
+			MTU: m.cfg.MTU, RTT: c.rtt, Since: c.since,
+		}
+		if c.outbound {
+			cs.Direction = "outbound"
+			cs.Address = c.target
+			seen[c.target] = true
+		}
+		if c.established {
+			cs.State, cs.Reason = "established", ""
+		}
+		s.Connections = append(s.Connections, cs)
+	}
+	for addr, t := range m.targets {
+		if seen[addr] || t.state == "connected" {
+			continue
+		}
+		s.Connections = append(s.Connections, ConnStatus{
+			Direction: "outbound", Address: addr, State: t.state, Reason: t.reason, NextTry: t.nextTry,
+		})
+	}
+	slices.SortFunc(s.Connections, func(a, b ConnStatus) int {
+		if a.Address < b.Address {
+			return -1
+		}
+		if a.Address > b.Address {
+			return 1
+		}
+		return 0
+	})
+	routes := m.topo.Routes()
+	for _, e := range m.topo.Entries() {
+		ps := PeerStatus{Name: e.Name.String(), Nickname: e.Nickname, UID: e.UID, Version: e.Version,
+			Connections: len(e.Conns), Reachable: e.Name == m.cfg.Self || routes.Reachable(e.Name)}
+		for _, c := range e.Conns {
+			if c.Established {
+				ps.Established++
+			}
+		}
+		if hop, ok := routes.NextHop(e.Name); ok && e.Name != m.cfg.Self {
+			ps.NextHop = hop.String()
+		}
+		s.Peers = append(s.Peers, ps)
+	}
+	m.status.Lock()
+	m.status.snap = s
+	m.status.Unlock()
+}

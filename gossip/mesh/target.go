@@ -1,0 +1,193 @@
+package mesh
+
+import (
+	"context"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/gossip/handshake"
+)
+
+// target is an address the connection maker dials.
+type target struct {
+	addr     string
+	static   bool // given by the user: never dropped by itself
+	peer     frame.PeerName
+	state    string // "connecting", "connected", "retrying", "failed"
+	reason   string
+	attempts int
+	nextTry  time.Time
+	dialing  bool
+}
+
+const (
+	minBackoff = time.Second
+	maxBackoff = 60 * time.Second
+)
+
+func (t *target) connectedAs(p frame.PeerName) {
+	t.peer, t.state, t.reason, t.attempts, t.dialing = p, "connected", "", 0, false
+}
+
+// fail records a failed or lost connection and schedules a retry with
+// exponential backoff and ±50 % jitter; final failures are not retried.
+func (t *target) fail(m *Mesh, reason string, final bool) {
+	t.dialing = false
+	t.reason = reason
+	if final {
+		t.state = "failed"
+		t.nextTry = time.Time{}
+		return
+	}
+	t.attempts++
+	d := minBackoff << min(t.attempts-1, 6)
+	d = min(d, maxBackoff)
+	d = time.Duration(float64(d) * (0.5 + rand.Float64()))
+	t.state = "retrying"
+	t.nextTry = m.cfg.Now().Add(d)
+}
+
+// normaliseTarget adds the default port to HOST.
+func normaliseTarget(s string) string {
+	if _, _, err := net.SplitHostPort(s); err == nil {
+		return s
+	}
+	if ap, err := netip.ParseAddr(s); err == nil {
+		return netip.AddrPortFrom(ap, 6783).String()
+	}
+	return net.JoinHostPort(s, "6783")
+}
+
+// addTarget records a dial target; it runs before Start or on the actor.
+func (m *Mesh) addTarget(addr string, static bool) *target {
+	addr = normaliseTarget(addr)
+	if t := m.targets[addr]; t != nil {
+		t.static = t.static || static
+		return t
+	}
+	t := &target{addr: addr, static: static, state: "connecting"}
+	m.targets[addr] = t
+	return t
+}
+
+// tryConnect dials every target that is due.
+func (m *Mesh) tryConnect() {
+	now := m.cfg.Now()
+	for _, t := range m.targets {
+		if t.dialing || t.state == "failed" || t.state == "connected" && m.conns[t.peer] != nil {
+			continue
+		}
+		if t.peer != frame.UnknownPeer && m.conns[t.peer] != nil {
+			t.state = "connected"
+			continue
+		}
+		if !t.nextTry.IsZero() && now.Before(t.nextTry) {
+			continue
+		}
+		t.dialing = true
+		t.state = "connecting"
+		m.wg.Add(1)
+		go m.dial(t.addr)
+	}
+}
+
+func (m *Mesh) dial(addr string) {
+	defer m.wg.Done()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	go func() {
+		select {
+		case <-m.closing:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	var hc *handshake.Conn
+	if err == nil {
+		hc, err = handshake.Client(ctx, nc, m.handshakeConfig())
+	}
+	m.post(func() {
+		t := m.targets[addr]
+		if err != nil {
+			if t != nil {
+				t.fail(m, err.Error(), false)
+				m.log.Debug("connect failed", "addr", addr, "err", err, "retry_in", time.Until(t.nextTry).Round(time.Millisecond))
+			}
+			return
+		}
+		if t == nil {
+			hc.Close() // forgotten while dialing
+			return
+		}
+		m.register(hc, true, addr)
+	})
+}
+
+// discover adds targets for peers known from gossip that we have no
+// connection to: the IP another peer sees them at, and their control port.
+func (m *Mesh) discover() {
+	if m.cfg.NoDiscovery {
+		return
+	}
+	entries := m.topo.Entries()
+	ports := map[frame.PeerName]string{}
+	for _, e := range entries {
+		ports[e.Name] = e.Caps[CapControlPort]
+	}
+	for _, e := range entries {
+		for _, c := range e.Conns {
+			if c.Peer == m.cfg.Self || m.conns[c.Peer] != nil || ports[c.Peer] == "" {
+				continue
+			}
+			ap, err := netip.ParseAddrPort(c.Addr)
+			if err != nil {
+				continue
+			}
+			if _, err := strconv.ParseUint(ports[c.Peer], 10, 16); err != nil {
+				continue
+			}
+			addr := net.JoinHostPort(ap.Addr().Unmap().String(), ports[c.Peer])
+			if t := m.targets[addr]; t == nil {
+				m.addTarget(addr, false)
+				m.log.Info("discovered peer", "peer", c.Peer.String(), "addr", addr)
+			}
+		}
+	}
+	m.tryConnect()
+}
+
+// Connect adds a target at run time (weave-switch connect).
+func (m *Mesh) Connect(ctx context.Context, addr string) error {
+	return m.call(ctx, func() {
+		t := m.addTarget(addr, true)
+		if t.state == "failed" {
+			t.state, t.nextTry = "connecting", time.Time{}
+		}
+		m.tryConnect()
+	})
+}
+
+// Forget removes a target and drops its connection (weave-switch forget).
+// It reports whether the target was known.
+func (m *Mesh) Forget(ctx context.Context, addr string) (bool, error) {
+	found := false
+	err := m.call(ctx, func() {
+		addr = normaliseTarget(addr)
+		t := m.targets[addr]
+		if t == nil {
+			return
+		}
+		found = true
+		delete(m.targets, addr)
+		if c := m.conns[t.peer]; c != nil && c.target == addr {
+			m.dropConn(c, "forgotten")
+		}
+	})
+	return found, err
+}

@@ -1,0 +1,152 @@
+package router
+
+import (
+	"encoding/binary"
+	"sync"
+	"time"
+
+	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/transport"
+)
+
+// Data-path heartbeats: the control plane counts a link as established
+// only once frames cross it, so each router probes its neighbours through
+// the transport itself. A heartbeat is a small frame that never reaches a
+// bridge:
+//
+//	dst MAC  03:77:73:68:62:00  (group, locally administered: "wshb")
+//	src MAC  03:77:73:68:62:00  (a group source: any switch drops it)
+//	type     0x88b5             (IEEE local experimental)
+//	payload  kind(1: 1 ping, 2 pong) | 7 reserved | sender's clock (8, BE ns)
+//
+// The receive routine takes heartbeats out of each batch before the switch
+// sees it, answers pings at once and records pongs (time and RTT).
+var heartbeatMAC = frame.MAC{0x03, 0x77, 0x73, 0x68, 0x62, 0x00}
+
+const (
+	heartbeatType = 0x88b5
+	heartbeatLen  = frame.EthernetHeaderSize + 16
+	hbPing        = 1
+	hbPong        = 2
+)
+
+func isHeartbeat(f []byte) bool {
+	return len(f) >= heartbeatLen && frame.MAC(f[0:6]) == heartbeatMAC &&
+		binary.BigEndian.Uint16(f[12:14]) == heartbeatType
+}
+
+func putHeartbeat(f []byte, kind byte, clock int64) int {
+	copy(f[0:6], heartbeatMAC[:])
+	copy(f[6:12], heartbeatMAC[:])
+	binary.BigEndian.PutUint16(f[12:14], heartbeatType)
+	clear(f[14:heartbeatLen])
+	f[14] = kind
+	binary.BigEndian.PutUint64(f[22:30], uint64(clock))
+	return heartbeatLen
+}
+
+// LinkHealth is what the data path knows of a neighbour's link.
+type LinkHealth struct {
+	LastPong time.Time     // zero: never answered
+	RTT      time.Duration // of the last answered ping
+}
+
+// heartbeater owns the scratch space for sending heartbeats.
+type heartbeater struct {
+	mu sync.Mutex
+	b  *frame.Batch
+}
+
+// SendHeartbeats pings every named peer through the transport. The
+// control plane calls it periodically (about once a second).
+func (r *Router) SendHeartbeats() {
+	r.hb.mu.Lock()
+	defer r.hb.mu.Unlock()
+	if r.hb.b == nil {
+		r.hb.b = frame.NewBatchSize(1, transport.MaxOverhead, heartbeatLen)
+	}
+	now := r.cfg.Now().UnixNano()
+	for _, p := range r.peers.table.Load().list {
+		name := p.peerName()
+		if name == frame.UnknownPeer {
+			continue
+		}
+		r.sendHeartbeat(r.hb.b, p.ep, name, hbPing, now)
+	}
+}
+
+func (r *Router) sendHeartbeat(b *frame.Batch, ep transport.Endpoint, to frame.PeerName, kind byte, clock int64) {
+	b.Sizes[0] = putHeartbeat(b.Room(0), kind, clock)
+	b.Meta[0] = frame.Meta{Src: r.cfg.Self, Dst: to}
+	b.N = 1
+	if err := r.cfg.Transport.Send(b, ep); err != nil {
+		r.counters.badSend.Add(1)
+	}
+}
+
+// LinkHealth returns the heartbeat state of every named peer.
+func (r *Router) LinkHealth() map[frame.PeerName]LinkHealth {
+	out := map[frame.PeerName]LinkHealth{}
+	for _, p := range r.peers.table.Load().list {
+		name := p.peerName()
+		if name == frame.UnknownPeer {
+			continue
+		}
+		var h LinkHealth
+		if ns := p.lastPong.Load(); ns != 0 {
+			h.LastPong = time.Unix(0, ns)
+			h.RTT = time.Duration(p.rtt.Load())
+		}
+		out[name] = h
+	}
+	return out
+}
+
+// filterBatch takes out of b the frames the switch must not see:
+// heartbeats (answered or recorded here) and, when only control-plane
+// peers are allowed, frames from senders that are not neighbours. It keeps
+// the order of the other frames and swaps buffers, never copying frames.
+func (r *Router) filterBatch(b *frame.Batch, eps []transport.Endpoint, pong *frame.Batch) {
+	t := r.peers.table.Load()
+	keep := 0
+	for i := range b.N {
+		f := b.Frame(i)
+		drop := false
+		switch {
+		case isHeartbeat(f):
+			drop = true
+			r.handleHeartbeat(t, f, b.Meta[i].Via, eps[i], pong)
+		case r.cfg.NoLearn:
+			if _, ok := t.byName[b.Meta[i].Via]; !ok {
+				drop = true
+				r.counters.unknownSender.Add(1)
+			}
+		}
+		if drop {
+			continue
+		}
+		if keep != i {
+			b.Bufs[keep], b.Bufs[i] = b.Bufs[i], b.Bufs[keep]
+			b.Sizes[keep], b.Meta[keep], eps[keep] = b.Sizes[i], b.Meta[i], eps[i]
+		}
+		keep++
+	}
+	b.N = keep
+}
+
+func (r *Router) handleHeartbeat(t *peerTable, f []byte, via frame.PeerName, ep transport.Endpoint, pong *frame.Batch) {
+	clock := int64(binary.BigEndian.Uint64(f[22:30]))
+	switch f[14] {
+	case hbPing:
+		r.sendHeartbeat(pong, ep, via, hbPong, clock)
+	case hbPong:
+		if slot, ok := t.byName[via]; ok {
+			p := t.list[slot]
+			now := r.cfg.Now().UnixNano()
+			p.lastPong.Store(now)
+			if rtt := now - clock; rtt >= 0 {
+				p.rtt.Store(rtt)
+			}
+		}
+	}
+}
