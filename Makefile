@@ -35,6 +35,7 @@ fuzz:
 
 netns-test: build
 	scripts/netns-test.sh
+	scripts/netns-mesh-test.sh
 
 demo: deps build
 	scripts/demo.sh
