@@ -122,10 +122,6 @@ func (m *Mesh) register(hc *handshake.Conn, outbound bool, target string) {
 	if t := m.targets[target]; t != nil {
 		t.connectedAs(hello.Name)
 	}
-	if m.topo.Forget(hello.Name) {
-		// A stale tombstone must not hide the peer now it is back.
-		m.log.Debug("forgot tombstone", "peer", hello.Name.String())
-	}
 	m.topo.AddNeighbor(hello.Name)
 	m.log.Info("connected", "peer", hello.Name.String(), "nickname", hello.Nickname, "addr", c.addr,
 		"outbound", outbound, "encrypted", hello.Encrypted)
@@ -290,5 +286,3 @@ func (m *Mesh) pingControl() {
 		m.send(c, msgPing, b[:])
 	}
 }
-
-

@@ -46,6 +46,7 @@ type Mesh struct {
 	targets     map[string]*target // by dial address
 	unreachable map[frame.PeerName]bool
 	recompute   *time.Timer
+	refused     []ConnStatus // the latest inbound handshake failures
 
 	status struct {
 		sync.Mutex
@@ -108,6 +109,9 @@ func (m *Mesh) handshakeConfig() handshake.Config {
 	}
 }
 
+// Addr returns the address the control plane listens on (after Start).
+func (m *Mesh) Addr() netip.AddrPort { return m.cfg.Listen }
+
 // Start listens and starts the actor and the connection maker.
 func (m *Mesh) Start() error {
 	ln, err := net.Listen("tcp", m.cfg.Listen.String())
@@ -115,6 +119,14 @@ func (m *Mesh) Start() error {
 		return fmt.Errorf("control plane: %w", err)
 	}
 	m.ln = ln
+	if ap, err := netip.ParseAddrPort(ln.Addr().String()); err == nil && m.cfg.Listen.Port() == 0 {
+		// Listening on port 0 (tests): announce the port we got.
+		m.cfg.Listen = netip.AddrPortFrom(m.cfg.Listen.Addr(), ap.Port())
+		if err := m.topo.SetSelf(nil, m.caps()); err != nil {
+			ln.Close()
+			return fmt.Errorf("control plane: %w", err)
+		}
+	}
 	for _, p := range m.cfg.Peers {
 		m.addTarget(p, true)
 	}
@@ -307,9 +319,11 @@ func (m *Mesh) routineAccept() {
 				case <-ctx.Done():
 				}
 			}()
+			remote := nc.RemoteAddr().String()
 			hc, err := handshake.Server(ctx, nc, m.handshakeConfig())
 			if err != nil {
-				m.log.Warn("refused inbound connection", "addr", nc.RemoteAddr().String(), "err", err)
+				m.log.Warn("refused inbound connection", "addr", remote, "err", err)
+				m.post(func() { m.noteRefusal(remote, err) })
 				return
 			}
 			m.post(func() { m.register(hc, false, "") })
@@ -320,4 +334,16 @@ func (m *Mesh) routineAccept() {
 func parseHostPort(nc net.Conn) netip.AddrPort {
 	ap, _ := netip.ParseAddrPort(nc.RemoteAddr().String())
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+const maxRefusals = 8
+
+// noteRefusal keeps the latest inbound handshake failures for status.
+func (m *Mesh) noteRefusal(addr string, err error) {
+	m.refused = append(m.refused, ConnStatus{
+		Direction: "inbound", Address: addr, State: "refused", Reason: err.Error(), Since: m.cfg.Now(),
+	})
+	if len(m.refused) > maxRefusals {
+		m.refused = m.refused[len(m.refused)-maxRefusals:]
+	}
 }

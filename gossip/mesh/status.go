@@ -12,7 +12,7 @@ type ConnStatus struct {
 	Nickname  string        `json:"nickname,omitempty"`
 	Direction string        `json:"direction"` // "outbound" or "inbound"
 	Address   string        `json:"address"`
-	State     string        `json:"state"` // "connecting", "retrying", "failed", "pending", "established"
+	State     string        `json:"state"` // "connecting", "retrying", "failed", "refused", "pending", "established"
 	Reason    string        `json:"reason,omitempty"`
 	Transport string        `json:"transport,omitempty"`
 	Encrypted bool          `json:"encrypted"`
@@ -84,6 +84,7 @@ func (m *Mesh) publishStatus() {
 			Direction: "outbound", Address: addr, State: t.state, Reason: t.reason, NextTry: t.nextTry,
 		})
 	}
+	s.Connections = append(s.Connections, m.refused...)
 	slices.SortFunc(s.Connections, func(a, b ConnStatus) int {
 		if a.Address < b.Address {
 			return -1

@@ -1,0 +1,300 @@
+package mesh
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/router"
+	"github.com/weave-switch/weave-switch/transport"
+	"github.com/weave-switch/weave-switch/transport/memory"
+)
+
+// fakeRouter stands for the data path: every peer handed to it answers
+// heartbeats at once.
+type fakeRouter struct {
+	mu      sync.Mutex
+	peers   []router.PeerLink
+	routes  router.Routes
+	forgot  map[frame.PeerName]int
+	silence bool // heartbeats go unanswered
+}
+
+func newFakeRouter() *fakeRouter { return &fakeRouter{forgot: map[frame.PeerName]int{}} }
+
+func (f *fakeRouter) SetPeers(l []router.PeerLink) { f.mu.Lock(); f.peers = l; f.mu.Unlock() }
+func (f *fakeRouter) SetRoutes(r router.Routes)    { f.mu.Lock(); f.routes = r; f.mu.Unlock() }
+func (f *fakeRouter) SendHeartbeats()              {}
+func (f *fakeRouter) ForgetMACs(p frame.PeerName) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.forgot[p]++
+	return 0
+}
+func (f *fakeRouter) LinkHealth() map[frame.PeerName]router.LinkHealth {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[frame.PeerName]router.LinkHealth{}
+	if f.silence {
+		return out
+	}
+	for _, l := range f.peers {
+		out[l.Name] = router.LinkHealth{LastPong: time.Now(), RTT: time.Millisecond}
+	}
+	return out
+}
+func (f *fakeRouter) forgotten(p frame.PeerName) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.forgot[p]
+}
+
+type node struct {
+	m  *Mesh
+	rt *fakeRouter
+}
+
+func startNode(t *testing.T, name frame.PeerName, password string, noDiscovery bool, peers ...string) *node {
+	t.Helper()
+	rt := newFakeRouter()
+	tr := memory.NewNetwork().NewTransport(name, netip.MustParseAddrPort("127.0.0.1:1"))
+	m, err := New(Config{
+		Self: name, Nickname: fmt.Sprintf("n%d", name&0xff), Password: []byte(password),
+		Listen: netip.MustParseAddrPort("127.0.0.1:0"), DataPort: 6783, Peers: peers, NoDiscovery: noDiscovery,
+		Router: rt, Transport: tr, MTU: 1426, HeartbeatInterval: 50 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return &node{m: m, rt: rt}
+}
+
+func (n *node) addr() string { return n.m.Addr().String() }
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+func (n *node) status() Status { return n.m.Status(context.Background()) }
+
+func (n *node) established() int {
+	c := 0
+	for _, cs := range n.status().Connections {
+		if cs.State == "established" {
+			c++
+		}
+	}
+	return c
+}
+
+func (n *node) reachable() int {
+	c := 0
+	for _, p := range n.status().Peers {
+		if p.Reachable {
+			c++
+		}
+	}
+	return c
+}
+
+func checkNoLeak(t *testing.T, before int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		buf := make([]byte, 1<<16)
+		t.Errorf("%d goroutines after Close, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
+	}
+}
+
+var _ transport.Transport = (*memory.Transport)(nil)
+
+func TestDiscoveryMakesFullMesh(t *testing.T) {
+	before := runtime.NumGoroutine()
+	a := startNode(t, 0x020000000001, "", false)
+	b := startNode(t, 0x020000000002, "", false, a.addr())
+	c := startNode(t, 0x020000000003, "", false, b.addr())
+	// c was told only of b; gossip tells it of a, and it connects.
+	waitFor(t, "a full mesh of three", func() bool {
+		return a.established() == 2 && b.established() == 2 && c.established() == 2
+	})
+	waitFor(t, "routes in every data path", func() bool {
+		for _, n := range []*node{a, b, c} {
+			n.rt.mu.Lock()
+			r := n.rt.routes
+			n.rt.mu.Unlock()
+			if r == nil || r.BroadcastNext(n.m.cfg.Self) == nil {
+				return false
+			}
+		}
+		return true
+	})
+	for _, n := range []*node{a, b, c} {
+		if got := n.reachable(); got != 3 {
+			t.Errorf("%v sees %d reachable peers, want 3", n.m.cfg.Self, got)
+		}
+		n.rt.mu.Lock()
+		if len(n.rt.peers) != 2 || n.rt.routes == nil {
+			t.Errorf("%v: data path got %d peers, routes %v", n.m.cfg.Self, len(n.rt.peers), n.rt.routes)
+		}
+		n.rt.mu.Unlock()
+	}
+	for _, n := range []*node{a, b, c} {
+		n.m.Close()
+	}
+	checkNoLeak(t, before)
+}
+
+func TestMultiHopWithoutDiscovery(t *testing.T) {
+	before := runtime.NumGoroutine()
+	a := startNode(t, 0x020000000001, "", true)
+	b := startNode(t, 0x020000000002, "", true, a.addr())
+	c := startNode(t, 0x020000000003, "", true, b.addr())
+	waitFor(t, "a chain a-b-c", func() bool { return a.reachable() == 3 && c.reachable() == 3 })
+	if a.established() != 1 || c.established() != 1 {
+		t.Errorf("connections: a %d c %d, want 1 each (no discovery)", a.established(), c.established())
+	}
+	for _, p := range c.status().Peers {
+		if p.Name == "02:00:00:00:00:01" && p.NextHop != "02:00:00:00:00:02" {
+			t.Errorf("c's next hop to a = %q, want b", p.NextHop)
+		}
+	}
+	// b leaves: a and c lose each other, and forget its MACs.
+	b.m.Close()
+	waitFor(t, "a and c to see the chain cut", func() bool { return a.reachable() == 1 && c.reachable() == 1 })
+	waitFor(t, "c to purge a's MACs", func() bool { return c.rt.forgotten(0x020000000001) > 0 })
+	a.m.Close()
+	c.m.Close()
+	checkNoLeak(t, before)
+}
+
+func TestRestartIsNoticed(t *testing.T) {
+	a := startNode(t, 0x020000000001, "", false)
+	defer a.m.Close()
+	b := startNode(t, 0x020000000002, "", false, a.addr())
+	waitFor(t, "a-b", func() bool { return a.established() == 1 })
+	b.m.Close()
+	b2 := startNode(t, 0x020000000002, "", false, a.addr())
+	defer b2.m.Close()
+	waitFor(t, "a-b again", func() bool { return a.established() == 1 && a.reachable() == 2 })
+	waitFor(t, "a to purge b's stale MACs", func() bool { return a.rt.forgotten(0x020000000002) > 0 })
+	for _, p := range a.status().Peers {
+		if p.Name == "02:00:00:00:00:02" && p.UID != b2.m.uid {
+			t.Errorf("a has b's UID %d, want the new run's %d", p.UID, b2.m.uid)
+		}
+	}
+}
+
+func TestPasswords(t *testing.T) {
+	tests := []struct {
+		name     string
+		pa, pb   string
+		ok       bool
+		reason   string
+		encrypts bool
+	}{
+		{name: "same password", pa: "s3cret", pb: "s3cret", ok: true, encrypts: true},
+		{name: "no password", ok: true},
+		{name: "wrong password", pa: "s3cret", pb: "other", reason: "wrong password"},
+		{name: "only the listener has one", pa: "s3cret", reason: "password"},
+		{name: "only the dialer has one", pb: "s3cret", reason: "password"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := startNode(t, 0x020000000001, tt.pa, true)
+			defer a.m.Close()
+			b := startNode(t, 0x020000000002, tt.pb, true, a.addr())
+			defer b.m.Close()
+			if tt.ok {
+				waitFor(t, "connection", func() bool { return b.established() == 1 })
+				cs := b.status().Connections[0]
+				if cs.Encrypted != tt.encrypts {
+					t.Errorf("encrypted = %v, want %v", cs.Encrypted, tt.encrypts)
+				}
+				return
+			}
+			waitFor(t, "a refusal in status", func() bool {
+				for _, cs := range b.status().Connections {
+					if cs.State == "retrying" && strings.Contains(cs.Reason, tt.reason) {
+						return true
+					}
+				}
+				return false
+			})
+			if a.established() != 0 || b.established() != 0 {
+				t.Error("connected despite the password mismatch")
+			}
+			// The listener's status shows the refusal too.
+			waitFor(t, "the refusal in the listener's status", func() bool {
+				for _, cs := range a.status().Connections {
+					if cs.Direction == "inbound" && cs.State == "refused" && strings.Contains(cs.Reason, tt.reason) {
+						return true
+					}
+				}
+				return false
+			})
+		})
+	}
+}
+
+func TestLinkNeedsDataPath(t *testing.T) {
+	a := startNode(t, 0x020000000001, "", true)
+	defer a.m.Close()
+	b := startNode(t, 0x020000000002, "", true, a.addr())
+	defer b.m.Close()
+	waitFor(t, "established", func() bool { return b.established() == 1 })
+	// The data path stops answering: the link is down, out of the routes.
+	b.rt.mu.Lock()
+	b.rt.silence = true
+	b.rt.mu.Unlock()
+	if err := b.m.call(context.Background(), func() { b.m.cfg.LinkTimeout = 200 * time.Millisecond }); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "link down", func() bool {
+		cs := b.status().Connections
+		return len(cs) == 1 && cs[0].State == "pending" && strings.Contains(cs[0].Reason, "data path")
+	})
+	waitFor(t, "a out of b's routes", func() bool { return b.reachable() == 1 })
+}
+
+func TestConnectAndForget(t *testing.T) {
+	a := startNode(t, 0x020000000001, "", true)
+	defer a.m.Close()
+	b := startNode(t, 0x020000000002, "", true)
+	defer b.m.Close()
+	ctx := context.Background()
+	if err := b.m.Connect(ctx, a.addr()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "connect", func() bool { return b.established() == 1 })
+	ok, err := b.m.Forget(ctx, a.addr())
+	if err != nil || !ok {
+		t.Fatalf("Forget = %v, %v", ok, err)
+	}
+	waitFor(t, "forget", func() bool { return len(b.status().Connections) == 0 && a.established() == 0 })
+	if ok, _ := b.m.Forget(ctx, a.addr()); ok {
+		t.Error("forgot an unknown target")
+	}
+}
