@@ -3,13 +3,13 @@ package router
 import (
 	"net"
 	"net/netip"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/internal/leakcheck"
 	ethswitch "github.com/weave-switch/weave-switch/switch"
 	"github.com/weave-switch/weave-switch/transport"
 	"github.com/weave-switch/weave-switch/transport/memory"
@@ -249,7 +249,7 @@ func TestForwardFromDeviceAllocatesNothing(t *testing.T) {
 }
 
 func TestRouterCloseStopsEverything(t *testing.T) {
-	before := runtime.NumGoroutine()
+	leakcheck.Check(t)
 	net := memory.NewNetwork()
 	dev := newFakeDevice()
 	r, err := New(Config{Self: 0x020000000001, Device: dev, Transport: net.NewTransport(0x020000000001, netip.MustParseAddrPort("192.0.2.1:6783"))})
@@ -264,13 +264,6 @@ func TestRouterCloseStopsEverything(t *testing.T) {
 	}
 	if err := r.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
-	}
-	deadline := time.Now().Add(2 * time.Second)
-	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before {
-		t.Errorf("%d goroutines after Close, %d before", n, before)
 	}
 }
 

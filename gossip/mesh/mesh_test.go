@@ -6,13 +6,13 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/internal/leakcheck"
 	"github.com/weave-switch/weave-switch/router"
 	"github.com/weave-switch/weave-switch/transport"
 	"github.com/weave-switch/weave-switch/transport/memory"
@@ -117,22 +117,10 @@ func (n *node) reachable() int {
 	return c
 }
 
-func checkNoLeak(t *testing.T, before int) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before {
-		buf := make([]byte, 1<<16)
-		t.Errorf("%d goroutines after Close, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
-	}
-}
-
 var _ transport.Transport = (*memory.Transport)(nil)
 
 func TestDiscoveryMakesFullMesh(t *testing.T) {
-	before := runtime.NumGoroutine()
+	leakcheck.Check(t, 5*time.Second)
 	a := startNode(t, 0x020000000001, "", false)
 	b := startNode(t, 0x020000000002, "", false, a.addr())
 	c := startNode(t, 0x020000000003, "", false, b.addr())
@@ -164,11 +152,10 @@ func TestDiscoveryMakesFullMesh(t *testing.T) {
 	for _, n := range []*node{a, b, c} {
 		n.m.Close()
 	}
-	checkNoLeak(t, before)
 }
 
 func TestMultiHopWithoutDiscovery(t *testing.T) {
-	before := runtime.NumGoroutine()
+	leakcheck.Check(t, 5*time.Second)
 	a := startNode(t, 0x020000000001, "", true)
 	b := startNode(t, 0x020000000002, "", true, a.addr())
 	c := startNode(t, 0x020000000003, "", true, b.addr())
@@ -187,7 +174,6 @@ func TestMultiHopWithoutDiscovery(t *testing.T) {
 	waitFor(t, "c to purge a's MACs", func() bool { return c.rt.forgotten(0x020000000001) > 0 })
 	a.m.Close()
 	c.m.Close()
-	checkNoLeak(t, before)
 }
 
 func TestRestartIsNoticed(t *testing.T) {
