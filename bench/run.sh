@@ -9,7 +9,8 @@
 #     sleeve:    container -> bridge weave -> TAP -> weave-switch (UDP sleeve) -> ... -> container
 #
 # Usage: bench/run.sh [-t SECONDS] [-r REPS] [-o FILE.json] [-s SYSTEMS]
-#   defaults: -t 5 -r 3 -o bench/results/latest.json -s "veth vxlan sleeve sleeve-nooffload"
+#   defaults: -t 5 -r 3 -o bench/results/latest.json -s "veth vxlan wireguard-go sleeve sleeve-nooffload"
+#   wireguard-go: stock userspace WireGuard host to host (encrypted, L3).
 #   sleeve-nooffload: the same routers with --no-offload (TAP without
 #   TSO/checksum offloads: every 1426-byte frame crosses userspace alone).
 # Needs root, iperf3, jq, ping.
@@ -18,7 +19,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 trap ws_cleanup EXIT
 
-secs=5 reps=3 out=bench/results/latest.json systems="veth vxlan sleeve sleeve-nooffload"
+secs=5 reps=3 out=bench/results/latest.json systems="veth vxlan wireguard-go sleeve sleeve-nooffload"
 while getopts "t:r:o:s:" opt; do
 	case $opt in
 	t) secs=$OPTARG ;;
@@ -88,6 +89,31 @@ setup_sleeve_nooffload() {
 	SRC[sleeve-nooffload]=$p-n1 DST[sleeve-nooffload]=$p-n2 ADDR[sleeve-nooffload]=10.33.0.2
 }
 
+# wireguard-go (userspace, encrypted, L3, with its TUN offloads): host to
+# host over the same underlay, the reference for the encrypted transports.
+setup_wireguard_go() {
+	local wg=bin/wireguard-go i
+	[ -x "$wg" ] || { echo "bench: no bin/wireguard-go (scripts/deps.sh bench builds it)" >&2; exit 1; }
+	for i in 1 2; do
+		(umask 077; wg genkey >"$WS_TMP/wg$i.key")
+		wg pubkey <"$WS_TMP/wg$i.key" >"$WS_TMP/wg$i.pub"
+		WG_PROCESS_FOREGROUND=1 ip netns exec "$p-h$i" "$wg" -f "wgb$WS_ID$i" >"$WS_TMP/wg$i.log" 2>&1 &
+		WS_PIDS+=($!)
+	done
+	for i in 1 2; do
+		# The UAPI socket lives in /var/run/wireguard, shared by every
+		# namespace: each device needs a name unique on the machine.
+		local dev="wgb$WS_ID$i"
+		for _ in $(seq 50); do ip -n "$p-h$i" link show "$dev" >/dev/null 2>&1 && break; sleep 0.1; done
+		local other=$((3 - i))
+		ip netns exec "$p-h$i" wg set "$dev" private-key "$WS_TMP/wg$i.key" listen-port 51820 \
+			peer "$(cat "$WS_TMP/wg$other.pub")" endpoint "198.18.0.$other:51820" allowed-ips "10.34.0.$other/32"
+		ip -n "$p-h$i" addr add "10.34.0.$i/24" dev "$dev"
+		ip -n "$p-h$i" link set "$dev" up
+	done
+	SRC[wireguard-go]=$h1 DST[wireguard-go]=$h2 ADDR[wireguard-go]=10.34.0.2
+}
+
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 for s in $systems; do
@@ -96,6 +122,7 @@ for s in $systems; do
 	vxlan) setup_vxlan ;;
 	sleeve) setup_sleeve ;;
 	sleeve-nooffload) setup_sleeve_nooffload ;;
+	wireguard-go) setup_wireguard_go ;;
 	*) echo "bench: unknown system $s" >&2; exit 2 ;;
 	esac
 	ip netns exec "${DST[$s]}" iperf3 -s -D --pidfile "$WS_TMP/iperf3-$s.pid" >/dev/null

@@ -5,6 +5,7 @@
 #   scripts/deps.sh            # tools for the demo and the tests
 #   scripts/deps.sh bench      # plus what the benchmarks compare against
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 need=()
 want() { # want COMMAND PACKAGE
@@ -20,6 +21,19 @@ want make make
 want curl curl
 if [ "${1:-}" = bench ]; then
 	want ethtool ethtool
+	want wg wireguard-tools
+fi
+
+# wireguard-go, the reference userspace WireGuard, built from the Go
+# module proxy at a pinned version into bin/ (bench only).
+WIREGUARD_GO_VERSION=v0.0.0-20260522210424-ecfc5a8d5446
+if [ "${1:-}" = bench ] && [ ! -x bin/wireguard-go ]; then
+	echo "deps: building wireguard-go $WIREGUARD_GO_VERSION" >&2
+	tmp=$(mktemp -d)
+	GOBIN=$tmp go install "golang.zx2c4.com/wireguard@$WIREGUARD_GO_VERSION"
+	mkdir -p bin
+	mv "$tmp/wireguard" bin/wireguard-go
+	rm -rf "$tmp"
 fi
 
 if [ ${#need[@]} -eq 0 ]; then
