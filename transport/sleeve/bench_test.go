@@ -15,6 +15,9 @@ func sizeName(size int) string { return fmt.Sprintf("size=%d", size) }
 // super-frame with GSO offload information (fragmented, UDP GSO/GRO).
 var benchSizes = []int{64, 1400, superSize}
 
+// encBenchSizes are the sizes of the encrypted variants.
+var encBenchSizes = []int{1400, superSize}
+
 const (
 	superSize = 65000
 	// superBatchLen is the number of super-frames per round trip: 1 MiB,
@@ -40,9 +43,14 @@ type roundTripper struct {
 	eps  []transport.Endpoint
 }
 
-func newRoundTripper(t testing.TB, size int) *roundTripper {
-	a := openSleeve(t, Config{Self: peerA})
-	b := openSleeve(t, Config{Self: peerB})
+// newRoundTripper returns a roundTripper for frames of size; with enc,
+// both sleeves encrypt, with keys set for each other.
+func newRoundTripper(t testing.TB, size int, enc bool) *roundTripper {
+	a := openSleeve(t, Config{Self: peerA, Encrypt: enc})
+	b := openSleeve(t, Config{Self: peerB, Encrypt: enc})
+	if enc {
+		setKeys(t, a, b, "round trip")
+	}
 	// A generous deadline: a lost datagram fails the run instead of
 	// hanging it. Extended on each run.
 	b.s.sock.Load().conn.SetReadDeadline(time.Now().Add(time.Minute))
@@ -72,10 +80,19 @@ func (rt *roundTripper) run(t testing.TB) {
 }
 
 func BenchmarkSend(b *testing.B) {
-	for _, size := range benchSizes {
-		b.Run(sizeName(size), func(b *testing.B) {
-			a := openSleeve(b, Config{Self: peerA})
+	for _, size := range append(benchSizes, -1400, -superSize) {
+		name := sizeName(size)
+		enc := size < 0
+		if enc {
+			size = -size
+			name = "encrypted/" + sizeName(size)
+		}
+		b.Run(name, func(b *testing.B) {
+			a := openSleeve(b, Config{Self: peerA, Encrypt: enc})
 			dst := openSleeve(b, Config{Self: peerB}) // never read: the kernel drops the excess
+			if enc {
+				setKeys(b, a, dst, "send")
+			}
 			out := benchBatch(a.s, size)
 			b.ReportAllocs()
 			b.SetBytes(int64(out.N * size))
@@ -90,19 +107,24 @@ func BenchmarkSend(b *testing.B) {
 }
 
 // BenchmarkRoundTrip sends and receives over 127.0.0.1 on one goroutine;
-// Gbit/s counts frame bytes (b.SetBytes), so MB/s*8/1000.
+// Gbit/s counts frame bytes (b.SetBytes), so MB/s*8/1000. The encrypted/
+// variants seal and open every datagram (ChaCha20-Poly1305).
 func BenchmarkRoundTrip(b *testing.B) {
+	run := func(b *testing.B, size int, enc bool) {
+		rt := newRoundTripper(b, size, enc)
+		b.ReportAllocs()
+		b.SetBytes(int64(rt.out.N * size))
+		for b.Loop() {
+			rt.run(b)
+		}
+		sec := b.Elapsed().Seconds()
+		b.ReportMetric(float64(b.N*rt.out.N)/sec, "frames/s")
+		b.ReportMetric(float64(b.N*rt.out.N*size)*8/sec/1e9, "Gbit/s")
+	}
 	for _, size := range benchSizes {
-		b.Run(sizeName(size), func(b *testing.B) {
-			rt := newRoundTripper(b, size)
-			b.ReportAllocs()
-			b.SetBytes(int64(rt.out.N * size))
-			for b.Loop() {
-				rt.run(b)
-			}
-			sec := b.Elapsed().Seconds()
-			b.ReportMetric(float64(b.N*rt.out.N)/sec, "frames/s")
-			b.ReportMetric(float64(b.N*rt.out.N*size)*8/sec/1e9, "Gbit/s")
-		})
+		b.Run(sizeName(size), func(b *testing.B) { run(b, size, false) })
+	}
+	for _, size := range encBenchSizes {
+		b.Run("encrypted/"+sizeName(size), func(b *testing.B) { run(b, size, true) })
 	}
 }

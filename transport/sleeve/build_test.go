@@ -134,7 +134,7 @@ func TestBuildSuperFrameStream(t *testing.T) {
 	fr := make([]byte, frame.MaxSuperFrameSize)
 	const frames = 7
 	for range frames {
-		s.appendFragments(st, frame.Meta{GSO: tcp4GSO}, fr, 1472)
+		s.appendFragments(st, frame.Meta{GSO: tcp4GSO}, fr, 1472, false)
 	}
 	nm := st.build(0, true, maxGSOBytesIPv4)
 	if nm > frames+1 {

@@ -35,6 +35,15 @@ type Config struct {
 	// recvmmsg. If zero, defaults to 128 on Linux, 1 elsewhere. Must be in
 	// [1, 1024].
 	BatchSize int
+	// Encrypt makes the Sleeve send only encrypted datagrams
+	// (ChaCha20-Poly1305 under per-peer keys, see SetKeys; Send to an
+	// address without a key fails with ErrNoKey) and drop, counting them,
+	// every plaintext datagram it receives (DropPlaintext) and every
+	// encrypted one from a sender it has no key for (DropNoKey). It adds
+	// EncryptionOverhead (24) bytes to each datagram, and to Overhead. If
+	// false (the default), datagrams are sent in plaintext; encrypted ones
+	// are still opened when SetKeys gave a key for their sender.
+	Encrypt bool
 	// Logger receives rate-limited reports of malformed datagrams
 	// (Verbosef) and socket errors (Errorf). If zero, logging is off.
 	Logger Logger

@@ -1,8 +1,10 @@
-// Package sleeve is the plain UDP transport: Weave's "sleeve" overlay,
-// batched. Frames travel between peers in UDP datagrams on port 6783:
-// several small frames packed into one datagram, a frame bigger than a
-// datagram (such as a 64 KiB TCP super-frame from a TAP with offloads) cut
-// into sleeve fragments. It implements transport.Transport.
+// Package sleeve is the UDP transport: Weave's "sleeve" overlay, batched,
+// optionally encrypted. Frames travel between peers in UDP datagrams on
+// port 6783: several small frames packed into one datagram, a frame bigger
+// than a datagram (such as a 64 KiB TCP super-frame from a TAP with
+// offloads) cut into sleeve fragments. With Config.Encrypt every datagram
+// is sealed with ChaCha20-Poly1305 under per-peer keys from the control
+// plane (see Encryption). It implements transport.Transport.
 //
 // # Wire format
 //
@@ -20,7 +22,7 @@
 //	 0                   1                   2                   3
 //	 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
 //	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-//	|  version = 1  |0 0 0 0 0 0 F G|                               |
+//	|  version = 1  |0 0 0 0 0 E F G|                               |
 //	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+    sender PeerName (6 bytes)  +
 //	|                                                               |
 //	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+ -.
@@ -60,7 +62,10 @@
 //     the compact format.
 //   - F = FlagFragment (0x02): the datagram carries one fragment of a frame
 //     too big for a datagram.
-//   - Any other bit (reserved for encryption) makes the datagram malformed.
+//   - E = FlagEncrypted (0x04): the rest of the datagram is sealed (see
+//     Encryption); opened, it is a datagram as above, with F and G as in
+//     the header.
+//   - Any other bit makes the datagram malformed.
 //
 // A fragment datagram:
 //
@@ -104,6 +109,124 @@
 // datagram bigger than the limit (if UnderlayMTU is set above the real path
 // MTU, IP may still fragment; see Stats.GSOErrors).
 //
+// With Config.Encrypt, every datagram is EncryptionOverhead (24) bytes
+// longer: Overhead is 84 on IPv4 (104 on IPv6) and the overlay MTU on a
+// 1500-byte underlay 1402; the packing limit is 24 bytes smaller, so that
+// no sealed datagram exceeds UnderlayMTU - 28 (a 64 KiB super-frame with a
+// GSO descriptor is 47 fragments of up to 1472 bytes on the wire). Weave's
+// NaCl sleeve has 1414, without offload information.
+//
+// # Encryption
+//
+// An encrypted datagram (FlagEncrypted set) keeps the 8-byte header in
+// clear, then a counter, then the ChaCha20-Poly1305 (RFC 8439) ciphertext
+// of everything that follows the header in the plaintext datagram, then
+// the 16-byte Poly1305 tag:
+//
+//	encrypted := header counter ciphertext tag
+//	header    := version(1) = 1 | flags(1), E set | sender PeerName(6)
+//	counter   := uint64, big endian
+//	nonce     := 4 zero bytes | counter                (12 bytes, not sent)
+//	AD        := header | counter                      (16 bytes, authenticated)
+//
+//	 0                   1                   2                   3
+//	 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+ -.
+//	|  version = 1  |0 0 0 0 0 1 F G|                               |  |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+    sender PeerName (6 bytes)  +  |
+//	|                                                               |  | in clear,
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+  | authenticated
+//	|                                                               |  | (AD, 16)
+//	+                  counter (uint64, big endian)                 +  |
+//	|                                                               |  |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+ -+
+//	|                                                               |  |
+//	:  frame headers [gso] and frames, or fragment header [gso] and :  | encrypted,
+//	:  data: the plaintext datagram after its header                :  | authenticated
+//	|                                                               |  |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+ -'
+//	|                                                               |
+//	+                                                               +
+//	|                    Poly1305 tag (16 bytes)                    |
+//	+                                                               +
+//	|                                                               |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//
+// Keys. The control-plane handshake (gossip/handshake, Conn.DataKeys)
+// derives two fresh 32-byte keys per connection, one per direction; the
+// daemon installs them with SetKeys(peer, addr, send, recv) and removes
+// them with RemoveKeys. Send finds the send key by the destination
+// address, the next hop's endpoint (all Send knows); the receiver finds
+// the receive key by the sender named in the header, not by the source
+// address, which NAT may rewrite. The keys live in an immutable table
+// swapped atomically on every change, with one cipher.AEAD built per key
+// in SetKeys: the data path reads it without a lock and allocates nothing.
+//
+// Counters. A send key's 64-bit counter only grows: each flush takes a
+// block of counters (one atomic add) for its datagrams and seals them just
+// before the sendmmsg, so no nonce is used twice under a key; Send fails
+// with ErrKeyExhausted before the counter reaches 2^64-2^16, and a key
+// installed again after RemoveKeys resumes its counter. Every datagram is
+// sealed on its own: each fragment and each GSO segment is a datagram of
+// its own, and equal-sized plaintext datagrams seal to equal-sized
+// datagrams, so a run of them still goes as one UDP_SEGMENT send and comes
+// back through GRO. Sealing writes into the send arena: packed datagrams
+// and fragments are built there with room for the counter and the tag and
+// sealed in place; a frame sent alone is sealed from the batch (its frame
+// header in the headroom) straight into the arena, so the caller's frame
+// is read once and left intact.
+//
+// Receiving. A datagram with E is opened before it is decoded, into a
+// buffer of the ReceiveFunc, not in place: a failed Open clears its output,
+// and the ciphertext must survive to be tried under the previous key.
+// Refused datagrams are dropped and counted in Stats.Dropped, never
+// returned as errors: DropPlaintext (a datagram without E, to a Sleeve
+// with Config.Encrypt), DropNoKey (no receive key for the sender),
+// DropAuth (the tag does not verify: wrong or outdated key, tampered,
+// truncated, forged) and DropReplay. A Sleeve without Config.Encrypt
+// sends plaintext but still opens datagrams from senders it has a key for.
+//
+// Replay window. Each receive key remembers the newest counter it
+// accepted and the ReplayWindow (8128) counters before it, in an 8192-bit
+// ring (RFC 6479, as wireguard-go). A counter seen already, or more than
+// ReplayWindow behind the newest, is dropped (DropReplay); reordering
+// within the window is accepted. The window is checked and moved only
+// after a successful Open, so forged counters cannot move it. It is as
+// wide as wireguard-go's because concurrent Sends to one peer take blocks
+// of up to 2*BatchSize+512 counters and may reach the wire in another
+// order. Each window has its own mutex: a Sleeve has one ReceiveFunc,
+// called from one goroutine at a time, so the lock is never contended;
+// it keeps the window correct should several ReceiveFuncs share a key.
+//
+// Rekeying is SetKeys with new keys: the next Send uses the new send key;
+// the new receive key becomes current and the previous one stays valid
+// for RekeyGrace (30 s), so datagrams the peer sealed before it switched
+// still open (a datagram the current key refuses is tried under it, each
+// key with its own window). Datagrams sealed under a new key that arrive
+// before its SetKeys are refused (DropAuth): install keys as soon as the
+// handshake completes.
+//
+// What an attacker on the path can and cannot do. It cannot read frames
+// or their overlay headers (src, dst, GSO information, fragment ids and
+// offsets); it cannot forge, modify, truncate or extend a datagram, nor
+// change its header or counter (all authenticated: DropAuth); it cannot
+// inject plaintext into an encrypting Sleeve (DropPlaintext), replay a
+// datagram that was delivered or is older than the window (DropReplay),
+// move the window with forged counters, or reflect a router's datagrams
+// back to it (they name it as sender, and SetKeys refuses keys for Self).
+// It can see the header (that this is the sleeve, the sending peer's
+// name, whether the datagram is a fragment or carries offload
+// information), the counter (so the number of datagrams per key), and
+// sizes and timing: nothing is padded. It can drop, delay and reorder
+// datagrams (delivering late, once, a datagram it held back, as long as
+// it is within the window); it can rewrite the source address, which is
+// not authenticated: the Endpoint a ReceiveFunc reports is a hint, and
+// must not decide where to send (the router's NoLearn; Send to an
+// address without keys fails closed with ErrNoKey). It can flood: each
+// garbage datagram costs one failed Open (two during a rekey grace) before
+// it is dropped. Encryption is per link, hop by hop, like Weave's: a peer
+// that relays frames opens and seals them again, and sees them.
+//
 // # Offloads: UDP GSO and GRO (Linux)
 //
 // Open probes UDP GSO (getsockopt UDP_SEGMENT) and enables UDP GRO
@@ -137,7 +260,8 @@
 //
 // Each ReceiveFunc owns its receive buffers: with GRO, 64 messages of
 // 64 KiB (4 MiB); without, BatchSize buffers of MaxDatagramSize+1 bytes
-// (1.1 MiB at 128). It reads them with one recvmmsg, and frames are copied
+// (1.1 MiB at 128); and one MaxDatagramSize buffer that encrypted
+// datagrams are opened into. It reads them with one recvmmsg, and frames are copied
 // into the caller's batch. It also owns a reassembly pool of 32 slots of
 // frame.MaxSuperFrameSize bytes with a bitmap of received bytes (2.3 MiB):
 // a fragment whose bytes all arrived already (duplicate) or partly

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/transport"
@@ -272,5 +274,122 @@ func FuzzReassembly(f *testing.F) {
 			t.Fatalf("frame delivered %d times", delivered)
 		}
 		check()
+	})
+}
+
+// sealForTest seals the plaintext datagram plain (header and what follows
+// it) with k, as Send does, and returns the encrypted datagram.
+func sealForTest(k *sendKey, plain []byte) []byte {
+	st := &sendState{arena: make([]byte, 0, len(plain)+EncryptionOverhead), dgs: make([]dgram, 0, 1)}
+	st.arena = append(st.arena[:CounterSize], plain...)
+	st.arena = encryptedLayout(st.arena, 0)
+	st.dgs = append(st.dgs, dgram{b: st.arena})
+	if err := st.seal(k); err != nil {
+		panic(err)
+	}
+	return st.arena
+}
+
+// FuzzOpen feeds the encrypted-datagram opener random bytes d, and seals
+// the plaintext datagram made of flags and body with counter ctr under the
+// current or (during its grace) the previous key, then opens it. Random
+// bytes must never panic; an opened datagram must be exactly the sealing
+// of its plaintext at its counter, and never open twice; a sealed datagram
+// must open to its plaintext, once, and not at all with any bit flipped.
+func FuzzOpen(f *testing.F) {
+	cur, prev := testKey("fuzz/cur"), testKey("fuzz/prev")
+	frames := encode(peerA, []decoded{{frame.Meta{Src: peerA, Dst: peerB}, testFrame(60, 1)}})
+	frag := AppendFragment(nil, peerA, &Fragment{Meta: frame.Meta{Src: peerA, GSO: tcp4GSO}, ID: 9, Offset: 0, Total: 3000, Data: testFrame(1400, 2)})
+	seal := func(key [32]byte, ctr uint64, plain []byte) []byte {
+		k := &sendKey{key: key, aead: newAEAD(key)}
+		k.next.Store(ctr)
+		return sealForTest(k, plain)
+	}
+	f.Add(seal(cur, 0, frames), byte(0), []byte{}, uint64(0), uint16(0))
+	f.Add(seal(cur, 1<<40, frag), FlagFragment|FlagGSO, frag[HeaderSize:], uint64(7), uint16(1))
+	f.Add(seal(prev, 5, frames), byte(0), frames[HeaderSize:], uint64(maxCounter-1), uint16(100))
+	// Malformed seeds:
+	sealed := seal(cur, 3, frames)
+	f.Add(sealed[:HeaderSize+CounterSize+TagSize-1], byte(0), []byte{1}, uint64(0), uint16(0)) // too short for the tag
+	f.Add(sealed[:len(sealed)-1], byte(0), []byte{1}, uint64(0), uint16(0))                    // truncated tag
+	other := bytes.Clone(sealed)                                                               // another sender
+	peerC.Put(other[2:])
+	f.Add(other, byte(0), []byte{}, uint64(0), uint16(0))
+	f.Add(seal(testKey("wrong"), 3, frames), byte(0), []byte{}, uint64(0), uint16(0)) // wrong key
+
+	out := make([]byte, MaxDatagramSize+1<<16)
+	var nonce [12]byte
+	// table returns keys for peerA: cur, and prev in its grace.
+	table := func(t *testing.T) *keyTable {
+		s, err := New(Config{Self: peerB, Encrypt: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetKeys(peerA, netip.AddrPort{}, testKey("fuzz/send"), prev); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetKeys(peerA, netip.AddrPort{}, testKey("fuzz/send"), cur); err != nil {
+			t.Fatal(err)
+		}
+		return s.keys.table.Load()
+	}
+	f.Fuzz(func(t *testing.T, d []byte, flags byte, body []byte, ctr uint64, flip uint16) {
+		tb, now := table(t), time.Now()
+		allowed := func(reason DropReason) bool {
+			return reason == DropAuth || reason == DropNoKey || reason == DropReplay || reason == DropOversize
+		}
+
+		// Random bytes.
+		in := bytes.Clone(d)
+		p, reason, _ := tb.open(d, out, &nonce, now)
+		if !bytes.Equal(d, in) {
+			t.Fatal("open modified its input")
+		}
+		if reason != dropNone {
+			if !allowed(reason) || p != nil {
+				t.Fatalf("open: reason %v, %d bytes", reason, len(p))
+			}
+		} else {
+			if len(p) != len(d)-EncryptionOverhead || p[1] != d[1]&^FlagEncrypted {
+				t.Fatalf("opened %d bytes to %d, flags %#x", len(d), len(p), p[1])
+			}
+			plain := bytes.Clone(p)
+			plain[1] = d[1] // sealing sets FlagEncrypted
+			c := counterOf(d)
+			if !bytes.Equal(seal(cur, c, plain), d) && !bytes.Equal(seal(prev, c, plain), d) {
+				t.Fatal("opened a datagram that is not the sealing of its plaintext")
+			}
+			if _, reason, _ := tb.open(d, out, &nonce, now); reason != DropReplay {
+				t.Fatalf("opened twice: %v", reason)
+			}
+		}
+
+		// A datagram sealed here, opened with fresh windows.
+		tb = table(t)
+		if len(body) > MaxDatagramSize-HeaderSize-EncryptionOverhead {
+			body = body[:MaxDatagramSize-HeaderSize-EncryptionOverhead]
+		}
+		plain := append(AppendHeaderFlags(nil, peerA, flags&^FlagEncrypted), body...)
+		key := cur
+		if flip&1 != 0 {
+			key = prev
+		}
+		ctr %= maxCounter
+		e := seal(key, ctr, plain)
+		if len(e) != len(plain)+EncryptionOverhead || e[1] != plain[1]|FlagEncrypted || counterOf(e) != ctr {
+			t.Fatalf("sealed %d bytes to %d, header %x", len(plain), len(e), e[:HeaderSize+CounterSize])
+		}
+		bad := bytes.Clone(e)
+		bad[int(flip>>1)%len(bad)] ^= 1 << (flip % 8)
+		if _, reason, _ := tb.open(bad, out, &nonce, now); reason == dropNone || !allowed(reason) {
+			t.Fatalf("opened with a bit flipped: %v", reason)
+		}
+		p, reason, _ = tb.open(e, out, &nonce, now)
+		if reason != dropNone || !bytes.Equal(p, plain) {
+			t.Fatalf("round trip: %v, %d bytes of %d", reason, len(p), len(plain))
+		}
+		if _, reason, _ := tb.open(e, out, &nonce, now); reason != DropReplay {
+			t.Fatalf("opened twice: %v", reason)
+		}
 	})
 }

@@ -45,6 +45,11 @@ type receiver struct {
 
 	ra  *reassembler
 	eps epCache
+
+	// Encrypted datagrams are opened into plain (MaxDatagramSize bytes),
+	// which the current datagram's frames then alias.
+	plain []byte
+	nonce [12]byte
 }
 
 func newReceiver(s *Sleeve, conn *net.UDPConn, gro bool, now func() time.Time) (*receiver, error) {
@@ -63,16 +68,21 @@ func newReceiver(s *Sleeve, conn *net.UDPConn, gro bool, now func() time.Time) (
 	}
 	return &receiver{
 		s: s, br: br, bufs: bufs, eps: newEPCache(),
-		ra: newReassembler(reassemblySlots, now, &s.stats),
+		ra:    newReassembler(reassemblySlots, now, &s.stats),
+		plain: make([]byte, MaxDatagramSize),
 	}, nil
 }
 
 // receive is the ReceiveFunc. It first hands out frames of datagrams
 // already read (leftovers of the previous call); only when there are none
 // does it read the socket, blocking until at least one datagram arrives.
-// Malformed datagrams are dropped and counted, never returned as errors;
-// so are frames bigger than the room in b's buffers (len(b.Bufs[i]) -
-// b.Offset): a super-frame needs frame.MaxSuperFrameSize bytes.
+// Encrypted datagrams are opened (authenticated, decrypted, checked
+// against the replay window of their sender's key) before decoding.
+// Malformed datagrams, and those refused by encryption (plaintext to an
+// encrypting Sleeve, no key, failed authentication, replayed), are dropped
+// and counted, never returned as errors; so are frames bigger than the
+// room in b's buffers (len(b.Bufs[i]) - b.Offset): a super-frame needs
+// frame.MaxSuperFrameSize bytes.
 func (r *receiver) receive(b *frame.Batch, eps []transport.Endpoint) (int, error) {
 	b.N = 0
 	if r.s.closed.Load() {
@@ -156,6 +166,19 @@ func (r *receiver) nextDatagram() bool {
 		if size > MaxDatagramSize {
 			r.s.drop(DropOversize, 0, size, size, r.from)
 			continue
+		}
+		if size >= HeaderSize && d[0] == Version {
+			if d[1]&FlagEncrypted != 0 {
+				p, reason, val := r.s.keys.table.Load().open(d, r.plain, &r.nonce, r.ra.t)
+				if reason != dropNone {
+					r.s.drop(reason, 0, val, size, r.from)
+					continue
+				}
+				d = p
+			} else if r.s.cfg.Encrypt {
+				r.s.drop(DropPlaintext, 1, int(d[1]), size, r.from)
+				continue
+			}
 		}
 		if reason, off, val := r.cur.reset(d); reason != dropNone {
 			r.s.drop(reason, off, val, size, r.from)

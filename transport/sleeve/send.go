@@ -35,6 +35,10 @@ type dgram struct {
 	b      []byte
 	frames int // frames this datagram sends or completes (for Stats)
 	frag   bool
+	// src, for a datagram to encrypt whose plaintext was not copied into
+	// b: the frame header and frame, in place in the caller's batch,
+	// sealed into b by flush.
+	src []byte
 }
 
 // sendState is the scratch of one Send call: the datagrams built, the
@@ -53,8 +57,9 @@ type sendState struct {
 	order []int  // indexes of dgs in the order the messages send them
 	dirty int    // high-water mark of dgs and iovs, cleared by putSendState
 
-	ua net.UDPAddr
-	ip [16]byte // backs ua.IP
+	ua    net.UDPAddr
+	ip    [16]byte // backs ua.IP
+	nonce [12]byte // ChaCha20-Poly1305 nonce: 4 zero bytes, the counter
 }
 
 func (s *Sleeve) newSendState() *sendState {
@@ -154,7 +159,17 @@ func (s *Sleeve) Send(b *frame.Batch, ep transport.Endpoint) error {
 		return s.opError("send", ep.String(), fmt.Errorf("batch headroom %d is less than %d bytes", b.Offset, inPlaceHeadroom))
 	}
 	dst := ep.DstAddrPort()
-	limit, maxGSO := s.datagramLimit(dst.Addr()), maxGSOBytesIPv4
+	// With encryption, plaintext datagrams are built ov bytes short of
+	// the limit, with room for the counter and the tag, in the arena.
+	var key *sendKey
+	ov := 0
+	if s.cfg.Encrypt {
+		if key = s.keys.table.Load().sendKeyFor(dst); key == nil {
+			return s.opError("send", ep.String(), ErrNoKey)
+		}
+		ov = EncryptionOverhead
+	}
+	limit, maxGSO := s.datagramLimit(dst.Addr())-ov, maxGSOBytesIPv4
 	if a := dst.Addr(); a.Is6() && !a.Is4In6() {
 		maxGSO = maxGSOBytesIPv6
 	}
@@ -175,12 +190,12 @@ func (s *Sleeve) Send(b *frame.Batch, ep transport.Endpoint) error {
 		gso := !b.Meta[i].GSO.IsZero()
 		if HeaderSize+frameHeaderLen(gso)+size > limit {
 			nf, bytes := fragments(size, limit, gso)
-			if cap(st.arena)-len(st.arena) < bytes || cap(st.dgs)-len(st.dgs) < nf {
-				if err := s.flush(sk, st, ep, maxGSO); err != nil {
+			if cap(st.arena)-len(st.arena) < bytes+nf*ov || cap(st.dgs)-len(st.dgs) < nf {
+				if err := s.flush(sk, st, ep, maxGSO, key); err != nil {
 					return err
 				}
 			}
-			s.appendFragments(st, b.Meta[i], b.Frame(i), limit)
+			s.appendFragments(st, b.Meta[i], b.Frame(i), limit, key != nil)
 			i++
 			continue
 		}
@@ -198,8 +213,8 @@ func (s *Sleeve) Send(b *frame.Batch, ep transport.Endpoint) error {
 			gso, n, sum = g, n+1, sum+sz
 		}
 		total := HeaderSize + n*frameHeaderLen(gso) + sum
-		if len(st.dgs) == cap(st.dgs) || (j > i+1 && cap(st.arena)-len(st.arena) < total) {
-			if err := s.flush(sk, st, ep, maxGSO); err != nil {
+		if len(st.dgs) == cap(st.dgs) || ((j > i+1 || key != nil) && cap(st.arena)-len(st.arena) < total+ov) {
+			if err := s.flush(sk, st, ep, maxGSO, key); err != nil {
 				return err
 			}
 		}
@@ -207,7 +222,8 @@ func (s *Sleeve) Send(b *frame.Batch, ep transport.Endpoint) error {
 		if gso {
 			flags = FlagGSO
 		}
-		if j == i+1 {
+		switch {
+		case j == i+1:
 			hdr := HeaderSize + frameHeaderLen(gso)
 			d := b.Bufs[i][b.Offset-hdr : b.Offset+size]
 			putHeader(d, s.cfg.Self, flags)
@@ -215,9 +231,23 @@ func (s *Sleeve) Send(b *frame.Batch, ep transport.Endpoint) error {
 			if gso {
 				putGSO(d[HeaderSize+FrameHeaderSize:], b.Meta[i].GSO)
 			}
-			st.dgs = append(st.dgs, dgram{b: d, frames: 1})
-		} else {
+			if key == nil {
+				st.dgs = append(st.dgs, dgram{b: d, frames: 1})
+				break
+			}
+			// Encrypted: the header and room in the arena; flush seals
+			// the frame header and frame from the batch into it (no copy
+			// first, and the frame stays intact).
 			lo := len(st.arena)
+			st.arena = append(st.arena, d[:HeaderSize]...)
+			st.arena[lo+1] |= FlagEncrypted
+			st.arena = st.arena[:lo+len(d)+ov]
+			st.dgs = append(st.dgs, dgram{b: st.arena[lo:], frames: 1, src: d[HeaderSize:]}) // not cap-limited: adjacent datagrams share an iovec
+		default:
+			lo := len(st.arena)
+			if key != nil {
+				st.arena = st.arena[:lo+CounterSize]
+			}
 			st.arena = AppendHeaderFlags(st.arena, s.cfg.Self, flags)
 			for k := i; k < j; k++ {
 				if gso {
@@ -226,11 +256,14 @@ func (s *Sleeve) Send(b *frame.Batch, ep transport.Endpoint) error {
 					st.arena = AppendFrame(st.arena, b.Meta[k], b.Frame(k))
 				}
 			}
+			if key != nil {
+				st.arena = encryptedLayout(st.arena, lo)
+			}
 			st.dgs = append(st.dgs, dgram{b: st.arena[lo:], frames: j - i}) // not cap-limited: adjacent datagrams share an iovec
 		}
 		i = j
 	}
-	if err := s.flush(sk, st, ep, maxGSO); err != nil {
+	if err := s.flush(sk, st, ep, maxGSO, key); err != nil {
 		return err
 	}
 	if bad >= 0 {
@@ -253,8 +286,9 @@ func fragments(size, limit int, gso bool) (n, bytes int) {
 }
 
 // appendFragments cuts fr into fragment datagrams of limit bytes (the last
-// may be shorter), in the arena; the caller made room.
-func (s *Sleeve) appendFragments(st *sendState, meta frame.Meta, fr []byte, limit int) {
+// may be shorter), in the arena; the caller made room. With enc, each is
+// laid out for sealing (encryptedLayout), EncryptionOverhead bytes longer.
+func (s *Sleeve) appendFragments(st *sendState, meta frame.Meta, fr []byte, limit int, enc bool) {
 	gso := !meta.GSO.IsZero()
 	hdr := HeaderSize + FragmentHeaderSize
 	if gso {
@@ -265,7 +299,13 @@ func (s *Sleeve) appendFragments(st *sendState, meta frame.Meta, fr []byte, limi
 	for f.Offset = 0; f.Offset < len(fr); f.Offset += per {
 		f.Data = fr[f.Offset:min(f.Offset+per, len(fr))]
 		lo := len(st.arena)
+		if enc {
+			st.arena = st.arena[:lo+CounterSize]
+		}
 		st.arena = AppendFragment(st.arena, s.cfg.Self, &f)
+		if enc {
+			st.arena = encryptedLayout(st.arena, lo)
+		}
 		last := f.Offset+per >= len(fr)
 		d := dgram{b: st.arena[lo:], frag: true} // not cap-limited: adjacent datagrams share an iovec
 		if last {
@@ -361,13 +401,30 @@ func (st *sendState) addIOV(lo, niov, no, d int) int {
 	return niov + 1
 }
 
+// encryptedLayout turns the plaintext datagram built at b[lo+CounterSize:]
+// (after CounterSize reserved bytes) into the layout seal expects: the
+// header moved to b[lo:], with FlagEncrypted, the counter's room after it,
+// then the rest, and room for the tag appended. b has the room (Send
+// checked).
+func encryptedLayout(b []byte, lo int) []byte {
+	copy(b[lo:lo+HeaderSize], b[lo+CounterSize:lo+CounterSize+HeaderSize])
+	b[lo+1] |= FlagEncrypted
+	return b[:len(b)+TagSize]
+}
+
 // flush writes the datagrams of st and empties it, looping on partial
-// writes. If the kernel refuses a GSO message, its datagrams and the rest
-// are sent again one per message; GSO is turned off for the socket if that
-// works and the error said the path cannot do it (logged once).
-func (s *Sleeve) flush(sk *socket, st *sendState, ep transport.Endpoint, maxGSO int) error {
+// writes; with key, it first seals them. If the kernel refuses a GSO
+// message, its datagrams and the rest are sent again one per message; GSO
+// is turned off for the socket if that works and the error said the path
+// cannot do it (logged once).
+func (s *Sleeve) flush(sk *socket, st *sendState, ep transport.Endpoint, maxGSO int, key *sendKey) error {
 	if len(st.dgs) == 0 {
 		return nil
+	}
+	if key != nil {
+		if err := st.seal(key); err != nil {
+			return s.opError("send", ep.String(), err)
+		}
 	}
 	gso := s.stats.gso.Load()
 	nm := st.build(0, gso, maxGSO)

@@ -28,12 +28,22 @@ type end struct {
 // openSleeve opens a sleeve on 127.0.0.1:0 unless cfg says otherwise.
 func openSleeve(t testing.TB, cfg Config) *end {
 	t.Helper()
+	return openSleeveClock(t, cfg, nil)
+}
+
+// openSleeveClock is openSleeve with the sleeve's clock (reassembly
+// timeouts, rekey grace) injected, if clk is not nil.
+func openSleeveClock(t testing.TB, cfg Config, clk *fakeClock) *end {
+	t.Helper()
 	if !cfg.Listen.IsValid() {
 		cfg.Listen = loopback
 	}
 	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if clk != nil {
+		s.now = clk.now
 	}
 	fns, local, err := s.Open()
 	if err != nil {

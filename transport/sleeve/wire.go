@@ -36,8 +36,25 @@ const (
 	// FlagFragment: the datagram holds one fragment of a frame too big for
 	// a datagram, after a fragment header, instead of whole frames.
 	FlagFragment byte = 0x02
+	// FlagEncrypted: the header is followed by a CounterSize-byte counter
+	// and the sealed rest of the datagram (see the package documentation).
+	// A Sleeve opens such a datagram before decoding it; Reader and Decode
+	// handle only plaintext datagrams and refuse it (DropFlags).
+	FlagEncrypted byte = 0x04
 
 	knownFlags = FlagGSO | FlagFragment
+)
+
+// Encrypted datagrams: the header (in clear), a counter (the nonce, in
+// clear), the ciphertext of what follows the header in a plaintext
+// datagram, and the Poly1305 tag.
+const (
+	// CounterSize is the size of the big-endian counter after the header.
+	CounterSize = 8
+	// TagSize is the size of the ChaCha20-Poly1305 tag at the end.
+	TagSize = 16
+	// EncryptionOverhead is what encryption adds to a datagram.
+	EncryptionOverhead = CounterSize + TagSize
 )
 
 // IP and UDP header sizes of the underlay.
@@ -332,7 +349,7 @@ type DropReason uint8
 const (
 	DropShort          DropReason = iota // shorter than the header
 	DropVersion                          // version is not 1
-	DropFlags                            // unknown flag bits (encryption is not implemented)
+	DropFlags                            // unknown flag bits
 	DropNoFrames                         // a header and no frame
 	DropFrameHeader                      // a truncated frame header at the end
 	DropFrameLength                      // a frame length out of [14, frame.MaxFrameSize]
@@ -340,13 +357,18 @@ const (
 	DropOversize                         // larger than MaxDatagramSize (or cut by the socket)
 	DropFragmentHeader                   // a fragment datagram too short for its headers and one byte
 	DropFragmentRange                    // a fragment's total out of [14, frame.MaxSuperFrameSize], or its bytes past it
+	DropPlaintext                        // a plaintext datagram to a Sleeve with Config.Encrypt
+	DropNoKey                            // an encrypted datagram from a sender with no receive key (SetKeys)
+	DropAuth                             // an encrypted datagram that failed authentication: bad tag, wrong key, tampered or truncated
+	DropReplay                           // an authentic datagram whose counter was seen already or is older than the replay window
 	NumDropReasons
 
 	dropNone DropReason = 255
 )
 
 var dropNames = [NumDropReasons]string{"short", "version", "flags", "no-frames", "frame-header",
-	"frame-length", "truncated", "oversize", "fragment-header", "fragment-range"}
+	"frame-length", "truncated", "oversize", "fragment-header", "fragment-range",
+	"plaintext", "no-key", "auth", "replay"}
 
 // String returns a short name for r, usable as a metric label.
 func (r DropReason) String() string {
@@ -356,12 +378,17 @@ func (r DropReason) String() string {
 	return fmt.Sprintf("DropReason(%d)", uint8(r))
 }
 
-// DecodeError describes a malformed datagram. It Is transport.ErrMalformed.
+// DecodeError describes a malformed datagram, or (for the DropPlaintext,
+// DropNoKey, DropAuth and DropReplay reasons, which only a Sleeve's
+// receive path reports, in its log) one refused by encryption. It Is
+// transport.ErrMalformed.
 type DecodeError struct {
 	Reason DropReason
 	Offset int // where in the datagram the problem is
-	Value  int // the offending version, flags, length, offset or total
-	Size   int // length of the datagram
+	// Value is the offending version, flags, length, offset or total; the
+	// sender's PeerName for DropNoKey, the counter for DropReplay.
+	Value int
+	Size  int // length of the datagram
 }
 
 func (e *DecodeError) Error() string {
@@ -372,7 +399,7 @@ func (e *DecodeError) Error() string {
 	case DropVersion:
 		s = fmt.Sprintf("unknown version %d (want %d)", e.Value, Version)
 	case DropFlags:
-		s = fmt.Sprintf("flags 0x%02x has unknown bits (known: 0x%02x; encryption is not supported)", e.Value, knownFlags)
+		s = fmt.Sprintf("flags 0x%02x has unknown bits (known: 0x%02x)", e.Value, knownFlags)
 	case DropNoFrames:
 		s = "no frame after the header"
 	case DropFrameHeader:
@@ -388,6 +415,14 @@ func (e *DecodeError) Error() string {
 	case DropFragmentRange:
 		s = fmt.Sprintf("fragment: value %d at offset %d out of range (total in [%d, %d], data within it)",
 			e.Value, e.Offset, frame.EthernetHeaderSize, frame.MaxSuperFrameSize)
+	case DropPlaintext:
+		return "sleeve: dropping a plaintext datagram: encryption is required"
+	case DropNoKey:
+		return fmt.Sprintf("sleeve: encrypted datagram from %v, for which there is no key", frame.PeerName(e.Value))
+	case DropAuth:
+		return fmt.Sprintf("sleeve: encrypted datagram of %d bytes failed authentication", e.Size)
+	case DropReplay:
+		return fmt.Sprintf("sleeve: replayed or too old encrypted datagram (counter %d)", uint64(e.Value))
 	default:
 		s = e.Reason.String()
 	}
