@@ -9,7 +9,8 @@
 #     sleeve:    container -> bridge weave -> TAP -> weave-switch (UDP sleeve) -> ... -> container
 #
 # Usage: bench/run.sh [-t SECONDS] [-r REPS] [-o FILE.json] [-s SYSTEMS]
-#   defaults: -t 5 -r 3 -o bench/results/latest.json -s "veth vxlan wireguard-go sleeve sleeve-nooffload"
+#   defaults: -t 5 -r 3 -o bench/results/latest.json -s "veth vxlan wireguard-go sleeve sleeve-encrypted sleeve-nooffload"
+#   sleeve-encrypted: routers with a password (ChaCha20-Poly1305 per link).
 #   wireguard-go: stock userspace WireGuard host to host (encrypted, L3).
 #   sleeve-nooffload: the same routers with --no-offload (TAP without
 #   TSO/checksum offloads: every 1426-byte frame crosses userspace alone).
@@ -19,7 +20,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 trap ws_cleanup EXIT
 
-secs=5 reps=3 out=bench/results/latest.json systems="veth vxlan wireguard-go sleeve sleeve-nooffload"
+secs=5 reps=3 out=bench/results/latest.json systems="veth vxlan wireguard-go sleeve sleeve-encrypted sleeve-nooffload"
 while getopts "t:r:o:s:" opt; do
 	case $opt in
 	t) secs=$OPTARG ;;
@@ -114,6 +115,18 @@ setup_wireguard_go() {
 	SRC[wireguard-go]=$h1 DST[wireguard-go]=$h2 ADDR[wireguard-go]=10.34.0.2
 }
 
+setup_sleeve_encrypted() {
+	printf 'bench-password\n' >"$WS_TMP/pw"
+	router_up "$h1" e1 "$WS_TMP/e1.log" --name 02:00:00:00:02:01 --bridge wsenc --listen 198.18.0.1:6791 --peer 198.18.0.2:6791 --password-file "$WS_TMP/pw"
+	router_up "$h2" e2 "$WS_TMP/e2.log" --name 02:00:00:00:02:02 --bridge wsenc --listen 198.18.0.2:6791 --peer 198.18.0.1:6791 --password-file "$WS_TMP/pw"
+	wait_links e1 1
+	ns_add "$p-e1"
+	ns_add "$p-e2"
+	ws attach --api "$WS_TMP/e1.sock" "$p-e1" 10.35.0.1/16 >/dev/null
+	ws attach --api "$WS_TMP/e2.sock" "$p-e2" 10.35.0.2/16 >/dev/null
+	SRC[sleeve-encrypted]=$p-e1 DST[sleeve-encrypted]=$p-e2 ADDR[sleeve-encrypted]=10.35.0.2
+}
+
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 for s in $systems; do
@@ -123,6 +136,7 @@ for s in $systems; do
 	sleeve) setup_sleeve ;;
 	sleeve-nooffload) setup_sleeve_nooffload ;;
 	wireguard-go) setup_wireguard_go ;;
+	sleeve-encrypted) setup_sleeve_encrypted ;;
 	*) echo "bench: unknown system $s" >&2; exit 2 ;;
 	esac
 	ip netns exec "${DST[$s]}" iperf3 -s -D --pidfile "$WS_TMP/iperf3-$s.pid" >/dev/null

@@ -93,7 +93,7 @@ func (d *Daemon) start() (err error) {
 		return err
 	}
 	listen, _ := parseListen(c.Listen)
-	sl, err := sleeve.New(sleeve.Config{Self: d.self, Listen: listen})
+	sl, err := sleeve.New(sleeve.Config{Self: d.self, Listen: listen, Encrypt: len(c.Password) > 0})
 	if err != nil {
 		return fmt.Errorf("sleeve: %w", err)
 	}
@@ -281,7 +281,7 @@ func rateLimited(l *slog.Logger, every time.Duration) func(string, ...any) {
 func (d *Daemon) Status() api.Status {
 	s := api.Status{
 		Name: d.self.String(), Nickname: d.cfg.Nickname, Version: Version, Started: d.started,
-		Listen: d.listen.String(), Transport: "sleeve", Encryption: "unencrypted",
+		Listen: d.listen.String(), Transport: "sleeve",
 		Bridge: d.cfg.Bridge, TAP: d.tapName, MTU: d.mtu,
 	}
 	st := d.sleeve.Stats()

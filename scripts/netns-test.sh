@@ -112,6 +112,38 @@ check "attach of a network address is refused" expect_error "network address" ws
 check "a bad CIDR is refused" expect_error "prefix length" ws attach --api "$WS_TMP/h1.sock" "$c2" 10.32.0.2
 check "no router at the socket is reported" expect_error "no router is running" ws status --api "$WS_TMP/none.sock"
 
+# An encrypted pair beside the plain one (its own bridge and port), and a
+# router with the wrong password that must be refused.
+printf 's3cret-mesh\n' >"$WS_TMP/pw"
+printf 'wrong\n' >"$WS_TMP/pw-wrong"
+router_up "$h1" e1 "$WS_TMP/e1.log" --name 02:00:00:00:01:01 --bridge wsenc --listen 198.18.0.1:6790 --password-file "$WS_TMP/pw"
+router_up "$h2" e2 "$WS_TMP/e2.log" --name 02:00:00:00:01:02 --bridge wsenc --listen 198.18.0.2:6790 --password-file "$WS_TMP/pw" --peer 198.18.0.1:6790
+router_up "$h2" e3 "$WS_TMP/e3.log" --name 02:00:00:00:01:03 --bridge wsbad --listen 198.18.0.2:6791 --password-file "$WS_TMP/pw-wrong" --peer 198.18.0.1:6790
+wait_links e1 1
+for n in e1 e2; do ns_add "$p-$n"; done
+ws attach --api "$WS_TMP/e1.sock" "$p-e1" 10.40.0.1/16 >/dev/null
+ws attach --api "$WS_TMP/e2.sock" "$p-e2" 10.40.0.2/16 >/dev/null
+check "encrypted mesh: ping across" in_ns "$p-e1" ping -c 3 -i 0.2 -W 2 10.40.0.2
+check "encrypted mesh: the overlay MTU leaves room for the AEAD (1402)" bash -c "ip -n $h1 link show wsenc | grep -q 'mtu 1402'"
+in_ns "$p-e2" iperf3 -s -D -1 -B 10.40.0.2 -p 5202 --pidfile "$WS_TMP/iperf3e.pid" >/dev/null
+sleep 0.3
+ebps=$(in_ns "$p-e1" iperf3 -c 10.40.0.2 -p 5202 -t 2 -J 2>/dev/null | jq -r '.end.sum_received.bits_per_second // 0' || echo 0)
+check "encrypted mesh: iperf3 TCP across ($(awk "BEGIN{printf \"%.2f\", $ebps/1e9}") Gbit/s)" awk "BEGIN{exit !($ebps > 0)}"
+est=$(ws status --api "$WS_TMP/e1.sock" --json)
+check "encrypted mesh: status says the link is encrypted" \
+	bash -c "jq -e '.encryption | startswith(\"encrypted\")' <<<'$est' >/dev/null && jq -e '.connections[] | select(.peer==\"02:00:00:00:01:02\" and .encrypted and .state==\"established\")' <<<'$est' >/dev/null"
+check "encrypted mesh: no datagram dropped (keys agree both ways, no replay or auth failure)" \
+	bash -c "[ \$(jq '.transport_stats.Dropped | add' <<<'$est') -eq 0 ]"
+check "wrong password: refused, with the reason in the dialer's status" bash -c \
+	"for _ in \$(seq 50); do '$WS_BIN' status connections --api $WS_TMP/e3.sock | grep -q 'wrong password' && exit 0; sleep 0.2; done; exit 1"
+check "wrong password: refused, with the reason in the listener's status" bash -c \
+	"'$WS_BIN' status connections --api $WS_TMP/e1.sock | grep -q 'refused.*wrong password'"
+check "wrong password: no connection between them" bash -c \
+	"! '$WS_BIN' status --api $WS_TMP/e1.sock --json | jq -e '.connections[] | select(.peer==\"02:00:00:00:01:03\")' >/dev/null"
+router_down e3
+router_down e2
+router_down e1
+
 # Detach.
 ws detach --api "$WS_TMP/h1.sock" "$c2"
 check "detach removes the container's interface" bash -c "! ip -n $c2 link show ethws 2>/dev/null"

@@ -20,6 +20,13 @@ type Router interface {
 	ForgetMACs(frame.PeerName) int
 }
 
+// KeyInstaller is implemented by transports that encrypt the data path
+// with per-link keys from the control handshake (the sleeve).
+type KeyInstaller interface {
+	SetKeys(peer frame.PeerName, addr netip.AddrPort, send, recv [32]byte) error
+	RemoveKeys(peer frame.PeerName)
+}
+
 // Config configures a Mesh.
 type Config struct {
 	// Self, Nickname: this router's identity. Self is required.

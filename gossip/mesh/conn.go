@@ -43,10 +43,11 @@ type connection struct {
 	since    time.Time
 	dataEP   transport.Endpoint
 
-	established bool // data path answered a heartbeat recently
-	failure     string
-	rtt         time.Duration
-	controlRTT  time.Duration
+	established   bool // data path answered a heartbeat recently
+	dataEncrypted bool // the data link has keys from this handshake
+	failure       string
+	rtt           time.Duration
+	controlRTT    time.Duration
 
 	summaryDiffered bool
 	lastDigestSent  time.Time
@@ -101,7 +102,9 @@ func (m *Mesh) register(hc *handshake.Conn, outbound bool, target string) {
 			}
 			return
 		}
-		m.dropConn(old, "replaced by a simultaneous connection")
+		// Keep the old link's keys: the new SetKeys below gives the old
+		// receive key a grace period for datagrams in flight.
+		m.dropConnKeys(old, "replaced by a simultaneous connection", false)
 	}
 	var dataEP transport.Endpoint
 	if port, err := strconv.ParseUint(hello.Caps[CapDataPort], 10, 16); err == nil {
@@ -117,6 +120,31 @@ func (m *Mesh) register(hc *handshake.Conn, outbound bool, target string) {
 	}
 	if dataEP == nil {
 		c.failure = "peer announced no usable data port"
+	}
+	if len(m.cfg.Password) > 0 {
+		// The data link gets its own keys from this handshake.
+		ki, _ := m.cfg.Transport.(KeyInstaller)
+		send, recv, ok := hc.DataKeys()
+		var err error
+		switch {
+		case ki == nil:
+			err = errors.New("transport cannot encrypt")
+		case !ok:
+			err = errors.New("handshake gave no data keys")
+		case dataEP == nil:
+			err = errors.New("no data endpoint to key")
+		default:
+			err = ki.SetKeys(hello.Name, dataEP.DstAddrPort(), send, recv)
+		}
+		if err != nil {
+			m.log.Error("refusing connection: cannot encrypt its data link", "peer", hello.Name.String(), "err", err)
+			hc.Close()
+			if t := m.targets[target]; t != nil {
+				t.fail(m, "cannot encrypt the data link: "+err.Error(), false)
+			}
+			return
+		}
+		c.dataEncrypted = true
 	}
 	m.conns[hello.Name] = c
 	if t := m.targets[target]; t != nil {
@@ -136,7 +164,9 @@ func (m *Mesh) register(hc *handshake.Conn, outbound bool, target string) {
 }
 
 // dropConn forgets a connection (the actor's side of a disconnect).
-func (m *Mesh) dropConn(c *connection, reason string) {
+func (m *Mesh) dropConn(c *connection, reason string) { m.dropConnKeys(c, reason, true) }
+
+func (m *Mesh) dropConnKeys(c *connection, reason string, removeKeys bool) {
 	c.close()
 	name := c.hello.Name
 	if m.conns[name] != c {
@@ -144,6 +174,9 @@ func (m *Mesh) dropConn(c *connection, reason string) {
 	}
 	delete(m.conns, name)
 	m.topo.RemoveNeighbor(name)
+	if ki, ok := m.cfg.Transport.(KeyInstaller); ok && c.dataEncrypted && removeKeys {
+		ki.RemoveKeys(name)
+	}
 	m.log.Info("disconnected", "peer", name.String(), "addr", c.addr, "reason", reason)
 	if t := m.targets[c.target]; t != nil {
 		t.fail(m, reason, false)

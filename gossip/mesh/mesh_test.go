@@ -57,15 +57,44 @@ func (f *fakeRouter) forgotten(p frame.PeerName) int {
 	return f.forgot[p]
 }
 
+// keyedTransport records the data keys the mesh installs.
+type keyedTransport struct {
+	*memory.Transport
+	mu   sync.Mutex
+	keys map[frame.PeerName][2][32]byte
+}
+
+func (k *keyedTransport) SetKeys(p frame.PeerName, _ netip.AddrPort, send, recv [32]byte) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.keys[p] = [2][32]byte{send, recv}
+	return nil
+}
+
+func (k *keyedTransport) RemoveKeys(p frame.PeerName) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	delete(k.keys, p)
+}
+
+func (k *keyedTransport) key(p frame.PeerName) ([2][32]byte, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	v, ok := k.keys[p]
+	return v, ok
+}
+
 type node struct {
 	m  *Mesh
 	rt *fakeRouter
+	tr *keyedTransport
 }
 
 func startNode(t *testing.T, name frame.PeerName, password string, noDiscovery bool, peers ...string) *node {
 	t.Helper()
 	rt := newFakeRouter()
-	tr := memory.NewNetwork().NewTransport(name, netip.MustParseAddrPort("127.0.0.1:1"))
+	tr := &keyedTransport{Transport: memory.NewNetwork().NewTransport(name, netip.MustParseAddrPort("127.0.0.1:1")),
+		keys: map[frame.PeerName][2][32]byte{}}
 	m, err := New(Config{
 		Self: name, Nickname: fmt.Sprintf("n%d", name&0xff), Password: []byte(password),
 		Listen: netip.MustParseAddrPort("127.0.0.1:0"), DataPort: 6783, Peers: peers, NoDiscovery: noDiscovery,
@@ -78,7 +107,7 @@ func startNode(t *testing.T, name frame.PeerName, password string, noDiscovery b
 	if err := m.Start(); err != nil {
 		t.Fatal(err)
 	}
-	return &node{m: m, rt: rt}
+	return &node{m: m, rt: rt, tr: tr}
 }
 
 func (n *node) addr() string { return n.m.Addr().String() }
@@ -218,6 +247,18 @@ func TestPasswords(t *testing.T) {
 				cs := b.status().Connections[0]
 				if cs.Encrypted != tt.encrypts {
 					t.Errorf("encrypted = %v, want %v", cs.Encrypted, tt.encrypts)
+				}
+				kb, okb := b.tr.key(0x020000000001)
+				ka, oka := a.tr.key(0x020000000002)
+				if okb != tt.encrypts || oka != tt.encrypts {
+					t.Fatalf("data keys installed: a %v b %v, want %v", oka, okb, tt.encrypts)
+				}
+				if tt.encrypts && (kb[0] != ka[1] || kb[1] != ka[0] || kb[0] == kb[1]) {
+					t.Error("data keys do not match crosswise, or are equal per direction")
+				}
+				if tt.encrypts {
+					b.m.Close()
+					waitFor(t, "a removes b's keys when b leaves", func() bool { _, ok := a.tr.key(0x020000000002); return !ok })
 				}
 				return
 			}

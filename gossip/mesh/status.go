@@ -57,13 +57,13 @@ func (m *Mesh) Status(ctx context.Context) Status {
 func (m *Mesh) publishStatus() {
 	s := Status{Encryption: "unencrypted"}
 	if len(m.cfg.Password) > 0 {
-		s.Encryption = "control encrypted, data unencrypted"
+		s.Encryption = "encrypted (control: Noise NNpsk0; data: ChaCha20-Poly1305 per link)"
 	}
 	seen := map[string]bool{}
 	for _, c := range m.conns {
 		cs := ConnStatus{
 			Peer: c.hello.Name.String(), Nickname: c.hello.Nickname, Direction: "inbound", Address: c.addr,
-			State: "pending", Reason: c.failure, Transport: "sleeve", Encrypted: c.hello.Encrypted,
+			State: "pending", Reason: c.failure, Transport: "sleeve", Encrypted: c.hello.Encrypted && c.dataEncrypted,
 			MTU: m.cfg.MTU, RTT: c.rtt, Since: c.since,
 		}
 		if c.outbound {
