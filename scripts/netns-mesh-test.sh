@@ -8,7 +8,7 @@
 #           h1 ---.13.1----.13.3-- h3
 #                                  | .35.3
 #                                  | .35.5
-#                                  h5 ---.56.5----.56.6--- h6 (joins live)
+#                                  h5 ---.56.5----.56.6--- h6 (joins live, `connect`, then `forget`)
 #
 # Underlay 198.18.XY.0/24 per link; a host reaches only its direct
 # neighbours, so h2 reaches h4 only through h1 and h3. Each host runs a real
@@ -111,12 +111,19 @@ wait_links h3 3 40
 check "after h3's restart every pair pings again" all_pairs 1 2 3 4 5
 check "h3 kept its container's address" bash -c "ip -n $p-c3 -br addr show ethws | grep -q 10.32.0.3/12"
 
-pretty "h6 joins, given only h5's address"
-start 6 198.18.56.5
+pretty "h6 starts alone and joins at run time: weave-switch connect (only h5's address)"
+start 6
+ws connect --api "$WS_TMP/h6.sock" 198.18.56.5
 ws attach --api "$WS_TMP/h6.sock" "$p-c6" 10.32.0.6/12 >/dev/null
 wait_links h6 1
 check "h6 learns the whole mesh from gossip" bash -c "for _ in \$(seq 50); do [ \$('$WS_BIN' status peers --api $WS_TMP/h6.sock --json | jq '[.[] | select(.reachable)] | length') -eq 6 ] && exit 0; sleep 0.2; done; exit 1"
 check "c6 reaches every other container" all_pairs 6 1 2 3 4 5
+ws forget --api "$WS_TMP/h6.sock" 198.18.56.5
+# forget drops h6's own connection to h5 and never dials it again (h5 may
+# still dial h6, having discovered it: that is its business).
+check "after forget, h6 no longer dials h5" bash -c \
+	"for _ in \$(seq 50); do '$WS_BIN' status --api $WS_TMP/h6.sock --json | jq -e '.connections[] | select(.direction==\"outbound\" and .address==\"198.18.56.5:6783\")' >/dev/null || exit 0; sleep 0.2; done; exit 1"
+check "forgetting an unknown address is an error" bash -c "! '$WS_BIN' forget --api $WS_TMP/h6.sock 198.18.99.9 2>/dev/null"
 
 for i in 1 2 3 4 5 6; do router_down "h$i"; done
 check "teardown left no bridge behind" bash -c "for i in 1 2 4 5 6; do ip -n $p-h\$i link show weave 2>/dev/null && exit 1; done; exit 0"
