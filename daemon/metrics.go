@@ -9,7 +9,7 @@ import (
 type collector struct {
 	d *Daemon
 
-	peers, macs                           *prometheus.Desc
+	peers, conns, macs                    *prometheus.Desc
 	txFrames, txBytes, rxFrames, rxBytes  *prometheus.Desc
 	txErrors, bridgeFrames, drops, events *prometheus.Desc
 }
@@ -18,7 +18,8 @@ func newCollector(d *Daemon) *collector {
 	const ns = "weave_switch"
 	return &collector{
 		d:            d,
-		peers:        prometheus.NewDesc(ns+"_connections", "Connections and dial targets, by state.", []string{"state"}, nil),
+		peers:        prometheus.NewDesc(ns+"_peers", "Peers in the gossiped topology, by reachability.", []string{"reachable"}, nil),
+		conns:        prometheus.NewDesc(ns+"_connections", "Connections and dial targets, by state.", []string{"state"}, nil),
 		macs:         prometheus.NewDesc(ns+"_mac_entries", "MAC addresses in the switch table.", nil, nil),
 		txFrames:     prometheus.NewDesc(ns+"_link_tx_frames_total", "Frames sent to a peer.", []string{"peer", "transport"}, nil),
 		txBytes:      prometheus.NewDesc(ns+"_link_tx_bytes_total", "Frame bytes sent to a peer.", []string{"peer", "transport"}, nil),
@@ -32,7 +33,7 @@ func newCollector(d *Daemon) *collector {
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.peers, c.macs, c.txFrames, c.txBytes, c.rxFrames, c.rxBytes,
+	for _, d := range []*prometheus.Desc{c.peers, c.conns, c.macs, c.txFrames, c.txBytes, c.rxFrames, c.rxBytes,
 		c.txErrors, c.bridgeFrames, c.drops, c.events} {
 		ch <- d
 	}
@@ -57,9 +58,15 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.rxBytes, p.RxBytes)
 		counter(c.txErrors, p.TxErrors)
 	}
-	for _, st := range []string{"connecting", "retrying", "failed", "pending", "established"} {
-		ch <- prometheus.MustNewConstMetric(c.peers, prometheus.GaugeValue, float64(states[st]), st)
+	for _, st := range []string{"connecting", "retrying", "failed", "refused", "pending", "established"} {
+		ch <- prometheus.MustNewConstMetric(c.conns, prometheus.GaugeValue, float64(states[st]), st)
 	}
+	reach := map[bool]int{}
+	for _, p := range s.Peers {
+		reach[p.Reachable]++
+	}
+	ch <- prometheus.MustNewConstMetric(c.peers, prometheus.GaugeValue, float64(reach[true]), "true")
+	ch <- prometheus.MustNewConstMetric(c.peers, prometheus.GaugeValue, float64(reach[false]), "false")
 	ch <- prometheus.MustNewConstMetric(c.macs, prometheus.GaugeValue, float64(s.Switch.Entries))
 	ch <- prometheus.MustNewConstMetric(c.bridgeFrames, prometheus.CounterValue, float64(s.Data.FromBridge), "from_bridge")
 	ch <- prometheus.MustNewConstMetric(c.bridgeFrames, prometheus.CounterValue, float64(s.Data.ToBridge), "to_bridge")

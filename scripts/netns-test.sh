@@ -92,6 +92,8 @@ check "status: one connection only, though both dialled" bash -c "[ \$(jq '[.con
 check "status: three MACs learned on h1 or more" bash -c "[ \$(jq '.switch.entries' <<<'$st') -ge 3 ]"
 check "Prometheus metrics on the API socket count frames per link" bash -c \
 	"curl -sf --unix-socket $WS_TMP/h1.sock http://x/metrics | grep -E '^weave_switch_link_tx_frames_total\\{peer=\"02:00:00:00:00:02\",transport=\"sleeve\"\\} [1-9]'"
+check "Prometheus metrics count peers and established connections" bash -c \
+	"m=\$(curl -sf --unix-socket $WS_TMP/h1.sock http://x/metrics); grep -q '^weave_switch_peers{reachable=\"true\"} 2' <<<\"\$m\" && grep -q '^weave_switch_connections{state=\"established\"} 1' <<<\"\$m\""
 check "status peers prints the topology" bash -c "'$WS_BIN' status peers --api $WS_TMP/h1.sock | grep -q '02:00:00:00:00:02.*h2.*true'"
 check "status connections prints a table" bash -c "'$WS_BIN' status connections --api $WS_TMP/h1.sock | grep -q '02:00:00:00:00:02(h2).*established.*sleeve.*userspace'"
 
