@@ -150,10 +150,35 @@ for n in h1 n1; do
 done
 
 declare -A RES # RES[system,metric] = space-separated samples
-sample() { # sample SYSTEM STREAMS -> Gbit/s
-	local s=$1 n=$2 j
+# The two routers of each weave-switch system, for CPU and allocation figures.
+declare -A ROUTERS=([sleeve]="h1 h2" [sleeve-encrypted]="e1 e2" [sleeve-nooffload]="n1 n2")
+# router_counters SYSTEM -> "cpu_ticks mallocs frames" summed over its routers
+router_counters() {
+	local ticks=0 mallocs=0 frames=0 r pid m f
+	for r in ${ROUTERS[$1]:-}; do
+		eval "pid=\${PID_$r:-}"
+		[ -n "$pid" ] || continue
+		ticks=$((ticks + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+		m=$(curl -sf --unix-socket "$WS_TMP/$r.sock" http://x/metrics | awk '/^go_memstats_mallocs_total / {printf "%d", $2}')
+		f=$("$WS_BIN" status --api "$WS_TMP/$r.sock" --json | jq '.data.from_bridge + .data.to_bridge')
+		mallocs=$((mallocs + ${m:-0})) frames=$((frames + ${f:-0}))
+	done
+	echo "$ticks $mallocs $frames"
+}
+sample() { # sample SYSTEM STREAMS: sets GBPS; for 1 stream also records router CPU and allocs
+	local s=$1 n=$2 j before after gbps t0 m0 f0 t1 m1 f1 cores
+	before=$(router_counters "$s")
 	j=$(ip netns exec "${SRC[$s]}" iperf3 -c "${ADDR[$s]}" -t "$secs" -P "$n" -J 2>/dev/null || true)
-	jq -r '(.end.sum_received.bits_per_second // 0) / 1e9' <<<"$j" 2>/dev/null || echo 0
+	gbps=$(jq -r '(.end.sum_received.bits_per_second // 0) / 1e9' <<<"$j" 2>/dev/null || echo 0)
+	after=$(router_counters "$s")
+	if [ -n "${ROUTERS[$s]:-}" ] && [ "$n" = 1 ]; then
+		read -r t0 m0 f0 <<<"$before"
+		read -r t1 m1 f1 <<<"$after"
+		cores=$(awk "BEGIN{print ($t1-$t0)/$(getconf CLK_TCK)/$secs}")
+		RES[$s,cpu_per_gbps]="${RES[$s,cpu_per_gbps]:-} $(awk "BEGIN{print ($gbps>0)?$cores/$gbps:0}")"
+		RES[$s,allocs_per_frame]="${RES[$s,allocs_per_frame]:-} $(awk "BEGIN{print ($f1>$f0)?($m1-$m0)/($f1-$f0):0}")"
+	fi
+	GBPS=$gbps
 }
 ping_ms() { # ping_ms SYSTEM -> average RTT in ms
 	ip netns exec "${SRC[$1]}" ping -q -c 50 -i 0.02 "${ADDR[$1]}" 2>/dev/null |
@@ -164,8 +189,8 @@ for r in $(seq "$reps"); do
 	for metric in tcp1 tcp4 ping; do
 		for s in $systems; do
 			case $metric in
-			tcp1) v=$(sample "$s" 1) ;;
-			tcp4) v=$(sample "$s" 4) ;;
+			tcp1) sample "$s" 1; v=$GBPS ;;
+			tcp4) sample "$s" 4; v=$GBPS ;;
 			ping) v=$(ping_ms "$s") ;;
 			esac
 			RES[$s,$metric]="${RES[$s,$metric]:-} ${v:-0}"
@@ -193,10 +218,17 @@ for s in $systems; do
 	pg=$(median <<<"${RES[$s,ping]}")
 	r1=$(awk "BEGIN{print ($base1>0)?$t1/$base1:0}")
 	r4=$(awk "BEGIN{print ($base4>0)?$t4/$base4:0}")
-	printf '%-17s %12.2f %7.3f %12.2f %7.3f %10.3f\n' "$s" "$t1" "$r1" "$t4" "$r4" "$pg"
+	printf '%-17s %12.2f %7.3f %12.2f %7.3f %10.3f' "$s" "$t1" "$r1" "$t4" "$r4" "$pg"
+	cpg=0 apf=0
+	if [ -n "${RES[$s,cpu_per_gbps]:-}" ]; then
+		cpg=$(median <<<"${RES[$s,cpu_per_gbps]}")
+		apf=$(median <<<"${RES[$s,allocs_per_frame]}")
+		printf '   router CPU %.2f cores per Gbit/s, %.4f allocs per frame' "$cpg" "$apf"
+	fi
+	printf '\n'
 	json=$(jq --arg s "$s" --argjson t1 "$t1" --argjson r1 "$r1" --argjson t4 "$t4" --argjson r4 "$r4" --argjson pg "${pg:-0}" \
-		--arg raw1 "${RES[$s,tcp1]}" --arg raw4 "${RES[$s,tcp4]}" \
-		'.systems[$s]={tcp1_gbps:$t1,tcp1_ratio:$r1,tcp4_gbps:$t4,tcp4_ratio:$r4,ping_ms:$pg,tcp1_samples:$raw1,tcp4_samples:$raw4}' <<<"$json")
+		--arg raw1 "${RES[$s,tcp1]}" --arg raw4 "${RES[$s,tcp4]}" --argjson cpg "$cpg" --argjson apf "$apf" \
+		'.systems[$s]={tcp1_gbps:$t1,tcp1_ratio:$r1,tcp4_gbps:$t4,tcp4_ratio:$r4,ping_ms:$pg,tcp1_samples:$raw1,tcp4_samples:$raw4,router_cores_per_gbps:$cpg,allocs_per_frame:$apf}' <<<"$json")
 done
 echo "$json" >"$out"
 echo "bench: results in $out (median of $reps interleaved repetitions, ratio to raw veth in this run)" >&2
