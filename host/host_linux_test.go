@@ -6,7 +6,9 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"regexp"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -24,12 +26,33 @@ func requireRoot(t *testing.T) {
 	}
 }
 
-var nsSeq atomic.Int32
+var (
+	nsSeq   atomic.Int32
+	swept   sync.Once
+	nsStale = regexp.MustCompile(`^ws-test-(\d+)-\d+$`)
+)
+
+// sweepStale removes namespaces left by earlier runs of these tests whose
+// process died before its cleanups ran (a panic kills the test binary).
+func sweepStale() {
+	entries, _ := os.ReadDir("/run/netns")
+	for _, e := range entries {
+		m := nsStale.FindStringSubmatch(e.Name())
+		if m == nil {
+			continue
+		}
+		if _, err := os.Stat("/proc/" + m[1]); err == nil {
+			continue // that run is still going
+		}
+		exec.Command("ip", "netns", "del", e.Name()).Run()
+	}
+}
 
 // namedNS creates a network namespace under /run/netns with a name unique
 // to this run, removed when the test ends.
 func namedNS(t *testing.T) string {
 	t.Helper()
+	swept.Do(sweepStale)
 	name := fmt.Sprintf("ws-test-%d-%d", os.Getpid(), nsSeq.Add(1))
 	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
 		t.Fatalf("ip netns add %s: %v: %s", name, err, out)
