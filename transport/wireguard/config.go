@@ -1,0 +1,144 @@
+package wireguard
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/crypto/curve25519"
+
+	"github.com/weave-switch/weave-switch/frame"
+)
+
+// DefaultPort is WireGuard's customary UDP port, used when Config.Listen
+// has none.
+const DefaultPort = 51820
+
+// DefaultListen is the address bound when Config.Listen is zero.
+var DefaultListen = netip.AddrPortFrom(netip.IPv4Unspecified(), DefaultPort)
+
+// Logger is the small injected logger of STYLE rule 17. A nil func is
+// silent; the zero Logger (Discard) logs nothing. It also receives
+// wireguard-go's own log lines.
+type Logger struct {
+	Verbosef func(format string, args ...any)
+	Errorf   func(format string, args ...any)
+}
+
+// Discard logs nothing.
+var Discard = Logger{}
+
+// Config configures a Transport.
+type Config struct {
+	// Self is this peer's name; its link address is fd77:7773::<Self>.
+	// Required.
+	Self frame.PeerName
+	// Listen is the local UDP address. If zero, defaults to DefaultListen
+	// (0.0.0.0:51820); port 0 picks a free port. Only the port is used:
+	// wireguard-go's StdNetBind listens on that port on every IPv4 and
+	// IPv6 address.
+	Listen netip.AddrPort
+	// PrivateKey is this peer's Curve25519 private key (see
+	// LoadOrCreateKey). Required: the all-zero key is refused.
+	PrivateKey [32]byte
+	// Logger receives the transport's and the device's messages. If zero,
+	// nothing is logged.
+	Logger Logger
+}
+
+func (c *Config) withDefaults() Config {
+	var out Config
+	if c != nil {
+		out = *c
+	}
+	if !out.Listen.IsValid() {
+		out.Listen = DefaultListen
+	}
+	return out
+}
+
+// Validate reports a missing Self or PrivateKey.
+func (c *Config) Validate() error {
+	if c.Self == frame.UnknownPeer {
+		return errors.New("wireguard: Config.Self is required")
+	}
+	if c.PrivateKey == ([32]byte{}) {
+		return errors.New("wireguard: Config.PrivateKey is required")
+	}
+	return nil
+}
+
+// GenerateKey returns a new clamped Curve25519 private key.
+func GenerateKey() ([32]byte, error) {
+	var k [32]byte
+	if _, err := rand.Read(k[:]); err != nil {
+		return k, err
+	}
+	k[0] &= 248
+	k[31] = k[31]&127 | 64
+	return k, nil
+}
+
+// PublicKeyOf returns the Curve25519 public key of private key k.
+func PublicKeyOf(k [32]byte) [32]byte {
+	var pub [32]byte
+	curve25519.ScalarBaseMult(&pub, &k)
+	return pub
+}
+
+// LoadOrCreateKey reads the private key in path (base64, as `wg genkey`
+// writes it), or generates one and writes it there with mode 0600 if the
+// file does not exist. Safe against a concurrent creator: the file is
+// written under a temporary name and linked into place.
+func LoadOrCreateKey(path string) ([32]byte, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		return ParseKey(string(b))
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return [32]byte{}, fmt.Errorf("wireguard key: %w", err)
+	}
+	k, err := GenerateKey()
+	if err != nil {
+		return k, fmt.Errorf("wireguard key: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".wgkey-*")
+	if err != nil {
+		return [32]byte{}, fmt.Errorf("wireguard key: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.WriteString(base64.StdEncoding.EncodeToString(k[:]) + "\n")
+	if err2 := tmp.Chmod(0o600); err == nil {
+		err = err2
+	}
+	if err2 := tmp.Close(); err == nil {
+		err = err2
+	}
+	if err == nil {
+		err = os.Link(tmp.Name(), path)
+	}
+	if errors.Is(err, os.ErrExist) { // lost a race: use the winner's key
+		return LoadOrCreateKey(path)
+	}
+	if err != nil {
+		return [32]byte{}, fmt.Errorf("wireguard key: %w", err)
+	}
+	return k, nil
+}
+
+// ParseKey parses a base64 key (surrounding white space ignored).
+func ParseKey(s string) ([32]byte, error) {
+	var k [32]byte
+	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
+	if err != nil || len(b) != 32 {
+		return k, fmt.Errorf("wireguard key: not a base64 32-byte key")
+	}
+	copy(k[:], b)
+	return k, nil
+}
+
+// encodeKey returns k in base64, as wg prints keys.
+func encodeKey(k [32]byte) string { return base64.StdEncoding.EncodeToString(k[:]) }

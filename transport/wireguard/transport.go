@@ -1,0 +1,383 @@
+package wireguard
+
+import (
+	"bufio"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"golang.zx2c4.com/wireguard/conn"
+	"golang.zx2c4.com/wireguard/device"
+
+	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/transport"
+)
+
+// Queue lengths, in requests (one Send call or one device Write each).
+const (
+	txQueueLen = 64
+	rxQueueLen = 64
+)
+
+// Overhead components (see Overhead).
+const (
+	ipv4UDPOverhead = 20 + 8
+	ipv6UDPOverhead = 40 + 8
+	// MessageOverhead is WireGuard's transport message framing: type,
+	// receiver index and counter (16) plus the Poly1305 tag (16).
+	MessageOverhead = 32
+	// MaxPadding is the most WireGuard pads a packet (to a multiple of 16).
+	MaxPadding = 15
+)
+
+// ErrUnknownPeer is returned by Send for an endpoint no AddPeer named.
+var ErrUnknownPeer = errors.New("no wireguard peer at this endpoint")
+
+// ErrFrameTooBig is returned by Send when it dropped frames longer than
+// MaxFrameSize (the rest of the batch is sent).
+var ErrFrameTooBig = errors.New("frame larger than wireguard.MaxFrameSize")
+
+// Stats are the transport's counters (frames, not bytes).
+type Stats struct {
+	TxFrames, TxDropped, TxTooBig              atomic.Uint64
+	RxFrames, RxDropped, RxMalformed, RxTooBig atomic.Uint64
+}
+
+type peer struct {
+	name frame.PeerName
+	pub  [32]byte
+	ep   netip.AddrPort
+	box  transport.Endpoint // ep, boxed once so receive does not allocate
+}
+
+// Transport is the WireGuard transport: a wireguard-go device behind an
+// in-process TUN. It implements transport.Transport; all methods are safe
+// for concurrent use.
+type Transport struct {
+	self  frame.PeerName
+	pub   [32]byte
+	log   Logger
+	dev   *device.Device
+	tun   *tunDevice
+	local netip.AddrPort
+	v6    bool
+
+	txq    chan *txReq
+	txPool sync.Pool
+	rxq    chan *rxReq
+	rxPool sync.Pool
+	rxMu   sync.Mutex // guards rxCur's contents against an abandoning Write
+	rxCur  *rxReq     // only the (single) ReceiveFunc goroutine touches it
+
+	opened    atomic.Bool
+	closed    atomic.Bool
+	closeOnce sync.Once
+
+	peers struct {
+		sync.RWMutex
+		byName     map[frame.PeerName]*peer
+		byEndpoint map[netip.AddrPort]*peer
+	}
+
+	stats Stats
+}
+
+var _ transport.Transport = (*Transport)(nil)
+
+// New creates the device, binds its UDP socket (in the network namespace
+// of the calling thread) and brings it up. Peers are added with AddPeer.
+func New(cfg Config) (*Transport, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	t := &Transport{
+		self: cfg.Self,
+		pub:  PublicKeyOf(cfg.PrivateKey),
+		log:  cfg.Logger,
+		v6:   !cfg.Listen.Addr().Unmap().Is4(),
+		txq:  make(chan *txReq, txQueueLen),
+		rxq:  make(chan *rxReq, rxQueueLen),
+	}
+	t.txPool.New = func() any { return &txReq{done: make(chan struct{}, 1)} }
+	t.rxPool.New = func() any { return &rxReq{done: make(chan struct{}, 1)} }
+	t.peers.byName = make(map[frame.PeerName]*peer)
+	t.peers.byEndpoint = make(map[netip.AddrPort]*peer)
+	t.tun = newTunDevice(t)
+	lg := &device.Logger{Verbosef: device.DiscardLogf, Errorf: device.DiscardLogf}
+	if cfg.Logger.Verbosef != nil {
+		lg.Verbosef = cfg.Logger.Verbosef
+	}
+	if cfg.Logger.Errorf != nil {
+		lg.Errorf = cfg.Logger.Errorf
+	}
+	t.dev = device.NewDevice(t.tun, conn.NewStdNetBind(), lg)
+	ok := false
+	defer func() {
+		if !ok {
+			t.dev.Close()
+		}
+	}()
+	if err := t.dev.IpcSet(fmt.Sprintf("private_key=%s\nlisten_port=%d\n",
+		hex.EncodeToString(cfg.PrivateKey[:]), cfg.Listen.Port())); err != nil {
+		return nil, &transport.OpError{Op: "open", Transport: "wireguard", Err: err}
+	}
+	if err := t.dev.Up(); err != nil {
+		return nil, &transport.OpError{Op: "open", Transport: "wireguard", Err: err}
+	}
+	port, err := t.ipcGetInt("listen_port")
+	if err != nil {
+		return nil, &transport.OpError{Op: "open", Transport: "wireguard", Err: err}
+	}
+	t.local = netip.AddrPortFrom(cfg.Listen.Addr(), uint16(port))
+	ok = true
+	return t, nil
+}
+
+// ipcGetInt returns the first value of key in the device's UAPI dump.
+func (t *Transport) ipcGetInt(key string) (int64, error) {
+	s, err := t.dev.IpcGet()
+	if err != nil {
+		return 0, err
+	}
+	sc := bufio.NewScanner(strings.NewReader(s))
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), "="); ok && k == key {
+			return strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no %s in the device configuration", key)
+}
+
+// PublicKey returns this peer's public key, for the control plane to send
+// to the other peers.
+func (t *Transport) PublicKey() [32]byte { return t.pub }
+
+// Stats returns the transport's counters.
+func (t *Transport) Stats() *Stats { return &t.stats }
+
+// AddPeer adds (or updates) peer name with its public key and the UDP
+// endpoint of its Transport: the device routes fd77:7773::<name>/128 to it
+// and keeps the session alive every 25 s. Send finds the peer by endpoint.
+func (t *Transport) AddPeer(name frame.PeerName, publicKey [32]byte, endpoint netip.AddrPort) error {
+	if name == frame.UnknownPeer || !endpoint.IsValid() {
+		return fmt.Errorf("wireguard: invalid peer %v at %v", name, endpoint)
+	}
+	endpoint = unmap(endpoint)
+	t.peers.Lock()
+	defer t.peers.Unlock()
+	var b strings.Builder
+	if old := t.peers.byName[name]; old != nil {
+		delete(t.peers.byEndpoint, old.ep)
+		if old.pub != publicKey {
+			fmt.Fprintf(&b, "public_key=%s\nremove=true\n", hex.EncodeToString(old.pub[:]))
+		}
+	}
+	a := PeerAddr(name)
+	fmt.Fprintf(&b, "public_key=%s\nendpoint=%s\nreplace_allowed_ips=true\nallowed_ip=%s/128\npersistent_keepalive_interval=25\n",
+		hex.EncodeToString(publicKey[:]), endpoint, netip.AddrFrom16(a))
+	if err := t.dev.IpcSet(b.String()); err != nil {
+		return fmt.Errorf("wireguard: add peer %v: %w", name, err)
+	}
+	p := &peer{name: name, pub: publicKey, ep: endpoint, box: transport.AddrPortEndpoint(endpoint)}
+	t.peers.byName[name] = p
+	t.peers.byEndpoint[endpoint] = p
+	return nil
+}
+
+// RemovePeer removes peer name (a no-op for an unknown name).
+func (t *Transport) RemovePeer(name frame.PeerName) error {
+	t.peers.Lock()
+	defer t.peers.Unlock()
+	p := t.peers.byName[name]
+	if p == nil {
+		return nil
+	}
+	delete(t.peers.byName, name)
+	delete(t.peers.byEndpoint, p.ep)
+	if err := t.dev.IpcSet(fmt.Sprintf("public_key=%s\nremove=true\n", hex.EncodeToString(p.pub[:]))); err != nil {
+		return fmt.Errorf("wireguard: remove peer %v: %w", name, err)
+	}
+	return nil
+}
+
+func unmap(ap netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// Open implements transport.Transport.Open. The socket is already bound
+// (by New); Open returns one ReceiveFunc and the bound address (the
+// configured address with the actual port). Packets that arrive before
+// Open are dropped.
+func (t *Transport) Open() ([]transport.ReceiveFunc, netip.AddrPort, error) {
+	if t.closed.Load() {
+		return nil, netip.AddrPort{}, &transport.OpError{Op: "open", Transport: "wireguard", Err: transport.ErrClosed}
+	}
+	t.opened.Store(true)
+	return []transport.ReceiveFunc{t.receive}, t.local, nil
+}
+
+// Send implements transport.Transport.Send. ep must be the endpoint of a
+// peer given to AddPeer; the frames go to it as IPv6 packets to its link
+// address, encrypted by the device (which first completes a handshake,
+// holding up to 128 packets meanwhile). Send copies the frames into the
+// device's buffers and returns when they are copied; it does not touch
+// b's headroom. If the send queue is full the batch is dropped and counted
+// (no error): Send only waits for the device's TUN reader, which never
+// blocks on the network. Frames over MaxFrameSize are dropped and reported
+// with ErrFrameTooBig. Safe for concurrent use.
+func (t *Transport) Send(b *frame.Batch, ep transport.Endpoint) error {
+	if t.closed.Load() {
+		return t.opErr("send", ep, transport.ErrClosed)
+	}
+	if b.N == 0 {
+		return nil
+	}
+	t.peers.RLock()
+	p := t.peers.byEndpoint[unmap(ep.DstAddrPort())]
+	t.peers.RUnlock()
+	if p == nil {
+		return t.opErr("send", ep, ErrUnknownPeer)
+	}
+	r := t.txPool.Get().(*txReq)
+	r.b, r.via, r.next, r.tooBig = b, p.name, 0, 0
+	select {
+	case t.txq <- r:
+	default:
+		t.stats.TxDropped.Add(uint64(b.N))
+		r.b = nil
+		t.txPool.Put(r)
+		return nil
+	}
+	select {
+	case <-r.done:
+	case <-t.tun.closed:
+		t.tun.txMu.Lock()
+		r.abandoned = true // r may still be queued: not pooled again
+		t.tun.txMu.Unlock()
+		return t.opErr("send", ep, transport.ErrClosed)
+	}
+	tooBig := r.tooBig
+	r.b = nil
+	t.txPool.Put(r)
+	if tooBig > 0 {
+		return t.opErr("send", ep, ErrFrameTooBig)
+	}
+	return nil
+}
+
+func (t *Transport) opErr(op string, ep transport.Endpoint, err error) error {
+	e := &transport.OpError{Op: op, Transport: "wireguard", Err: err}
+	if ep != nil {
+		e.Peer = ep.String()
+	}
+	return e
+}
+
+// receive is the ReceiveFunc: it decodes the packets of queued device
+// Writes into b. Packets that are not frames of this overlay (for example
+// an ICMPv6 packet from a stock WireGuard peer) or not addressed to Self
+// are dropped and counted as RxMalformed.
+func (t *Transport) receive(b *frame.Batch, eps []transport.Endpoint) (int, error) {
+	max := min(b.Cap(), len(eps))
+	for {
+		if t.rxCur == nil {
+			select {
+			case r := <-t.rxq:
+				t.rxCur = r
+			case <-t.tun.closed:
+				b.N = 0
+				return 0, &transport.OpError{Op: "receive", Transport: "wireguard", Err: transport.ErrClosed}
+			}
+		}
+		if n := t.drain(b, eps, max); n > 0 {
+			b.N = n
+			return n, nil
+		}
+	}
+}
+
+func (t *Transport) drain(b *frame.Batch, eps []transport.Endpoint, max int) int {
+	t.rxMu.Lock()
+	defer t.rxMu.Unlock()
+	r := t.rxCur
+	if r.abandoned {
+		t.rxCur = nil
+		return 0
+	}
+	var d decoded
+	n := 0
+	t.peers.RLock()
+	for r.next < len(r.bufs) && n < max {
+		pkt := r.bufs[r.next][r.offset:]
+		r.next++
+		if err := decode(pkt, &d); err != nil || d.To != t.self {
+			t.stats.RxMalformed.Add(1)
+			continue
+		}
+		p := t.peers.byName[d.Via]
+		if p == nil {
+			t.stats.RxDropped.Add(1)
+			continue
+		}
+		room := b.Room(n)
+		if len(d.Frame) > len(room) {
+			t.stats.RxTooBig.Add(1)
+			continue
+		}
+		b.Sizes[n] = copy(room, d.Frame)
+		b.Meta[n] = d.Meta
+		eps[n] = p.box
+		n++
+	}
+	t.peers.RUnlock()
+	t.stats.RxFrames.Add(uint64(n))
+	if r.next >= len(r.bufs) {
+		t.rxCur = nil
+		r.done <- struct{}{}
+	}
+	return n
+}
+
+// ParseEndpoint implements transport.Transport.ParseEndpoint.
+func (t *Transport) ParseEndpoint(s string) (transport.Endpoint, error) {
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		return nil, fmt.Errorf("wireguard: %w", err)
+	}
+	return transport.AddrPortEndpoint(unmap(ap)), nil
+}
+
+// BatchSize implements transport.Transport.BatchSize: conn.IdealBatchSize
+// (128 on Linux).
+func (t *Transport) BatchSize() int { return conn.IdealBatchSize }
+
+// Overhead implements transport.Transport.Overhead: IPv4 (IPv6 if Listen
+// is IPv6) and UDP headers, the WireGuard message framing (32), its
+// padding (at most 15), the IPv6 header (40), the overlay header (14) and
+// a GSO descriptor (10): 139 bytes over IPv4, 159 over IPv6.
+func (t *Transport) Overhead() int {
+	ip := ipv4UDPOverhead
+	if t.v6 {
+		ip = ipv6UDPOverhead
+	}
+	return ip + MessageOverhead + MaxPadding + IPv6HeaderSize + HeaderSize + GSOSize
+}
+
+// Close implements transport.Transport.Close: it closes the device (its
+// socket and goroutines), which unblocks every ReceiveFunc and Send with
+// an error that Is net.ErrClosed. Idempotent; returns when the device is
+// closed.
+func (t *Transport) Close() error {
+	t.closeOnce.Do(func() {
+		t.closed.Store(true)
+		t.dev.Close()
+		<-t.dev.Wait()
+	})
+	return nil
+}

@@ -1,0 +1,249 @@
+package wireguard
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/internal/leakcheck"
+	"github.com/weave-switch/weave-switch/transport"
+)
+
+const nameA, nameB frame.PeerName = 0x020000000001, 0x020000000002
+
+func newT(t testing.TB, self frame.PeerName) *Transport {
+	t.Helper()
+	k, err := GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := New(Config{Self: self, Listen: netip.MustParseAddrPort("127.0.0.1:0"), PrivateKey: k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	return tr
+}
+
+// newPair returns two opened Transports that are each other's peers, with
+// their receive functions and endpoints.
+func newPair(t testing.TB) (a, b *Transport, ra, rb transport.ReceiveFunc, epA, epB transport.Endpoint) {
+	a, b = newT(t, nameA), newT(t, nameB)
+	fa, la, err := a.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fb, lb, err := b.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.AddPeer(nameB, b.PublicKey(), lb); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.AddPeer(nameA, a.PublicKey(), la); err != nil {
+		t.Fatal(err)
+	}
+	return a, b, fa[0], fb[0], transport.AddrPortEndpoint(la), transport.AddrPortEndpoint(lb)
+}
+
+func TestRoundTrip(t *testing.T) {
+	leakcheck.Check(t, 5*time.Second)
+	a, b, _, rb, epA, epB := newPair(t)
+	gso := frame.GSO{Flags: frame.GSOFlagNeedsCsum, Type: frame.GSOTCPv4, HdrLen: 66, Size: 1448, CsumStart: 34, CsumOffset: 16}
+	sizes := []int{60, 1400, 8000}
+	metas := []frame.Meta{{Src: nameA, Dst: nameB}, {Src: 0x020000000009}, {Src: nameA, Dst: nameB, GSO: gso}}
+	out := frame.NewBatch(len(sizes), transport.MaxOverhead)
+	for i, n := range sizes {
+		copy(out.Room(i), testFrame(n, byte(i)))
+		out.Sizes[i], out.Meta[i] = n, metas[i]
+	}
+	out.N = len(sizes)
+	in := frame.NewBatch(8, transport.MaxOverhead)
+	eps := make([]transport.Endpoint, 8)
+	got := 0
+	deadline := time.Now().Add(10 * time.Second)
+	// The first frames may be sent before the handshake completes (the
+	// device holds them), so send until everything arrived once.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for got < len(sizes) {
+			n, err := rb(in, eps)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			for i := range n {
+				j := got
+				if in.Sizes[i] != sizes[j] || !bytes.Equal(in.Frame(i), testFrame(sizes[j], byte(j))) {
+					t.Errorf("frame %d: %d bytes, wrong content", j, in.Sizes[i])
+				}
+				want := metas[j]
+				want.Via = nameA
+				if in.Meta[i] != want || eps[i].DstAddrPort() != epA.DstAddrPort() {
+					t.Errorf("frame %d: meta %+v from %v, want %+v from %v", j, in.Meta[i], eps[i], want, epA)
+				}
+				got++
+			}
+		}
+	}()
+	if err := a.Send(out, epB); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(time.Until(deadline)):
+		t.Fatalf("received %d of %d frames; stats %+v", got, len(sizes), &b.stats)
+	}
+	if h, err := a.ipcGetInt("last_handshake_time_sec"); err != nil || h == 0 {
+		t.Errorf("last_handshake_time_sec = %d, %v", h, err)
+	}
+	// Errors: unknown endpoint, frame too big.
+	if err := a.Send(out, transport.AddrPortEndpoint(netip.MustParseAddrPort("127.0.0.1:9"))); !errors.Is(err, ErrUnknownPeer) {
+		t.Errorf("send to unknown endpoint: %v", err)
+	}
+	big := frame.NewBatchSize(1, transport.MaxOverhead, frame.MaxSuperFrameSize)
+	big.Sizes[0], big.N = MaxFrameSize+1, 1
+	if err := a.Send(big, epB); !errors.Is(err, ErrFrameTooBig) {
+		t.Errorf("send of a too big frame: %v", err)
+	}
+}
+
+func TestCloseUnblocksReceive(t *testing.T) {
+	leakcheck.Check(t, 5*time.Second)
+	a := newT(t, nameA)
+	fns, _, err := a.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error)
+	go func() {
+		_, err := fns[0](frame.NewBatch(1, transport.MaxOverhead), make([]transport.Endpoint, 1))
+		errc <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	a.Close()
+	a.Close()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Errorf("receive after Close: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not unblock the ReceiveFunc")
+	}
+	b := frame.NewBatch(1, transport.MaxOverhead)
+	b.N = 1
+	if err := a.Send(b, transport.AddrPortEndpoint(netip.MustParseAddrPort("127.0.0.1:1"))); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("send after Close: %v", err)
+	}
+	if _, _, err := a.Open(); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("open after Close: %v", err)
+	}
+}
+
+func TestConfigAndKeys(t *testing.T) {
+	if _, err := New(Config{PrivateKey: [32]byte{1}}); err == nil {
+		t.Error("New accepted a config without Self")
+	}
+	if _, err := New(Config{Self: 1}); err == nil {
+		t.Error("New accepted a config without a key")
+	}
+	p := filepath.Join(t.TempDir(), "wg.key")
+	k1, err := LoadOrCreateKey(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2, err := LoadOrCreateKey(p)
+	if err != nil || k1 != k2 || k1 == ([32]byte{}) {
+		t.Fatalf("LoadOrCreateKey not stable: %v", err)
+	}
+	if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("key file mode: %v %v", fi.Mode(), err)
+	}
+	if b, _ := os.ReadFile(p); !strings.HasSuffix(string(b), "=\n") {
+		t.Errorf("key file is not base64: %q", b)
+	}
+	if tr := newT(t, nameA); tr.Overhead() != 139 || tr.BatchSize() < 1 {
+		t.Errorf("Overhead = %d, BatchSize = %d", tr.Overhead(), tr.BatchSize())
+	}
+}
+
+// BenchmarkRoundTrip sends batches of 1400-byte frames from a to b over
+// loopback and waits for them: frames through two wireguard-go devices.
+func BenchmarkRoundTrip(b *testing.B) {
+	const size, batch = 1400, 32
+	ta, tb, _, rb, _, epB := newPair(b)
+	_ = ta
+	out := frame.NewBatch(batch, transport.MaxOverhead)
+	for i := range batch {
+		copy(out.Room(i), testFrame(size, byte(i)))
+		out.Sizes[i], out.Meta[i] = size, frame.Meta{Src: nameA, Dst: nameB}
+	}
+	out.N = batch
+	in := frame.NewBatch(128, transport.MaxOverhead)
+	eps := make([]transport.Endpoint, 128)
+	// Handshake first.
+	for {
+		if err := ta.Send(out, epB); err != nil {
+			b.Fatal(err)
+		}
+		if h, _ := ta.ipcGetInt("last_handshake_time_sec"); h != 0 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	recvd := make(chan int, 1024)
+	go func() {
+		for {
+			n, err := rb(in, eps)
+			if err != nil {
+				close(recvd)
+				return
+			}
+			recvd <- n
+		}
+	}()
+	b.Cleanup(func() { tb.Close() })
+	// Drain whatever the handshake loop delivered.
+	for drained := false; !drained; {
+		select {
+		case <-recvd:
+		case <-time.After(100 * time.Millisecond):
+			drained = true
+		}
+	}
+	b.ReportAllocs()
+	b.SetBytes(size)
+	b.ResetTimer()
+	start := time.Now()
+	sent, got := 0, 0
+	for i := 0; i < b.N; i += batch {
+		if err := ta.Send(out, epB); err != nil {
+			b.Fatal(err)
+		}
+		sent += batch
+		// Keep at most a few batches in flight so the queues do not drop.
+		for got < sent-4*batch {
+			got += <-recvd
+		}
+	}
+	for got < sent*9/10 { // tolerate a few UDP losses on a busy machine
+		select {
+		case n := <-recvd:
+			got += n
+		case <-time.After(time.Second):
+			b.Logf("lost %d of %d frames", sent-got, sent)
+			sent = got
+		}
+	}
+	b.ReportMetric(float64(got)/time.Since(start).Seconds(), "frames/s")
+	b.ReportMetric(float64(got)/float64(b.N), "delivered/frame")
+}

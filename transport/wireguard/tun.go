@@ -1,0 +1,164 @@
+package wireguard
+
+import (
+	"os"
+	"sync"
+
+	"golang.zx2c4.com/wireguard/conn"
+	"golang.zx2c4.com/wireguard/tun"
+
+	"github.com/weave-switch/weave-switch/frame"
+)
+
+// txReq is one Send call handed to the device's TUN reader: the caller's
+// batch, encoded straight into the device's message buffers (one copy).
+// Send waits on done, so the batch stays the caller's, untouched.
+type txReq struct {
+	b         *frame.Batch
+	via       frame.PeerName
+	next      int  // next frame of b to encode
+	tooBig    int  // frames dropped for size
+	abandoned bool // Send gave up (device closed); guarded by tunDevice.txMu
+	done      chan struct{}
+}
+
+// rxReq is one device Write (decrypted packets of one peer) handed to the
+// ReceiveFunc, which decodes the packets straight into its batch.
+type rxReq struct {
+	bufs      [][]byte
+	offset    int
+	next      int
+	abandoned bool // Write gave up (device closed); guarded by Transport.rxMu
+	done      chan struct{}
+}
+
+// tunDevice is the in-process tun.Device between the Transport and the
+// wireguard-go device: Read hands the device the packets of queued Send
+// calls, Write hands decrypted packets to the ReceiveFunc. No kernel TUN.
+type tunDevice struct {
+	t      *Transport
+	events chan tun.Event
+	closed chan struct{}
+	once   sync.Once
+
+	txMu sync.Mutex // guards txCur's contents against an abandoning Send
+	// txCur is the request Read is working through; only the device's
+	// single TUN-reader goroutine touches the field.
+	txCur *txReq
+}
+
+var _ tun.Device = (*tunDevice)(nil)
+
+func newTunDevice(t *Transport) *tunDevice {
+	return &tunDevice{t: t, events: make(chan tun.Event, 1), closed: make(chan struct{})}
+}
+
+// File implements tun.Device.File: there is no file.
+func (d *tunDevice) File() *os.File { return nil }
+
+// MTU implements tun.Device.MTU: TunMTU.
+func (d *tunDevice) MTU() (int, error) { return TunMTU, nil }
+
+// Name implements tun.Device.Name.
+func (d *tunDevice) Name() (string, error) { return "weave-wg", nil }
+
+// Events implements tun.Device.Events. None are sent: the Transport brings
+// the device up itself.
+func (d *tunDevice) Events() <-chan tun.Event { return d.events }
+
+// BatchSize implements tun.Device.BatchSize.
+func (d *tunDevice) BatchSize() int { return conn.IdealBatchSize }
+
+// Close implements tun.Device.Close; it unblocks Read, Write, Send and the
+// ReceiveFunc. Idempotent.
+func (d *tunDevice) Close() error {
+	d.once.Do(func() {
+		close(d.closed)
+		close(d.events)
+	})
+	return nil
+}
+
+// Read implements tun.Device.Read: it blocks until a Send queues frames,
+// and encodes up to len(bufs) of them as IPv6 packets at bufs[i][offset:].
+// Only the device's TUN reader calls it.
+func (d *tunDevice) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
+	for {
+		if d.txCur == nil {
+			select {
+			case r := <-d.t.txq:
+				d.txCur = r
+			case <-d.closed:
+				return 0, os.ErrClosed
+			}
+		}
+		if n := d.fill(bufs, sizes, offset); n > 0 {
+			return n, nil
+		}
+	}
+}
+
+func (d *tunDevice) fill(bufs [][]byte, sizes []int, offset int) int {
+	d.txMu.Lock()
+	defer d.txMu.Unlock()
+	r := d.txCur
+	if r.abandoned {
+		d.txCur = nil
+		return 0
+	}
+	n := 0
+	for r.next < r.b.N && n < len(bufs) {
+		i := r.next
+		r.next++
+		m := encode(bufs[n][offset:], r.b.Frame(i), &r.b.Meta[i], d.t.self, r.via)
+		if m == 0 {
+			r.tooBig++
+			d.t.stats.TxTooBig.Add(1)
+			continue
+		}
+		sizes[n] = m
+		n++
+	}
+	d.t.stats.TxFrames.Add(uint64(n))
+	if r.next >= r.b.N {
+		d.txCur = nil
+		r.done <- struct{}{}
+	}
+	return n
+}
+
+// Write implements tun.Device.Write: it hands the decrypted packets
+// bufs[i][offset:] to the ReceiveFunc and waits until it has decoded them
+// (the device reuses the buffers afterwards). If the receive queue is full,
+// or the Transport was not opened, the packets are dropped and counted.
+// wireguard-go calls it from one goroutine per peer.
+func (d *tunDevice) Write(bufs [][]byte, offset int) (int, error) {
+	t := d.t
+	if !t.opened.Load() {
+		t.stats.RxDropped.Add(uint64(len(bufs)))
+		return len(bufs), nil
+	}
+	r := t.rxPool.Get().(*rxReq)
+	r.bufs, r.offset, r.next = bufs, offset, 0
+	select {
+	case t.rxq <- r:
+	case <-d.closed:
+		return 0, os.ErrClosed
+	default:
+		t.stats.RxDropped.Add(uint64(len(bufs)))
+		r.bufs = nil
+		t.rxPool.Put(r)
+		return len(bufs), nil
+	}
+	select {
+	case <-r.done:
+	case <-d.closed:
+		t.rxMu.Lock()
+		r.abandoned = true // r may still be queued: not pooled again
+		t.rxMu.Unlock()
+		return 0, os.ErrClosed
+	}
+	r.bufs = nil
+	t.rxPool.Put(r)
+	return len(bufs), nil
+}
