@@ -54,6 +54,10 @@ type Config struct {
 	// Transport carries frames to other peers. Required; the Router
 	// opens and closes it.
 	Transport transport.Transport
+	// Extra are further transports (a link may use another transport than
+	// the default: PeerLink.Transport). The Router opens and closes them
+	// and receives from all of them.
+	Extra []transport.Transport
 	// FrameSize is the largest frame the data path carries: the size of
 	// every batch buffer. If zero, defaults to frame.MaxFrameSize; a
 	// Device with offloads needs frame.MaxSuperFrameSize.

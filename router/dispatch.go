@@ -115,7 +115,7 @@ func (d *dispatcher) flush(t *peerTable) {
 	for _, slot := range d.used {
 		v := d.views[slot]
 		p := t.list[slot]
-		if err := d.r.cfg.Transport.Send(v, p.ep); err != nil {
+		if err := p.tr.Send(v, p.ep); err != nil {
 			p.txErrors.Add(1)
 			d.r.counters.badSend.Add(1)
 		} else {

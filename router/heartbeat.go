@@ -71,15 +71,15 @@ func (r *Router) SendHeartbeats() {
 		if name == frame.UnknownPeer {
 			continue
 		}
-		r.sendHeartbeat(r.hb.b, p.ep, name, hbPing, now)
+		r.sendHeartbeat(r.hb.b, p.tr, p.ep, name, hbPing, now)
 	}
 }
 
-func (r *Router) sendHeartbeat(b *frame.Batch, ep transport.Endpoint, to frame.PeerName, kind byte, clock int64) {
+func (r *Router) sendHeartbeat(b *frame.Batch, tr transport.Transport, ep transport.Endpoint, to frame.PeerName, kind byte, clock int64) {
 	b.Sizes[0] = putHeartbeat(b.Room(0), kind, clock)
 	b.Meta[0] = frame.Meta{Src: r.cfg.Self, Dst: to}
 	b.N = 1
-	if err := r.cfg.Transport.Send(b, ep); err != nil {
+	if err := tr.Send(b, ep); err != nil {
 		r.counters.badSend.Add(1)
 	}
 }
@@ -138,7 +138,13 @@ func (r *Router) handleHeartbeat(t *peerTable, f []byte, via frame.PeerName, ep 
 	clock := int64(binary.BigEndian.Uint64(f[22:30]))
 	switch f[14] {
 	case hbPing:
-		r.sendHeartbeat(pong, ep, via, hbPong, clock)
+		// Answer on the link's transport (the one the ping came by, for
+		// a neighbour; the default for anyone else).
+		tr := r.cfg.Transport
+		if slot, ok := t.byName[via]; ok {
+			tr = t.list[slot].tr
+		}
+		r.sendHeartbeat(pong, tr, ep, via, hbPong, clock)
 	case hbPong:
 		if slot, ok := t.byName[via]; ok {
 			p := t.list[slot]

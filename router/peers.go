@@ -11,6 +11,7 @@ import (
 // peer is one remote router as the data path sees it. The struct is shared
 // by successive peerTable snapshots, so everything that changes is atomic.
 type peer struct {
+	tr     transport.Transport // the link's transport
 	ep     transport.Endpoint
 	addr   netip.AddrPort // normalised ep.DstAddrPort()
 	static bool           // configured by the user: kept while unnamed

@@ -67,7 +67,7 @@ func New(cfg Config) (*Router, error) {
 			continue
 		}
 		seen[ap] = true
-		list = append(list, &peer{ep: ep, addr: ap, static: true})
+		list = append(list, &peer{ep: ep, addr: ap, static: true, tr: c.Transport})
 	}
 	r.peers.table.Store(newPeerTable(list))
 	return r, nil
@@ -75,10 +75,25 @@ func New(cfg Config) (*Router, error) {
 
 // Start opens the transport and starts the router's goroutines. It
 // returns the local address the transport bound.
+//
+// It opens Config.Transport and then every Extra transport; on an error it
+// closes those it opened.
 func (r *Router) Start() (netip.AddrPort, error) {
-	fns, local, err := r.cfg.Transport.Open()
-	if err != nil {
-		return netip.AddrPort{}, err
+	var fns []transport.ReceiveFunc
+	var local netip.AddrPort
+	for i, tr := range append([]transport.Transport{r.cfg.Transport}, r.cfg.Extra...) {
+		f, l, err := tr.Open()
+		if err != nil {
+			r.cfg.Transport.Close()
+			for _, opened := range r.cfg.Extra[:max(i-1, 0)] {
+				opened.Close()
+			}
+			return netip.AddrPort{}, err
+		}
+		if i == 0 {
+			local = l
+		}
+		fns = append(fns, f...)
 	}
 	r.local = local
 	r.wg.Add(2 + len(fns))
@@ -101,9 +116,12 @@ func (r *Router) Close() error {
 	r.once.Do(func() {
 		close(r.closing)
 		err1 := r.cfg.Device.Close()
-		err2 := r.cfg.Transport.Close()
+		errs := []error{err1, r.cfg.Transport.Close()}
+		for _, tr := range r.cfg.Extra {
+			errs = append(errs, tr.Close())
+		}
 		r.wg.Wait()
-		r.closeErr = errors.Join(err1, err2)
+		r.closeErr = errors.Join(errs...)
 	})
 	return r.closeErr
 }
@@ -303,7 +321,7 @@ func (r *Router) learnPeer(name frame.PeerName, ep transport.Endpoint, addr neti
 		case p.peerName() == name:
 			if p.static {
 				// Keep the configured endpoint, unnamed.
-				q := &peer{ep: p.ep, addr: p.addr, static: true}
+				q := &peer{ep: p.ep, addr: p.addr, static: true, tr: p.tr}
 				list = append(list, q)
 			}
 			r.log.verbosef("peer %s moved from %s to %s", name, p.addr, addr)
@@ -312,7 +330,7 @@ func (r *Router) learnPeer(name frame.PeerName, ep transport.Endpoint, addr neti
 		}
 	}
 	if found == nil {
-		found = &peer{ep: ep, addr: addr}
+		found = &peer{ep: ep, addr: addr, tr: r.cfg.Transport}
 		found.name.Store(uint64(name))
 		list = append(list, found)
 		r.log.verbosef("peer %s heard from at %s", name, addr)
@@ -358,7 +376,7 @@ func (r *Router) expirePeers() {
 		n := r.sw.ForgetPeer(name)
 		r.log.verbosef("peer %s silent for %s: forgotten with %d MACs", name, r.cfg.PeerTimeout, n)
 		if p.static {
-			list = append(list, &peer{ep: p.ep, addr: p.addr, static: true})
+			list = append(list, &peer{ep: p.ep, addr: p.addr, static: true, tr: p.tr})
 		}
 	}
 	if changed {

@@ -22,6 +22,9 @@ type Routes interface {
 type PeerLink struct {
 	Name     frame.PeerName
 	Endpoint transport.Endpoint
+	// Transport carries this link; nil means Config.Transport. It must be
+	// Config.Transport or one of Config.Extra.
+	Transport transport.Transport
 }
 
 type routesBox struct{ r Routes }
@@ -55,12 +58,19 @@ func (r *Router) SetPeers(links []PeerLink) {
 	used := map[*peer]bool{}
 	for _, l := range links {
 		addr := normalise(l.Endpoint.DstAddrPort())
+		tr := l.Transport
+		if tr == nil {
+			tr = r.cfg.Transport
+		}
 		p := byName[l.Name]
+		if p != nil && p.tr != tr {
+			p = nil // the link changed transport: fresh counters
+		}
 		if p == nil || p.addr != addr {
-			if q := byAddr[addr.String()]; q != nil && !used[q] && (q.peerName() == frame.UnknownPeer || q.peerName() == l.Name) {
+			if q := byAddr[addr.String()]; q != nil && !used[q] && q.tr == tr && (q.peerName() == frame.UnknownPeer || q.peerName() == l.Name) {
 				p = q
 			} else {
-				p = &peer{ep: l.Endpoint, addr: addr}
+				p = &peer{ep: l.Endpoint, addr: addr, tr: tr}
 			}
 		}
 		p.name.Store(uint64(l.Name))
@@ -69,7 +79,7 @@ func (r *Router) SetPeers(links []PeerLink) {
 	}
 	for _, p := range t.list {
 		if p.static && !used[p] {
-			q := &peer{ep: p.ep, addr: p.addr, static: true}
+			q := &peer{ep: p.ep, addr: p.addr, static: true, tr: p.tr}
 			list = append(list, q)
 		}
 	}
