@@ -1,0 +1,115 @@
+package quictransport
+
+import (
+	"crypto/tls"
+	"errors"
+	"net/netip"
+	"time"
+
+	"github.com/weave-switch/weave-switch/frame"
+)
+
+// DefaultPort is the UDP port of the QUIC transport, next to the sleeve's
+// 6783.
+const DefaultPort = 6784
+
+// ALPN is the TLS application protocol both sides require.
+const ALPN = "weave-switch/1"
+
+// DefaultListen is the address bound when Config.Listen is zero: IPv4
+// only, every interface, port 6784.
+var DefaultListen = netip.AddrPortFrom(netip.IPv4Unspecified(), DefaultPort)
+
+// Defaults of Config.
+const (
+	DefaultReceiveQueue     = 1024
+	DefaultKeepAlive        = 5 * time.Second
+	DefaultIdleTimeout      = 30 * time.Second
+	DefaultHandshakeTimeout = 5 * time.Second
+	DefaultMaxBackoff       = 10 * time.Second
+	DefaultBatchSize        = 64
+	minBackoff              = 50 * time.Millisecond
+)
+
+// Config configures a Transport. The zero value of every field except
+// Self means "the default", documented on the field.
+type Config struct {
+	// Self is this router's peer name. Required. It decides the direction
+	// of each link: the peer with the smaller name dials.
+	Self frame.PeerName
+	// Listen is the local UDP address of the one socket that both listens
+	// and dials. If zero, defaults to 0.0.0.0:6784 (DefaultListen). Port 0
+	// picks a free port (Open returns it).
+	Listen netip.AddrPort
+	// Certificate is this router's TLS identity; its leaf's SHA-256
+	// (CertHash) is what the control plane announces to peers. If nil, New
+	// generates an ephemeral Ed25519 certificate (GenerateCert); use
+	// LoadOrCreateCert to keep one in the data directory.
+	Certificate *tls.Certificate
+	// ReceiveQueue is the capacity, in frames, of the queue between the
+	// per-connection readers and the ReceiveFunc; frames arriving when it
+	// is full are dropped (DropQueueFull). If zero, defaults to 1024.
+	ReceiveQueue int
+	// KeepAlive is the QUIC keep-alive period. If zero, defaults to 5 s.
+	KeepAlive time.Duration
+	// IdleTimeout closes a connection that heard nothing for that long
+	// (then the dialing side reconnects). If zero, defaults to 30 s.
+	IdleTimeout time.Duration
+	// HandshakeTimeout bounds a dial. If zero, defaults to 5 s.
+	HandshakeTimeout time.Duration
+	// MaxBackoff bounds the delay between dial attempts, which doubles
+	// from 50 ms after each failure. If zero, defaults to 10 s.
+	MaxBackoff time.Duration
+	// Logger receives connection events (Verbosef) and rate-limited
+	// refusals and dial failures (Errorf). If zero, logging is off.
+	Logger Logger
+}
+
+func (c *Config) withDefaults() Config {
+	var out Config
+	if c != nil {
+		out = *c
+	}
+	if !out.Listen.IsValid() {
+		out.Listen = DefaultListen
+	}
+	if out.ReceiveQueue == 0 {
+		out.ReceiveQueue = DefaultReceiveQueue
+	}
+	if out.KeepAlive == 0 {
+		out.KeepAlive = DefaultKeepAlive
+	}
+	if out.IdleTimeout == 0 {
+		out.IdleTimeout = DefaultIdleTimeout
+	}
+	if out.HandshakeTimeout == 0 {
+		out.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if out.MaxBackoff == 0 {
+		out.MaxBackoff = DefaultMaxBackoff
+	}
+	return out
+}
+
+// Validate reports a configuration New would refuse.
+func (c *Config) Validate() error {
+	d := c.withDefaults()
+	switch {
+	case d.Self == frame.UnknownPeer:
+		return errors.New("quic: Config.Self is required")
+	case d.ReceiveQueue < 1:
+		return errors.New("quic: Config.ReceiveQueue must be positive")
+	case d.KeepAlive < 0 || d.IdleTimeout < 0 || d.HandshakeTimeout < 0 || d.MaxBackoff < 0:
+		return errors.New("quic: negative durations in Config")
+	case d.Certificate != nil && len(d.Certificate.Certificate) == 0:
+		return errors.New("quic: Config.Certificate has no leaf")
+	}
+	return nil
+}
+
+// Logger is the small injected logger of STYLE rule 17. A nil func is
+// silent; the zero Logger logs nothing.
+type Logger struct {
+	Verbosef func(format string, args ...any)
+	Errorf   func(format string, args ...any)
+}

@@ -1,0 +1,76 @@
+package quictransport
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Stats are the Transport's counters since New. Every frame dropped is
+// counted under exactly one Drop reason.
+type Stats struct {
+	FramesSent     uint64 // frames handed to quic-go whole or in fragments
+	DatagramsSent  uint64 // DATAGRAM frames handed to quic-go (fragments included)
+	Fragmented     uint64 // frames sent as fragments
+	FramesReceived uint64 // frames returned by the ReceiveFunc
+	Connects       uint64 // connections established (dialed or accepted)
+	DialErrors     uint64 // failed dials (refused, timed out, pin mismatch)
+	Refused        uint64 // handshakes refused by the pin check, either side
+
+	DropNoPeer     uint64 // send: no peer added at the endpoint
+	DropNoConn     uint64 // send: peer added but no connection up
+	DropTooLarge   uint64 // send: quic-go's datagram maximum too small even for a fragment
+	DropSendError  uint64 // send: connection closed under SendDatagram
+	DropMalformed  uint64 // receive: datagram header invalid
+	DropReassembly uint64 // receive: fragment gap, or no reassembly buffer free
+	DropQueueFull  uint64 // receive: receive queue full
+	DropTooBig     uint64 // receive: frame bigger than the caller's buffer
+}
+
+type stats struct {
+	framesSent, datagramsSent, fragmented, framesReceived    atomic.Uint64
+	connects, dialErrors, refused                            atomic.Uint64
+	dropNoPeer, dropNoConn, dropTooLarge, dropSendError      atomic.Uint64
+	dropMalformed, dropReassembly, dropQueueFull, dropTooBig atomic.Uint64
+}
+
+// Stats returns a snapshot of the counters. Safe for concurrent use.
+func (t *Transport) Stats() Stats {
+	s := &t.stats
+	return Stats{
+		FramesSent: s.framesSent.Load(), DatagramsSent: s.datagramsSent.Load(),
+		Fragmented: s.fragmented.Load(), FramesReceived: s.framesReceived.Load(),
+		Connects: s.connects.Load(), DialErrors: s.dialErrors.Load(), Refused: s.refused.Load(),
+		DropNoPeer: s.dropNoPeer.Load(), DropNoConn: s.dropNoConn.Load(),
+		DropTooLarge: s.dropTooLarge.Load(), DropSendError: s.dropSendError.Load(),
+		DropMalformed: s.dropMalformed.Load(), DropReassembly: s.dropReassembly.Load(),
+		DropQueueFull: s.dropQueueFull.Load(), DropTooBig: s.dropTooBig.Load(),
+	}
+}
+
+// rateLimiter allows burst messages per interval.
+type rateLimiter struct {
+	interval    time.Duration
+	burst       int
+	mu          sync.Mutex
+	windowStart time.Time
+	count       int
+	suppressed  int
+}
+
+// allow reports whether a message may be logged now and, if so, how many
+// were suppressed since the last one allowed.
+func (r *rateLimiter) allow() (ok bool, suppressed int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if now := time.Now(); now.Sub(r.windowStart) >= r.interval {
+		r.windowStart, r.count = now, 0
+	}
+	if r.count >= r.burst {
+		r.suppressed++
+		return false, 0
+	}
+	r.count++
+	suppressed, r.suppressed = r.suppressed, 0
+	return true, suppressed
+}
