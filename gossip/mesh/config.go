@@ -49,7 +49,14 @@ type Config struct {
 	Caps map[string]string
 	// Router is the data path. Required.
 	Router Router
-	// Transport parses data endpoints. Required.
+	// Links are the data transports this router offers, the default
+	// first (the sleeve: every router has it). If empty, one UDPLink on
+	// Transport (encrypted when Password is set).
+	Links []Link
+	// DefaultTransport is the transport asked for on links dialed without
+	// a per-peer choice. If empty, the first link's.
+	DefaultTransport string
+	// Transport is the sleeve, when Links is empty.
 	Transport transport.Transport
 	// MTU is the overlay MTU, shown per connection.
 	MTU int
@@ -77,6 +84,12 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if len(c.Links) == 0 && c.Transport != nil {
+		c.Links = []Link{&UDPLink{T: c.Transport, Port: c.DataPort, Encrypt: len(c.Password) > 0}}
+	}
+	if c.DefaultTransport == "" && len(c.Links) > 0 {
+		c.DefaultTransport = c.Links[0].Name()
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -92,7 +105,7 @@ func (c Config) Validate() error {
 	if !c.Listen.IsValid() {
 		errs = append(errs, errors.New("mesh: no listen address"))
 	}
-	if c.Router == nil || c.Transport == nil {
+	if c.Router == nil || c.Transport == nil && len(c.Links) == 0 {
 		errs = append(errs, errors.New("mesh: no router or transport"))
 	}
 	return errors.Join(errs...)

@@ -3,9 +3,8 @@ package mesh
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
-	"net/netip"
-	"strconv"
 	"time"
 
 	"github.com/weave-switch/weave-switch/gossip/handshake"
@@ -43,8 +42,11 @@ type connection struct {
 	since    time.Time
 	dataEP   transport.Endpoint
 
-	established   bool // data path answered a heartbeat recently
-	dataEncrypted bool // the data link has keys from this handshake
+	established   bool   // data path answered a heartbeat recently
+	dataEncrypted bool   // the data link is encrypted
+	link          Link   // the data transport of this link
+	asked         string // the transport asked for
+	linkNote      string // why link is not what was asked for
 	failure       string
 	rtt           time.Duration
 	controlRTT    time.Duration
@@ -106,45 +108,40 @@ func (m *Mesh) register(hc *handshake.Conn, outbound bool, target string) {
 		// receive key a grace period for datagrams in flight.
 		m.dropConnKeys(old, "replaced by a simultaneous connection", false)
 	}
-	var dataEP transport.Endpoint
-	if port, err := strconv.ParseUint(hello.Caps[CapDataPort], 10, 16); err == nil {
-		ep, err := m.cfg.Transport.ParseEndpoint(netip.AddrPortFrom(addr.Addr(), uint16(port)).String())
-		if err == nil {
-			dataEP = ep
+	// The link's transport: what the dialer asked for if both offer it,
+	// else the sleeve, with the reason.
+	asked := hello.Caps[CapLinkTransport]
+	if outbound {
+		asked = m.cfg.DefaultTransport
+		if t := m.targets[target]; t != nil && t.transport != "" {
+			asked = t.transport
 		}
+	}
+	link, note := m.chooseLink(asked, hello.Caps)
+	var keys DataKeys
+	keys.Send, keys.Recv, keys.OK = hc.DataKeys()
+	dataEP, err := link.Add(hello.Name, addr.Addr(), hello.Caps, keys)
+	if err != nil && link != m.cfg.Links[0] {
+		note = fmt.Sprintf("%s failed (%v), fell back", link.Name(), err)
+		link = m.cfg.Links[0]
+		dataEP, err = link.Add(hello.Name, addr.Addr(), hello.Caps, keys)
+	}
+	if err != nil {
+		m.log.Error("refusing connection: cannot set up its data link", "peer", hello.Name.String(), "err", err)
+		hc.Close()
+		if t := m.targets[target]; t != nil {
+			t.fail(m, "cannot set up the data link: "+err.Error(), false)
+		}
+		return
+	}
+	if note != "" {
+		m.log.Warn("link transport fell back", "peer", hello.Name.String(), "using", link.Name(), "why", note)
 	}
 	c := &connection{
 		hc: hc, hello: hello, addr: addr.String(), outbound: outbound, target: target,
 		since: m.cfg.Now(), dataEP: dataEP, failure: "waiting for the data path to answer",
 		sendq: make(chan outMsg, sendQueueLen), quit: make(chan struct{}), done: make(chan struct{}),
-	}
-	if dataEP == nil {
-		c.failure = "peer announced no usable data port"
-	}
-	if len(m.cfg.Password) > 0 {
-		// The data link gets its own keys from this handshake.
-		ki, _ := m.cfg.Transport.(KeyInstaller)
-		send, recv, ok := hc.DataKeys()
-		var err error
-		switch {
-		case ki == nil:
-			err = errors.New("transport cannot encrypt")
-		case !ok:
-			err = errors.New("handshake gave no data keys")
-		case dataEP == nil:
-			err = errors.New("no data endpoint to key")
-		default:
-			err = ki.SetKeys(hello.Name, dataEP.DstAddrPort(), send, recv)
-		}
-		if err != nil {
-			m.log.Error("refusing connection: cannot encrypt its data link", "peer", hello.Name.String(), "err", err)
-			hc.Close()
-			if t := m.targets[target]; t != nil {
-				t.fail(m, "cannot encrypt the data link: "+err.Error(), false)
-			}
-			return
-		}
-		c.dataEncrypted = true
+		link: link, asked: asked, linkNote: note, dataEncrypted: link.Encrypted(),
 	}
 	m.conns[hello.Name] = c
 	if t := m.targets[target]; t != nil {
@@ -174,8 +171,8 @@ func (m *Mesh) dropConnKeys(c *connection, reason string, removeKeys bool) {
 	}
 	delete(m.conns, name)
 	m.topo.RemoveNeighbor(name)
-	if ki, ok := m.cfg.Transport.(KeyInstaller); ok && c.dataEncrypted && removeKeys {
-		ki.RemoveKeys(name)
+	if removeKeys {
+		c.link.Remove(name)
 	}
 	m.log.Info("disconnected", "peer", name.String(), "addr", c.addr, "reason", reason)
 	if t := m.targets[c.target]; t != nil {

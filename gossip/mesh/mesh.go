@@ -93,8 +93,12 @@ func randUint64() uint64 {
 func (m *Mesh) caps() map[string]string {
 	caps := map[string]string{
 		CapControlPort: strconv.Itoa(int(m.cfg.Listen.Port())),
-		CapDataPort:    strconv.Itoa(int(m.cfg.DataPort)),
-		CapTransports:  "sleeve",
+		CapTransports:  m.linkNames(),
+	}
+	for _, l := range m.cfg.Links {
+		for k, v := range l.Caps() {
+			caps[k] = v
+		}
 	}
 	for k, v := range m.cfg.Caps {
 		caps[k] = v
@@ -102,10 +106,16 @@ func (m *Mesh) caps() map[string]string {
 	return caps
 }
 
-func (m *Mesh) handshakeConfig() handshake.Config {
+// handshakeConfig is our side of a handshake; a dialer says which
+// transport it asks for on this link.
+func (m *Mesh) handshakeConfig(askTransport string) handshake.Config {
+	caps := m.caps()
+	if askTransport != "" {
+		caps[CapLinkTransport] = askTransport
+	}
 	return handshake.Config{
 		Name: m.cfg.Self, Nickname: m.cfg.Nickname, UID: m.uid, Incarnation: m.inc,
-		Password: m.cfg.Password, Caps: m.caps(),
+		Password: m.cfg.Password, Caps: caps,
 	}
 }
 
@@ -128,7 +138,15 @@ func (m *Mesh) Start() error {
 		}
 	}
 	for _, p := range m.cfg.Peers {
-		m.addTarget(p, true)
+		addr, tr, err := ParsePeerSpec(p)
+		if err == nil && tr != "" && m.link(tr) == nil {
+			err = fmt.Errorf("transport %q is not offered (this router has %s)", tr, m.linkNames())
+		}
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("--peer %s: %w", p, err)
+		}
+		m.addTarget(addr, true).transport = tr
 	}
 	m.wg.Add(2)
 	go m.routineActor()
@@ -254,7 +272,7 @@ func (m *Mesh) updateSelf() {
 	for name, c := range m.conns {
 		conns = append(conns, topology.Conn{Peer: name, Addr: c.addr, Outbound: c.outbound, Established: c.established})
 		if c.dataEP != nil {
-			links = append(links, router.PeerLink{Name: name, Endpoint: c.dataEP})
+			links = append(links, router.PeerLink{Name: name, Endpoint: c.dataEP, Transport: c.link.Transport()})
 		}
 	}
 	m.cfg.Router.SetPeers(links)
@@ -320,7 +338,7 @@ func (m *Mesh) routineAccept() {
 				}
 			}()
 			remote := nc.RemoteAddr().String()
-			hc, err := handshake.Server(ctx, nc, m.handshakeConfig())
+			hc, err := handshake.Server(ctx, nc, m.handshakeConfig(""))
 			if err != nil {
 				m.log.Warn("refused inbound connection", "addr", remote, "err", err)
 				m.post(func() { m.noteRefusal(remote, err) })

@@ -312,7 +312,7 @@ func TestConnectAndForget(t *testing.T) {
 	b := startNode(t, 0x020000000002, "", true)
 	defer b.m.Close()
 	ctx := context.Background()
-	if err := b.m.Connect(ctx, a.addr()); err != nil {
+	if err := b.m.Connect(ctx, a.addr(), ""); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "connect", func() bool { return b.established() == 1 })
@@ -323,5 +323,63 @@ func TestConnectAndForget(t *testing.T) {
 	waitFor(t, "forget", func() bool { return len(b.status().Connections) == 0 && a.established() == 0 })
 	if ok, _ := b.m.Forget(ctx, a.addr()); ok {
 		t.Error("forgot an unknown target")
+	}
+}
+
+// TestTransportNegotiation: a link uses the transport its dialer asks for
+// when both ends offer it, else the sleeve, and status says why.
+func TestTransportNegotiation(t *testing.T) {
+	start := func(name frame.PeerName, withQUIC bool, peers ...string) *node {
+		t.Helper()
+		rt := newFakeRouter()
+		netw := memory.NewNetwork()
+		tr := &keyedTransport{Transport: netw.NewTransport(name, netip.MustParseAddrPort("127.0.0.1:1")), keys: map[frame.PeerName][2][32]byte{}}
+		links := []Link{&UDPLink{T: tr, Port: 6783}}
+		if withQUIC {
+			q := netw.NewTransport(name, netip.MustParseAddrPort("127.0.0.1:2"))
+			links = append(links, &UDPLink{LinkName: "quic", T: q, Port: 6784, PortCap: "quic.port"})
+		}
+		m, err := New(Config{
+			Self: name, Listen: netip.MustParseAddrPort("127.0.0.1:0"), Peers: peers, NoDiscovery: true,
+			Router: rt, Links: links, HeartbeatInterval: 50 * time.Millisecond,
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close() })
+		return &node{m: m, rt: rt, tr: tr}
+	}
+	a := start(0x020000000001, true)
+	b := start(0x020000000002, true, a.addr()+",transport=quic")
+	c := start(0x020000000003, false)
+	waitFor(t, "a-b on quic", func() bool { return b.established() == 1 })
+	if cs := b.status().Connections[0]; cs.Transport != "quic" || cs.Asked != "quic" || cs.Fallback != "" {
+		t.Errorf("b's link: %+v, want quic as asked", cs)
+	}
+	b.rt.mu.Lock()
+	if len(b.rt.peers) != 1 || b.rt.peers[0].Transport == b.tr || b.rt.peers[0].Endpoint.DstAddrPort().Port() != 6784 {
+		t.Errorf("b's data path link = %+v, want the quic transport on port 6784", b.rt.peers)
+	}
+	b.rt.mu.Unlock()
+	// a asks c for quic; c does not offer it: both fall back to the sleeve.
+	if err := a.m.Connect(context.Background(), c.addr(), "quic"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a-c on the sleeve", func() bool { return c.established() == 1 })
+	for _, cs := range c.status().Connections {
+		if cs.Transport != "sleeve" || cs.Asked != "quic" || !strings.Contains(cs.Fallback, "does not offer") {
+			t.Errorf("c's link: %+v, want the sleeve with the reason", cs)
+		}
+	}
+	// Asking for a transport this router lacks is an error at once.
+	if err := c.m.Connect(context.Background(), a.addr(), "quic"); err == nil {
+		t.Error("c asked for quic, which it does not offer, without an error")
+	}
+	if _, _, err := ParsePeerSpec("192.0.2.1,colour=blue"); err == nil {
+		t.Error("ParsePeerSpec accepted an unknown option")
 	}
 }

@@ -15,6 +15,8 @@ type ConnStatus struct {
 	State     string        `json:"state"` // "connecting", "retrying", "failed", "refused", "pending", "established"
 	Reason    string        `json:"reason,omitempty"`
 	Transport string        `json:"transport,omitempty"`
+	Asked     string        `json:"transport_asked,omitempty"`
+	Fallback  string        `json:"transport_fallback,omitempty"` // why Transport is not Asked
 	Encrypted bool          `json:"encrypted"`
 	MTU       int           `json:"mtu,omitempty"`
 	RTT       time.Duration `json:"rtt_ns,omitempty"`
@@ -63,8 +65,9 @@ func (m *Mesh) publishStatus() {
 	for _, c := range m.conns {
 		cs := ConnStatus{
 			Peer: c.hello.Name.String(), Nickname: c.hello.Nickname, Direction: "inbound", Address: c.addr,
-			State: "pending", Reason: c.failure, Transport: "sleeve", Encrypted: c.hello.Encrypted && c.dataEncrypted,
-			MTU: m.cfg.MTU, RTT: c.rtt, Since: c.since,
+			State: "pending", Reason: c.failure, Transport: c.link.Name(), Asked: c.asked, Fallback: c.linkNote,
+			Encrypted: c.dataEncrypted,
+			MTU:       m.cfg.MTU, RTT: c.rtt, Since: c.since,
 		}
 		if c.outbound {
 			cs.Direction = "outbound"

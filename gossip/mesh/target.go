@@ -2,6 +2,7 @@ package mesh
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -14,14 +15,15 @@ import (
 
 // target is an address the connection maker dials.
 type target struct {
-	addr     string
-	static   bool // given by the user: never dropped by itself
-	peer     frame.PeerName
-	state    string // "connecting", "connected", "retrying", "failed"
-	reason   string
-	attempts int
-	nextTry  time.Time
-	dialing  bool
+	addr      string
+	transport string // asked for on this link; empty: the default
+	static    bool   // given by the user: never dropped by itself
+	peer      frame.PeerName
+	state     string // "connecting", "connected", "retrying", "failed"
+	reason    string
+	attempts  int
+	nextTry   time.Time
+	dialing   bool
 }
 
 const (
@@ -90,12 +92,16 @@ func (m *Mesh) tryConnect() {
 		}
 		t.dialing = true
 		t.state = "connecting"
+		ask := t.transport
+		if ask == "" {
+			ask = m.cfg.DefaultTransport
+		}
 		m.wg.Add(1)
-		go m.dial(t.addr)
+		go m.dial(t.addr, ask)
 	}
 }
 
-func (m *Mesh) dial(addr string) {
+func (m *Mesh) dial(addr, ask string) {
 	defer m.wg.Done()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -110,7 +116,7 @@ func (m *Mesh) dial(addr string) {
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	var hc *handshake.Conn
 	if err == nil {
-		hc, err = handshake.Client(ctx, nc, m.handshakeConfig())
+		hc, err = handshake.Client(ctx, nc, m.handshakeConfig(ask))
 	}
 	m.post(func() {
 		t := m.targets[addr]
@@ -162,10 +168,17 @@ func (m *Mesh) discover() {
 	m.tryConnect()
 }
 
-// Connect adds a target at run time (weave-switch connect).
-func (m *Mesh) Connect(ctx context.Context, addr string) error {
+// Connect adds a target at run time (weave-switch connect), asking for
+// transport tr on that link (empty: the default).
+func (m *Mesh) Connect(ctx context.Context, addr, tr string) error {
+	if tr != "" && m.link(tr) == nil {
+		return fmt.Errorf("connect: this router does not offer transport %q (it has %s)", tr, m.linkNames())
+	}
 	return m.call(ctx, func() {
 		t := m.addTarget(addr, true)
+		if tr != "" {
+			t.transport = tr
+		}
 		if t.state == "failed" {
 			t.state, t.nextTry = "connecting", time.Time{}
 		}
