@@ -52,7 +52,17 @@ type TAP struct {
 	wi      int
 	werr    error
 	writeFn func(fd uintptr) bool
+	// Segments of the super-frame being written without offloads:
+	// wseg[wsegI:wsegN] are still to go. wseg is allocated on the first
+	// super-frame (segScratch buffers of frame.MaxFrameSize) and reused.
+	wseg         [][]byte
+	wsegI, wsegN int
 }
+
+// segScratch is how many segments one super-frame may be cut into on a
+// TAP without offloads: enough for 64 KiB at an MSS of 1024 (and for any
+// USO super-frame, which Linux caps at 64 datagrams).
+const segScratch = 64
 
 // OpenTAP creates (or opens) the TAP device called name. The device is not
 // persistent: it disappears when the TAP is closed or the process dies.
@@ -72,7 +82,9 @@ func OpenTAP(name string, offload bool) (*TAP, error) {
 func (t *TAP) Offloads() bool { return t.vnet }
 
 // Dropped returns how many frames Write refused because they needed
-// offloads a plain TAP does not have.
+// offloads a plain TAP does not have and it could not do their work in
+// userspace: super-frames frame.Segment refuses (malformed, or more than
+// 64 segments) and partial checksums whose offsets do not fit.
 func (t *TAP) Dropped() uint64 { return t.rdrop.Load() }
 
 func openTAP(name string, vnet bool) (*TAP, error) {
@@ -173,8 +185,11 @@ func (t *TAP) readable(fd uintptr) bool {
 // Write writes the frames b.Frame(i) for i in idx, one write(2) each,
 // with their Meta[i].GSO, and returns how many it handled. With offloads
 // the virtio_net_hdr goes into the headroom in front of each frame. Without
-// them, a partial checksum is completed in userspace and a super-frame is
-// dropped (counted in Dropped). Frames the device refuses are skipped.
+// them, a partial checksum is completed in userspace (in place, in b) and
+// a super-frame is cut into ordinary frames by frame.Segment, into scratch
+// buffers the TAP owns, and written one segment at a time; one it cannot
+// segment is dropped (counted in Dropped). Frames (or segments) the device
+// refuses are skipped.
 // Write is safe for concurrent use; the TAP does not retain b.
 func (t *TAP) Write(b *frame.Batch, idx []int) (int, error) {
 	if t.vnet && b.Offset < frame.VirtioNetHdrSize {
@@ -183,6 +198,7 @@ func (t *TAP) Write(b *frame.Batch, idx []int) (int, error) {
 	t.wmu.Lock()
 	defer t.wmu.Unlock()
 	t.wb, t.widx, t.wi, t.werr = b, idx, 0, nil
+	t.wsegI, t.wsegN = 0, 0
 	err := t.rc.Write(t.writeFn)
 	n := t.wi
 	t.wb, t.widx = nil, nil
@@ -203,7 +219,12 @@ func (t *TAP) writable(fd uintptr) bool {
 		} else {
 			out = b.Frame(i)
 			if g := b.Meta[i].GSO; g.IsSuper() {
-				t.rdrop.Add(1)
+				if !t.writeSegments(fd, out, g) {
+					return false // EAGAIN: resume at segment wsegI
+				}
+				if t.werr != nil {
+					return true
+				}
 				t.wi++
 				continue
 			} else if g.Flags&frame.GSOFlagNeedsCsum != 0 {
@@ -232,6 +253,50 @@ func (t *TAP) writable(fd uintptr) bool {
 		}
 		t.wi++
 	}
+	return true
+}
+
+// writeSegments writes the super-frame f (described by g) to a TAP
+// without offloads as ordinary frames: it segments f into t.wseg unless a
+// previous call stopped part way (t.wsegI < t.wsegN), then writes the
+// remaining segments. It returns false on EAGAIN (call again when
+// writable) and true when the super-frame is done: written, dropped and
+// counted, or stopped by an error left in t.werr. Called with wmu held.
+func (t *TAP) writeSegments(fd uintptr, f []byte, g frame.GSO) bool {
+	if t.wsegI >= t.wsegN {
+		if t.wseg == nil {
+			t.wseg = make([][]byte, segScratch)
+			backing := make([]byte, segScratch*frame.MaxFrameSize)
+			for j := range t.wseg {
+				t.wseg[j] = backing[j*frame.MaxFrameSize : (j+1)*frame.MaxFrameSize : (j+1)*frame.MaxFrameSize]
+			}
+		}
+		n, err := frame.Segment(f, g, t.wseg)
+		if err != nil {
+			t.rdrop.Add(1)
+			return true
+		}
+		t.wsegI, t.wsegN = 0, n
+	}
+	for t.wsegI < t.wsegN {
+		_, err := unix.Write(int(fd), t.wseg[t.wsegI])
+		if err != nil {
+			switch {
+			case errors.Is(err, unix.EAGAIN):
+				return false
+			case errors.Is(err, unix.EINTR):
+				continue
+			case errors.Is(err, unix.EINVAL), errors.Is(err, unix.EMSGSIZE):
+				// A segment the device refuses: skip it, as Write does.
+			default:
+				t.werr = fmt.Errorf("write %s: %w", t.name, err)
+				t.wsegI, t.wsegN = 0, 0
+				return true
+			}
+		}
+		t.wsegI++
+	}
+	t.wsegI, t.wsegN = 0, 0
 	return true
 }
 
