@@ -36,6 +36,7 @@ fuzz:
 netns-test: build
 	scripts/netns-test.sh
 	scripts/netns-mesh-test.sh
+	scripts/netns-transports-test.sh
 
 demo: deps build
 	scripts/demo.sh

@@ -74,7 +74,7 @@ func TestClientServer(t *testing.T) {
 	if d, err := c.Detach(ctx, DetachRequest{NetNS: "ns1"}); err != nil || !d.Detached {
 		t.Errorf("Detach = %+v, %v", d, err)
 	}
-	if err := c.Connect(ctx, ""); err == nil || !strings.Contains(err.Error(), "no address") {
+	if err := c.Connect(ctx, "", ""); err == nil || !strings.Contains(err.Error(), "no address") {
 		t.Errorf("Connect(\"\") error = %v", err)
 	}
 	if f, err := c.Forget(ctx, "192.0.2.1"); err != nil || !f.Forgotten {

@@ -56,10 +56,11 @@ func (c *Client) Detach(ctx context.Context, req DetachRequest) (DetachResponse,
 	return d, c.do(ctx, http.MethodPost, "/v1/detach", req, &d)
 }
 
-// Connect asks the router to connect to a peer.
-func (c *Client) Connect(ctx context.Context, addr string) error {
+// Connect asks the router to connect to a peer, asking for transport tr
+// on that link (empty: the router's default).
+func (c *Client) Connect(ctx context.Context, addr, tr string) error {
 	var out struct{}
-	return c.do(ctx, http.MethodPost, "/v1/connect", ConnectRequest{Address: addr}, &out)
+	return c.do(ctx, http.MethodPost, "/v1/connect", ConnectRequest{Address: addr, Transport: tr}, &out)
 }
 
 // Forget asks the router to stop connecting to a peer.

@@ -41,6 +41,8 @@ type Connection struct {
 	State     string    `json:"state"` // connecting, retrying, failed, pending, established
 	Reason    string    `json:"reason,omitempty"`
 	Transport string    `json:"transport,omitempty"`
+	Asked     string    `json:"transport_asked,omitempty"`
+	Fallback  string    `json:"transport_fallback,omitempty"`
 	Encrypted bool      `json:"encrypted"`
 	Datapath  string    `json:"datapath,omitempty"` // "userspace" (kernel fast path later)
 	MTU       int       `json:"mtu,omitempty"`
@@ -106,7 +108,8 @@ type Attachment struct {
 
 // ConnectRequest asks to connect to a peer (or forget it).
 type ConnectRequest struct {
-	Address string `json:"address"` // HOST[:PORT]
+	Address   string `json:"address"`             // HOST[:PORT]
+	Transport string `json:"transport,omitempty"` // asked for on this link; empty: the default
 }
 
 // ForgetResponse says whether the address was a target.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/weave-switch/weave-switch/api"
 	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/gossip/mesh"
 )
 
 // DefaultPort is the TCP control port and the UDP sleeve port.
@@ -44,6 +45,15 @@ type Config struct {
 	// peers must share it. Read from --password-file or
 	// WEAVE_SWITCH_PASSWORD by the CLI.
 	Password []byte
+	// Transport is the transport asked for on links without a per-peer
+	// choice: sleeve, wireguard or quic. If empty, "sleeve".
+	Transport string
+	// Offer lists further transports this router offers peers besides
+	// the sleeve (and Transport): "wireguard", "quic".
+	Offer []string
+	// WireGuardListen and QUICListen are the UDP addresses of those
+	// transports. If empty, 0.0.0.0:51820 and 0.0.0.0:6784.
+	WireGuardListen, QUICListen string
 	// NoDiscovery: connect only to Peers and to run-time connects, not to
 	// peers learned from gossip.
 	NoDiscovery bool
@@ -68,6 +78,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.API == "" {
 		c.API = api.DefaultSocket
+	}
+	if c.Transport == "" {
+		c.Transport = "sleeve"
+	}
+	if c.WireGuardListen == "" {
+		c.WireGuardListen = "0.0.0.0:51820"
+	}
+	if c.QUICListen == "" {
+		c.QUICListen = "0.0.0.0:6784"
 	}
 	if c.DataDir == "" {
 		c.DataDir = "/var/lib/weave-switch"
@@ -104,9 +123,29 @@ func (c Config) Validate() error {
 	if c.MTU != 0 && (c.MTU < 576 || c.MTU > frame.MaxFrameSize-frame.EthernetHeaderSize-4) {
 		errs = append(errs, fmt.Errorf("--mtu: %d is outside 576..%d", c.MTU, frame.MaxFrameSize-frame.EthernetHeaderSize-4))
 	}
+	known := map[string]bool{"": true, "sleeve": true, "wireguard": true, "quic": true}
+	if !known[c.Transport] {
+		errs = append(errs, fmt.Errorf("--transport: %q is not sleeve, wireguard or quic", c.Transport))
+	}
+	for _, o := range c.Offer {
+		if !known[o] {
+			errs = append(errs, fmt.Errorf("--offer: %q is not sleeve, wireguard or quic", o))
+		}
+	}
+	for _, l := range []string{c.WireGuardListen, c.QUICListen} {
+		if l != "" {
+			if _, err := parseListen(l); err != nil {
+				errs = append(errs, fmt.Errorf("listen address %q: %w", l, err))
+			}
+		}
+	}
 	for _, p := range c.Peers {
-		if p == "" {
-			errs = append(errs, errors.New("--peer: empty address"))
+		_, tr, err := mesh.ParsePeerSpec(p)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("--peer %q: %w", p, err))
+		case !known[tr]:
+			errs = append(errs, fmt.Errorf("--peer %q: transport %q is not sleeve, wireguard or quic", p, tr))
 		}
 	}
 	return errors.Join(errs...)
@@ -156,4 +195,21 @@ func peerName(c Config) (frame.PeerName, error) {
 		return 0, fmt.Errorf("save peer name: %w", err)
 	}
 	return n, nil
+}
+
+// offered returns the transports this router offers besides the sleeve:
+// Offer, the default Transport and every per-peer choice.
+func (c Config) offered() map[string]bool {
+	out := map[string]bool{}
+	for _, o := range append(c.Offer, c.Transport) {
+		out[o] = true
+	}
+	for _, p := range c.Peers {
+		if _, tr, err := mesh.ParsePeerSpec(p); err == nil && tr != "" {
+			out[tr] = true
+		}
+	}
+	delete(out, "sleeve")
+	delete(out, "")
+	return out
 }

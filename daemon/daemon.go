@@ -23,7 +23,10 @@ import (
 	"github.com/weave-switch/weave-switch/gossip/mesh"
 	"github.com/weave-switch/weave-switch/host"
 	"github.com/weave-switch/weave-switch/router"
+	"github.com/weave-switch/weave-switch/transport"
+	quictransport "github.com/weave-switch/weave-switch/transport/quic"
 	"github.com/weave-switch/weave-switch/transport/sleeve"
+	"github.com/weave-switch/weave-switch/transport/wireguard"
 )
 
 // Version is the build's version, set with -ldflags.
@@ -39,6 +42,7 @@ type Daemon struct {
 	tapName string
 	tap     *host.TAP
 	sleeve  *sleeve.Sleeve
+	links   []mesh.Link
 	listen  netip.AddrPort
 
 	rt   *router.Router
@@ -89,6 +93,9 @@ func Start(cfg Config) (*Daemon, error) {
 
 func (d *Daemon) start() (err error) {
 	c := d.cfg
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return fmt.Errorf("--data-dir: %w", err)
+	}
 	if d.self, err = peerName(c); err != nil {
 		return err
 	}
@@ -98,12 +105,49 @@ func (d *Daemon) start() (err error) {
 		return fmt.Errorf("sleeve: %w", err)
 	}
 	d.sleeve = sl
+	links := []mesh.Link{&mesh.UDPLink{T: sl, Port: listen.Port(), Encrypt: len(c.Password) > 0}}
+	var extra []transport.Transport
+	offered := c.offered()
+	if offered["wireguard"] {
+		wl, _ := parseListen(c.WireGuardListen)
+		key, err := wireguard.LoadOrCreateKey(filepath.Join(c.DataDir, "wireguard.key"))
+		if err != nil {
+			return err
+		}
+		wg, err := wireguard.New(wireguard.Config{Self: d.self, Listen: wl, PrivateKey: key})
+		if err != nil {
+			return fmt.Errorf("wireguard: %w", err)
+		}
+		links = append(links, &wgLink{t: wg, port: wl.Port()})
+		extra = append(extra, wg)
+	}
+	if offered["quic"] {
+		ql, _ := parseListen(c.QUICListen)
+		cert, err := quictransport.LoadOrCreateCert(c.DataDir)
+		if err != nil {
+			return fmt.Errorf("quic certificate: %w", err)
+		}
+		q, err := quictransport.New(quictransport.Config{Self: d.self, Listen: ql, Certificate: &cert})
+		if err != nil {
+			return fmt.Errorf("quic: %w", err)
+		}
+		links = append(links, &quicLink{t: q, port: ql.Port()})
+		extra = append(extra, q)
+	}
 	d.mtu = c.MTU
 	if d.mtu == 0 {
-		d.mtu = 1500 - sl.Overhead() - frame.EthernetHeaderSize
+		// One bridge MTU for every link: the transport with the most
+		// overhead decides.
+		worst := 0
+		for _, l := range links {
+			worst = max(worst, l.Transport().Overhead())
+		}
+		d.mtu = 1500 - worst - frame.EthernetHeaderSize
 	}
+	d.links = links
 	for _, p := range c.Peers {
-		if _, err := sl.ParseEndpoint(p); err != nil {
+		addr, _, _ := mesh.ParsePeerSpec(p)
+		if _, err := sl.ParseEndpoint(addr); err != nil {
 			return fmt.Errorf("--peer %s: %w", p, err)
 		}
 	}
@@ -135,9 +179,14 @@ func (d *Daemon) start() (err error) {
 	d.rt, err = router.New(router.Config{
 		Self: d.self, Nickname: c.Nickname, Device: tap, Transport: sl, Logger: lg, FrameSize: frameSize,
 		NoLearn: true, // peers come from the control plane
+		Extra:   extra,
 	})
 	if err != nil {
 		tap.Close()
+		sl.Close()
+		for _, tr := range extra {
+			tr.Close()
+		}
 		return err
 	}
 	if d.listen, err = d.rt.Start(); err != nil {
@@ -167,7 +216,7 @@ func (d *Daemon) start() (err error) {
 
 	d.mesh, err = mesh.New(mesh.Config{
 		Self: d.self, Nickname: c.Nickname, Password: c.Password, Listen: d.listen,
-		Peers: c.Peers, NoDiscovery: c.NoDiscovery, Router: d.rt, Transport: sl, MTU: d.mtu,
+		Peers: c.Peers, NoDiscovery: c.NoDiscovery, Router: d.rt, Links: links, DefaultTransport: c.Transport, MTU: d.mtu,
 		Logger: d.log,
 	})
 	if err != nil {
@@ -281,7 +330,7 @@ func rateLimited(l *slog.Logger, every time.Duration) func(string, ...any) {
 func (d *Daemon) Status() api.Status {
 	s := api.Status{
 		Name: d.self.String(), Nickname: d.cfg.Nickname, Version: Version, Started: d.started,
-		Listen: d.listen.String(), Transport: "sleeve",
+		Listen: d.listen.String(), Transport: d.cfg.Transport,
 		Bridge: d.cfg.Bridge, TAP: d.tapName, MTU: d.mtu,
 	}
 	st := d.sleeve.Stats()
@@ -295,7 +344,8 @@ func (d *Daemon) Status() api.Status {
 	for _, c := range ms.Connections {
 		ac := api.Connection{
 			Peer: c.Peer, Nickname: c.Nickname, Direction: c.Direction, Address: c.Address, State: c.State,
-			Reason: c.Reason, Transport: c.Transport, Encrypted: c.Encrypted, MTU: c.MTU, NextTry: c.NextTry,
+			Reason: c.Reason, Transport: c.Transport, Asked: c.Asked, Fallback: c.Fallback,
+			Encrypted: c.Encrypted, MTU: c.MTU, NextTry: c.NextTry,
 		}
 		if c.Peer != "" {
 			ac.Datapath = "userspace"
@@ -393,7 +443,7 @@ func (d *Daemon) Connect(ctx context.Context, req api.ConnectRequest) error {
 	if _, err := d.sleeve.ParseEndpoint(req.Address); err != nil {
 		return &api.BadRequestError{Err: fmt.Errorf("connect: %w", err)}
 	}
-	return d.mesh.Connect(ctx, req.Address)
+	return d.mesh.Connect(ctx, req.Address, req.Transport)
 }
 
 // Forget implements api.Backend.Forget.

@@ -66,12 +66,13 @@ func connectCommand() *cli.Command {
 		Name:      "connect",
 		Usage:     "connect to another router at run time",
 		ArgsUsage: "HOST[:PORT]",
-		Flags:     []cli.Flag{apiFlag},
+		Flags: []cli.Flag{apiFlag,
+			&cli.StringFlag{Name: "transport", Usage: "transport to ask for on this link: sleeve, wireguard or quic"}},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
-				return cli.Exit("usage: weave-switch connect HOST[:PORT]", 2)
+				return cli.Exit("usage: weave-switch connect HOST[:PORT] [--transport T]", 2)
 			}
-			if err := api.NewClient(c.String("api")).Connect(c.Context, c.Args().First()); err != nil {
+			if err := api.NewClient(c.String("api")).Connect(c.Context, c.Args().First(), c.String("transport")); err != nil {
 				return cli.Exit(err.Error(), 1)
 			}
 			return nil

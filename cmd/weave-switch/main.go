@@ -53,6 +53,8 @@ func newApp() *cli.App {
 		Version:              version(),
 		EnableBashCompletion: true,
 		HideHelpCommand:      true,
+		// --peer HOST,transport=T carries commas: repeat flags instead.
+		DisableSliceFlagSeparator: true,
 		Commands: []*cli.Command{
 			upCommand(),
 			attachCommand(),

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -114,8 +115,14 @@ func printConnections(w io.Writer, conns []api.Connection) {
 		if c.Nickname != "" {
 			peer += "(" + c.Nickname + ")"
 		}
+		tr := dash(c.Transport)
+		reason := c.Reason
+		if c.Fallback != "" {
+			tr += "*"
+			reason = strings.TrimSpace(reason + " (" + c.Fallback + ")")
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%v\t%d\t%s\t%s\n", dir, c.Address, dash(peer), c.State,
-			dash(c.Transport), dash(c.Datapath), c.Encrypted, c.MTU, dash(c.RTT), c.Reason)
+			tr, dash(c.Datapath), c.Encrypted, c.MTU, dash(c.RTT), reason)
 	}
 	tw.Flush()
 }

@@ -21,7 +21,11 @@ func upCommand() *cli.Command {
 			&cli.StringFlag{Name: "name", Usage: "peer name aa:bb:cc:dd:ee:ff (default: derived from the host, kept in --data-dir)", EnvVars: []string{"WEAVE_SWITCH_NAME"}},
 			&cli.StringFlag{Name: "nickname", Usage: "human name shown in status (default: host name)", EnvVars: []string{"WEAVE_SWITCH_NICKNAME"}},
 			&cli.StringFlag{Name: "listen", Value: ":6783", Usage: "HOST:PORT of the UDP sleeve", EnvVars: []string{"WEAVE_SWITCH_LISTEN"}},
-			&cli.StringSliceFlag{Name: "peer", Usage: "HOST[:PORT] of a peer (repeatable)", EnvVars: []string{"WEAVE_SWITCH_PEERS"}},
+			&cli.StringSliceFlag{Name: "peer", Usage: "HOST[:PORT][,transport=T] of a peer (repeatable)", EnvVars: []string{"WEAVE_SWITCH_PEERS"}},
+			&cli.StringFlag{Name: "transport", Value: "sleeve", Usage: "transport asked for on links: sleeve, wireguard or quic (falls back to sleeve, visibly, where a peer lacks it)", EnvVars: []string{"WEAVE_SWITCH_TRANSPORT"}},
+			&cli.StringSliceFlag{Name: "offer", Usage: "further transports to offer peers: wireguard, quic (repeatable)", EnvVars: []string{"WEAVE_SWITCH_OFFER"}},
+			&cli.StringFlag{Name: "wireguard-listen", Value: ":51820", Usage: "UDP HOST:PORT of the WireGuard transport", EnvVars: []string{"WEAVE_SWITCH_WIREGUARD_LISTEN"}},
+			&cli.StringFlag{Name: "quic-listen", Value: ":6784", Usage: "UDP HOST:PORT of the QUIC transport", EnvVars: []string{"WEAVE_SWITCH_QUIC_LISTEN"}},
 			&cli.StringFlag{Name: "bridge", Value: "weave", Usage: "name of the Linux bridge", EnvVars: []string{"WEAVE_SWITCH_BRIDGE"}},
 			apiFlag,
 			&cli.StringFlag{Name: "data-dir", Value: "/var/lib/weave-switch", Usage: "state kept across restarts", EnvVars: []string{"WEAVE_SWITCH_DATA_DIR"}},
@@ -53,19 +57,23 @@ func upCommand() *cli.Command {
 				}
 			}
 			cfg := daemon.Config{
-				Password:    password,
-				NoDiscovery: c.Bool("no-discovery"),
-				Name:        c.String("name"),
-				Nickname:    c.String("nickname"),
-				Listen:      c.String("listen"),
-				Peers:       c.StringSlice("peer"),
-				Bridge:      c.String("bridge"),
-				API:         c.String("api"),
-				DataDir:     c.String("data-dir"),
-				MTU:         c.Int("mtu"),
-				NoOffload:   c.Bool("no-offload"),
-				MetricsAddr: c.String("metrics-addr"),
-				Logger:      logger,
+				Password:        password,
+				Transport:       c.String("transport"),
+				Offer:           splitList(c.StringSlice("offer")),
+				WireGuardListen: c.String("wireguard-listen"),
+				QUICListen:      c.String("quic-listen"),
+				NoDiscovery:     c.Bool("no-discovery"),
+				Name:            c.String("name"),
+				Nickname:        c.String("nickname"),
+				Listen:          c.String("listen"),
+				Peers:           c.StringSlice("peer"),
+				Bridge:          c.String("bridge"),
+				API:             c.String("api"),
+				DataDir:         c.String("data-dir"),
+				MTU:             c.Int("mtu"),
+				NoOffload:       c.Bool("no-offload"),
+				MetricsAddr:     c.String("metrics-addr"),
+				Logger:          logger,
 			}
 			if err := cfg.Validate(); err != nil {
 				return cli.Exit(strings.ReplaceAll(err.Error(), "\n", "; "), 2)
@@ -76,4 +84,17 @@ func upCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// splitList accepts both --offer a --offer b and --offer a,b.
+func splitList(vals []string) []string {
+	var out []string
+	for _, v := range vals {
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
 }

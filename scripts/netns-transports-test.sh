@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Three hosts whose three links use three transports at the same time:
+#
+#              h1 ──sleeve── h2
+#                \          /
+#               quic   wireguard
+#                  \      /
+#                     h3
+#
+# All on one LAN (198.18.0.0/24); every router offers all three transports
+# and asks for one per peer (--peer HOST,transport=T). Asserts: every
+# container pings every other, iperf3 over the WireGuard and QUIC links,
+# status --json shows the three transports; a link asking for a transport
+# the peer does not offer falls back to the sleeve, visibly.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+[ "$(id -u)" -eq 0 ] || { echo "netns-transports-test: needs root" >&2; exit 1; }
+[ -x "$WS_BIN" ] || fail "no binary at $WS_BIN (run make build)"
+
+passed=0 failed=0
+check() {
+	local what=$1; shift
+	if "$@" >"$WS_TMP/check.out" 2>&1; then
+		passed=$((passed + 1)); pretty "ok: $what"
+	else
+		failed=$((failed + 1)); printf '\033[1;31mFAIL:\033[0m %s\n' "$what" >&2
+		sed 's/^/    /' "$WS_TMP/check.out" >&2
+	fi
+}
+finish() {
+	local rc=$?
+	if [ $failed -ne 0 ] || [ $rc -ne 0 ]; then
+		for l in "$WS_TMP"/h*.log; do [ -f "$l" ] && { echo "--- $l" >&2; tail -15 "$l" >&2; }; done
+	fi
+	ws_cleanup
+	echo "netns-transports-test: $passed passed, $failed failed"
+	[ $failed -eq 0 ] && [ $rc -eq 0 ] || exit 1
+}
+trap finish EXIT
+
+p=wst3-$WS_ID
+ns_add "$p-lan"
+ip -n "$p-lan" link add lan type bridge
+ip -n "$p-lan" link set lan up
+for i in 1 2 3 4; do
+	ns_add "$p-h$i"
+	ns_add "$p-c$i"
+	ip link add eth0 netns "$p-h$i" type veth peer name "h$i" netns "$p-lan"
+	ip -n "$p-lan" link set "h$i" master lan up
+	ip -n "$p-h$i" addr add "198.18.0.$i/24" dev eth0
+	ip -n "$p-h$i" link set eth0 up
+done
+
+common=(--listen 0.0.0.0:6783 --no-discovery --offer wireguard --offer quic)
+router_up "$p-h1" h1 "$WS_TMP/h1.log" --name 02:00:00:00:00:01 "${common[@]}" --peer 198.18.0.2
+router_up "$p-h2" h2 "$WS_TMP/h2.log" --name 02:00:00:00:00:02 "${common[@]}" --peer 198.18.0.3,transport=wireguard
+router_up "$p-h3" h3 "$WS_TMP/h3.log" --name 02:00:00:00:00:03 "${common[@]}" --peer 198.18.0.1,transport=quic
+for i in 1 2 3; do wait_links "h$i" 2 30; done
+for i in 1 2 3; do ws attach --api "$WS_TMP/h$i.sock" "$p-c$i" "10.32.0.$i/12" >/dev/null; done
+
+transport_of() { # transport_of ROUTER PEER-NAME
+	"$WS_BIN" status --api "$WS_TMP/$1.sock" --json | jq -r ".connections[] | select(.peer==\"$2\") | .transport"
+}
+check "h1-h2 link uses the sleeve (both ends agree)" \
+	test "$(transport_of h1 02:00:00:00:00:02)/$(transport_of h2 02:00:00:00:00:01)" = sleeve/sleeve
+check "h2-h3 link uses WireGuard (both ends agree)" \
+	test "$(transport_of h2 02:00:00:00:00:03)/$(transport_of h3 02:00:00:00:00:02)" = wireguard/wireguard
+check "h3-h1 link uses QUIC (both ends agree)" \
+	test "$(transport_of h3 02:00:00:00:00:01)/$(transport_of h1 02:00:00:00:00:03)" = quic/quic
+check "WireGuard and QUIC links are encrypted" bash -c "'$WS_BIN' status --api $WS_TMP/h3.sock --json | jq -e '[.connections[] | select(.transport!=\"sleeve\") | .encrypted] | all and length==2' >/dev/null"
+
+all_pairs() {
+	local a b bad=0
+	for a in 1 2 3; do for b in 1 2 3; do
+		[ "$a" = "$b" ] && continue
+		ip netns exec "$p-c$a" ping -c 2 -i 0.2 -W 2 "10.32.0.$b" >/dev/null 2>&1 || { echo "c$a cannot reach c$b"; bad=1; }
+	done; done
+	return $bad
+}
+check "every container pings every other over the three links" all_pairs
+
+iperf_over() { # iperf_over SRC DST PORT -> fails unless data moved
+	ip netns exec "$p-c$2" iperf3 -s -D -1 -B "10.32.0.$2" -p "$3" --pidfile "$WS_TMP/iperf$3.pid" >/dev/null
+	sleep 0.3
+	local bps
+	bps=$(ip netns exec "$p-c$1" iperf3 -c "10.32.0.$2" -p "$3" -t 2 -J 2>/dev/null | jq -r '.end.sum_received.bits_per_second // 0')
+	echo "$(awk "BEGIN{printf \"%.2f\", $bps/1e9}") Gbit/s"
+	awk "BEGIN{exit !($bps > 0)}"
+}
+check "iperf3 over the WireGuard link (c2 -> c3)" iperf_over 2 3 5301
+check "iperf3 over the QUIC link (c3 -> c1)" iperf_over 3 1 5302
+check "iperf3 over the sleeve link (c1 -> c2)" iperf_over 1 2 5303
+
+# A fourth router offers only the sleeve: a link asking it for WireGuard
+# falls back to the sleeve and both ends say why.
+router_up "$p-h4" h4 "$WS_TMP/h4.log" --name 02:00:00:00:00:04 --listen 0.0.0.0:6783 --no-discovery
+ws connect --api "$WS_TMP/h1.sock" --transport wireguard 198.18.0.4
+wait_links h4 1 30
+check "a peer without WireGuard: the link falls back to the sleeve, visibly" bash -c \
+	"'$WS_BIN' status --api $WS_TMP/h1.sock --json | jq -e '.connections[] | select(.peer==\"02:00:00:00:00:04\" and .transport==\"sleeve\" and .transport_asked==\"wireguard\" and (.transport_fallback | contains(\"does not offer\")))' >/dev/null"
+check "status connections marks the fallback" bash -c "'$WS_BIN' status connections --api $WS_TMP/h1.sock | grep -q 'sleeve\\*.*does not offer'"
+for i in 4 3 2 1; do router_down "h$i"; done
+[ $failed -eq 0 ]
