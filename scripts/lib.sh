@@ -76,13 +76,16 @@ router_down() {
 ws() { "$WS_BIN" "$@"; }
 
 # wait_links NAME N [SECONDS]: wait until router NAME has N established
-# connections (the data path answered); fail after SECONDS (default 20).
+# connections (the data path answered) and routes to those neighbours (the
+# topology carries the links both ways); fail after SECONDS (default 20).
 wait_links() {
-	local name=$1 want=$2 secs=${3:-20} got=0
+	local name=$1 want=$2 secs=${3:-20} got=0 st reach
 	for _ in $(seq $((secs * 10))); do
-		got=$("$WS_BIN" status --api "$WS_TMP/$name.sock" --json 2>/dev/null |
-			jq '[.connections[] | select(.state=="established")] | length' 2>/dev/null || echo 0)
-		[ "$got" -ge "$want" ] && return 0
+		st=$("$WS_BIN" status --api "$WS_TMP/$name.sock" --json 2>/dev/null || echo '{}')
+		got=$(jq '[.connections[]? | select(.state=="established")] | length' <<<"$st" 2>/dev/null || echo 0)
+		reach=$(jq '[.connections[]? | select(.state=="established") | .peer] as $n |
+			[.peers[]? | select(.reachable and (.name | IN($n[])))] | length' <<<"$st" 2>/dev/null || echo 0)
+		[ "$got" -ge "$want" ] && [ "$reach" -ge "$want" ] && return 0
 		sleep 0.1
 	done
 	"$WS_BIN" status connections --api "$WS_TMP/$name.sock" >&2 || true

@@ -46,7 +46,8 @@ type Mesh struct {
 	targets     map[string]*target // by dial address
 	unreachable map[frame.PeerName]bool
 	recompute   *time.Timer
-	refused     []ConnStatus // the latest inbound handshake failures
+	refused     []ConnStatus     // the latest inbound handshake failures
+	applied     *topology.Routes // the routes the data path has now
 
 	status struct {
 		sync.Mutex
@@ -249,6 +250,7 @@ func (m *Mesh) scheduleRoutes() {
 func (m *Mesh) applyRoutes() {
 	routes := m.topo.Routes()
 	m.cfg.Router.SetRoutes(routes)
+	m.applied = routes
 	for _, e := range m.topo.Entries() {
 		if e.Name == m.cfg.Self {
 			continue

@@ -4,6 +4,8 @@ import (
 	"context"
 	"slices"
 	"time"
+
+	"github.com/weave-switch/weave-switch/gossip/topology"
 )
 
 // ConnStatus is one control connection or dial target.
@@ -97,7 +99,12 @@ func (m *Mesh) publishStatus() {
 		}
 		return 0
 	})
-	routes := m.topo.Routes()
+	// Status shows the routes the data path uses, not newer ones still
+	// waiting for the coalescing timer.
+	routes := m.applied
+	if routes == nil {
+		routes = topology.Compute(m.cfg.Self, nil)
+	}
 	for _, e := range m.topo.Entries() {
 		ps := PeerStatus{Name: e.Name.String(), Nickname: e.Nickname, UID: e.UID, Version: e.Version,
 			Connections: len(e.Conns), Reachable: e.Name == m.cfg.Self || routes.Reachable(e.Name)}
