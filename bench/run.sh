@@ -9,8 +9,9 @@
 #     sleeve:    container -> bridge weave -> TAP -> weave-switch (UDP sleeve) -> ... -> container
 #
 # Usage: bench/run.sh [-t SECONDS] [-r REPS] [-o FILE.json] [-s SYSTEMS]
-#   defaults: -t 5 -r 3 -o bench/results/latest.json -s "veth vxlan wireguard-go sleeve sleeve-encrypted sleeve-nooffload"
+#   defaults: -t 5 -r 3 -o bench/results/latest.json -s "veth vxlan wireguard-go sleeve sleeve-encrypted ws-wireguard ws-quic sleeve-nooffload"
 #   sleeve-encrypted: routers with a password (ChaCha20-Poly1305 per link).
+#   ws-wireguard, ws-quic: weave-switch links on the WireGuard / QUIC transports.
 #   wireguard-go: stock userspace WireGuard host to host (encrypted, L3).
 #   sleeve-nooffload: the same routers with --no-offload (TAP without
 #   TSO/checksum offloads: every 1426-byte frame crosses userspace alone).
@@ -20,7 +21,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 trap ws_cleanup EXIT
 
-secs=5 reps=3 out=bench/results/latest.json systems="veth vxlan wireguard-go sleeve sleeve-encrypted sleeve-nooffload"
+secs=5 reps=3 out=bench/results/latest.json systems="veth vxlan wireguard-go sleeve sleeve-encrypted ws-wireguard ws-quic sleeve-nooffload"
 while getopts "t:r:o:s:" opt; do
 	case $opt in
 	t) secs=$OPTARG ;;
@@ -40,6 +41,8 @@ link_ns "$h1" "$h2" ul0 ul0 198.18.0.1/24 198.18.0.2/24
 
 # The server and client namespace, and the server address, per system.
 declare -A SRC DST ADDR
+# The two routers of each weave-switch system, for CPU and allocation figures.
+declare -A ROUTERS=([sleeve]="h1 h2" [sleeve-encrypted]="e1 e2" [sleeve-nooffload]="n1 n2")
 SRC[veth]=$h1 DST[veth]=$h2 ADDR[veth]=198.18.0.2
 
 setup_vxlan() {
@@ -127,6 +130,23 @@ setup_sleeve_encrypted() {
 	SRC[sleeve-encrypted]=$p-e1 DST[sleeve-encrypted]=$p-e2 ADDR[sleeve-encrypted]=10.35.0.2
 }
 
+# weave-switch links on the WireGuard and QUIC transports (routers ask for
+# the transport with --transport; each pair on its own bridge and ports).
+setup_link() { # setup_link SYSTEM TRANSPORT N
+	local sys=$1 tr=$2 n=$3
+	router_up "$h1" "${tr}1" "$WS_TMP/${tr}1.log" --name "02:00:00:00:0$n:01" --bridge "ws$tr" --listen "198.18.0.1:68$n$n" \
+		--transport "$tr" --wireguard-listen ":5182$n" --quic-listen ":68$n$((n + 1))" --peer "198.18.0.2:68$n$n"
+	router_up "$h2" "${tr}2" "$WS_TMP/${tr}2.log" --name "02:00:00:00:0$n:02" --bridge "ws$tr" --listen "198.18.0.2:68$n$n" \
+		--transport "$tr" --wireguard-listen ":5182$n" --quic-listen ":68$n$((n + 1))"
+	wait_links "${tr}1" 1 30
+	ns_add "$p-${tr}1"
+	ns_add "$p-${tr}2"
+	ws attach --api "$WS_TMP/${tr}1.sock" "$p-${tr}1" "10.3$n.0.1/16" >/dev/null
+	ws attach --api "$WS_TMP/${tr}2.sock" "$p-${tr}2" "10.3$n.0.2/16" >/dev/null
+	SRC[$sys]=$p-${tr}1 DST[$sys]=$p-${tr}2 ADDR[$sys]=10.3$n.0.2
+	ROUTERS[$sys]="${tr}1 ${tr}2"
+}
+
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 for s in $systems; do
@@ -137,6 +157,8 @@ for s in $systems; do
 	sleeve-nooffload) setup_sleeve_nooffload ;;
 	wireguard-go) setup_wireguard_go ;;
 	sleeve-encrypted) setup_sleeve_encrypted ;;
+	ws-wireguard) setup_link ws-wireguard wireguard 6 ;;
+	ws-quic) setup_link ws-quic quic 7 ;;
 	*) echo "bench: unknown system $s" >&2; exit 2 ;;
 	esac
 	ip netns exec "${DST[$s]}" iperf3 -s -D --pidfile "$WS_TMP/iperf3-$s.pid" >/dev/null
@@ -150,8 +172,6 @@ for n in h1 n1; do
 done
 
 declare -A RES # RES[system,metric] = space-separated samples
-# The two routers of each weave-switch system, for CPU and allocation figures.
-declare -A ROUTERS=([sleeve]="h1 h2" [sleeve-encrypted]="e1 e2" [sleeve-nooffload]="n1 n2")
 # router_counters SYSTEM -> "cpu_ticks mallocs frames" summed over its routers
 router_counters() {
 	local ticks=0 mallocs=0 frames=0 r pid m f
