@@ -18,7 +18,7 @@ deps:
 	scripts/deps.sh
 
 # The whole suite. Go tests that need root run because CI is root.
-test: deps build lint unit netns-test
+test: deps build lint unit race netns-test
 
 unit:
 	$(GO) test -count=1 $(PKGS)

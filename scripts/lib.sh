@@ -107,3 +107,28 @@ ws_cleanup() {
 	done
 	rm -rf "$WS_TMP"
 }
+
+# The check/report harness of the namespace tests. ws_check runs a command
+# and counts it, showing its output only on failure; ws_finish (the EXIT
+# trap) shows the routers' logs on failure, cleans up and prints the
+# "N passed, M failed" line CI reads.
+WS_PASSED=0
+WS_FAILED=0
+ws_check() { # ws_check DESCRIPTION CMD...
+	local what=$1; shift
+	if "$@" >"$WS_TMP/check.out" 2>&1; then
+		WS_PASSED=$((WS_PASSED + 1)); pretty "ok: $what"
+	else
+		WS_FAILED=$((WS_FAILED + 1)); printf '\033[1;31mFAIL:\033[0m %s\n' "$what" >&2
+		sed 's/^/    /' "$WS_TMP/check.out" >&2
+	fi
+}
+ws_finish() { # ws_finish NAME: use as: trap 'ws_finish netns-test' EXIT
+	local rc=$? l
+	if [ $WS_FAILED -ne 0 ] || [ $rc -ne 0 ]; then
+		for l in "$WS_TMP"/*.log; do [ -f "$l" ] && { echo "--- $l" >&2; tail -15 "$l" >&2; }; done
+	fi
+	ws_cleanup
+	echo "$1: $WS_PASSED passed, $WS_FAILED failed"
+	[ $WS_FAILED -eq 0 ] && [ $rc -eq 0 ] || exit 1
+}

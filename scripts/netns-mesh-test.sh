@@ -24,26 +24,7 @@ cd "$(dirname "$0")/.."
 [ "$(id -u)" -eq 0 ] || { echo "netns-mesh-test: needs root" >&2; exit 1; }
 [ -x "$WS_BIN" ] || fail "no binary at $WS_BIN (run make build)"
 
-passed=0 failed=0
-check() {
-	local what=$1; shift
-	if "$@" >"$WS_TMP/check.out" 2>&1; then
-		passed=$((passed + 1)); pretty "ok: $what"
-	else
-		failed=$((failed + 1)); printf '\033[1;31mFAIL:\033[0m %s\n' "$what" >&2
-		sed 's/^/    /' "$WS_TMP/check.out" >&2
-	fi
-}
-finish() {
-	local rc=$?
-	if [ $failed -ne 0 ] || [ $rc -ne 0 ]; then
-		for l in "$WS_TMP"/h*.log; do [ -f "$l" ] && { echo "--- $l" >&2; tail -20 "$l" >&2; }; done
-	fi
-	ws_cleanup
-	echo "netns-mesh-test: $passed passed, $failed failed"
-	[ $failed -eq 0 ] && [ $rc -eq 0 ] || exit 1
-}
-trap finish EXIT
+trap 'ws_finish netns-mesh-test' EXIT
 
 p=wsm-$WS_ID
 for i in 1 2 3 4 5 6; do ns_add "$p-h$i"; ns_add "$p-c$i"; done
@@ -86,45 +67,45 @@ all_pairs() { # all_pairs N...: every container among N pings every other
 	done
 	return $bad
 }
-check "every pair of the 5 containers pings (multi-hop through h1 and h3)" all_pairs 1 2 3 4 5
-check "h2 routes to h4 via h1" bash -c "'$WS_BIN' status peers --api $WS_TMP/h2.sock --json | jq -e '.[] | select(.name==\"02:00:00:00:00:04\" and .next_hop==\"02:00:00:00:00:01\" and .reachable)'"
-check "h2 knows all five peers from gossip" bash -c "[ \$('$WS_BIN' status peers --api $WS_TMP/h2.sock --json | jq length) -eq 5 ]"
+ws_check "every pair of the 5 containers pings (multi-hop through h1 and h3)" all_pairs 1 2 3 4 5
+ws_check "h2 routes to h4 via h1" bash -c "'$WS_BIN' status peers --api $WS_TMP/h2.sock --json | jq -e '.[] | select(.name==\"02:00:00:00:00:04\" and .next_hop==\"02:00:00:00:00:01\" and .reachable)'"
+ws_check "h2 knows all five peers from gossip" bash -c "[ \$('$WS_BIN' status peers --api $WS_TMP/h2.sock --json | jq length) -eq 5 ]"
 
 # Broadcast reaches every host exactly once: ping the broadcast address
 # from c2 and count the answers (one per container, no duplicates).
 for i in 1 3 4 5; do ip netns exec "$p-c$i" sysctl -qw net.ipv4.icmp_echo_ignore_broadcasts=0; done
 bc=$(ip netns exec "$p-c2" ping -b -c 3 -i 0.5 -W 2 10.47.255.255 2>&1 || true)
-check "broadcast from c2 reaches c1, c3, c4, c5" bash -c "for i in 1 3 4 5; do grep -q \"from 10.32.0.\$i\" <<<'$bc' || exit 1; done"
-check "broadcast delivered once per host (no reply twice for one sequence)" \
+ws_check "broadcast from c2 reaches c1, c3, c4, c5" bash -c "for i in 1 3 4 5; do grep -q \"from 10.32.0.\$i\" <<<'$bc' || exit 1; done"
+ws_check "broadcast delivered once per host (no reply twice for one sequence)" \
 	bash -c "[ -z \"\$(grep -o 'from [0-9.]*: icmp_seq=[0-9]*' <<<'$bc' | sort | uniq -d)\" ]"
 
 pretty "killing h3 with SIGKILL"
 eval "pid=\$PID_h3"
 kill -KILL "$pid"
 wait "$pid" 2>/dev/null || true
-check "with h3 dead, c2 cannot reach c4" bash -c "! ip netns exec $p-c2 ping -c 1 -W 1 10.32.0.4 >/dev/null"
-check "with h3 dead, h1 drops h4 from its routes" bash -c "for _ in \$(seq 50); do '$WS_BIN' status peers --api $WS_TMP/h1.sock --json | jq -e '.[] | select(.name==\"02:00:00:00:00:04\" and .reachable)' >/dev/null || exit 0; sleep 0.2; done; exit 1"
+ws_check "with h3 dead, c2 cannot reach c4" bash -c "! ip netns exec $p-c2 ping -c 1 -W 1 10.32.0.4 >/dev/null"
+ws_check "with h3 dead, h1 drops h4 from its routes" bash -c "for _ in \$(seq 50); do '$WS_BIN' status peers --api $WS_TMP/h1.sock --json | jq -e '.[] | select(.name==\"02:00:00:00:00:04\" and .reachable)' >/dev/null || exit 0; sleep 0.2; done; exit 1"
 
 pretty "restarting h3 with the same data dir"
 start 3 198.18.13.1
 wait_links h3 3 40
-check "after h3's restart every pair pings again" all_pairs 1 2 3 4 5
-check "h3 kept its container's address" bash -c "ip -n $p-c3 -br addr show ethws | grep -q 10.32.0.3/12"
+ws_check "after h3's restart every pair pings again" all_pairs 1 2 3 4 5
+ws_check "h3 kept its container's address" bash -c "ip -n $p-c3 -br addr show ethws | grep -q 10.32.0.3/12"
 
 pretty "h6 starts alone and joins at run time: weave-switch connect (only h5's address)"
 start 6
 ws connect --api "$WS_TMP/h6.sock" 198.18.56.5
 ws attach --api "$WS_TMP/h6.sock" "$p-c6" 10.32.0.6/12 >/dev/null
 wait_links h6 1
-check "h6 learns the whole mesh from gossip" bash -c "for _ in \$(seq 50); do [ \$('$WS_BIN' status peers --api $WS_TMP/h6.sock --json | jq '[.[] | select(.reachable)] | length') -eq 6 ] && exit 0; sleep 0.2; done; exit 1"
-check "c6 reaches every other container" all_pairs 6 1 2 3 4 5
+ws_check "h6 learns the whole mesh from gossip" bash -c "for _ in \$(seq 50); do [ \$('$WS_BIN' status peers --api $WS_TMP/h6.sock --json | jq '[.[] | select(.reachable)] | length') -eq 6 ] && exit 0; sleep 0.2; done; exit 1"
+ws_check "c6 reaches every other container" all_pairs 6 1 2 3 4 5
 ws forget --api "$WS_TMP/h6.sock" 198.18.56.5
 # forget drops h6's own connection to h5 and never dials it again (h5 may
 # still dial h6, having discovered it: that is its business).
-check "after forget, h6 no longer dials h5" bash -c \
+ws_check "after forget, h6 no longer dials h5" bash -c \
 	"for _ in \$(seq 50); do '$WS_BIN' status --api $WS_TMP/h6.sock --json | jq -e '.connections[] | select(.direction==\"outbound\" and .address==\"198.18.56.5:6783\")' >/dev/null || exit 0; sleep 0.2; done; exit 1"
-check "forgetting an unknown address is an error" bash -c "! '$WS_BIN' forget --api $WS_TMP/h6.sock 198.18.99.9 2>/dev/null"
+ws_check "forgetting an unknown address is an error" bash -c "! '$WS_BIN' forget --api $WS_TMP/h6.sock 198.18.99.9 2>/dev/null"
 
 for i in 1 2 3 4 5 6; do router_down "h$i"; done
-check "teardown left no bridge behind" bash -c "for i in 1 2 4 5 6; do ip -n $p-h\$i link show weave 2>/dev/null && exit 1; done; exit 0"
-[ $failed -eq 0 ]
+ws_check "teardown left no bridge behind" bash -c "for i in 1 2 4 5 6; do ip -n $p-h\$i link show weave 2>/dev/null && exit 1; done; exit 0"
+[ $WS_FAILED -eq 0 ]

@@ -18,26 +18,7 @@ cd "$(dirname "$0")/.."
 [ "$(id -u)" -eq 0 ] || { echo "netns-transports-test: needs root" >&2; exit 1; }
 [ -x "$WS_BIN" ] || fail "no binary at $WS_BIN (run make build)"
 
-passed=0 failed=0
-check() {
-	local what=$1; shift
-	if "$@" >"$WS_TMP/check.out" 2>&1; then
-		passed=$((passed + 1)); pretty "ok: $what"
-	else
-		failed=$((failed + 1)); printf '\033[1;31mFAIL:\033[0m %s\n' "$what" >&2
-		sed 's/^/    /' "$WS_TMP/check.out" >&2
-	fi
-}
-finish() {
-	local rc=$?
-	if [ $failed -ne 0 ] || [ $rc -ne 0 ]; then
-		for l in "$WS_TMP"/h*.log; do [ -f "$l" ] && { echo "--- $l" >&2; tail -15 "$l" >&2; }; done
-	fi
-	ws_cleanup
-	echo "netns-transports-test: $passed passed, $failed failed"
-	[ $failed -eq 0 ] && [ $rc -eq 0 ] || exit 1
-}
-trap finish EXIT
+trap 'ws_finish netns-transports-test' EXIT
 
 p=wst3-$WS_ID
 ns_add "$p-lan"
@@ -62,13 +43,13 @@ for i in 1 2 3; do ws attach --api "$WS_TMP/h$i.sock" "$p-c$i" "10.32.0.$i/12" >
 transport_of() { # transport_of ROUTER PEER-NAME
 	"$WS_BIN" status --api "$WS_TMP/$1.sock" --json | jq -r ".connections[] | select(.peer==\"$2\") | .transport"
 }
-check "h1-h2 link uses the sleeve (both ends agree)" \
+ws_check "h1-h2 link uses the sleeve (both ends agree)" \
 	test "$(transport_of h1 02:00:00:00:00:02)/$(transport_of h2 02:00:00:00:00:01)" = sleeve/sleeve
-check "h2-h3 link uses WireGuard (both ends agree)" \
+ws_check "h2-h3 link uses WireGuard (both ends agree)" \
 	test "$(transport_of h2 02:00:00:00:00:03)/$(transport_of h3 02:00:00:00:00:02)" = wireguard/wireguard
-check "h3-h1 link uses QUIC (both ends agree)" \
+ws_check "h3-h1 link uses QUIC (both ends agree)" \
 	test "$(transport_of h3 02:00:00:00:00:01)/$(transport_of h1 02:00:00:00:00:03)" = quic/quic
-check "WireGuard and QUIC links are encrypted" bash -c "'$WS_BIN' status --api $WS_TMP/h3.sock --json | jq -e '[.connections[] | select(.transport!=\"sleeve\") | .encrypted] | all and length==2' >/dev/null"
+ws_check "WireGuard and QUIC links are encrypted" bash -c "'$WS_BIN' status --api $WS_TMP/h3.sock --json | jq -e '[.connections[] | select(.transport!=\"sleeve\") | .encrypted] | all and length==2' >/dev/null"
 
 all_pairs() {
 	local a b bad=0
@@ -78,7 +59,7 @@ all_pairs() {
 	done; done
 	return $bad
 }
-check "every container pings every other over the three links" all_pairs
+ws_check "every container pings every other over the three links" all_pairs
 
 iperf_over() { # iperf_over SRC DST PORT -> fails unless data moved
 	ip netns exec "$p-c$2" iperf3 -s -D -1 -B "10.32.0.$2" -p "$3" --pidfile "$WS_TMP/iperf$3.pid" >/dev/null
@@ -88,17 +69,17 @@ iperf_over() { # iperf_over SRC DST PORT -> fails unless data moved
 	echo "$(awk "BEGIN{printf \"%.2f\", $bps/1e9}") Gbit/s"
 	awk "BEGIN{exit !($bps > 0)}"
 }
-check "iperf3 over the WireGuard link (c2 -> c3)" iperf_over 2 3 5301
-check "iperf3 over the QUIC link (c3 -> c1)" iperf_over 3 1 5302
-check "iperf3 over the sleeve link (c1 -> c2)" iperf_over 1 2 5303
+ws_check "iperf3 over the WireGuard link (c2 -> c3)" iperf_over 2 3 5301
+ws_check "iperf3 over the QUIC link (c3 -> c1)" iperf_over 3 1 5302
+ws_check "iperf3 over the sleeve link (c1 -> c2)" iperf_over 1 2 5303
 
 # A fourth router offers only the sleeve: a link asking it for WireGuard
 # falls back to the sleeve and both ends say why.
 router_up "$p-h4" h4 "$WS_TMP/h4.log" --name 02:00:00:00:00:04 --listen 0.0.0.0:6783 --no-discovery
 ws connect --api "$WS_TMP/h1.sock" --transport wireguard 198.18.0.4
 wait_links h4 1 30
-check "a peer without WireGuard: the link falls back to the sleeve, visibly" bash -c \
+ws_check "a peer without WireGuard: the link falls back to the sleeve, visibly" bash -c \
 	"'$WS_BIN' status --api $WS_TMP/h1.sock --json | jq -e '.connections[] | select(.peer==\"02:00:00:00:00:04\" and .transport==\"sleeve\" and .transport_asked==\"wireguard\" and (.transport_fallback | contains(\"does not offer\")))' >/dev/null"
-check "status connections marks the fallback" bash -c "'$WS_BIN' status connections --api $WS_TMP/h1.sock | grep -q 'sleeve\\*.*does not offer'"
+ws_check "status connections marks the fallback" bash -c "'$WS_BIN' status connections --api $WS_TMP/h1.sock | grep -q 'sleeve\\*.*does not offer'"
 for i in 4 3 2 1; do router_down "h$i"; done
-[ $failed -eq 0 ]
+[ $WS_FAILED -eq 0 ]
