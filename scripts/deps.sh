@@ -19,15 +19,16 @@ want jq jq
 want nft nftables
 want make make
 want curl curl
+want wg wireguard-tools # the stock-WireGuard interop test
 if [ "${1:-}" = bench ]; then
 	want ethtool ethtool
-	want wg wireguard-tools
 fi
 
 # wireguard-go, the reference userspace WireGuard, built from the Go
-# module proxy at a pinned version into bin/ (bench only).
+# module proxy at a pinned version into bin/: the interop test and the
+# bench run it.
 WIREGUARD_GO_VERSION=v0.0.0-20260522210424-ecfc5a8d5446
-if [ "${1:-}" = bench ] && [ ! -x bin/wireguard-go ]; then
+if [ ! -x bin/wireguard-go ]; then
 	echo "deps: building wireguard-go $WIREGUARD_GO_VERSION" >&2
 	tmp=$(mktemp -d)
 	GOBIN=$tmp go install "golang.zx2c4.com/wireguard@$WIREGUARD_GO_VERSION"
