@@ -11,7 +11,10 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/gossip/handshake"
@@ -48,6 +51,7 @@ type Mesh struct {
 	recompute   *time.Timer
 	refused     []ConnStatus     // the latest inbound handshake failures
 	applied     *topology.Routes // the routes the data path has now
+	throttled   atomic.Uint64    // inbound connections closed by the rate limit
 
 	status struct {
 		sync.Mutex
@@ -310,10 +314,24 @@ func (m *Mesh) checkLinks() {
 	}
 }
 
+// Inbound handshakes are rate-limited (as Weave did): each costs an
+// Argon2id-keyed Noise handshake with a password, and the limit also slows
+// online password guessing.
+const (
+	acceptRate  = 20 // handshakes per second
+	acceptBurst = 40
+)
+
 func (m *Mesh) routineAccept() {
 	defer m.wg.Done()
+	limit := rate.NewLimiter(acceptRate, acceptBurst)
 	for {
 		nc, err := m.ln.Accept()
+		if err == nil && !limit.Allow() {
+			m.throttled.Add(1)
+			nc.Close()
+			continue
+		}
 		if err != nil {
 			select {
 			case <-m.closing:

@@ -40,7 +40,8 @@ type PeerStatus struct {
 
 // Status is the control plane's state.
 type Status struct {
-	Encryption  string       `json:"encryption"` // "unencrypted" or "encrypted control"
+	Encryption  string       `json:"encryption"` // "unencrypted" or "encrypted (...)"
+	Throttled   uint64       `json:"throttled_inbound"`
 	Connections []ConnStatus `json:"connections"`
 	Peers       []PeerStatus `json:"peers"`
 }
@@ -59,7 +60,7 @@ func (m *Mesh) Status(ctx context.Context) Status {
 }
 
 func (m *Mesh) publishStatus() {
-	s := Status{Encryption: "unencrypted"}
+	s := Status{Encryption: "unencrypted", Throttled: m.throttled.Load()}
 	if len(m.cfg.Password) > 0 {
 		s.Encryption = "encrypted (control: Noise NNpsk0; data: ChaCha20-Poly1305 per link)"
 	}
