@@ -8,7 +8,8 @@
 #                     h3
 #
 # All on one LAN (198.18.0.0/24); every router offers all three transports
-# and asks for one per peer (--peer HOST,transport=T). Asserts: every
+# and asks for one per peer (--peer HOST,transport=T; h3 from a --config
+# file). Asserts: every
 # container pings every other, iperf3 over the WireGuard and QUIC links,
 # status --json shows the three transports; a link asking for a transport
 # the peer does not offer falls back to the sleeve, visibly.
@@ -36,7 +37,15 @@ done
 common=(--listen 0.0.0.0:6783 --no-discovery --offer wireguard --offer quic)
 router_up "$p-h1" h1 "$WS_TMP/h1.log" --name 02:00:00:00:00:01 "${common[@]}" --peer 198.18.0.2
 router_up "$p-h2" h2 "$WS_TMP/h2.log" --name 02:00:00:00:00:02 "${common[@]}" --peer 198.18.0.3,transport=wireguard
-router_up "$p-h3" h3 "$WS_TMP/h3.log" --name 02:00:00:00:00:03 "${common[@]}" --peer 198.18.0.1,transport=quic
+# h3 takes its peer and transport from a config file (--config).
+cat >"$WS_TMP/h3.yaml" <<'YAML'
+name: "02:00:00:00:00:03"
+offer: [wireguard, quic]
+no-discovery: true
+peer:
+  - 198.18.0.1,transport=quic
+YAML
+router_up "$p-h3" h3 "$WS_TMP/h3.log" --config "$WS_TMP/h3.yaml" --listen 0.0.0.0:6783
 for i in 1 2 3; do wait_links "h$i" 2 30; done
 for i in 1 2 3; do ws attach --api "$WS_TMP/h$i.sock" "$p-c$i" "10.32.0.$i/12" >/dev/null; done
 

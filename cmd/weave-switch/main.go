@@ -99,9 +99,12 @@ func permuteArgs(app *cli.App, args []string) []string {
 	}
 	takesValue := map[string]bool{}
 	for _, f := range cmd.Flags {
-		_, isBool := f.(*cli.BoolFlag)
+		takes := true
+		if tv, ok := f.(interface{ TakesValue() bool }); ok {
+			takes = tv.TakesValue()
+		}
 		for _, n := range f.Names() {
-			takesValue[n] = !isBool
+			takesValue[n] = takes
 		}
 	}
 	out := append([]string{}, args[:i+1]...)

@@ -17,6 +17,7 @@ func TestPermuteArgs(t *testing.T) {
 		{"equals form", []string{"ws", "attach", "ns1", "--api=/s", "10.32.0.1/12"}, []string{"ws", "attach", "--api=/s", "ns1", "10.32.0.1/12"}},
 		{"double dash", []string{"ws", "attach", "--", "-odd", "--api"}, []string{"ws", "attach", "--", "-odd", "--api"}},
 		{"no command", []string{"ws", "--version"}, []string{"ws", "--version"}},
+		{"bool flag takes no value", []string{"ws", "up", "--no-discovery", "--offer", "quic"}, []string{"ws", "up", "--no-discovery", "--offer", "quic"}},
 		{"unknown command", []string{"ws", "nope", "--x"}, []string{"ws", "nope", "--x"}},
 	}
 	for _, tt := range tests {

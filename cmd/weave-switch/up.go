@@ -7,34 +7,46 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v2/altsrc"
 
 	"github.com/weave-switch/weave-switch/daemon"
 )
 
 func version() string { return daemon.Version }
 
+// upFlags are the flags of `up`; each can also be set in the --config file.
+var upFlags = []cli.Flag{
+	altsrc.NewStringFlag(&cli.StringFlag{Name: "name", Usage: "peer name aa:bb:cc:dd:ee:ff (default: derived from the host, kept in --data-dir)", EnvVars: []string{"WEAVE_SWITCH_NAME"}}),
+	altsrc.NewStringFlag(&cli.StringFlag{Name: "nickname", Usage: "human name shown in status (default: host name)", EnvVars: []string{"WEAVE_SWITCH_NICKNAME"}}),
+	altsrc.NewStringFlag(&cli.StringFlag{Name: "listen", Value: ":6783", Usage: "HOST:PORT of the UDP sleeve", EnvVars: []string{"WEAVE_SWITCH_LISTEN"}}),
+	altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "peer", Usage: "HOST[:PORT][,transport=T] of a peer (repeatable)", EnvVars: []string{"WEAVE_SWITCH_PEERS"}}),
+	altsrc.NewStringFlag(&cli.StringFlag{Name: "transport", Value: "sleeve", Usage: "transport asked for on links: sleeve, wireguard or quic (falls back to sleeve, visibly, where a peer lacks it)", EnvVars: []string{"WEAVE_SWITCH_TRANSPORT"}}),
+	altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "offer", Usage: "further transports to offer peers: wireguard, quic (repeatable)", EnvVars: []string{"WEAVE_SWITCH_OFFER"}}),
+	altsrc.NewStringFlag(&cli.StringFlag{Name: "wireguard-listen", Value: ":51820", Usage: "UDP HOST:PORT of the WireGuard transport", EnvVars: []string{"WEAVE_SWITCH_WIREGUARD_LISTEN"}}),
+	altsrc.NewStringFlag(&cli.StringFlag{Name: "quic-listen", Value: ":6784", Usage: "UDP HOST:PORT of the QUIC transport", EnvVars: []string{"WEAVE_SWITCH_QUIC_LISTEN"}}),
+	altsrc.NewStringFlag(&cli.StringFlag{Name: "bridge", Value: "weave", Usage: "name of the Linux bridge", EnvVars: []string{"WEAVE_SWITCH_BRIDGE"}}),
+	altsrc.NewStringFlag(&cli.StringFlag{Name: apiFlag.Name, Usage: apiFlag.Usage, Value: apiFlag.Value, EnvVars: apiFlag.EnvVars}),
+	altsrc.NewStringFlag(&cli.StringFlag{Name: "data-dir", Value: "/var/lib/weave-switch", Usage: "state kept across restarts", EnvVars: []string{"WEAVE_SWITCH_DATA_DIR"}}),
+	altsrc.NewIntFlag(&cli.IntFlag{Name: "mtu", Usage: "overlay MTU (default: 1500 minus the transport's overhead)", EnvVars: []string{"WEAVE_SWITCH_MTU"}}),
+	altsrc.NewStringFlag(&cli.StringFlag{Name: "password-file", Usage: "file with the mesh password: encrypts and authenticates the control plane (or set WEAVE_SWITCH_PASSWORD)", EnvVars: []string{"WEAVE_SWITCH_PASSWORD_FILE"}}),
+	altsrc.NewBoolFlag(&cli.BoolFlag{Name: "no-discovery", Usage: "connect only to --peer and 'connect' targets, not to peers learned from gossip", EnvVars: []string{"WEAVE_SWITCH_NO_DISCOVERY"}}),
+	altsrc.NewStringFlag(&cli.StringFlag{Name: "metrics-addr", Usage: "also serve Prometheus metrics on HOST:PORT (e.g. 127.0.0.1:6782); always on the API socket at /metrics", EnvVars: []string{"WEAVE_SWITCH_METRICS_ADDR"}}),
+	altsrc.NewBoolFlag(&cli.BoolFlag{Name: "no-offload", Usage: "open the TAP without TSO/checksum offloads (slower; for comparison)", EnvVars: []string{"WEAVE_SWITCH_NO_OFFLOAD"}}),
+	altsrc.NewStringFlag(&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"WEAVE_SWITCH_LOG_LEVEL"}}),
+}
+
 func upCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "up",
 		Usage: "run this host's router in the foreground until SIGINT/SIGTERM",
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "name", Usage: "peer name aa:bb:cc:dd:ee:ff (default: derived from the host, kept in --data-dir)", EnvVars: []string{"WEAVE_SWITCH_NAME"}},
-			&cli.StringFlag{Name: "nickname", Usage: "human name shown in status (default: host name)", EnvVars: []string{"WEAVE_SWITCH_NICKNAME"}},
-			&cli.StringFlag{Name: "listen", Value: ":6783", Usage: "HOST:PORT of the UDP sleeve", EnvVars: []string{"WEAVE_SWITCH_LISTEN"}},
-			&cli.StringSliceFlag{Name: "peer", Usage: "HOST[:PORT][,transport=T] of a peer (repeatable)", EnvVars: []string{"WEAVE_SWITCH_PEERS"}},
-			&cli.StringFlag{Name: "transport", Value: "sleeve", Usage: "transport asked for on links: sleeve, wireguard or quic (falls back to sleeve, visibly, where a peer lacks it)", EnvVars: []string{"WEAVE_SWITCH_TRANSPORT"}},
-			&cli.StringSliceFlag{Name: "offer", Usage: "further transports to offer peers: wireguard, quic (repeatable)", EnvVars: []string{"WEAVE_SWITCH_OFFER"}},
-			&cli.StringFlag{Name: "wireguard-listen", Value: ":51820", Usage: "UDP HOST:PORT of the WireGuard transport", EnvVars: []string{"WEAVE_SWITCH_WIREGUARD_LISTEN"}},
-			&cli.StringFlag{Name: "quic-listen", Value: ":6784", Usage: "UDP HOST:PORT of the QUIC transport", EnvVars: []string{"WEAVE_SWITCH_QUIC_LISTEN"}},
-			&cli.StringFlag{Name: "bridge", Value: "weave", Usage: "name of the Linux bridge", EnvVars: []string{"WEAVE_SWITCH_BRIDGE"}},
-			apiFlag,
-			&cli.StringFlag{Name: "data-dir", Value: "/var/lib/weave-switch", Usage: "state kept across restarts", EnvVars: []string{"WEAVE_SWITCH_DATA_DIR"}},
-			&cli.IntFlag{Name: "mtu", Usage: "overlay MTU (default: 1500 minus the transport's overhead)", EnvVars: []string{"WEAVE_SWITCH_MTU"}},
-			&cli.StringFlag{Name: "password-file", Usage: "file with the mesh password: encrypts and authenticates the control plane (or set WEAVE_SWITCH_PASSWORD)", EnvVars: []string{"WEAVE_SWITCH_PASSWORD_FILE"}},
-			&cli.BoolFlag{Name: "no-discovery", Usage: "connect only to --peer and 'connect' targets, not to peers learned from gossip", EnvVars: []string{"WEAVE_SWITCH_NO_DISCOVERY"}},
-			&cli.StringFlag{Name: "metrics-addr", Usage: "also serve Prometheus metrics on HOST:PORT (e.g. 127.0.0.1:6782); always on the API socket at /metrics", EnvVars: []string{"WEAVE_SWITCH_METRICS_ADDR"}},
-			&cli.BoolFlag{Name: "no-offload", Usage: "open the TAP without TSO/checksum offloads (slower; for comparison)", EnvVars: []string{"WEAVE_SWITCH_NO_OFFLOAD"}},
-			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"WEAVE_SWITCH_LOG_LEVEL"}},
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "config", Usage: "YAML file setting any of these flags (keys are the flag names; flags on the command line win)", EnvVars: []string{"WEAVE_SWITCH_CONFIG"}},
+		}, upFlags...),
+		Before: func(c *cli.Context) error {
+			if err := altsrc.InitInputSourceWithContext(upFlags, altsrc.NewYamlSourceFromFlagFunc("config"))(c); err != nil {
+				return cli.Exit("--config: "+err.Error(), 2)
+			}
+			return nil
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
