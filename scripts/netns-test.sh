@@ -129,6 +129,22 @@ router_down e3
 router_down e2
 router_down e1
 
+# Path MTU: the underlay narrows mid-run (1500 -> 1280). Full-size frames
+# with DF still cross, the sleeve learns the narrower path, and TCP keeps
+# flowing at speed instead of falling back to kernel fragmentation.
+ip -n "$h1" link set ul0 mtu 1280
+ip -n "$h2" link set ul0 mtu 1280
+ws_check "after the underlay MTU drops to 1280, a 1300-byte DF ping still crosses" \
+	in_ns "$c1" ping -c 3 -i 0.2 -W 2 -M do -s 1300 10.32.0.3
+in_ns "$c3" iperf3 -s -D -1 -B 10.32.0.3 -p 5203 --pidfile "$WS_TMP/iperf3m.pid" >/dev/null
+sleep 0.3
+mbps=$(in_ns "$c1" iperf3 -c 10.32.0.3 -p 5203 -t 2 -J 2>/dev/null | jq -r '.end.sum_received.bits_per_second // 0' || echo 0)
+ws_check "after the MTU drop, TCP still flows ($(awk "BEGIN{printf \"%.2f\", $mbps/1e9}") Gbit/s)" awk "BEGIN{exit !($mbps > 0)}"
+ws_check "the sleeve learned the path MTU 1280 to h2" bash -c \
+	"'$WS_BIN' status --api $WS_TMP/h1.sock --json | jq -e '.transport_stats.PathMTU[\"198.18.0.2\"] == 1280' >/dev/null"
+ip -n "$h1" link set ul0 mtu 1500
+ip -n "$h2" link set ul0 mtu 1500
+
 # Detach.
 ws detach --api "$WS_TMP/h1.sock" "$c2"
 ws_check "detach removes the container's interface" bash -c "! ip -n $c2 link show ethws 2>/dev/null"

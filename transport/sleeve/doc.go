@@ -275,5 +275,15 @@
 // (FrameDropTooBig): a router that receives super-frames must use
 // frame.NewBatchSize(n, offset, frame.MaxSuperFrameSize). Frames of
 // datagrams already read that do not fit in the caller's batch are kept and
-// returned by the next call. Neither path allocates in steady state.
+// returned by the next call. Neither path allocates in steady state.//
+// # Path MTU
+//
+// Datagrams are built for UnderlayMTU (default 1500). When a UDP GSO send
+// fails with EMSGSIZE (a segment is bigger than the route's MTU, or than
+// a path MTU the kernel learned from ICMP), the sleeve reads the path MTU
+// to that peer from the kernel (IP_MTU on a connected probe socket) and
+// builds datagrams for it from then on (pmtu.go); frames that no longer fit
+// go as the sleeve's own fragments, so nothing relies on IP fragmentation
+// and nothing is dropped silently. Learned values expire after 10 minutes
+// and show in Stats.PathMTU.
 package sleeve

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"syscall"
 
 	"golang.org/x/net/ipv4"
 
@@ -450,6 +451,9 @@ func (s *Sleeve) flush(sk *socket, st *sendState, ep transport.Endpoint, maxGSO 
 			}
 			s.stats.gsoErrors.Add(1)
 			disable = dis
+			if errors.Is(err, syscall.EMSGSIZE) {
+				s.learnPMTU(ep.DstAddrPort())
+			}
 			if !dis && s.log.Errorf != nil {
 				if ok, _ := s.limiter.allow(); ok {
 					s.log.Errorf("sleeve: UDP GSO send to %s: %v (UnderlayMTU too big for the path?); sent one by one", ep, err)

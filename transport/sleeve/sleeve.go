@@ -55,7 +55,8 @@ type Sleeve struct {
 	free    chan *sendState
 	nStates atomic.Int32
 
-	keys keyring // encryption keys per peer (SetKeys)
+	keys keyring   // encryption keys per peer (SetKeys)
+	pmtu pmtuTable // path MTUs learned per destination
 
 	stats counters
 }
@@ -183,7 +184,11 @@ func (s *Sleeve) Overhead() int {
 }
 
 // Stats returns a snapshot of s's counters.
-func (s *Sleeve) Stats() Stats { return s.stats.snapshot() }
+func (s *Sleeve) Stats() Stats {
+	st := s.stats.snapshot()
+	st.PathMTU = s.pmtu.snapshot(s.now())
+	return st
+}
 
 // Close implements transport.Transport.Close: it closes the socket, which
 // unblocks every ReceiveFunc (they then return transport.ErrClosed, which
@@ -212,5 +217,9 @@ func (s *Sleeve) datagramLimit(dst netip.Addr) int {
 	if dst.Is6() && !dst.Is4In6() {
 		ip = ipv6UDPOverhead
 	}
-	return min(s.cfg.UnderlayMTU-ip, MaxDatagramSize)
+	mtu := s.cfg.UnderlayMTU
+	if learned := s.pmtu.lookup(dst, s.now()); learned != 0 {
+		mtu = min(mtu, learned)
+	}
+	return min(mtu-ip, MaxDatagramSize)
 }

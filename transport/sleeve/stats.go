@@ -16,6 +16,11 @@ type Stats struct {
 	// message (several datagrams in one skb); GSOErrors counts those the
 	// kernel refused, whose datagrams were sent again one by one.
 	GSOSends, GSOErrors uint64
+	// PMTUUpdates counts path MTUs learned below UnderlayMTU (after a GSO
+	// send failed with EMSGSIZE); PathMTU lists the live ones by peer
+	// address.
+	PMTUUpdates uint64
+	PathMTU     map[string]int `json:",omitempty"`
 	// GROReceives counts receive buffers the kernel filled with several
 	// datagrams (a UDP_GRO control message).
 	GROReceives uint64
@@ -48,6 +53,7 @@ type counters struct {
 	receivedFrames, receivedDatagrams, receivedBytes atomic.Uint64
 	sentFragments, receivedFragments, reassembled    atomic.Uint64
 	gsoSends, gsoErrors, groReceives                 atomic.Uint64
+	pmtuUpdates                                      atomic.Uint64
 	gso, gro                                         atomic.Bool
 	dropped                                          [NumDropReasons]atomic.Uint64
 	frameDrops                                       [NumFrameDrops]atomic.Uint64
@@ -67,6 +73,7 @@ func (c *counters) snapshot() Stats {
 		Reassembled:       c.reassembled.Load(),
 		GSOSends:          c.gsoSends.Load(),
 		GSOErrors:         c.gsoErrors.Load(),
+		PMTUUpdates:       c.pmtuUpdates.Load(),
 		GROReceives:       c.groReceives.Load(),
 		GSO:               c.gso.Load(),
 		GRO:               c.gro.Load(),
