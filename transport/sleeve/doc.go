@@ -275,7 +275,8 @@
 // (FrameDropTooBig): a router that receives super-frames must use
 // frame.NewBatchSize(n, offset, frame.MaxSuperFrameSize). Frames of
 // datagrams already read that do not fit in the caller's batch are kept and
-// returned by the next call. Neither path allocates in steady state.//
+// returned by the next call. Neither path allocates in steady state.
+//
 // # Path MTU
 //
 // Datagrams are built for UnderlayMTU (default 1500). When a UDP GSO send
