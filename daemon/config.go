@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -60,6 +61,9 @@ type Config struct {
 	// MetricsAddr, if set, serves Prometheus metrics on HOST:PORT over TCP
 	// (they are always on the API socket at /metrics).
 	MetricsAddr string
+	// Queues is the number of TAP queues, each read by its own goroutine.
+	// If zero, one per CPU, at most 4.
+	Queues int
 	// NoOffload opens the TAP without virtio_net_hdr offloads (TSO,
 	// checksum), so that every frame crosses userspace on its own. For
 	// comparison and debugging; the default uses offloads when the kernel
@@ -119,6 +123,9 @@ func (c Config) Validate() error {
 	}
 	if strings.ContainsAny(c.Bridge, "/ \t") {
 		errs = append(errs, fmt.Errorf("--bridge: %q is not a valid interface name", c.Bridge))
+	}
+	if c.Queues < 0 || c.Queues > 64 {
+		errs = append(errs, fmt.Errorf("--tap-queues: %d is outside 0..64", c.Queues))
 	}
 	if c.MTU != 0 && (c.MTU < 576 || c.MTU > frame.MaxFrameSize-frame.EthernetHeaderSize-4) {
 		errs = append(errs, fmt.Errorf("--mtu: %d is outside 576..%d", c.MTU, frame.MaxFrameSize-frame.EthernetHeaderSize-4))
@@ -212,4 +219,11 @@ func (c Config) offered() map[string]bool {
 	delete(out, "sleeve")
 	delete(out, "")
 	return out
+}
+
+func (c Config) queues() int {
+	if c.Queues > 0 {
+		return c.Queues
+	}
+	return min(runtime.NumCPU(), 4)
 }

@@ -161,10 +161,15 @@ func (d *Daemon) start() (err error) {
 	// The TAP first, off the bridge, so that the router can bind its port
 	// before the bridge exists.
 	d.tapName = tapName(c.Bridge)
-	tap, err := host.OpenTAP(d.tapName, !c.NoOffload)
-	d.tap = tap
+	queues, err := host.OpenTAPQueues(d.tapName, c.queues(), !c.NoOffload)
 	if err != nil {
 		return err
+	}
+	tap := queues[0]
+	d.tap = tap
+	var extraQueues []router.Device
+	for _, q := range queues[1:] {
+		extraQueues = append(extraQueues, q)
 	}
 	frameSize := frame.MaxFrameSize
 	if tap.Offloads() {
@@ -178,11 +183,14 @@ func (d *Daemon) start() (err error) {
 	}
 	d.rt, err = router.New(router.Config{
 		Self: d.self, Nickname: c.Nickname, Device: tap, Transport: sl, Logger: lg, FrameSize: frameSize,
+		Queues:  extraQueues,
 		NoLearn: true, // peers come from the control plane
 		Extra:   extra,
 	})
 	if err != nil {
-		tap.Close()
+		for _, q := range queues {
+			q.Close()
+		}
 		sl.Close()
 		for _, tr := range extra {
 			tr.Close()
@@ -190,7 +198,9 @@ func (d *Daemon) start() (err error) {
 		return err
 	}
 	if d.listen, err = d.rt.Start(); err != nil {
-		tap.Close()
+		for _, q := range queues {
+			q.Close()
+		}
 		return fmt.Errorf("listen %s: %w", c.Listen, err)
 	}
 	d.undo = append(d.undo, func() { d.rt.Close() })

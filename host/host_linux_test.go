@@ -294,3 +294,85 @@ func TestNetNSPath(t *testing.T) {
 		})
 	}
 }
+
+// TestTAPQueues opens a TAP with two queues: frames the bridge hands the
+// TAP arrive on one queue or the other, none lost or duplicated.
+func TestTAPQueues(t *testing.T) {
+	requireRoot(t)
+	n := namedNS(t)
+	inNS(t, n, func() {
+		if _, err := EnsureBridge(Bridge{Name: "wsq0", MTU: 1400}); err != nil {
+			t.Errorf("EnsureBridge: %v", err)
+			return
+		}
+		qs, err := OpenTAPQueues("wsq0-tap", 2, true)
+		if err != nil || len(qs) != 2 {
+			t.Errorf("OpenTAPQueues = %d queues, %v", len(qs), err)
+			return
+		}
+		defer func() {
+			for _, q := range qs {
+				q.Close()
+			}
+		}()
+		src, err := OpenTAP("wsq0-src", false)
+		if err != nil {
+			t.Errorf("OpenTAP: %v", err)
+			return
+		}
+		defer src.Close()
+		for _, name := range []string{"wsq0-tap", "wsq0-src"} {
+			if err := SetMaster(name, "wsq0", 1400); err != nil {
+				t.Errorf("SetMaster: %v", err)
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+		const frames = 64
+		var fs [][]byte
+		for i := range frames {
+			f := make([]byte, 60)
+			copy(f, frame.Broadcast[:])
+			copy(f[6:], []byte{0x02, 0, 0, 0, byte(i), 0x42}) // a flow per source
+			f[12], f[13] = 0x88, 0xb5
+			f[14] = byte(i)
+			fs = append(fs, f)
+		}
+		wb, widx := toBatch(fs)
+		if _, err := src.Write(wb, widx); err != nil {
+			t.Errorf("Write: %v", err)
+			return
+		}
+		seen := make(chan byte, 2*frames)
+		for _, q := range qs {
+			go func() {
+				b := frame.NewBatch(16, 16)
+				for {
+					n, err := q.Read(b)
+					if err != nil {
+						return
+					}
+					for i := range n {
+						if f := b.Frame(i); len(f) > 14 && f[12] == 0x88 {
+							seen <- f[14]
+						}
+					}
+				}
+			}()
+		}
+		got := map[byte]int{}
+		deadline := time.After(5 * time.Second)
+		for len(got) < frames {
+			select {
+			case id := <-seen:
+				got[id]++
+				if got[id] > 1 {
+					t.Errorf("frame %d read twice", id)
+				}
+			case <-deadline:
+				t.Errorf("read %d of %d frames across the queues", len(got), frames)
+				return
+			}
+		}
+	})
+}

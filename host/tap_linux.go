@@ -70,12 +70,48 @@ const segScratch = 64
 // plain TAP when the kernel refuses them (Offloads then reports false).
 func OpenTAP(name string, offload bool) (*TAP, error) {
 	if offload {
-		t, err := openTAP(name, true)
+		t, err := openTAP(name, true, false)
 		if err == nil {
 			return t, nil
 		}
 	}
-	return openTAP(name, false)
+	return openTAP(name, false, false)
+}
+
+// OpenTAPQueues opens the TAP called name with n queues (IFF_MULTI_QUEUE,
+// n >= 1): the kernel spreads the frames it hands the router over the
+// queues by flow hash, so one reader per queue works on several cores
+// without reordering a flow. All queues share the device and its
+// offloads; a frame may be written to any of them. With offload it falls
+// back to a plain TAP as OpenTAP does.
+func OpenTAPQueues(name string, n int, offload bool) ([]*TAP, error) {
+	if n <= 1 {
+		t, err := OpenTAP(name, offload)
+		if err != nil {
+			return nil, err
+		}
+		return []*TAP{t}, nil
+	}
+	open := func(vnet bool) ([]*TAP, error) {
+		var qs []*TAP
+		for range n {
+			t, err := openTAP(name, vnet, true)
+			if err != nil {
+				for _, q := range qs {
+					q.Close()
+				}
+				return nil, err
+			}
+			qs = append(qs, t)
+		}
+		return qs, nil
+	}
+	if offload {
+		if qs, err := open(true); err == nil {
+			return qs, nil
+		}
+	}
+	return open(false)
 }
 
 // Offloads reports whether the TAP carries virtio_net_hdr offloads.
@@ -87,7 +123,7 @@ func (t *TAP) Offloads() bool { return t.vnet }
 // 64 segments) and partial checksums whose offsets do not fit.
 func (t *TAP) Dropped() uint64 { return t.rdrop.Load() }
 
-func openTAP(name string, vnet bool) (*TAP, error) {
+func openTAP(name string, vnet, multiQueue bool) (*TAP, error) {
 	if err := checkLinkName(name); err != nil {
 		return nil, err
 	}
@@ -103,6 +139,9 @@ func openTAP(name string, vnet bool) (*TAP, error) {
 	flags := uint16(unix.IFF_TAP | unix.IFF_NO_PI)
 	if vnet {
 		flags |= unix.IFF_VNET_HDR
+	}
+	if multiQueue {
+		flags |= unix.IFF_MULTI_QUEUE
 	}
 	ifr.SetUint16(flags)
 	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {

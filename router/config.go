@@ -51,6 +51,11 @@ type Config struct {
 	Nickname string
 	// Device is the local bridge port. Required.
 	Device Device
+	// Queues are further read queues of the same device (a multi-queue
+	// TAP): each gets its own reader, so the work of one router spreads
+	// over the cores; the kernel keeps each flow on one queue, so flows
+	// stay in order. Writes go to Device. The Router closes them.
+	Queues []Device
 	// Transport carries frames to other peers. Required; the Router
 	// opens and closes it.
 	Transport transport.Transport

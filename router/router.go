@@ -96,8 +96,11 @@ func (r *Router) Start() (netip.AddrPort, error) {
 		fns = append(fns, f...)
 	}
 	r.local = local
-	r.wg.Add(2 + len(fns))
-	go r.routineReadDevice()
+	r.wg.Add(2 + len(r.cfg.Queues) + len(fns))
+	go r.routineReadDevice(0, r.cfg.Device)
+	for i, q := range r.cfg.Queues {
+		go r.routineReadDevice(i+1, q)
+	}
 	for i, fn := range fns {
 		go r.routineReceive(i, fn)
 	}
@@ -116,6 +119,9 @@ func (r *Router) Close() error {
 	r.once.Do(func() {
 		close(r.closing)
 		err1 := r.cfg.Device.Close()
+		for _, q := range r.cfg.Queues {
+			err1 = errors.Join(err1, q.Close())
+		}
 		errs := []error{err1, r.cfg.Transport.Close()}
 		for _, tr := range r.cfg.Extra {
 			errs = append(errs, tr.Close())
@@ -151,17 +157,17 @@ func isClosed(err error) bool {
 
 const maxConsecutiveErrors = 100
 
-func (r *Router) routineReadDevice() {
+func (r *Router) routineReadDevice(idx int, dev Device) {
 	defer r.wg.Done()
-	r.log.verbosef("routineReadDevice: started")
-	defer r.log.verbosef("routineReadDevice: stopped")
+	r.log.verbosef("routineReadDevice %d: started", idx)
+	defer r.log.verbosef("routineReadDevice %d: stopped", idx)
 	bs := r.cfg.BatchSize
 	b := frame.NewBatchSize(bs, transport.MaxOverhead, r.cfg.FrameSize)
 	dec := make([]ethswitch.Decision, bs)
 	d := newDispatcher(r, bs)
 	errs := 0
 	for {
-		n, err := r.cfg.Device.Read(b)
+		n, err := dev.Read(b)
 		if err != nil {
 			if r.stopping() || isClosed(err) {
 				return
