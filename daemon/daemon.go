@@ -184,7 +184,6 @@ func (d *Daemon) start() (err error) {
 	d.rt, err = router.New(router.Config{
 		Self: d.self, Nickname: c.Nickname, Device: tap, Transport: sl, Logger: lg, FrameSize: frameSize,
 		Queues:  extraQueues,
-		NoLearn: true, // peers come from the control plane
 		Extra:   extra,
 	})
 	if err != nil {

@@ -71,22 +71,12 @@ type Config struct {
 	// the transport's BatchSize, at most 64 when FrameSize is above
 	// frame.MaxFrameSize (64 super-frame buffers are 4 MiB).
 	BatchSize int
-	// Peers are static peer endpoints to send to.
-	Peers []transport.Endpoint
-	// NoLearn, when set, makes the peers come only from SetPeers (the
-	// control plane): frames from any other sender are dropped and counted,
-	// and no peer is learned from datagrams. When false, a static peer's
-	// name is learned from the datagrams it sends.
-	NoLearn bool
 	// MaxMACs bounds the MAC table. If zero, defaults to the switch's
 	// default.
 	MaxMACs int
 	// MACMaxAge is how long an idle MAC stays learned. If zero, defaults
 	// to the switch's default (10 minutes).
 	MACMaxAge time.Duration
-	// PeerTimeout is how long a peer that sends nothing stays known by
-	// name. If zero, defaults to 5 minutes.
-	PeerTimeout time.Duration
 	// Logger; if zero, silent.
 	Logger Logger
 	// Now is the clock. If nil, time.Now.
@@ -97,9 +87,6 @@ func (c *Config) withDefaults() Config {
 	out := *c
 	if out.Nickname == "" {
 		out.Nickname = out.Self.String()
-	}
-	if out.PeerTimeout == 0 {
-		out.PeerTimeout = 5 * time.Minute
 	}
 	if out.Now == nil {
 		out.Now = time.Now

@@ -76,7 +76,8 @@ func (d *dispatcher) dispatch(b *frame.Batch, dec []ethswitch.Decision) {
 				d.r.counters.noRoute.Add(1)
 				continue
 			}
-			// Static mesh, unknown peer: flood as unknown unicast.
+			// No routes yet and no such neighbour: flood as unknown
+			// unicast (the neighbours' bridges decide).
 			b.Meta[i].Dst = frame.UnknownPeer
 			d.flood(t, b, i, via)
 		case ethswitch.Flood:

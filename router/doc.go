@@ -17,8 +17,8 @@
 // owns its batch and scratch space, allocated once. Peers are looked up in
 // an immutable snapshot swapped through an atomic pointer.
 //
-// Until the control plane (package gossip) exists, peers are static
-// endpoints given by the user, and a peer's name is learned from the
-// sender name of the datagrams it sends. Flooded frames go to every known
-// peer directly, so a full mesh of static peers is assumed.
+// The control plane (package gossip/mesh) tells the router its neighbours
+// (SetPeers: name, data endpoint, transport) and the routes (SetRoutes:
+// next hops and per-source broadcast trees); frames from anyone else are
+// dropped and counted.
 package router

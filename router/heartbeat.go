@@ -103,8 +103,8 @@ func (r *Router) LinkHealth() map[frame.PeerName]LinkHealth {
 }
 
 // filterBatch takes out of b the frames the switch must not see:
-// heartbeats (answered or recorded here) and, when only control-plane
-// peers are allowed, frames from senders that are not neighbours. It keeps
+// heartbeats (answered or recorded here) and frames from senders that are
+// not neighbours (SetPeers). It keeps
 // the order of the other frames and swaps buffers, never copying frames.
 func (r *Router) filterBatch(b *frame.Batch, eps []transport.Endpoint, pong *frame.Batch) {
 	t := r.peers.table.Load()
@@ -116,7 +116,7 @@ func (r *Router) filterBatch(b *frame.Batch, eps []transport.Endpoint, pong *fra
 		case isHeartbeat(f):
 			drop = true
 			r.handleHeartbeat(t, f, b.Meta[i].Via, eps[i], pong)
-		case r.cfg.NoLearn:
+		default:
 			if _, ok := t.byName[b.Meta[i].Via]; !ok {
 				drop = true
 				r.counters.unknownSender.Add(1)

@@ -19,7 +19,7 @@ func TestLinksOnDifferentTransports(t *testing.T) {
 	ax := netX.NewTransport(nameA, netip.MustParseAddrPort("192.0.2.1:6783"))
 	ay := netY.NewTransport(nameA, netip.MustParseAddrPort("198.51.100.1:6784"))
 	devA, devB, devC := newFakeDevice(), newFakeDevice(), newFakeDevice()
-	a, err := New(Config{Self: nameA, Device: devA, Transport: ax, Extra: []transport.Transport{ay}, NoLearn: true})
+	a, err := New(Config{Self: nameA, Device: devA, Transport: ax, Extra: []transport.Transport{ay}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +28,7 @@ func TestLinksOnDifferentTransports(t *testing.T) {
 	}
 	t.Cleanup(func() { a.Close() })
 	start := func(name frame.PeerName, tr transport.Transport, dev *fakeDevice) *Router {
-		r, err := New(Config{Self: name, Device: dev, Transport: tr, NoLearn: true})
+		r, err := New(Config{Self: name, Device: dev, Transport: tr})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,12 +11,11 @@ import (
 // peer is one remote router as the data path sees it. The struct is shared
 // by successive peerTable snapshots, so everything that changes is atomic.
 type peer struct {
-	tr     transport.Transport // the link's transport
-	ep     transport.Endpoint
-	addr   netip.AddrPort // normalised ep.DstAddrPort()
-	static bool           // configured by the user: kept while unnamed
+	tr   transport.Transport // the link's transport
+	ep   transport.Endpoint
+	addr netip.AddrPort // normalised ep.DstAddrPort()
 
-	name     atomic.Uint64 // frame.PeerName; 0 until heard from
+	name     atomic.Uint64 // frame.PeerName
 	lastSeen atomic.Int64  // unix nanoseconds of the last frame received
 	lastPong atomic.Int64  // unix nanoseconds of the last heartbeat answer
 	rtt      atomic.Int64  // nanoseconds, of that answer

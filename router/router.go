@@ -59,17 +59,7 @@ func New(cfg Config) (*Router, error) {
 		return nil, fmt.Errorf("router: %w", err)
 	}
 	r := &Router{cfg: c, sw: sw, log: c.Logger, closing: make(chan struct{}), fatal: make(chan error, 1)}
-	var list []*peer
-	seen := map[netip.AddrPort]bool{}
-	for _, ep := range c.Peers {
-		ap := normalise(ep.DstAddrPort())
-		if seen[ap] {
-			continue
-		}
-		seen[ap] = true
-		list = append(list, &peer{ep: ep, addr: ap, static: true, tr: c.Transport})
-	}
-	r.peers.table.Store(newPeerTable(list))
+	r.peers.table.Store(newPeerTable(nil))
 	return r, nil
 }
 
@@ -256,9 +246,9 @@ func (r *Router) routineReceive(idx int, fn transport.ReceiveFunc) {
 	}
 }
 
-// notePeers records, per sending peer, that it is alive and how much it
-// sent; in static mode it also learns a peer's name the first time it is
-// heard from.
+// notePeers counts, per sending neighbour, what it sent and when it was
+// last heard from. Frames from senders that are not neighbours are dropped
+// later, in filterBatch.
 func (r *Router) notePeers(b *frame.Batch, eps []transport.Endpoint) {
 	now := r.cfg.Now().UnixNano()
 	t := r.peers.table.Load()
@@ -270,11 +260,8 @@ func (r *Router) notePeers(b *frame.Batch, eps []transport.Endpoint) {
 				last.lastSeen.Store(now)
 			}
 			lastName, last = via, nil
-			if slot, ok := t.byName[via]; ok && (r.cfg.NoLearn || t.list[slot].addr == normalise(eps[i].DstAddrPort())) {
+			if slot, ok := t.byName[via]; ok {
 				last = t.list[slot]
-			} else if !r.cfg.NoLearn {
-				last, _ = r.lookupSender(t, via, eps[i])
-				t = r.peers.table.Load()
 			}
 		}
 		if last != nil {
@@ -285,65 +272,6 @@ func (r *Router) notePeers(b *frame.Batch, eps []transport.Endpoint) {
 	if last != nil {
 		last.lastSeen.Store(now)
 	}
-}
-
-func (r *Router) lookupSender(t *peerTable, via frame.PeerName, ep transport.Endpoint) (*peer, frame.PeerName) {
-	if via == frame.UnknownPeer || via == r.cfg.Self {
-		return nil, via
-	}
-	addr := normalise(ep.DstAddrPort())
-	if i, ok := t.byName[via]; ok && t.list[i].addr == addr {
-		p := t.list[i]
-		p.lastSeen.Store(r.cfg.Now().UnixNano())
-		return p, via
-	}
-	return r.learnPeer(via, ep, addr), via
-}
-
-// learnPeer records that peer name is at addr: a static endpoint at that
-// address takes the name, a peer that moved gets its new address, and an
-// unknown peer is added.
-func (r *Router) learnPeer(name frame.PeerName, ep transport.Endpoint, addr netip.AddrPort) *peer {
-	r.peers.Lock()
-	defer r.peers.Unlock()
-	t := r.peers.table.Load()
-	if i, ok := t.byName[name]; ok && t.list[i].addr == addr {
-		return t.list[i]
-	}
-	list := make([]*peer, 0, len(t.list)+1)
-	var found *peer
-	for _, p := range t.list {
-		switch {
-		case p.addr == addr:
-			if old := p.peerName(); old != name && old != frame.UnknownPeer {
-				// A different router now answers at this address: the
-				// old one's MACs are stale.
-				r.sw.ForgetPeer(old)
-				r.log.verbosef("peer %s at %s replaced by %s", old, addr, name)
-			}
-			p.name.Store(uint64(name))
-			found = p
-			list = append(list, p)
-		case p.peerName() == name:
-			if p.static {
-				// Keep the configured endpoint, unnamed.
-				q := &peer{ep: p.ep, addr: p.addr, static: true, tr: p.tr}
-				list = append(list, q)
-			}
-			r.log.verbosef("peer %s moved from %s to %s", name, p.addr, addr)
-		default:
-			list = append(list, p)
-		}
-	}
-	if found == nil {
-		found = &peer{ep: ep, addr: addr, tr: r.cfg.Transport}
-		found.name.Store(uint64(name))
-		list = append(list, found)
-		r.log.verbosef("peer %s heard from at %s", name, addr)
-	}
-	found.lastSeen.Store(r.cfg.Now().UnixNano())
-	r.peers.table.Store(newPeerTable(list))
-	return found
 }
 
 func (r *Router) routineHousekeeping() {
@@ -358,34 +286,6 @@ func (r *Router) routineHousekeeping() {
 			return
 		case <-tick.C:
 			r.sw.Expire()
-			r.expirePeers()
 		}
-	}
-}
-
-// expirePeers forgets dynamic peers silent for longer than PeerTimeout,
-// and the MACs learned from them; static peers lose only their name.
-func (r *Router) expirePeers() {
-	r.peers.Lock()
-	defer r.peers.Unlock()
-	t := r.peers.table.Load()
-	cutoff := r.cfg.Now().Add(-r.cfg.PeerTimeout).UnixNano()
-	list := make([]*peer, 0, len(t.list))
-	changed := false
-	for _, p := range t.list {
-		name := p.peerName()
-		if name == frame.UnknownPeer || p.lastSeen.Load() >= cutoff {
-			list = append(list, p)
-			continue
-		}
-		changed = true
-		n := r.sw.ForgetPeer(name)
-		r.log.verbosef("peer %s silent for %s: forgotten with %d MACs", name, r.cfg.PeerTimeout, n)
-		if p.static {
-			list = append(list, &peer{ep: p.ep, addr: p.addr, static: true, tr: p.tr})
-		}
-	}
-	if changed {
-		r.peers.table.Store(newPeerTable(list))
 	}
 }

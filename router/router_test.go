@@ -76,7 +76,7 @@ type testNode struct {
 }
 
 // mesh starts n routers on one memory network, each with every other as a
-// static peer.
+// neighbour and no routes (a full mesh).
 func mesh(t *testing.T, n int) []*testNode {
 	t.Helper()
 	net := memory.NewNetwork()
@@ -90,19 +90,20 @@ func mesh(t *testing.T, n int) []*testNode {
 	}
 	for i, nd := range nodes {
 		tr := net.NewTransport(nd.name, nd.addr)
-		var peers []transport.Endpoint
+		var links []PeerLink
 		for j, o := range nodes {
 			if i != j {
-				peers = append(peers, transport.AddrPortEndpoint(o.addr))
+				links = append(links, PeerLink{Name: o.name, Endpoint: transport.AddrPortEndpoint(o.addr)})
 			}
 		}
-		r, err := New(Config{Self: nd.name, Device: nd.dev, Transport: tr, Peers: peers})
+		r, err := New(Config{Self: nd.name, Device: nd.dev, Transport: tr})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if _, err := r.Start(); err != nil {
 			t.Fatal(err)
 		}
+		r.SetPeers(links)
 		nd.r = r
 		t.Cleanup(func() { r.Close() })
 	}
@@ -158,16 +159,10 @@ func TestRouterBroadcastThenUnicast(t *testing.T) {
 	if p, ok := a.r.Switch().Lookup(macC); !ok || p != c.name {
 		t.Errorf("A learned %v -> %v (%v), want %v", macC, p, ok, c.name)
 	}
-	// Every router has learned its peers' names from their datagrams.
-	for _, nd := range []*testNode{a, c} {
-		named := 0
-		for _, p := range nd.r.Peers() {
-			if p.Name != frame.UnknownPeer {
-				named++
-			}
-		}
-		if named == 0 {
-			t.Errorf("router %v learned no peer names: %+v", nd.name, nd.r.Peers())
+	// A counted what C sent it, and when.
+	for _, p := range a.r.Peers() {
+		if p.Name == c.name && (p.RxFrames == 0 || p.LastSeen.IsZero()) {
+			t.Errorf("A's counters for C: %+v, want frames received and a last-seen time", p)
 		}
 	}
 	if got := a.r.Counters().FromDevice; got != 2 {
@@ -215,7 +210,7 @@ func TestForwardFromDeviceAllocatesNothing(t *testing.T) {
 		transport.AddrPortEndpoint(netip.MustParseAddrPort("192.0.2.2:6783")),
 		transport.AddrPortEndpoint(netip.MustParseAddrPort("192.0.2.3:6783")),
 	}
-	r, err := New(Config{Self: 0x020000000001, Device: newFakeDevice(), Transport: tr, Peers: peers})
+	r, err := New(Config{Self: 0x020000000001, Device: newFakeDevice(), Transport: tr})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +224,7 @@ func TestForwardFromDeviceAllocatesNothing(t *testing.T) {
 		b.Sizes[i] = copy(b.Room(i), ethFrame(dst, frame.MAC{0x0a, 0, 0, 0, 1, byte(i)}, "p"))
 	}
 	b.N = b.Cap()
-	r.learnPeer(0x020000000002, peers[0], peers[0].DstAddrPort())
+	r.SetPeers([]PeerLink{{Name: 0x020000000002, Endpoint: peers[0]}, {Name: 0x020000000003, Endpoint: peers[1]}})
 	learn := frame.NewBatch(1, transport.MaxOverhead)
 	learn.Sizes[0] = copy(learn.Room(0), ethFrame(frame.Broadcast, frame.MAC{0x0a, 0, 0, 0, 0, 2}, "hi"))
 	learn.Meta[0] = frame.Meta{Src: 0x020000000002, Via: 0x020000000002}
@@ -279,5 +274,23 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if _, err := New(Config{}); err == nil {
 		t.Error("New accepted an empty config")
+	}
+}
+
+// TestFramesFromStrangersAreDropped: only neighbours given by SetPeers may
+// send frames into the bridge.
+func TestFramesFromStrangersAreDropped(t *testing.T) {
+	nodes := mesh(t, 2)
+	a, b := nodes[0], nodes[1]
+	a.r.SetPeers(nil) // A no longer knows B
+	bc := ethFrame(frame.Broadcast, frame.MAC{0x0a, 0, 0, 0, 0, 2}, "stranger")
+	b.dev.in <- bc
+	expectNothing(t, a.dev)
+	deadline := time.Now().Add(2 * time.Second)
+	for a.r.Counters().UnknownSender == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if a.r.Counters().UnknownSender == 0 {
+		t.Error("a frame from a non-neighbour was not counted")
 	}
 }

@@ -29,8 +29,9 @@ type PeerLink struct {
 
 type routesBox struct{ r Routes }
 
-// SetRoutes installs the routes used from now on; nil returns to the
-// static full-mesh behaviour (flood to every peer, relay nothing).
+// SetRoutes installs the routes used from now on; with nil (before the
+// control plane computed any) a flood goes to every neighbour and nothing
+// is relayed.
 func (r *Router) SetRoutes(rt Routes) {
 	if rt == nil {
 		r.routes.Store(nil)
@@ -39,49 +40,28 @@ func (r *Router) SetRoutes(rt Routes) {
 	r.routes.Store(&routesBox{rt})
 }
 
-// SetPeers replaces the dynamic peers with links (the control plane's
-// established neighbours). Static peers configured at start stay, named
-// when a link has their address. Counters of peers that remain are kept.
+// SetPeers replaces the neighbours with links (the control plane's
+// connected neighbours). Counters of neighbours that remain on the same
+// transport and address are kept. Frames from anyone else are dropped.
 func (r *Router) SetPeers(links []PeerLink) {
 	r.peers.Lock()
 	defer r.peers.Unlock()
 	t := r.peers.table.Load()
-	byName := make(map[frame.PeerName]*peer, len(t.list))
-	byAddr := make(map[string]*peer, len(t.list))
-	for _, p := range t.list {
-		if n := p.peerName(); n != frame.UnknownPeer {
-			byName[n] = p
-		}
-		byAddr[p.addr.String()] = p
-	}
-	var list []*peer
-	used := map[*peer]bool{}
+	list := make([]*peer, 0, len(links))
 	for _, l := range links {
 		addr := normalise(l.Endpoint.DstAddrPort())
 		tr := l.Transport
 		if tr == nil {
 			tr = r.cfg.Transport
 		}
-		p := byName[l.Name]
-		if p != nil && p.tr != tr {
-			p = nil // the link changed transport: fresh counters
+		var p *peer
+		if slot, ok := t.byName[l.Name]; ok && t.list[slot].tr == tr && t.list[slot].addr == addr {
+			p = t.list[slot] // same link: keep its counters
+		} else {
+			p = &peer{ep: l.Endpoint, addr: addr, tr: tr}
+			p.name.Store(uint64(l.Name))
 		}
-		if p == nil || p.addr != addr {
-			if q := byAddr[addr.String()]; q != nil && !used[q] && q.tr == tr && (q.peerName() == frame.UnknownPeer || q.peerName() == l.Name) {
-				p = q
-			} else {
-				p = &peer{ep: l.Endpoint, addr: addr, tr: tr}
-			}
-		}
-		p.name.Store(uint64(l.Name))
-		used[p] = true
 		list = append(list, p)
-	}
-	for _, p := range t.list {
-		if p.static && !used[p] {
-			q := &peer{ep: p.ep, addr: p.addr, static: true, tr: p.tr}
-			list = append(list, q)
-		}
 	}
 	r.peers.table.Store(newPeerTable(list))
 }

@@ -9,9 +9,8 @@ import (
 
 // PeerStatus is a snapshot of one peer's data-path state.
 type PeerStatus struct {
-	Name                                           frame.PeerName // UnknownPeer until heard from
+	Name                                           frame.PeerName
 	Address                                        string
-	Static                                         bool
 	LastSeen                                       time.Time // zero if never heard from
 	TxFrames, TxBytes, RxFrames, RxBytes, TxErrors uint64
 }
@@ -30,7 +29,6 @@ func (r *Router) Peers() []PeerStatus {
 		ps := PeerStatus{
 			Name:     p.peerName(),
 			Address:  p.addr.String(),
-			Static:   p.static,
 			TxFrames: p.txFrames.Load(),
 			TxBytes:  p.txBytes.Load(),
 			RxFrames: p.rxFrames.Load(),

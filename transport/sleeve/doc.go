@@ -221,7 +221,7 @@
 // datagrams (delivering late, once, a datagram it held back, as long as
 // it is within the window); it can rewrite the source address, which is
 // not authenticated: the Endpoint a ReceiveFunc reports is a hint, and
-// must not decide where to send (the router's NoLearn; Send to an
+// must not decide where to send (the router accepts frames only from its control-plane neighbours; Send to an
 // address without keys fails closed with ErrNoKey). It can flood: each
 // garbage datagram costs one failed Open (two during a rekey grace) before
 // it is dropped. Encryption is per link, hop by hop, like Weave's: a peer
