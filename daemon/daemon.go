@@ -183,8 +183,8 @@ func (d *Daemon) start() (err error) {
 	}
 	d.rt, err = router.New(router.Config{
 		Self: d.self, Nickname: c.Nickname, Device: tap, Transport: sl, Logger: lg, FrameSize: frameSize,
-		Queues:  extraQueues,
-		Extra:   extra,
+		Queues: extraQueues,
+		Extra:  extra,
 	})
 	if err != nil {
 		for _, q := range queues {
