@@ -22,6 +22,7 @@ import (
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/gossip/mesh"
 	"github.com/weave-switch/weave-switch/host"
+	"github.com/weave-switch/weave-switch/internal/ratelimit"
 	"github.com/weave-switch/weave-switch/router"
 	"github.com/weave-switch/weave-switch/transport"
 	quictransport "github.com/weave-switch/weave-switch/transport/quic"
@@ -319,19 +320,11 @@ func listenAPI(path string) (net.Listener, error) {
 
 // rateLimited logs at most one error per interval, counting the rest.
 func rateLimited(l *slog.Logger, every time.Duration) func(string, ...any) {
-	var mu sync.Mutex
-	var last time.Time
-	suppressed := 0
+	lim := &ratelimit.Limiter{Interval: every, Burst: 1}
 	return func(f string, a ...any) {
-		mu.Lock()
-		defer mu.Unlock()
-		if time.Since(last) < every {
-			suppressed++
-			return
+		if ok, suppressed := lim.Allow(); ok {
+			l.Error(fmt.Sprintf(f, a...), "suppressed", suppressed)
 		}
-		last = time.Now()
-		l.Error(fmt.Sprintf(f, a...), "suppressed", suppressed)
-		suppressed = 0
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	quic "github.com/quic-go/quic-go"
 
 	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/internal/ratelimit"
 	"github.com/weave-switch/weave-switch/transport"
 )
 
@@ -39,7 +40,7 @@ type Transport struct {
 	cert     tls.Certificate
 	certHash [32]byte
 	log      Logger
-	limit    rateLimiter
+	limit    ratelimit.Limiter
 	stats    stats
 	fragID   atomic.Uint32
 
@@ -103,7 +104,7 @@ func New(cfg Config) (*Transport, error) {
 		t.cert = c
 	}
 	t.certHash = HashCert(t.cert.Certificate[0])
-	t.limit = rateLimiter{interval: time.Second, burst: 5}
+	t.limit = ratelimit.Limiter{Interval: time.Second, Burst: 5}
 	t.mu.byName = make(map[frame.PeerName]*peer)
 	t.mu.byHash = make(map[[32]byte]*peer)
 	t.byAddr.Store(&map[netip.AddrPort]*peer{})
@@ -341,7 +342,7 @@ func (t *Transport) clientTLS(p *peer) *tls.Config {
 func (t *Transport) refuse(why string, name frame.PeerName) error {
 	t.stats.refused.Add(1)
 	if t.log.Errorf != nil {
-		if ok, sup := t.limit.allow(); ok {
+		if ok, sup := t.limit.Allow(); ok {
 			t.log.Errorf("quic: refused handshake (peer %v): %s (%d suppressed)", name, why, sup)
 		}
 	}
@@ -372,7 +373,7 @@ func (t *Transport) routineDial(p *peer) {
 		} else if p.ctx.Err() == nil {
 			t.stats.dialErrors.Add(1)
 			if t.log.Errorf != nil {
-				if ok, sup := t.limit.allow(); ok {
+				if ok, sup := t.limit.Allow(); ok {
 					t.log.Errorf("quic: dial %v at %v: %v (%d suppressed)", p.name, p.addr, err, sup)
 				}
 			}

@@ -1,9 +1,7 @@
 package quictransport
 
 import (
-	"sync"
 	"sync/atomic"
-	"time"
 )
 
 // Stats are the Transport's counters since New. Every frame dropped is
@@ -46,31 +44,4 @@ func (t *Transport) Stats() Stats {
 		DropMalformed: s.dropMalformed.Load(), DropReassembly: s.dropReassembly.Load(),
 		DropQueueFull: s.dropQueueFull.Load(), DropTooBig: s.dropTooBig.Load(),
 	}
-}
-
-// rateLimiter allows burst messages per interval.
-type rateLimiter struct {
-	interval    time.Duration
-	burst       int
-	mu          sync.Mutex
-	windowStart time.Time
-	count       int
-	suppressed  int
-}
-
-// allow reports whether a message may be logged now and, if so, how many
-// were suppressed since the last one allowed.
-func (r *rateLimiter) allow() (ok bool, suppressed int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if now := time.Now(); now.Sub(r.windowStart) >= r.interval {
-		r.windowStart, r.count = now, 0
-	}
-	if r.count >= r.burst {
-		r.suppressed++
-		return false, 0
-	}
-	r.count++
-	suppressed, r.suppressed = r.suppressed, 0
-	return true, suppressed
 }

@@ -88,7 +88,7 @@ func (s *Sleeve) learnPMTU(dst netip.AddrPort) {
 		s.pmtu.store(dst.Addr(), mtu, now)
 		s.stats.pmtuUpdates.Add(1)
 		if s.log.Errorf != nil {
-			if ok, _ := s.limiter.allow(); ok {
+			if ok, _ := s.limiter.Allow(); ok {
 				s.log.Errorf("sleeve: path MTU to %s is %d (configured %d): smaller datagrams from now on", dst.Addr(), mtu, s.cfg.UnderlayMTU)
 			}
 		}

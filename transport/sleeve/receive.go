@@ -104,7 +104,7 @@ func (r *receiver) receive(b *frame.Batch, eps []transport.Endpoint) (int, error
 				return 0, transport.ErrClosed
 			}
 			if r.s.log.Errorf != nil {
-				if ok, _ := r.s.limiter.allow(); ok {
+				if ok, _ := r.s.limiter.Allow(); ok {
 					r.s.log.Errorf("sleeve: receive: %v", err)
 				}
 			}
@@ -237,7 +237,7 @@ func (s *Sleeve) drop(reason DropReason, off, val, size int, from netip.AddrPort
 	if s.log.Verbosef == nil {
 		return
 	}
-	if ok, suppressed := s.limiter.allow(); ok {
+	if ok, suppressed := s.limiter.Allow(); ok {
 		err := &DecodeError{Reason: reason, Offset: off, Value: val, Size: size}
 		if suppressed > 0 {
 			s.log.Verbosef("sleeve: dropping datagram from %s: %v (%d similar messages suppressed)", from, err, suppressed)

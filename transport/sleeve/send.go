@@ -455,7 +455,7 @@ func (s *Sleeve) flush(sk *socket, st *sendState, ep transport.Endpoint, maxGSO 
 				s.learnPMTU(ep.DstAddrPort())
 			}
 			if !dis && s.log.Errorf != nil {
-				if ok, _ := s.limiter.allow(); ok {
+				if ok, _ := s.limiter.Allow(); ok {
 					s.log.Errorf("sleeve: UDP GSO send to %s: %v (UnderlayMTU too big for the path?); sent one by one", ep, err)
 				}
 			}

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
 
+	"github.com/weave-switch/weave-switch/internal/ratelimit"
 	"github.com/weave-switch/weave-switch/transport"
 )
 
@@ -42,7 +43,7 @@ var (
 type Sleeve struct {
 	cfg     Config // with defaults
 	log     Logger
-	limiter *rateLimiter
+	limiter *ratelimit.Limiter
 	now     func() time.Time // reassembly timeouts
 
 	fragID atomic.Uint32 // number of the last frame sent in fragments
@@ -88,7 +89,7 @@ func New(cfg Config) (*Sleeve, error) {
 	s := &Sleeve{
 		cfg:     c,
 		log:     c.Logger,
-		limiter: newRateLimiter(time.Now, 10*time.Second, 10),
+		limiter: &ratelimit.Limiter{Interval: 10 * time.Second, Burst: 10},
 		now:     time.Now,
 		free:    make(chan *sendState, min(max(runtime.GOMAXPROCS(0), 2), 8)),
 	}

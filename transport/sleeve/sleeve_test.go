@@ -302,20 +302,6 @@ func TestMalformed(t *testing.T) {
 	}
 }
 
-func TestRateLimiter(t *testing.T) {
-	now := time.Unix(1000, 0)
-	r := newRateLimiter(func() time.Time { return now }, time.Second, 2)
-	for i, want := range []bool{true, true, false, false} {
-		if ok, _ := r.allow(); ok != want {
-			t.Fatalf("call %d: allow = %v", i, ok)
-		}
-	}
-	now = now.Add(time.Second)
-	if ok, suppressed := r.allow(); !ok || suppressed != 2 {
-		t.Fatalf("next window: %v, %d suppressed; want true, 2", ok, suppressed)
-	}
-}
-
 func TestCloseUnblocksReceive(t *testing.T) {
 	leakCheck(t)
 	a := openSleeve(t, Config{Self: peerA})
