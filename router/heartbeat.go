@@ -104,32 +104,56 @@ func (r *Router) LinkHealth() map[frame.PeerName]LinkHealth {
 
 // filterBatch takes out of b the frames the switch must not see:
 // heartbeats (answered or recorded here) and frames from senders that are
-// not neighbours (SetPeers). It keeps
-// the order of the other frames and swaps buffers, never copying frames.
+// not neighbours (SetPeers). It also counts what each neighbour sent and
+// when it was last heard from, looking a sender up once per run of its
+// frames and adding to its counters once per run. It keeps the order of
+// the other frames and swaps buffers, never copying frames.
 func (r *Router) filterBatch(b *frame.Batch, eps []transport.Endpoint, pong *frame.Batch) {
 	t := r.peers.table.Load()
+	now := r.cfg.Now().UnixNano()
+	var (
+		sender        *peer
+		senderName    frame.PeerName
+		frames, bytes uint64
+		unknown       uint64
+	)
+	flush := func() {
+		if sender != nil && frames > 0 {
+			sender.rxFrames.Add(frames)
+			sender.rxBytes.Add(bytes)
+			sender.lastSeen.Store(now)
+		}
+		frames, bytes = 0, 0
+	}
 	keep := 0
 	for i := range b.N {
-		f := b.Frame(i)
-		drop := false
-		switch {
-		case isHeartbeat(f):
-			drop = true
-			r.handleHeartbeat(t, f, b.Meta[i].Via, eps[i], pong)
-		default:
-			if _, ok := t.byName[b.Meta[i].Via]; !ok {
-				drop = true
-				r.counters.unknownSender.Add(1)
+		via := b.Meta[i].Via
+		if i == 0 || via != senderName {
+			flush()
+			senderName, sender = via, nil
+			if slot, ok := t.byName[via]; ok {
+				sender = t.list[slot]
 			}
 		}
-		if drop {
+		if f := b.Frame(i); isHeartbeat(f) {
+			r.handleHeartbeat(t, f, via, eps[i], pong)
 			continue
 		}
+		if sender == nil {
+			unknown++
+			continue
+		}
+		frames++
+		bytes += uint64(b.Sizes[i])
 		if keep != i {
 			b.Bufs[keep], b.Bufs[i] = b.Bufs[i], b.Bufs[keep]
 			b.Sizes[keep], b.Meta[keep], eps[keep] = b.Sizes[i], b.Meta[i], eps[i]
 		}
 		keep++
+	}
+	flush()
+	if unknown > 0 {
+		r.counters.unknownSender.Add(unknown)
 	}
 	b.N = keep
 }

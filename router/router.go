@@ -210,7 +210,6 @@ func (r *Router) routineReceive(idx int, fn transport.ReceiveFunc) {
 			continue
 		}
 		errs = 0
-		r.notePeers(b, eps[:n])
 		r.filterBatch(b, eps[:n], pong)
 		if n = b.N; n == 0 {
 			continue
@@ -243,34 +242,6 @@ func (r *Router) routineReceive(idx int, fn transport.ReceiveFunc) {
 		if relay {
 			d.dispatch(b, dec[:n])
 		}
-	}
-}
-
-// notePeers counts, per sending neighbour, what it sent and when it was
-// last heard from. Frames from senders that are not neighbours are dropped
-// later, in filterBatch.
-func (r *Router) notePeers(b *frame.Batch, eps []transport.Endpoint) {
-	now := r.cfg.Now().UnixNano()
-	t := r.peers.table.Load()
-	var last *peer
-	lastName := frame.UnknownPeer
-	for i := range eps {
-		if via := b.Meta[i].Via; i == 0 || via != lastName {
-			if last != nil {
-				last.lastSeen.Store(now)
-			}
-			lastName, last = via, nil
-			if slot, ok := t.byName[via]; ok {
-				last = t.list[slot]
-			}
-		}
-		if last != nil {
-			last.rxFrames.Add(1)
-			last.rxBytes.Add(uint64(b.Sizes[i]))
-		}
-	}
-	if last != nil {
-		last.lastSeen.Store(now)
 	}
 }
 
