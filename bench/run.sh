@@ -8,11 +8,13 @@
 #     vxlan:     container -> bridge -> kernel vxlan (VNI 42) -> ... -> container
 #     sleeve:    container -> bridge weave -> TAP -> weave-switch (UDP sleeve) -> ... -> container
 #
-# Usage: bench/run.sh [-t SECONDS] [-r REPS] [-o FILE.json] [-s SYSTEMS]
+# Usage: bench/run.sh [-t SECONDS] [-r REPS] [-o FILE.json] [-s SYSTEMS] [-p DIR]
 #   defaults: -t 5 -r 3 -o bench/results/latest.json -s "veth vxlan wireguard-go sleeve sleeve-encrypted ws-wireguard ws-quic sleeve-nooffload"
 #   sleeve-encrypted: routers with a password (ChaCha20-Poly1305 per link).
 #   ws-wireguard, ws-quic: weave-switch links on the WireGuard / QUIC transports.
 #   wireguard-go: stock userspace WireGuard host to host (encrypted, L3).
+#   -p DIR: also write a 1-stream CPU profile of every weave-switch router
+#   to DIR/SYSTEM-ROUTER.pprof (first repetition; `go tool pprof -top`).
 #   sleeve-nooffload: the same routers with --no-offload (TAP without
 #   TSO/checksum offloads: every 1426-byte frame crosses userspace alone).
 # Needs root, iperf3, jq, ping.
@@ -22,13 +24,15 @@ cd "$(dirname "$0")/.."
 trap ws_cleanup EXIT
 
 secs=5 reps=3 out=bench/results/latest.json systems="veth vxlan wireguard-go sleeve sleeve-encrypted ws-wireguard ws-quic sleeve-nooffload"
-while getopts "t:r:o:s:" opt; do
+profdir=
+while getopts "t:r:o:s:p:" opt; do
 	case $opt in
 	t) secs=$OPTARG ;;
 	r) reps=$OPTARG ;;
 	o) out=$OPTARG ;;
 	s) systems=$OPTARG ;;
-	*) echo "usage: $0 [-t SECONDS] [-r REPS] [-o FILE] [-s SYSTEMS]" >&2; exit 2 ;;
+	p) profdir=$OPTARG ;;
+	*) echo "usage: $0 [-t SECONDS] [-r REPS] [-o FILE] [-s SYSTEMS] [-p PROFILE_DIR]" >&2; exit 2 ;;
 	esac
 done
 [ "$(id -u)" -eq 0 ] || { echo "bench: needs root" >&2; exit 1; }
@@ -171,6 +175,7 @@ for n in h1 n1; do
 	[ -n "$pid" ] && RSS_IDLE[$n]=$(rss_kib "$pid")
 done
 
+declare -A PROFILED
 declare -A RES # RES[system,metric] = space-separated samples
 # router_counters SYSTEM -> "cpu_ticks mallocs frames" summed over its routers
 router_counters() {
@@ -188,8 +193,19 @@ router_counters() {
 sample() { # sample SYSTEM STREAMS: sets GBPS; for 1 stream also records router CPU and allocs
 	local s=$1 n=$2 j before after gbps t0 m0 f0 t1 m1 f1 cores
 	before=$(router_counters "$s")
+	local profs=() r
+	if [ -n "$profdir" ] && [ "$n" = 1 ] && [ -z "${PROFILED[$s]:-}" ]; then
+		mkdir -p "$profdir"
+		for r in ${ROUTERS[$s]:-}; do
+			curl -sf --unix-socket "$WS_TMP/$r.sock" -o "$profdir/$s-$r.pprof" \
+				"http://x/debug/pprof/profile?seconds=$((secs > 2 ? secs - 1 : 1))" &
+			profs+=($!)
+		done
+		PROFILED[$s]=1
+	fi
 	j=$(ip netns exec "${SRC[$s]}" iperf3 -c "${ADDR[$s]}" -t "$secs" -P "$n" -J 2>/dev/null || true)
 	gbps=$(jq -r '(.end.sum_received.bits_per_second // 0) / 1e9' <<<"$j" 2>/dev/null || echo 0)
+	[ ${#profs[@]} -eq 0 ] || wait "${profs[@]}" || true
 	after=$(router_counters "$s")
 	if [ -n "${ROUTERS[$s]:-}" ] && [ "$n" = 1 ]; then
 		read -r t0 m0 f0 <<<"$before"

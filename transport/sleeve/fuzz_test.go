@@ -206,17 +206,8 @@ func FuzzReassembly(f *testing.F) {
 	f.Fuzz(func(t *testing.T, size uint32, per uint16, order, ops []byte) {
 		ra, clk, _ := newTestReassembler(8)
 		check := func() {
-			n := 0
-			for i := range ra.slots {
-				if s := &ra.slots[i]; s.inUse {
-					n++
-					if s.got > s.total || s.total > frame.MaxSuperFrameSize {
-						t.Fatalf("slot %d: %d of %d bytes", i, s.got, s.total)
-					}
-				}
-			}
-			if n != ra.active {
-				t.Fatalf("%d slots in use, active = %d", n, ra.active)
+			if err := ra.CheckInvariants(); err != nil {
+				t.Fatal(err)
 			}
 		}
 		for ; len(ops) >= 7; ops = ops[7:] {

@@ -84,8 +84,8 @@ func TestReassemblyOrders(t *testing.T) {
 			if len(got) != 1 || !bytes.Equal(got[0].fr, fr) || got[0].meta != superMeta {
 				t.Fatalf("got %d frames, want the original", len(got))
 			}
-			if ra.active != 0 {
-				t.Errorf("%d slots still active", ra.active)
+			if ra.Active() != 0 {
+				t.Errorf("%d slots still active", ra.Active())
 			}
 			if s := c.snapshot(); s.FrameDrops != [NumFrameDrops]uint64{} {
 				t.Errorf("drops %v", s.FrameDrops)
@@ -162,8 +162,8 @@ func TestReassemblyTimeout(t *testing.T) {
 	feed(ra, fragFrom, fs[1]) // touches it again
 	clk.advance(time.Second + time.Millisecond)
 	ra.tick()
-	if ra.active != 0 || c.snapshot().FrameDrops[FrameDropTimeout] != 1 {
-		t.Fatalf("after 1.001 s untouched: %d active, drops %v", ra.active, c.snapshot().FrameDrops)
+	if ra.Active() != 0 || c.snapshot().FrameDrops[FrameDropTimeout] != 1 {
+		t.Fatalf("after 1.001 s untouched: %d active, drops %v", ra.Active(), c.snapshot().FrameDrops)
 	}
 	// The missing fragment alone starts over and does not complete.
 	if got := feed(ra, fragFrom, fs[2]); len(got) != 0 {
@@ -181,8 +181,8 @@ func TestReassemblyEviction(t *testing.T) {
 		clk.advance(time.Millisecond)
 		ra.tick()
 	}
-	if n := c.snapshot().FrameDrops[FrameDropEvicted]; n != 1 || ra.active != slots {
-		t.Fatalf("evicted %d, %d active; want 1, %d", n, ra.active, slots)
+	if n := c.snapshot().FrameDrops[FrameDropEvicted]; n != 1 || ra.Active() != slots {
+		t.Fatalf("evicted %d, %d active; want 1, %d", n, ra.Active(), slots)
 	}
 	// Frame 0, the oldest, was evicted; 1 to 4 complete.
 	for id := 1; id <= slots; id++ {
@@ -226,62 +226,10 @@ func TestReassemblyKeys(t *testing.T) {
 	}
 	// A frame whole in one fragment needs no slot.
 	whole := Fragment{Meta: superMeta, ID: 77, Total: 100, Data: testFrame(100, 5)}
-	active := ra.active
+	active := ra.Active()
 	fr2, _, slot, ok := ra.add(fragFrom, &whole)
-	if !ok || slot != -1 || !bytes.Equal(fr2, whole.Data) || ra.active != active {
-		t.Errorf("whole fragment: ok %v slot %d active %d", ok, slot, ra.active)
-	}
-}
-
-func TestBits(t *testing.T) {
-	b := make([]uint64, 4)
-	setBits(b, 3, 70)
-	for _, tt := range []struct {
-		lo, hi    int
-		some, all bool
-	}{
-		{0, 3, false, false},
-		{0, 4, true, false},
-		{3, 70, true, true},
-		{63, 65, true, true},
-		{69, 71, true, false},
-		{70, 200, false, false},
-		{0, 256, true, false},
-	} {
-		if some, all := bitsSet(b, tt.lo, tt.hi); some != tt.some || all != tt.all {
-			t.Errorf("bitsSet(%d, %d) = %v, %v; want %v, %v", tt.lo, tt.hi, some, all, tt.some, tt.all)
-		}
-	}
-	setBits(b, 0, 256)
-	if _, all := bitsSet(b, 0, 256); !all {
-		t.Error("setBits(0, 256) left bits clear")
-	}
-	// Against a bit-by-bit reference.
-	ref := func(b []uint64, lo, hi int) (some, all bool) {
-		all = true
-		for i := lo; i < hi; i++ {
-			set := b[i>>6]&(1<<(i&63)) != 0
-			some, all = some || set, all && set
-		}
-		return some, all
-	}
-	for lo := range 200 {
-		for hi := lo + 1; hi <= 256; hi += 7 {
-			b := make([]uint64, 4)
-			setBits(b, 70, 130)
-			setBits(b, 191, 192)
-			s1, a1 := bitsSet(b, lo, hi)
-			if s2, a2 := ref(b, lo, hi); s1 != s2 || a1 != a2 {
-				t.Fatalf("bitsSet(%d, %d) = %v, %v; reference %v, %v", lo, hi, s1, a1, s2, a2)
-			}
-			setBits(b, lo, hi)
-			if _, all := ref(b, lo, hi); !all {
-				t.Fatalf("setBits(%d, %d) left bits clear", lo, hi)
-			}
-			if some, _ := ref(b, 0, lo); some && lo <= 70 {
-				t.Fatalf("setBits(%d, %d) set bits below %d", lo, hi, lo)
-			}
-		}
+	if !ok || slot != -1 || !bytes.Equal(fr2, whole.Data) || ra.Active() != active {
+		t.Errorf("whole fragment: ok %v slot %d active %d", ok, slot, ra.Active())
 	}
 }
 

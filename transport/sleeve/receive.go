@@ -169,7 +169,7 @@ func (r *receiver) nextDatagram() bool {
 		}
 		if size >= HeaderSize && d[0] == Version {
 			if d[1]&FlagEncrypted != 0 {
-				p, reason, val := r.s.keys.table.Load().open(d, r.plain, &r.nonce, r.ra.t)
+				p, reason, val := r.s.keys.table.Load().open(d, r.plain, &r.nonce, r.ra.now())
 				if reason != dropNone {
 					r.s.drop(reason, 0, val, size, r.from)
 					continue

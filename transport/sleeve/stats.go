@@ -1,6 +1,10 @@
 package sleeve
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/weave-switch/weave-switch/internal/reassembly"
+)
 
 // Stats are a Sleeve's counters since New. Bytes are UDP payload bytes;
 // datagrams are UDP datagrams on the wire (a GSO send of n segments counts
@@ -56,7 +60,7 @@ type counters struct {
 	pmtuUpdates                                      atomic.Uint64
 	gso, gro                                         atomic.Bool
 	dropped                                          [NumDropReasons]atomic.Uint64
-	frameDrops                                       [NumFrameDrops]atomic.Uint64
+	frameDrops                                       reassembly.Drops
 	recvBuffer, sendBuffer                           atomic.Int64
 }
 
