@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/curve25519"
 
@@ -49,12 +50,25 @@ type Config struct {
 	// Logger receives the transport's and the device's messages. If zero,
 	// nothing is logged.
 	Logger Logger
+	// UnderlayMTU is the path MTU assumed to every peer until the kernel
+	// reports a smaller one for its route (IP_MTU of a connected socket,
+	// read at AddPeer and every PMTUInterval). If zero, defaults to 1500.
+	UnderlayMTU int
+	// PMTUInterval is how often the path MTUs are read again. If zero,
+	// defaults to 2 s.
+	PMTUInterval time.Duration
 }
 
 func (c *Config) withDefaults() Config {
 	var out Config
 	if c != nil {
 		out = *c
+	}
+	if out.UnderlayMTU == 0 {
+		out.UnderlayMTU = 1500
+	}
+	if out.PMTUInterval == 0 {
+		out.PMTUInterval = 2 * time.Second
 	}
 	if !out.Listen.IsValid() {
 		out.Listen = DefaultListen

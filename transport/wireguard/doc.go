@@ -30,21 +30,46 @@
 // (Ethernet, RFC 8986) nor 97 (EtherIP) describes. Flags: G = FlagGSO
 // (0x01), set exactly when Meta.GSO is non-zero, followed by the GSO
 // descriptor (Flags, Type, then HdrLen, Size, CsumStart, CsumOffset as big
-// endian uint16s, as in the sleeve); any other bit is malformed. src and
+// endian uint16s, as in the sleeve); F = FlagFragment (0x02), followed
+// (after any GSO descriptor) by a fragment descriptor: frame id, byte
+// offset and the frame's total length as big-endian uint32s, the packet
+// then carrying bytes [offset, offset+len) of the frame; any other bit is
+// malformed. src and
 // dst are Meta.Src and Meta.Dst (UnknownPeer for a flooded frame). The
 // receiver sets Meta.Via from the IPv6 source (which wireguard-go has
 // already checked against the sending peer's allowed IP) and eps[i] to
 // that peer's endpoint given to AddPeer.
 //
-// # MTU and overhead
+// # Super-frames, path MTU and overhead
 //
-// The TUN MTU is TunMTU (65472): one WireGuard message carries a whole
-// frame of up to MaxFrameSize (65408) bytes; wireguard-go does not segment,
-// and a message larger than the underlay MTU leaves as one IP-fragmented
-// UDP datagram. A full 64 KiB GSO super-frame (frame.MaxSuperFrameSize) is
-// larger: Send drops such frames, counts them (Stats.TxTooBig) and returns
-// ErrFrameTooBig. Overhead() is IPv4 20 + UDP 8 + WireGuard 32 + padding
-// 15 + IPv6 40 + overlay 14 + GSO 10 = 139 (159 if Listen is IPv6).
+// Every WireGuard message fits one UDP datagram on the peer's path: a
+// frame whose packet would be bigger than PacketSize(path MTU) (1440 bytes
+// on a 1500-byte path) is cut into pieces of one size, a multiple of 16 so
+// that WireGuard pads none of them, and the last may be shorter. Their
+// messages are consecutive and of one size, so wireguard-go's StdNetBind
+// sends them as one UDP GSO batch, and the receiver's UDP GRO hands them
+// back in a few reads; the receiving Transport puts the frame back together
+// (internal/reassembly: any order, duplicates and overlaps refused, one
+// second to complete, 32 frames at a time) and delivers it whole, so a
+// 64 KiB TCP super-frame from the TAP crosses as one unit and is written
+// to the far TAP as one. Nothing is IP-fragmented: fragmenting a 64 KiB
+// datagram in the kernel cost three times as much CPU per byte as the
+// pieces do, and losing one IP fragment lost the whole frame.
+//
+// The path MTU of each peer is the kernel's: a connected UDP socket per
+// peer reads IP_MTU (IPV6_MTU) at AddPeer and every Config.PMTUInterval.
+// The kernel lowers it on an ICMP "fragmentation needed"/"packet too big"
+// (wireguard-go's socket lets the kernel set DF) and when the route's
+// interface MTU drops, so pieces shrink within PMTUInterval after the path
+// narrows, and the overlay MTU of the containers never has to change.
+// Until then a too-big datagram is fragmented by the kernel, not dropped.
+// PathMTU reports it per peer; Config.UnderlayMTU (1500) caps it.
+//
+// The TUN MTU given to wireguard-go is TunMTU (65472); receivers accept a
+// whole frame of up to MaxWholeFrame in one packet. Send takes frames of up
+// to MaxFrameSize (frame.MaxSuperFrameSize). Overhead() is IPv4 20 + UDP 8
+// + WireGuard 32 + padding 15 + IPv6 40 + overlay 14 + GSO 10 = 139 (159
+// if Listen is IPv6): a frame of the overlay MTU always fits one packet.
 //
 // # Keys
 //
@@ -69,8 +94,8 @@
 // goroutines (until Close). Close closes the device, which unblocks Send
 // and the ReceiveFunc with an error that Is net.ErrClosed.
 //
-// Not done: fragmenting frames above MaxFrameSize (full-size GSO
-// super-frames); honouring the address part of Config.Listen (StdNetBind
+// Not done: probing for a path MTU black hole (a path that drops big
+// datagrams without an ICMP error); honouring the address part of Config.Listen (StdNetBind
 // listens on the port on every address); more than one ReceiveFunc;
 // following a peer's roaming endpoint in eps (eps[i] is the endpoint given
 // to AddPeer); fwmark and socket options.

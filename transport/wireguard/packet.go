@@ -21,6 +21,12 @@ const (
 	Version = 1
 	// FlagGSO marks a header followed by a GSO descriptor (Meta.GSO non-zero).
 	FlagGSO = 0x01
+	// FlagFragment marks a packet carrying one piece of a frame: the header
+	// (and GSO descriptor) is followed by a fragment descriptor.
+	FlagFragment = 0x02
+	// FragmentSize is the fragment descriptor: frame id, byte offset of
+	// this piece and the frame's total length, big-endian uint32s.
+	FragmentSize = 12
 	// NextHeader is the IPv6 next-header value of an encapsulated frame:
 	// 253, "use for experimentation and testing" (RFC 3692, RFC 4727). The
 	// payload is our overlay header followed by the frame, so neither 143
@@ -36,11 +42,18 @@ const (
 	// whose message, 65472+32 bytes, fits a UDP datagram over IPv4
 	// (65507 bytes of payload).
 	TunMTU = 65472
-	// MaxFrameSize is the largest frame (Ethernet header included) the
-	// transport carries: TunMTU less the IPv6 and overlay headers and the
-	// GSO descriptor. Larger frames (a full 64 KiB GSO super-frame is up
-	// to frame.MaxSuperFrameSize) are dropped and counted.
-	MaxFrameSize = TunMTU - IPv6HeaderSize - HeaderSize - GSOSize
+	// MaxWholeFrame is the largest frame (Ethernet header included) one
+	// packet can carry whole: TunMTU less the IPv6 and overlay headers and
+	// the GSO descriptor. Senders cut frames into pieces long before that
+	// (see PacketSize); receivers accept whole frames up to it.
+	MaxWholeFrame = TunMTU - IPv6HeaderSize - HeaderSize - GSOSize
+	// MaxFrameSize is the largest frame Send carries (in pieces): a full
+	// GSO super-frame.
+	MaxFrameSize = frame.MaxSuperFrameSize
+	// MinPacketSize is the least packet size a path MTU may bring pieces
+	// down to: the IPv6 minimum MTU less nothing, so that even a 1280-byte
+	// underlay carries pieces of a few hundred bytes.
+	MinPacketSize = 512
 )
 
 // Prefix is the /80 the per-peer link addresses live in: a peer's address
@@ -65,22 +78,63 @@ func peerFromAddr(a []byte) (frame.PeerName, bool) {
 	return n, n != frame.UnknownPeer
 }
 
-// encodedSize returns the size of the IPv6 packet carrying frame f with m.
-func encodedSize(f []byte, m *frame.Meta) int {
-	n := IPv6HeaderSize + HeaderSize + len(f)
+// headerSize returns the bytes in front of the frame data in a packet.
+func headerSize(m *frame.Meta, frag bool) int {
+	n := IPv6HeaderSize + HeaderSize
 	if !m.GSO.IsZero() {
 		n += GSOSize
 	}
+	if frag {
+		n += FragmentSize
+	}
 	return n
 }
+
+// encodedSize returns the size of the IPv6 packet carrying frame f whole.
+func encodedSize(f []byte, m *frame.Meta) int { return headerSize(m, false) + len(f) }
+
+// PacketSize returns the largest IPv6 packet whose WireGuard message fits
+// one UDP datagram on a path of MTU mtu (v6: an IPv6 underlay), rounded
+// down to a multiple of 16 so that WireGuard adds no padding and the
+// pieces of a frame are messages of one size (which the UDP socket then
+// sends as one GSO batch). Never below MinPacketSize.
+func PacketSize(mtu int, v6 bool) int {
+	ip := ipv4UDPOverhead
+	if v6 {
+		ip = ipv6UDPOverhead
+	}
+	return max((mtu-ip-MessageOverhead)&^15, MinPacketSize)
+}
+
+// piece says which part of a frame a packet carries: total 0 is the whole
+// frame (no fragment descriptor).
+type piece struct {
+	id         uint32
+	off, total int
+}
+
+// pieceData returns the frame bytes one piece carries in a packet of
+// packetSize bytes.
+func pieceData(packetSize int, m *frame.Meta) int { return packetSize - headerSize(m, true) }
 
 // encode writes the IPv6 packet carrying frame f (with m.Src, m.Dst and
 // m.GSO) from peer self to next hop via into dst and returns its length, or
 // 0 if f is not 14..MaxFrameSize bytes or dst is too small. It does not
 // allocate.
 func encode(dst, f []byte, m *frame.Meta, self, via frame.PeerName) int {
-	n := encodedSize(f, m)
-	if len(f) < frame.EthernetHeaderSize || len(f) > MaxFrameSize || n > len(dst) {
+	if len(f) < frame.EthernetHeaderSize || len(f) > MaxWholeFrame {
+		return 0
+	}
+	return encodePiece(dst, f, m, self, via, piece{})
+}
+
+// encodePiece writes the IPv6 packet carrying data, the part pc of a frame
+// (the whole frame if pc.total is 0), into dst and returns its length, or
+// 0 if dst is too small. The caller checks the piece's bounds.
+func encodePiece(dst, data []byte, m *frame.Meta, self, via frame.PeerName, pc piece) int {
+	frag := pc.total != 0
+	n := headerSize(m, frag) + len(data)
+	if n > len(dst) {
 		return 0
 	}
 	p := dst[:n]
@@ -106,7 +160,14 @@ func encode(dst, f []byte, m *frame.Meta, self, via frame.PeerName) int {
 		binary.BigEndian.PutUint16(h[8:], g.CsumOffset)
 		h = h[GSOSize:]
 	}
-	copy(h, f)
+	if frag {
+		p[IPv6HeaderSize+1] |= FlagFragment
+		binary.BigEndian.PutUint32(h[0:], pc.id)
+		binary.BigEndian.PutUint32(h[4:], uint32(pc.off))
+		binary.BigEndian.PutUint32(h[8:], uint32(pc.total))
+		h = h[FragmentSize:]
+	}
+	copy(h, data)
 	return n
 }
 
@@ -115,7 +176,12 @@ func encode(dst, f []byte, m *frame.Meta, self, via frame.PeerName) int {
 type decoded struct {
 	Via, To frame.PeerName // IPv6 src (previous hop) and dst
 	Meta    frame.Meta     // Src, Dst, GSO from the overlay header; Via set
-	Frame   []byte
+	Frame   []byte         // the frame, or the piece's bytes if Frag
+	// Frag: the packet carries bytes [Offset, Offset+len(Frame)) of frame
+	// ID, Total bytes long.
+	Frag          bool
+	ID            uint32
+	Offset, Total int
 }
 
 // decode parses an IPv6 packet written by encode (by any sender: traffic
@@ -123,8 +189,9 @@ type decoded struct {
 // wrapping transport.ErrMalformed for anything else: not IPv6, a payload
 // length that disagrees with len(p), another next header, addresses outside
 // the prefix, an unknown version or flag, a GSO flag with a zero
-// descriptor, or a frame shorter than an Ethernet header or longer than
-// MaxFrameSize.
+// descriptor, a frame shorter than an Ethernet header or longer than
+// MaxWholeFrame, or a fragment whose piece is empty or outside a frame of
+// 14..MaxFrameSize bytes.
 func decode(p []byte, d *decoded) error {
 	if len(p) < IPv6HeaderSize+HeaderSize {
 		return fmt.Errorf("%w: %d-byte packet", transport.ErrMalformed, len(p))
@@ -147,7 +214,7 @@ func decode(p []byte, d *decoded) error {
 	if h[0] != Version {
 		return fmt.Errorf("%w: version %d", transport.ErrMalformed, h[0])
 	}
-	if h[1]&^FlagGSO != 0 {
+	if h[1]&^(FlagGSO|FlagFragment) != 0 {
 		return fmt.Errorf("%w: flags %#02x", transport.ErrMalformed, h[1])
 	}
 	*d = decoded{Via: via, To: to}
@@ -172,7 +239,21 @@ func decode(p []byte, d *decoded) error {
 		}
 		h = h[GSOSize:]
 	}
-	if len(h) < frame.EthernetHeaderSize || len(h) > MaxFrameSize {
+	if p[IPv6HeaderSize+1]&FlagFragment != 0 {
+		if len(h) < FragmentSize {
+			return fmt.Errorf("%w: truncated fragment descriptor", transport.ErrMalformed)
+		}
+		d.Frag = true
+		d.ID = binary.BigEndian.Uint32(h[0:])
+		off, total := binary.BigEndian.Uint32(h[4:]), binary.BigEndian.Uint32(h[8:])
+		h = h[FragmentSize:]
+		if total < frame.EthernetHeaderSize || total > MaxFrameSize || len(h) == 0 || off >= total || uint32(len(h)) > total-off {
+			return fmt.Errorf("%w: fragment [%d, +%d) of a %d-byte frame", transport.ErrMalformed, off, len(h), total)
+		}
+		d.Offset, d.Total, d.Frame = int(off), int(total), h
+		return nil
+	}
+	if len(h) < frame.EthernetHeaderSize || len(h) > MaxWholeFrame {
 		return fmt.Errorf("%w: %d-byte frame", transport.ErrMalformed, len(h))
 	}
 	d.Frame = h

@@ -26,7 +26,7 @@ func TestEncodeDecode(t *testing.T) {
 		{"small", 60, frame.Meta{Src: 0x020000000001, Dst: 0x020000000002}},
 		{"flood", 1400, frame.Meta{Src: 0x020000000001}},
 		{"gso", 9000, frame.Meta{Src: 1, Dst: 2, GSO: frame.GSO{Flags: frame.GSOFlagNeedsCsum, Type: frame.GSOTCPv4, HdrLen: 66, Size: 1448, CsumStart: 34, CsumOffset: 16}}},
-		{"max", MaxFrameSize, frame.Meta{Src: 1, Dst: 2, GSO: frame.GSO{Type: frame.GSOTCPv6}}},
+		{"max", MaxWholeFrame, frame.Meta{Src: 1, Dst: 2, GSO: frame.GSO{Type: frame.GSOTCPv6}}},
 	}
 	buf := make([]byte, TunMTU)
 	for _, tt := range tests {
@@ -47,8 +47,8 @@ func TestEncodeDecode(t *testing.T) {
 			}
 		})
 	}
-	if n := encode(buf, make([]byte, MaxFrameSize+1), &frame.Meta{}, 1, 2); n != 0 {
-		t.Errorf("encode accepted a %d-byte frame", MaxFrameSize+1)
+	if n := encode(buf, make([]byte, MaxWholeFrame+1), &frame.Meta{}, 1, 2); n != 0 {
+		t.Errorf("encode accepted a %d-byte frame", MaxWholeFrame+1)
 	}
 	if n := encode(buf, make([]byte, 13), &frame.Meta{}, 1, 2); n != 0 {
 		t.Error("encode accepted a 13-byte frame")
@@ -93,6 +93,14 @@ func FuzzDecode(f *testing.F) {
 	add(testFrame(60, 1), frame.Meta{Src: 3}, func(p []byte) []byte { p[8] = 0xfe; return p })       // src outside prefix
 	add(testFrame(60, 1), frame.Meta{Src: 3}, func(p []byte) []byte { p[41] = FlagGSO; return p })   // GSO flag, zero descriptor
 	add(testFrame(14, 1), frame.Meta{Src: 3}, func(p []byte) []byte { p[5]--; return p[:len(p)-1] }) // 13-byte frame
+	addPiece := func(data []byte, m frame.Meta, pc piece) {
+		n := encodePiece(buf, data, &m, 0x020000000001, 0x020000000002, pc)
+		f.Add(append([]byte(nil), buf[:n]...))
+	}
+	addPiece(testFrame(1300, 2), frame.Meta{Src: 3, Dst: 4}, piece{id: 7, off: 0, total: 65553})
+	addPiece(testFrame(100, 2), frame.Meta{Src: 3, GSO: frame.GSO{Type: frame.GSOTCPv4, Size: 1448}}, piece{id: 7, off: 65453, total: 65553})
+	addPiece(testFrame(100, 2), frame.Meta{Src: 3}, piece{id: 1, off: 65500, total: 65553}) // past the end
+	addPiece(testFrame(10, 2), frame.Meta{Src: 3}, piece{id: 1, off: 0, total: 13})         // frame too short
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, p []byte) {
 		var d decoded
@@ -103,11 +111,20 @@ func FuzzDecode(f *testing.F) {
 			}
 			return
 		}
-		if d.Meta.Via != d.Via || len(d.Frame) < frame.EthernetHeaderSize || len(d.Frame) > MaxFrameSize {
+		if d.Meta.Via != d.Via {
+			t.Fatalf("invalid result %+v", d)
+		}
+		pc := piece{}
+		if d.Frag {
+			if len(d.Frame) == 0 || d.Offset+len(d.Frame) > d.Total || d.Total < frame.EthernetHeaderSize || d.Total > MaxFrameSize {
+				t.Fatalf("invalid piece [%d, +%d) of %d", d.Offset, len(d.Frame), d.Total)
+			}
+			pc = piece{id: d.ID, off: d.Offset, total: d.Total}
+		} else if len(d.Frame) < frame.EthernetHeaderSize || len(d.Frame) > MaxWholeFrame {
 			t.Fatalf("invalid result %+v, %d-byte frame", d.Meta, len(d.Frame))
 		}
 		out := make([]byte, len(p)+1)
-		n := encode(out, d.Frame, &d.Meta, d.Via, d.To)
+		n := encodePiece(out, d.Frame, &d.Meta, d.Via, d.To, pc)
 		want := append([]byte(nil), p...)
 		copy(want[0:4], out[0:4])
 		want[7] = out[7]
@@ -115,4 +132,38 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("re-encoding differs:\n got %x\nwant %x", out[:n], want)
 		}
 	})
+}
+
+func TestPieces(t *testing.T) {
+	m := frame.Meta{Src: 1, Dst: 2, GSO: frame.GSO{Type: frame.GSOTCPv4, Size: 1448}}
+	for _, mtu := range []int{1500, 1280, 9000, 576} {
+		ps := PacketSize(mtu, false)
+		if ps%16 != 0 || ps+MessageOverhead+ipv4UDPOverhead > max(mtu, MinPacketSize+MessageOverhead+ipv4UDPOverhead) {
+			t.Errorf("PacketSize(%d) = %d", mtu, ps)
+		}
+		f := testFrame(frame.MaxSuperFrameSize, 3)
+		per := pieceData(ps, &m)
+		buf := make([]byte, ps)
+		got := make([]byte, len(f))
+		for off := 0; off < len(f); off += per {
+			k := min(per, len(f)-off)
+			n := encodePiece(buf, f[off:off+k], &m, 1, 2, piece{id: 9, off: off, total: len(f)})
+			if n == 0 || n > ps || (k == per && n != ps) {
+				t.Fatalf("mtu %d: piece at %d is %d bytes, packet size %d", mtu, off, n, ps)
+			}
+			var d decoded
+			if err := decode(buf[:n], &d); err != nil {
+				t.Fatal(err)
+			}
+			want := m
+			want.Via = 1
+			if !d.Frag || d.ID != 9 || d.Offset != off || d.Total != len(f) || d.Meta != want {
+				t.Fatalf("decoded %+v", d)
+			}
+			copy(got[off:], d.Frame)
+		}
+		if !bytes.Equal(got, f) {
+			t.Errorf("mtu %d: pieces do not make the frame", mtu)
+		}
+	}
 }

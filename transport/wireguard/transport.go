@@ -5,16 +5,19 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/device"
 
 	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/internal/reassembly"
 	"github.com/weave-switch/weave-switch/transport"
 )
 
@@ -42,10 +45,15 @@ var ErrUnknownPeer = errors.New("no wireguard peer at this endpoint")
 // MaxFrameSize (the rest of the batch is sent).
 var ErrFrameTooBig = errors.New("frame larger than wireguard.MaxFrameSize")
 
-// Stats are the transport's counters (frames, not bytes).
+// Stats are the transport's counters (frames, not bytes). TxFragments
+// and RxFragments count the packets that carried a piece of a frame too
+// big for one packet on its path; Reassembled the frames put back
+// together; FrameDrops the pieces and frames the reassembly dropped.
 type Stats struct {
-	TxFrames, TxDropped, TxTooBig              atomic.Uint64
-	RxFrames, RxDropped, RxMalformed, RxTooBig atomic.Uint64
+	TxFrames, TxDropped, TxTooBig, TxFragments              atomic.Uint64
+	RxFrames, RxDropped, RxMalformed, RxTooBig, RxFragments atomic.Uint64
+	Reassembled                                             atomic.Uint64
+	FrameDrops                                              reassembly.Drops
 }
 
 type peer struct {
@@ -53,6 +61,13 @@ type peer struct {
 	pub  [32]byte
 	ep   netip.AddrPort
 	box  transport.Endpoint // ep, boxed once so receive does not allocate
+
+	// mtu is the path MTU to ep (the route's, which the kernel lowers on
+	// an ICMP "fragmentation needed"/"packet too big"), packet the
+	// PacketSize for it; probe is a connected UDP socket that asks the
+	// kernel (IP_MTU), nil if it could not be made.
+	mtu, packet atomic.Int32
+	probe       *net.UDPConn
 }
 
 // Transport is the WireGuard transport: a wireguard-go device behind an
@@ -71,8 +86,12 @@ type Transport struct {
 	txPool sync.Pool
 	rxq    chan *rxReq
 	rxPool sync.Pool
-	rxMu   sync.Mutex // guards rxCur's contents against an abandoning Write
-	rxCur  *rxReq     // only the (single) ReceiveFunc goroutine touches it
+	rxMu   sync.Mutex              // guards rxCur's contents against an abandoning Write
+	rxCur  *rxReq                  // only the (single) ReceiveFunc goroutine touches it
+	ra     *reassembly.Reassembler // only the ReceiveFunc goroutine touches it
+
+	defaultMTU int           // path MTU assumed until the kernel says otherwise
+	quit       chan struct{} // closed by Close: stops the path MTU poller
 
 	opened    atomic.Bool
 	closed    atomic.Bool
@@ -103,7 +122,11 @@ func New(cfg Config) (*Transport, error) {
 		v6:   !cfg.Listen.Addr().Unmap().Is4(),
 		txq:  make(chan *txReq, txQueueLen),
 		rxq:  make(chan *rxReq, rxQueueLen),
+		quit: make(chan struct{}),
+
+		defaultMTU: cfg.UnderlayMTU,
 	}
+	t.ra = reassembly.New(reassembly.DefaultSlots, time.Now, &t.stats.FrameDrops)
 	t.txPool.New = func() any { return &txReq{done: make(chan struct{}, 1)} }
 	t.rxPool.New = func() any { return &rxReq{done: make(chan struct{}, 1)} }
 	t.peers.byName = make(map[frame.PeerName]*peer)
@@ -136,6 +159,7 @@ func New(cfg Config) (*Transport, error) {
 	}
 	t.local = netip.AddrPortFrom(cfg.Listen.Addr(), uint16(port))
 	ok = true
+	go t.pollPathMTU(cfg.PMTUInterval)
 	return t, nil
 }
 
@@ -185,6 +209,11 @@ func (t *Transport) AddPeer(name frame.PeerName, publicKey [32]byte, endpoint ne
 		return fmt.Errorf("wireguard: add peer %v: %w", name, err)
 	}
 	p := &peer{name: name, pub: publicKey, ep: endpoint, box: transport.AddrPortEndpoint(endpoint)}
+	if old := t.peers.byName[name]; old != nil && old.probe != nil {
+		old.probe.Close()
+	}
+	p.probe, _ = net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(endpoint)) // sends nothing
+	t.updatePathMTU(p)
 	t.peers.byName[name] = p
 	t.peers.byEndpoint[endpoint] = p
 	return nil
@@ -200,6 +229,9 @@ func (t *Transport) RemovePeer(name frame.PeerName) error {
 	}
 	delete(t.peers.byName, name)
 	delete(t.peers.byEndpoint, p.ep)
+	if p.probe != nil {
+		p.probe.Close()
+	}
 	if err := t.dev.IpcSet(fmt.Sprintf("public_key=%s\nremove=true\n", hex.EncodeToString(p.pub[:]))); err != nil {
 		return fmt.Errorf("wireguard: remove peer %v: %w", name, err)
 	}
@@ -245,7 +277,7 @@ func (t *Transport) Send(b *frame.Batch, ep transport.Endpoint) error {
 		return t.opErr("send", ep, ErrUnknownPeer)
 	}
 	r := t.txPool.Get().(*txReq)
-	r.b, r.via, r.next, r.tooBig = b, p.name, 0, 0
+	r.b, r.via, r.packet, r.next, r.off, r.tooBig = b, p.name, int(p.packet.Load()), 0, 0, 0
 	select {
 	case t.txq <- r:
 	default:
@@ -311,7 +343,8 @@ func (t *Transport) drain(b *frame.Batch, eps []transport.Endpoint, max int) int
 		return 0
 	}
 	var d decoded
-	n := 0
+	n, frames := 0, 0
+	t.ra.Tick()
 	t.peers.RLock()
 	for r.next < len(r.bufs) && n < max {
 		pkt := r.bufs[r.next][r.offset:]
@@ -325,18 +358,32 @@ func (t *Transport) drain(b *frame.Batch, eps []transport.Endpoint, max int) int
 			t.stats.RxDropped.Add(1)
 			continue
 		}
+		fr, meta, slot := d.Frame, d.Meta, -1
+		if d.Frag {
+			t.stats.RxFragments.Add(1)
+			f := reassembly.Fragment{Key: reassembly.Key{From: p.ep, Sender: d.Via, ID: d.ID},
+				Meta: d.Meta, Offset: d.Offset, Total: d.Total, Data: d.Frame}
+			var ok bool
+			if fr, meta, slot, ok = t.ra.Add(&f); !ok {
+				continue
+			}
+			t.stats.Reassembled.Add(1)
+		}
 		room := b.Room(n)
-		if len(d.Frame) > len(room) {
+		if len(fr) > len(room) {
 			t.stats.RxTooBig.Add(1)
+			t.ra.Release(slot)
 			continue
 		}
-		b.Sizes[n] = copy(room, d.Frame)
-		b.Meta[n] = d.Meta
+		b.Sizes[n] = copy(room, fr)
+		t.ra.Release(slot)
+		b.Meta[n] = meta
 		eps[n] = p.box
 		n++
+		frames++
 	}
 	t.peers.RUnlock()
-	t.stats.RxFrames.Add(uint64(n))
+	t.stats.RxFrames.Add(uint64(frames))
 	if r.next >= len(r.bufs) {
 		t.rxCur = nil
 		r.done <- struct{}{}
@@ -376,8 +423,62 @@ func (t *Transport) Overhead() int {
 func (t *Transport) Close() error {
 	t.closeOnce.Do(func() {
 		t.closed.Store(true)
+		close(t.quit)
 		t.dev.Close()
 		<-t.dev.Wait()
+		t.peers.Lock()
+		for _, p := range t.peers.byName {
+			if p.probe != nil {
+				p.probe.Close()
+			}
+		}
+		t.peers.Unlock()
 	})
 	return nil
+}
+
+// pollPathMTU asks the kernel for every peer's path MTU every interval
+// until Close.
+func (t *Transport) pollPathMTU(interval time.Duration) {
+	tk := time.NewTicker(interval)
+	defer tk.Stop()
+	for {
+		select {
+		case <-t.quit:
+			return
+		case <-tk.C:
+		}
+		t.peers.RLock()
+		for _, p := range t.peers.byName {
+			t.updatePathMTU(p)
+		}
+		t.peers.RUnlock()
+	}
+}
+
+// updatePathMTU reads p's path MTU from the kernel (the route's MTU, which
+// an ICMP "fragmentation needed"/"packet too big" lowers, as does a
+// smaller interface MTU) and sizes its packets to it. Until the kernel
+// knows better, or without a probe socket, the path MTU is UnderlayMTU.
+func (t *Transport) updatePathMTU(p *peer) {
+	mtu := t.defaultMTU
+	if p.probe != nil {
+		if m, err := socketMTU(p.probe, !p.ep.Addr().Is4()); err == nil && m > 0 {
+			mtu = min(m, mtu)
+		}
+	}
+	if int(p.mtu.Swap(int32(mtu))) != mtu {
+		p.packet.Store(int32(PacketSize(mtu, !p.ep.Addr().Is4())))
+	}
+}
+
+// PathMTU returns the path MTU to peer name in use for cutting frames into
+// packets, or 0 for an unknown peer.
+func (t *Transport) PathMTU(name frame.PeerName) int {
+	t.peers.RLock()
+	defer t.peers.RUnlock()
+	if p := t.peers.byName[name]; p != nil {
+		return int(p.mtu.Load())
+	}
+	return 0
 }

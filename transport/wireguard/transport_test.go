@@ -59,22 +59,23 @@ func TestRoundTrip(t *testing.T) {
 	leakcheck.Check(t, 5*time.Second)
 	a, b, _, rb, epA, epB := newPair(t)
 	gso := frame.GSO{Flags: frame.GSOFlagNeedsCsum, Type: frame.GSOTCPv4, HdrLen: 66, Size: 1448, CsumStart: 34, CsumOffset: 16}
-	sizes := []int{60, 1400, 8000}
-	metas := []frame.Meta{{Src: nameA, Dst: nameB}, {Src: 0x020000000009}, {Src: nameA, Dst: nameB, GSO: gso}}
-	out := frame.NewBatch(len(sizes), transport.MaxOverhead)
+	// 8000 and a full super-frame go in pieces (a 1500-byte path).
+	sizes := []int{60, 1400, 8000, frame.MaxSuperFrameSize}
+	metas := []frame.Meta{{Src: nameA, Dst: nameB}, {Src: 0x020000000009}, {Src: nameA, Dst: nameB, GSO: gso}, {Src: nameA, Dst: nameB, GSO: gso}}
+	out := frame.NewBatchSize(len(sizes), transport.MaxOverhead, frame.MaxSuperFrameSize)
 	for i, n := range sizes {
 		copy(out.Room(i), testFrame(n, byte(i)))
 		out.Sizes[i], out.Meta[i] = n, metas[i]
 	}
 	out.N = len(sizes)
-	in := frame.NewBatch(8, transport.MaxOverhead)
+	in := frame.NewBatchSize(8, transport.MaxOverhead, frame.MaxSuperFrameSize)
 	eps := make([]transport.Endpoint, 8)
 	deadline := time.Now().Add(30 * time.Second)
 	// Frames sent before the handshake completes may be lost (the device
 	// stages a few, and a loaded machine can delay the handshake), so the
 	// sender repeats the batch until every frame arrived at least once.
-	var seen [3]atomic.Bool
-	all := func() bool { return seen[0].Load() && seen[1].Load() && seen[2].Load() }
+	var seen [4]atomic.Bool
+	all := func() bool { return seen[0].Load() && seen[1].Load() && seen[2].Load() && seen[3].Load() }
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -112,18 +113,26 @@ func TestRoundTrip(t *testing.T) {
 			if time.Now().Before(deadline) {
 				continue
 			}
-			t.Fatalf("received %v of the %d frames; stats %+v", []bool{seen[0].Load(), seen[1].Load(), seen[2].Load()}, len(sizes), &b.stats)
+			t.Fatalf("received %v of the %d frames; stats %+v", []bool{seen[0].Load(), seen[1].Load(), seen[2].Load(), seen[3].Load()}, len(sizes), &b.stats)
 		}
 		break
 	}
 	if h, err := a.ipcGetInt("last_handshake_time_sec"); err != nil || h == 0 {
 		t.Errorf("last_handshake_time_sec = %d, %v", h, err)
 	}
+	// Loopback's MTU is 65536: the kernel's path MTU is above the
+	// assumed 1500, so 1500 stands and the big frames went in pieces.
+	if m := a.PathMTU(nameB); m != 1500 {
+		t.Errorf("PathMTU = %d, want 1500", m)
+	}
+	if a.stats.TxFragments.Load() < uint64(frame.MaxSuperFrameSize/PacketSize(1500, false)) || b.stats.Reassembled.Load() < 2 {
+		t.Errorf("%d pieces sent, %d frames reassembled", a.stats.TxFragments.Load(), b.stats.Reassembled.Load())
+	}
 	// Errors: unknown endpoint, frame too big.
 	if err := a.Send(out, transport.AddrPortEndpoint(netip.MustParseAddrPort("127.0.0.1:9"))); !errors.Is(err, ErrUnknownPeer) {
 		t.Errorf("send to unknown endpoint: %v", err)
 	}
-	big := frame.NewBatchSize(1, transport.MaxOverhead, frame.MaxSuperFrameSize)
+	big := frame.NewBatchSize(1, transport.MaxOverhead, MaxFrameSize+1)
 	big.Sizes[0], big.N = MaxFrameSize+1, 1
 	if err := a.Send(big, epB); !errors.Is(err, ErrFrameTooBig) {
 		t.Errorf("send of a too big frame: %v", err)

@@ -16,9 +16,12 @@ import (
 type txReq struct {
 	b         *frame.Batch
 	via       frame.PeerName
-	next      int  // next frame of b to encode
-	tooBig    int  // frames dropped for size
-	abandoned bool // Send gave up (device closed); guarded by tunDevice.txMu
+	packet    int    // packet size for the peer's path (PacketSize)
+	next      int    // next frame of b to encode
+	off       int    // bytes of frame next already encoded (in pieces)
+	id        uint32 // id of frame next, if it goes in pieces
+	tooBig    int    // frames dropped for size
+	abandoned bool   // Send gave up (device closed); guarded by tunDevice.txMu
 	done      chan struct{}
 }
 
@@ -42,9 +45,11 @@ type tunDevice struct {
 	once   sync.Once
 
 	txMu sync.Mutex // guards txCur's contents against an abandoning Send
-	// txCur is the request Read is working through; only the device's
-	// single TUN-reader goroutine touches the field.
-	txCur *txReq
+	// txCur is the request Read is working through, nextID the id of the
+	// last frame cut into pieces; only the device's single TUN-reader
+	// goroutine touches them.
+	txCur  *txReq
+	nextID uint32
 }
 
 var _ tun.Device = (*tunDevice)(nil)
@@ -106,20 +111,39 @@ func (d *tunDevice) fill(bufs [][]byte, sizes []int, offset int) int {
 		d.txCur = nil
 		return 0
 	}
-	n := 0
+	n, frames := 0, 0
 	for r.next < r.b.N && n < len(bufs) {
-		i := r.next
-		r.next++
-		m := encode(bufs[n][offset:], r.b.Frame(i), &r.b.Meta[i], d.t.self, r.via)
-		if m == 0 {
-			r.tooBig++
-			d.t.stats.TxTooBig.Add(1)
-			continue
+		f, m := r.b.Frame(r.next), &r.b.Meta[r.next]
+		if r.off == 0 {
+			if len(f) < frame.EthernetHeaderSize || len(f) > MaxFrameSize {
+				r.next++
+				r.tooBig++
+				d.t.stats.TxTooBig.Add(1)
+				continue
+			}
+			if encodedSize(f, m) <= r.packet {
+				sizes[n] = encode(bufs[n][offset:], f, m, d.t.self, r.via)
+				n++
+				r.next++
+				frames++
+				continue
+			}
+			d.nextID++
+			r.id = d.nextID
 		}
-		sizes[n] = m
+		// A frame too big for one packet goes in pieces of one size (the
+		// last may be shorter), so their messages leave as one GSO send.
+		k := min(pieceData(r.packet, m), len(f)-r.off)
+		sizes[n] = encodePiece(bufs[n][offset:], f[r.off:r.off+k], m, d.t.self, r.via, piece{id: r.id, off: r.off, total: len(f)})
 		n++
+		d.t.stats.TxFragments.Add(1)
+		if r.off += k; r.off == len(f) {
+			r.off = 0
+			r.next++
+			frames++
+		}
 	}
-	d.t.stats.TxFrames.Add(uint64(n))
+	d.t.stats.TxFrames.Add(uint64(frames))
 	if r.next >= r.b.N {
 		d.txCur = nil
 		r.done <- struct{}{}
