@@ -33,10 +33,10 @@ func TestDesired(t *testing.T) {
 			pD: {State: kernel.LinkOff},
 		},
 		MACs: map[frame.MAC]frame.PeerName{
-			m1: pB, // offloaded
-			m2: pC, // link only probing: userspace
-			m3: self,
-			m4: frame.PeerName(0xe), // not a neighbour (relayed): userspace
+			m1:              pB, // offloaded
+			m2:              pC, // link only probing: userspace
+			m3:              self,
+			m4:              frame.PeerName(0xe), // not a neighbour (relayed): userspace
 			frame.Broadcast: pB,
 		},
 	}
