@@ -37,6 +37,7 @@ netns-test: build
 	scripts/netns-test.sh
 	scripts/netns-mesh-test.sh
 	scripts/netns-transports-test.sh
+	scripts/netns-fastpath-test.sh
 
 demo: deps build
 	scripts/demo.sh

@@ -29,30 +29,80 @@ type Status struct {
 	Switch         SwitchStats  `json:"switch"`
 	Data           DataStats    `json:"data"`
 	Attachments    []Attachment `json:"attachments"`
+	Fastpath       Fastpath     `json:"fastpath"`
+}
+
+// Fastpath is the kernel fast path's state.
+type Fastpath struct {
+	Backend string `json:"backend"` // userspace, vxlan or ovs
+	Reason  string `json:"reason"`  // why this backend
+	Device  string `json:"device,omitempty"`
+	Port    int    `json:"udp_port,omitempty"`
+	VNI     uint32 `json:"vni,omitempty"`
+	// HeartbeatInterval and DownAfter are the health check's timing: a
+	// link whose fast-path heartbeats go unanswered for DownAfter falls
+	// back to userspace.
+	HeartbeatInterval string `json:"heartbeat_interval,omitempty"`
+	DownAfter         string `json:"down_after,omitempty"`
+	// Entries is the MAC entries (vxlan) or flows (ovs) installed now.
+	Entries    int         `json:"entries"`
+	Installed  uint64      `json:"installed"`
+	Removed    uint64      `json:"removed"`
+	Misses     uint64      `json:"misses"`
+	Errors     uint64      `json:"errors"`
+	Fallbacks  uint64      `json:"fallbacks"`
+	Recoveries uint64      `json:"recoveries"`
+	Links      []FastLink  `json:"links"`
+	Table      []FastEntry `json:"table"`
+}
+
+// FastLink is one link's fast-path state.
+type FastLink struct {
+	Peer       string    `json:"peer"`
+	Addr       string    `json:"addr,omitempty"`
+	State      string    `json:"state"` // off, probe, up
+	Reason     string    `json:"reason"`
+	Since      time.Time `json:"since"`
+	LastAck    time.Time `json:"last_ack,omitzero"`
+	RTT        string    `json:"rtt,omitempty"`
+	Fallbacks  uint64    `json:"fallbacks"`
+	Recoveries uint64    `json:"recoveries"`
+}
+
+// FastEntry is one installed entry or flow.
+type FastEntry struct {
+	Kind   string    `json:"kind"` // mac, heartbeat, flow
+	MAC    string    `json:"mac"`
+	Peer   string    `json:"peer"` // "self": delivered locally
+	Addr   string    `json:"addr,omitempty"`
+	Detail string    `json:"detail,omitempty"`
+	Used   time.Time `json:"used,omitzero"`
 }
 
 // Connection is one link to a neighbour (or a dial target without one):
 // the control connection's state and the data path's counters.
 type Connection struct {
-	Peer      string    `json:"peer,omitempty"`
-	Nickname  string    `json:"nickname,omitempty"`
-	Direction string    `json:"direction"` // "outbound" or "inbound"
-	Address   string    `json:"address"`
-	State     string    `json:"state"` // connecting, retrying, failed, pending, established
-	Reason    string    `json:"reason,omitempty"`
-	Transport string    `json:"transport,omitempty"`
-	Asked     string    `json:"transport_asked,omitempty"`
-	Fallback  string    `json:"transport_fallback,omitempty"`
-	Encrypted bool      `json:"encrypted"`
-	Datapath  string    `json:"datapath,omitempty"` // "userspace" (kernel fast path later)
-	MTU       int       `json:"mtu,omitempty"`
-	RTT       string    `json:"rtt,omitempty"`
-	NextTry   time.Time `json:"next_try,omitzero"`
-	TxFrames  uint64    `json:"tx_frames"`
-	TxBytes   uint64    `json:"tx_bytes"`
-	RxFrames  uint64    `json:"rx_frames"`
-	RxBytes   uint64    `json:"rx_bytes"`
-	TxErrors  uint64    `json:"tx_errors"`
+	Peer      string `json:"peer,omitempty"`
+	Nickname  string `json:"nickname,omitempty"`
+	Direction string `json:"direction"` // "outbound" or "inbound"
+	Address   string `json:"address"`
+	State     string `json:"state"` // connecting, retrying, failed, pending, established
+	Reason    string `json:"reason,omitempty"`
+	Transport string `json:"transport,omitempty"`
+	Asked     string `json:"transport_asked,omitempty"`
+	Fallback  string `json:"transport_fallback,omitempty"`
+	Encrypted bool   `json:"encrypted"`
+	Datapath  string `json:"datapath,omitempty"` // "fastpath" or "userspace"
+	// DatapathReason is why the link is (or is not) on the fast path.
+	DatapathReason string    `json:"datapath_reason,omitempty"`
+	MTU            int       `json:"mtu,omitempty"`
+	RTT            string    `json:"rtt,omitempty"`
+	NextTry        time.Time `json:"next_try,omitzero"`
+	TxFrames       uint64    `json:"tx_frames"`
+	TxBytes        uint64    `json:"tx_bytes"`
+	RxFrames       uint64    `json:"rx_frames"`
+	RxBytes        uint64    `json:"rx_bytes"`
+	TxErrors       uint64    `json:"tx_errors"`
 }
 
 // Peer is one router of the mesh, as the gossiped topology knows it.

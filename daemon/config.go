@@ -14,6 +14,7 @@ import (
 	"github.com/weave-switch/weave-switch/api"
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/gossip/mesh"
+	"github.com/weave-switch/weave-switch/kernel"
 )
 
 // DefaultPort is the TCP control port and the UDP sleeve port.
@@ -69,6 +70,12 @@ type Config struct {
 	// comparison and debugging; the default uses offloads when the kernel
 	// has them.
 	NoOffload bool
+	// Datapath is the kernel fast path: auto, userspace, vxlan or ovs. If
+	// empty, auto.
+	Datapath string
+	// FastPathPort is the fast path's UDP port (vxlan), the same on every
+	// host. If zero, kernel.DefaultPort (6785).
+	FastPathPort int
 	// Logger; if nil, slog.Default().
 	Logger *slog.Logger
 }
@@ -129,6 +136,12 @@ func (c Config) Validate() error {
 	}
 	if c.MTU != 0 && (c.MTU < 576 || c.MTU > frame.MaxFrameSize-frame.EthernetHeaderSize-4) {
 		errs = append(errs, fmt.Errorf("--mtu: %d is outside 576..%d", c.MTU, frame.MaxFrameSize-frame.EthernetHeaderSize-4))
+	}
+	if err := kernel.ValidMode(c.Datapath); err != nil {
+		errs = append(errs, fmt.Errorf("--datapath: %w", err))
+	}
+	if c.FastPathPort < 0 || c.FastPathPort > 65535 {
+		errs = append(errs, fmt.Errorf("--fastpath-port: %d is outside 1..65535", c.FastPathPort))
 	}
 	known := map[string]bool{"": true, "sleeve": true, "wireguard": true, "quic": true}
 	if !known[c.Transport] {

@@ -47,6 +47,7 @@ type Daemon struct {
 	listen  netip.AddrPort
 
 	rt   *router.Router
+	fp   *fastPath
 	mesh *mesh.Mesh
 	srv  *http.Server
 
@@ -236,6 +237,9 @@ func (d *Daemon) start() (err error) {
 		return err
 	}
 	d.undo = append(d.undo, func() { d.mesh.Close() })
+	if err := d.startFastPath(); err != nil {
+		return err
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(newCollector(d), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -343,6 +347,11 @@ func (d *Daemon) Status() api.Status {
 	for _, p := range d.rt.Peers() {
 		data[p.Name.String()] = p
 	}
+	s.Fastpath = d.fastPathStatus()
+	fast := map[string]api.FastLink{}
+	for _, l := range s.Fastpath.Links {
+		fast[l.Peer] = l
+	}
 	for _, c := range ms.Connections {
 		ac := api.Connection{
 			Peer: c.Peer, Nickname: c.Nickname, Direction: c.Direction, Address: c.Address, State: c.State,
@@ -350,7 +359,7 @@ func (d *Daemon) Status() api.Status {
 			Encrypted: c.Encrypted, MTU: c.MTU, NextTry: c.NextTry,
 		}
 		if c.Peer != "" {
-			ac.Datapath = "userspace"
+			ac.Datapath, ac.DatapathReason = d.connDatapath(fast, c.Peer)
 		}
 		if c.RTT > 0 {
 			ac.RTT = c.RTT.Round(time.Microsecond).String()

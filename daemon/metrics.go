@@ -12,6 +12,8 @@ type collector struct {
 	peers, conns, macs                    *prometheus.Desc
 	txFrames, txBytes, rxFrames, rxBytes  *prometheus.Desc
 	txErrors, bridgeFrames, drops, events *prometheus.Desc
+
+	fastEntries, fastEvents, fastLinks *prometheus.Desc
 }
 
 func newCollector(d *Daemon) *collector {
@@ -29,12 +31,15 @@ func newCollector(d *Daemon) *collector {
 		bridgeFrames: prometheus.NewDesc(ns+"_bridge_frames_total", "Frames read from and written to the bridge port.", []string{"direction"}, nil),
 		drops:        prometheus.NewDesc(ns+"_dropped_frames_total", "Frames dropped, by reason.", []string{"reason"}, nil),
 		events:       prometheus.NewDesc(ns+"_mac_events_total", "MAC table events.", []string{"event"}, nil),
+		fastEntries:  prometheus.NewDesc(ns+"_fastpath_entries", "MAC entries (vxlan) or flows (ovs) installed in the kernel fast path.", []string{"backend"}, nil),
+		fastEvents:   prometheus.NewDesc(ns+"_fastpath_events_total", "Kernel fast path events: entries or flows installed and removed, misses, errors, link fallbacks to userspace and recoveries.", []string{"backend", "event"}, nil),
+		fastLinks:    prometheus.NewDesc(ns+"_fastpath_links", "Links by fast-path state (up: on the fast path; probe: userspace, heartbeats probing; off: userspace).", []string{"backend", "state"}, nil),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.peers, c.conns, c.macs, c.txFrames, c.txBytes, c.rxFrames, c.rxBytes,
-		c.txErrors, c.bridgeFrames, c.drops, c.events} {
+		c.txErrors, c.bridgeFrames, c.drops, c.events, c.fastEntries, c.fastEvents, c.fastLinks} {
 		ch <- d
 	}
 }
@@ -81,4 +86,17 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.events, prometheus.CounterValue, float64(s.Switch.Learned), "learned")
 	ch <- prometheus.MustNewConstMetric(c.events, prometheus.CounterValue, float64(s.Switch.Moves), "moved")
 	ch <- prometheus.MustNewConstMetric(c.events, prometheus.CounterValue, float64(s.Switch.Evictions), "evicted")
+	f := s.Fastpath
+	ch <- prometheus.MustNewConstMetric(c.fastEntries, prometheus.GaugeValue, float64(f.Entries), f.Backend)
+	for ev, v := range map[string]uint64{"installed": f.Installed, "removed": f.Removed, "miss": f.Misses, "error": f.Errors,
+		"fallback": f.Fallbacks, "recovery": f.Recoveries} {
+		ch <- prometheus.MustNewConstMetric(c.fastEvents, prometheus.CounterValue, float64(v), f.Backend, ev)
+	}
+	linkStates := map[string]int{"off": 0, "probe": 0, "up": 0}
+	for _, l := range f.Links {
+		linkStates[l.State]++
+	}
+	for st, n := range linkStates {
+		ch <- prometheus.MustNewConstMetric(c.fastLinks, prometheus.GaugeValue, float64(n), f.Backend, st)
+	}
 }

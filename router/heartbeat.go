@@ -169,6 +169,10 @@ func (r *Router) handleHeartbeat(t *peerTable, f []byte, via frame.PeerName, ep 
 			tr = t.list[slot].tr
 		}
 		r.sendHeartbeat(pong, tr, ep, via, hbPong, clock)
+	case hbFastPong:
+		if slot, ok := t.byName[via]; ok {
+			r.recordFastPong(t.list[slot], clock)
+		}
 	case hbPong:
 		if slot, ok := t.byName[via]; ok {
 			p := t.list[slot]

@@ -19,6 +19,8 @@ type peer struct {
 	lastSeen atomic.Int64  // unix nanoseconds of the last frame received
 	lastPong atomic.Int64  // unix nanoseconds of the last heartbeat answer
 	rtt      atomic.Int64  // nanoseconds, of that answer
+	fastAck  atomic.Int64  // unix nanoseconds of the last fast-path heartbeat answer
+	fastRTT  atomic.Int64  // nanoseconds, of that answer
 
 	txFrames, txBytes, rxFrames, rxBytes atomic.Uint64
 	txErrors                             atomic.Uint64

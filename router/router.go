@@ -35,6 +35,7 @@ type Router struct {
 	}
 
 	hb       heartbeater
+	fast     fastPath
 	local    netip.AddrPort
 	wg       sync.WaitGroup
 	closing  chan struct{}
@@ -155,6 +156,7 @@ func (r *Router) routineReadDevice(idx int, dev Device) {
 	b := frame.NewBatchSize(bs, transport.MaxOverhead, r.cfg.FrameSize)
 	dec := make([]ethswitch.Decision, bs)
 	d := newDispatcher(r, bs)
+	pong := frame.NewBatchSize(1, transport.MaxOverhead, heartbeatLen)
 	errs := 0
 	for {
 		n, err := dev.Read(b)
@@ -172,6 +174,11 @@ func (r *Router) routineReadDevice(idx int, dev Device) {
 			continue
 		}
 		errs = 0
+		b.N = n
+		r.takeFastPings(b, pong)
+		if n = b.N; n == 0 {
+			continue
+		}
 		r.forwardFromDevice(b, dec[:n], d)
 	}
 }

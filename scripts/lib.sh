@@ -35,9 +35,14 @@ link_ns() {
 
 # router_up NS NAME LOG [up flags...]: start `weave-switch up` in NS, wait
 # for its API, remember its PID. The API socket is $WS_TMP/NAME.sock.
+# Unless the flags say --datapath, the router uses $WS_DATAPATH, by default
+# userspace: these scripts test and measure the userspace transports; the
+# kernel fast path has its own (netns-fastpath-test.sh, bench fastpath-vxlan).
 router_up() {
 	local n=$1 name=$2 log=$3; shift 3
-	ip netns exec "$n" "$WS_BIN" up --api "$WS_TMP/$name.sock" --data-dir "$WS_TMP/$name" "$@" >"$log" 2>&1 &
+	local dp=(--datapath "${WS_DATAPATH:-userspace}") a
+	for a in "$@"; do [ "$a" = --datapath ] && dp=(); done
+	ip netns exec "$n" "$WS_BIN" up --api "$WS_TMP/$name.sock" --data-dir "$WS_TMP/$name" "${dp[@]}" "$@" >"$log" 2>&1 &
 	local pid=$!
 	WS_PIDS+=("$pid")
 	eval "PID_$name=$pid"

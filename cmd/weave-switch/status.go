@@ -17,7 +17,7 @@ func statusCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "status",
 		Usage:     "show the router's state",
-		ArgsUsage: "[peers|connections|attachments]",
+		ArgsUsage: "[peers|connections|attachments|fastpath]",
 		Flags: []cli.Flag{
 			apiFlag,
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
@@ -25,9 +25,9 @@ func statusCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			what := c.Args().First()
 			switch what {
-			case "", "peers", "connections", "attachments":
+			case "", "peers", "connections", "attachments", "fastpath":
 			default:
-				return cli.Exit(fmt.Sprintf("status: unknown section %q (want peers, connections or attachments)", what), 2)
+				return cli.Exit(fmt.Sprintf("status: unknown section %q (want peers, connections, attachments or fastpath)", what), 2)
 			}
 			s, err := api.NewClient(c.String("api")).Status(c.Context)
 			if err != nil {
@@ -44,6 +44,8 @@ func statusCommand() *cli.Command {
 					return enc.Encode(s.Connections)
 				case "attachments":
 					return enc.Encode(s.Attachments)
+				case "fastpath":
+					return enc.Encode(s.Fastpath)
 				}
 				return enc.Encode(s)
 			}
@@ -54,6 +56,8 @@ func statusCommand() *cli.Command {
 				printConnections(w, s.Connections)
 			case "attachments":
 				printAttachments(w, s.Attachments)
+			case "fastpath":
+				printFastpath(w, s.Fastpath)
 			default:
 				printSummary(w, s)
 			}
@@ -86,6 +90,7 @@ func printSummary(w io.Writer, s api.Status) {
 		s.Switch.Entries, s.Switch.Capacity, s.Switch.Learned, s.Switch.Moves, s.Switch.Evictions)
 	fmt.Fprintf(tw, "Frames:\tfrom bridge %d, to bridge %d, no route %d, send errors %d\n",
 		s.Data.FromBridge, s.Data.ToBridge, s.Data.NoRoute+s.Data.NoPeer, s.Data.SendErrors)
+	fmt.Fprintf(tw, "Datapath:\t%s (%s)\n", s.Fastpath.Backend, s.Fastpath.Reason)
 	fmt.Fprintf(tw, "Attached:\t%d\n", len(s.Attachments))
 	tw.Flush()
 }
@@ -105,7 +110,7 @@ func printPeers(w io.Writer, peers []api.Peer) {
 
 func printConnections(w io.Writer, conns []api.Connection) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "DIR\tADDRESS\tPEER\tSTATE\tTRANSPORT\tDATAPATH\tENCRYPTED\tMTU\tRTT\tREASON")
+	fmt.Fprintln(tw, "DIR\tADDRESS\tPEER\tSTATE\tTRANSPORT\tDATAPATH\tENCRYPTED\tMTU\tRTT\tREASON\tDATAPATH REASON")
 	for _, c := range conns {
 		dir := "->"
 		if c.Direction == "inbound" {
@@ -121,8 +126,8 @@ func printConnections(w io.Writer, conns []api.Connection) {
 			tr += "*"
 			reason = strings.TrimSpace(reason + " (" + c.Fallback + ")")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%v\t%d\t%s\t%s\n", dir, c.Address, dash(peer), c.State,
-			tr, dash(c.Datapath), c.Encrypted, c.MTU, dash(c.RTT), reason)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%v\t%d\t%s\t%s\t%s\n", dir, c.Address, dash(peer), c.State,
+			tr, dash(c.Datapath), c.Encrypted, c.MTU, dash(c.RTT), dash(reason), dash(c.DatapathReason))
 	}
 	tw.Flush()
 }
@@ -141,4 +146,43 @@ func printAttachments(w io.Writer, atts []api.Attachment) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\n", a.NetNS, a.HostVeth, a.MAC, a.Addrs)
 	}
 	tw.Flush()
+}
+
+func printFastpath(w io.Writer, f api.Fastpath) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "Backend:\t%s (%s)\n", f.Backend, f.Reason)
+	if f.Backend != "userspace" {
+		fmt.Fprintf(tw, "Device:\t%s, UDP %d, VNI %d\n", dash(f.Device), f.Port, f.VNI)
+		fmt.Fprintf(tw, "Health:\theartbeat every %s, fallback after %s unanswered\n", f.HeartbeatInterval, f.DownAfter)
+	}
+	fmt.Fprintf(tw, "Entries:\t%d (installed %d, removed %d, misses %d, errors %d)\n", f.Entries, f.Installed, f.Removed, f.Misses, f.Errors)
+	fmt.Fprintf(tw, "Links:\t%d (fallbacks %d, recoveries %d)\n", len(f.Links), f.Fallbacks, f.Recoveries)
+	tw.Flush()
+	if len(f.Links) > 0 {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "PEER\tADDRESS\tSTATE\tSINCE\tLAST ACK\tRTT\tFALLBACKS\tRECOVERIES\tREASON")
+		for _, l := range f.Links {
+			ack := "-"
+			if !l.LastAck.IsZero() {
+				ack = time.Since(l.LastAck).Round(time.Millisecond).String() + " ago"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", l.Peer, dash(l.Addr), l.State,
+				l.Since.Format(time.TimeOnly), ack, dash(l.RTT), l.Fallbacks, l.Recoveries, l.Reason)
+		}
+		tw.Flush()
+	}
+	if len(f.Table) > 0 {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "KIND\tMAC\tPEER\tADDRESS\tVIA\tUSED")
+		for _, e := range f.Table {
+			used := "-"
+			if !e.Used.IsZero() {
+				used = time.Since(e.Used).Round(10*time.Millisecond).String() + " ago"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Kind, e.MAC, e.Peer, dash(e.Addr), dash(e.Detail), used)
+		}
+		tw.Flush()
+	}
 }

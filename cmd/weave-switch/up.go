@@ -33,6 +33,8 @@ var upFlags = []cli.Flag{
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "metrics-addr", Usage: "also serve Prometheus metrics on HOST:PORT (e.g. 127.0.0.1:6782); always on the API socket at /metrics", EnvVars: []string{"WEAVE_SWITCH_METRICS_ADDR"}}),
 	altsrc.NewIntFlag(&cli.IntFlag{Name: "tap-queues", Usage: "TAP queues, each read on its own goroutine (default: one per CPU, at most 4)", EnvVars: []string{"WEAVE_SWITCH_TAP_QUEUES"}}),
 	altsrc.NewBoolFlag(&cli.BoolFlag{Name: "no-offload", Usage: "open the TAP without TSO/checksum offloads (slower; for comparison)", EnvVars: []string{"WEAVE_SWITCH_NO_OFFLOAD"}}),
+	altsrc.NewStringFlag(&cli.StringFlag{Name: "datapath", Value: "auto", Usage: "kernel fast path: auto (ovs if the kernel has the OVS datapath, else vxlan, else userspace), userspace, vxlan or ovs", EnvVars: []string{"WEAVE_SWITCH_DATAPATH"}}),
+	altsrc.NewIntFlag(&cli.IntFlag{Name: "fastpath-port", Value: 6785, Usage: "UDP port of the kernel fast path (vxlan), the same on every host", EnvVars: []string{"WEAVE_SWITCH_FASTPATH_PORT"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"WEAVE_SWITCH_LOG_LEVEL"}}),
 }
 
@@ -87,6 +89,8 @@ func upCommand() *cli.Command {
 				NoOffload:       c.Bool("no-offload"),
 				Queues:          c.Int("tap-queues"),
 				MetricsAddr:     c.String("metrics-addr"),
+				Datapath:        c.String("datapath"),
+				FastPathPort:    c.Int("fastpath-port"),
 				Logger:          logger,
 			}
 			if err := cfg.Validate(); err != nil {

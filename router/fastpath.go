@@ -1,0 +1,187 @@
+package router
+
+import (
+	"encoding/binary"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/transport"
+)
+
+// Fast-path heartbeats check the kernel fast path itself (see package
+// kernel): the router writes them into its bridge port addressed to the
+// peer's heartbeat MAC, the kernel carries them to the peer, whose bridge
+// delivers them to that router's port, and the peer answers with an
+// ordinary heartbeat of kind hbFastPong over the userspace transport. A
+// fast ping is as long as the largest frame the overlay carries (14 +
+// MTU), so an answer also proves the path's MTU:
+//
+//	dst MAC  the peer's heartbeat MAC      src MAC  our heartbeat MAC
+//	type     0x88b5
+//	payload  kind (1: 3 fast ping) | 1 reserved | total length (2, BE) |
+//	         4 reserved | sender's clock (8, BE ns) | sender's name (6) |
+//	         zeros up to the total length
+const (
+	hbFastPing   = 3
+	hbFastPong   = 4
+	fastPingMin  = 36
+	fastNameOff  = 30
+	fastLenOff   = 16
+	fastClockOff = 22
+)
+
+// FastTarget is one peer to probe over the fast path.
+type FastTarget struct {
+	Peer frame.PeerName
+	MAC  frame.MAC // the peer's heartbeat MAC
+}
+
+// fastPath is the router's fast-path heartbeat state.
+type fastPath struct {
+	on      atomic.Bool
+	selfMAC frame.MAC // written before on is set
+	length  int
+
+	mu sync.Mutex // serialises senders and owns b
+	b  *frame.Batch
+
+	pings, pongs, bad atomic.Uint64
+}
+
+// EnableFastHeartbeats makes the router answer fast-path heartbeats
+// addressed to selfMAC, and sets the fast pings' length to 14 + mtu. Call
+// it once, before SendFastHeartbeats.
+func (r *Router) EnableFastHeartbeats(selfMAC frame.MAC, mtu int) {
+	f := &r.fast
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.selfMAC = selfMAC
+	f.length = max(frame.EthernetHeaderSize+mtu, fastPingMin)
+	f.b = frame.NewBatchSize(1, transport.MaxOverhead, f.length)
+	f.on.Store(true)
+}
+
+// SendFastHeartbeats writes one fast ping per target into the bridge
+// port. It reports how many it wrote.
+func (r *Router) SendFastHeartbeats(to []FastTarget) int {
+	f := &r.fast
+	if !f.on.Load() {
+		return 0
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := r.cfg.Now().UnixNano()
+	idx := []int{0}
+	sent := 0
+	for _, t := range to {
+		buf := f.b.Room(0)[:f.length]
+		clear(buf)
+		copy(buf[0:6], t.MAC[:])
+		copy(buf[6:12], f.selfMAC[:])
+		binary.BigEndian.PutUint16(buf[12:14], heartbeatType)
+		buf[14] = hbFastPing
+		binary.BigEndian.PutUint16(buf[fastLenOff:], uint16(f.length))
+		binary.BigEndian.PutUint64(buf[fastClockOff:], uint64(now))
+		r.cfg.Self.Put(buf[fastNameOff:])
+		f.b.Sizes[0] = f.length
+		f.b.Meta[0] = frame.Meta{}
+		f.b.N = 1
+		if _, err := r.cfg.Device.Write(f.b, idx); err != nil {
+			r.counters.devErrors.Add(1)
+			continue
+		}
+		sent++
+	}
+	return sent
+}
+
+// takeFastPings removes from b the fast pings addressed to this router
+// and answers each over the userspace transport. It keeps the order of
+// the other frames and allocates nothing.
+func (r *Router) takeFastPings(b *frame.Batch, pong *frame.Batch) {
+	f := &r.fast
+	if !f.on.Load() {
+		return
+	}
+	self := f.selfMAC
+	keep := 0
+	for i := range b.N {
+		fr := b.Frame(i)
+		if len(fr) < frame.EthernetHeaderSize || frame.MAC(fr[0:6]) != self {
+			if keep != i {
+				b.Bufs[keep], b.Bufs[i] = b.Bufs[i], b.Bufs[keep]
+				b.Sizes[keep], b.Meta[keep] = b.Sizes[i], b.Meta[i]
+			}
+			keep++
+			continue
+		}
+		r.answerFastPing(fr, pong)
+	}
+	b.N = keep
+}
+
+func (r *Router) answerFastPing(fr []byte, pong *frame.Batch) {
+	f := &r.fast
+	if len(fr) < fastPingMin || binary.BigEndian.Uint16(fr[12:14]) != heartbeatType || fr[14] != hbFastPing ||
+		int(binary.BigEndian.Uint16(fr[fastLenOff:])) != len(fr) {
+		f.bad.Add(1) // truncated on the way, or not ours
+		return
+	}
+	from := frame.PeerNameFrom(fr[fastNameOff:])
+	t := r.peers.table.Load()
+	slot, ok := t.byName[from]
+	if !ok {
+		f.bad.Add(1)
+		return
+	}
+	f.pings.Add(1)
+	p := t.list[slot]
+	clock := int64(binary.BigEndian.Uint64(fr[fastClockOff:]))
+	r.sendHeartbeat(pong, p.tr, p.ep, from, hbFastPong, clock)
+}
+
+// recordFastPong notes that peer p answered a fast ping sent at clock.
+func (r *Router) recordFastPong(p *peer, clock int64) {
+	now := r.cfg.Now().UnixNano()
+	p.fastAck.Store(now)
+	if rtt := now - clock; rtt >= 0 {
+		p.fastRTT.Store(rtt)
+	}
+	r.fast.pongs.Add(1)
+}
+
+// FastHealth is what the router knows of one neighbour's fast path.
+type FastHealth struct {
+	Peer    frame.PeerName
+	Addr    transport.Endpoint
+	LastAck time.Time     // last answered fast ping; zero if never
+	RTT     time.Duration // of that answer
+}
+
+// FastHealth returns the fast-path heartbeat state of every named
+// neighbour, in table order.
+func (r *Router) FastHealth() []FastHealth {
+	t := r.peers.table.Load()
+	out := make([]FastHealth, 0, len(t.list))
+	for _, p := range t.list {
+		name := p.peerName()
+		if name == frame.UnknownPeer {
+			continue
+		}
+		h := FastHealth{Peer: name, Addr: p.ep}
+		if ns := p.fastAck.Load(); ns != 0 {
+			h.LastAck = time.Unix(0, ns)
+			h.RTT = time.Duration(p.fastRTT.Load())
+		}
+		out = append(out, h)
+	}
+	return out
+}
+
+// FastCounters returns the fast pings answered, the answers received and
+// the malformed or unknown fast pings dropped.
+func (r *Router) FastCounters() (pings, pongs, bad uint64) {
+	return r.fast.pings.Load(), r.fast.pongs.Load(), r.fast.bad.Load()
+}
