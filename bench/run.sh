@@ -7,9 +7,11 @@
 #     raw veth:  iperf3 h1 -> h2 on the underlay addresses
 #     vxlan:     container -> bridge -> kernel vxlan (VNI 42) -> ... -> container
 #     sleeve:    container -> bridge weave -> TAP -> weave-switch (UDP sleeve) -> ... -> container
+#     fastpath-vxlan: container -> bridge -> weave-switch's kernel fast path
+#                (--datapath vxlan: FDB entries on its vxlan port) -> ... -> container
 #
 # Usage: bench/run.sh [-t SECONDS] [-r REPS] [-o FILE.json] [-s SYSTEMS] [-p DIR]
-#   defaults: -t 5 -r 3 -o bench/results/latest.json -s "veth vxlan wireguard-go sleeve sleeve-encrypted ws-wireguard ws-quic sleeve-nooffload"
+#   defaults: -t 5 -r 3 -o bench/results/latest.json -s "veth vxlan fastpath-vxlan wireguard-go sleeve sleeve-encrypted ws-wireguard ws-quic sleeve-nooffload"
 #   sleeve-encrypted: routers with a password (ChaCha20-Poly1305 per link).
 #   ws-wireguard, ws-quic: weave-switch links on the WireGuard / QUIC transports.
 #   wireguard-go: stock userspace WireGuard host to host (encrypted, L3).
@@ -23,7 +25,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 trap ws_cleanup EXIT
 
-secs=5 reps=3 out=bench/results/latest.json systems="veth vxlan wireguard-go sleeve sleeve-encrypted ws-wireguard ws-quic sleeve-nooffload"
+secs=5 reps=3 out=bench/results/latest.json systems="veth vxlan fastpath-vxlan wireguard-go sleeve sleeve-encrypted ws-wireguard ws-quic sleeve-nooffload"
 profdir=
 while getopts "t:r:o:s:p:" opt; do
 	case $opt in
@@ -97,6 +99,32 @@ setup_sleeve_nooffload() {
 	SRC[sleeve-nooffload]=$p-n1 DST[sleeve-nooffload]=$p-n2 ADDR[sleeve-nooffload]=10.33.0.2
 }
 
+# weave-switch with the kernel fast path: the routers offload the
+# containers' MACs to their vxlan device once the link answers fast-path
+# heartbeats; the bench waits for the entries before measuring.
+setup_fastpath_vxlan() {
+	router_up "$h1" f1 "$WS_TMP/f1.log" --name 02:00:00:00:08:01 --bridge wsfast --listen 198.18.0.1:6792 --peer 198.18.0.2:6792 --datapath vxlan
+	router_up "$h2" f2 "$WS_TMP/f2.log" --name 02:00:00:00:08:02 --bridge wsfast --listen 198.18.0.2:6792 --peer 198.18.0.1:6792 --datapath vxlan
+	wait_links f1 1
+	ns_add "$p-f1"
+	ns_add "$p-f2"
+	ws attach --api "$WS_TMP/f1.sock" "$p-f1" 10.38.0.1/16 >/dev/null
+	ws attach --api "$WS_TMP/f2.sock" "$p-f2" 10.38.0.2/16 >/dev/null
+	ip netns exec "$p-f1" ping -c 2 -W 2 10.38.0.2 >/dev/null || true # ARP over userspace: both switches learn
+	local r ok=0
+	for _ in $(seq 100); do
+		ok=1
+		for r in f1 f2; do
+			[ "$("$WS_BIN" status fastpath --json --api "$WS_TMP/$r.sock" | jq '.entries')" -ge 1 ] || ok=0
+		done
+		[ $ok = 1 ] && break
+		sleep 0.1
+	done
+	[ $ok = 1 ] || { "$WS_BIN" status fastpath --api "$WS_TMP/f1.sock" >&2; echo "bench: fastpath-vxlan: no fast-path entries after 10 s" >&2; exit 1; }
+	SRC[fastpath-vxlan]=$p-f1 DST[fastpath-vxlan]=$p-f2 ADDR[fastpath-vxlan]=10.38.0.2
+	ROUTERS[fastpath-vxlan]="f1 f2"
+}
+
 # wireguard-go (userspace, encrypted, L3, with its TUN offloads): host to
 # host over the same underlay, the reference for the encrypted transports.
 setup_wireguard_go() {
@@ -157,6 +185,7 @@ for s in $systems; do
 	case $s in
 	veth) ;;
 	vxlan) setup_vxlan ;;
+	fastpath-vxlan) setup_fastpath_vxlan ;;
 	sleeve) setup_sleeve ;;
 	sleeve-nooffload) setup_sleeve_nooffload ;;
 	wireguard-go) setup_wireguard_go ;;
@@ -212,7 +241,7 @@ sample() { # sample SYSTEM STREAMS: sets GBPS; for 1 stream also records router 
 		read -r t1 m1 f1 <<<"$after"
 		cores=$(awk "BEGIN{print ($t1-$t0)/$(getconf CLK_TCK)/$secs}")
 		RES[$s,cpu_per_gbps]="${RES[$s,cpu_per_gbps]:-} $(awk "BEGIN{print ($gbps>0)?$cores/$gbps:0}")"
-		RES[$s,allocs_per_frame]="${RES[$s,allocs_per_frame]:-} $(awk "BEGIN{print ($f1>$f0)?($m1-$m0)/($f1-$f0):0}")"
+		RES[$s,allocs_per_frame]="${RES[$s,allocs_per_frame]:-} $(awk "BEGIN{print ($f1-$f0>1000)?($m1-$m0)/($f1-$f0):0}")" # a fast path leaves the router few frames
 	fi
 	GBPS=$gbps
 }
@@ -266,5 +295,14 @@ for s in $systems; do
 		--arg raw1 "${RES[$s,tcp1]}" --arg raw4 "${RES[$s,tcp4]}" --argjson cpg "$cpg" --argjson apf "$apf" \
 		'.systems[$s]={tcp1_gbps:$t1,tcp1_ratio:$r1,tcp4_gbps:$t4,tcp4_ratio:$r4,ping_ms:$pg,tcp1_samples:$raw1,tcp4_samples:$raw4,router_cores_per_gbps:$cpg,allocs_per_frame:$apf}' <<<"$json")
 done
+# The fast path's target is relative to the kernel's own container ->
+# bridge -> vxlan path measured in the same run.
+if [[ " $systems " == *" vxlan "* && " $systems " == *" fastpath-vxlan "* ]]; then
+	v1=$(median <<<"${RES[vxlan,tcp1]}") f1=$(median <<<"${RES[fastpath-vxlan,tcp1]}")
+	v4=$(median <<<"${RES[vxlan,tcp4]}") f4=$(median <<<"${RES[fastpath-vxlan,tcp4]}")
+	fr1=$(awk "BEGIN{print ($v1>0)?$f1/$v1:0}") fr4=$(awk "BEGIN{print ($v4>0)?$f4/$v4:0}")
+	printf '\nfastpath-vxlan / vxlan (container -> bridge -> kernel vxlan): tcp1 %.3f, tcp4 %.3f (target >= 0.90)\n' "$fr1" "$fr4" >&2
+	json=$(jq --argjson r1 "$fr1" --argjson r4 "$fr4" '.fastpath_vs_vxlan={tcp1_ratio:$r1,tcp4_ratio:$r4}' <<<"$json")
+fi
 echo "$json" >"$out"
 echo "bench: results in $out (median of $reps interleaved repetitions, ratio to raw veth in this run)" >&2
