@@ -145,6 +145,9 @@ func (d *Daemon) routineFastPath() {
 		if err := fp.ctl.Sync(links, macs); err != nil {
 			errLog("%v", err)
 		}
+		if n%40 == 0 { // every 10 s: keep MACs the kernel carries alive in the switch
+			d.touchUsed(macs)
+		}
 		if n%2 == 0 {
 			var to []router.FastTarget
 			for _, p := range fp.ctl.Probed() {
@@ -157,6 +160,20 @@ func (d *Daemon) routineFastPath() {
 		case <-fp.stop:
 			return
 		case <-tick.C:
+		}
+	}
+}
+
+// touchUsed refreshes, in the switch, the MACs the kernel sent to in the
+// last 15 s: the switch never sees that traffic.
+func (d *Daemon) touchUsed(macs map[frame.MAC]frame.PeerName) {
+	u, ok := d.fp.ctl.Datapath().(kernel.UsageReporter)
+	if !ok {
+		return
+	}
+	for m, t := range u.Used() {
+		if p, ok := macs[m]; ok && time.Since(t) < 15*time.Second {
+			d.rt.Switch().Touch(m, p)
 		}
 	}
 }

@@ -29,6 +29,14 @@ type Datapath interface {
 	Close() error
 }
 
+// UsageReporter is implemented by backends that know when the kernel
+// last carried traffic to each offloaded MAC. The router refreshes those
+// MACs in its switch, which never sees that traffic, so that a MAC in use
+// does not age out of the switch (and then out of the kernel).
+type UsageReporter interface {
+	Used() map[frame.MAC]time.Time
+}
+
 // LinkState is how far the fast path towards one peer may be used.
 type LinkState uint8
 

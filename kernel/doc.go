@@ -48,6 +48,11 @@
 // and adds or removes only the difference. Re-applying the same View is a
 // no-op; an entry someone else deleted is put back at the next Update.
 //
+// The switch learns only from frames that cross userspace, and the traffic
+// a backend carries never does; a backend that can tell when the kernel
+// last used each entry implements UsageReporter, and the router refreshes
+// those MACs in its switch so that they do not age out while in use.
+//
 // # Misses
 //
 // A backend that learns of traffic lazily (ovs: a miss upcall for a frame

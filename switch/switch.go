@@ -149,6 +149,24 @@ func (s *Switch) ForgetPeer(p frame.PeerName) int {
 	return n
 }
 
+// Touch records that traffic from or to m, owned by owner, was carried
+// without passing through the switch (by the kernel fast path), so that
+// the entry does not age out while in use. It refreshes the entry as a
+// frame from m would, only if m is in the table and still owned by owner,
+// and reports whether it did. It takes the read lock; not for the data
+// path.
+func (s *Switch) Touch(m frame.MAC, owner frame.PeerName) bool {
+	now := s.tick()
+	s.fdb.RLock()
+	defer s.fdb.RUnlock()
+	e := s.fdb.find(macKey(m))
+	if e == nil || e.owner != owner {
+		return false
+	}
+	e.touch(now, s.refresh)
+	return true
+}
+
 // Expire removes the entries whose last-seen record is more than MaxAge
 // old and returns how many it removed. The router calls it periodically,
 // typically every MaxAge/10. It takes the write lock and walks the table.

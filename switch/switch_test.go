@@ -340,3 +340,31 @@ func TestActionString(t *testing.T) {
 		}
 	}
 }
+
+// TestTouch: traffic the kernel fast path carried keeps an entry alive,
+// but only for the owner it was offloaded to.
+func TestTouch(t *testing.T) {
+	s, clk := newTestSwitch(t, 0) // MaxAge 10s
+	learnAt(s, macA, peerB)
+	clk.Advance(8 * time.Second)
+	if !s.Touch(macA, peerB) {
+		t.Fatal("Touch of a known MAC with its owner returned false")
+	}
+	if s.Touch(macA, self) {
+		t.Error("Touch with another owner returned true")
+	}
+	if s.Touch(macX, peerB) {
+		t.Error("Touch of an unknown MAC returned true")
+	}
+	clk.Advance(8 * time.Second) // 16s after learning, 8s after the touch
+	if n := s.Expire(); n != 0 {
+		t.Errorf("Expire removed %d touched entries", n)
+	}
+	if p, ok := s.Lookup(macA); !ok || p != peerB {
+		t.Errorf("Lookup = %v %v after Touch, want peerB", p, ok)
+	}
+	clk.Advance(11 * time.Second)
+	if n := s.Expire(); n != 1 {
+		t.Errorf("Expire removed %d, want the untouched entry", n)
+	}
+}

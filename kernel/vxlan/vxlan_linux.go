@@ -47,7 +47,10 @@ type Datapath struct {
 	installed, removed, errs atomic.Uint64
 }
 
-var _ kernel.Datapath = (*Datapath)(nil)
+var (
+	_ kernel.Datapath      = (*Datapath)(nil)
+	_ kernel.UsageReporter = (*Datapath)(nil)
+)
 
 // New creates the vxlan device on env.Bridge (replacing a leftover one of
 // the same name) and the heartbeat entry on env.TAP. On error it removes

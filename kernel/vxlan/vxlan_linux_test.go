@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netns"
 
@@ -168,6 +169,10 @@ func TestVXLANBackend(t *testing.T) {
 	// The containers talk over vxlan, at full MTU (1400 - 28 of ICMP).
 	run(t, h[0].cns, "ping", "-c", "3", "-i", "0.2", "-W", "5", "-M", "do", "-s", "1372", h[1].ip)
 	before := run(t, h[0].ns, "cat", "/sys/class/net/br0-vx/statistics/tx_packets")
+	update(kernel.LinkUp) // reads the kernel's last-use times
+	if used, ok := h[0].dp.Used()[h[1].mac]; !ok || time.Since(used) > time.Minute {
+		t.Errorf("Used()[%s] = %v, %v: want the ping's time", h[1].mac, used, ok)
+	}
 
 	// Re-applying changes nothing; an entry someone deleted comes back.
 	run(t, h[0].ns, "bridge", "fdb", "del", h[1].mac.String(), "dev", "br0-vx", "master")
