@@ -118,7 +118,7 @@ func TestScriptNAT(t *testing.T) {
 	r := Ruleset{Bridge: "weave", NAT: NAT{
 		Exposed: []Exposed{
 			{Addr: pfx("10.40.1.254/24"), Masquerade: true},
-			{Addr: pfx("10.40.2.254/24")}, // no masquerade: no rule
+			{Addr: pfx("10.40.2.254/24")},               // no masquerade: no rule
 			{Addr: pfx("fd00::1/64"), Masquerade: true}, // NAT is IPv4 only
 		},
 		Services: []Service{
