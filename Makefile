@@ -7,7 +7,7 @@ LDFLAGS := -X github.com/weave-switch/weave-switch/daemon.Version=$(VERSION)
 PKGS    := ./...
 FUZZTIME ?= 20s
 
-.PHONY: all build deps test unit race fuzz netns-test demo bench lint vet clean
+.PHONY: all build deps test unit race fuzz netns-test qemu-test demo bench lint vet clean
 
 all: build
 
@@ -18,7 +18,7 @@ deps:
 	scripts/deps.sh
 
 # The whole suite. Go tests that need root run because CI is root.
-test: deps build lint unit race netns-test
+test: deps build lint unit race netns-test qemu-test
 
 unit:
 	$(GO) test -count=1 $(PKGS)
@@ -38,6 +38,11 @@ netns-test: build
 	scripts/netns-mesh-test.sh
 	scripts/netns-transports-test.sh
 	scripts/netns-fastpath-test.sh
+
+# The OVS datapath tests in a qemu VM booting Debian's cloud kernel (this
+# machine's kernel has no openvswitch module): scripts/qemu-ovs-test.sh.
+qemu-test:
+	scripts/qemu-ovs-test.sh
 
 demo: deps build
 	scripts/demo.sh
