@@ -1,0 +1,115 @@
+package alloc
+
+import (
+	"fmt"
+	"slices"
+)
+
+// Encode returns the gossiped state, or nil while there is no ring.
+func (a *Allocator) Encode() []byte {
+	if a.st == nil {
+		return nil
+	}
+	return AppendState(nil, a.st)
+}
+
+// TakeDirty reports whether the state changed since the last call (then
+// it is worth gossiping) and clears the flag.
+func (a *Allocator) TakeDirty() bool {
+	d := a.dirty
+	a.dirty = false
+	return d
+}
+
+// Merge folds a state a peer gossiped into ours. It returns an error for
+// a malformed state or one of another ring, and changes nothing then.
+func (a *Allocator) Merge(b []byte) error {
+	o, err := DecodeState(b)
+	if err != nil {
+		return err
+	}
+	return a.MergeState(o)
+}
+
+// MergeState is Merge for a decoded state; o is not retained.
+func (a *Allocator) MergeState(o *State) error {
+	if a.st == nil {
+		if o.Ring.Universe != a.cfg.Universe {
+			return fmt.Errorf("%w: range %s, ours %s", ErrDifferentRing, o.Ring.Universe, a.cfg.Universe)
+		}
+		if len(a.cfg.Seeds) > 0 {
+			seeds := NewRing(a.cfg.Universe, a.cfg.Seeds).Seeds
+			if !slices.Equal(seeds, o.Ring.Seeds) {
+				return fmt.Errorf("%w: seeded by %s, we were told %s", ErrDifferentRing, names(o.Ring.Seeds), names(seeds))
+			}
+		}
+		a.st = o.clone()
+		a.log.Info("ipam: joined the ring", "seeds", names(o.Ring.Seeds), "range", o.Ring.Universe)
+		a.afterMerge(nil)
+		a.dirty = true
+		return nil
+	}
+	if err := a.st.checkIdentity(o); err != nil {
+		return err
+	}
+	a.fresh = false
+	mine := a.me()
+	if !a.st.merge(o) {
+		return nil
+	}
+	a.afterMerge(mine)
+	a.dirty = true
+	return nil
+}
+
+// afterMerge applies the rules about ourselves after a merge (mine is our
+// register before it, nil when we just joined).
+func (a *Allocator) afterMerge(mine *Member) {
+	m := a.me()
+	switch {
+	case m != nil && m.Removed:
+		// A reclaim committed: our space is someone else's now, and we
+		// rejoin as a new member without space.
+		a.log.Error("ipam: this peer was removed by rmpeer and its ranges reclaimed: rejoining without space")
+		a.register()
+	case m != nil && mine != nil && m != mine:
+		// A newer copy of our register is an earlier run's whose state we
+		// lost: keep ours, numbered past it.
+		keep := mine.clone()
+		keep.Epoch, keep.Version = m.Epoch, m.Version+1
+		a.st.Members[a.self] = keep
+	case m == nil:
+		a.register()
+	}
+	// Addresses in ranges another peer owns now: only a reclaim of us, or a
+	// transfer our stored state missed, does that. They are lost.
+	for ad, key := range a.addrs {
+		i := a.st.Ring.find(uint64(ad))
+		if i < 0 || a.st.Ring.Entries[i].Owner == a.self {
+			continue
+		}
+		a.log.Error("ipam: lost an allocated address: its range belongs to another peer now",
+			"addr", u32ToAddr(ad).String(), "key", key, "owner", a.st.Ring.Entries[i].Owner.String())
+		a.dropAddr(key, ad)
+		a.lost++
+	}
+	a.recount()
+	a.persistState()
+}
+
+func (a *Allocator) dropAddr(key string, ad uint32) {
+	delete(a.addrs, ad)
+	ks := a.keys[key]
+	for i, v := range ks {
+		if v == ad {
+			ks = append(ks[:i], ks[i+1:]...)
+			break
+		}
+	}
+	if len(ks) == 0 {
+		delete(a.keys, key)
+	} else {
+		a.keys[key] = ks
+	}
+	a.persistKey(key)
+}

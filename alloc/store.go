@@ -1,0 +1,152 @@
+package alloc
+
+import (
+	"fmt"
+	"maps"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Store keeps an allocator's state across restarts. Implementations must
+// make a Save durable before returning: the allocator relies on it (a
+// transfer is on disk before any peer can hear of it).
+type Store interface {
+	// Load returns the stored state (nil if none) and allocations.
+	Load() (state []byte, allocs map[string][]netip.Addr, err error)
+	// SaveState replaces the stored state.
+	SaveState(state []byte) error
+	// SaveKey replaces key's addresses; none deletes the key.
+	SaveKey(key string, addrs []netip.Addr) error
+}
+
+// MemStore is a Store in memory (tests, simulations). It is safe for
+// concurrent use.
+type MemStore struct {
+	mu     sync.Mutex
+	state  []byte
+	allocs map[string][]netip.Addr
+}
+
+// Load implements Store.Load.
+func (s *MemStore) Load() ([]byte, map[string][]netip.Addr, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string][]netip.Addr{}
+	for k, v := range s.allocs {
+		out[k] = slices.Clone(v)
+	}
+	return slices.Clone(s.state), out, nil
+}
+
+// SaveState implements Store.SaveState.
+func (s *MemStore) SaveState(b []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.state = slices.Clone(b)
+	return nil
+}
+
+// SaveKey implements Store.SaveKey.
+func (s *MemStore) SaveKey(key string, addrs []netip.Addr) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.allocs == nil {
+		s.allocs = map[string][]netip.Addr{}
+	}
+	if len(addrs) == 0 {
+		delete(s.allocs, key)
+	} else {
+		s.allocs[key] = slices.Clone(addrs)
+	}
+	return nil
+}
+
+// Clone returns an independent copy (a snapshot of a "disk").
+func (s *MemStore) Clone() *MemStore {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := &MemStore{state: slices.Clone(s.state), allocs: maps.Clone(s.allocs)}
+	return c
+}
+
+// BoltStore is a Store in a bbolt database file: bucket "ring" holds the
+// state under key "state", bucket "allocs" maps each key to its
+// addresses (4 bytes each).
+type BoltStore struct {
+	db *bolt.DB
+}
+
+var (
+	bucketRing   = []byte("ring")
+	bucketAllocs = []byte("allocs")
+	keyState     = []byte("state")
+)
+
+// OpenBolt opens (creating if needed) the database at path. A second
+// router on the same data directory fails here rather than corrupting it.
+func OpenBolt(path string) (*BoltStore, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		if _, err := tx.CreateBucketIfNotExists(bucketRing); err != nil {
+			return err
+		}
+		_, err := tx.CreateBucketIfNotExists(bucketAllocs)
+		return err
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return &BoltStore{db: db}, nil
+}
+
+// Close closes the database.
+func (s *BoltStore) Close() error { return s.db.Close() }
+
+// Load implements Store.Load.
+func (s *BoltStore) Load() (state []byte, allocs map[string][]netip.Addr, err error) {
+	allocs = map[string][]netip.Addr{}
+	err = s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketRing).Get(keyState); v != nil {
+			state = slices.Clone(v)
+		}
+		return tx.Bucket(bucketAllocs).ForEach(func(k, v []byte) error {
+			if len(v)%4 != 0 {
+				return fmt.Errorf("allocation of %q: %d bytes", k, len(v))
+			}
+			for i := 0; i < len(v); i += 4 {
+				allocs[string(k)] = append(allocs[string(k)], netip.AddrFrom4([4]byte(v[i:i+4])))
+			}
+			return nil
+		})
+	})
+	return state, allocs, err
+}
+
+// SaveState implements Store.SaveState.
+func (s *BoltStore) SaveState(b []byte) error {
+	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketRing).Put(keyState, b) })
+}
+
+// SaveKey implements Store.SaveKey.
+func (s *BoltStore) SaveKey(key string, addrs []netip.Addr) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketAllocs)
+		if len(addrs) == 0 {
+			return b.Delete([]byte(key))
+		}
+		v := make([]byte, 0, 4*len(addrs))
+		for _, a := range addrs {
+			a4 := a.As4()
+			v = append(v, a4[:]...)
+		}
+		return b.Put([]byte(key), v)
+	})
+}
