@@ -210,7 +210,7 @@ func (t *Transport) Open() ([]transport.ReceiveFunc, netip.AddrPort, error) {
 	if err != nil {
 		return nil, netip.AddrPort{}, &transport.OpError{Op: "open", Transport: "quic", Err: err}
 	}
-	qt := &quic.Transport{Conn: udp}
+	qt := &quic.Transport{Conn: udp, ConnectionIDLength: connectionIDLength}
 	ln, err := qt.Listen(t.serverTLS(), t.quicConfig())
 	if err != nil {
 		qt.Close()
@@ -452,3 +452,14 @@ func (t *Transport) detach(l *link) {
 	l.conn.CloseWithError(0, "")
 	t.verbosef("quic: disconnected from %v", l.p.name)
 }
+
+// connectionIDLength is the length of the connection IDs this side issues
+// (the peer's short-header packets carry them). quic-go sizes DATAGRAM
+// payloads by a conservative estimate that assumes 20-byte connection IDs;
+// with its default 4-byte IDs every packet carrying a piece of the
+// maximum size is 13 bytes short of a full packet, and a short packet ends
+// a UDP GSO batch, so each packet costs a sendmsg of its own. With 17-byte
+// IDs (and quic-go's 2-byte packet numbers, which cover its 10,000-packet
+// congestion window limit) such a packet is exactly full and the pieces
+// of a super-frame leave in GSO batches.
+const connectionIDLength = 17
