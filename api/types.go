@@ -138,6 +138,9 @@ type DataStats struct {
 	// Offload counts frames dropped because they needed TAP offloads
 	// this host lacks (a super-frame from a peer with offloads).
 	Offload uint64 `json:"dropped_needs_offload"`
+	// RxQueue counts received frames dropped because their delivery
+	// worker's queue was full (overload, dropped at ingress).
+	RxQueue uint64 `json:"dropped_rx_queue_full"`
 }
 
 // AttachRequest asks to attach a network namespace to the bridge.

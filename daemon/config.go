@@ -62,6 +62,10 @@ type Config struct {
 	// MetricsAddr, if set, serves Prometheus metrics on HOST:PORT over TCP
 	// (they are always on the API socket at /metrics).
 	MetricsAddr string
+	// RxWorkers is the number of goroutines that write received frames
+	// into the TAP, chosen per flow; 0: one per CPU, at most 4; 1: the
+	// receiving goroutine writes them itself.
+	RxWorkers int
 	// Queues is the number of TAP queues, each read by its own goroutine.
 	// If zero, one per CPU, at most 4.
 	Queues int
@@ -130,6 +134,9 @@ func (c Config) Validate() error {
 	}
 	if strings.ContainsAny(c.Bridge, "/ \t") {
 		errs = append(errs, fmt.Errorf("--bridge: %q is not a valid interface name", c.Bridge))
+	}
+	if c.RxWorkers < 0 || c.RxWorkers > 64 {
+		errs = append(errs, fmt.Errorf("--rx-workers: %d is outside 0..64", c.RxWorkers))
 	}
 	if c.Queues < 0 || c.Queues > 64 {
 		errs = append(errs, fmt.Errorf("--tap-queues: %d is outside 0..64", c.Queues))

@@ -185,8 +185,9 @@ func (d *Daemon) start() (err error) {
 	}
 	d.rt, err = router.New(router.Config{
 		Self: d.self, Nickname: c.Nickname, Device: tap, Transport: sl, Logger: lg, FrameSize: frameSize,
-		Queues: extraQueues,
-		Extra:  extra,
+		Queues:  extraQueues,
+		Extra:   extra,
+		Workers: c.RxWorkers,
 	})
 	if err != nil {
 		for _, q := range queues {
@@ -383,7 +384,7 @@ func (d *Daemon) Status() api.Status {
 	}
 	c := d.rt.Counters()
 	s.Data = api.DataStats{FromBridge: c.FromDevice, ToBridge: c.ToDevice, NoPeer: c.NoPeer, NoRoute: c.NoRoute, Unknown: c.UnknownSender,
-		SendErrors: c.SendErrors, DevErrors: c.DeviceErrors, Offload: d.tap.Dropped()}
+		SendErrors: c.SendErrors, DevErrors: c.DeviceErrors, Offload: d.tap.Dropped(), RxQueue: c.RxQueueDrops}
 	d.mu.Lock()
 	for _, a := range d.attachments {
 		s.Attachments = append(s.Attachments, a)

@@ -83,6 +83,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.drops, prometheus.CounterValue, float64(s.Data.NoRoute), "no_route")
 	ch <- prometheus.MustNewConstMetric(c.drops, prometheus.CounterValue, float64(s.Data.Unknown), "unknown_sender")
 	ch <- prometheus.MustNewConstMetric(c.drops, prometheus.CounterValue, float64(s.Data.Offload), "needs_offload")
+	ch <- prometheus.MustNewConstMetric(c.drops, prometheus.CounterValue, float64(s.Data.RxQueue), "rx_queue_full")
 	ch <- prometheus.MustNewConstMetric(c.events, prometheus.CounterValue, float64(s.Switch.Learned), "learned")
 	ch <- prometheus.MustNewConstMetric(c.events, prometheus.CounterValue, float64(s.Switch.Moves), "moved")
 	ch <- prometheus.MustNewConstMetric(c.events, prometheus.CounterValue, float64(s.Switch.Evictions), "evicted")

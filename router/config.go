@@ -3,6 +3,7 @@ package router
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/weave-switch/weave-switch/frame"
@@ -71,6 +72,11 @@ type Config struct {
 	// the transport's BatchSize, at most 64 when FrameSize is above
 	// frame.MaxFrameSize (64 super-frame buffers are 4 MiB).
 	BatchSize int
+	// Workers is the number of delivery workers that write received frames
+	// into the Device, chosen per flow (see deliver.go). 0 means one per
+	// CPU (GOMAXPROCS), at most 4; 1 writes from the receiving goroutine
+	// itself.
+	Workers int
 	// MaxMACs bounds the MAC table. If zero, defaults to the switch's
 	// default.
 	MaxMACs int
@@ -93,6 +99,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if out.FrameSize == 0 {
 		out.FrameSize = frame.MaxFrameSize
+	}
+	if out.Workers == 0 {
+		out.Workers = min(runtime.GOMAXPROCS(0), 4)
 	}
 	if out.BatchSize == 0 && out.Transport != nil {
 		out.BatchSize = out.Transport.BatchSize()

@@ -32,7 +32,11 @@ type Router struct {
 		noPeer, noRoute, badSend atomic.Uint64
 		unknownSender            atomic.Uint64
 		devErrors                atomic.Uint64
+		rxQueueDrops             atomic.Uint64
 	}
+
+	workers []chan deliveryJob // delivery workers' queues; nil: deliver inline
+	pending atomic.Int32       // jobs queued or being written by the workers
 
 	hb       heartbeater
 	fast     fastPath
@@ -87,6 +91,14 @@ func (r *Router) Start() (netip.AddrPort, error) {
 		fns = append(fns, f...)
 	}
 	r.local = local
+	if n := r.cfg.Workers; n > 1 {
+		r.workers = make([]chan deliveryJob, n)
+		for w := range r.workers {
+			r.workers[w] = make(chan deliveryJob, queueDepth)
+			r.wg.Add(1)
+			go r.routineDeliver(w, r.workers[w])
+		}
+	}
 	r.wg.Add(2 + len(r.cfg.Queues) + len(fns))
 	go r.routineReadDevice(0, r.cfg.Device)
 	for i, q := range r.cfg.Queues {
@@ -195,14 +207,16 @@ func (r *Router) routineReceive(idx int, fn transport.ReceiveFunc) {
 	r.log.verbosef("routineReceive %d: started", idx)
 	defer r.log.verbosef("routineReceive %d: stopped", idx)
 	bs := r.cfg.BatchSize
-	b := frame.NewBatchSize(bs, transport.MaxOverhead, r.cfg.FrameSize)
-	eps := make([]transport.Endpoint, bs)
+	workers := len(r.workers)
+	pool := newRxPool(max(workers, 1), bs, r.cfg.FrameSize)
+	rb := pool.get()
 	dec := make([]ethswitch.Decision, bs)
 	local := make([]int, 0, bs)
 	d := newDispatcher(r, bs)
 	pong := frame.NewBatchSize(1, transport.MaxOverhead, heartbeatLen)
 	errs := 0
 	for {
+		b, eps := rb.b, rb.eps
 		n, err := fn(b, eps)
 		if err != nil {
 			if r.stopping() || isClosed(err) {
@@ -239,15 +253,26 @@ func (r *Router) routineReceive(idx int, fn transport.ReceiveFunc) {
 				relay = true
 			}
 		}
-		if len(local) > 0 {
+		if relay {
+			d.dispatch(b, dec[:n])
+		}
+		if len(local) == 0 {
+			continue
+		}
+		if workers == 0 || r.deliverInline(b, local) {
 			if _, err := r.cfg.Device.Write(b, local); err != nil && !isClosed(err) {
 				r.counters.devErrors.Add(1)
 				r.log.errorf("write device: %v", err)
 			}
 			r.counters.toDevice.Add(uint64(len(local)))
+			continue
 		}
-		if relay {
-			d.dispatch(b, dec[:n])
+		for _, i := range local {
+			w := int(flowHash(b.Frame(i)) % uint32(workers))
+			rb.idx[w] = append(rb.idx[w], i)
+		}
+		if r.handOff(rb) {
+			rb = pool.get()
 		}
 	}
 }

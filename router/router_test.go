@@ -79,6 +79,12 @@ type testNode struct {
 // neighbour and no routes (a full mesh).
 func mesh(t *testing.T, n int) []*testNode {
 	t.Helper()
+	return meshWorkers(t, n, 0)
+}
+
+// meshWorkers is mesh with Config.Workers set.
+func meshWorkers(t *testing.T, n, workers int) []*testNode {
+	t.Helper()
 	net := memory.NewNetwork()
 	nodes := make([]*testNode, n)
 	for i := range nodes {
@@ -96,7 +102,7 @@ func mesh(t *testing.T, n int) []*testNode {
 				links = append(links, PeerLink{Name: o.name, Endpoint: transport.AddrPortEndpoint(o.addr)})
 			}
 		}
-		r, err := New(Config{Self: nd.name, Device: nd.dev, Transport: tr})
+		r, err := New(Config{Self: nd.name, Device: nd.dev, Transport: tr, Workers: workers})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -19,6 +19,9 @@ type PeerStatus struct {
 type Counters struct {
 	FromDevice, ToDevice, NoPeer, NoRoute, SendErrors, DeviceErrors uint64
 	UnknownSender                                                   uint64
+	// RxQueueDrops counts received frames dropped because their delivery
+	// worker's queue was full (ingress drops under overload).
+	RxQueueDrops uint64
 }
 
 // Peers returns a snapshot of the peers, in table order.
@@ -53,6 +56,7 @@ func (r *Router) Counters() Counters {
 		UnknownSender: r.counters.unknownSender.Load(),
 		SendErrors:    r.counters.badSend.Load(),
 		DeviceErrors:  r.counters.devErrors.Load(),
+		RxQueueDrops:  r.counters.rxQueueDrops.Load(),
 	}
 }
 
