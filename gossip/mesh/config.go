@@ -47,6 +47,8 @@ type Config struct {
 	NoDiscovery bool
 	// Caps are extra capabilities to announce (transports, keys...).
 	Caps map[string]string
+	// Channels are further CRDTs to gossip, by channel id.
+	Channels map[uint8]Channel
 	// Router is the data path. Required.
 	Router Router
 	// Links are the data transports this router offers, the default

@@ -19,6 +19,7 @@ const (
 	msgDigest  = 3 // full digest: the receiver pushes what we lack
 	msgPing    = 4 // 8-byte clock
 	msgPong    = 5 // the ping's clock, echoed
+	msgChannel = 6 // channel id byte, then a Channel's state
 )
 
 const (
@@ -156,6 +157,7 @@ func (m *Mesh) register(hc *handshake.Conn, outbound bool, target string) {
 	go m.routineWrite(c, readerDone)
 	m.send(c, msgDigest, topology.AppendDigest(nil, m.topo.Digest()))
 	c.lastDigestSent = m.cfg.Now()
+	m.sendChannels(c, false)
 	m.updateSelf()
 	m.cfg.Router.SendHeartbeats()
 }
@@ -267,6 +269,8 @@ func (m *Mesh) handle(c *connection, typ uint8, msg []byte) {
 		}
 	case msgPing:
 		m.send(c, msgPong, msg)
+	case msgChannel:
+		m.handleChannel(from, msg)
 	case msgPong:
 		if len(msg) == 8 {
 			c.controlRTT = time.Duration(m.cfg.Now().UnixNano() - int64(binary.BigEndian.Uint64(msg)))

@@ -19,6 +19,7 @@ import (
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/gossip/handshake"
 	"github.com/weave-switch/weave-switch/gossip/topology"
+	"github.com/weave-switch/weave-switch/internal/ratelimit"
 	"github.com/weave-switch/weave-switch/router"
 )
 
@@ -51,7 +52,9 @@ type Mesh struct {
 	recompute   *time.Timer
 	refused     []ConnStatus     // the latest inbound handshake failures
 	applied     *topology.Routes // the routes the data path has now
-	throttled   atomic.Uint64    // inbound connections closed by the rate limit
+	reachable   atomic.Pointer[topology.Routes]
+	channelLog  *ratelimit.Limiter // refused channel states
+	throttled   atomic.Uint64      // inbound connections closed by the rate limit
 
 	status struct {
 		sync.Mutex
@@ -75,6 +78,7 @@ func New(cfg Config) (*Mesh, error) {
 		conns:       map[frame.PeerName]*connection{},
 		targets:     map[string]*target{},
 		unreachable: map[frame.PeerName]bool{},
+		channelLog:  newChannelLog(),
 	}
 	topo, err := topology.New(topology.Entry{
 		Name: c.Self, Nickname: c.Nickname, UID: m.uid, Incarnation: m.inc, Version: 1, Caps: m.caps(),
@@ -208,6 +212,7 @@ func (m *Mesh) routineActor() {
 	defer heartbeat.Stop()
 	slow := time.NewTicker(2 * time.Second)
 	defer slow.Stop()
+	slowTicks := 0
 	m.recompute = time.NewTimer(time.Hour)
 	defer m.recompute.Stop()
 	m.tryConnect()
@@ -226,10 +231,15 @@ func (m *Mesh) routineActor() {
 			fn()
 		case <-gossip.C:
 			m.gossipDeltas()
+			m.sendChannels(nil, true)
 		case <-heartbeat.C:
 			m.cfg.Router.SendHeartbeats()
 			m.checkLinks()
 		case <-slow.C:
+			slowTicks++
+			if slowTicks%channelRefresh == 0 {
+				m.sendChannels(nil, false)
+			}
 			m.tryConnect()
 			m.antiEntropy()
 			m.pingControl()
@@ -244,6 +254,13 @@ func (m *Mesh) routineActor() {
 	}
 }
 
+// Reachable reports whether peer p is reachable over established links
+// now (by the latest routes). It is safe for concurrent use.
+func (m *Mesh) Reachable(p frame.PeerName) bool {
+	r := m.reachable.Load()
+	return r != nil && r.Reachable(p)
+}
+
 // scheduleRoutes coalesces route recomputation (about 100 ms).
 func (m *Mesh) scheduleRoutes() {
 	m.recompute.Reset(100 * time.Millisecond)
@@ -255,6 +272,7 @@ func (m *Mesh) applyRoutes() {
 	routes := m.topo.Routes()
 	m.cfg.Router.SetRoutes(routes)
 	m.applied = routes
+	m.reachable.Store(routes)
 	for _, e := range m.topo.Entries() {
 		if e.Name == m.cfg.Self {
 			continue
