@@ -25,11 +25,14 @@ type Status struct {
 	Connections []Connection `json:"connections"`
 	// TransportStats are the transport's own counters (shape depends on
 	// the transport).
-	TransportStats any          `json:"transport_stats,omitempty"`
-	Switch         SwitchStats  `json:"switch"`
-	Data           DataStats    `json:"data"`
-	Attachments    []Attachment `json:"attachments"`
-	Fastpath       Fastpath     `json:"fastpath"`
+	TransportStats any `json:"transport_stats,omitempty"`
+	// LinkTransportStats are the other transports' counters, by name
+	// ("wireguard", "quic").
+	LinkTransportStats map[string]any `json:"link_transport_stats,omitempty"`
+	Switch             SwitchStats    `json:"switch"`
+	Data               DataStats      `json:"data"`
+	Attachments        []Attachment   `json:"attachments"`
+	Fastpath           Fastpath       `json:"fastpath"`
 }
 
 // Fastpath is the kernel fast path's state.
@@ -95,7 +98,8 @@ type Connection struct {
 	Datapath  string `json:"datapath,omitempty"` // "fastpath" or "userspace"
 	// DatapathReason is why the link is (or is not) on the fast path.
 	DatapathReason string    `json:"datapath_reason,omitempty"`
-	MTU            int       `json:"mtu,omitempty"`
+	MTU            int       `json:"mtu,omitempty"`      // the overlay's
+	PathMTU        int       `json:"path_mtu,omitempty"` // the underlay path's, per link
 	RTT            string    `json:"rtt,omitempty"`
 	NextTry        time.Time `json:"next_try,omitzero"`
 	TxFrames       uint64    `json:"tx_frames"`

@@ -342,6 +342,14 @@ func (d *Daemon) Status() api.Status {
 	}
 	st := d.sleeve.Stats()
 	s.TransportStats = st
+	for _, l := range d.links {
+		if ls, ok := l.(interface{ Stats() any }); ok {
+			if s.LinkTransportStats == nil {
+				s.LinkTransportStats = map[string]any{}
+			}
+			s.LinkTransportStats[l.Name()] = ls.Stats()
+		}
+	}
 	ms := d.mesh.Status(context.Background())
 	s.Encryption = ms.Encryption
 	data := map[string]router.PeerStatus{}
@@ -357,7 +365,7 @@ func (d *Daemon) Status() api.Status {
 		ac := api.Connection{
 			Peer: c.Peer, Nickname: c.Nickname, Direction: c.Direction, Address: c.Address, State: c.State,
 			Reason: c.Reason, Transport: c.Transport, Asked: c.Asked, Fallback: c.Fallback,
-			Encrypted: c.Encrypted, MTU: c.MTU, NextTry: c.NextTry,
+			Encrypted: c.Encrypted, MTU: c.MTU, PathMTU: c.PathMTU, NextTry: c.NextTry,
 		}
 		if c.Peer != "" {
 			ac.Datapath, ac.DatapathReason = d.connDatapath(fast, c.Peer)

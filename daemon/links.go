@@ -55,6 +55,12 @@ func (l *wgLink) Add(peer frame.PeerName, ip netip.Addr, caps map[string]string,
 
 func (l *wgLink) Remove(peer frame.PeerName) { _ = l.t.RemovePeer(peer) }
 
+// Stats returns the transport's counters, for status.
+func (l *wgLink) Stats() any { return l.t.Stats().Snapshot() }
+
+// PathMTU implements mesh.PathMTUer.
+func (l *wgLink) PathMTU(peer frame.PeerName) int { return l.t.PathMTU(peer) }
+
 // quicLink puts links on QUIC datagrams, the peer's certificate pinned by
 // the hash it announced over the authenticated control channel.
 type quicLink struct {
@@ -86,6 +92,12 @@ func (l *quicLink) Add(peer frame.PeerName, ip netip.Addr, caps map[string]strin
 }
 
 func (l *quicLink) Remove(peer frame.PeerName) { l.t.RemovePeer(peer) }
+
+// Stats returns the transport's counters, for status.
+func (l *quicLink) Stats() any { return l.t.Stats() }
+
+// PathMTU implements mesh.PathMTUer.
+func (l *quicLink) PathMTU(peer frame.PeerName) int { return l.t.PathMTU(peer) }
 
 func capAddr(ip netip.Addr, port string) (netip.AddrPort, error) {
 	p, err := strconv.ParseUint(port, 10, 16)

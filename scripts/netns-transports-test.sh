@@ -81,6 +81,41 @@ iperf_over() { # iperf_over SRC DST PORT -> fails unless data moved
 ws_check "iperf3 over the WireGuard link (c2 -> c3)" iperf_over 2 3 5301
 ws_check "iperf3 over the QUIC link (c3 -> c1)" iperf_over 3 1 5302
 ws_check "iperf3 over the sleeve link (c1 -> c2)" iperf_over 1 2 5303
+ws_check "status shows each link's path MTU (1500)" bash -c \
+	"'$WS_BIN' status --api $WS_TMP/h1.sock --json | jq -e '[.connections[] | .path_mtu] == [1500, 1500]' >/dev/null"
+
+# Path MTU: the underlay narrows to 1280 mid-run, under every link at once.
+# Each transport follows it (the sleeve after its first EMSGSIZE, WireGuard
+# and QUIC from the kernel's path MTU within 2 s; QUIC reconnects with
+# smaller packets): full-size overlay frames with DF keep crossing, in
+# pieces, and the overlay MTU does not change.
+for i in 1 2 3; do ip -n "$p-h$i" link set eth0 mtu 1280; ip -n "$p-lan" link set "h$i" mtu 1280; done
+df_ping() { # df_ping SRC DST: 1300-byte DF pings, retried while the link adapts
+	local i
+	for i in $(seq 10); do
+		ip netns exec "$p-c$1" ping -c 2 -i 0.2 -W 1 -M do -s 1300 "10.32.0.$2" >/dev/null 2>&1 && return 0
+		sleep 0.5
+	done
+	return 1
+}
+ws_check "underlay MTU 1280: a 1300-byte DF ping crosses the WireGuard link" df_ping 2 3
+ws_check "underlay MTU 1280: a 1300-byte DF ping crosses the QUIC link" df_ping 3 1
+ws_check "underlay MTU 1280: a 1300-byte DF ping crosses the sleeve link" df_ping 1 2
+ws_check "underlay MTU 1280: iperf3 over the WireGuard link" iperf_over 2 3 5311
+ws_check "underlay MTU 1280: iperf3 over the QUIC link" iperf_over 3 1 5312
+ws_check "underlay MTU 1280: iperf3 over the sleeve link" iperf_over 1 2 5313
+ws_check "status shows the narrower path MTU on every link of h3" bash -c \
+	"'$WS_BIN' status --api $WS_TMP/h3.sock --json | jq -e '[.connections[] | .path_mtu] == [1280, 1280]' >/dev/null"
+quic_resets() { # PMTU resets counted at either end of the QUIC link (h1, h3)
+	local n=0 r
+	for r in h1 h3; do
+		n=$((n + $("$WS_BIN" status --api "$WS_TMP/$r.sock" --json | jq '.link_transport_stats.quic.PMTUResets // 0')))
+	done
+	echo "$n PMTU resets"
+	[ "$n" -ge 1 ]
+}
+ws_check "the QUIC link reconnected for the narrower path (either end)" quic_resets
+for i in 1 2 3; do ip -n "$p-lan" link set "h$i" mtu 1500; ip -n "$p-h$i" link set eth0 mtu 1500; done
 
 # A fourth router offers only the sleeve: a link asking it for WireGuard
 # falls back to the sleeve and both ends say why.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -110,7 +111,7 @@ func printPeers(w io.Writer, peers []api.Peer) {
 
 func printConnections(w io.Writer, conns []api.Connection) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "DIR\tADDRESS\tPEER\tSTATE\tTRANSPORT\tDATAPATH\tENCRYPTED\tMTU\tRTT\tREASON\tDATAPATH REASON")
+	fmt.Fprintln(tw, "DIR\tADDRESS\tPEER\tSTATE\tTRANSPORT\tDATAPATH\tENCRYPTED\tMTU\tPATH MTU\tRTT\tREASON\tDATAPATH REASON")
 	for _, c := range conns {
 		dir := "->"
 		if c.Direction == "inbound" {
@@ -126,8 +127,12 @@ func printConnections(w io.Writer, conns []api.Connection) {
 			tr += "*"
 			reason = strings.TrimSpace(reason + " (" + c.Fallback + ")")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%v\t%d\t%s\t%s\t%s\n", dir, c.Address, dash(peer), c.State,
-			tr, dash(c.Datapath), c.Encrypted, c.MTU, dash(c.RTT), dash(reason), dash(c.DatapathReason))
+		pmtu := "-"
+		if c.PathMTU > 0 {
+			pmtu = strconv.Itoa(c.PathMTU)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%v\t%d\t%s\t%s\t%s\t%s\n", dir, c.Address, dash(peer), c.State,
+			tr, dash(c.Datapath), c.Encrypted, c.MTU, pmtu, dash(c.RTT), dash(reason), dash(c.DatapathReason))
 	}
 	tw.Flush()
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/transport"
@@ -48,6 +49,12 @@ type Link interface {
 	Remove(peer frame.PeerName)
 }
 
+// PathMTUer is implemented by Links that know the path MTU of each link
+// (shown per connection in status).
+type PathMTUer interface {
+	PathMTU(peer frame.PeerName) int
+}
+
 // UDPLink is the Link of a UDP transport addressed by IP:port, the
 // sleeve: the peer announces its port under PortCap; with Encrypt, the
 // transport must implement KeyInstaller and gets the handshake's keys.
@@ -57,6 +64,19 @@ type UDPLink struct {
 	Port     uint16
 	PortCap  string // If empty, CapDataPort.
 	Encrypt  bool
+
+	addrs sync.Map // frame.PeerName -> netip.Addr, for PathMTU
+}
+
+// PathMTU implements PathMTUer if the transport knows path MTUs by
+// address (the sleeve does); 0 otherwise.
+func (l *UDPLink) PathMTU(peer frame.PeerName) int {
+	pm, ok := l.T.(interface{ PathMTU(netip.Addr) int })
+	a, known := l.addrs.Load(peer)
+	if !ok || !known {
+		return 0
+	}
+	return pm.PathMTU(a.(netip.Addr))
 }
 
 var _ Link = (*UDPLink)(nil)
@@ -97,6 +117,7 @@ func (l *UDPLink) Add(peer frame.PeerName, ip netip.Addr, caps map[string]string
 	if err != nil {
 		return nil, err
 	}
+	l.addrs.Store(peer, ip)
 	if !l.Encrypt {
 		return ep, nil
 	}
@@ -115,6 +136,7 @@ func (l *UDPLink) Add(peer frame.PeerName, ip netip.Addr, caps map[string]string
 
 // Remove implements Link.Remove.
 func (l *UDPLink) Remove(peer frame.PeerName) {
+	l.addrs.Delete(peer)
 	if ki, ok := l.T.(KeyInstaller); ok && l.Encrypt {
 		ki.RemoveKeys(peer)
 	}

@@ -20,7 +20,8 @@ type ConnStatus struct {
 	Asked     string        `json:"transport_asked,omitempty"`
 	Fallback  string        `json:"transport_fallback,omitempty"` // why Transport is not Asked
 	Encrypted bool          `json:"encrypted"`
-	MTU       int           `json:"mtu,omitempty"`
+	MTU       int           `json:"mtu,omitempty"`      // the overlay's
+	PathMTU   int           `json:"path_mtu,omitempty"` // the underlay path's, as the link's transport knows it
 	RTT       time.Duration `json:"rtt_ns,omitempty"`
 	Since     time.Time     `json:"since,omitzero"`
 	NextTry   time.Time     `json:"next_try,omitzero"`
@@ -71,6 +72,9 @@ func (m *Mesh) publishStatus() {
 			State: "pending", Reason: c.failure, Transport: c.link.Name(), Asked: c.asked, Fallback: c.linkNote,
 			Encrypted: c.dataEncrypted,
 			MTU:       m.cfg.MTU, RTT: c.rtt, Since: c.since,
+		}
+		if pm, ok := c.link.(PathMTUer); ok && c.established {
+			cs.PathMTU = pm.PathMTU(c.hello.Name)
 		}
 		if c.outbound {
 			cs.Direction = "outbound"

@@ -60,6 +60,11 @@ type Config struct {
 	// MaxBackoff bounds the delay between dial attempts, which doubles
 	// from 50 ms after each failure. If zero, defaults to 10 s.
 	MaxBackoff time.Duration
+	// UnderlayMTU caps the path MTU to every peer (the kernel's, read at
+	// AddPeer and every PMTUInterval, may be lower). If zero, 1500.
+	UnderlayMTU int
+	// PMTUInterval is how often the path MTUs are read. If zero, 2 s.
+	PMTUInterval time.Duration
 	// Logger receives connection events (Verbosef) and rate-limited
 	// refusals and dial failures (Errorf). If zero, logging is off.
 	Logger Logger
@@ -88,6 +93,12 @@ func (c *Config) withDefaults() Config {
 	if out.MaxBackoff == 0 {
 		out.MaxBackoff = DefaultMaxBackoff
 	}
+	if out.UnderlayMTU == 0 {
+		out.UnderlayMTU = 1500
+	}
+	if out.PMTUInterval == 0 {
+		out.PMTUInterval = 2 * time.Second
+	}
 	return out
 }
 
@@ -99,7 +110,9 @@ func (c *Config) Validate() error {
 		return errors.New("quic: Config.Self is required")
 	case d.ReceiveQueue < 1:
 		return errors.New("quic: Config.ReceiveQueue must be positive")
-	case d.KeepAlive < 0 || d.IdleTimeout < 0 || d.HandshakeTimeout < 0 || d.MaxBackoff < 0:
+	case d.UnderlayMTU < 576:
+		return errors.New("quic: Config.UnderlayMTU below 576")
+	case d.KeepAlive < 0 || d.IdleTimeout < 0 || d.HandshakeTimeout < 0 || d.MaxBackoff < 0 || d.PMTUInterval < 0:
 		return errors.New("quic: negative durations in Config")
 	case d.Certificate != nil && len(d.Certificate.Certificate) == 0:
 		return errors.New("quic: Config.Certificate has no leaf")

@@ -74,12 +74,15 @@ type peer struct {
 	ctx    context.Context    // cancelled by RemovePeer and Close
 	cancel context.CancelFunc
 	link   atomic.Pointer[link]
+	probe  *net.UDPConn // connected, for the kernel's path MTU; may be nil
+	mtu    atomic.Int32 // path MTU last read
 }
 
 // link is one QUIC connection to a peer.
 type link struct {
 	p    *peer
 	conn *quic.Conn
+	mtu  int // path MTU when connected (checkPathMTU may raise it)
 	// maxPayload is the largest datagram payload quic-go accepted last
 	// (from DatagramTooLargeError); 0 until the first refusal.
 	maxPayload atomic.Int64
@@ -146,6 +149,7 @@ func (t *Transport) AddPeer(name frame.PeerName, certHash [32]byte, endpoint net
 	t.removePeerLocked(name)
 	p := &peer{name: name, hash: certHash, addr: endpoint, ep: transport.AddrPortEndpoint(endpoint), dials: t.cfg.Self < name}
 	p.ctx, p.cancel = context.WithCancel(t.ctx)
+	t.openProbe(p)
 	t.mu.byName[name] = p
 	t.mu.byHash[certHash] = p
 	t.storeAddrsLocked()
@@ -175,6 +179,9 @@ func (t *Transport) removePeerLocked(name frame.PeerName) {
 	p.cancel()
 	if l := p.link.Swap(nil); l != nil {
 		l.conn.CloseWithError(0, "peer removed")
+	}
+	if p.probe != nil {
+		p.probe.Close()
 	}
 }
 
@@ -218,8 +225,9 @@ func (t *Transport) Open() ([]transport.ReceiveFunc, netip.AddrPort, error) {
 		return nil, netip.AddrPort{}, &transport.OpError{Op: "open", Transport: "quic", Err: err}
 	}
 	t.mu.opened, t.mu.udp, t.mu.qt, t.mu.ln = true, udp, qt, ln
-	t.wg.Add(1)
+	t.wg.Add(2)
 	go t.routineAccept(ln)
+	go t.routinePathMTU()
 	for _, p := range t.mu.byName {
 		if p.dials {
 			t.wg.Add(1)
@@ -284,6 +292,24 @@ func (t *Transport) ParseEndpoint(s string) (transport.Endpoint, error) {
 }
 
 func (t *Transport) quicConfig() *quic.Config {
+	c := t.baseQUICConfig()
+	// Accepted connections start at a packet size that fits the path to
+	// the peer (see pmtu.go).
+	c.GetConfigForClient = func(info *quic.ClientInfo) (*quic.Config, error) {
+		cc := t.baseQUICConfig()
+		if ua, ok := info.RemoteAddr.(*net.UDPAddr); ok {
+			ap := ua.AddrPort()
+			ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+			if p := (*t.byAddr.Load())[ap]; p != nil {
+				cc.InitialPacketSize = initialPacketSize(int(p.mtu.Load()), !ap.Addr().Is4())
+			}
+		}
+		return cc, nil
+	}
+	return c
+}
+
+func (t *Transport) baseQUICConfig() *quic.Config {
 	return &quic.Config{
 		EnableDatagrams:       true,
 		KeepAlivePeriod:       t.cfg.KeepAlive,
@@ -363,7 +389,9 @@ func (t *Transport) routineDial(p *peer) {
 	t.mu.Unlock()
 	backoff := minBackoff
 	for {
-		c, err := qt.Dial(p.ctx, net.UDPAddrFromAddrPort(p.addr), t.clientTLS(p), t.quicConfig())
+		qc := t.quicConfig()
+		qc.InitialPacketSize = initialPacketSize(int(p.mtu.Load()), !p.addr.Addr().Is4())
+		c, err := qt.Dial(p.ctx, net.UDPAddrFromAddrPort(p.addr), t.clientTLS(p), qc)
 		if err == nil {
 			backoff = minBackoff
 			if l := t.attach(p, c); l != nil {
@@ -438,7 +466,7 @@ func (t *Transport) attach(p *peer, c *quic.Conn) *link {
 		c.CloseWithError(0, "peer removed")
 		return nil
 	}
-	l := &link{p: p, conn: c}
+	l := &link{p: p, conn: c, mtu: int(p.mtu.Load())}
 	if old := p.link.Swap(l); old != nil {
 		old.conn.CloseWithError(0, "replaced")
 	}

@@ -14,6 +14,7 @@ type Stats struct {
 	Connects       uint64 // connections established (dialed or accepted)
 	DialErrors     uint64 // failed dials (refused, timed out, pin mismatch)
 	Refused        uint64 // handshakes refused by the pin check, either side
+	PMTUResets     uint64 // connections closed because the path MTU shrank under them
 
 	DropNoPeer     uint64 // send: no peer added at the endpoint
 	DropNoConn     uint64 // send: peer added but no connection up
@@ -27,7 +28,7 @@ type Stats struct {
 
 type stats struct {
 	framesSent, datagramsSent, fragmented, framesReceived    atomic.Uint64
-	connects, dialErrors, refused                            atomic.Uint64
+	connects, dialErrors, refused, pmtuResets                atomic.Uint64
 	dropNoPeer, dropNoConn, dropTooLarge, dropSendError      atomic.Uint64
 	dropMalformed, dropReassembly, dropQueueFull, dropTooBig atomic.Uint64
 }
@@ -38,7 +39,7 @@ func (t *Transport) Stats() Stats {
 	return Stats{
 		FramesSent: s.framesSent.Load(), DatagramsSent: s.datagramsSent.Load(),
 		Fragmented: s.fragmented.Load(), FramesReceived: s.framesReceived.Load(),
-		Connects: s.connects.Load(), DialErrors: s.dialErrors.Load(), Refused: s.refused.Load(),
+		Connects: s.connects.Load(), DialErrors: s.dialErrors.Load(), Refused: s.refused.Load(), PMTUResets: s.pmtuResets.Load(),
 		DropNoPeer: s.dropNoPeer.Load(), DropNoConn: s.dropNoConn.Load(),
 		DropTooLarge: s.dropTooLarge.Load(), DropSendError: s.dropSendError.Load(),
 		DropMalformed: s.dropMalformed.Load(), DropReassembly: s.dropReassembly.Load(),

@@ -153,7 +153,9 @@ const (
 	quicDatagramReserve = 40
 	// MaxDatagramPayload is the DATAGRAM payload quic-go accepts at least
 	// once path MTU discovery has converged on a path with a 1500-byte MTU:
-	// 1452 - 21 - 40 = 1391 (at most 1412).
+	// 1452 - 21 - 40 = 1391. Our connections start at the path's full
+	// packet size (InitialPacketSize, see pmtu.go), where quic-go accepts
+	// 1415: 1452 - 37 (its estimate leaves out the DATAGRAM frame's 3).
 	MaxDatagramPayload = quicMaxUDPPayload - quicMTUSearchSlack - quicDatagramReserve
 	// MaxWholeFrame is the largest frame guaranteed to go as one datagram
 	// then, GSO descriptor included: 1368.

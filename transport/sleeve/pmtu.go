@@ -105,3 +105,12 @@ func kernelPMTU(dst netip.AddrPort) (int, error) {
 	defer c.Close()
 	return socketMTU(c, dst.Addr().Is6() && !dst.Addr().Is4In6())
 }
+
+// PathMTU returns the path MTU to dst in use: the one learned after an
+// EMSGSIZE, or UnderlayMTU.
+func (s *Sleeve) PathMTU(dst netip.Addr) int {
+	if m := s.pmtu.lookup(dst.Unmap(), s.now()); m > 0 {
+		return m
+	}
+	return s.cfg.UnderlayMTU
+}

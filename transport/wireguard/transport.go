@@ -56,6 +56,32 @@ type Stats struct {
 	FrameDrops                                              reassembly.Drops
 }
 
+// StatsSnapshot is Stats read at one time, for status and metrics.
+type StatsSnapshot struct {
+	TxFrames, TxDropped, TxTooBig, TxFragments              uint64
+	RxFrames, RxDropped, RxMalformed, RxTooBig, RxFragments uint64
+	Reassembled                                             uint64
+	FrameDrops                                              map[string]uint64 `json:",omitempty"`
+}
+
+// Snapshot reads the counters.
+func (s *Stats) Snapshot() StatsSnapshot {
+	out := StatsSnapshot{
+		TxFrames: s.TxFrames.Load(), TxDropped: s.TxDropped.Load(), TxTooBig: s.TxTooBig.Load(), TxFragments: s.TxFragments.Load(),
+		RxFrames: s.RxFrames.Load(), RxDropped: s.RxDropped.Load(), RxMalformed: s.RxMalformed.Load(), RxTooBig: s.RxTooBig.Load(),
+		RxFragments: s.RxFragments.Load(), Reassembled: s.Reassembled.Load(),
+	}
+	for i := range s.FrameDrops {
+		if v := s.FrameDrops[i].Load(); v > 0 {
+			if out.FrameDrops == nil {
+				out.FrameDrops = map[string]uint64{}
+			}
+			out.FrameDrops[reassembly.Drop(i).String()] = v
+		}
+	}
+	return out
+}
+
 type peer struct {
 	name frame.PeerName
 	pub  [32]byte
