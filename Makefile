@@ -38,6 +38,7 @@ netns-test: build
 	scripts/netns-mesh-test.sh
 	scripts/netns-transports-test.sh
 	scripts/netns-fastpath-test.sh
+	scripts/netns-ipam-test.sh
 
 # The OVS datapath tests in a qemu VM booting Debian's cloud kernel (this
 # machine's kernel has no openvswitch module): scripts/qemu-ovs-test.sh.

@@ -50,7 +50,11 @@ func (a *Allocator) refreshFree() {
 // settleClaims completes claims of addresses that are ours now.
 func (a *Allocator) settleClaims() {
 	for ad, key := range a.claims {
-		if _, ok := a.owns(uint64(ad)); ok {
+		if _, ok := a.owns(uint64(ad)); !ok {
+			a.want(netip.PrefixFrom(u32ToAddr(ad), 32))
+			continue
+		}
+		{
 			delete(a.claims, ad)
 			if _, taken := a.addrs[ad]; !taken {
 				a.take(key, ad)

@@ -38,6 +38,13 @@ func (f *fakeBackend) Forget(_ context.Context, r ConnectRequest) (ForgetRespons
 	return ForgetResponse{Forgotten: r.Address == "192.0.2.1"}, nil
 }
 
+func (f *fakeBackend) RmPeer(_ context.Context, r RmPeerRequest) (RmPeerResponse, error) {
+	if len(r.Names) == 1 && r.Names[0] == "h3" {
+		return RmPeerResponse{Reclaimed: 1024}, nil
+	}
+	return RmPeerResponse{}, &BadRequestError{Err: errors.New("rmpeer refused: h2 is alive and reachable")}
+}
+
 // serve runs the handler on a unix socket, as the daemon does.
 func serve(t *testing.T, b Backend) *Client {
 	t.Helper()
@@ -79,6 +86,12 @@ func TestClientServer(t *testing.T) {
 	}
 	if f, err := c.Forget(ctx, "192.0.2.1"); err != nil || !f.Forgotten {
 		t.Errorf("Forget = %+v, %v", f, err)
+	}
+	if r, err := c.RmPeer(ctx, []string{"h3"}); err != nil || r.Reclaimed != 1024 {
+		t.Errorf("RmPeer = %+v, %v", r, err)
+	}
+	if _, err := c.RmPeer(ctx, []string{"h2"}); err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Errorf("RmPeer(live) error = %v", err)
 	}
 }
 

@@ -69,6 +69,12 @@ func (c *Client) Forget(ctx context.Context, addr string) (ForgetResponse, error
 	return f, c.do(ctx, http.MethodPost, "/v1/forget", ConnectRequest{Address: addr}, &f)
 }
 
+// RmPeer reclaims the address space of dead peers.
+func (c *Client) RmPeer(ctx context.Context, names []string) (RmPeerResponse, error) {
+	var r RmPeerResponse
+	return r, c.do(ctx, http.MethodPost, "/v1/rmpeer", RmPeerRequest{Names: names}, &r)
+}
+
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
 	var body bytes.Buffer
 	if in != nil {

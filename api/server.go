@@ -16,6 +16,7 @@ type Backend interface {
 	Detach(ctx context.Context, req DetachRequest) (DetachResponse, error)
 	Connect(ctx context.Context, req ConnectRequest) error
 	Forget(ctx context.Context, req ConnectRequest) (ForgetResponse, error)
+	RmPeer(ctx context.Context, req RmPeerRequest) (RmPeerResponse, error)
 }
 
 // BadRequestError marks an error caused by the request (HTTP 400).
@@ -60,6 +61,14 @@ func NewHandler(b Backend) http.Handler {
 		}
 		f, err := b.Forget(r.Context(), req)
 		reply(w, f, err)
+	})
+	mux.HandleFunc("POST /v1/rmpeer", func(w http.ResponseWriter, r *http.Request) {
+		var req RmPeerRequest
+		if !readJSON(w, r, &req) {
+			return
+		}
+		res, err := b.RmPeer(r.Context(), req)
+		reply(w, res, err)
 	})
 	// Profiling, as Docker does on its socket: only local root reaches it.
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)

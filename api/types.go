@@ -33,6 +33,7 @@ type Status struct {
 	Data               DataStats      `json:"data"`
 	Attachments        []Attachment   `json:"attachments"`
 	Fastpath           Fastpath       `json:"fastpath"`
+	IPAM               *IPAMStatus    `json:"ipam,omitempty"`
 }
 
 // Fastpath is the kernel fast path's state.
@@ -152,7 +153,12 @@ type AttachRequest struct {
 	// NetNS is a PID, a path, or a name under /run/netns.
 	NetNS string `json:"netns"`
 	// CIDRs are the addresses to give the container, like 10.32.0.5/12.
+	// The allocator records them so that it never hands them out.
 	CIDRs []netip.Prefix `json:"cidrs"`
+	// Subnets ask the allocator for an address in each: "net:CIDR",
+	// "app:NAME" or "net:default". With neither CIDRs nor Subnets, the
+	// container gets an address in the default subnet.
+	Subnets []string `json:"subnets,omitempty"`
 }
 
 // Attachment is an attached namespace.

@@ -80,6 +80,14 @@ type Config struct {
 	// FastPathPort is the fast path's UDP port (vxlan), the same on every
 	// host. If zero, kernel.DefaultPort (6785).
 	FastPathPort int
+	// IPAllocRange is the range container addresses are allocated from.
+	// If empty, defaults to 10.32.0.0/12.
+	IPAllocRange string
+	// IPAllocSeeds are the peer names the allocation ring is created
+	// with; every router of the cluster must be given the same list. If
+	// empty, a router without Peers seeds the ring alone and a router with
+	// Peers waits for the ring from them.
+	IPAllocSeeds []string
 	// Logger; if nil, slog.Default().
 	Logger *slog.Logger
 }
@@ -166,6 +174,7 @@ func (c Config) Validate() error {
 			}
 		}
 	}
+	errs = append(errs, c.validateIPAM()...)
 	for _, p := range c.Peers {
 		_, tr, err := mesh.ParsePeerSpec(p)
 		switch {

@@ -49,6 +49,7 @@ type Daemon struct {
 	rt   *router.Router
 	fp   *fastPath
 	mesh *mesh.Mesh
+	ipam *ipam
 	srv  *http.Server
 
 	mu          sync.Mutex
@@ -226,14 +227,19 @@ func (d *Daemon) start() (err error) {
 		return err
 	}
 
+	if err := d.startIPAM(); err != nil {
+		return err
+	}
 	d.mesh, err = mesh.New(mesh.Config{
 		Self: d.self, Nickname: c.Nickname, Password: c.Password, Listen: d.listen,
 		Peers: c.Peers, NoDiscovery: c.NoDiscovery, Router: d.rt, Links: links, DefaultTransport: c.Transport, MTU: d.mtu,
-		Logger: d.log,
+		Channels: d.ipamChannels(),
+		Logger:   d.log,
 	})
 	if err != nil {
 		return err
 	}
+	d.ipam.mesh.Store(d.mesh)
 	if err := d.mesh.Start(); err != nil {
 		return err
 	}
@@ -399,6 +405,7 @@ func (d *Daemon) Status() api.Status {
 	}
 	d.mu.Unlock()
 	slices.SortFunc(s.Attachments, func(a, b api.Attachment) int { return cmpString(a.NetNS, b.NetNS) })
+	s.IPAM = d.ipamStatus(s.Peers)
 	return s
 }
 
@@ -413,10 +420,7 @@ func cmpString(a, b string) int {
 }
 
 // Attach implements api.Backend.Attach.
-func (d *Daemon) Attach(_ context.Context, req api.AttachRequest) (api.Attachment, error) {
-	if len(req.CIDRs) == 0 {
-		return api.Attachment{}, &api.BadRequestError{Err: errors.New("attach: give at least one CIDR (automatic allocation comes with IPAM)")}
-	}
+func (d *Daemon) Attach(ctx context.Context, req api.AttachRequest) (api.Attachment, error) {
 	for _, p := range req.CIDRs {
 		if !p.IsValid() || p.Addr() == p.Masked().Addr() && p.Bits() < p.Addr().BitLen() {
 			return api.Attachment{}, &api.BadRequestError{Err: fmt.Errorf("attach: %s is a network address, not a host address", p)}
@@ -426,8 +430,13 @@ func (d *Daemon) Attach(_ context.Context, req api.AttachRequest) (api.Attachmen
 	if err != nil {
 		return api.Attachment{}, &api.BadRequestError{Err: err}
 	}
-	a, err := host.Attach(d.cfg.Bridge, path, req.CIDRs, d.mtu)
+	cidrs, undo, err := d.ipamAddresses(ctx, path, req)
 	if err != nil {
+		return api.Attachment{}, err
+	}
+	a, err := host.Attach(d.cfg.Bridge, path, cidrs, d.mtu)
+	if err != nil {
+		undo()
 		return api.Attachment{}, err
 	}
 	out := api.Attachment{NetNS: a.NetNS, HostVeth: a.HostVeth, MAC: a.MAC, Addrs: a.Addrs}
@@ -451,6 +460,7 @@ func (d *Daemon) Detach(_ context.Context, req api.DetachRequest) (api.DetachRes
 	d.mu.Lock()
 	delete(d.attachments, path)
 	d.mu.Unlock()
+	d.ipamRelease(path)
 	d.log.Info("detached", "netns", path, "was_attached", ok)
 	return api.DetachResponse{Detached: ok}, nil
 }

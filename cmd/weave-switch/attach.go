@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -12,18 +13,25 @@ import (
 func attachCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "attach",
-		Usage:     "connect a network namespace (container) to the weave bridge",
-		ArgsUsage: "NETNS|PID CIDR...",
-		Flags:     []cli.Flag{apiFlag},
+		Usage:     "connect a network namespace (container) to the weave bridge, with allocated or given addresses",
+		ArgsUsage: "NETNS|PID [CIDR|net:CIDR|net:default|app:NAME]...",
+		Description: "Without addresses the container gets one from the default subnet. net:CIDR and app:NAME\n" +
+			"allocate from that subnet (app:NAME maps the name to a /24 of the range's upper half);\n" +
+			"an explicit CIDR like 10.32.0.5/12 is used as given and claimed so nobody else gets it.",
+		Flags: []cli.Flag{apiFlag},
 		Action: func(c *cli.Context) error {
-			if c.NArg() < 2 {
-				return cli.Exit("usage: weave-switch attach NETNS|PID CIDR... (e.g. attach ns1 10.32.0.1/12)", 2)
+			if c.NArg() < 1 {
+				return cli.Exit("usage: weave-switch attach NETNS|PID [CIDR|net:CIDR|app:NAME]... (e.g. attach ns1 app:web)", 2)
 			}
 			req := api.AttachRequest{NetNS: c.Args().First()}
 			for _, s := range c.Args().Tail() {
+				if strings.HasPrefix(s, "net:") || strings.HasPrefix(s, "app:") {
+					req.Subnets = append(req.Subnets, s)
+					continue
+				}
 				p, err := netip.ParsePrefix(s)
 				if err != nil {
-					return cli.Exit(fmt.Sprintf("attach: %q is not an address with a prefix length, like 10.32.0.1/12", s), 2)
+					return cli.Exit(fmt.Sprintf("attach: %q is not an address with a prefix length (10.32.0.1/12), net:CIDR or app:NAME", s), 2)
 				}
 				req.CIDRs = append(req.CIDRs, p)
 			}
@@ -97,6 +105,29 @@ func forgetCommand() *cli.Command {
 			if !r.Forgotten {
 				return cli.Exit(fmt.Sprintf("forget: %s was not a connection target", c.Args().First()), 1)
 			}
+			return nil
+		},
+	}
+}
+
+func rmpeerCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "rmpeer",
+		Usage:     "reclaim the address space of peers that are gone for good",
+		ArgsUsage: "NAME|NICKNAME...",
+		Description: "Every other member of the allocation ring must be reachable and agree; rmpeer is\n" +
+			"refused for a peer that is still reachable, and while another reclaim of it runs.\n" +
+			"Name every dead peer at once if several are gone.",
+		Flags: []cli.Flag{apiFlag},
+		Action: func(c *cli.Context) error {
+			if c.NArg() < 1 {
+				return cli.Exit("usage: weave-switch rmpeer NAME|NICKNAME...", 2)
+			}
+			r, err := api.NewClient(c.String("api")).RmPeer(c.Context, c.Args().Slice())
+			if err != nil {
+				return cli.Exit(err.Error(), 1)
+			}
+			fmt.Fprintf(c.App.Writer, "reclaimed %d addresses\n", r.Reclaimed)
 			return nil
 		},
 	}

@@ -61,6 +61,7 @@ func newApp() *cli.App {
 			detachCommand(),
 			connectCommand(),
 			forgetCommand(),
+			rmpeerCommand(),
 			statusCommand(),
 			benchCommand(),
 		},

@@ -18,7 +18,7 @@ func statusCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "status",
 		Usage:     "show the router's state",
-		ArgsUsage: "[peers|connections|attachments|fastpath]",
+		ArgsUsage: "[peers|connections|attachments|fastpath|ipam]",
 		Flags: []cli.Flag{
 			apiFlag,
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
@@ -26,9 +26,9 @@ func statusCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			what := c.Args().First()
 			switch what {
-			case "", "peers", "connections", "attachments", "fastpath":
+			case "", "peers", "connections", "attachments", "fastpath", "ipam":
 			default:
-				return cli.Exit(fmt.Sprintf("status: unknown section %q (want peers, connections, attachments or fastpath)", what), 2)
+				return cli.Exit(fmt.Sprintf("status: unknown section %q (want peers, connections, attachments, fastpath or ipam)", what), 2)
 			}
 			s, err := api.NewClient(c.String("api")).Status(c.Context)
 			if err != nil {
@@ -47,6 +47,8 @@ func statusCommand() *cli.Command {
 					return enc.Encode(s.Attachments)
 				case "fastpath":
 					return enc.Encode(s.Fastpath)
+				case "ipam":
+					return enc.Encode(s.IPAM)
 				}
 				return enc.Encode(s)
 			}
@@ -59,6 +61,8 @@ func statusCommand() *cli.Command {
 				printAttachments(w, s.Attachments)
 			case "fastpath":
 				printFastpath(w, s.Fastpath)
+			case "ipam":
+				printIPAM(w, s.IPAM)
 			default:
 				printSummary(w, s)
 			}

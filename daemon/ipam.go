@@ -1,0 +1,237 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/weave-switch/weave-switch/alloc"
+	"github.com/weave-switch/weave-switch/api"
+	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/gossip/mesh"
+)
+
+// allocTimeout bounds how long attach waits for an address (for the ring
+// or for space from a peer), and rmpeer for every member's agreement.
+const (
+	allocTimeout  = 20 * time.Second
+	rmpeerTimeout = 15 * time.Second
+)
+
+// ipam is the daemon's address allocator: the alloc.Service, its bbolt
+// store in the data directory, and the mesh that carries its state.
+type ipam struct {
+	svc   *alloc.Service
+	store *alloc.BoltStore
+	mesh  atomic.Pointer[mesh.Mesh]
+	def   netip.Prefix
+}
+
+func (c Config) ipamRange() netip.Prefix {
+	if c.IPAllocRange == "" {
+		return alloc.DefaultUniverse
+	}
+	p, _ := netip.ParsePrefix(c.IPAllocRange)
+	return p.Masked()
+}
+
+func (c Config) validateIPAM() []error {
+	var errs []error
+	if c.IPAllocRange != "" {
+		p, err := netip.ParsePrefix(c.IPAllocRange)
+		if err == nil && (!p.Addr().Is4() || p.Bits() < 8 || p.Bits() > 30) {
+			err = errors.New("want an IPv4 CIDR from /8 to /30")
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--ipalloc-range %q: %w", c.IPAllocRange, err))
+		}
+	}
+	for _, s := range c.IPAllocSeeds {
+		if _, err := frame.ParsePeerName(s); err != nil {
+			errs = append(errs, fmt.Errorf("--ipalloc-seed %q: %w (seeds are peer names, see --name)", s, err))
+		}
+	}
+	return errs
+}
+
+// startIPAM opens the allocator's database and starts it, before the mesh
+// (which carries its channel).
+func (d *Daemon) startIPAM() error {
+	c := d.cfg
+	var seeds []frame.PeerName
+	for _, s := range c.IPAllocSeeds {
+		p, _ := frame.ParsePeerName(s)
+		seeds = append(seeds, p)
+	}
+	if len(seeds) == 0 && len(c.Peers) == 0 {
+		seeds = []frame.PeerName{d.self} // the first router of a cluster
+	}
+	store, err := alloc.OpenBolt(filepath.Join(c.DataDir, "ipam.db"))
+	if err != nil {
+		return fmt.Errorf("ipam: %w", err)
+	}
+	ip := &ipam{store: store, def: alloc.DefaultSubnet(c.ipamRange())}
+	svc, err := alloc.NewService(alloc.Config{
+		Self: d.self, Universe: c.ipamRange(), Seeds: seeds, Store: store, Logger: d.log,
+		Alive: func(p frame.PeerName) bool {
+			m := ip.mesh.Load()
+			return m != nil && m.Reachable(p)
+		},
+	})
+	if err != nil {
+		store.Close()
+		return err
+	}
+	ip.svc = svc
+	d.ipam = ip
+	d.undo = append(d.undo, func() { svc.Close(); store.Close() })
+	d.log.Info("ipam", "range", c.ipamRange().String(), "default_subnet", ip.def.String(), "state", svc.Status().State)
+	return nil
+}
+
+// ipamChannels are the CRDTs the mesh carries for the allocator.
+func (d *Daemon) ipamChannels() map[uint8]mesh.Channel {
+	return map[uint8]mesh.Channel{alloc.ChannelID: d.ipam.svc}
+}
+
+// ipamAddresses works out a container's addresses: explicit CIDRs are
+// claimed (so the allocator never hands them out elsewhere), and each
+// requested subnet (the default one without any request) gets an
+// allocated address, under the namespace's key, so that a re-attach
+// finds the same ones. undo releases what this call allocated.
+func (d *Daemon) ipamAddresses(ctx context.Context, key string, req api.AttachRequest) (cidrs []netip.Prefix, undo func(), err error) {
+	svc := d.ipam.svc
+	had := svc.Lookup(key)
+	undo = func() {
+		if len(had) == 0 {
+			svc.Release(key)
+		}
+	}
+	for _, p := range req.CIDRs {
+		switch err := svc.Claim(key, p.Addr()); {
+		case errors.Is(err, alloc.ErrInUse):
+			return nil, undo, &api.BadRequestError{Err: fmt.Errorf("attach: %w", err)}
+		case err != nil:
+			d.log.Info("explicit address not claimed yet", "addr", p.Addr().String(), "why", err)
+		}
+		cidrs = append(cidrs, p)
+	}
+	specs := req.Subnets
+	if len(specs) == 0 && len(req.CIDRs) == 0 {
+		specs = []string{"net:default"}
+	}
+	ctx, cancel := context.WithTimeout(ctx, allocTimeout)
+	defer cancel()
+	for _, spec := range specs {
+		sub, err := alloc.ParseSubnet(svc.Universe(), d.ipam.def, spec)
+		if err != nil {
+			undo()
+			return nil, undo, &api.BadRequestError{Err: fmt.Errorf("attach: %w", err)}
+		}
+		ad, err := svc.Allocate(ctx, key, sub)
+		if err != nil {
+			undo()
+			if errors.Is(err, alloc.ErrExhausted) {
+				err = &api.BadRequestError{Err: err}
+			}
+			return nil, undo, fmt.Errorf("attach: %w", err)
+		}
+		p := netip.PrefixFrom(ad, sub.Bits())
+		if !slices.Contains(cidrs, p) {
+			cidrs = append(cidrs, p)
+		}
+	}
+	return cidrs, undo, nil
+}
+
+// ipamRelease frees a detached namespace's addresses.
+func (d *Daemon) ipamRelease(key string) {
+	if freed := d.ipam.svc.Release(key); len(freed) > 0 {
+		d.log.Info("addresses released", "netns", key, "addrs", freed)
+	}
+}
+
+// ipamStatus converts the allocator's status, with the peers' nicknames.
+func (d *Daemon) ipamStatus(peers []api.Peer) *api.IPAMStatus {
+	st := d.ipam.svc.Status()
+	nick := map[string]string{}
+	for _, p := range peers {
+		nick[p.Name] = p.Nickname
+	}
+	out := &api.IPAMStatus{Range: st.Range, DefaultSubnet: st.DefaultSubnet, State: st.State, Seeds: st.Seeds,
+		Wants: st.Wants, Error: st.Error, Peers: []api.IPAMPeer{}, Allocations: []api.IPAMAllocation{}}
+	for _, p := range st.Peers {
+		name := p.Name.String()
+		if p.Self {
+			nick[name] = d.cfg.Nickname
+		}
+		out.Peers = append(out.Peers, api.IPAMPeer{Name: name, Nickname: nick[name], Self: p.Self, Reachable: p.Alive,
+			Removed: p.Removed, Ranges: p.Ranges, Addresses: p.Addresses, Free: p.Free, Wants: p.Wants, Reclaiming: p.Reclaims})
+	}
+	for k, as := range st.Allocations {
+		out.Allocations = append(out.Allocations, api.IPAMAllocation{Key: k, Addrs: as})
+	}
+	slices.SortFunc(out.Allocations, func(a, b api.IPAMAllocation) int { return strings.Compare(a.Key, b.Key) })
+	return out
+}
+
+// RmPeer implements api.Backend.RmPeer.
+func (d *Daemon) RmPeer(ctx context.Context, req api.RmPeerRequest) (api.RmPeerResponse, error) {
+	if len(req.Names) == 0 {
+		return api.RmPeerResponse{}, &api.BadRequestError{Err: errors.New("rmpeer: name at least one peer")}
+	}
+	st := d.Status()
+	var dead []frame.PeerName
+	for _, n := range req.Names {
+		p, err := resolvePeer(n, st)
+		if err != nil {
+			return api.RmPeerResponse{}, &api.BadRequestError{Err: fmt.Errorf("rmpeer: %w", err)}
+		}
+		dead = append(dead, p)
+	}
+	ctx, cancel := context.WithTimeout(ctx, rmpeerTimeout)
+	defer cancel()
+	n, err := d.ipam.svc.RmPeer(ctx, dead)
+	if err != nil {
+		if errors.Is(err, alloc.ErrRefused) {
+			err = &api.BadRequestError{Err: err}
+		}
+		return api.RmPeerResponse{}, err
+	}
+	d.log.Info("rmpeer: reclaimed the space of dead peers", "peers", req.Names, "addresses", n)
+	return api.RmPeerResponse{Reclaimed: n}, nil
+}
+
+// resolvePeer reads a peer name, or a nickname known to the topology or
+// the allocator.
+func resolvePeer(s string, st api.Status) (frame.PeerName, error) {
+	if p, err := frame.ParsePeerName(s); err == nil {
+		return p, nil
+	}
+	var found []string
+	for _, p := range st.Peers {
+		if p.Nickname == s {
+			found = append(found, p.Name)
+		}
+	}
+	if st.IPAM != nil {
+		for _, p := range st.IPAM.Peers {
+			if p.Nickname == s && !slices.Contains(found, p.Name) {
+				found = append(found, p.Name)
+			}
+		}
+	}
+	switch len(found) {
+	case 0:
+		return 0, fmt.Errorf("%q is neither a peer name nor the nickname of a known peer", s)
+	case 1:
+		return frame.ParsePeerName(found[0])
+	}
+	return 0, fmt.Errorf("nickname %q is ambiguous (%s): give the peer name", s, strings.Join(found, ", "))
+}
