@@ -51,6 +51,11 @@ type Config struct {
 	// same Seeds builds the same initial ring on its own. If empty, the
 	// peer waits for a ring from a peer that has one.
 	Seeds []frame.PeerName
+	// Yield: Seeds were not chosen by the user (a router started alone
+	// seeds itself). While such a ring is unused (only us, no address in
+	// use) it gives way to a peer's ring instead of refusing it, so that
+	// `up` on one host and `connect` later just works.
+	Yield bool
 	// Alive reports whether a peer is up and reachable now. If nil, no
 	// peer but Self is.
 	Alive func(frame.PeerName) bool

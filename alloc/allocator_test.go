@@ -167,6 +167,37 @@ func TestDifferentSeedsNeverMerge(t *testing.T) {
 	}
 }
 
+// Two routers started alone seed a ring each; connected later, exactly
+// one unused default ring gives way, and a used one never does.
+func TestDefaultRingYields(t *testing.T) {
+	mk := func(self frame.PeerName) *Allocator {
+		a, err := New(Config{Self: self, Universe: netip.MustParsePrefix("10.32.0.0/16"), Seeds: []frame.PeerName{self}, Yield: true,
+			Alive: func(frame.PeerName) bool { return true }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	a, b := mk(1), mk(2)
+	sa, sb := a.Encode(), b.Encode()
+	ea, eb := a.Merge(sb), b.Merge(sa)
+	if (ea == nil) == (eb == nil) {
+		t.Fatalf("exactly one ring must give way: a.Merge=%v b.Merge=%v", ea, eb)
+	}
+	exchange(t, a, b)
+	if string(a.Encode()) != string(b.Encode()) {
+		t.Fatal("the two routers do not share one ring")
+	}
+	// A ring with an address in use never gives way.
+	c := mk(3)
+	if _, err := c.Allocate("x", DefaultSubnet(c.Universe())); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Merge(a.Encode()); !errors.Is(err, ErrDifferentRing) {
+		t.Fatalf("a used ring gave way: %v", err)
+	}
+}
+
 func TestPersistence(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ipam.db")
 	open := func() (*Allocator, *BoltStore) {

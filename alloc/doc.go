@@ -32,8 +32,12 @@
 // of a cluster); a router with --peer and no seeds waits for the ring from
 // its peers (ErrNoRing until then). So the user either starts one router
 // first and points the others at it, or gives every router the same
-// --ipalloc-seed list. Starting two routers without --peer and connecting
-// them later leaves two rings: reset one side's data directory.
+// --ipalloc-seed list. A router that seeded itself alone by default
+// (Config.Yield) gives its ring up for a peer's while nobody but itself is
+// a member and it holds no address, so `up` alone and `connect` later just
+// works (of two such lone rings, the one with the lower identity stays).
+// Two rings that both hand out addresses never merge: reset one side's
+// data directory.
 // A peer that built a ring from several seeds allocates from it only once
 // it has heard from another member (ErrFresh), so that a seed whose data
 // was wiped cannot hand out space the ring gave away since.

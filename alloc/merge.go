@@ -50,7 +50,15 @@ func (a *Allocator) MergeState(o *State) error {
 		return nil
 	}
 	if err := a.st.checkIdentity(o); err != nil {
-		return err
+		if !a.yields(o) {
+			return err
+		}
+		a.log.Info("ipam: our unused ring gives way to a peer's", "ours", names(a.st.Ring.Seeds), "theirs", names(o.Ring.Seeds))
+		a.st, a.fresh = nil, false
+		a.st = o.clone()
+		a.afterMerge(nil)
+		a.dirty = true
+		return nil
 	}
 	a.fresh = false
 	mine := a.me()
@@ -112,4 +120,26 @@ func (a *Allocator) dropAddr(key string, ad uint32) {
 		a.keys[key] = ks
 	}
 	a.persistKey(key)
+}
+
+// yields reports whether our ring gives way to o's: ours was seeded by
+// default and is unused (we are its only member and hold no address), and
+// o's has other members, or is also a lone default ring whose identity
+// sorts first (so that of two such rings exactly one yields).
+func (a *Allocator) yields(o *State) bool {
+	if !a.cfg.Yield || a.st.Ring.Universe != o.Ring.Universe || len(a.addrs) > 0 {
+		return false
+	}
+	if len(a.st.Members) != 1 || a.me() == nil {
+		return false
+	}
+	for _, e := range a.st.Ring.Entries {
+		if e.Owner != a.self {
+			return false
+		}
+	}
+	if len(o.Members) > 1 || len(o.Ring.Seeds) > 1 {
+		return true
+	}
+	return o.Ring.identity() < a.st.Ring.identity()
 }

@@ -69,8 +69,11 @@ func (d *Daemon) startIPAM() error {
 		p, _ := frame.ParsePeerName(s)
 		seeds = append(seeds, p)
 	}
+	yield := false
 	if len(seeds) == 0 && len(c.Peers) == 0 {
-		seeds = []frame.PeerName{d.self} // the first router of a cluster
+		// The first router of a cluster: it seeds the ring alone, and
+		// gives way to a peer's ring while its own is unused.
+		seeds, yield = []frame.PeerName{d.self}, true
 	}
 	store, err := alloc.OpenBolt(filepath.Join(c.DataDir, "ipam.db"))
 	if err != nil {
@@ -78,7 +81,7 @@ func (d *Daemon) startIPAM() error {
 	}
 	ip := &ipam{store: store, def: alloc.DefaultSubnet(c.ipamRange())}
 	svc, err := alloc.NewService(alloc.Config{
-		Self: d.self, Universe: c.ipamRange(), Seeds: seeds, Store: store, Logger: d.log,
+		Self: d.self, Universe: c.ipamRange(), Seeds: seeds, Yield: yield, Store: store, Logger: d.log,
 		Alive: func(p frame.PeerName) bool {
 			m := ip.mesh.Load()
 			return m != nil && m.Reachable(p)
