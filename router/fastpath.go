@@ -1,6 +1,7 @@
 package router
 
 import (
+	"crypto/rand"
 	"encoding/binary"
 	"sync"
 	"sync/atomic"
@@ -21,8 +22,14 @@ import (
 //	dst MAC  the peer's heartbeat MAC      src MAC  our heartbeat MAC
 //	type     0x88b5
 //	payload  kind (1: 3 fast ping) | 1 reserved | total length (2, BE) |
-//	         4 reserved | sender's clock (8, BE ns) | sender's name (6) |
+//	         4 reserved | stamp (8, BE) | sender's name (6) |
 //	         zeros up to the total length
+//
+// The stamp is the sender's clock (ns) XORed with a secret random for each
+// run; the pong echoes it in its clock field, and the sender accepts only
+// a pong whose stamp decodes to a time of the last 10 s. So a container
+// that forges fast pings (it can address a router's heartbeat MAC through
+// its own bridge) cannot make a peer believe a fast path works.
 const (
 	hbFastPing   = 3
 	hbFastPong   = 4
@@ -47,8 +54,13 @@ type fastPath struct {
 	mu sync.Mutex // serialises senders and owns b
 	b  *frame.Batch
 
+	secret uint64 // XORed into the stamps; written before on is set
+
 	pings, pongs, bad atomic.Uint64
 }
+
+// fastPongMaxAge bounds the age of an accepted fast pong's stamp.
+const fastPongMaxAge = 10 * time.Second
 
 // EnableFastHeartbeats makes the router answer fast-path heartbeats
 // addressed to selfMAC, and sets the fast pings' length to 14 + mtu. Call
@@ -58,6 +70,9 @@ func (r *Router) EnableFastHeartbeats(selfMAC frame.MAC, mtu int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.selfMAC = selfMAC
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	f.secret = binary.BigEndian.Uint64(b[:])
 	f.length = max(frame.EthernetHeaderSize+mtu, fastPingMin)
 	f.b = frame.NewBatchSize(1, transport.MaxOverhead, f.length)
 	f.on.Store(true)
@@ -83,7 +98,7 @@ func (r *Router) SendFastHeartbeats(to []FastTarget) int {
 		binary.BigEndian.PutUint16(buf[12:14], heartbeatType)
 		buf[14] = hbFastPing
 		binary.BigEndian.PutUint16(buf[fastLenOff:], uint16(f.length))
-		binary.BigEndian.PutUint64(buf[fastClockOff:], uint64(now))
+		binary.BigEndian.PutUint64(buf[fastClockOff:], uint64(now)^f.secret)
 		r.cfg.Self.Put(buf[fastNameOff:])
 		f.b.Sizes[0] = f.length
 		f.b.Meta[0] = frame.Meta{}
@@ -122,14 +137,23 @@ func (r *Router) takeFastPings(b *frame.Batch, pong *frame.Batch) {
 	b.N = keep
 }
 
-func (r *Router) answerFastPing(fr []byte, pong *frame.Batch) {
-	f := &r.fast
+// parseFastPing decodes a fast ping: the sender's name and its stamp. It
+// refuses anything that is not a whole fast ping of its declared length.
+func parseFastPing(fr []byte) (from frame.PeerName, stamp uint64, ok bool) {
 	if len(fr) < fastPingMin || binary.BigEndian.Uint16(fr[12:14]) != heartbeatType || fr[14] != hbFastPing ||
 		int(binary.BigEndian.Uint16(fr[fastLenOff:])) != len(fr) {
-		f.bad.Add(1) // truncated on the way, or not ours
+		return frame.UnknownPeer, 0, false
+	}
+	return frame.PeerNameFrom(fr[fastNameOff:]), binary.BigEndian.Uint64(fr[fastClockOff:]), true
+}
+
+func (r *Router) answerFastPing(fr []byte, pong *frame.Batch) {
+	f := &r.fast
+	from, stamp, ok := parseFastPing(fr)
+	if !ok {
+		f.bad.Add(1) // truncated on the way, or not a fast ping
 		return
 	}
-	from := frame.PeerNameFrom(fr[fastNameOff:])
 	t := r.peers.table.Load()
 	slot, ok := t.byName[from]
 	if !ok {
@@ -138,13 +162,22 @@ func (r *Router) answerFastPing(fr []byte, pong *frame.Batch) {
 	}
 	f.pings.Add(1)
 	p := t.list[slot]
-	clock := int64(binary.BigEndian.Uint64(fr[fastClockOff:]))
-	r.sendHeartbeat(pong, p.tr, p.ep, from, hbFastPong, clock)
+	r.sendHeartbeat(pong, p.tr, p.ep, from, hbFastPong, int64(stamp))
 }
 
-// recordFastPong notes that peer p answered a fast ping sent at clock.
-func (r *Router) recordFastPong(p *peer, clock int64) {
+// recordFastPong notes that peer p answered a fast ping with stamp, if the
+// stamp is one of ours.
+func (r *Router) recordFastPong(p *peer, stamp int64) {
+	f := &r.fast
+	if !f.on.Load() {
+		return
+	}
 	now := r.cfg.Now().UnixNano()
+	clock := int64(uint64(stamp) ^ f.secret)
+	if age := now - clock; age < 0 || age > int64(fastPongMaxAge) {
+		f.bad.Add(1) // forged, or very late
+		return
+	}
 	p.fastAck.Store(now)
 	if rtt := now - clock; rtt >= 0 {
 		p.fastRTT.Store(rtt)

@@ -79,3 +79,48 @@ func TestFastHeartbeats(t *testing.T) {
 		t.Errorf("B's switch flooded %d frames, want 1 (the heartbeats must not reach it)", s.Flooded)
 	}
 }
+
+// TestFastPongForged: a pong whose stamp is not one of ours (a forged
+// fast ping answered by the peer) is not taken as proof of a fast path.
+func TestFastPongForged(t *testing.T) {
+	net := memory.NewNetwork()
+	nameA, nameB := frame.PeerName(0x020000000001), frame.PeerName(0x020000000002)
+	devA := newFakeDevice()
+	a, err := New(Config{Self: nameA, Device: devA, Transport: net.NewTransport(nameA, netip.MustParseAddrPort("192.0.2.1:6783"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.EnableFastHeartbeats(frame.MAC{0x02, 0xfa, 0, 0, 0, 1}, 1400)
+	a.SetPeers([]PeerLink{{Name: nameB, Endpoint: transport.AddrPortEndpoint(netip.MustParseAddrPort("192.0.2.2:6783"))}})
+	p := a.peers.table.Load().list[0]
+	a.recordFastPong(p, a.cfg.Now().UnixNano()) // a plain clock, as a forger would send
+	if p.fastAck.Load() != 0 {
+		t.Fatal("a forged stamp was accepted")
+	}
+	a.recordFastPong(p, int64(uint64(a.cfg.Now().UnixNano())^a.fast.secret))
+	if p.fastAck.Load() == 0 {
+		t.Fatal("a genuine stamp was refused")
+	}
+}
+
+func FuzzParseFastPing(f *testing.F) {
+	ping := make([]byte, 100)
+	copy(ping[0:6], []byte{2, 0xfa, 0, 0, 0, 2})
+	ping[12], ping[13], ping[14] = 0x88, 0xb5, hbFastPing
+	ping[fastLenOff], ping[fastLenOff+1] = 0, 100
+	f.Add(ping)
+	f.Add(ping[:36])
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		from, _, ok := parseFastPing(b)
+		if !ok {
+			if from != frame.UnknownPeer {
+				t.Fatal("a refused ping has a sender")
+			}
+			return
+		}
+		if len(b) < fastPingMin || int(b[fastLenOff])<<8|int(b[fastLenOff+1]) != len(b) {
+			t.Fatalf("accepted a %d-byte ping declaring another length", len(b))
+		}
+	})
+}
