@@ -70,6 +70,7 @@ func NewHandler(b Backend) http.Handler {
 		res, err := b.RmPeer(r.Context(), req)
 		reply(w, res, err)
 	})
+	registerHost(mux, b)
 	// Profiling, as Docker does on its socket: only local root reaches it.
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)

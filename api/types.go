@@ -34,6 +34,8 @@ type Status struct {
 	Attachments        []Attachment   `json:"attachments"`
 	Fastpath           Fastpath       `json:"fastpath"`
 	IPAM               *IPAMStatus    `json:"ipam,omitempty"`
+	// Host is isolation, exposed addresses and services (see host.go).
+	Host *HostStatus `json:"host,omitempty"`
 }
 
 // Fastpath is the kernel fast path's state.
@@ -159,6 +161,9 @@ type AttachRequest struct {
 	// "app:NAME" or "net:default". With neither CIDRs nor Subnets, the
 	// container gets an address in the default subnet.
 	Subnets []string `json:"subnets,omitempty"`
+	// MAC, if set, is the container's MAC (aa:bb:cc:dd:ee:ff), e.g. the
+	// one it had on another host; otherwise the router picks one.
+	MAC string `json:"mac,omitempty"`
 }
 
 // Attachment is an attached namespace.

@@ -88,6 +88,13 @@ type Config struct {
 	// empty, a router without Peers seeds the ring alone and a router with
 	// Peers waits for the ring from them.
 	IPAllocSeeds []string
+	// NoIsolation turns the isolation filter off: containers of every
+	// application subnet share one L2 segment unfiltered, as in Weave Net.
+	// By default every container port is filtered (package isolation).
+	NoIsolation bool
+	// Allow lists pairs of application subnets that may talk, each
+	// "A,B" (`weave-switch allow A B` at run time).
+	Allow []string
 	// Logger; if nil, slog.Default().
 	Logger *slog.Logger
 }
@@ -157,6 +164,11 @@ func (c Config) Validate() error {
 	}
 	if c.FastPathPort < 0 || c.FastPathPort > 65535 {
 		errs = append(errs, fmt.Errorf("--fastpath-port: %d is outside 1..65535", c.FastPathPort))
+	}
+	for _, a := range c.Allow {
+		if _, err := parsePair(a); err != nil {
+			errs = append(errs, fmt.Errorf("--allow %q: %w", a, err))
+		}
 	}
 	known := map[string]bool{"": true, "sleeve": true, "wireguard": true, "quic": true}
 	if !known[c.Transport] {

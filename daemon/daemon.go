@@ -48,6 +48,7 @@ type Daemon struct {
 
 	rt   *router.Router
 	fp   *fastPath
+	hs   *hostSide // isolation and NAT rules (isolation.go)
 	mesh *mesh.Mesh
 	ipam *ipam
 	srv  *http.Server
@@ -226,6 +227,9 @@ func (d *Daemon) start() (err error) {
 	if err := host.SetMaster(d.tapName, c.Bridge, d.mtu); err != nil {
 		return err
 	}
+	if err := d.startHostSide(); err != nil {
+		return err
+	}
 
 	if err := d.startIPAM(); err != nil {
 		return err
@@ -363,6 +367,7 @@ func (d *Daemon) Status() api.Status {
 		data[p.Name.String()] = p
 	}
 	s.Fastpath = d.fastPathStatus()
+	s.Host = d.hostStatus()
 	fast := map[string]api.FastLink{}
 	for _, l := range s.Fastpath.Links {
 		fast[l.Peer] = l
@@ -434,11 +439,18 @@ func (d *Daemon) Attach(ctx context.Context, req api.AttachRequest) (api.Attachm
 	if err != nil {
 		return api.Attachment{}, err
 	}
-	a, err := host.Attach(d.cfg.Bridge, path, cidrs, d.mtu)
+	mac, unisolate, err := d.isolatePort(ctx, path, req, cidrs)
 	if err != nil {
 		undo()
 		return api.Attachment{}, err
 	}
+	a, err := host.AttachWithMAC(d.cfg.Bridge, path, cidrs, d.mtu, mac)
+	if err != nil {
+		unisolate()
+		undo()
+		return api.Attachment{}, err
+	}
+	d.announce(path, a)
 	out := api.Attachment{NetNS: a.NetNS, HostVeth: a.HostVeth, MAC: a.MAC, Addrs: a.Addrs}
 	d.mu.Lock()
 	d.attachments[path] = out
@@ -448,7 +460,7 @@ func (d *Daemon) Attach(ctx context.Context, req api.AttachRequest) (api.Attachm
 }
 
 // Detach implements api.Backend.Detach.
-func (d *Daemon) Detach(_ context.Context, req api.DetachRequest) (api.DetachResponse, error) {
+func (d *Daemon) Detach(ctx context.Context, req api.DetachRequest) (api.DetachResponse, error) {
 	path, err := host.NetNSPath(req.NetNS)
 	if err != nil {
 		return api.DetachResponse{}, &api.BadRequestError{Err: err}
@@ -458,9 +470,13 @@ func (d *Daemon) Detach(_ context.Context, req api.DetachRequest) (api.DetachRes
 		return api.DetachResponse{}, err
 	}
 	d.mu.Lock()
+	was, attached := d.attachments[path]
 	delete(d.attachments, path)
 	d.mu.Unlock()
 	d.ipamRelease(path)
+	if attached {
+		d.unisolatePort(ctx, path, was)
+	}
 	d.log.Info("detached", "netns", path, "was_attached", ok)
 	return api.DetachResponse{Detached: ok}, nil
 }

@@ -61,9 +61,11 @@ type Attachment struct {
 	Addrs    []netip.Prefix `json:"addrs"`
 }
 
-// hostVethName derives the bridge-side veth name from the namespace's
-// inode, so that the same namespace always maps to the same name and a
-// detach can find it without state.
+// HostVethName is the bridge-side veth name of the namespace at nsPath:
+// derived from the namespace's inode, so that the same namespace always
+// maps to the same name and a detach can find it without state.
+func HostVethName(nsPath string) (string, error) { return hostVethName(nsPath) }
+
 func hostVethName(nsPath string) (string, error) {
 	var st unix.Stat_t
 	if err := unix.Stat(nsPath, &st); err != nil {
@@ -78,6 +80,15 @@ func hostVethName(nsPath string) (string, error) {
 // already attached adds the missing addresses. On error nothing created by
 // this call is left behind.
 func Attach(bridge, nsPath string, addrs []netip.Prefix, mtu int) (*Attachment, error) {
+	return AttachWithMAC(bridge, nsPath, addrs, mtu, nil)
+}
+
+// AttachWithMAC is Attach giving the container side the MAC mac (if not
+// nil) instead of a random one: a container that moves between hosts
+// keeps its MAC, and the isolation rules can name the MAC before the
+// port exists. Re-attaching an attached namespace with another MAC is an
+// error.
+func AttachWithMAC(bridge, nsPath string, addrs []netip.Prefix, mtu int, mac net.HardwareAddr) (*Attachment, error) {
 	hostName, err := hostVethName(nsPath)
 	if err != nil {
 		return nil, err
@@ -110,9 +121,10 @@ func Attach(bridge, nsPath string, addrs []netip.Prefix, mtu int) (*Attachment, 
 		attrs.MTU = mtu
 		attrs.MasterIndex = br.Attrs().Index
 		veth := &netlink.Veth{
-			LinkAttrs:     attrs,
-			PeerName:      ContainerIfName,
-			PeerNamespace: netlink.NsFd(int(ns)),
+			LinkAttrs:        attrs,
+			PeerName:         ContainerIfName,
+			PeerNamespace:    netlink.NsFd(int(ns)),
+			PeerHardwareAddr: mac,
 		}
 		if err := netlink.LinkAdd(veth); err != nil {
 			return nil, fmt.Errorf("create veth %s: %w", hostName, permHint(err))
@@ -133,6 +145,9 @@ func Attach(bridge, nsPath string, addrs []netip.Prefix, mtu int) (*Attachment, 
 	cont, err := nh.LinkByName(ContainerIfName)
 	if err != nil {
 		return nil, fmt.Errorf("find %s in %s: %w", ContainerIfName, nsPath, err)
+	}
+	if mac != nil && cont.Attrs().HardwareAddr.String() != mac.String() {
+		return nil, fmt.Errorf("namespace %s is attached with MAC %s, not %s", nsPath, cont.Attrs().HardwareAddr, mac)
 	}
 	if err := nh.LinkSetMTU(cont, mtu); err != nil {
 		return nil, fmt.Errorf("set MTU on %s: %w", ContainerIfName, err)

@@ -18,12 +18,13 @@ func attachCommand() *cli.Command {
 		Description: "Without addresses the container gets one from the default subnet. net:CIDR and app:NAME\n" +
 			"allocate from that subnet (app:NAME maps the name to a /24 of the range's upper half);\n" +
 			"an explicit CIDR like 10.32.0.5/12 is used as given and claimed so nobody else gets it.",
-		Flags: []cli.Flag{apiFlag},
+		Flags: []cli.Flag{apiFlag,
+			&cli.StringFlag{Name: "mac", Usage: "the container's MAC (e.g. the one it had on another host); default: a random one"}},
 		Action: func(c *cli.Context) error {
 			if c.NArg() < 1 {
 				return cli.Exit("usage: weave-switch attach NETNS|PID [CIDR|net:CIDR|app:NAME]... (e.g. attach ns1 app:web)", 2)
 			}
-			req := api.AttachRequest{NetNS: c.Args().First()}
+			req := api.AttachRequest{NetNS: c.Args().First(), MAC: c.String("mac")}
 			for _, s := range c.Args().Tail() {
 				if strings.HasPrefix(s, "net:") || strings.HasPrefix(s, "app:") {
 					req.Subnets = append(req.Subnets, s)

@@ -18,7 +18,7 @@ func statusCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "status",
 		Usage:     "show the router's state",
-		ArgsUsage: "[peers|connections|attachments|fastpath|ipam]",
+		ArgsUsage: "[peers|connections|attachments|fastpath|ipam|isolation]",
 		Flags: []cli.Flag{
 			apiFlag,
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
@@ -26,9 +26,9 @@ func statusCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			what := c.Args().First()
 			switch what {
-			case "", "peers", "connections", "attachments", "fastpath", "ipam":
+			case "", "peers", "connections", "attachments", "fastpath", "ipam", "isolation":
 			default:
-				return cli.Exit(fmt.Sprintf("status: unknown section %q (want peers, connections, attachments, fastpath or ipam)", what), 2)
+				return cli.Exit(fmt.Sprintf("status: unknown section %q (want peers, connections, attachments, fastpath, ipam or isolation)", what), 2)
 			}
 			s, err := api.NewClient(c.String("api")).Status(c.Context)
 			if err != nil {
@@ -49,6 +49,8 @@ func statusCommand() *cli.Command {
 					return enc.Encode(s.Fastpath)
 				case "ipam":
 					return enc.Encode(s.IPAM)
+				case "isolation":
+					return enc.Encode(s.Host)
 				}
 				return enc.Encode(s)
 			}
@@ -63,6 +65,8 @@ func statusCommand() *cli.Command {
 				printFastpath(w, s.Fastpath)
 			case "ipam":
 				printIPAM(w, s.IPAM)
+			case "isolation":
+				printHost(w, s.Host, s.Attachments)
 			default:
 				printSummary(w, s)
 			}

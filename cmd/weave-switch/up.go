@@ -38,6 +38,8 @@ var upFlags = []cli.Flag{
 	altsrc.NewIntFlag(&cli.IntFlag{Name: "fastpath-port", Value: 6785, Usage: "UDP port of the kernel fast path (vxlan), the same on every host", EnvVars: []string{"WEAVE_SWITCH_FASTPATH_PORT"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "ipalloc-range", Value: "10.32.0.0/12", Usage: "range container addresses are allocated from (the lower half is the default subnet, app:NAME subnets are /24s of the upper half)", EnvVars: []string{"WEAVE_SWITCH_IPALLOC_RANGE"}}),
 	altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "ipalloc-seed", Usage: "peer names the allocation ring is created with; give every router the same list (default: a router without --peer seeds alone, one with --peer waits for the ring)", EnvVars: []string{"WEAVE_SWITCH_IPALLOC_SEED"}}),
+	altsrc.NewBoolFlag(&cli.BoolFlag{Name: "no-isolation", Usage: "do not filter container ports: every application subnet shares one unfiltered L2 segment, as in Weave Net", EnvVars: []string{"WEAVE_SWITCH_NO_ISOLATION"}}),
+	altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "allow", Usage: "A,B: let application subnets A and B talk (repeatable; 'allow A B' at run time)", EnvVars: []string{"WEAVE_SWITCH_ALLOW"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"WEAVE_SWITCH_LOG_LEVEL"}}),
 }
 
@@ -95,6 +97,8 @@ func upCommand() *cli.Command {
 				MetricsAddr:     c.String("metrics-addr"),
 				IPAllocRange:    c.String("ipalloc-range"),
 				IPAllocSeeds:    splitList(c.StringSlice("ipalloc-seed")),
+				NoIsolation:     c.Bool("no-isolation"),
+				Allow:           c.StringSlice("allow"),
 				Datapath:        c.String("datapath"),
 				FastPathPort:    c.Int("fastpath-port"),
 				Logger:          logger,

@@ -1,0 +1,334 @@
+package daemon
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/weave-switch/weave-switch/api"
+	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/host"
+	"github.com/weave-switch/weave-switch/isolation"
+)
+
+// announceWait bounds how long an attach waits for the bridge to forward
+// on the new port before it announces the container's MAC.
+const announceWait = 2 * time.Second
+
+// hostSide owns the router's nftables tables for its bridge (package
+// isolation) and the state they are built from: container ports, allowed
+// pairs, exposed addresses and services. Every change rebuilds the whole
+// Ruleset and applies it in one nft transaction, under mu, so changes
+// are serialised and the kernel always holds one consistent policy.
+type hostSide struct {
+	bridge  string
+	isolate bool
+	nft     isolation.NFT
+	log     *slog.Logger
+
+	mu       sync.Mutex
+	ports    map[string]isolation.Port // by host veth
+	allow    []isolation.Pair
+	exposed  []isolation.Exposed
+	services []isolation.Service
+	// exposeKeys are the allocator keys of the exposed addresses.
+	exposeKeys map[netip.Prefix]string
+	fwdPrev    string // IPv4 forwarding before this router turned it on; "" if it did not
+
+	drops struct {
+		sync.Mutex
+		at  time.Time
+		val map[string]isolation.Drops
+	}
+}
+
+// startHostSide replaces whatever tables an earlier run left for this
+// bridge with this run's (empty) policy. With isolation on, nft and the
+// kernel's bridge filtering are required; without, they are needed only
+// once NAT is asked for.
+func (d *Daemon) startHostSide() error {
+	c := d.cfg
+	h := &hostSide{bridge: c.Bridge, isolate: !c.NoIsolation, log: d.log, ports: map[string]isolation.Port{}, exposeKeys: map[netip.Prefix]string{}}
+	for _, s := range c.Allow {
+		pr, err := parsePair(s)
+		if err != nil {
+			return fmt.Errorf("--allow %q: %w", s, err)
+		}
+		h.allow = append(h.allow, pr)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if h.isolate {
+		if err := h.nft.Check(ctx); err != nil {
+			return fmt.Errorf("isolation: %w (install nftables, or run with --no-isolation)", err)
+		}
+	}
+	h.mu.Lock()
+	err := h.applyLocked(ctx)
+	h.mu.Unlock()
+	if err != nil && (h.isolate || !errors.Is(err, isolation.ErrNoNFT)) {
+		return fmt.Errorf("isolation: %w", err)
+	}
+	d.hs = h
+	d.undo = append(d.undo, h.close)
+	d.log.Info("host side ready", "isolation", h.isolate, "allowed", len(h.allow), "table", isolation.TableName(c.Bridge))
+	return nil
+}
+
+// parsePair reads "A,B" or "A B".
+func parsePair(s string) (isolation.Pair, error) {
+	f := strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' })
+	if len(f) != 2 {
+		return isolation.Pair{}, errors.New("want two subnets, A,B")
+	}
+	a, err := netip.ParsePrefix(f[0])
+	if err != nil {
+		return isolation.Pair{}, err
+	}
+	b, err := netip.ParsePrefix(f[1])
+	if err != nil {
+		return isolation.Pair{}, err
+	}
+	if a.Addr().Is4() != b.Addr().Is4() {
+		return isolation.Pair{}, errors.New("one subnet is IPv4, the other IPv6")
+	}
+	return isolation.NewPair(a, b), nil
+}
+
+// rulesetLocked builds the Ruleset of the current state. h.mu is held.
+func (h *hostSide) rulesetLocked() isolation.Ruleset {
+	r := isolation.Ruleset{Bridge: h.bridge, Isolate: h.isolate}
+	for _, name := range slices.Sorted(maps.Keys(h.ports)) {
+		r.Policy.Ports = append(r.Policy.Ports, h.ports[name])
+	}
+	r.Policy.Allow = slices.Clone(h.allow)
+	r.NAT = isolation.NAT{Exposed: slices.Clone(h.exposed), Services: slices.Clone(h.services)}
+	return r
+}
+
+// applyLocked puts the current state into the kernel, and turns IPv4
+// forwarding on when NAT needs it. h.mu is held.
+func (h *hostSide) applyLocked(ctx context.Context) error {
+	r := h.rulesetLocked()
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	if err := h.nft.Apply(ctx, r.Script()); err != nil {
+		return err
+	}
+	if r.NAT.NeedsForwarding() && h.fwdPrev == "" {
+		prev, err := host.EnableIPForward()
+		if err != nil {
+			return err
+		}
+		h.fwdPrev = prev
+		if prev != "1" {
+			h.log.Info("turned IPv4 forwarding on (restored on shutdown)")
+		}
+	}
+	return nil
+}
+
+// change runs mutate on the state and applies the result; if applying
+// fails, the state goes back to what it was and the kernel keeps the old
+// rules (the transaction was refused as a whole).
+func (h *hostSide) change(ctx context.Context, mutate func() error) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	saved := struct {
+		ports    map[string]isolation.Port
+		allow    []isolation.Pair
+		exposed  []isolation.Exposed
+		services []isolation.Service
+	}{maps.Clone(h.ports), slices.Clone(h.allow), slices.Clone(h.exposed), slices.Clone(h.services)}
+	if err := mutate(); err != nil {
+		return err
+	}
+	if err := h.applyLocked(ctx); err != nil {
+		h.ports, h.allow, h.exposed, h.services = saved.ports, saved.allow, saved.exposed, saved.services
+		return err
+	}
+	return nil
+}
+
+// close removes the tables and the exposed addresses, and restores IPv4
+// forwarding.
+func (h *hostSide) close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.nft.Apply(ctx, isolation.DeleteScript(h.bridge)); err != nil && !errors.Is(err, isolation.ErrNoNFT) {
+		h.log.Warn("remove nftables tables", "err", err)
+	}
+	for _, e := range h.exposed {
+		if err := host.DelBridgeAddr(h.bridge, e.Addr); err != nil {
+			h.log.Warn("hide", "addr", e.Addr, "err", err)
+		}
+	}
+	h.exposed = nil
+	if h.fwdPrev != "" && h.fwdPrev != "1" {
+		if err := host.RestoreIPForward(h.fwdPrev); err != nil {
+			h.log.Warn("restore IPv4 forwarding", "err", err)
+		}
+	}
+	h.fwdPrev = ""
+}
+
+// appSubnet is the application subnet an attached address belongs to:
+// the network of its CIDR. The allocator hands out addresses with their
+// subnet's prefix length (net:CIDR, app:NAME, the default subnet), and an
+// explicit CIDR names its own (10.40.1.5/24 is in 10.40.1.0/24).
+func appSubnet(p netip.Prefix) netip.Prefix { return p.Masked() }
+
+// isolatePort installs the rules for a container before its veth exists
+// or comes up, so that it never sends a frame unfiltered: the port is
+// named after the namespace, the MAC is chosen here (or given, for a
+// container moving between hosts). It returns the MAC to attach with and
+// an undo that restores the previous rules.
+func (d *Daemon) isolatePort(ctx context.Context, path string, req api.AttachRequest, cidrs []netip.Prefix) (net.HardwareAddr, func(), error) {
+	veth, err := host.HostVethName(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	d.mu.Lock()
+	prev, attached := d.attachments[path]
+	d.mu.Unlock()
+	var mac frame.MAC
+	switch {
+	case req.MAC != "":
+		if mac, err = frame.ParseMAC(req.MAC); err != nil {
+			return nil, nil, &api.BadRequestError{Err: fmt.Errorf("attach --mac: %w", err)}
+		}
+		if mac.IsMulticast() || mac.IsZero() {
+			return nil, nil, &api.BadRequestError{Err: fmt.Errorf("attach --mac: %s is not a unicast MAC", mac)}
+		}
+		if attached && !strings.EqualFold(prev.MAC, mac.String()) {
+			return nil, nil, &api.BadRequestError{Err: fmt.Errorf("attach: %s is attached with MAC %s, not %s", req.NetNS, prev.MAC, mac)}
+		}
+	case attached:
+		if mac, err = frame.ParseMAC(prev.MAC); err != nil {
+			return nil, nil, err
+		}
+	default:
+		_, _ = rand.Read(mac[:])
+		mac[0] = mac[0]&0xfe | 0x02 // unicast, locally administered
+	}
+	addrs := slices.Clone(cidrs)
+	if attached {
+		addrs = append(addrs, prev.Addrs...)
+	}
+	pt := isolation.Port{Ifname: veth, MAC: mac}
+	for _, p := range addrs {
+		if !slices.Contains(pt.Addrs, p.Addr()) {
+			pt.Addrs = append(pt.Addrs, p.Addr())
+		}
+		if s := appSubnet(p); !slices.Contains(pt.Subnets, s) {
+			pt.Subnets = append(pt.Subnets, s)
+		}
+	}
+	h := d.hs
+	var old isolation.Port
+	var had bool
+	err = h.change(ctx, func() error {
+		old, had = h.ports[veth]
+		h.ports[veth] = pt
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("isolation rules for %s: %w", veth, err)
+	}
+	undo := func() {
+		_ = h.change(context.Background(), func() error {
+			if had {
+				h.ports[veth] = old
+			} else {
+				delete(h.ports, veth)
+			}
+			return nil
+		})
+	}
+	return net.HardwareAddr(mac[:]), undo, nil
+}
+
+// announce makes an attached container's MAC live here, at once, on the
+// whole network: the switch core claims it (no echo window for a MAC that
+// was on another peer a moment ago), and a gratuitous ARP from the
+// container teaches every bridge and switch where it is now.
+func (d *Daemon) announce(path string, a *host.Attachment) {
+	if mac, err := frame.ParseMAC(a.MAC); err == nil {
+		if d.rt.Switch().Claim(mac) {
+			d.log.Info("MAC moved here from another peer", "mac", a.MAC)
+		}
+	}
+	var addrs []netip.Addr
+	for _, p := range a.Addrs {
+		addrs = append(addrs, p.Addr())
+	}
+	if _, err := host.Announce(path, addrs, announceWait); err != nil {
+		d.log.Warn("gratuitous ARP", "netns", path, "err", err)
+	}
+}
+
+// unisolatePort removes a detached container's rules and forgets its MAC
+// in the switch core.
+func (d *Daemon) unisolatePort(ctx context.Context, path string, was api.Attachment) {
+	veth, err := host.HostVethName(path)
+	if err != nil {
+		veth = was.HostVeth
+	}
+	h := d.hs
+	if err := h.change(ctx, func() error { delete(h.ports, veth); return nil }); err != nil {
+		d.log.Warn("remove isolation rules", "veth", veth, "err", err)
+	}
+	if mac, err := frame.ParseMAC(was.MAC); err == nil {
+		d.rt.Switch().Forget(mac)
+	}
+}
+
+// hostStatus reports the host side; drop counters are read from nft at
+// most once a second.
+func (d *Daemon) hostStatus() *api.HostStatus {
+	h := d.hs
+	if h == nil {
+		return nil
+	}
+	h.mu.Lock()
+	s := &api.HostStatus{Isolation: h.isolate, Forwarding: h.fwdPrev != "", Allowed: []string{}, Exposed: []api.ExposedAddr{}, Services: []api.Service{}}
+	for _, pr := range h.allow {
+		s.Allowed = append(s.Allowed, pr.String())
+	}
+	for _, e := range h.exposed {
+		s.Exposed = append(s.Exposed, api.ExposedAddr{Addr: e.Addr, Masquerade: e.Masquerade})
+	}
+	for _, sv := range h.services {
+		s.Services = append(s.Services, api.Service{Kind: string(sv.Kind), Proto: sv.Proto, Listen: sv.Listen, Target: sv.Target})
+	}
+	h.mu.Unlock()
+	if h.isolate {
+		h.drops.Lock()
+		if time.Since(h.drops.at) > time.Second {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			if v, err := h.nft.Drops(ctx, h.bridge); err == nil {
+				h.drops.val = v
+			}
+			cancel()
+			h.drops.at = time.Now()
+		}
+		s.Drops = map[string]api.Drop{}
+		for k, v := range h.drops.val {
+			s.Drops[k] = api.Drop(v)
+		}
+		h.drops.Unlock()
+	}
+	return s
+}
