@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -32,6 +33,7 @@ const announceWait = 2 * time.Second
 type hostSide struct {
 	bridge  string
 	isolate bool
+	file    string // state kept across a crash (isolation_state.go)
 	nft     isolation.NFT
 	log     *slog.Logger
 
@@ -57,7 +59,8 @@ type hostSide struct {
 // once NAT is asked for.
 func (d *Daemon) startHostSide() error {
 	c := d.cfg
-	h := &hostSide{bridge: c.Bridge, isolate: !c.NoIsolation, log: d.log, ports: map[string]isolation.Port{}, exposeKeys: map[netip.Prefix]string{}}
+	h := &hostSide{bridge: c.Bridge, isolate: !c.NoIsolation, log: d.log, file: stateFile(c.DataDir),
+		ports: map[string]isolation.Port{}, exposeKeys: map[netip.Prefix]string{}}
 	for _, s := range c.Allow {
 		pr, err := parsePair(s)
 		if err != nil {
@@ -73,7 +76,13 @@ func (d *Daemon) startHostSide() error {
 		}
 	}
 	h.mu.Lock()
-	err := h.applyLocked(ctx)
+	err := h.loadLocked()
+	if err == nil {
+		if n := len(h.ports) + len(h.exposed); n > 0 {
+			d.log.Info("host side: restored the state of an earlier run", "ports", len(h.ports), "exposed", len(h.exposed), "services", len(h.services))
+		}
+		err = h.applyLocked(ctx)
+	}
 	h.mu.Unlock()
 	if err != nil && (h.isolate || !errors.Is(err, isolation.ErrNoNFT)) {
 		return fmt.Errorf("isolation: %w", err)
@@ -157,6 +166,9 @@ func (h *hostSide) change(ctx context.Context, mutate func() error) error {
 		h.ports, h.allow, h.exposed, h.services = saved.ports, saved.allow, saved.exposed, saved.services
 		return err
 	}
+	if err := h.saveLocked(); err != nil {
+		h.log.Warn("host side state not saved", "err", err)
+	}
 	return nil
 }
 
@@ -176,6 +188,9 @@ func (h *hostSide) close() {
 		}
 	}
 	h.exposed = nil
+	if h.file != "" {
+		_ = os.Remove(h.file)
+	}
 	if h.fwdPrev != "" && h.fwdPrev != "1" {
 		if err := host.RestoreIPForward(h.fwdPrev); err != nil {
 			h.log.Warn("restore IPv4 forwarding", "err", err)
@@ -203,6 +218,13 @@ func (d *Daemon) isolatePort(ctx context.Context, path string, req api.AttachReq
 	d.mu.Lock()
 	prev, attached := d.attachments[path]
 	d.mu.Unlock()
+	if !attached {
+		// Attached by an earlier run of this router (it crashed or was
+		// killed): keep the MAC and addresses the container has.
+		if ha, err := host.Attached(path); err == nil && ha != nil {
+			prev, attached = api.Attachment{NetNS: ha.NetNS, HostVeth: ha.HostVeth, MAC: ha.MAC, Addrs: ha.Addrs}, true
+		}
+	}
 	var mac frame.MAC
 	switch {
 	case req.MAC != "":

@@ -223,3 +223,48 @@ func Detach(nsPath string) (bool, error) {
 	}
 	return true, nil
 }
+
+// Attached returns the attachment of the namespace at nsPath as the
+// kernel has it (the veth, the container side's MAC and addresses), or
+// nil if it is not attached; a router restarted after a crash finds its
+// containers this way.
+func Attached(nsPath string) (*Attachment, error) {
+	hostName, err := hostVethName(nsPath)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := netlink.LinkByName(hostName); err != nil {
+		if errors.As(err, new(netlink.LinkNotFoundError)) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	ns, err := netns.GetFromPath(nsPath)
+	if err != nil {
+		return nil, fmt.Errorf("open network namespace %s: %w", nsPath, err)
+	}
+	defer ns.Close()
+	nh, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return nil, fmt.Errorf("netlink in %s: %w", nsPath, err)
+	}
+	defer nh.Close()
+	cont, err := nh.LinkByName(ContainerIfName)
+	if err != nil {
+		return nil, nil // our veth name, but not our interface inside: not attached by us
+	}
+	addrs, err := nh.AddrList(cont, netlink.FAMILY_ALL)
+	if err != nil {
+		return nil, fmt.Errorf("list addresses of %s: %w", ContainerIfName, err)
+	}
+	a := &Attachment{NetNS: nsPath, HostVeth: hostName, MAC: cont.Attrs().HardwareAddr.String()}
+	for _, ad := range addrs {
+		if ad.IP.IsLinkLocalUnicast() {
+			continue
+		}
+		ip, _ := netip.AddrFromSlice(ad.IP)
+		ones, _ := ad.Mask.Size()
+		a.Addrs = append(a.Addrs, netip.PrefixFrom(ip.Unmap(), ones))
+	}
+	return a, nil
+}

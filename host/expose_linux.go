@@ -99,3 +99,9 @@ func RestoreIPForward(prev string) error {
 	}
 	return nil
 }
+
+// LinkExists reports whether a link called name exists.
+func LinkExists(name string) bool {
+	_, err := netlink.LinkByName(name)
+	return err == nil
+}
