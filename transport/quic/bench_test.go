@@ -45,11 +45,11 @@ func TestMaxDatagramPayload(t *testing.T) {
 // BenchmarkRoundTrip sends batches of 32 frames from a to b over
 // loopback and counts what b's ReceiveFunc returns. An op is one batch.
 // Datagrams are unreliable: %lost counts frames that never arrived, of
-// which %queuefull were dropped by our receive queue (the rest in
-// quic-go's 128-datagram receive queue, which drops silently).
+// which %queuefull were dropped by our receive queue and %quicqueue by
+// quic-go's 128-datagram receive queue (counted from its qlog events).
 func BenchmarkRoundTrip(b *testing.B) {
 	for _, size := range []int{64, 1380, 1400} {
-		b.Run(itoa(size), func(b *testing.B) { benchRoundTrip(b, size) })
+		b.Run(itoa(size), func(b *testing.B) { benchRoundTrip(b, size, Config{}) })
 	}
 }
 
@@ -60,8 +60,12 @@ func itoa(n int) string {
 	return itoa(n/10) + string(rune('0'+n%10))
 }
 
-func benchRoundTrip(b *testing.B, size int) {
-	x, y := newPair(b)
+// BenchmarkRoundTripNoDropTrace is the 1400-byte case without the qlog
+// trace that counts quic-go's drops: what counting them costs.
+func BenchmarkRoundTripNoDropTrace(b *testing.B) { benchRoundTrip(b, 1400, Config{NoDropTrace: true}) }
+
+func benchRoundTrip(b *testing.B, size int, cfg Config) {
+	x, y := newPairConfig(b, cfg)
 	var received atomic.Int64
 	done := make(chan struct{})
 	go func() {
@@ -103,6 +107,7 @@ func benchRoundTrip(b *testing.B, size int) {
 	b.ReportMetric(float64(got)/elapsed.Seconds(), "frames/s")
 	b.ReportMetric(100*float64(int64(sent)-got)/float64(sent), "%lost")
 	b.ReportMetric(float64(y.t.Stats().DropQueueFull)/float64(sent)*100, "%queuefull")
+	b.ReportMetric(float64(y.t.Stats().DropQUICReceive)/float64(sent)*100, "%quicqueue")
 	y.t.Close()
 	<-done
 }

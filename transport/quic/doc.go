@@ -132,11 +132,12 @@
 // quic-go allocated, not copied) into the Transport's bounded receive
 // ring (Config.ReceiveQueue, 1024 frames) with a one-slot notification;
 // the ReceiveFunc copies frames from it into the caller's batch. quic-go
-// drops silently once 128 received datagrams wait in its own queue; the
-// readers drain it continuously, but under overload on few cores it still
-// drops there, and that cannot be counted without qlog (the benchmark
-// shows it as %lost). Everything that can be observed is counted by
-// reason in Stats: DropNoPeer, DropNoConn (Send fails with ErrNoPeer or
+// drops once 128 received datagrams wait in its own queue; the readers
+// drain it continuously, but under overload on few cores it still drops
+// there. It reports that (and a queued datagram that no longer fits a
+// packet) only as a qlog event, so each connection has a trace that counts
+// those events and nothing else (trace.go: DropQUICReceive, DropQUICSend).
+// Every drop is counted by reason in Stats: DropNoPeer, DropNoConn (Send fails with ErrNoPeer or
 // ErrNoConnection), DropTooLarge, DropSendError (connection closed during
 // Send), DropMalformed, DropReassembly, DropQueueFull, DropTooBig (frame
 // bigger than the caller's buffer: receivers of super-frames need

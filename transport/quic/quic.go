@@ -310,14 +310,19 @@ func (t *Transport) quicConfig() *quic.Config {
 }
 
 func (t *Transport) baseQUICConfig() *quic.Config {
-	return &quic.Config{
+	c := &quic.Config{
 		EnableDatagrams:       true,
 		KeepAlivePeriod:       t.cfg.KeepAlive,
 		MaxIdleTimeout:        t.cfg.IdleTimeout,
 		HandshakeIdleTimeout:  t.cfg.HandshakeTimeout,
 		MaxIncomingStreams:    -1,
 		MaxIncomingUniStreams: -1,
+		Tracer:                t.tracer,
 	}
+	if t.cfg.NoDropTrace {
+		c.Tracer = nil
+	}
+	return c
 }
 
 // serverTLS requires a client certificate and accepts it only if its

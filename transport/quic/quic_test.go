@@ -29,7 +29,13 @@ type node struct {
 
 func newNode(tb testing.TB, name frame.PeerName) *node {
 	tb.Helper()
-	tr, err := New(Config{Self: name, Listen: loopback0, HandshakeTimeout: time.Second, MaxBackoff: 200 * time.Millisecond})
+	return newNodeConfig(tb, Config{Self: name})
+}
+
+func newNodeConfig(tb testing.TB, cfg Config) *node {
+	tb.Helper()
+	cfg.Listen, cfg.HandshakeTimeout, cfg.MaxBackoff = loopback0, time.Second, 200*time.Millisecond
+	tr, err := New(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -44,7 +50,15 @@ func newNode(tb testing.TB, name frame.PeerName) *node {
 // newPair returns two connected transports, a (the dialer) and b.
 func newPair(tb testing.TB) (a, b *node) {
 	tb.Helper()
-	a, b = newNode(tb, nameA), newNode(tb, nameB)
+	return newPairConfig(tb, Config{})
+}
+
+// newPairConfig is newPair with cfg (Self set per node).
+func newPairConfig(tb testing.TB, cfg Config) (a, b *node) {
+	tb.Helper()
+	ca, cb := cfg, cfg
+	ca.Self, cb.Self = nameA, nameB
+	a, b = newNodeConfig(tb, ca), newNodeConfig(tb, cb)
 	if err := a.t.AddPeer(nameB, b.t.CertHash(), b.local); err != nil {
 		tb.Fatal(err)
 	}

@@ -24,6 +24,9 @@ type Stats struct {
 	DropReassembly uint64 // receive: fragment gap, or no reassembly buffer free
 	DropQueueFull  uint64 // receive: receive queue full
 	DropTooBig     uint64 // receive: frame bigger than the caller's buffer
+	// quic-go's own silent drops, counted from its qlog events:
+	DropQUICReceive uint64 // receive: quic-go's 128-datagram queue was full
+	DropQUICSend    uint64 // send: a queued datagram no longer fit a packet
 }
 
 type stats struct {
@@ -31,6 +34,7 @@ type stats struct {
 	connects, dialErrors, refused, pmtuResets                atomic.Uint64
 	dropNoPeer, dropNoConn, dropTooLarge, dropSendError      atomic.Uint64
 	dropMalformed, dropReassembly, dropQueueFull, dropTooBig atomic.Uint64
+	dropQUICReceive, dropQUICSend                            atomic.Uint64
 }
 
 // Stats returns a snapshot of the counters. Safe for concurrent use.
@@ -44,5 +48,6 @@ func (t *Transport) Stats() Stats {
 		DropTooLarge: s.dropTooLarge.Load(), DropSendError: s.dropSendError.Load(),
 		DropMalformed: s.dropMalformed.Load(), DropReassembly: s.dropReassembly.Load(),
 		DropQueueFull: s.dropQueueFull.Load(), DropTooBig: s.dropTooBig.Load(),
+		DropQUICReceive: s.dropQUICReceive.Load(), DropQUICSend: s.dropQUICSend.Load(),
 	}
 }

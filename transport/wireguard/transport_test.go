@@ -201,17 +201,21 @@ func TestConfigAndKeys(t *testing.T) {
 
 // BenchmarkRoundTrip sends batches of 1400-byte frames from a to b over
 // loopback and waits for them: frames through two wireguard-go devices.
-func BenchmarkRoundTrip(b *testing.B) {
-	const size, batch = 1400, 32
+func BenchmarkRoundTrip(b *testing.B) { benchRoundTrip(b, 1400, 32) }
+
+// BenchmarkRoundTripSuper sends 64 KiB super-frames, 4 per batch: each
+// goes in pieces that fit a 1500-byte path and is put back together.
+func BenchmarkRoundTripSuper(b *testing.B) { benchRoundTrip(b, frame.MaxSuperFrameSize, 4) }
+
+func benchRoundTrip(b *testing.B, size, batch int) {
 	ta, tb, _, rb, _, epB := newPair(b)
-	_ = ta
-	out := frame.NewBatch(batch, transport.MaxOverhead)
+	out := frame.NewBatchSize(batch, transport.MaxOverhead, size)
 	for i := range batch {
 		copy(out.Room(i), testFrame(size, byte(i)))
 		out.Sizes[i], out.Meta[i] = size, frame.Meta{Src: nameA, Dst: nameB}
 	}
 	out.N = batch
-	in := frame.NewBatch(128, transport.MaxOverhead)
+	in := frame.NewBatchSize(128, transport.MaxOverhead, size)
 	eps := make([]transport.Endpoint, 128)
 	// Handshake first.
 	for {
@@ -244,7 +248,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 		}
 	}
 	b.ReportAllocs()
-	b.SetBytes(size)
+	b.SetBytes(int64(size))
 	b.ResetTimer()
 	start := time.Now()
 	sent, got := 0, 0
