@@ -2,6 +2,9 @@ package daemon
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	quictransport "github.com/weave-switch/weave-switch/transport/quic"
+	"github.com/weave-switch/weave-switch/transport/wireguard"
 )
 
 // collector exposes the router's counters to Prometheus. It reads them at
@@ -14,38 +17,45 @@ type collector struct {
 	txErrors, bridgeFrames, drops, events *prometheus.Desc
 
 	fastEntries, fastEvents, fastLinks *prometheus.Desc
+	transportDrops                     *prometheus.Desc
 }
 
 func newCollector(d *Daemon) *collector {
 	const ns = "weave_switch"
 	return &collector{
-		d:            d,
-		peers:        prometheus.NewDesc(ns+"_peers", "Peers in the gossiped topology, by reachability.", []string{"reachable"}, nil),
-		conns:        prometheus.NewDesc(ns+"_connections", "Connections and dial targets, by state.", []string{"state"}, nil),
-		macs:         prometheus.NewDesc(ns+"_mac_entries", "MAC addresses in the switch table.", nil, nil),
-		txFrames:     prometheus.NewDesc(ns+"_link_tx_frames_total", "Frames sent to a peer.", []string{"peer", "transport"}, nil),
-		txBytes:      prometheus.NewDesc(ns+"_link_tx_bytes_total", "Frame bytes sent to a peer.", []string{"peer", "transport"}, nil),
-		rxFrames:     prometheus.NewDesc(ns+"_link_rx_frames_total", "Frames received from a peer.", []string{"peer", "transport"}, nil),
-		rxBytes:      prometheus.NewDesc(ns+"_link_rx_bytes_total", "Frame bytes received from a peer.", []string{"peer", "transport"}, nil),
-		txErrors:     prometheus.NewDesc(ns+"_link_tx_errors_total", "Failed sends to a peer.", []string{"peer", "transport"}, nil),
-		bridgeFrames: prometheus.NewDesc(ns+"_bridge_frames_total", "Frames read from and written to the bridge port.", []string{"direction"}, nil),
-		drops:        prometheus.NewDesc(ns+"_dropped_frames_total", "Frames dropped, by reason.", []string{"reason"}, nil),
-		events:       prometheus.NewDesc(ns+"_mac_events_total", "MAC table events.", []string{"event"}, nil),
-		fastEntries:  prometheus.NewDesc(ns+"_fastpath_entries", "MAC entries (vxlan) or flows (ovs) installed in the kernel fast path.", []string{"backend"}, nil),
-		fastEvents:   prometheus.NewDesc(ns+"_fastpath_events_total", "Kernel fast path events: entries or flows installed and removed, misses, errors, link fallbacks to userspace and recoveries.", []string{"backend", "event"}, nil),
-		fastLinks:    prometheus.NewDesc(ns+"_fastpath_links", "Links by fast-path state (up: on the fast path; probe: userspace, heartbeats probing; off: userspace).", []string{"backend", "state"}, nil),
+		d:              d,
+		peers:          prometheus.NewDesc(ns+"_peers", "Peers in the gossiped topology, by reachability.", []string{"reachable"}, nil),
+		conns:          prometheus.NewDesc(ns+"_connections", "Connections and dial targets, by state.", []string{"state"}, nil),
+		macs:           prometheus.NewDesc(ns+"_mac_entries", "MAC addresses in the switch table.", nil, nil),
+		txFrames:       prometheus.NewDesc(ns+"_link_tx_frames_total", "Frames sent to a peer.", []string{"peer", "transport"}, nil),
+		txBytes:        prometheus.NewDesc(ns+"_link_tx_bytes_total", "Frame bytes sent to a peer.", []string{"peer", "transport"}, nil),
+		rxFrames:       prometheus.NewDesc(ns+"_link_rx_frames_total", "Frames received from a peer.", []string{"peer", "transport"}, nil),
+		rxBytes:        prometheus.NewDesc(ns+"_link_rx_bytes_total", "Frame bytes received from a peer.", []string{"peer", "transport"}, nil),
+		txErrors:       prometheus.NewDesc(ns+"_link_tx_errors_total", "Failed sends to a peer.", []string{"peer", "transport"}, nil),
+		bridgeFrames:   prometheus.NewDesc(ns+"_bridge_frames_total", "Frames read from and written to the bridge port.", []string{"direction"}, nil),
+		drops:          prometheus.NewDesc(ns+"_dropped_frames_total", "Frames dropped, by reason.", []string{"reason"}, nil),
+		events:         prometheus.NewDesc(ns+"_mac_events_total", "MAC table events.", []string{"event"}, nil),
+		transportDrops: prometheus.NewDesc(ns+"_transport_dropped_total", "Frames and datagrams the WireGuard and QUIC transports dropped, by transport and reason (the sleeve's are in status).", []string{"transport", "reason"}, nil),
+		fastEntries:    prometheus.NewDesc(ns+"_fastpath_entries", "MAC entries (vxlan) or flows (ovs) installed in the kernel fast path.", []string{"backend"}, nil),
+		fastEvents:     prometheus.NewDesc(ns+"_fastpath_events_total", "Kernel fast path events: entries or flows installed and removed, misses, errors, link fallbacks to userspace and recoveries.", []string{"backend", "event"}, nil),
+		fastLinks:      prometheus.NewDesc(ns+"_fastpath_links", "Links by fast-path state (up: on the fast path; probe: userspace, heartbeats probing; off: userspace).", []string{"backend", "state"}, nil),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.peers, c.conns, c.macs, c.txFrames, c.txBytes, c.rxFrames, c.rxBytes,
-		c.txErrors, c.bridgeFrames, c.drops, c.events, c.fastEntries, c.fastEvents, c.fastLinks} {
+		c.txErrors, c.bridgeFrames, c.drops, c.events, c.fastEntries, c.fastEvents, c.fastLinks, c.transportDrops} {
 		ch <- d
 	}
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	s := c.d.Status()
+	for tr, reasons := range transportDrops(s.LinkTransportStats) {
+		for reason, v := range reasons {
+			ch <- prometheus.MustNewConstMetric(c.transportDrops, prometheus.CounterValue, float64(v), tr, reason)
+		}
+	}
 	states := map[string]int{}
 	for _, p := range s.Connections {
 		states[p.State]++
@@ -53,7 +63,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		if name == "" {
 			continue
 		}
-		tr := s.Transport
+		tr := p.Transport
 		counter := func(d *prometheus.Desc, v uint64) {
 			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), name, tr)
 		}
@@ -100,4 +110,31 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for st, n := range linkStates {
 		ch <- prometheus.MustNewConstMetric(c.fastLinks, prometheus.GaugeValue, float64(n), f.Backend, st)
 	}
+}
+
+// transportDrops picks the drop counters out of the link transports'
+// stats, by transport and reason.
+func transportDrops(stats map[string]any) map[string]map[string]uint64 {
+	out := map[string]map[string]uint64{}
+	for name, st := range stats {
+		switch v := st.(type) {
+		case quictransport.Stats:
+			out[name] = map[string]uint64{
+				"no_peer": v.DropNoPeer, "no_connection": v.DropNoConn, "too_large": v.DropTooLarge,
+				"send_error": v.DropSendError, "malformed": v.DropMalformed, "reassembly": v.DropReassembly,
+				"queue_full": v.DropQueueFull, "too_big": v.DropTooBig,
+				"quic_receive_queue": v.DropQUICReceive, "quic_send": v.DropQUICSend,
+			}
+		case wireguard.StatsSnapshot:
+			m := map[string]uint64{
+				"tx_queue_full": v.TxDropped, "tx_too_big": v.TxTooBig, "rx_queue_full": v.RxDropped,
+				"malformed": v.RxMalformed, "rx_too_big": v.RxTooBig,
+			}
+			for reason, n := range v.FrameDrops {
+				m["reassembly_"+reason] = n
+			}
+			out[name] = m
+		}
+	}
+	return out
 }

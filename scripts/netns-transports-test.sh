@@ -81,6 +81,11 @@ iperf_over() { # iperf_over SRC DST PORT -> fails unless data moved
 ws_check "iperf3 over the WireGuard link (c2 -> c3)" iperf_over 2 3 5301
 ws_check "iperf3 over the QUIC link (c3 -> c1)" iperf_over 3 1 5302
 ws_check "iperf3 over the sleeve link (c1 -> c2)" iperf_over 1 2 5303
+metrics_of() { curl -sf --unix-socket "$WS_TMP/$1.sock" http://x/metrics; }
+ws_check "metrics label each link with its transport" bash -c \
+	"$(declare -f metrics_of); WS_TMP=$WS_TMP; metrics_of h3 | grep -q 'weave_switch_link_tx_frames_total{peer=\"02:00:00:00:00:02\",transport=\"wireguard\"}' && metrics_of h3 | grep -q 'weave_switch_link_tx_frames_total{peer=\"02:00:00:00:00:01\",transport=\"quic\"}'"
+ws_check "metrics count quic-go's own drops" bash -c \
+	"$(declare -f metrics_of); WS_TMP=$WS_TMP; metrics_of h3 | grep -q 'weave_switch_transport_dropped_total{reason=\"quic_receive_queue\",transport=\"quic\"}'"
 ws_check "status shows each link's path MTU (1500)" bash -c \
 	"'$WS_BIN' status --api $WS_TMP/h1.sock --json | jq -e '[.connections[] | .path_mtu] == [1500, 1500]' >/dev/null"
 
