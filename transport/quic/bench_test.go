@@ -60,10 +60,6 @@ func itoa(n int) string {
 	return itoa(n/10) + string(rune('0'+n%10))
 }
 
-// BenchmarkRoundTripNoDropTrace is the 1400-byte case without the qlog
-// trace that counts quic-go's drops: what counting them costs.
-func BenchmarkRoundTripNoDropTrace(b *testing.B) { benchRoundTrip(b, 1400, Config{NoDropTrace: true}) }
-
 func benchRoundTrip(b *testing.B, size int, cfg Config) {
 	x, y := newPairConfig(b, cfg)
 	var received atomic.Int64

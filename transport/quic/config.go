@@ -65,10 +65,6 @@ type Config struct {
 	UnderlayMTU int
 	// PMTUInterval is how often the path MTUs are read. If zero, 2 s.
 	PMTUInterval time.Duration
-	// NoDropTrace turns off the qlog trace that counts quic-go's own
-	// datagram drops (trace.go): quic-go then builds no qlog event per
-	// packet, and those drops go uncounted.
-	NoDropTrace bool
 	// Logger receives connection events (Verbosef) and rate-limited
 	// refusals and dial failures (Errorf). If zero, logging is off.
 	Logger Logger

@@ -319,9 +319,6 @@ func (t *Transport) baseQUICConfig() *quic.Config {
 		MaxIncomingUniStreams: -1,
 		Tracer:                t.tracer,
 	}
-	if t.cfg.NoDropTrace {
-		c.Tracer = nil
-	}
 	return c
 }
 
@@ -396,7 +393,12 @@ func (t *Transport) routineDial(p *peer) {
 	for {
 		qc := t.quicConfig()
 		qc.InitialPacketSize = initialPacketSize(int(p.mtu.Load()), !p.addr.Addr().Is4())
-		c, err := qt.Dial(p.ctx, net.UDPAddrFromAddrPort(p.addr), t.clientTLS(p), qc)
+		confirmed := make(chan struct{})
+		ctx := context.WithValue(p.ctx, confirmKey{}, confirmed)
+		c, err := qt.Dial(ctx, net.UDPAddrFromAddrPort(p.addr), t.clientTLS(p), qc)
+		if err == nil {
+			err = t.awaitConfirmed(c, confirmed)
+		}
 		if err == nil {
 			backoff = minBackoff
 			if l := t.attach(p, c); l != nil {
@@ -417,6 +419,23 @@ func (t *Transport) routineDial(p *peer) {
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, t.cfg.MaxBackoff)
+	}
+}
+
+// awaitConfirmed waits until the server confirmed the handshake (it
+// checked our certificate against its pin), the connection closed, or
+// the handshake timeout passed; see trace.go.
+func (t *Transport) awaitConfirmed(c *quic.Conn, confirmed <-chan struct{}) error {
+	timer := time.NewTimer(t.cfg.HandshakeTimeout)
+	defer timer.Stop()
+	select {
+	case <-confirmed:
+		return nil
+	case <-c.Context().Done():
+		return fmt.Errorf("closed before the handshake was confirmed: %w", context.Cause(c.Context()))
+	case <-timer.C:
+		c.CloseWithError(1, "handshake not confirmed")
+		return errors.New("handshake not confirmed in time")
 	}
 }
 

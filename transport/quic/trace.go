@@ -2,37 +2,63 @@ package quictransport
 
 import (
 	"context"
+	"sync"
 
 	quic "github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/qlog"
 	"github.com/quic-go/quic-go/qlogwriter"
 )
 
-// quic-go drops DATAGRAM frames silently in two places: a received one
-// when its 128-frame queue is full, and one to send that no longer fits a
-// packet. It reports both only as qlog events, so every connection gets a
-// trace whose recorder counts quic:datagram_dropped events by direction
-// (Stats.DropQUICReceive, Stats.DropQUICSend) and ignores every other
-// event; nothing is written anywhere.
+// Every connection gets a qlog trace that writes nothing and listens for
+// two events quic-go reports in no other way:
+//
+//   - quic:datagram_dropped: quic-go drops a received DATAGRAM when its
+//     128-frame queue is full, and a queued one that no longer fits a
+//     packet; both are counted by direction (Stats.DropQUICReceive,
+//     Stats.DropQUICSend).
+//   - the handshake becoming confirmed on a dialed connection. quic-go's
+//     Dial returns when the client's handshake is complete, before the
+//     server has checked the client's certificate (TLS 1.3 sends it last);
+//     the server confirms with HANDSHAKE_DONE only after its pin check
+//     passed. The dialer attaches the link only then, so a server that
+//     refuses our certificate never has a link, not even for a round trip.
+//
+// quic-go builds an event value per packet for a trace (about 8 small
+// allocations per frame); the trace ignores all but these two.
 
-// dropCounter is a qlogwriter.Trace and Recorder that counts dropped
-// datagrams.
-type dropCounter struct{ s *stats }
+// confirmKey is the dial context's key for the channel closed when the
+// handshake is confirmed.
+type confirmKey struct{}
 
-func (t *Transport) tracer(context.Context, bool, quic.ConnectionID) qlogwriter.Trace {
-	return dropCounter{&t.stats}
+type trace struct {
+	s       *stats
+	confirm chan struct{} // nil on accepted connections
+	once    *sync.Once
 }
 
-func (c dropCounter) AddProducer() qlogwriter.Recorder { return c }
+func (t *Transport) tracer(ctx context.Context, isClient bool, _ quic.ConnectionID) qlogwriter.Trace {
+	tr := trace{s: &t.stats}
+	if c, ok := ctx.Value(confirmKey{}).(chan struct{}); ok && isClient {
+		tr.confirm, tr.once = c, new(sync.Once)
+	}
+	return tr
+}
 
-func (c dropCounter) RecordEvent(ev qlogwriter.Event) {
-	if d, ok := ev.(qlog.DatagramDropped); ok {
-		if d.Direction == qlog.DirectionReceiving {
-			c.s.dropQUICReceive.Add(1)
+func (t trace) AddProducer() qlogwriter.Recorder { return t }
+
+func (t trace) RecordEvent(ev qlogwriter.Event) {
+	switch e := ev.(type) {
+	case qlog.DatagramDropped:
+		if e.Direction == qlog.DirectionReceiving {
+			t.s.dropQUICReceive.Add(1)
 		} else {
-			c.s.dropQUICSend.Add(1)
+			t.s.dropQUICSend.Add(1)
+		}
+	case qlog.ConnectionStateUpdated:
+		if e.State == qlog.ConnectionStateHandshakeConfirmed && t.confirm != nil {
+			t.once.Do(func() { close(t.confirm) })
 		}
 	}
 }
 
-func (c dropCounter) Close() error { return nil }
+func (t trace) Close() error { return nil }
