@@ -19,11 +19,6 @@ import (
 // container's network namespace.
 const ContainerIfName = "ethws"
 
-// GSOMaxSize caps the TCP super-frames a container hands the bridge, so
-// that every transport carries them whole (WireGuard's largest message
-// holds 65408 bytes of frame).
-const GSOMaxSize = 62000
-
 // NetNSPath resolves how a user names a network namespace: a PID (its
 // /proc/PID/ns/net), a path, or a name under /run/netns (as `ip netns`
 // creates). It checks that the namespace exists.
@@ -152,9 +147,8 @@ func AttachWithMAC(bridge, nsPath string, addrs []netip.Prefix, mtu int, mac net
 	if err := nh.LinkSetMTU(cont, mtu); err != nil {
 		return nil, fmt.Errorf("set MTU on %s: %w", ContainerIfName, err)
 	}
-	// Best effort: old kernels lack the knob, and the sleeve copes anyway.
-	_ = nh.LinkSetGSOMaxSize(cont, GSOMaxSize)
-	_ = netlink.LinkSetGSOMaxSize(hostLink, GSOMaxSize)
+	// The container's TCP super-frames keep the kernel's default size (64
+	// KiB): every transport carries a full super-frame, in pieces.
 	have, err := nh.AddrList(cont, netlink.FAMILY_ALL)
 	if err != nil {
 		return nil, fmt.Errorf("list addresses of %s: %w", ContainerIfName, err)
