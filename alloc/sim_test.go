@@ -500,10 +500,14 @@ func (s *sim) checkFinal() {
 
 func TestSimulationNoDuplicates(t *testing.T) {
 	seeds := []uint64{}
+	steps, nseeds := *simSteps, *simSeeds
+	if raceEnabled || testing.Short() {
+		steps, nseeds = min(steps, 400), min(nseeds, 2)
+	}
 	if *simSeed != 0 {
 		seeds = append(seeds, *simSeed)
 	} else {
-		for i := range *simSeeds {
+		for i := range nseeds {
 			seeds = append(seeds, uint64(i+1))
 		}
 	}
@@ -511,7 +515,7 @@ func TestSimulationNoDuplicates(t *testing.T) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			n := 20 + int(seed%4)*10 // 20 to 50 peers
 			s := newSim(t, seed, n, 3+int(seed%3))
-			for range *simSteps {
+			for range steps {
 				s.step()
 			}
 			s.converge()
