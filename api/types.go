@@ -193,6 +193,8 @@ type DetachRequest struct {
 // DetachResponse says whether anything was attached.
 type DetachResponse struct {
 	Detached bool `json:"detached"`
+	// Released are the addresses freed (also for a namespace that is gone).
+	Released []netip.Addr `json:"released,omitempty"`
 }
 
 // Error is the body of a failed request.

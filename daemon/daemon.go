@@ -463,6 +463,9 @@ func (d *Daemon) Attach(ctx context.Context, req api.AttachRequest) (api.Attachm
 func (d *Daemon) Detach(ctx context.Context, req api.DetachRequest) (api.DetachResponse, error) {
 	path, err := host.NetNSPath(req.NetNS)
 	if err != nil {
+		if freed := d.ipamReleaseGone(req.NetNS); len(freed) > 0 {
+			return api.DetachResponse{Released: freed}, nil
+		}
 		return api.DetachResponse{}, &api.BadRequestError{Err: err}
 	}
 	ok, err := host.Detach(path)
@@ -473,12 +476,12 @@ func (d *Daemon) Detach(ctx context.Context, req api.DetachRequest) (api.DetachR
 	was, attached := d.attachments[path]
 	delete(d.attachments, path)
 	d.mu.Unlock()
-	d.ipamRelease(path)
+	freed := d.ipamRelease(path)
 	if attached {
 		d.unisolatePort(ctx, path, was)
 	}
 	d.log.Info("detached", "netns", path, "was_attached", ok)
-	return api.DetachResponse{Detached: ok}, nil
+	return api.DetachResponse{Detached: ok, Released: freed}, nil
 }
 
 // Connect implements api.Backend.Connect.

@@ -154,10 +154,27 @@ func (d *Daemon) ipamAddresses(ctx context.Context, key string, req api.AttachRe
 }
 
 // ipamRelease frees a detached namespace's addresses.
-func (d *Daemon) ipamRelease(key string) {
-	if freed := d.ipam.svc.Release(key); len(freed) > 0 {
+func (d *Daemon) ipamRelease(key string) []netip.Addr {
+	freed := d.ipam.svc.Release(key)
+	if len(freed) > 0 {
 		d.log.Info("addresses released", "netns", key, "addrs", freed)
 	}
+	return freed
+}
+
+// ipamReleaseGone frees the addresses of a namespace that no longer exists
+// (its container died), by the key its spec (PID, path or name) had.
+func (d *Daemon) ipamReleaseGone(spec string) []netip.Addr {
+	key := filepath.Join("/run/netns", spec)
+	switch {
+	case spec == "":
+		return nil
+	case strings.Trim(spec, "0123456789") == "":
+		key = "/proc/" + spec + "/ns/net"
+	case strings.ContainsRune(spec, '/'):
+		key = spec
+	}
+	return d.ipamRelease(key)
 }
 
 // ipamStatus converts the allocator's status, with the peers' nicknames.

@@ -8,7 +8,8 @@
 #                \_______________.13______________/
 #
 # h1 and h2 are the seeds of the allocation ring (--ipalloc-seed, the same
-# list on both); h3 is given no seeds and joins the ring through gossip.
+# list on both); h3 starts alone (seeding a ring of its own), is connected
+# to h1 at run time, and its unused ring gives way to the cluster's.
 #
 # Asserts: containers attached without addresses get unique ones in the
 # default subnet and ping each other across hosts; app:web on two hosts
@@ -37,11 +38,12 @@ n1=02:00:00:00:01:01 n2=02:00:00:00:01:02 n3=02:00:00:00:01:03
 seeds=(--ipalloc-seed "$n1" --ipalloc-seed "$n2")
 start_h1() { router_up "$p-h1" h1 "$WS_TMP/h1.log" --name $n1 --nickname h1 "${seeds[@]}" --peer 198.18.12.2 --peer 198.18.13.3 "$@"; }
 start_h2() { router_up "$p-h2" h2 "$WS_TMP/h2.log" --name $n2 --nickname h2 "${seeds[@]}" --peer 198.18.12.1 --peer 198.18.23.3; }
-start_h3() { router_up "$p-h3" h3 "$WS_TMP/h3.log" --name $n3 --nickname h3 --peer 198.18.13.1 --peer 198.18.23.2; }
-pretty "starting three routers (h1, h2 seed the ring; h3 joins)"
+start_h3() { router_up "$p-h3" h3 "$WS_TMP/h3.log" --name $n3 --nickname h3; }
+pretty "starting three routers (h1, h2 seed the ring; h3 starts alone, then connects)"
 start_h1
 start_h2
 start_h3
+"$WS_BIN" connect 198.18.13.1 --api "$WS_TMP/h3.sock"
 wait_links h1 2
 wait_links h2 2
 wait_links h3 2
@@ -91,6 +93,8 @@ ws_check "h3 holds the explicit 10.32.7.7 for c3a in its allocations" bash -c "
 		sleep 0.2
 	done; exit 1"
 
+ws_check "h3's own unused ring gave way: one ring seeded by h1 and h2" bash -c "
+	on h3 status ipam --json | jq -e '.seeds == [\"$n1\", \"$n2\"]'"
 ws_check "status ipam lists three peers owning the whole range" bash -c "
 	on h2 status ipam --json | jq -e '(.peers | length) == 3 and ([.peers[].addresses] | add) == 1048576 and .state == \"ready\"'"
 ws_check "status ipam prints a table" bash -c "on h1 status ipam | grep -q 'PEER' && on h1 status ipam | grep -q '$p-c1a'"
@@ -99,6 +103,11 @@ pretty "detach releases"
 on h2 detach "$p-c2n"
 ws_check "the detached container's address is released" bash -c "
 	! on h2 status ipam --json | jq -e '.allocations[] | select(.key | endswith(\"$p-c2n\"))' >/dev/null"
+
+ws_check "detach of a namespace that is gone releases its address" bash -c "
+	ip netns add $p-gone && on h2 attach $p-gone >/dev/null && ip netns del $p-gone &&
+	on h2 detach $p-gone | grep -q '^released' &&
+	! on h2 status ipam --json | jq -e '.allocations[] | select(.key | endswith(\"$p-gone\"))' >/dev/null"
 
 pretty "router restart: kill -9 h1, start it again on the same data dir"
 before=$(on h1 status ipam --json | jq -c '[.allocations[] | {key, addrs}]')

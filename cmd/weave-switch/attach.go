@@ -62,7 +62,10 @@ func detachCommand() *cli.Command {
 			if err != nil {
 				return cli.Exit(err.Error(), 1)
 			}
-			if !r.Detached {
+			if len(r.Released) > 0 && !r.Detached {
+				fmt.Fprintf(c.App.Writer, "released %v (the namespace is gone)\n", r.Released)
+			}
+			if !r.Detached && len(r.Released) == 0 {
 				return cli.Exit(fmt.Sprintf("detach: %s was not attached", c.Args().First()), 1)
 			}
 			return nil
