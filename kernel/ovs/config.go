@@ -15,9 +15,10 @@ type Config struct {
 	// IdleTimeout: a flow whose packet count has not grown for this long
 	// is deleted. If zero, defaults to DefaultIdleTimeout.
 	IdleTimeout time.Duration
-	// SweepInterval is how often the flows are dumped to find idle ones.
-	// If zero, defaults to IdleTimeout/4. Negative: never (tests sweep by
-	// hand).
+	// SweepInterval is how often the flows are dumped to find idle ones
+	// and to note which carried traffic (Used). If zero, defaults to
+	// IdleTimeout/4 or 5 s, whichever is shorter. Negative: never (tests
+	// sweep by hand).
 	SweepInterval time.Duration
 	// Now is the clock; if nil, time.Now.
 	Now func() time.Time
@@ -28,7 +29,7 @@ func (c Config) withDefaults() Config {
 		c.IdleTimeout = DefaultIdleTimeout
 	}
 	if c.SweepInterval == 0 {
-		c.SweepInterval = c.IdleTimeout / 4
+		c.SweepInterval = min(c.IdleTimeout/4, 5*time.Second)
 	}
 	if c.Now == nil {
 		c.Now = time.Now

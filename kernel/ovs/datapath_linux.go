@@ -1,6 +1,7 @@
 package ovs
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -69,7 +70,10 @@ type Datapath struct {
 
 type families struct{ datapath, vport, packet uint16 }
 
-var _ kernel.Datapath = (*Datapath)(nil)
+var (
+	_ kernel.Datapath      = (*Datapath)(nil)
+	_ kernel.UsageReporter = (*Datapath)(nil)
+)
 
 // New builds the ovs backend on env.Bridge, in the calling thread's
 // network namespace: the datapath NamesFor(env.Bridge).Datapath, a veth
@@ -216,6 +220,14 @@ func New(env kernel.Env, cfg Config) (_ *Datapath, err error) {
 	if err := d.ensureTAPEntry(); err != nil {
 		return nil, err
 	}
+	// The bridge's own stack (IPv6 router solicitations, MLD) floods
+	// group frames to every port whatever the port's flood flags: drop
+	// them in the kernel rather than upcall each one.
+	drop := flowState{Key: flowKey{InPort: d.ports.Bridge, Group: true}, Action: flowAction{Drop: true}}
+	if err := d.mu.dp.CreateFlow(odpSpec(drop.Key, drop.Action)); err != nil {
+		return nil, fmt.Errorf("ovs: group drop flow: %w", err)
+	}
+	d.mu.flows.add(drop)
 
 	d.wg.Add(1)
 	go d.routineMisses()
@@ -260,6 +272,9 @@ func (d *Datapath) setUpBridgePort(br netlink.Link) error {
 
 // Name implements kernel.Datapath.
 func (d *Datapath) Name() string { return kernel.ModeOVS }
+
+// Device returns the datapath's name, for status.
+func (d *Datapath) Device() string { return d.names.Datapath }
 
 // Names returns the kernel objects' names.
 func (d *Datapath) Names() Names { return d.names }
@@ -375,6 +390,10 @@ func (d *Datapath) handleMiss(u upcall) {
 			dec = d.env.Decider.Decide(frame.Ethernet(u.Packet), from)
 		}
 		f, v = plan(u, from, dec, d.ports, d.cfg.Now())
+	}
+	if d.log.Enabled(context.Background(), slog.LevelDebug) {
+		d.log.Debug("ovs: miss", "in_port", u.InPort, "src", u.Src.String(), "dst", u.Dst.String(),
+			"from", from.String(), "tunnel_src", u.TunSrc.String(), "verdict", int(v), "flow", f.Key.String(), "actions", f.Action.String())
 	}
 	switch v {
 	case vUserspace:
@@ -559,6 +578,9 @@ func (d *Datapath) sweep() (int, error) {
 			continue
 		}
 		seen[k] = true
+		if f.Peer == frame.UnknownPeer {
+			continue // permanent
+		}
 		if fi.Packets != f.Packets {
 			f.Packets, f.Active = fi.Packets, now
 			continue
@@ -581,10 +603,11 @@ func (d *Datapath) sweep() (int, error) {
 	return n, errors.Join(errs...)
 }
 
-// Stats implements kernel.Datapath: Entries is the number of flows.
+// Stats implements kernel.Datapath: Entries is the number of flows
+// installed from misses (not counting the permanent group drop).
 func (d *Datapath) Stats() kernel.Stats {
 	d.mu.Lock()
-	n := d.mu.flows.len()
+	n := d.mu.flows.len() - len(d.mu.flows.byPeer[frame.UnknownPeer])
 	d.mu.Unlock()
 	return kernel.Stats{Entries: n, Installed: d.installed.Load(), Removed: d.removed.Load(),
 		Misses: d.misses.Load(), Errors: d.errs.Load()}
@@ -616,6 +639,9 @@ func (d *Datapath) Entries() []kernel.Entry {
 	}
 	out = append(out, fdb...)
 	for _, f := range d.mu.flows.all() {
+		if f.Peer == frame.UnknownPeer {
+			continue
+		}
 		e := kernel.Entry{Kind: kernel.KindFlow, MAC: f.Key.Dst, Peer: f.Peer, Used: f.Active,
 			Detail: f.Key.String() + " actions:" + f.Action.String()}
 		if f.Action.Tunnel {
@@ -628,8 +654,9 @@ func (d *Datapath) Entries() []kernel.Entry {
 	return out
 }
 
-// Used returns, for every remote MAC a flow sends to, when the last sweep
-// saw that flow carry packets (or its install time).
+// Used implements kernel.UsageReporter: for every remote MAC a flow
+// sends to, when a sweep last saw that flow carry packets (or its install
+// time), so at most SweepInterval old.
 func (d *Datapath) Used() map[frame.MAC]time.Time {
 	d.mu.Lock()
 	defer d.mu.Unlock()

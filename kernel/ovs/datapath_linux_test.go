@@ -345,13 +345,21 @@ func (h *testHost) kernelFlows(t *testing.T) []flowKey {
 		t.Fatalf("host %s: dump flows: %v", h.name, err)
 	}
 	var out []flowKey
+	groupDrop := false
 	for _, fi := range infos {
 		k, ok := keyFromODP(fi.FlowKeys)
 		if !ok {
 			t.Errorf("host %s: foreign flow %v", h.name, fi.FlowSpec)
 			continue
 		}
+		if k.Group {
+			groupDrop = true
+			continue
+		}
 		out = append(out, k)
+	}
+	if !groupDrop {
+		t.Errorf("host %s: the group drop flow is gone", h.name)
 	}
 	slices.SortFunc(out, compareKeys)
 	return out

@@ -19,13 +19,20 @@ import (
 type flowKey struct {
 	InPort   uint32
 	Src, Dst frame.MAC
-	Tunnel   bool
-	TunID    uint64
-	TunSrc   netip.Addr // the sending peer's underlay address
-	TunDst   netip.Addr // ours, as the sender addressed it
+	// Group: match every group (multicast and broadcast) destination,
+	// any source, instead of Src and Dst. Only the bridge port's drop
+	// flow uses it.
+	Group  bool
+	Tunnel bool
+	TunID  uint64
+	TunSrc netip.Addr // the sending peer's underlay address
+	TunDst netip.Addr // ours, as the sender addressed it
 }
 
 func (k flowKey) String() string {
+	if k.Group {
+		return fmt.Sprintf("in_port(%d),eth(dst=01:00:00:00:00:00/01:00:00:00:00:00)", k.InPort)
+	}
 	s := fmt.Sprintf("in_port(%d),eth(src=%s,dst=%s)", k.InPort, k.Src, k.Dst)
 	if k.Tunnel {
 		s += fmt.Sprintf(",tunnel(id=%d,src=%s,dst=%s)", k.TunID, k.TunSrc, k.TunDst)
@@ -33,10 +40,11 @@ func (k flowKey) String() string {
 	return s
 }
 
-// flowAction is what a flow does: output to a local vport, or set the
+// flowAction is what a flow does: output to a local vport, set the
 // tunnel (VNI, outer source and destination) and output to the vxlan
-// vport.
+// vport, or drop.
 type flowAction struct {
+	Drop   bool
 	Output uint32
 	Tunnel bool
 	TunID  uint64
@@ -45,6 +53,9 @@ type flowAction struct {
 }
 
 func (a flowAction) String() string {
+	if a.Drop {
+		return "drop"
+	}
 	if a.Tunnel {
 		src := "route"
 		if a.TunSrc.IsValid() {
@@ -62,7 +73,8 @@ type flowState struct {
 	// Peer is the remote peer the flow depends on: the destination of a
 	// flow into the tunnel, the sender of a flow out of it. (Traffic
 	// between two local ports never reaches the datapath: the bridge
-	// switches it.)
+	// switches it.) UnknownPeer marks a permanent flow (the group drop):
+	// never invalidated, never expired.
 	Peer frame.PeerName
 	// Packets is the kernel's packet count at the last sweep; Active is
 	// when the sweep last saw it grow (or the flow was installed).
@@ -165,6 +177,12 @@ func sortedKeys(s map[flowKey]struct{}) []flowKey {
 func compareKeys(a, b flowKey) int {
 	if c := cmp.Compare(a.InPort, b.InPort); c != 0 {
 		return c
+	}
+	if a.Group != b.Group {
+		if a.Group {
+			return -1
+		}
+		return 1
 	}
 	if c := bytes.Compare(a.Src[:], b.Src[:]); c != 0 {
 		return c

@@ -192,8 +192,12 @@ func TestInvalidated(t *testing.T) {
 			flowsFor(tab, mA, mB1, pB, aB)
 			flowsFor(tab, mA, mB2, pB, aB)
 			flowsFor(tab, mA, mC, pC, aC)
+			tab.add(flowState{Key: flowKey{InPort: tp.Bridge, Group: true}, Action: flowAction{Drop: true}}) // permanent
 			var got []string
 			for _, k := range invalidated(base, tt.cur, tab) {
+				if k.Group {
+					t.Fatal("the permanent group drop flow was invalidated")
+				}
 				got = append(got, name[k.Src]+">"+name[k.Dst])
 			}
 			slices.Sort(got)

@@ -15,8 +15,13 @@ func (k flowKey) odpKeys() odp.FlowKeys {
 	fks := odp.MakeFlowKeys()
 	fks.Add(odp.NewInPortFlowKey(odp.VportID(k.InPort)))
 	eth := odp.NewEthernetFlowKey()
-	eth.SetEthSrc(k.Src)
-	eth.SetEthDst(k.Dst)
+	if k.Group {
+		eth.SetMaskedEthSrc([6]byte{}, [6]byte{}) // a new key's mask is exact
+		eth.SetMaskedEthDst(groupBit, groupBit)
+	} else {
+		eth.SetEthSrc(k.Src)
+		eth.SetEthDst(k.Dst)
+	}
 	fks.Add(eth)
 	if k.Tunnel {
 		var t odp.TunnelFlowKey
@@ -32,8 +37,15 @@ func (k flowKey) odpKeys() odp.FlowKeys {
 	return fks
 }
 
-// odpActions returns the go-odp actions for a.
+// groupBit is the Ethernet group (multicast) bit, as an address and as
+// a mask.
+var groupBit = [6]byte{1}
+
+// odpActions returns the go-odp actions for a; none drops.
 func (a flowAction) odpActions() []odp.Action {
+	if a.Drop {
+		return nil
+	}
 	out := odp.NewOutputAction(odp.VportID(a.Output))
 	if !a.Tunnel {
 		return []odp.Action{out}
@@ -70,7 +82,11 @@ func keyFromODP(fks odp.FlowKeys) (flowKey, bool) {
 	if !ok {
 		return k, false
 	}
-	e := eth.Key()
+	e, m := eth.Key(), eth.Mask()
+	if m.EthSrc == [6]byte{} && m.EthDst == groupBit && e.EthDst == groupBit {
+		k.Group = true
+		return k, true
+	}
 	k.Src, k.Dst = e.EthSrc, e.EthDst
 	if t, ok := fks[odp.OVS_KEY_ATTR_TUNNEL].(odp.TunnelFlowKey); ok && !t.Ignored() {
 		tk, tm := t.Key(), t.Mask()

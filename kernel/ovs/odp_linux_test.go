@@ -12,6 +12,7 @@ import (
 func TestODPKeysRoundTrip(t *testing.T) {
 	for _, k := range []flowKey{
 		{InPort: 1, Src: macX, Dst: macY},
+		{InPort: 1, Group: true},
 		{InPort: 2, Src: macY, Dst: macX, Tunnel: true, TunID: 0x7773,
 			TunSrc: netip.MustParseAddr("198.51.100.2"), TunDst: netip.MustParseAddr("198.51.100.1")},
 	} {
@@ -26,6 +27,9 @@ func TestODPKeysRoundTrip(t *testing.T) {
 }
 
 func TestODPActions(t *testing.T) {
+	if d := (flowAction{Drop: true}).odpActions(); len(d) != 0 {
+		t.Errorf("drop actions = %v, want none", d)
+	}
 	local := flowAction{Output: 1}.odpActions()
 	if len(local) != 1 || local[0].(odp.OutputAction).VportID() != 1 {
 		t.Errorf("local actions = %v", local)

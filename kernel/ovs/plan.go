@@ -90,6 +90,9 @@ func invalidated(old, cur *kernel.View, t *flowTable) []flowKey {
 		}
 	}
 	for p := range t.byPeer {
+		if p == frame.UnknownPeer {
+			continue // permanent flows
+		}
 		var nl, ol kernel.Link
 		var ok, had bool
 		if cur != nil {
