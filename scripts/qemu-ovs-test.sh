@@ -38,7 +38,7 @@ RUN=${RUN:-}
 # Packages whose tests need the VM's kernel, and the end-to-end scripts.
 VM_TEST_PKGS=(./kernel/ovs)
 VM_SCRIPTS=(scripts/qemu/*.vm.sh)
-MODULES=(openvswitch vport-vxlan vxlan veth tun bridge nf_tables)
+MODULES=(openvswitch vport-vxlan vxlan veth tun bridge nf_tables xfrm_user)
 
 T0=$(date +%s.%N)
 since() { awk -v a="$(date +%s.%N)" -v b="$1" 'BEGIN{printf "%.1f", a-b}'; }
@@ -72,6 +72,8 @@ want xz xz-utils
 want zstd zstd
 want ip iproute2
 want nft nftables
+want jq jq
+want bash bash
 dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' || need+=(busybox-static)
 if ((${#need[@]})); then
 	log "installing ${need[*]}"
@@ -107,17 +109,19 @@ log "kernel $KVER"
 
 # ---- 3. static binaries: the kernel-dependent Go tests and weave-switch
 R=$WORK/root
-mkdir -p "$R"/{bin,sbin,usr/bin,usr/sbin,lib64,proc,sys,dev,run,tmp,etc,tests,var} "$R/lib/modules/$KVER"
+mkdir -p "$R"/{bin,sbin,usr/bin,usr/sbin,lib64,proc,sys,dev,run,tmp,etc,tests,var,ws/bin} "$R/lib/modules/$KVER"
 ln -s /run "$R/var/run"
 for p in "${VM_TEST_PKGS[@]}"; do
 	name=$(echo "${p#./}" | tr / -)
 	CGO_ENABLED=0 go test -c -trimpath -o "$R/tests/$name.test" "$p" || die "go test -c $p"
 done
-CGO_ENABLED=0 go build -trimpath -o "$R/usr/bin/weave-switch" ./cmd/weave-switch || die "go build weave-switch"
+# The end-to-end scripts see the repository's layout under /ws.
+CGO_ENABLED=0 go build -trimpath -o "$R/ws/bin/weave-switch" ./cmd/weave-switch || die "go build weave-switch"
+install -D -m644 scripts/lib.sh "$R/ws/scripts/lib.sh"
 for s in "${VM_SCRIPTS[@]}"; do
-	[ -f "$s" ] && install -m755 "$s" "$R/tests/$(basename "$s")"
+	[ -f "$s" ] && install -D -m755 "$s" "$R/ws/$s"
 done
-log "built: $(cd "$R/tests" && echo *) and weave-switch"
+log "built: $(cd "$R/tests" && echo *), weave-switch, $(cd "$R/ws/scripts/qemu" 2>/dev/null && echo *)"
 
 # ---- 4. initramfs: busybox, iproute2 and nft with their libraries, the modules, /init
 cp /bin/busybox "$R/bin/busybox"
@@ -132,12 +136,13 @@ copy_elf() { # copy_elf SRC DST: an ELF and the shared libraries it needs on thi
 	done
 }
 # busybox's applets of the same names lack netns, veth and nftables
-for t in ip bridge nft; do
+# (and the end-to-end scripts need bash and jq).
+for t in ip bridge nft bash jq; do
 	rm -f "$R/bin/$t" "$R/sbin/$t" "$R/usr/bin/$t" "$R/usr/sbin/$t"
+	copy_elf "$(readlink -f "$(command -v "$t")")" "/usr/bin/$t"
 done
-copy_elf "$(readlink -f "$(command -v ip)")" /sbin/ip
-copy_elf "$(readlink -f "$(command -v bridge)")" /sbin/bridge
-copy_elf "$(readlink -f "$(command -v nft)")" /usr/sbin/nft
+ln -s /usr/bin/ip "$R/sbin/ip"
+ln -s /usr/bin/bash "$R/bin/bash"
 
 MODDIR=$KROOT/lib/modules/$KVER
 : >"$R/etc/modules.list"
@@ -220,7 +225,7 @@ while read -r _ _ name rc; do
 	if [ "$rc" = 0 ]; then
 		passed=$((passed + 1))
 		log "ok: $name"
-		sed -n "/^@@ BEGIN $name\$/,/^@@ END $name /p" "$CONSOLE.txt" | grep -E '^ *--- (PASS|SKIP)|^(ok|PASS|SKIP)' | sed 's/^ */    /' >&2 || true
+		sed -n "/^@@ BEGIN $name\$/,/^@@ END $name /p" "$CONSOLE.txt" | grep -aE '^--- (PASS|SKIP)| ok: |^fast path' | sed 's/^/    /' >&2 || true
 	else
 		failed=$((failed + 1))
 		printf '\033[1;31mFAIL:\033[0m %s (rc=%s)\n' "$name" "$rc" >&2
