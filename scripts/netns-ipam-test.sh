@@ -99,6 +99,9 @@ ws_check "status ipam lists three peers owning the whole range" bash -c "
 	on h2 status ipam --json | jq -e '(.peers | length) == 3 and ([.peers[].addresses] | add) == 1048576 and .state == \"ready\"'"
 ws_check "status ipam prints a table" bash -c "on h1 status ipam | grep -q 'PEER' && on h1 status ipam | grep -q '$p-c1a'"
 
+ws_check "Prometheus metrics count h1's allocated addresses" bash -c "
+	curl -sf --unix-socket $WS_TMP/h1.sock http://weave-switch/metrics | grep -q '^weave_switch_ipam_allocated_addresses [1-9]'"
+
 pretty "detach releases"
 on h2 detach "$p-c2n"
 ws_check "the detached container's address is released" bash -c "
