@@ -418,6 +418,9 @@ func (s *sim) step() {
 	for _, i := range s.running() {
 		s.peers[i].a.Tick()
 		s.checkLost(i)
+		if err := s.peers[i].a.checkInvariants(); err != nil {
+			s.t.Fatalf("peer %d: %v", i, err)
+		}
 		if s.rng.IntN(3) == 0 {
 			s.gossip(i)
 		}
