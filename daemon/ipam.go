@@ -86,7 +86,7 @@ func (d *Daemon) startIPAM() error {
 		Self: d.self, Universe: c.ipamRange(), Seeds: seeds, Yield: yield, Store: store, Logger: d.log,
 		Alive: func(p frame.PeerName) bool {
 			m := ip.mesh.Load()
-			return m != nil && m.Reachable(p)
+			return m != nil && m.Alive(p)
 		},
 	})
 	if err != nil {

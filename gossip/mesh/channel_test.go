@@ -102,7 +102,7 @@ func TestChannelFloods(t *testing.T) {
 	b := startChannelNode(t, 0x020000000002, cb, a.addr())
 	c := startChannelNode(t, 0x020000000003, cc, b.addr())
 	defer func() {
-		for _, n := range []*node{a, b, c} {
+		for _, n := range []*node{a, b} {
 			n.m.Close()
 		}
 	}()
@@ -120,4 +120,8 @@ func TestChannelFloods(t *testing.T) {
 	if after-before > 2 {
 		t.Errorf("a merged %d states in 500 ms after the states agreed; the flood should have stopped", after-before)
 	}
+	// c is alive to a (through b); once it stops, it is not.
+	waitFor(t, "a to see c alive", func() bool { return a.m.Alive(0x020000000003) })
+	c.m.Close()
+	waitFor(t, "a to see c gone", func() bool { return !a.m.Alive(0x020000000003) && !a.m.Reachable(0x020000000003) })
 }

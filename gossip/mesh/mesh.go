@@ -53,6 +53,7 @@ type Mesh struct {
 	refused     []ConnStatus     // the latest inbound handshake failures
 	applied     *topology.Routes // the routes the data path has now
 	reachable   atomic.Pointer[topology.Routes]
+	alive       atomic.Pointer[map[frame.PeerName]bool]
 	channelLog  *ratelimit.Limiter // refused channel states
 	throttled   atomic.Uint64      // inbound connections closed by the rate limit
 
@@ -261,6 +262,37 @@ func (m *Mesh) Reachable(p frame.PeerName) bool {
 	return r != nil && r.Reachable(p)
 }
 
+// Alive reports whether peer p shows signs of life: it is reachable, or
+// we or a reachable peer hold a control connection to it (even one whose
+// data path has not answered yet). Components that must not act on a
+// live peer as if it were dead (IPAM's rmpeer) ask this. It is safe for
+// concurrent use.
+func (m *Mesh) Alive(p frame.PeerName) bool {
+	if m.Reachable(p) {
+		return true
+	}
+	a := m.alive.Load()
+	return a != nil && (*a)[p]
+}
+
+// updateAlive records the peers with a control connection to us or to a
+// reachable peer. Runs on the actor.
+func (m *Mesh) updateAlive(routes *topology.Routes) {
+	alive := map[frame.PeerName]bool{}
+	for name := range m.conns {
+		alive[name] = true
+	}
+	for _, e := range m.topo.Entries() {
+		if e.Name != m.cfg.Self && (routes == nil || !routes.Reachable(e.Name)) {
+			continue
+		}
+		for _, c := range e.Conns {
+			alive[c.Peer] = true
+		}
+	}
+	m.alive.Store(&alive)
+}
+
 // scheduleRoutes coalesces route recomputation (about 100 ms).
 func (m *Mesh) scheduleRoutes() {
 	m.recompute.Reset(100 * time.Millisecond)
@@ -273,6 +305,7 @@ func (m *Mesh) applyRoutes() {
 	m.cfg.Router.SetRoutes(routes)
 	m.applied = routes
 	m.reachable.Store(routes)
+	m.updateAlive(routes)
 	for _, e := range m.topo.Entries() {
 		if e.Name == m.cfg.Self {
 			continue
