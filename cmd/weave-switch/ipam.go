@@ -77,3 +77,19 @@ func printIPAM(w io.Writer, s *api.IPAMStatus) {
 	}
 	tw.Flush()
 }
+
+// ipamSummary is the one line `status` shows about the allocator.
+func ipamSummary(s *api.IPAMStatus) string {
+	var owned, free uint64
+	allocated := 0
+	for _, p := range s.Peers {
+		if p.Self {
+			owned, free = p.Addresses, p.Free
+		}
+	}
+	for _, a := range s.Allocations {
+		allocated += len(a.Addrs)
+	}
+	return fmt.Sprintf("%s, range %s, this router owns %d addresses (%d free), %d allocated to %d containers",
+		s.State, s.Range, owned, free, allocated, len(s.Allocations))
+}

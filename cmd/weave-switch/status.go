@@ -101,6 +101,9 @@ func printSummary(w io.Writer, s api.Status) {
 		s.Data.FromBridge, s.Data.ToBridge, s.Data.NoRoute+s.Data.NoPeer, s.Data.SendErrors)
 	fmt.Fprintf(tw, "Datapath:\t%s (%s)\n", s.Fastpath.Backend, s.Fastpath.Reason)
 	fmt.Fprintf(tw, "Attached:\t%d\n", len(s.Attachments))
+	if s.IPAM != nil {
+		fmt.Fprintf(tw, "IPAM:\t%s\n", ipamSummary(s.IPAM))
+	}
 	tw.Flush()
 }
 
