@@ -16,6 +16,8 @@ type HostBackend interface {
 	Deny(ctx context.Context, req PairRequest) (DenyResponse, error)
 	AddService(ctx context.Context, s Service) error
 	RemoveService(ctx context.Context, s Service) (RemoveServiceResponse, error)
+	// HostStatus is HostStatus with fresh drop counters.
+	HostStatus() HostStatus
 }
 
 // ExposeRequest asks to give the host addresses on the bridge (expose)
@@ -67,10 +69,11 @@ type HostStatus struct {
 	// Isolation reports whether the bridge filter is on.
 	Isolation bool `json:"isolation"`
 	// Allowed lists the allowed pairs as "A B".
-	Allowed  []string        `json:"allowed"`
-	Exposed  []ExposedAddr   `json:"exposed"`
-	Services []Service       `json:"services"`
-	Drops    map[string]Drop `json:"drops,omitempty"` // by host veth
+	Allowed  []string      `json:"allowed"`
+	Exposed  []ExposedAddr `json:"exposed"`
+	Services []Service     `json:"services"`
+	// Drops by host veth; only from /v1/isolation (status isolation).
+	Drops map[string]Drop `json:"drops,omitempty"`
 	// Forwarding reports whether the router turned IPv4 forwarding on.
 	Forwarding bool `json:"forwarding"`
 }
@@ -93,6 +96,9 @@ func registerHost(mux *http.ServeMux, b Backend) {
 	if !ok {
 		return
 	}
+	mux.HandleFunc("GET /v1/isolation", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, hb.HostStatus())
+	})
 	mux.HandleFunc("POST /v1/expose", func(w http.ResponseWriter, r *http.Request) {
 		var req ExposeRequest
 		if readJSON(w, r, &req) {
@@ -170,4 +176,11 @@ func (c *Client) AddService(ctx context.Context, s Service) error {
 func (c *Client) RemoveService(ctx context.Context, s Service) (RemoveServiceResponse, error) {
 	var out RemoveServiceResponse
 	return out, c.do(ctx, http.MethodDelete, "/v1/service", s, &out)
+}
+
+// HostStatus fetches isolation, exposed addresses, services and the
+// filter's drop counters.
+func (c *Client) HostStatus(ctx context.Context) (HostStatus, error) {
+	var out HostStatus
+	return out, c.do(ctx, http.MethodGet, "/v1/isolation", nil, &out)
 }

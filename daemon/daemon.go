@@ -367,7 +367,7 @@ func (d *Daemon) Status() api.Status {
 		data[p.Name.String()] = p
 	}
 	s.Fastpath = d.fastPathStatus()
-	s.Host = d.hostStatus()
+	s.Host = d.hostStatus(false)
 	fast := map[string]api.FastLink{}
 	for _, l := range s.Fastpath.Links {
 		fast[l.Peer] = l

@@ -45,12 +45,6 @@ type hostSide struct {
 	// exposeKeys are the allocator keys of the exposed addresses.
 	exposeKeys map[netip.Prefix]string
 	fwdPrev    string // IPv4 forwarding before this router turned it on; "" if it did not
-
-	drops struct {
-		sync.Mutex
-		at  time.Time
-		val map[string]isolation.Drops
-	}
 }
 
 // startHostSide replaces whatever tables an earlier run left for this
@@ -317,9 +311,10 @@ func (d *Daemon) unisolatePort(ctx context.Context, path string, was api.Attachm
 	}
 }
 
-// hostStatus reports the host side; drop counters are read from nft at
-// most once a second.
-func (d *Daemon) hostStatus() *api.HostStatus {
+// hostStatus reports the host side; with drops, it also reads the drop
+// counters from nft (a fork: only for `status isolation`, not for every
+// status poll).
+func (d *Daemon) hostStatus(drops bool) *api.HostStatus {
 	h := d.hs
 	if h == nil {
 		return nil
@@ -336,21 +331,20 @@ func (d *Daemon) hostStatus() *api.HostStatus {
 		s.Services = append(s.Services, api.Service{Kind: string(sv.Kind), Proto: sv.Proto, Listen: sv.Listen, Target: sv.Target})
 	}
 	h.mu.Unlock()
-	if h.isolate {
-		h.drops.Lock()
-		if time.Since(h.drops.at) > time.Second {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			if v, err := h.nft.Drops(ctx, h.bridge); err == nil {
-				h.drops.val = v
-			}
-			cancel()
-			h.drops.at = time.Now()
+	if h.isolate && drops {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		v, err := h.nft.Drops(ctx, h.bridge)
+		if err != nil {
+			d.log.Warn("read isolation drop counters", "err", err)
 		}
 		s.Drops = map[string]api.Drop{}
-		for k, v := range h.drops.val {
-			s.Drops[k] = api.Drop(v)
+		for k, c := range v {
+			s.Drops[k] = api.Drop(c)
 		}
-		h.drops.Unlock()
 	}
 	return s
 }
+
+// HostStatus implements api.HostBackend.HostStatus.
+func (d *Daemon) HostStatus() api.HostStatus { return *d.hostStatus(true) }

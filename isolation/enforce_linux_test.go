@@ -187,6 +187,23 @@ func TestEnforcedIsolation(t *testing.T) {
 		}
 	})
 
+	t.Run("NAT rules load", func(t *testing.T) {
+		// The kernel takes the NAT table with every kind of rule.
+		b.rs.NAT = NAT{
+			Exposed: []Exposed{{Addr: netip.MustParsePrefix("10.40.1.254/24"), Masquerade: true}},
+			Services: []Service{
+				{Kind: Publish, Proto: "tcp", Listen: netip.MustParseAddrPort("0.0.0.0:8080"), Target: netip.MustParseAddrPort("10.40.1.1:80")},
+				{Kind: Import, Proto: "udp", Listen: netip.MustParseAddrPort("10.40.1.254:53"), Target: netip.MustParseAddrPort("192.0.2.1:53")},
+			},
+		}
+		b.apply()
+		if !b.ping("a1", "a2") {
+			t.Error("a1 -> a2 broken with NAT rules loaded")
+		}
+		b.rs.NAT = NAT{}
+		b.apply()
+	})
+
 	if err := b.nft.Apply(context.Background(), DeleteScript("br0")); err != nil {
 		t.Fatal(err)
 	}

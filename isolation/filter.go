@@ -49,11 +49,16 @@ func outChain(ifname string) string { return "out-" + ifname }
 // Remote containers' frames were checked by the in-chain on their own
 // host before they reached the overlay, so the out-chain's source test is
 // as strong across hosts as on one host.
-func writeFilterTable(b *strings.Builder, table string, p Policy) {
+//
+// With masquerade, the replies of the connections containers opened to
+// the outside world come back from outside addresses; the ip table marks
+// them (ReplyMark) on their way in, and the out-chain lets marked frames
+// through.
+func writeFilterTable(b *strings.Builder, table string, p Policy, masq bool) {
 	fmt.Fprintf(b, "table bridge %s {\n", table)
 	for _, pt := range p.Ports {
 		writeInChain(b, pt)
-		writeOutChain(b, pt, p.Accepted(pt))
+		writeOutChain(b, pt, p.Accepted(pt), masq)
 	}
 	var in, out []string
 	for _, pt := range p.Ports {
@@ -94,7 +99,7 @@ func writeInChain(b *strings.Builder, pt Port) {
 	b.WriteString("\t\tcounter drop comment \"spoofed address or protocol\"\n\t}\n")
 }
 
-func writeOutChain(b *strings.Builder, pt Port, accepted []netip.Prefix) {
+func writeOutChain(b *strings.Builder, pt Port, accepted []netip.Prefix, masq bool) {
 	var v4, v6 []string
 	for _, a := range accepted {
 		if a.Addr().Is4() {
@@ -104,6 +109,9 @@ func writeOutChain(b *strings.Builder, pt Port, accepted []netip.Prefix) {
 		}
 	}
 	fmt.Fprintf(b, "\tchain %s {\n", outChain(pt.Ifname))
+	if masq {
+		fmt.Fprintf(b, "\t\tmeta mark & %#08x == %#08x return comment \"reply to masqueraded\"\n", ReplyMark, ReplyMark)
+	}
 	if len(v4) > 0 {
 		fmt.Fprintf(b, "\t\tether type ip ip saddr %s return\n", set(v4))
 		fmt.Fprintf(b, "\t\tether type arp arp saddr ip %s return\n", set(v4))

@@ -106,6 +106,23 @@ func (n NAT) empty() bool {
 	return true
 }
 
+// ReplyMark is the packet mark bit (0x00800000) the ip table sets on the
+// replies of connections masqueraded to the outside world, so that the
+// bridge filter, which otherwise only lets a container receive from its
+// application subnets, lets them back in. Other bits of the mark are
+// left alone.
+const ReplyMark = 0x00800000
+
+// masquerades reports whether some exposed subnet is masqueraded.
+func (n NAT) masquerades() bool {
+	for _, e := range n.Exposed {
+		if e.Masquerade && e.Addr.Addr().Is4() {
+			return true
+		}
+	}
+	return false
+}
+
 // NeedsForwarding reports whether n only works with IPv4 forwarding on
 // (the host routes between the bridge and its other interfaces).
 func (n NAT) NeedsForwarding() bool { return !n.empty() }
@@ -164,6 +181,12 @@ func writeNATChains(b *strings.Builder, bridge string, n NAT) {
 			fmt.Fprintf(b, "\t\t%s\n", r)
 		}
 		b.WriteString("\t}\n")
+	}
+	if n.masquerades() {
+		// Marked before the reply is de-masqueraded (mangle runs after
+		// conntrack, before dstnat), and only from outside the bridge.
+		fmt.Fprintf(b, "\tchain mark-replies {\n\t\ttype filter hook prerouting priority mangle; policy accept;\n")
+		fmt.Fprintf(b, "\t\tiifname != %q ct direction reply ct status snat meta mark set meta mark | %#08x\n\t}\n", bridge, ReplyMark)
 	}
 	chain("prerouting", "prerouting", "dstnat", pre)
 	chain("output", "output", "-100", out)

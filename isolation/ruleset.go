@@ -50,7 +50,7 @@ func (r Ruleset) Script() string {
 	fmt.Fprintf(&b, "table bridge %s {}\ndelete table bridge %s\n", t, t)
 	fmt.Fprintf(&b, "table ip %s {}\ndelete table ip %s\n", t, t)
 	if r.Isolate {
-		writeFilterTable(&b, t, r.Policy)
+		writeFilterTable(&b, t, r.Policy, r.NAT.masquerades())
 	}
 	if !r.NAT.empty() {
 		writeIPTable(&b, t, r)

@@ -135,6 +135,10 @@ delete table bridge weave-switch-weave
 table ip weave-switch-weave {}
 delete table ip weave-switch-weave
 table ip weave-switch-weave {
+	chain mark-replies {
+		type filter hook prerouting priority mangle; policy accept;
+		iifname != "weave" ct direction reply ct status snat meta mark set meta mark | 0x00800000
+	}
 	chain prerouting {
 		type nat hook prerouting priority dstnat; policy accept;
 		iifname != "weave" fib daddr type local tcp dport 8080 dnat to 10.40.1.5:80
@@ -198,5 +202,22 @@ func TestServiceValidate(t *testing.T) {
 	r := Ruleset{Bridge: "weave", NAT: NAT{Services: []Service{ok, ok}}}
 	if err := r.Validate(); err == nil || !strings.Contains(err.Error(), "twice") {
 		t.Errorf("duplicate service: Validate() = %v", err)
+	}
+}
+
+// With masquerade, every out-chain lets the marked replies of masqueraded
+// connections in, first; without, no chain mentions the mark.
+func TestScriptMasqueradeReplies(t *testing.T) {
+	r := twoApps()
+	if strings.Contains(r.Script(), "meta mark") {
+		t.Errorf("mark rules without masquerade:\n%s", r.Script())
+	}
+	r.NAT.Exposed = []Exposed{{Addr: pfx("10.40.1.254/24"), Masquerade: true}}
+	s := r.Script()
+	for _, port := range []string{"vwsa", "vwsb"} {
+		want := "chain out-" + port + " {\n\t\tmeta mark & 0x00800000 == 0x00800000 return comment \"reply to masqueraded\"\n"
+		if !strings.Contains(s, want) {
+			t.Errorf("out-chain of %s does not start with the reply rule:\n%s", port, s)
+		}
 	}
 }

@@ -131,7 +131,7 @@ func parseListenArg(cmd, s string) (netip.AddrPort, error) {
 		return ap, nil
 	}
 	if p, err := strconv.ParseUint(s, 10, 16); err == nil && p > 0 {
-		return netip.AddrPortFrom(netip.Addr{}, uint16(p)), nil
+		return netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(p)), nil
 	}
 	return netip.AddrPort{}, cli.Exit(fmt.Sprintf("%s: %q is not PORT or ADDR:PORT", cmd, s), 2)
 }
@@ -230,7 +230,7 @@ func printHost(w io.Writer, h *api.HostStatus, atts []api.Attachment) {
 	fmt.Fprintf(tw, "Exposed:\t%s\n", dash(strings.Join(exp, ", ")))
 	for _, s := range h.Services {
 		l := s.Listen.String()
-		if !s.Listen.Addr().IsValid() {
+		if !s.Listen.Addr().IsValid() || s.Listen.Addr().IsUnspecified() {
 			l = "*:" + strconv.Itoa(int(s.Listen.Port()))
 		}
 		fmt.Fprintf(tw, "Service:\t%s %s %s -> %s\n", s.Kind, s.Proto, l, s.Target)

@@ -50,7 +50,11 @@ func statusCommand() *cli.Command {
 				case "ipam":
 					return enc.Encode(s.IPAM)
 				case "isolation":
-					return enc.Encode(s.Host)
+					h, err := api.NewClient(c.String("api")).HostStatus(c.Context)
+					if err != nil {
+						return cli.Exit(err.Error(), 1)
+					}
+					return enc.Encode(h)
 				}
 				return enc.Encode(s)
 			}
@@ -66,7 +70,11 @@ func statusCommand() *cli.Command {
 			case "ipam":
 				printIPAM(w, s.IPAM)
 			case "isolation":
-				printHost(w, s.Host, s.Attachments)
+				h, err := api.NewClient(c.String("api")).HostStatus(c.Context)
+				if err != nil {
+					return cli.Exit(err.Error(), 1)
+				}
+				printHost(w, &h, s.Attachments)
 			default:
 				printSummary(w, s)
 			}
