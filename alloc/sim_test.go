@@ -52,7 +52,8 @@ type sim struct {
 	subnets []netip.Prefix
 	nkey    int
 	nstep   int
-	props   map[int]uint32 // proposer → seq
+	claims  map[int]map[string]netip.Addr // pending explicit claims per peer
+	props   map[int]uint32                // proposer → seq
 	propAge map[int]int
 	stats   map[string]int
 	log     *slog.Logger
@@ -62,7 +63,7 @@ func newSim(t *testing.T, seed uint64, n, nseeds int) *sim {
 	s := &sim{
 		t: t, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		ref: map[netip.Addr]string{}, keys: map[string][]netip.Addr{},
-		props: map[int]uint32{}, propAge: map[int]int{}, stats: map[string]int{},
+		props: map[int]uint32{}, propAge: map[int]int{}, stats: map[string]int{}, claims: map[int]map[string]netip.Addr{},
 		log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	if *simLog {
@@ -198,6 +199,60 @@ func (s *sim) allocate(i int) {
 		s.t.Fatalf("DUPLICATE: peer %d allocated %s to %s, in use by %s", i, ad, key, prev)
 	}
 	s.tracef("alloc %s %s", who, ad)
+	s.ref[ad] = who
+	s.keys[who] = append(s.keys[who], ad)
+}
+
+// claim: peer i claims a random address of the universe for a new key
+// (sometimes one in use: it must never be granted).
+func (s *sim) claim(i int) {
+	s.nkey++
+	key := fmt.Sprintf("x%d", s.nkey)
+	ad := u32ToAddr(addrToU32(netip.MustParseAddr("10.32.0.0")) + uint32(s.rng.IntN(1<<12)))
+	err := s.peers[i].a.Claim(key, ad)
+	switch {
+	case err == nil:
+		s.record(i, key, ad)
+		s.stats["claimed"]++
+	case errors.Is(err, ErrPending), errors.Is(err, ErrNoRing):
+		if s.claims[i] == nil {
+			s.claims[i] = map[string]netip.Addr{}
+		}
+		s.claims[i][key] = ad
+		s.stats["claim pending"]++
+	case errors.Is(err, ErrInUse):
+		s.stats["claim in use"]++
+	default:
+		s.t.Fatalf("claim: %v", err)
+	}
+}
+
+// settleClaims records claims that were granted since.
+func (s *sim) settleClaims() {
+	for i, cs := range s.claims {
+		if s.peers[i].a == nil {
+			delete(s.claims, i) // pending claims live in memory only
+			continue
+		}
+		for key, ad := range cs {
+			if got := s.peers[i].a.Lookup(key); len(got) > 0 {
+				if got[0] != ad {
+					s.t.Fatalf("claim of %s for %s got %v", ad, key, got)
+				}
+				delete(cs, key)
+				s.record(i, key, ad)
+				s.stats["claim granted"]++
+			}
+		}
+	}
+}
+
+func (s *sim) record(i int, key string, ad netip.Addr) {
+	who := fmt.Sprintf("%d/%s", i, key)
+	if prev, dup := s.ref[ad]; dup {
+		s.t.Fatalf("DUPLICATE: peer %d holds %s for %s, in use by %s", i, ad, key, prev)
+	}
+	s.tracef("claim %s %s", who, ad)
 	s.ref[ad] = who
 	s.keys[who] = append(s.keys[who], ad)
 }
@@ -414,6 +469,8 @@ func (s *sim) step() {
 		s.heal()
 	case x < 80:
 		s.rmpeer()
+	case x < 84 && len(run) > 0:
+		s.claim(run[s.rng.IntN(len(run))])
 	}
 	for _, i := range s.running() {
 		s.peers[i].a.Tick()
@@ -426,6 +483,7 @@ func (s *sim) step() {
 		}
 	}
 	s.deliver(len(s.inbox)/2 + 1)
+	s.settleClaims()
 	s.checkProposals()
 }
 
@@ -454,6 +512,7 @@ func (s *sim) converge() {
 			}
 		}
 		s.deliver(len(s.inbox))
+		s.settleClaims()
 		s.checkProposals()
 		if round > 10 && s.converged() {
 			return
