@@ -145,27 +145,38 @@ ln -s /usr/bin/ip "$R/sbin/ip"
 ln -s /usr/bin/bash "$R/bin/bash"
 
 MODDIR=$KROOT/lib/modules/$KVER
-: >"$R/etc/modules.list"
-for m in "${MODULES[@]}"; do
-	modprobe -d "$KROOT" -S "$KVER" --show-depends "$m" | awk '$1=="insmod"{print $2}'
-done | awk '!seen[$0]++' | while read -r ko; do
-	rel=${ko#"$MODDIR"/}
+deps() { # deps MODULE...: the .ko files to insmod, in order, softdeps included
+	local m
+	for m in "$@"; do
+		modprobe -d "$KROOT" -S "$KVER" --show-depends "$m" | awk '$1=="insmod"{print $2}'
+	done | awk '!seen[$0]++'
+}
+copy_ko() { # copy_ko FILE: into the initramfs, decompressed; prints its path there
+	local rel=${1#"$MODDIR"/} dst
 	dst=$R/lib/modules/$KVER/${rel%.xz}
 	dst=${dst%.zst}
 	mkdir -p "$(dirname "$dst")"
-	case "$ko" in
-	*.xz) xz -dc "$ko" >"$dst" ;;
-	*.zst) zstd -qdc "$ko" >"$dst" ;;
-	*) cp "$ko" "$dst" ;;
+	case "$1" in
+	*.xz) xz -dc "$1" >"$dst" ;;
+	*.zst) zstd -qdc "$1" >"$dst" ;;
+	*) cp "$1" "$dst" ;;
 	esac
-	echo "${dst#"$R/lib/modules/$KVER/"}" >>"$R/etc/modules.list"
-done
+	echo "${dst#"$R/lib/modules/$KVER/"}"
+}
+# Loaded at boot, in order:
+deps "${MODULES[@]}" | while read -r ko; do copy_ko "$ko"; done >"$R/etc/modules.list"
+# Present for the kernel to load on demand (nftables expressions, NAT,
+# conntrack, the bridge family: the routers' isolation rules use them).
+mapfile -t extra < <(cd "$MODDIR/kernel/net" && ls netfilter/nf_*.ko* netfilter/nft_*.ko* netfilter/nfnetlink*.ko* \
+	bridge/netfilter/nf_*.ko* bridge/netfilter/nft_*.ko* ipv4/netfilter/nf_*.ko* ipv4/netfilter/nft_*.ko* \
+	ipv6/netfilter/nf_*.ko* ipv6/netfilter/nft_*.ko* 2>/dev/null | sed 's|.*/||; s|\.ko.*||')
+deps "${extra[@]}" | while read -r ko; do copy_ko "$ko" >/dev/null; done
 cp "$MODDIR"/modules.builtin* "$MODDIR"/modules.order "$R/lib/modules/$KVER/" 2>/dev/null || true
 depmod -b "$R" "$KVER" # in-VM request_module (nft's expressions) goes through busybox modprobe
 install -m755 scripts/qemu/init "$R/init"
 INITRD=$WORK/initrd.cpio.gz
 (cd "$R" && find . -print0 | cpio --null -o -H newc --quiet) | gzip -1 >"$INITRD"
-log "initramfs $(du -h "$INITRD" | cut -f1), $(wc -l <"$R/etc/modules.list") modules"
+log "initramfs $(du -h "$INITRD" | cut -f1), $(wc -l <"$R/etc/modules.list") modules loaded at boot, $(find "$R/lib/modules" -name '*.ko' | wc -l) in all"
 
 # ---- 5. boot; /init prints @@ markers on the serial console and powers off
 CONSOLE=$WORK/console.log

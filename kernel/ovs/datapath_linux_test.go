@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -32,6 +33,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
 	"github.com/weave-switch/weave-switch/frame"
@@ -78,12 +80,84 @@ func newNS(t *testing.T) string {
 	name := fmt.Sprintf("ws-ovs-%d-%d", os.Getpid(), nsSeq.Add(1))
 	run(t, "", "ip", "netns", "add", name)
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
-	run(t, name, "ip", "link", "set", "lo", "up")
-	// No IPv6: router solicitations, MLD and DAD would add misses.
-	for _, f := range []string{"all", "default", "lo"} {
-		run(t, name, "sh", "-c", "echo 1 > /proc/sys/net/ipv6/conf/"+f+"/disable_ipv6")
-	}
+	// In-process rather than a process per step: under TCG each spawn
+	// costs tens of milliseconds.
+	inNS(t, name, func() error {
+		// No IPv6: router solicitations, MLD and DAD would add misses.
+		// /proc/sys/net follows the opening thread's namespace.
+		for _, f := range []string{"all", "default", "lo"} {
+			if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+f+"/disable_ipv6", []byte("1"), 0o644); err != nil {
+				return err
+			}
+		}
+		lo, err := netlink.LinkByName("lo")
+		if err != nil {
+			return err
+		}
+		return netlink.LinkSetUp(lo)
+	})
 	return name
+}
+
+// nsFd opens namespace name for netlink's Namespace fields.
+func nsFd(t *testing.T, name string) netlink.NsFd {
+	t.Helper()
+	h, err := netns.GetFromName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return netlink.NsFd(h)
+}
+
+// vethBetween creates a veth pair with end a in namespace nsA and end b in
+// nsB (created from this thread's namespace, moved at once).
+func vethBetween(t *testing.T, a, nsA, b, nsB string, mac frame.MAC) {
+	t.Helper()
+	attrs := netlink.LinkAttrs{Name: a, MTU: testMTU, Namespace: nsFd(t, nsA)}
+	if !mac.IsZero() {
+		attrs.HardwareAddr = mac[:]
+	}
+	if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: attrs, PeerName: b, PeerNamespace: nsFd(t, nsB)}); err != nil {
+		t.Fatalf("veth %s/%s: %v", a, b, err)
+	}
+}
+
+// configure brings link up in namespace ns with an address (if any) on a
+// bridge (if any) and static neighbours.
+func configure(t *testing.T, ns, link, cidr, master string, neigh map[string]frame.MAC) {
+	t.Helper()
+	inNS(t, ns, func() error {
+		l, err := netlink.LinkByName(link)
+		if err != nil {
+			return err
+		}
+		if cidr != "" {
+			a, err := netlink.ParseAddr(cidr)
+			if err != nil {
+				return err
+			}
+			if err := netlink.AddrAdd(l, a); err != nil {
+				return err
+			}
+		}
+		if master != "" {
+			if err := host.SetMaster(link, master, testMTU); err != nil {
+				return err
+			}
+		}
+		if err := netlink.LinkSetUp(l); err != nil {
+			return err
+		}
+		for ip, mac := range neigh {
+			err := netlink.NeighSet(&netlink.Neigh{LinkIndex: l.Attrs().Index, State: netlink.NUD_PERMANENT,
+				IP: net.ParseIP(ip), HardwareAddr: mac[:]})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 func run(t *testing.T, ns string, args ...string) string {
@@ -211,10 +285,9 @@ func newTestNet(t *testing.T, cfg Config) *testNet {
 	for _, h := range []*testHost{n.a, n.b} {
 		h.ns = newNS(t)
 	}
-	run(t, "", "ip", "link", "add", "ul0", "netns", n.a.ns, "type", "veth", "peer", "name", "ul0", "netns", n.b.ns)
+	vethBetween(t, "ul0", n.a.ns, "ul0", n.b.ns, frame.MAC{})
 	for _, h := range []*testHost{n.a, n.b} {
-		run(t, h.ns, "ip", "addr", "add", h.addr.String()+"/24", "dev", "ul0")
-		run(t, h.ns, "ip", "link", "set", "ul0", "up")
+		configure(t, h.ns, "ul0", h.addr.String()+"/24", "", nil)
 		inNS(t, h.ns, func() error {
 			if _, err := host.EnsureBridge(host.Bridge{Name: testBridge, MTU: testMTU}); err != nil {
 				return err
@@ -237,16 +310,15 @@ func newTestNet(t *testing.T, cfg Config) *testNet {
 		cns := newNS(t)
 		h.conts[c.name] = cns
 		hv := "v" + c.name
-		run(t, "", "ip", "link", "add", "eth0", "netns", cns, "address", c.mac.String(), "mtu", fmt.Sprint(testMTU),
-			"type", "veth", "peer", "name", hv, "netns", h.ns)
-		run(t, h.ns, "ip", "link", "set", hv, "mtu", fmt.Sprint(testMTU), "master", testBridge, "up")
-		run(t, cns, "ip", "addr", "add", c.ip+"/24", "dev", "eth0")
-		run(t, cns, "ip", "link", "set", "eth0", "up")
+		vethBetween(t, "eth0", cns, hv, h.ns, c.mac)
+		configure(t, h.ns, hv, "", testBridge, nil)
+		neigh := map[string]frame.MAC{}
 		for _, o := range containers {
 			if o.name != c.name {
-				run(t, cns, "ip", "neigh", "replace", o.ip, "lladdr", o.mac.String(), "dev", "eth0", "nud", "permanent")
+				neigh[o.ip] = o.mac
 			}
 		}
+		configure(t, cns, "eth0", c.ip+"/24", "", neigh)
 	}
 	t.Logf("setup: containers in %v", time.Since(t0))
 	for _, h := range []*testHost{n.a, n.b} {
