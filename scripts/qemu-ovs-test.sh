@@ -96,8 +96,12 @@ if [ ! -f "$KROOT/boot/vmlinuz-$KVER" ]; then
 	deb=$(ls "$QEMU_CACHE/dl/${KPKG}"_*.deb 2>/dev/null | head -1 || true)
 	if [ -z "$deb" ]; then
 		log "downloading $KPKG"
-		(cd "$QEMU_CACHE/dl" && apt-get download -q "$KPKG" 2>&1 | grep -v 'unsandboxed' >&2) || true
-		deb=$(ls "$QEMU_CACHE/dl/${KPKG}"_*.deb 2>/dev/null | head -1 || true)
+		for attempt in 1 2; do
+			(cd "$QEMU_CACHE/dl" && apt-get download -q "$KPKG" 2>&1 | grep -v 'unsandboxed' >&2) || true
+			deb=$(ls "$QEMU_CACHE/dl/${KPKG}"_*.deb 2>/dev/null | head -1 || true)
+			[ -n "$deb" ] && break
+			apt-get update -qq >/dev/null # stale lists name a version the mirror dropped
+		done
 		[ -n "$deb" ] || die "apt-get download $KPKG failed"
 	fi
 	rm -rf "$KROOT.tmp"

@@ -8,6 +8,9 @@ const (
 	// is deleted. Weave's fastdp swept every 5 minutes; a shorter time
 	// keeps the flow table small and costs one miss per idle pair.
 	DefaultIdleTimeout = 60 * time.Second
+	// DefaultMaxFlows bounds the flow table: each flow is one MAC pair in
+	// one direction, so a flood of pairs cannot grow it without limit.
+	DefaultMaxFlows = 65536
 )
 
 // Config tunes the ovs backend. The zero value is ready to use.
@@ -20,6 +23,10 @@ type Config struct {
 	// IdleTimeout/4 or 5 s, whichever is shorter. Negative: never (tests
 	// sweep by hand).
 	SweepInterval time.Duration
+	// MaxFlows: with this many flows installed, misses install nothing
+	// more (their frames stay on the userspace path) until some expire.
+	// If zero, defaults to DefaultMaxFlows.
+	MaxFlows int
 	// Now is the clock; if nil, time.Now.
 	Now func() time.Time
 }
@@ -30,6 +37,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SweepInterval == 0 {
 		c.SweepInterval = min(c.IdleTimeout/4, 5*time.Second)
+	}
+	if c.MaxFlows <= 0 {
+		c.MaxFlows = DefaultMaxFlows
 	}
 	if c.Now == nil {
 		c.Now = time.Now

@@ -65,7 +65,7 @@ type Datapath struct {
 	wg   sync.WaitGroup
 
 	misses, installed, removed, expired, errs atomic.Uint64
-	userspace, strangers, stale               atomic.Uint64
+	userspace, strangers, stale, full         atomic.Uint64
 }
 
 type families struct{ datapath, vport, packet uint16 }
@@ -404,6 +404,12 @@ func (d *Datapath) handleMiss(u upcall) {
 		return
 	}
 	d.mu.Lock()
+	if _, had := d.mu.flows.get(f.Key); !had && d.mu.flows.len() >= d.cfg.MaxFlows {
+		d.mu.Unlock()
+		d.full.Add(1)
+		d.logLimited("ovs: flow table full; the frame stays on the userspace path", "max_flows", d.cfg.MaxFlows)
+		return
+	}
 	if d.mu.closed || d.mu.gen != gen {
 		// An Update invalidated flows while we decided: the decision may
 		// rest on a MAC or a link that is gone. Install nothing; the next
@@ -618,13 +624,15 @@ type Counters struct {
 	// Expired: flows deleted for idleness. Userspace: misses the Decider
 	// left to userspace (no flow). Strangers: misses from an unknown
 	// tunnel source, VNI or port. Stale: decisions not installed because
-	// an Update invalidated flows meanwhile.
-	Expired, Userspace, Strangers, Stale uint64
+	// an Update invalidated flows meanwhile. Full: decisions not
+	// installed because the table held MaxFlows.
+	Expired, Userspace, Strangers, Stale, Full uint64
 }
 
 // Counters returns the backend's own counters.
 func (d *Datapath) Counters() Counters {
-	return Counters{Expired: d.expired.Load(), Userspace: d.userspace.Load(), Strangers: d.strangers.Load(), Stale: d.stale.Load()}
+	return Counters{Expired: d.expired.Load(), Userspace: d.userspace.Load(), Strangers: d.strangers.Load(),
+		Stale: d.stale.Load(), Full: d.full.Load()}
 }
 
 // Entries implements kernel.Datapath: this router's heartbeat entry, the

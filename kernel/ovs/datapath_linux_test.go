@@ -112,9 +112,9 @@ func nsFd(t *testing.T, name string) netlink.NsFd {
 
 // vethBetween creates a veth pair with end a in namespace nsA and end b in
 // nsB (created from this thread's namespace, moved at once).
-func vethBetween(t *testing.T, a, nsA, b, nsB string, mac frame.MAC) {
+func vethBetween(t *testing.T, a, nsA, b, nsB string, mtu int, mac frame.MAC) {
 	t.Helper()
-	attrs := netlink.LinkAttrs{Name: a, MTU: testMTU, Namespace: nsFd(t, nsA)}
+	attrs := netlink.LinkAttrs{Name: a, MTU: mtu, Namespace: nsFd(t, nsA)}
 	if !mac.IsZero() {
 		attrs.HardwareAddr = mac[:]
 	}
@@ -285,7 +285,9 @@ func newTestNet(t *testing.T, cfg Config) *testNet {
 	for _, h := range []*testHost{n.a, n.b} {
 		h.ns = newNS(t)
 	}
-	vethBetween(t, "ul0", n.a.ns, "ul0", n.b.ns, frame.MAC{})
+	// The underlay has room for the overlay MTU plus vxlan's 50 bytes;
+	// with less, the full-MTU heartbeats (DF) would never cross.
+	vethBetween(t, "ul0", n.a.ns, "ul0", n.b.ns, 1500, frame.MAC{})
 	for _, h := range []*testHost{n.a, n.b} {
 		configure(t, h.ns, "ul0", h.addr.String()+"/24", "", nil)
 		inNS(t, h.ns, func() error {
@@ -310,7 +312,7 @@ func newTestNet(t *testing.T, cfg Config) *testNet {
 		cns := newNS(t)
 		h.conts[c.name] = cns
 		hv := "v" + c.name
-		vethBetween(t, "eth0", cns, hv, h.ns, c.mac)
+		vethBetween(t, "eth0", cns, hv, h.ns, testMTU, c.mac)
 		configure(t, h.ns, hv, "", testBridge, nil)
 		neigh := map[string]frame.MAC{}
 		for _, o := range containers {
@@ -721,5 +723,25 @@ func TestCloseRemovesEverything(t *testing.T) {
 	}
 	if out := run(t, ns, "bridge", "fdb", "show", "dev", testTAP); strings.Contains(out, kernel.HeartbeatMAC(peerA).String()) {
 		t.Errorf("heartbeat entry left on the TAP:\n%s", out)
+	}
+}
+
+func TestFlowTableBound(t *testing.T) {
+	// The group drop flow counts: room for it and one conversation
+	// direction only.
+	n := newTestNet(t, Config{MaxFlows: 2})
+	// A installs A1>B1 into the tunnel, B installs it out of the
+	// tunnel; then both are full, so B refuses B1>A1 and the replies
+	// go nowhere (here: no userspace path).
+	if err := exec.Command("ip", "netns", "exec", n.a.conts["A1"], "ping", "-c", "2", "-W", "1", ipOf("B1")).Run(); err == nil {
+		t.Error("ping passed with room for one flow per host")
+	}
+	for _, h := range []*testHost{n.a, n.b} {
+		if got := len(h.kernelFlows(t)); got != 1 {
+			t.Errorf("host %s has %d flows, want 1 (the bound)", h.name, got)
+		}
+	}
+	if c := n.b.dp.Counters(); c.Full == 0 {
+		t.Errorf("host B Counters = %+v, want misses refused for a full table", c)
 	}
 }
