@@ -48,6 +48,7 @@
 //	  chain input                  iifname vmap -> in-PORT (frames to the host)
 //	  chain output                 oifname vmap -> out-PORT (frames from the host)
 //	table ip weave-switch-BRIDGE   (only while there is NAT to do)
+//	  chain mark-replies           ReplyMark on replies of masqueraded connections
 //	  chain prerouting, output     DNAT of published and imported services
 //	  chain postrouting            masquerading
 //
