@@ -6,6 +6,7 @@ import (
 	"net/netip"
 
 	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/internal/udpbatch"
 )
 
 // Config configures a Sleeve. The zero value of every field except Self
@@ -82,7 +83,7 @@ func (c *Config) withDefaults() Config {
 		out.SocketBuffer = DefaultSocketBuffer
 	}
 	if out.BatchSize == 0 {
-		out.BatchSize = defaultBatchSize
+		out.BatchSize = udpbatch.DefaultBatchSize
 	}
 	return out
 }

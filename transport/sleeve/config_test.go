@@ -1,6 +1,7 @@
 package sleeve
 
 import (
+	"github.com/weave-switch/weave-switch/internal/udpbatch"
 	"net/netip"
 	"strings"
 	"testing"
@@ -45,7 +46,7 @@ func TestConfigDefaults(t *testing.T) {
 	var nilCfg *Config
 	d := nilCfg.withDefaults()
 	if d.Listen != netip.MustParseAddrPort("0.0.0.0:6783") || d.UnderlayMTU != 1500 ||
-		d.SocketBuffer != 4<<20 || d.BatchSize != defaultBatchSize {
+		d.SocketBuffer != 4<<20 || d.BatchSize != udpbatch.DefaultBatchSize {
 		t.Errorf("defaults: %+v", d)
 	}
 	c := &Config{Self: peerA, UnderlayMTU: 9000}
@@ -66,7 +67,7 @@ func TestConfigDefaults(t *testing.T) {
 	if s.Overhead() != 60 || 1500-s.Overhead()-14 != 1426 {
 		t.Errorf("Overhead = %d", s.Overhead())
 	}
-	if s.BatchSize() != defaultBatchSize {
+	if s.BatchSize() != udpbatch.DefaultBatchSize {
 		t.Errorf("BatchSize = %d", s.BatchSize())
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/internal/udpbatch"
 	"github.com/weave-switch/weave-switch/transport"
 )
 
@@ -26,7 +27,7 @@ const (
 // contract), so it needs no lock.
 type receiver struct {
 	s    *Sleeve
-	br   *batchReader
+	br   *udpbatch.Reader
 	bufs [][]byte
 
 	n, next int    // messages [next, n) of the last read are not split yet
@@ -62,7 +63,7 @@ func newReceiver(s *Sleeve, conn *net.UDPConn, gro bool, now func() time.Time) (
 	for i := range bufs {
 		bufs[i] = backing[i*size : (i+1)*size : (i+1)*size]
 	}
-	br, err := newBatchReader(conn, bufs, gro)
+	br, err := udpbatch.NewReader(conn, bufs, gro)
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +99,7 @@ func (r *receiver) receive(b *frame.Batch, eps []transport.Endpoint) (int, error
 			r.s.stats.receivedFrames.Add(uint64(k))
 			return k, nil
 		}
-		n, err := r.br.read()
+		n, err := r.br.Read()
 		if err != nil {
 			if r.s.closed.Load() || errors.Is(err, net.ErrClosed) {
 				return 0, transport.ErrClosed
@@ -206,9 +207,9 @@ func (r *receiver) nextMessage() bool {
 	for r.next < r.n {
 		i := r.next
 		r.next++
-		size := r.br.size(i)
-		r.from = r.br.addr(i)
-		if r.br.truncated(i) {
+		size := r.br.Size(i)
+		r.from = r.br.Addr(i)
+		if r.br.Truncated(i) {
 			r.s.stats.receivedDatagrams.Add(1)
 			r.s.stats.receivedBytes.Add(uint64(size))
 			r.s.drop(DropOversize, 0, size, size, r.from)
@@ -221,7 +222,7 @@ func (r *receiver) nextMessage() bool {
 		}
 		r.msg = r.bufs[i][:size]
 		r.seg = size
-		if seg := r.br.segSize(i); seg > 0 && seg < size {
+		if seg := r.br.SegSize(i); seg > 0 && seg < size {
 			r.seg = seg
 			r.s.stats.groReceives.Add(1)
 		}

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/net/ipv4"
 
 	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/internal/udpbatch"
 	"github.com/weave-switch/weave-switch/transport"
 )
 
@@ -52,7 +53,7 @@ type sendState struct {
 
 	msgs  []ipv4.Message // msgs[i].Buffers is a slice of iovs, msgs[i].Addr is &ua
 	iovs  [][]byte
-	oob   []byte // segmentCmsgSpace per message
+	oob   []byte // udpbatch.SegmentCmsgSpace per message
 	first []int  // first datagram of message i
 	count []int  // datagrams in message i
 	order []int  // indexes of dgs in the order the messages send them
@@ -70,7 +71,7 @@ func (s *Sleeve) newSendState() *sendState {
 		arena: make([]byte, 0, sendArenaSize),
 		msgs:  make([]ipv4.Message, n),
 		iovs:  make([][]byte, n),
-		oob:   alignedBytes(n * segmentCmsgSpace),
+		oob:   udpbatch.AlignedBytes(n * udpbatch.SegmentCmsgSpace),
 		first: make([]int, n),
 		count: make([]int, n),
 		order: make([]int, n),
@@ -374,8 +375,8 @@ func (st *sendState) build(from int, gso bool, maxBytes int) int {
 		m.Buffers = st.iovs[lo:niov:niov]
 		m.OOB = nil
 		if cnt > 1 {
-			m.OOB = st.oob[nm*segmentCmsgSpace : (nm+1)*segmentCmsgSpace]
-			putSegmentCmsg(m.OOB, seg)
+			m.OOB = st.oob[nm*udpbatch.SegmentCmsgSpace : (nm+1)*udpbatch.SegmentCmsgSpace]
+			udpbatch.PutSegmentCmsg(m.OOB, seg)
 		}
 		st.first[nm], st.count[nm] = start, j-start
 		nm++
@@ -445,7 +446,7 @@ func (s *Sleeve) flush(sk *socket, st *sendState, ep transport.Endpoint, maxGSO 
 		case err != nil && (s.closed.Load() || errors.Is(err, net.ErrClosed)):
 			return transport.ErrClosed
 		case err != nil && st.msgs[done].OOB != nil:
-			dis, retry := gsoError(err)
+			dis, retry := udpbatch.GSOError(err)
 			if !retry {
 				return s.opError("send", ep.String(), err)
 			}

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/net/ipv6"
 
 	"github.com/weave-switch/weave-switch/internal/ratelimit"
+	"github.com/weave-switch/weave-switch/internal/udpbatch"
 	"github.com/weave-switch/weave-switch/transport"
 )
 
@@ -129,7 +130,7 @@ func (s *Sleeve) Open() ([]transport.ReceiveFunc, netip.AddrPort, error) {
 			conn.Close()
 		}
 	}()
-	rcv, snd, err := setSocketBuffers(conn, s.cfg.SocketBuffer)
+	rcv, snd, err := udpbatch.SetSocketBuffers(conn, s.cfg.SocketBuffer)
 	if err != nil {
 		return nil, netip.AddrPort{}, s.opError("open", "", fmt.Errorf("setting socket buffers: %w", err))
 	}
@@ -142,7 +143,7 @@ func (s *Sleeve) Open() ([]transport.ReceiveFunc, netip.AddrPort, error) {
 	} else {
 		sk.bw = ipv6.NewPacketConn(conn)
 	}
-	gso, gro := setupOffloads(conn, !s.cfg.noGSO, !s.cfg.noGRO)
+	gso, gro := udpbatch.SetupOffloads(conn, !s.cfg.noGSO, !s.cfg.noGRO)
 	s.stats.gso.Store(gso)
 	s.stats.gro.Store(gro)
 	r, err := newReceiver(s, conn, gro, s.now)

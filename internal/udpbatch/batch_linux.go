@@ -1,4 +1,4 @@
-package sleeve
+package udpbatch
 
 import (
 	"net"
@@ -9,9 +9,9 @@ import (
 	"unsafe"
 )
 
-// defaultBatchSize is Config.BatchSize's default: recvmmsg/sendmmsg make
+// DefaultBatchSize is the batch size transports default to: recvmmsg/sendmmsg make
 // big batches pay (STYLE rule 7).
-const defaultBatchSize = 128
+const DefaultBatchSize = 128
 
 // mmsghdr is struct mmsghdr of recvmmsg(2). Go pads it to the alignment of
 // Msghdr, as C does.
@@ -20,18 +20,18 @@ type mmsghdr struct {
 	len uint32
 }
 
-// batchReader reads up to len(bufs) messages with one recvmmsg(2) through
+// Reader reads up to len(bufs) messages with one recvmmsg(2) through
 // the runtime poller. Everything it hands the kernel is allocated once, in
-// newBatchReader; the syscall is made with the standard syscall package
+// NewReader; the syscall is made with the standard syscall package
 // (x/net's ReadBatch allocates a net.UDPAddr and a net.IP per datagram, and
 // STYLE rule 2 keeps x/sys/unix out of this package).
-type batchReader struct {
+type Reader struct {
 	rc    syscall.RawConn
 	hdrs  []mmsghdr
 	iovs  []syscall.Iovec
 	names []syscall.RawSockaddrInet6
 	bufs  [][]byte
-	oob   []byte // recvCmsgSpace per message, if GRO is on
+	oob   []byte // RecvCmsgSpace per message, if GRO is on
 
 	// Results of the last recvmmsg, set by recvmmsg.
 	n     int
@@ -39,12 +39,12 @@ type batchReader struct {
 	fn    func(fd uintptr) bool // r.recvmmsg, bound once
 }
 
-func newBatchReader(conn *net.UDPConn, bufs [][]byte, gro bool) (*batchReader, error) {
+func NewReader(conn *net.UDPConn, bufs [][]byte, gro bool) (*Reader, error) {
 	rc, err := conn.SyscallConn()
 	if err != nil {
 		return nil, err
 	}
-	r := &batchReader{
+	r := &Reader{
 		rc:    rc,
 		hdrs:  make([]mmsghdr, len(bufs)),
 		iovs:  make([]syscall.Iovec, len(bufs)),
@@ -52,7 +52,7 @@ func newBatchReader(conn *net.UDPConn, bufs [][]byte, gro bool) (*batchReader, e
 		bufs:  bufs,
 	}
 	if gro {
-		r.oob = alignedBytes(len(bufs) * recvCmsgSpace)
+		r.oob = AlignedBytes(len(bufs) * RecvCmsgSpace)
 	}
 	for i := range bufs {
 		r.iovs[i].Base = &bufs[i][0]
@@ -63,8 +63,8 @@ func newBatchReader(conn *net.UDPConn, bufs [][]byte, gro bool) (*batchReader, e
 		h.Iov = &r.iovs[i]
 		h.Iovlen = 1
 		if r.oob != nil {
-			h.Control = &r.oob[i*recvCmsgSpace]
-			h.SetControllen(recvCmsgSpace)
+			h.Control = &r.oob[i*RecvCmsgSpace]
+			h.SetControllen(RecvCmsgSpace)
 		}
 	}
 	r.fn = r.recvmmsg
@@ -73,13 +73,13 @@ func newBatchReader(conn *net.UDPConn, bufs [][]byte, gro bool) (*batchReader, e
 
 // read blocks until at least one datagram is there and reads as many as
 // are queued, up to len(bufs). After it, datagram i is bufs[i][:size(i)].
-func (r *batchReader) read() (int, error) {
+func (r *Reader) Read() (int, error) {
 	for i := range r.n {
 		r.hdrs[i].hdr.Namelen = syscall.SizeofSockaddrInet6
 		r.hdrs[i].hdr.Flags = 0
 		r.hdrs[i].len = 0
 		if r.oob != nil {
-			r.hdrs[i].hdr.SetControllen(recvCmsgSpace)
+			r.hdrs[i].hdr.SetControllen(RecvCmsgSpace)
 		}
 	}
 	r.n, r.errno = 0, 0
@@ -94,7 +94,7 @@ func (r *batchReader) read() (int, error) {
 
 // recvmmsg runs on the socket's fd; it returns false to wait for
 // readability.
-func (r *batchReader) recvmmsg(fd uintptr) bool {
+func (r *Reader) recvmmsg(fd uintptr) bool {
 	for {
 		n, _, errno := syscall.Syscall6(syscall.SYS_RECVMMSG, fd,
 			uintptr(unsafe.Pointer(&r.hdrs[0])), uintptr(len(r.hdrs)), 0, 0, 0)
@@ -114,25 +114,25 @@ func (r *batchReader) recvmmsg(fd uintptr) bool {
 }
 
 // size returns the length of message i of the last read.
-func (r *batchReader) size(i int) int { return int(r.hdrs[i].len) }
+func (r *Reader) Size(i int) int { return int(r.hdrs[i].len) }
 
 // truncated reports whether message i of the last read did not fit its
 // buffer.
-func (r *batchReader) truncated(i int) bool { return r.hdrs[i].hdr.Flags&syscall.MSG_TRUNC != 0 }
+func (r *Reader) Truncated(i int) bool { return r.hdrs[i].hdr.Flags&syscall.MSG_TRUNC != 0 }
 
 // segSize returns the size of the datagrams GRO coalesced into message i
 // of the last read (the last may be shorter), or 0 for a single datagram.
-func (r *batchReader) segSize(i int) int {
+func (r *Reader) SegSize(i int) int {
 	if r.oob == nil {
 		return 0
 	}
-	n := min(int(r.hdrs[i].hdr.Controllen), recvCmsgSpace)
-	return groSize(r.oob[i*recvCmsgSpace : i*recvCmsgSpace+n])
+	n := min(int(r.hdrs[i].hdr.Controllen), RecvCmsgSpace)
+	return GROSize(r.oob[i*RecvCmsgSpace : i*RecvCmsgSpace+n])
 }
 
 // addr returns the sender of datagram i of the last read, IPv4-mapped
 // addresses unmapped.
-func (r *batchReader) addr(i int) netip.AddrPort {
+func (r *Reader) Addr(i int) netip.AddrPort {
 	sa := &r.names[i]
 	switch sa.Family {
 	case syscall.AF_INET:
@@ -155,9 +155,9 @@ func ntohs(p uint16) uint16 {
 	return uint16(b[0])<<8 | uint16(b[1])
 }
 
-// setSocketBuffers sets SO_RCVBUF and SO_SNDBUF to size, with the FORCE
+// SetSocketBuffers sets SO_RCVBUF and SO_SNDBUF to size, with the FORCE
 // variants first, and returns what the kernel reports.
-func setSocketBuffers(conn *net.UDPConn, size int) (rcv, snd int, err error) {
+func SetSocketBuffers(conn *net.UDPConn, size int) (rcv, snd int, err error) {
 	rc, err := conn.SyscallConn()
 	if err != nil {
 		return 0, 0, err

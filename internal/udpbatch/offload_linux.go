@@ -1,4 +1,4 @@
-package sleeve
+package udpbatch
 
 import (
 	"errors"
@@ -17,14 +17,14 @@ const (
 // Control message sizes: a UDP_SEGMENT cmsg (uint16) on send; room for a
 // UDP_GRO cmsg (int) and one more on receive.
 var (
-	segmentCmsgSpace = syscall.CmsgSpace(2)
-	recvCmsgSpace    = 2 * syscall.CmsgSpace(4)
+	SegmentCmsgSpace = syscall.CmsgSpace(2)
+	RecvCmsgSpace    = 2 * syscall.CmsgSpace(4)
 )
 
-// setupOffloads probes UDP GSO (getsockopt UDP_SEGMENT succeeds on kernels
+// SetupOffloads probes UDP GSO (getsockopt UDP_SEGMENT succeeds on kernels
 // that have it, 4.18 and later) and enables UDP GRO (setsockopt UDP_GRO,
 // 5.0 and later) on conn, as asked. Failures just report false.
-func setupOffloads(conn *net.UDPConn, wantGSO, wantGRO bool) (gso, gro bool) {
+func SetupOffloads(conn *net.UDPConn, wantGSO, wantGRO bool) (gso, gro bool) {
 	rc, err := conn.SyscallConn()
 	if err != nil {
 		return false, false
@@ -41,19 +41,19 @@ func setupOffloads(conn *net.UDPConn, wantGSO, wantGRO bool) (gso, gro bool) {
 	return gso, gro
 }
 
-// putSegmentCmsg writes a UDP_SEGMENT control message for segments of size
-// bytes into b[:segmentCmsgSpace], which must be 8-byte aligned.
-func putSegmentCmsg(b []byte, size int) {
-	_ = b[segmentCmsgSpace-1]
+// PutSegmentCmsg writes a UDP_SEGMENT control message for segments of size
+// bytes into b[:SegmentCmsgSpace], which must be 8-byte aligned.
+func PutSegmentCmsg(b []byte, size int) {
+	_ = b[SegmentCmsgSpace-1]
 	h := (*syscall.Cmsghdr)(unsafe.Pointer(&b[0]))
 	h.Level, h.Type = solUDP, udpSegment
 	h.SetLen(syscall.CmsgLen(2))
 	*(*uint16)(unsafe.Pointer(&b[syscall.CmsgLen(0)])) = uint16(size)
 }
 
-// groSize returns the segment size of a UDP_GRO control message in oob,
+// GROSize returns the segment size of a UDP_GRO control message in oob,
 // or 0 if there is none.
-func groSize(oob []byte) int {
+func GROSize(oob []byte) int {
 	for len(oob) >= syscall.SizeofCmsghdr {
 		h := (*syscall.Cmsghdr)(unsafe.Pointer(&oob[0]))
 		l := int(h.Len)
@@ -72,8 +72,8 @@ func groSize(oob []byte) int {
 	return 0
 }
 
-// alignedBytes returns n zero bytes, 8-byte aligned (for control messages).
-func alignedBytes(n int) []byte {
+// AlignedBytes returns n zero bytes, 8-byte aligned (for control messages).
+func AlignedBytes(n int) []byte {
 	if n == 0 {
 		return nil
 	}
@@ -81,13 +81,13 @@ func alignedBytes(n int) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(&w[0])), n)
 }
 
-// gsoError classifies a failed send of a UDP_SEGMENT message: errors that
+// GSOError classifies a failed send of a UDP_SEGMENT message: errors that
 // mean the path cannot do UDP GSO (EIO: no checksum offload or xfrm on the
 // egress device; EINVAL, ENOPROTOOPT, EOPNOTSUPP: unsupported), after
 // which GSO is turned off if a plain send then works; and EMSGSIZE, a
 // segment bigger than the path MTU, after which only this send goes one
 // datagram at a time (IP may then fragment: UnderlayMTU is too big).
-func gsoError(err error) (disable, retry bool) {
+func GSOError(err error) (disable, retry bool) {
 	switch {
 	case errors.Is(err, syscall.EIO), errors.Is(err, syscall.EINVAL),
 		errors.Is(err, syscall.ENOPROTOOPT), errors.Is(err, syscall.EOPNOTSUPP):

@@ -1,0 +1,7 @@
+// Package udpbatch is the UDP socket plumbing the userspace transports
+// share: batched receives with recvmmsg(2) that allocate nothing per
+// datagram (Reader), UDP GSO and GRO (SetupOffloads, PutSegmentCmsg,
+// GROSize, GSOError) and forced socket buffer sizes (SetSocketBuffers).
+// Outside Linux it falls back to one datagram per call and no offloads.
+// It uses the standard syscall package only.
+package udpbatch

@@ -1,0 +1,87 @@
+package udpbatch
+
+import (
+	"net"
+	"net/netip"
+	"syscall"
+	"testing"
+	"unsafe"
+)
+
+func TestSegmentCmsgRoundTrip(t *testing.T) {
+	b := AlignedBytes(SegmentCmsgSpace)
+	PutSegmentCmsg(b, 1440)
+	h := (*syscall.Cmsghdr)(unsafe.Pointer(&b[0]))
+	if h.Level != solUDP || h.Type != udpSegment || *(*uint16)(unsafe.Pointer(&b[syscall.CmsgLen(0)])) != 1440 {
+		t.Fatalf("cmsg %+v", h)
+	}
+	// A GRO cmsg carries an int; GROSize finds it after another cmsg and
+	// refuses truncated or garbage input.
+	oob := AlignedBytes(RecvCmsgSpace)
+	h = (*syscall.Cmsghdr)(unsafe.Pointer(&oob[0]))
+	h.Level, h.Type = syscall.SOL_SOCKET, 99
+	h.SetLen(syscall.CmsgLen(4))
+	next := syscall.CmsgSpace(4)
+	h = (*syscall.Cmsghdr)(unsafe.Pointer(&oob[next]))
+	h.Level, h.Type = solUDP, udpGRO
+	h.SetLen(syscall.CmsgLen(4))
+	*(*int32)(unsafe.Pointer(&oob[next+syscall.CmsgLen(0)])) = 1452
+	if got := GROSize(oob); got != 1452 {
+		t.Errorf("GROSize = %d, want 1452", got)
+	}
+	for _, bad := range [][]byte{nil, oob[:3], make([]byte, 64)} {
+		if got := GROSize(bad); got != 0 {
+			t.Errorf("GROSize(%x) = %d, want 0", bad, got)
+		}
+	}
+}
+
+func TestReaderBatch(t *testing.T) {
+	rx, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	tx, err := net.DialUDP("udp4", nil, rx.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	for i := range 5 {
+		if _, err := tx.Write(make([]byte, 100+i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bufs := make([][]byte, 8)
+	for i := range bufs {
+		bufs[i] = make([]byte, 2048)
+	}
+	r, err := NewReader(rx, bufs, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := tx.LocalAddr().(*net.UDPAddr).AddrPort()
+	got := 0
+	for got < 5 {
+		n, err := r.Read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range n {
+			if r.Size(i) != 100+got || r.Addr(i) != netip.AddrPortFrom(from.Addr().Unmap(), from.Port()) || r.Truncated(i) || r.SegSize(i) != 0 {
+				t.Fatalf("datagram %d: %d bytes from %v", got, r.Size(i), r.Addr(i))
+			}
+			got++
+		}
+	}
+	if n := testing.AllocsPerRun(20, func() {
+		if _, err := tx.Write(make([]byte, 10)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Read(); err != nil {
+			t.Fatal(err)
+		}
+	}); n > 1 { // the Write's buffer
+		t.Errorf("Read allocates: %v per call", n)
+	}
+}
