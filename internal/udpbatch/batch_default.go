@@ -32,6 +32,12 @@ func (r *Reader) Read() (int, error) {
 	return 1, nil
 }
 
+// ReadInto is Read into bufs[0].
+func (r *Reader) ReadInto(bufs [][]byte) (int, error) {
+	r.bufs = bufs[:1]
+	return r.Read()
+}
+
 func (r *Reader) Size(int) int { return r.n }
 
 func (r *Reader) Addr(int) netip.AddrPort { return r.from }

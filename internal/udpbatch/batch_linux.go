@@ -33,6 +33,8 @@ type Reader struct {
 	bufs  [][]byte
 	oob   []byte // RecvCmsgSpace per message, if GRO is on
 
+	vlen int // messages to read if not 0 (ReadInto)
+
 	// Results of the last recvmmsg, set by recvmmsg.
 	n     int
 	errno syscall.Errno
@@ -71,8 +73,24 @@ func NewReader(conn *net.UDPConn, bufs [][]byte, gro bool) (*Reader, error) {
 	return r, nil
 }
 
-// read blocks until at least one datagram is there and reads as many as
-// are queued, up to len(bufs). After it, datagram i is bufs[i][:size(i)].
+// ReadInto is Read into bufs instead of the buffers given to NewReader
+// (at most as many, each at least 1 byte long): for callers whose buffers
+// change between reads, as wireguard-go's do.
+func (r *Reader) ReadInto(bufs [][]byte) (int, error) {
+	bufs = bufs[:min(len(bufs), len(r.hdrs))]
+	for i, b := range bufs {
+		r.iovs[i].Base = &b[0]
+		r.iovs[i].SetLen(len(b))
+		r.bufs[i] = b
+	}
+	r.vlen = len(bufs)
+	n, err := r.Read()
+	r.vlen = 0
+	return n, err
+}
+
+// Read blocks until at least one datagram is there and reads as many as
+// are queued, up to len(bufs). After it, datagram i is bufs[i][:Size(i)].
 func (r *Reader) Read() (int, error) {
 	for i := range r.n {
 		r.hdrs[i].hdr.Namelen = syscall.SizeofSockaddrInet6
@@ -96,8 +114,12 @@ func (r *Reader) Read() (int, error) {
 // readability.
 func (r *Reader) recvmmsg(fd uintptr) bool {
 	for {
+		vlen := len(r.hdrs)
+		if r.vlen > 0 {
+			vlen = r.vlen
+		}
 		n, _, errno := syscall.Syscall6(syscall.SYS_RECVMMSG, fd,
-			uintptr(unsafe.Pointer(&r.hdrs[0])), uintptr(len(r.hdrs)), 0, 0, 0)
+			uintptr(unsafe.Pointer(&r.hdrs[0])), uintptr(vlen), 0, 0, 0)
 		switch errno {
 		case 0:
 			r.n = int(n)

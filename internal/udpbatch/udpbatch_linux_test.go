@@ -3,8 +3,10 @@ package udpbatch
 import (
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 	"unsafe"
 )
 
@@ -83,5 +85,72 @@ func TestReaderBatch(t *testing.T) {
 		}
 	}); n > 1 { // the Write's buffer
 		t.Errorf("Read allocates: %v per call", n)
+	}
+}
+
+// Writer: runs of equal-size datagrams go as GSO messages without a copy;
+// every datagram arrives whole, in order, GSO on or off.
+func TestWriter(t *testing.T) {
+	for _, useGSO := range []bool{true, false} {
+		rx, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv6loopback})
+		if err != nil {
+			rx, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		defer rx.Close()
+		tx, err := net.ListenUDP("udp", nil) // dual-stack if the host has IPv6
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Close()
+		gso, _ := SetupOffloads(tx, true, false)
+		var flag atomic.Bool
+		flag.Store(gso && useGSO)
+		w, err := NewWriter(tx, 200, &flag)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// 70 of 1000 bytes (more than one GSO message), one of 300 (ends
+		// the run), 3 of 1200, then 2 of 50.
+		var bufs [][]byte
+		for i := range 76 {
+			n := 1000
+			switch {
+			case i == 70:
+				n = 300
+			case i > 70 && i < 74:
+				n = 1200
+			case i >= 74:
+				n = 50
+			}
+			b := make([]byte, n)
+			b[0], b[n-1] = byte(i), byte(i)
+			bufs = append(bufs, b)
+		}
+		if err := w.Write(bufs, rx.LocalAddr().(*net.UDPAddr).AddrPort()); err != nil {
+			t.Fatalf("gso %v: %v", useGSO, err)
+		}
+		buf := make([]byte, 2000)
+		for i, want := range bufs {
+			if err := rx.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			n, err := rx.Read(buf)
+			if err != nil {
+				t.Fatalf("gso %v: datagram %d: %v", useGSO, i, err)
+			}
+			if n != len(want) || buf[0] != want[0] || buf[n-1] != want[n-1] {
+				t.Fatalf("gso %v: datagram %d: %d bytes [%d..%d], want %d [%d..%d]", useGSO, i, n, buf[0], buf[n-1], len(want), want[0], want[len(want)-1])
+			}
+		}
+		if n := testing.AllocsPerRun(20, func() {
+			if err := w.Write(bufs[:10], rx.LocalAddr().(*net.UDPAddr).AddrPort()); err != nil {
+				t.Fatal(err)
+			}
+		}); n != 0 {
+			t.Errorf("Write: %v allocs", n)
+		}
 	}
 }

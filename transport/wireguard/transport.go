@@ -21,6 +21,9 @@ import (
 	"github.com/weave-switch/weave-switch/transport"
 )
 
+// socketBuffer is the UDP socket's buffer size, as wireguard-go sets it.
+const socketBuffer = 7 << 20
+
 // Queue lengths, in requests (one Send call or one device Write each).
 const (
 	txQueueLen = 64
@@ -165,7 +168,7 @@ func New(cfg Config) (*Transport, error) {
 	if cfg.Logger.Errorf != nil {
 		lg.Errorf = cfg.Logger.Errorf
 	}
-	t.dev = device.NewDevice(t.tun, conn.NewStdNetBind(), lg)
+	t.dev = device.NewDevice(t.tun, newBind(socketBuffer), lg)
 	ok := false
 	defer func() {
 		if !ok {
