@@ -38,6 +38,7 @@ import (
 
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/host"
+	"github.com/weave-switch/weave-switch/internal/leakcheck"
 	"github.com/weave-switch/weave-switch/kernel"
 )
 
@@ -277,6 +278,7 @@ type testNet struct {
 func newTestNet(t *testing.T, cfg Config) *testNet {
 	t.Helper()
 	requireOVS(t)
+	leakcheck.Check(t, 5*time.Second) // routineMisses and the TAP reader end with Close
 	t0 := time.Now()
 	n := &testNet{
 		a: &testHost{name: "A", self: peerA, addr: addrA, conts: map[string]string{}},
@@ -679,6 +681,7 @@ func TestHeartbeatCrossesTheFastPath(t *testing.T) {
 
 func TestCloseRemovesEverything(t *testing.T) {
 	requireOVS(t)
+	leakcheck.Check(t, 5*time.Second)
 	ns := newNS(t)
 	var names Names
 	inNS(t, ns, func() error {
