@@ -68,7 +68,8 @@ type RemoveServiceResponse struct {
 type HostStatus struct {
 	// Isolation reports whether the bridge filter is on.
 	Isolation bool `json:"isolation"`
-	// Allowed lists the allowed pairs as "A B".
+	// Allowed lists the allowed pairs as "A B", as the rules in the
+	// kernel have them.
 	Allowed  []string      `json:"allowed"`
 	Exposed  []ExposedAddr `json:"exposed"`
 	Services []Service     `json:"services"`

@@ -237,7 +237,7 @@ func (d *Daemon) start() (err error) {
 	d.mesh, err = mesh.New(mesh.Config{
 		Self: d.self, Nickname: c.Nickname, Password: c.Password, Listen: d.listen,
 		Peers: c.Peers, NoDiscovery: c.NoDiscovery, Router: d.rt, Links: links, DefaultTransport: c.Transport, MTU: d.mtu,
-		Channels: d.ipamChannels(),
+		Channels: d.meshChannels(),
 		Logger:   d.log,
 	})
 	if err != nil {

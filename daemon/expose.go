@@ -152,9 +152,9 @@ func (d *Daemon) Hide(ctx context.Context, req api.ExposeRequest) (api.ExposeRes
 	return api.ExposeResponse{Addrs: removed}, nil
 }
 
-// Allow implements api.HostBackend.Allow. An allowed pair opens both
-// ways, on this host; run it on every host (or use --allow) so that
-// frames are let through wherever the receiving container lives.
+// Allow implements api.HostBackend.Allow. The pair opens both ways on
+// every router: it is gossiped to the whole mesh (and kept across
+// restarts), and each router lets it through to its containers.
 func (d *Daemon) Allow(ctx context.Context, req api.PairRequest) error {
 	if !req.A.IsValid() || !req.B.IsValid() || req.A.Addr().Is4() != req.B.Addr().Is4() {
 		return badRequest("allow: want two IPv4 or two IPv6 subnets, got %s and %s", req.A, req.B)
@@ -164,36 +164,43 @@ func (d *Daemon) Allow(ctx context.Context, req api.PairRequest) error {
 	if !h.isolate {
 		return badRequest("allow: isolation is off (--no-isolation): everything is allowed")
 	}
-	err := h.change(ctx, func() error {
-		if !slices.Contains(h.allow, pr) {
-			h.allow = append(h.allow, pr)
-		}
-		return nil
-	})
-	if err == nil {
-		d.log.Info("allowed", "pair", pr.String())
+	if _, err := h.pairs.Set(pr, true); err != nil {
+		return badRequest("allow: %w", err)
 	}
-	return err
+	if err := h.change(ctx, func() error { return nil }); err != nil {
+		return err
+	}
+	h.savePairs()
+	d.log.Info("allowed", "pair", pr.String())
+	return nil
 }
 
-// Deny implements api.HostBackend.Deny: it removes an allowed pair.
+// Deny implements api.HostBackend.Deny: it withdraws an allowed pair on
+// every router (a pair this router has from --allow stays open here).
 func (d *Daemon) Deny(ctx context.Context, req api.PairRequest) (api.DenyResponse, error) {
-	if !req.A.IsValid() || !req.B.IsValid() {
-		return api.DenyResponse{}, badRequest("deny: want two subnets")
+	if !req.A.IsValid() || !req.B.IsValid() || req.A.Addr().Is4() != req.B.Addr().Is4() {
+		return api.DenyResponse{}, badRequest("deny: want two IPv4 or two IPv6 subnets")
 	}
 	pr := isolation.NewPair(req.A, req.B)
 	h := d.hs
-	removed := false
-	err := h.change(ctx, func() error {
-		n := len(h.allow)
-		h.allow = slices.DeleteFunc(h.allow, func(p isolation.Pair) bool { return p == pr })
-		removed = len(h.allow) != n
-		return nil
-	})
-	if err == nil && removed {
+	h.mu.Lock()
+	static := slices.Contains(h.allow, pr)
+	h.mu.Unlock()
+	if static {
+		return api.DenyResponse{}, badRequest("deny: %s is allowed by --allow on this router (restart it without)", pr)
+	}
+	removed, err := h.pairs.Set(pr, false)
+	if err != nil {
+		return api.DenyResponse{}, badRequest("deny: %w", err)
+	}
+	if err := h.change(ctx, func() error { return nil }); err != nil {
+		return api.DenyResponse{}, err
+	}
+	h.savePairs()
+	if removed {
 		d.log.Info("denied", "pair", pr.String())
 	}
-	return api.DenyResponse{Removed: removed}, err
+	return api.DenyResponse{Removed: removed}, nil
 }
 
 func toService(s api.Service) isolation.Service {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/weave-switch/weave-switch/api"
 	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/gossip/mesh"
 	"github.com/weave-switch/weave-switch/host"
 	"github.com/weave-switch/weave-switch/isolation"
 )
@@ -37,9 +39,21 @@ type hostSide struct {
 	nft     isolation.NFT
 	log     *slog.Logger
 
-	mu       sync.Mutex
-	ports    map[string]isolation.Port // by host veth
-	allow    []isolation.Pair
+	// pairs is the mesh-wide set of allowed pairs (allow/deny at run
+	// time), gossiped on its own channel and kept in pairsFile; a merge
+	// that changes it kicks routineApplyPairs.
+	pairs     *isolation.AllowSet
+	pairsFile string
+	kick      chan struct{}
+	stop      chan struct{}
+	done      sync.WaitGroup
+
+	mu    sync.Mutex
+	ports map[string]isolation.Port // by host veth
+	// allow are this router's own pairs (--allow), besides pairs.
+	allow []isolation.Pair
+	// applied are the pairs the kernel's rules let through now.
+	applied  []isolation.Pair
 	exposed  []isolation.Exposed
 	services []isolation.Service
 	// exposeKeys are the allocator keys of the exposed addresses.
@@ -54,7 +68,19 @@ type hostSide struct {
 func (d *Daemon) startHostSide() error {
 	c := d.cfg
 	h := &hostSide{bridge: c.Bridge, isolate: !c.NoIsolation, log: d.log, file: stateFile(c.DataDir),
-		ports: map[string]isolation.Port{}, exposeKeys: map[netip.Prefix]string{}}
+		ports: map[string]isolation.Port{}, exposeKeys: map[netip.Prefix]string{},
+		pairsFile: filepath.Join(c.DataDir, "allowed-pairs"), kick: make(chan struct{}, 1), stop: make(chan struct{})}
+	h.pairs = isolation.NewAllowSet(d.self, func() {
+		select {
+		case h.kick <- struct{}{}:
+		default:
+		}
+	})
+	if b, err := os.ReadFile(h.pairsFile); err == nil {
+		if err := h.pairs.Restore(b); err != nil {
+			d.log.Warn("allowed pairs not restored", "file", h.pairsFile, "err", err)
+		}
+	}
 	for _, s := range c.Allow {
 		pr, err := parsePair(s)
 		if err != nil {
@@ -82,6 +108,8 @@ func (d *Daemon) startHostSide() error {
 		return fmt.Errorf("isolation: %w", err)
 	}
 	d.hs = h
+	h.done.Add(1)
+	go h.routineApplyPairs()
 	d.undo = append(d.undo, h.close)
 	d.log.Info("host side ready", "isolation", h.isolate, "allowed", len(h.allow), "table", isolation.TableName(c.Bridge))
 	return nil
@@ -113,7 +141,7 @@ func (h *hostSide) rulesetLocked() isolation.Ruleset {
 	for _, name := range slices.Sorted(maps.Keys(h.ports)) {
 		r.Policy.Ports = append(r.Policy.Ports, h.ports[name])
 	}
-	r.Policy.Allow = slices.Clone(h.allow)
+	r.Policy.Allow = h.allowedLocked()
 	r.NAT = isolation.NAT{Exposed: slices.Clone(h.exposed), Services: slices.Clone(h.services)}
 	return r
 }
@@ -128,6 +156,7 @@ func (h *hostSide) applyLocked(ctx context.Context) error {
 	if err := h.nft.Apply(ctx, r.Script()); err != nil {
 		return err
 	}
+	h.applied = r.Policy.Allow
 	if r.NAT.NeedsForwarding() && h.fwdPrev == "" {
 		prev, err := host.EnableIPForward()
 		if err != nil {
@@ -166,9 +195,64 @@ func (h *hostSide) change(ctx context.Context, mutate func() error) error {
 	return nil
 }
 
+// allowedLocked is every allowed pair: this router's own and the
+// mesh's. h.mu is held.
+func (h *hostSide) allowedLocked() []isolation.Pair {
+	out := slices.Clone(h.allow)
+	for _, p := range h.pairs.Allowed() {
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// routineApplyPairs applies the rules again whenever another router's
+// allow or deny reached this one (the merge runs on the mesh's actor,
+// which must not wait for nft).
+func (h *hostSide) routineApplyPairs() {
+	defer h.done.Done()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-h.kick:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := h.change(ctx, func() error { return nil })
+		cancel()
+		if err != nil {
+			h.log.Error("apply allowed pairs from the mesh", "err", err)
+			continue
+		}
+		h.savePairs()
+		h.mu.Lock()
+		h.log.Info("allowed pairs changed by the mesh", "allowed", len(h.allowedLocked()))
+		h.mu.Unlock()
+	}
+}
+
+// savePairs keeps the mesh's allowed pairs in the data directory, so
+// that they survive a restart of the whole cluster.
+func (h *hostSide) savePairs() {
+	st := h.pairs.State()
+	if st == nil {
+		return
+	}
+	tmp := h.pairsFile + ".tmp"
+	if err := os.WriteFile(tmp, st, 0o600); err == nil {
+		err = os.Rename(tmp, h.pairsFile)
+		if err != nil {
+			h.log.Warn("save allowed pairs", "err", err)
+		}
+	}
+}
+
 // close removes the tables and the exposed addresses, and restores IPv4
 // forwarding.
 func (h *hostSide) close() {
+	close(h.stop)
+	h.done.Wait()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -321,7 +405,7 @@ func (d *Daemon) hostStatus(drops bool) *api.HostStatus {
 	}
 	h.mu.Lock()
 	s := &api.HostStatus{Isolation: h.isolate, Forwarding: h.fwdPrev != "", Allowed: []string{}, Exposed: []api.ExposedAddr{}, Services: []api.Service{}}
-	for _, pr := range h.allow {
+	for _, pr := range h.applied {
 		s.Allowed = append(s.Allowed, pr.String())
 	}
 	for _, e := range h.exposed {
@@ -348,3 +432,13 @@ func (d *Daemon) hostStatus(drops bool) *api.HostStatus {
 
 // HostStatus implements api.HostBackend.HostStatus.
 func (d *Daemon) HostStatus() api.HostStatus { return *d.hostStatus(true) }
+
+// meshChannels are the CRDTs the mesh carries: the allocator's and the
+// allowed pairs.
+func (d *Daemon) meshChannels() map[uint8]mesh.Channel {
+	ch := d.ipamChannels()
+	if d.hs != nil {
+		ch[isolation.AllowChannelID] = d.hs.pairs
+	}
+	return ch
+}

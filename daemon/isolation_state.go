@@ -47,9 +47,6 @@ func (h *hostSide) saveLocked() error {
 			Subnets []netip.Prefix `json:"subnets"`
 		}{p.Ifname, p.MAC.String(), p.Addrs, p.Subnets})
 	}
-	for _, pr := range h.allow {
-		st.Allow = append(st.Allow, [2]netip.Prefix{pr.A, pr.B})
-	}
 	st.Exposed, st.Services = h.exposed, h.services
 	st.Keys = map[string]string{}
 	for p, k := range h.exposeKeys {
@@ -87,12 +84,6 @@ func (h *hostSide) loadLocked() error {
 		}
 		h.ports[p.Ifname] = isolation.Port{Ifname: p.Ifname, MAC: mac, Addrs: p.Addrs, Subnets: p.Subnets}
 	}
-	for _, pr := range st.Allow {
-		np := isolation.NewPair(pr[0], pr[1])
-		if !containsPair(h.allow, np) {
-			h.allow = append(h.allow, np)
-		}
-	}
 	h.exposed, h.services = st.Exposed, st.Services
 	for ps, k := range st.Keys {
 		if p, err := netip.ParsePrefix(ps); err == nil {
@@ -105,13 +96,4 @@ func (h *hostSide) loadLocked() error {
 		}
 	}
 	return nil
-}
-
-func containsPair(ps []isolation.Pair, p isolation.Pair) bool {
-	for _, q := range ps {
-		if q == p {
-			return true
-		}
-	}
-	return false
 }

@@ -17,8 +17,8 @@
 # Asserts: one application talks on one host and across hosts; two are
 # isolated both ways on one host and across hosts (counted as drops);
 # a container that takes another application's address or another MAC
-# gets nothing through; raw frames of other EtherTypes stay out; allow
-# opens a pair and deny closes it; expose lets a host reach containers on
+# gets nothing through; allow on one router opens a pair on all of them
+# and deny on another closes it; expose lets a host reach containers on
 # other hosts and back, hide takes it away; publish reaches a container on
 # another host from outside, import reaches an outside service from
 # containers, masquerade lets containers out; a router killed with SIGKILL
@@ -117,14 +117,29 @@ ws_check "b1 talks again with its own MAC (b1 -> b2)" pings b1 10.40.2.2
 ws_check "b1's ARP for an A address gets no answer (the neighbour stays unresolved)" \
 	bash -c "ip netns exec $p-b1 ip neigh flush all; ip netns exec $p-b1 ping -c 1 -W 1 10.40.1.2 >/dev/null 2>&1; ! ip -n $p-b1 neigh show 10.40.1.2 | grep -q lladdr"
 
-pretty "allow and deny"
-for h in h1 h2 h3; do on $h allow 10.40.1.0/24 10.40.2.0/24; done
+pretty "allow and deny (given on one router, gossiped to all)"
+pair_on() { # pair_on HOST yes|no: wait until HOST's filter has (or lacks) the pair
+	for _ in $(seq 100); do
+		if on "$1" status isolation --json | jq -e '.allowed | index("10.40.1.0/24 10.40.2.0/24")' >/dev/null; then
+			[ "$2" = yes ] && return 0
+		else
+			[ "$2" = no ] && return 0
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+export -f pair_on
+on h1 allow 10.40.1.0/24 10.40.2.0/24
+ws_check "allow on h1 reaches h2 and h3" bash -c 'pair_on h2 yes && pair_on h3 yes'
 ws_check "allow A B: a1 -> b1 on one host" pings a1 10.40.2.1
 ws_check "allow A B: b2 -> a3 across hosts" pings b2 10.40.1.3
 ws_check "allow A B does not open web (a1 -> w3)" no_ping a1 "$w3"
 ws_check "status isolation lists the pair" bash -c "on h2 status isolation | grep -q 'Allowed: *10.40.1.0/24 10.40.2.0/24'"
-for h in h1 h2 h3; do on $h deny 10.40.1.0/24 10.40.2.0/24; done
+on h3 deny 10.40.2.0/24 10.40.1.0/24
+ws_check "deny on h3 reaches h1 and h2" bash -c 'pair_on h1 no && pair_on h2 no'
 ws_check "deny closes it again (a1 -> b1, b2 -> a3)" bash -c 'no_ping a1 10.40.2.1 && no_ping b2 10.40.1.3'
+ws_check "deny of a pair that is not allowed says so" bash -c "! on h1 deny 10.40.1.0/24 10.40.2.0/24 2>/dev/null"
 
 pretty "expose and hide"
 on h1 expose 10.40.1.254/24 >/dev/null

@@ -106,14 +106,14 @@ func pairCommand(name, usage string, run func(c *cli.Context, a, b netip.Prefix)
 }
 
 func allowCommand() *cli.Command {
-	return pairCommand("allow", "let two application subnets talk, both ways (on this host; run it on every host)",
+	return pairCommand("allow", "let two application subnets talk, both ways, on every router of the mesh",
 		func(c *cli.Context, a, b netip.Prefix) error {
 			return api.NewClient(c.String("api")).Allow(c.Context, a, b)
 		})
 }
 
 func denyCommand() *cli.Command {
-	return pairCommand("deny", "isolate two application subnets again (undo allow)",
+	return pairCommand("deny", "isolate two application subnets again, on every router (undo allow)",
 		func(c *cli.Context, a, b netip.Prefix) error {
 			r, err := api.NewClient(c.String("api")).Deny(c.Context, a, b)
 			if err == nil && !r.Removed {
