@@ -445,10 +445,10 @@ func (d *Datapath) logLimited(msg string, args ...any) {
 	}
 }
 
-// Update implements kernel.Datapath: it removes the flows v invalidates
-// (those whose source or destination MAC moved or was forgotten, and
-// those that depend on a peer whose link changed address or state for the
-// worse), then makes the static FDB entries on the bridge port match v.
+// Update implements kernel.Datapath: it makes the static FDB entries on
+// the bridge port match v, then removes the flows v invalidates (those
+// whose source or destination MAC moved or was forgotten, and those that
+// depend on a peer whose link changed address or state for the worse).
 func (d *Datapath) Update(v *kernel.View) error {
 	want := vxlan.Desired(v)
 	d.mu.Lock()
@@ -466,6 +466,11 @@ func (d *Datapath) Update(v *kernel.View) error {
 	if len(keys) > 0 {
 		d.mu.gen++
 	}
+	// The bridge entries first: a MAC withdrawn from the fast path goes
+	// back to the TAP (the userspace path) at once, before its flows go.
+	if err := d.applyFDBLocked(want); err != nil {
+		errs = append(errs, err)
+	}
 	for _, k := range keys {
 		if err := d.deleteFlowLocked(k); err != nil {
 			errs = append(errs, err)
@@ -481,9 +486,6 @@ func (d *Datapath) Update(v *kernel.View) error {
 		}
 	}
 	d.mu.addrs = addrs
-	if err := d.applyFDBLocked(want); err != nil {
-		errs = append(errs, err)
-	}
 	return errors.Join(errs...)
 }
 
