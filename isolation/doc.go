@@ -56,6 +56,15 @@
 // so a frame costs one map lookup and a handful of rules whatever the
 // number of containers.
 //
+// # Allowed pairs across the mesh
+//
+// A pair is enforced where the receiving container lives, so every router
+// must know it. AllowSet is the mesh-wide set: a last-writer-wins map from
+// pair to allowed/denied with Lamport clocks (ties broken by router name),
+// gossiped whole on mesh channel AllowChannelID, bounded to
+// MaxAllowEntries; denied pairs stay as tombstones so that a stale
+// "allowed" cannot come back.
+//
 // The package does no I/O except through a Runner. Values are immutable
 // once built; callers build a new Ruleset for every change.
 package isolation
