@@ -305,7 +305,7 @@ func (s *Service) Status() Status {
 		ps := get(e.Owner)
 		sp := r.rangeOf(i)
 		ps.Addresses += sp.size()
-		ps.Free += uint64(e.Free)
+		ps.Free += min(uint64(e.Free), sp.size())
 		ps.Ranges = append(ps.Ranges, u32ToAddr(uint32(sp.lo)).String()+"-"+u32ToAddr(uint32(sp.hi-1)).String())
 	}
 	for n, m := range a.st.Members {

@@ -18,6 +18,7 @@ import (
 var (
 	simSeed  = flag.Uint64("sim.seed", 0, "run only this simulation seed")
 	simSeeds = flag.Int("sim.seeds", 6, "number of simulation seeds")
+	simFirst = flag.Uint64("sim.first", 1, "first simulation seed")
 	simSteps = flag.Int("sim.steps", 1500, "steps per simulation")
 	simLog   = flag.Bool("sim.log", false, "log every allocator's events")
 )
@@ -570,7 +571,7 @@ func TestSimulationNoDuplicates(t *testing.T) {
 		seeds = append(seeds, *simSeed)
 	} else {
 		for i := range nseeds {
-			seeds = append(seeds, uint64(i+1))
+			seeds = append(seeds, *simFirst+uint64(i))
 		}
 	}
 	for _, seed := range seeds {
