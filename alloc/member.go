@@ -48,12 +48,15 @@ type Ack struct {
 	Seq uint32
 }
 
-// Limits of the gossiped state (the decoder enforces them).
+// Limits of the gossiped state (the decoder enforces them). At the limits
+// a state is under 1 MiB, the mesh's message bound: 32768 entries of 18
+// bytes (590 KB), 2048 members of at most ~190 bytes (390 KB), 1024 seeds.
+// A donor does not split its ranges past MaxEntries.
 const (
 	MaxWants   = 8
 	MaxDead    = 16
-	MaxMembers = 4096
-	MaxEntries = 1 << 16
+	MaxMembers = 2048
+	MaxEntries = 1 << 15
 	MaxSeeds   = 1024
 )
 

@@ -43,6 +43,9 @@ func (a *Allocator) MergeState(o *State) error {
 				return fmt.Errorf("%w: seeded by %s, we were told %s", ErrDifferentRing, names(o.Ring.Seeds), names(seeds))
 			}
 		}
+		if o.Members[a.self] == nil && len(o.Members) >= MaxMembers {
+			return fmt.Errorf("the allocation ring has the maximum of %d members: rmpeer gone peers first", MaxMembers)
+		}
 		a.st = o.clone()
 		a.log.Info("ipam: joined the ring", "seeds", names(o.Ring.Seeds), "range", o.Ring.Universe)
 		a.afterMerge(nil)

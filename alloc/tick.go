@@ -117,6 +117,10 @@ func (a *Allocator) donate() {
 		if seen.answered {
 			continue
 		}
+		if len(a.st.Ring.Entries)+2 > MaxEntries {
+			a.log.Error("ipam: the ring has as many ranges as the gossiped state can carry: no more donations", "ranges", len(a.st.Ring.Entries))
+			return
+		}
 		gave := false
 		for _, w := range m.Wants {
 			use := usable(w).intersect(prefixSpan(a.cfg.Universe))
