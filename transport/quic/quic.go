@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"sync"
@@ -393,11 +394,10 @@ func (t *Transport) routineDial(p *peer) {
 	for {
 		qc := t.quicConfig()
 		qc.InitialPacketSize = initialPacketSize(int(p.mtu.Load()), !p.addr.Addr().Is4())
-		confirmed := make(chan struct{})
-		ctx := context.WithValue(p.ctx, confirmKey{}, confirmed)
-		c, err := qt.Dial(ctx, net.UDPAddrFromAddrPort(p.addr), t.clientTLS(p), qc)
+		qc.MaxIncomingUniStreams = 1 // the acceptor's "accepted" stream
+		c, err := qt.Dial(p.ctx, net.UDPAddrFromAddrPort(p.addr), t.clientTLS(p), qc)
 		if err == nil {
-			err = t.awaitConfirmed(c, confirmed)
+			err = t.awaitAccepted(c)
 		}
 		if err == nil {
 			backoff = minBackoff
@@ -422,21 +422,38 @@ func (t *Transport) routineDial(p *peer) {
 	}
 }
 
-// awaitConfirmed waits until the server confirmed the handshake (it
-// checked our certificate against its pin), the connection closed, or
-// the handshake timeout passed; see trace.go.
-func (t *Transport) awaitConfirmed(c *quic.Conn, confirmed <-chan struct{}) error {
-	timer := time.NewTimer(t.cfg.HandshakeTimeout)
-	defer timer.Stop()
-	select {
-	case <-confirmed:
-		return nil
-	case <-c.Context().Done():
-		return fmt.Errorf("closed before the handshake was confirmed: %w", context.Cause(c.Context()))
-	case <-timer.C:
-		c.CloseWithError(1, "handshake not confirmed")
-		return errors.New("handshake not confirmed in time")
+// Dial returns once the client's side of the handshake is complete,
+// before the server has checked the client's certificate (TLS 1.3 sends it
+// last). So the acceptor, once its pin check passed and the link is
+// attached, opens a unidirectional stream and writes one byte; the dialer
+// attaches the link only when that byte arrived. A server that refuses our
+// certificate never gives us a link, not even for a round trip.
+
+// awaitAccepted waits for the acceptor's byte, the connection's end, or
+// the handshake timeout.
+func (t *Transport) awaitAccepted(c *quic.Conn) error {
+	ctx, cancel := context.WithTimeout(c.Context(), t.cfg.HandshakeTimeout)
+	defer cancel()
+	s, err := c.AcceptUniStream(ctx)
+	if err == nil {
+		var b [1]byte
+		_, err = io.ReadFull(s, b[:])
 	}
+	if err != nil {
+		c.CloseWithError(1, "not accepted")
+		return fmt.Errorf("peer did not accept the link: %w", err)
+	}
+	return nil
+}
+
+// signalAccepted tells the dialer of c that its link is attached.
+func signalAccepted(c *quic.Conn) {
+	s, err := c.OpenUniStream()
+	if err != nil {
+		return // the connection is going away
+	}
+	_, _ = s.Write([]byte{1})
+	_ = s.Close()
 }
 
 // routineAccept accepts connections from pinned peers that dial us.
@@ -472,6 +489,7 @@ func (t *Transport) routineAccept(ln *quic.Listener) {
 		if l == nil {
 			continue
 		}
+		signalAccepted(c)
 		t.wg.Add(1)
 		go func() {
 			defer t.wg.Done()
