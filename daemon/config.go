@@ -63,8 +63,8 @@ type Config struct {
 	// (they are always on the API socket at /metrics).
 	MetricsAddr string
 	// RxWorkers is the number of goroutines that write received frames
-	// into the TAP, chosen per flow; 0: one per CPU, at most 4; 1: the
-	// receiving goroutine writes them itself.
+	// into the TAP, chosen per flow; 0: router.Config's default (none
+	// below 4 CPUs); 1: the receiving goroutine writes them itself.
 	RxWorkers int
 	// Queues is the number of TAP queues, each read by its own goroutine.
 	// If zero, one per CPU, at most 4.

@@ -8,7 +8,8 @@ import (
 	"github.com/weave-switch/weave-switch/transport"
 )
 
-// Delivery workers. A receive goroutine (one per transport ReceiveFunc)
+// Delivery workers (Config.Workers; by default only from 4 CPUs on, see
+// defaultWorkers). A receive goroutine (one per transport ReceiveFunc)
 // reads a batch, filters it, asks the switch, and relays frames for other
 // peers itself; the frames for the local bridge go to delivery workers,
 // chosen per frame by a hash of its flow (MACs, IP addresses and, for TCP

@@ -224,3 +224,11 @@ func meshWorkersDevices(t *testing.T, devs []Device, workers int) []devNode {
 	}
 	return nodes
 }
+
+func TestDefaultWorkers(t *testing.T) {
+	for procs, want := range map[int]int{1: 1, 2: 1, 3: 1, 4: 2, 8: 4, 64: 4} {
+		if got := defaultWorkers(procs); got != want {
+			t.Errorf("defaultWorkers(%d) = %d, want %d", procs, got, want)
+		}
+	}
+}

@@ -31,7 +31,7 @@ var upFlags = []cli.Flag{
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "password-file", Usage: "file with the mesh password: encrypts and authenticates the control plane (or set WEAVE_SWITCH_PASSWORD)", EnvVars: []string{"WEAVE_SWITCH_PASSWORD_FILE"}}),
 	altsrc.NewBoolFlag(&cli.BoolFlag{Name: "no-discovery", Usage: "connect only to --peer and 'connect' targets, not to peers learned from gossip", EnvVars: []string{"WEAVE_SWITCH_NO_DISCOVERY"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "metrics-addr", Usage: "also serve Prometheus metrics on HOST:PORT (e.g. 127.0.0.1:6782); always on the API socket at /metrics", EnvVars: []string{"WEAVE_SWITCH_METRICS_ADDR"}}),
-	altsrc.NewIntFlag(&cli.IntFlag{Name: "rx-workers", Usage: "goroutines writing received frames into the TAP, chosen per flow (default: one per CPU, at most 4; 1: none)", EnvVars: []string{"WEAVE_SWITCH_RX_WORKERS"}}),
+	altsrc.NewIntFlag(&cli.IntFlag{Name: "rx-workers", Usage: "goroutines writing received frames into the TAP, chosen per flow (default: none below 4 CPUs, else half the CPUs, at most 4; 1: none)", EnvVars: []string{"WEAVE_SWITCH_RX_WORKERS"}}),
 	altsrc.NewIntFlag(&cli.IntFlag{Name: "tap-queues", Usage: "TAP queues, each read on its own goroutine (default: one per CPU, at most 4)", EnvVars: []string{"WEAVE_SWITCH_TAP_QUEUES"}}),
 	altsrc.NewBoolFlag(&cli.BoolFlag{Name: "no-offload", Usage: "open the TAP without TSO/checksum offloads (slower; for comparison)", EnvVars: []string{"WEAVE_SWITCH_NO_OFFLOAD"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "datapath", Value: "auto", Usage: "kernel fast path: auto (ovs if the kernel has the OVS datapath, else vxlan, else userspace), userspace, vxlan or ovs", EnvVars: []string{"WEAVE_SWITCH_DATAPATH"}}),
