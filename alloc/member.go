@@ -1,6 +1,7 @@
 package alloc
 
 import (
+	"cmp"
 	"net/netip"
 	"slices"
 
@@ -81,27 +82,17 @@ func (m *Member) clone() *Member {
 func (m *Member) cmp(o *Member) int {
 	switch {
 	case m.Epoch != o.Epoch:
-		return cmpU32(m.Epoch, o.Epoch)
+		return cmp.Compare(m.Epoch, o.Epoch)
 	case m.Removed != o.Removed:
 		if m.Removed {
 			return 1
 		}
 		return -1
 	case m.Version != o.Version:
-		return cmpU32(m.Version, o.Version)
+		return cmp.Compare(m.Version, o.Version)
 	}
 	a, b := appendMember(nil, m), appendMember(nil, o)
 	return slices.Compare(a, b)
-}
-
-func cmpU32(a, b uint32) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // active reports whether m is a live member (not removed).

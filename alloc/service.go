@@ -1,6 +1,7 @@
 package alloc
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -323,16 +324,6 @@ func (s *Service) Status() Status {
 	for _, ps := range byName {
 		st.Peers = append(st.Peers, *ps)
 	}
-	slices.SortFunc(st.Peers, func(x, y PeerSpace) int { return cmpU64(uint64(x.Name), uint64(y.Name)) })
+	slices.SortFunc(st.Peers, func(x, y PeerSpace) int { return cmp.Compare(x.Name, y.Name) })
 	return st
-}
-
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -409,19 +410,9 @@ func (d *Daemon) Status() api.Status {
 		s.Attachments = append(s.Attachments, a)
 	}
 	d.mu.Unlock()
-	slices.SortFunc(s.Attachments, func(a, b api.Attachment) int { return cmpString(a.NetNS, b.NetNS) })
+	slices.SortFunc(s.Attachments, func(a, b api.Attachment) int { return cmp.Compare(a.NetNS, b.NetNS) })
 	s.IPAM = d.ipamStatus(s.Peers)
 	return s
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Attach implements api.Backend.Attach.

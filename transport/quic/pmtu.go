@@ -8,6 +8,7 @@ import (
 	quic "github.com/quic-go/quic-go"
 
 	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/internal/udpbatch"
 )
 
 // Path MTU. quic-go discovers the path MTU upwards (DPLPMTUD, from
@@ -59,7 +60,7 @@ func (t *Transport) openProbe(p *peer) {
 func (t *Transport) queryPathMTU(p *peer) int {
 	mtu := t.cfg.UnderlayMTU
 	if p.probe != nil {
-		if m, err := socketMTU(p.probe, !p.addr.Addr().Is4()); err == nil && m > 0 {
+		if m, err := udpbatch.SocketMTU(p.probe, !p.addr.Addr().Is4()); err == nil && m > 0 {
 			mtu = min(mtu, m)
 		}
 	}

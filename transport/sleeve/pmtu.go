@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/weave-switch/weave-switch/internal/udpbatch"
 )
 
 // Path MTU per destination. The sleeve builds datagrams no bigger than
@@ -103,7 +105,7 @@ func kernelPMTU(dst netip.AddrPort) (int, error) {
 		return 0, err
 	}
 	defer c.Close()
-	return socketMTU(c, dst.Addr().Is6() && !dst.Addr().Is4In6())
+	return udpbatch.SocketMTU(c, dst.Addr().Is6() && !dst.Addr().Is4In6())
 }
 
 // PathMTU returns the path MTU to dst in use: the one learned after an

@@ -18,6 +18,7 @@ import (
 
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/internal/reassembly"
+	"github.com/weave-switch/weave-switch/internal/udpbatch"
 	"github.com/weave-switch/weave-switch/transport"
 )
 
@@ -492,7 +493,7 @@ func (t *Transport) pollPathMTU(interval time.Duration) {
 func (t *Transport) updatePathMTU(p *peer) {
 	mtu := t.defaultMTU
 	if p.probe != nil {
-		if m, err := socketMTU(p.probe, !p.ep.Addr().Is4()); err == nil && m > 0 {
+		if m, err := udpbatch.SocketMTU(p.probe, !p.ep.Addr().Is4()); err == nil && m > 0 {
 			mtu = min(m, mtu)
 		}
 	}

@@ -1,12 +1,12 @@
-package sleeve
+package udpbatch
 
 import (
 	"net"
 	"syscall"
 )
 
-// socketMTU reads IP_MTU / IPV6_MTU of a connected UDP socket.
-func socketMTU(c *net.UDPConn, v6 bool) (int, error) {
+// SocketMTU reads IP_MTU / IPV6_MTU of a connected UDP socket.
+func SocketMTU(c *net.UDPConn, v6 bool) (int, error) {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return 0, err

@@ -1,12 +1,13 @@
 //go:build !linux
 
-package sleeve
+package udpbatch
 
 import (
 	"errors"
 	"net"
 )
 
-func socketMTU(*net.UDPConn, bool) (int, error) {
+// SocketMTU is not available outside Linux.
+func SocketMTU(*net.UDPConn, bool) (int, error) {
 	return 0, errors.New("path MTU query not supported on this platform")
 }
