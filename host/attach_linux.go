@@ -171,12 +171,24 @@ func AttachWithMAC(bridge, nsPath string, addrs []netip.Prefix, mtu int, mac net
 	if err := netlink.LinkSetUp(hostLink); err != nil {
 		return nil, fmt.Errorf("bring %s up: %w", hostName, err)
 	}
-	final, err := nh.AddrList(cont, netlink.FAMILY_ALL)
+	a, err := attachmentOf(nh, cont, nsPath, hostName)
+	if err != nil {
+		return nil, err
+	}
+	ok = true
+	return a, nil
+}
+
+// attachmentOf describes the attachment of cont (the container's
+// interface, seen through nh) to the host veth hostName: its MAC and its
+// addresses other than link-local ones.
+func attachmentOf(nh *netlink.Handle, cont netlink.Link, nsPath, hostName string) (*Attachment, error) {
+	addrs, err := nh.AddrList(cont, netlink.FAMILY_ALL)
 	if err != nil {
 		return nil, fmt.Errorf("list addresses of %s: %w", ContainerIfName, err)
 	}
 	a := &Attachment{NetNS: nsPath, HostVeth: hostName, MAC: cont.Attrs().HardwareAddr.String()}
-	for _, ad := range final {
+	for _, ad := range addrs {
 		if ad.IP.IsLinkLocalUnicast() {
 			continue
 		}
@@ -184,7 +196,6 @@ func AttachWithMAC(bridge, nsPath string, addrs []netip.Prefix, mtu int, mac net
 		ones, _ := ad.Mask.Size()
 		a.Addrs = append(a.Addrs, netip.PrefixFrom(ip.Unmap(), ones))
 	}
-	ok = true
 	return a, nil
 }
 
@@ -247,18 +258,5 @@ func Attached(nsPath string) (*Attachment, error) {
 	if err != nil {
 		return nil, nil // our veth name, but not our interface inside: not attached by us
 	}
-	addrs, err := nh.AddrList(cont, netlink.FAMILY_ALL)
-	if err != nil {
-		return nil, fmt.Errorf("list addresses of %s: %w", ContainerIfName, err)
-	}
-	a := &Attachment{NetNS: nsPath, HostVeth: hostName, MAC: cont.Attrs().HardwareAddr.String()}
-	for _, ad := range addrs {
-		if ad.IP.IsLinkLocalUnicast() {
-			continue
-		}
-		ip, _ := netip.AddrFromSlice(ad.IP)
-		ones, _ := ad.Mask.Size()
-		a.Addrs = append(a.Addrs, netip.PrefixFrom(ip.Unmap(), ones))
-	}
-	return a, nil
+	return attachmentOf(nh, cont, nsPath, hostName)
 }
