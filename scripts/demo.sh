@@ -37,23 +37,26 @@ for i in 1 2 3; do
 	ip -n "$p-h$i" link set eth0 up
 done
 
-pretty "starting a router on each host (weave-switch up)"
+pretty "starting a router on each host (weave-switch up): host1 alone, the others point at host1"
+# host1 starts without --peer, so it creates the address allocation ring;
+# the others get the ring (and address space) from it, and find each other
+# through the gossiped topology.
 for i in 1 2 3; do
 	peers=()
-	for j in 1 2 3; do [ "$i" = "$j" ] || peers+=(--peer "198.18.0.$j"); done
+	[ "$i" = 1 ] || peers=(--peer 198.18.0.1)
 	router_up "$p-h$i" "h$i" "$WS_TMP/h$i.log" --nickname "host$i" --listen "198.18.0.$i:6783" "${peers[@]}"
 done
 
 for i in 1 2 3; do wait_links "h$i" 2; done
 
-pretty "attaching two containers per host"
-n=0
+pretty "attaching two containers per host (addresses from the allocator)"
+declare -A ADDR
 for i in 1 2 3; do
 	for c in a b; do
-		n=$((n + 1))
 		ns_add "$p-c$i$c"
-		ws attach --api "$WS_TMP/h$i.sock" "$p-c$i$c" "10.32.0.$n/12" >/dev/null
-		printf '  container c%s%s on host%s: 10.32.0.%s\n' "$i" "$c" "$i" "$n" >&2
+		ws attach --api "$WS_TMP/h$i.sock" "$p-c$i$c" >/dev/null
+		ADDR[$i$c]=$(ip -n "$p-c$i$c" -4 -o addr show dev ethws | awk '{sub("/.*", "", $4); print $4; exit}')
+		printf '  container c%s%s on host%s: %s\n' "$i" "$c" "$i" "${ADDR[$i$c]}" >&2
 	done
 done
 
@@ -61,20 +64,20 @@ pretty "every container pings every other container"
 ok=0 bad=0
 for src in 1a 1b 2a 2b 3a 3b; do
 	line="  c$src ->"
-	for dst in $(seq 6); do
-		if ip netns exec "$p-c$src" ping -c 1 -W 2 "10.32.0.$dst" >/dev/null 2>&1; then
-			line+=" .$dst ok"; ok=$((ok + 1))
+	for dst in 1a 1b 2a 2b 3a 3b; do
+		if ip netns exec "$p-c$src" ping -c 1 -W 2 "${ADDR[$dst]}" >/dev/null 2>&1; then
+			line+=" c$dst ok"; ok=$((ok + 1))
 		else
-			line+=" .$dst FAIL"; bad=$((bad + 1))
+			line+=" c$dst FAIL"; bad=$((bad + 1))
 		fi
 	done
 	echo "$line" >&2
 done
 
 pretty "TCP across hosts: iperf3 from c1a to c3b for 3 s"
-ip netns exec "$p-c3b" iperf3 -s -D -1 -B 10.32.0.6 --pidfile "$WS_TMP/iperf3.pid" >/dev/null
+ip netns exec "$p-c3b" iperf3 -s -D -1 -B "${ADDR[3b]}" --pidfile "$WS_TMP/iperf3.pid" >/dev/null
 sleep 0.3
-ip netns exec "$p-c1a" iperf3 -c 10.32.0.6 -t 3 -f g 2>&1 | grep -E 'sender|receiver' >&2 || bad=$((bad + 1))
+ip netns exec "$p-c1a" iperf3 -c "${ADDR[3b]}" -t 3 -f g 2>&1 | grep -E 'sender|receiver' >&2 || bad=$((bad + 1))
 
 pretty "weave-switch status on host1"
 ws status --api "$WS_TMP/h1.sock" >&2
@@ -86,7 +89,7 @@ ws status peers --api "$WS_TMP/h1.sock" >&2
 echo >&2
 pretty "demo: $ok pings answered, $bad failed"
 if $keep; then
-	pretty "running; try: ip netns exec $p-c1a ping 10.32.0.6   or   $WS_BIN status --api $WS_TMP/h1.sock   (Ctrl-C to stop)"
+	pretty "running; try: ip netns exec $p-c1a ping ${ADDR[3b]}   or   $WS_BIN status ipam --api $WS_TMP/h1.sock   (Ctrl-C to stop)"
 	while sleep 3600; do :; done
 fi
 [ "$bad" -eq 0 ]
