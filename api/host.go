@@ -100,46 +100,12 @@ func registerHost(mux *http.ServeMux, b Backend) {
 	mux.HandleFunc("GET /v1/isolation", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, hb.HostStatus())
 	})
-	mux.HandleFunc("POST /v1/expose", func(w http.ResponseWriter, r *http.Request) {
-		var req ExposeRequest
-		if readJSON(w, r, &req) {
-			out, err := hb.Expose(r.Context(), req)
-			reply(w, out, err)
-		}
-	})
-	mux.HandleFunc("POST /v1/hide", func(w http.ResponseWriter, r *http.Request) {
-		var req ExposeRequest
-		if readJSON(w, r, &req) {
-			out, err := hb.Hide(r.Context(), req)
-			reply(w, out, err)
-		}
-	})
-	mux.HandleFunc("POST /v1/allow", func(w http.ResponseWriter, r *http.Request) {
-		var req PairRequest
-		if readJSON(w, r, &req) {
-			reply(w, struct{}{}, hb.Allow(r.Context(), req))
-		}
-	})
-	mux.HandleFunc("POST /v1/deny", func(w http.ResponseWriter, r *http.Request) {
-		var req PairRequest
-		if readJSON(w, r, &req) {
-			out, err := hb.Deny(r.Context(), req)
-			reply(w, out, err)
-		}
-	})
-	mux.HandleFunc("POST /v1/service", func(w http.ResponseWriter, r *http.Request) {
-		var req Service
-		if readJSON(w, r, &req) {
-			reply(w, struct{}{}, hb.AddService(r.Context(), req))
-		}
-	})
-	mux.HandleFunc("DELETE /v1/service", func(w http.ResponseWriter, r *http.Request) {
-		var req Service
-		if readJSON(w, r, &req) {
-			out, err := hb.RemoveService(r.Context(), req)
-			reply(w, out, err)
-		}
-	})
+	mux.HandleFunc("POST /v1/expose", handle(hb.Expose))
+	mux.HandleFunc("POST /v1/hide", handle(hb.Hide))
+	mux.HandleFunc("POST /v1/allow", handle(noResult(hb.Allow)))
+	mux.HandleFunc("POST /v1/deny", handle(hb.Deny))
+	mux.HandleFunc("POST /v1/service", handle(noResult(hb.AddService)))
+	mux.HandleFunc("DELETE /v1/service", handle(hb.RemoveService))
 }
 
 // Expose gives the host addresses on the bridge.

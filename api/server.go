@@ -31,45 +31,11 @@ func NewHandler(b Backend) http.Handler {
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, b.Status())
 	})
-	mux.HandleFunc("POST /v1/attach", func(w http.ResponseWriter, r *http.Request) {
-		var req AttachRequest
-		if !readJSON(w, r, &req) {
-			return
-		}
-		a, err := b.Attach(r.Context(), req)
-		reply(w, a, err)
-	})
-	mux.HandleFunc("POST /v1/detach", func(w http.ResponseWriter, r *http.Request) {
-		var req DetachRequest
-		if !readJSON(w, r, &req) {
-			return
-		}
-		d, err := b.Detach(r.Context(), req)
-		reply(w, d, err)
-	})
-	mux.HandleFunc("POST /v1/connect", func(w http.ResponseWriter, r *http.Request) {
-		var req ConnectRequest
-		if !readJSON(w, r, &req) {
-			return
-		}
-		reply(w, struct{}{}, b.Connect(r.Context(), req))
-	})
-	mux.HandleFunc("POST /v1/forget", func(w http.ResponseWriter, r *http.Request) {
-		var req ConnectRequest
-		if !readJSON(w, r, &req) {
-			return
-		}
-		f, err := b.Forget(r.Context(), req)
-		reply(w, f, err)
-	})
-	mux.HandleFunc("POST /v1/rmpeer", func(w http.ResponseWriter, r *http.Request) {
-		var req RmPeerRequest
-		if !readJSON(w, r, &req) {
-			return
-		}
-		res, err := b.RmPeer(r.Context(), req)
-		reply(w, res, err)
-	})
+	mux.HandleFunc("POST /v1/attach", handle(b.Attach))
+	mux.HandleFunc("POST /v1/detach", handle(b.Detach))
+	mux.HandleFunc("POST /v1/connect", handle(noResult(b.Connect)))
+	mux.HandleFunc("POST /v1/forget", handle(b.Forget))
+	mux.HandleFunc("POST /v1/rmpeer", handle(b.RmPeer))
 	registerHost(mux, b)
 	// Profiling, as Docker does on its socket: only local root reaches it.
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
@@ -77,6 +43,23 @@ func NewHandler(b Backend) http.Handler {
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 	return mux
+}
+
+// handle serves one JSON call: it decodes the request into a Req, calls
+// fn with it and writes its result or error.
+func handle[Req, Resp any](fn func(context.Context, Req) (Resp, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req Req
+		if readJSON(w, r, &req) {
+			out, err := fn(r.Context(), req)
+			reply(w, out, err)
+		}
+	}
+}
+
+// noResult adapts a call that returns only an error; it answers {}.
+func noResult[Req any](fn func(context.Context, Req) error) func(context.Context, Req) (struct{}, error) {
+	return func(ctx context.Context, req Req) (struct{}, error) { return struct{}{}, fn(ctx, req) }
 }
 
 func reply(w http.ResponseWriter, v any, err error) {

@@ -39,15 +39,11 @@ func Announce(nsPath string, addrs []netip.Addr, wait time.Duration) (int, error
 	if err := waitForwarding(hostName, wait); err != nil {
 		return 0, err
 	}
-	ns, err := netns.GetFromPath(nsPath)
+	ns, nh, err := nsHandle(nsPath)
 	if err != nil {
-		return 0, fmt.Errorf("open network namespace %s: %w", nsPath, err)
+		return 0, err
 	}
 	defer ns.Close()
-	nh, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		return 0, fmt.Errorf("netlink in %s: %w", nsPath, err)
-	}
 	defer nh.Close()
 	cont, err := nh.LinkByName(ContainerIfName)
 	if err != nil {

@@ -92,15 +92,11 @@ func AttachWithMAC(bridge, nsPath string, addrs []netip.Prefix, mtu int, mac net
 	if err != nil {
 		return nil, fmt.Errorf("find bridge %q: %w", bridge, err)
 	}
-	ns, err := netns.GetFromPath(nsPath)
+	ns, nh, err := nsHandle(nsPath)
 	if err != nil {
-		return nil, fmt.Errorf("open network namespace %s: %w", nsPath, err)
+		return nil, err
 	}
 	defer ns.Close()
-	nh, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		return nil, fmt.Errorf("netlink in %s: %w", nsPath, err)
-	}
 	defer nh.Close()
 
 	created := false
@@ -244,19 +240,30 @@ func Attached(nsPath string) (*Attachment, error) {
 		}
 		return nil, err
 	}
-	ns, err := netns.GetFromPath(nsPath)
+	ns, nh, err := nsHandle(nsPath)
 	if err != nil {
-		return nil, fmt.Errorf("open network namespace %s: %w", nsPath, err)
+		return nil, err
 	}
 	defer ns.Close()
-	nh, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		return nil, fmt.Errorf("netlink in %s: %w", nsPath, err)
-	}
 	defer nh.Close()
 	cont, err := nh.LinkByName(ContainerIfName)
 	if err != nil {
 		return nil, nil // our veth name, but not our interface inside: not attached by us
 	}
 	return attachmentOf(nh, cont, nsPath, hostName)
+}
+
+// nsHandle opens the network namespace at nsPath and a netlink handle
+// inside it; the caller closes both.
+func nsHandle(nsPath string) (netns.NsHandle, *netlink.Handle, error) {
+	ns, err := netns.GetFromPath(nsPath)
+	if err != nil {
+		return ns, nil, fmt.Errorf("open network namespace %s: %w", nsPath, err)
+	}
+	nh, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		ns.Close()
+		return ns, nil, fmt.Errorf("netlink in %s: %w", nsPath, err)
+	}
+	return ns, nh, nil
 }
