@@ -208,22 +208,24 @@ done
 
 declare -A PROFILED
 declare -A RES # RES[system,metric] = space-separated samples
-# router_counters SYSTEM -> "cpu_ticks mallocs frames" summed over its routers
+# router_counters SYSTEM -> "cpu_ticks mallocs frames drops" summed over its
+# routers (drops: what the WireGuard and QUIC transports counted as dropped)
 router_counters() {
-	local ticks=0 mallocs=0 frames=0 r pid m f
+	local ticks=0 mallocs=0 frames=0 drops=0 r pid m f d
 	for r in ${ROUTERS[$1]:-}; do
 		eval "pid=\${PID_$r:-}"
 		[ -n "$pid" ] || continue
 		ticks=$((ticks + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
 		[ -S "$WS_TMP/$r.sock" ] || continue # stock wireguard-go: CPU only
 		m=$(curl -sf --unix-socket "$WS_TMP/$r.sock" http://x/metrics | awk '/^go_memstats_mallocs_total / {printf "%d", $2}')
+		d=$(curl -sf --unix-socket "$WS_TMP/$r.sock" http://x/metrics | awk '/^weave_switch_transport_dropped_total/ {s += $2} END {printf "%d", s}')
 		f=$("$WS_BIN" status --api "$WS_TMP/$r.sock" --json | jq '.data.from_bridge + .data.to_bridge')
-		mallocs=$((mallocs + ${m:-0})) frames=$((frames + ${f:-0}))
+		mallocs=$((mallocs + ${m:-0})) frames=$((frames + ${f:-0})) drops=$((drops + ${d:-0}))
 	done
-	echo "$ticks $mallocs $frames"
+	echo "$ticks $mallocs $frames $drops"
 }
 sample() { # sample SYSTEM STREAMS: sets GBPS; for 1 stream also records router CPU and allocs
-	local s=$1 n=$2 j before after gbps t0 m0 f0 t1 m1 f1 cores
+	local s=$1 n=$2 j before after gbps t0 m0 f0 d0 t1 m1 f1 d1 cores
 	before=$(router_counters "$s")
 	local profs=() r
 	if [ -n "$profdir" ] && [ "$n" = 1 ] && [ -z "${PROFILED[$s]:-}" ]; then
@@ -237,11 +239,13 @@ sample() { # sample SYSTEM STREAMS: sets GBPS; for 1 stream also records router 
 	fi
 	j=$(ip netns exec "${SRC[$s]}" iperf3 -c "${ADDR[$s]}" -t "$secs" -P "$n" -J 2>/dev/null || true)
 	gbps=$(jq -r '(.end.sum_received.bits_per_second // 0) / 1e9' <<<"$j" 2>/dev/null || echo 0)
+	[ "$n" != 1 ] || RES[$s,retr]="${RES[$s,retr]:-} $(jq -r '.end.sum_sent.retransmits // 0' <<<"$j" 2>/dev/null || echo 0)"
 	[ ${#profs[@]} -eq 0 ] || wait "${profs[@]}" || true
 	after=$(router_counters "$s")
 	if [ -n "${ROUTERS[$s]:-}" ] && [ "$n" = 1 ]; then
-		read -r t0 m0 f0 <<<"$before"
-		read -r t1 m1 f1 <<<"$after"
+		read -r t0 m0 f0 d0 <<<"$before"
+		read -r t1 m1 f1 d1 <<<"$after"
+		RES[$s,drops]="${RES[$s,drops]:-} $((d1 - d0))"
 		cores=$(awk "BEGIN{print ($t1-$t0)/$(getconf CLK_TCK)/$secs}")
 		RES[$s,cpu_per_gbps]="${RES[$s,cpu_per_gbps]:-} $(awk "BEGIN{print ($gbps>0)?$cores/$gbps:0}")"
 		RES[$s,allocs_per_frame]="${RES[$s,allocs_per_frame]:-} $(awk "BEGIN{print ($f1-$f0>1000)?($m1-$m0)/($f1-$f0):0}")" # a fast path leaves the router few frames
@@ -279,28 +283,30 @@ done
 base1=$(median <<<"${RES[veth,tcp1]:-0}")
 base4=$(median <<<"${RES[veth,tcp4]:-0}")
 json='{"date":"'"$(date -Is)"'","seconds":'"$secs"',"reps":'"$reps"',"nproc":'"$(nproc)"',"systems":{}}'
-printf '\n%-17s %12s %7s %12s %7s %10s\n' system "tcp1 Gbit/s" ratio "tcp4 Gbit/s" ratio "ping ms" >&2
+printf '\n%-17s %12s %7s %12s %7s %10s %10s\n' system "tcp1 Gbit/s" ratio "tcp4 Gbit/s" ratio "ping ms" "tcp1 retr" >&2
 for s in $systems; do
 	t1=$(median <<<"${RES[$s,tcp1]}")
 	t4=$(median <<<"${RES[$s,tcp4]}")
 	pg=$(median <<<"${RES[$s,ping]}")
 	r1=$(awk "BEGIN{print ($base1>0)?$t1/$base1:0}")
 	r4=$(awk "BEGIN{print ($base4>0)?$t4/$base4:0}")
-	printf '%-17s %12.2f %7.3f %12.2f %7.3f %10.3f' "$s" "$t1" "$r1" "$t4" "$r4" "$pg"
-	cpg=0 apf=0
+	rt=$(median <<<"${RES[$s,retr]:-0}")
+	printf '%-17s %12.2f %7.3f %12.2f %7.3f %10.3f %10d' "$s" "$t1" "$r1" "$t4" "$r4" "$pg" "$rt"
+	cpg=0 apf=0 drp=0
 	if [ -n "${RES[$s,cpu_per_gbps]:-}" ]; then
 		cpg=$(median <<<"${RES[$s,cpu_per_gbps]}")
 		apf=$(median <<<"${RES[$s,allocs_per_frame]}")
+		drp=$(median <<<"${RES[$s,drops]:-0}")
 		if [ "$s" = wireguard-go ]; then
 			printf '   its CPU %.2f cores per Gbit/s' "$cpg"
 		else
-			printf '   router CPU %.2f cores per Gbit/s, %.4f allocs per frame' "$cpg" "$apf"
+			printf '   router CPU %.2f cores per Gbit/s, %.4f allocs per frame, %d transport drops' "$cpg" "$apf" "$drp"
 		fi
 	fi
 	printf '\n'
 	json=$(jq --arg s "$s" --argjson t1 "$t1" --argjson r1 "$r1" --argjson t4 "$t4" --argjson r4 "$r4" --argjson pg "${pg:-0}" \
-		--arg raw1 "${RES[$s,tcp1]}" --arg raw4 "${RES[$s,tcp4]}" --argjson cpg "$cpg" --argjson apf "$apf" \
-		'.systems[$s]={tcp1_gbps:$t1,tcp1_ratio:$r1,tcp4_gbps:$t4,tcp4_ratio:$r4,ping_ms:$pg,tcp1_samples:$raw1,tcp4_samples:$raw4,router_cores_per_gbps:$cpg,allocs_per_frame:$apf}' <<<"$json")
+		--arg raw1 "${RES[$s,tcp1]}" --arg raw4 "${RES[$s,tcp4]}" --argjson cpg "$cpg" --argjson apf "$apf" --argjson rt "$rt" --argjson drp "$drp" \
+		'.systems[$s]={tcp1_gbps:$t1,tcp1_ratio:$r1,tcp4_gbps:$t4,tcp4_ratio:$r4,ping_ms:$pg,tcp1_samples:$raw1,tcp4_samples:$raw4,router_cores_per_gbps:$cpg,allocs_per_frame:$apf,tcp1_retransmits:$rt,tcp1_transport_drops:$drp}' <<<"$json")
 done
 # The fast path's target is relative to the kernel's own container ->
 # bridge -> vxlan path measured in the same run.

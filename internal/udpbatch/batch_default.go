@@ -23,6 +23,11 @@ func NewReader(conn *net.UDPConn, bufs [][]byte, _ bool) (*Reader, error) {
 	return &Reader{conn: conn, bufs: bufs}, nil
 }
 
+// NewReaderControl is NewReader: no control messages outside Linux.
+func NewReaderControl(conn *net.UDPConn, bufs [][]byte, _ int) (*Reader, error) {
+	return NewReader(conn, bufs, false)
+}
+
 func (r *Reader) Read() (int, error) {
 	n, from, err := r.conn.ReadFromUDPAddrPort(r.bufs[0])
 	if err != nil {
@@ -45,6 +50,8 @@ func (r *Reader) Addr(int) netip.AddrPort { return r.from }
 func (r *Reader) Truncated(int) bool { return r.n > len(r.bufs[0]) }
 
 func (r *Reader) SegSize(int) int { return 0 }
+
+func (r *Reader) Control(int) []byte { return nil }
 
 // SetSocketBuffers sets the buffer sizes; the sizes actually granted are
 // not known here and reported as 0.

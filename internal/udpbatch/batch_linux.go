@@ -31,7 +31,8 @@ type Reader struct {
 	iovs  []syscall.Iovec
 	names []syscall.RawSockaddrInet6
 	bufs  [][]byte
-	oob   []byte // RecvCmsgSpace per message, if GRO is on
+	oob   []byte // ctl bytes per message, if GRO or control messages are on
+	ctl   int
 
 	vlen int // messages to read if not 0 (ReadInto)
 
@@ -42,6 +43,17 @@ type Reader struct {
 }
 
 func NewReader(conn *net.UDPConn, bufs [][]byte, gro bool) (*Reader, error) {
+	ctl := 0
+	if gro {
+		ctl = RecvCmsgSpace
+	}
+	return NewReaderControl(conn, bufs, ctl)
+}
+
+// NewReaderControl is NewReader with room for ctl bytes of control
+// messages per datagram (0: none), for a socket with more than UDP_GRO
+// turned on (IP_PKTINFO, IP_RECVTOS...): Control returns them.
+func NewReaderControl(conn *net.UDPConn, bufs [][]byte, ctl int) (*Reader, error) {
 	rc, err := conn.SyscallConn()
 	if err != nil {
 		return nil, err
@@ -53,8 +65,9 @@ func NewReader(conn *net.UDPConn, bufs [][]byte, gro bool) (*Reader, error) {
 		names: make([]syscall.RawSockaddrInet6, len(bufs)),
 		bufs:  bufs,
 	}
-	if gro {
-		r.oob = AlignedBytes(len(bufs) * RecvCmsgSpace)
+	if ctl > 0 {
+		ctl = (ctl + 7) &^ 7 // each message's control buffer stays 8-byte aligned
+		r.oob, r.ctl = AlignedBytes(len(bufs)*ctl), ctl
 	}
 	for i := range bufs {
 		r.iovs[i].Base = &bufs[i][0]
@@ -65,8 +78,8 @@ func NewReader(conn *net.UDPConn, bufs [][]byte, gro bool) (*Reader, error) {
 		h.Iov = &r.iovs[i]
 		h.Iovlen = 1
 		if r.oob != nil {
-			h.Control = &r.oob[i*RecvCmsgSpace]
-			h.SetControllen(RecvCmsgSpace)
+			h.Control = &r.oob[i*ctl]
+			h.SetControllen(ctl)
 		}
 	}
 	r.fn = r.recvmmsg
@@ -97,7 +110,7 @@ func (r *Reader) Read() (int, error) {
 		r.hdrs[i].hdr.Flags = 0
 		r.hdrs[i].len = 0
 		if r.oob != nil {
-			r.hdrs[i].hdr.SetControllen(RecvCmsgSpace)
+			r.hdrs[i].hdr.SetControllen(r.ctl)
 		}
 	}
 	r.n, r.errno = 0, 0
@@ -148,8 +161,17 @@ func (r *Reader) SegSize(i int) int {
 	if r.oob == nil {
 		return 0
 	}
-	n := min(int(r.hdrs[i].hdr.Controllen), RecvCmsgSpace)
-	return GROSize(r.oob[i*RecvCmsgSpace : i*RecvCmsgSpace+n])
+	return GROSize(r.Control(i))
+}
+
+// Control returns the control messages of message i of the last read
+// (nil without room for them).
+func (r *Reader) Control(i int) []byte {
+	if r.oob == nil {
+		return nil
+	}
+	n := min(int(r.hdrs[i].hdr.Controllen), r.ctl)
+	return r.oob[i*r.ctl : i*r.ctl+n]
 }
 
 // addr returns the sender of datagram i of the last read, IPv4-mapped

@@ -63,6 +63,7 @@ type Transport struct {
 	wg     sync.WaitGroup
 	rq     *recvQueue
 	pool   *bufPool
+	gate   *rxGate
 }
 
 // peer is one pinned peer and its link.
@@ -115,6 +116,7 @@ func New(cfg Config) (*Transport, error) {
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	t.rq = newRecvQueue(cfg.ReceiveQueue)
 	t.pool = newBufPool(reassemblyBuffers)
+	t.gate = newRxGate()
 	return t, nil
 }
 
@@ -218,7 +220,7 @@ func (t *Transport) Open() ([]transport.ReceiveFunc, netip.AddrPort, error) {
 	if err != nil {
 		return nil, netip.AddrPort{}, &transport.OpError{Op: "open", Transport: "quic", Err: err}
 	}
-	qt := &quic.Transport{Conn: udp, ConnectionIDLength: connectionIDLength}
+	qt := &quic.Transport{Conn: newGROConn(udp, t.gate), ConnectionIDLength: connectionIDLength}
 	ln, err := qt.Listen(t.serverTLS(), t.quicConfig())
 	if err != nil {
 		qt.Close()

@@ -185,11 +185,20 @@ func (t *Transport) receiveLoop(l *link) {
 		ra reassembly
 	)
 	defer func() { t.pool.put(ra.buf) }()
+	t.gate.readers.Add(1)
+	defer t.gate.readers.Add(-1)
+	poll := &pollCtx{t.ctx} // a pointer: boxing it per call would allocate
 	for {
-		d, err := l.conn.ReceiveDatagram(t.ctx)
+		d, err := l.conn.ReceiveDatagram(poll)
+		if d == nil && err == nil { // nothing queued: block
+			t.gate.idle.Add(1)
+			d, err = l.conn.ReceiveDatagram(t.ctx)
+			t.gate.idle.Add(-1)
+		}
 		if err != nil {
 			return
 		}
+		t.gate.took(len(d))
 		n, err := Decode(d, &h)
 		if err != nil {
 			t.stats.dropMalformed.Add(1)

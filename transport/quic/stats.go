@@ -15,6 +15,8 @@ type Stats struct {
 	DialErrors     uint64 // failed dials (refused, timed out, pin mismatch)
 	Refused        uint64 // handshakes refused by the pin check, either side
 	PMTUResets     uint64 // connections closed because the path MTU shrank under them
+	GateWaits      uint64 // times the receive gate held quic-go's socket reader back
+	GateResets     uint64 // times the gate's count was reset after a stall
 
 	DropNoPeer     uint64 // send: no peer added at the endpoint
 	DropNoConn     uint64 // send: peer added but no connection up
@@ -41,6 +43,7 @@ type stats struct {
 func (t *Transport) Stats() Stats {
 	s := &t.stats
 	return Stats{
+		GateWaits: t.gate.waits.Load(), GateResets: t.gate.resets.Load(),
 		FramesSent: s.framesSent.Load(), DatagramsSent: s.datagramsSent.Load(),
 		Fragmented: s.fragmented.Load(), FramesReceived: s.framesReceived.Load(),
 		Connects: s.connects.Load(), DialErrors: s.dialErrors.Load(), Refused: s.refused.Load(), PMTUResets: s.pmtuResets.Load(),
