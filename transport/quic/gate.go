@@ -20,10 +20,13 @@ import (
 // ReadBatch waits and new packets wait in the kernel's socket buffer
 // instead; if that overflows, QUIC sees the loss and its congestion
 // control slows the sender, as it should. The count is an estimate (a
-// counted packet may carry no datagram: handshake, MTU probe; a datagram
-// may sit in a packet with more frames than the smallest overhead), so it
-// is set back to zero whenever every reader has found its queue empty,
-// and after gateStall with no reader progress.
+// counted packet may carry no datagram, or only small ones: handshake, MTU
+// probe, several TCP ACKs inside one packet; a datagram may sit in a packet
+// with more frames than the smallest overhead), so when ReadBatch has
+// waited gateStall with every reader blocked on an empty queue and none
+// taking anything, the count is halved: a drifted count frees itself, and
+// a wrong guess (quic-go still busy with packets it has not decrypted
+// yet) lets in half as many as a reset to zero would.
 //
 // The readers see "empty" with a context that is done but has no error:
 // quic-go's ReceiveDatagram then returns a queued datagram, or nothing
@@ -55,8 +58,9 @@ const (
 	// ID, 1 byte of packet number, 1 of frame type, the 16-byte AEAD tag)
 	// below gateMinPacket.
 	gateMinDatagram = gateMinPacket - (1 + connectionIDLength + 1 + 1 + 16)
-	// gateStall is how long ReadBatch waits without any reader progress
-	// before it assumes the count drifted and resets it.
+	// gateStall is how long ReadBatch waits, with every reader idle and
+	// none taking anything, before it assumes the count drifted and
+	// halves it.
 	gateStall = time.Millisecond
 	// groBatch is how many packets quic-go asks ReadBatch for at most.
 	groBatch = 8
@@ -87,7 +91,7 @@ func (g *rxGate) wait(n int) {
 		case <-g.timer.C:
 			if g.progress.Load() == p && g.idle.Load() >= g.readers.Load() {
 				g.resets.Add(1)
-				g.pending.Store(0)
+				g.pending.Store(g.pending.Load() / 2)
 			}
 		}
 	}

@@ -16,7 +16,7 @@ type Stats struct {
 	Refused        uint64 // handshakes refused by the pin check, either side
 	PMTUResets     uint64 // connections closed because the path MTU shrank under them
 	GateWaits      uint64 // times the receive gate held quic-go's socket reader back
-	GateResets     uint64 // times the gate's count was reset after a stall
+	GateResets     uint64 // times the gate halved its count after a stall (drift)
 
 	DropNoPeer     uint64 // send: no peer added at the endpoint
 	DropNoConn     uint64 // send: peer added but no connection up
