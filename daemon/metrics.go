@@ -17,7 +17,7 @@ type collector struct {
 	txErrors, bridgeFrames, drops, events *prometheus.Desc
 
 	fastEntries, fastEvents, fastLinks *prometheus.Desc
-	transportDrops                     *prometheus.Desc
+	transportDrops, quicGate           *prometheus.Desc
 }
 
 func newCollector(d *Daemon) *collector {
@@ -36,6 +36,7 @@ func newCollector(d *Daemon) *collector {
 		drops:          prometheus.NewDesc(ns+"_dropped_frames_total", "Frames dropped, by reason.", []string{"reason"}, nil),
 		events:         prometheus.NewDesc(ns+"_mac_events_total", "MAC table events.", []string{"event"}, nil),
 		transportDrops: prometheus.NewDesc(ns+"_transport_dropped_total", "Frames and datagrams the WireGuard and QUIC transports dropped, by transport and reason (the sleeve's are in status).", []string{"transport", "reason"}, nil),
+		quicGate:       prometheus.NewDesc(ns+"_quic_receive_gate_total", "QUIC receive gate events: waits (quic-go's socket reader held back so that its 128-datagram queue does not overflow) and resets (a drifted count halved after a stall).", []string{"event"}, nil),
 		fastEntries:    prometheus.NewDesc(ns+"_fastpath_entries", "MAC entries (vxlan) or flows (ovs) installed in the kernel fast path.", []string{"backend"}, nil),
 		fastEvents:     prometheus.NewDesc(ns+"_fastpath_events_total", "Kernel fast path events: entries or flows installed and removed, misses, errors, link fallbacks to userspace and recoveries.", []string{"backend", "event"}, nil),
 		fastLinks:      prometheus.NewDesc(ns+"_fastpath_links", "Links by fast-path state (up: on the fast path; probe: userspace, heartbeats probing; off: userspace).", []string{"backend", "state"}, nil),
@@ -44,7 +45,7 @@ func newCollector(d *Daemon) *collector {
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.peers, c.conns, c.macs, c.txFrames, c.txBytes, c.rxFrames, c.rxBytes,
-		c.txErrors, c.bridgeFrames, c.drops, c.events, c.fastEntries, c.fastEvents, c.fastLinks, c.transportDrops} {
+		c.txErrors, c.bridgeFrames, c.drops, c.events, c.fastEntries, c.fastEvents, c.fastLinks, c.transportDrops, c.quicGate} {
 		ch <- d
 	}
 }
@@ -55,6 +56,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		for reason, v := range reasons {
 			ch <- prometheus.MustNewConstMetric(c.transportDrops, prometheus.CounterValue, float64(v), tr, reason)
 		}
+	}
+	if q, ok := s.LinkTransportStats["quic"].(quictransport.Stats); ok {
+		ch <- prometheus.MustNewConstMetric(c.quicGate, prometheus.CounterValue, float64(q.GateWaits), "wait")
+		ch <- prometheus.MustNewConstMetric(c.quicGate, prometheus.CounterValue, float64(q.GateResets), "reset")
 	}
 	states := map[string]int{}
 	for _, p := range s.Connections {

@@ -86,6 +86,8 @@ ws_check "metrics label each link with its transport" bash -c \
 	"$(declare -f metrics_of); WS_TMP=$WS_TMP; metrics_of h3 | grep -q 'weave_switch_link_tx_frames_total{peer=\"02:00:00:00:00:02\",transport=\"wireguard\"}' && metrics_of h3 | grep -q 'weave_switch_link_tx_frames_total{peer=\"02:00:00:00:00:01\",transport=\"quic\"}'"
 ws_check "metrics count quic-go's own drops" bash -c \
 	"$(declare -f metrics_of); WS_TMP=$WS_TMP; metrics_of h3 | grep -q 'weave_switch_transport_dropped_total{reason=\"quic_receive_queue\",transport=\"quic\"}'"
+ws_check "metrics show the QUIC receive gate" bash -c \
+	"$(declare -f metrics_of); WS_TMP=$WS_TMP; metrics_of h3 | grep -q '^weave_switch_quic_receive_gate_total{event=\"wait\"}' && metrics_of h3 | grep -q '^weave_switch_quic_receive_gate_total{event=\"reset\"}'"
 ws_check "status shows each link's path MTU (1500)" bash -c \
 	"'$WS_BIN' status --api $WS_TMP/h1.sock --json | jq -e '[.connections[] | .path_mtu] == [1500, 1500]' >/dev/null"
 
