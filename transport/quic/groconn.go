@@ -24,8 +24,9 @@ import (
 // (TOS for ECN, packet info) so nothing quic-go reads changes.
 //
 // ReadBatch waits at the receive gate (gate.go) before it hands quic-go
-// more packets. Sending goes straight through the embedded *net.UDPConn. groConn is not
-// safe for concurrent ReadBatch calls; quic-go has one reader per socket.
+// more packets. Sending goes straight through the embedded *net.UDPConn.
+// groConn is not safe for concurrent ReadBatch calls; quic-go has one
+// reader per socket.
 type groConn struct {
 	*net.UDPConn
 	r    *udpbatch.Reader
