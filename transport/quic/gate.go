@@ -23,8 +23,9 @@ import (
 // counted packet may carry no datagram, or only small ones: handshake, MTU
 // probe, several TCP ACKs inside one packet; a datagram may sit in a packet
 // with more frames than the smallest overhead), so when ReadBatch has
-// waited gateStall with every reader blocked on an empty queue and none
-// taking anything, the count is halved: a drifted count frees itself, and
+// waited gateStall with every reader blocked on an empty queue, none
+// taking anything and quic-go writing no small packet (it writes ACKs
+// while it works through packets), the count is halved: a drifted count frees itself, and
 // a wrong guess (quic-go still busy with packets it has not decrypted
 // yet) lets in half as many as a reset to zero would.
 //
@@ -32,10 +33,10 @@ import (
 // quic-go's ReceiveDatagram then returns a queued datagram, or nothing
 // (nil, nil) at once (pollCtx; TestPollContext holds quic-go to it).
 type rxGate struct {
-	pending  atomic.Int64 // counted packets handed, minus datagrams taken
-	readers  atomic.Int32 // reader goroutines running
-	idle     atomic.Int32 // of them, blocked after finding their queue empty
-	progress atomic.Uint64
+	pending  atomic.Int64  // counted packets handed, minus datagrams taken
+	readers  atomic.Int32  // reader goroutines running
+	idle     atomic.Int32  // of them, blocked after finding their queue empty
+	progress atomic.Uint64 // datagrams taken, and quic-go's small writes (groConn)
 	waiting  atomic.Bool
 	wake     chan struct{}
 	timer    *time.Timer // ReadBatch's own (one socket reader)

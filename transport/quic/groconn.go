@@ -109,6 +109,19 @@ func (c *groConn) ReadBatch(ms []ipv4.Message, _ int) (int, error) {
 	return k, nil
 }
 
+// WriteMsgUDP is the socket's, with small writes counted for the gate:
+// quic-go writes ACKs while it works through packets it was handed, so a
+// gate that sees them knows quic-go is busy, not that its count drifted.
+// Big writes (data, GSO batches) say nothing about received packets: a
+// sender writes them all the time, and counting them would keep a
+// drifted gate shut.
+func (c *groConn) WriteMsgUDP(b, oob []byte, addr *net.UDPAddr) (n, oobn int, err error) {
+	if len(b) < gateMinPacket {
+		c.gate.progress.Add(1)
+	}
+	return c.UDPConn.WriteMsgUDP(b, oob, addr)
+}
+
 func (c *groConn) addr(a netip.AddrPort) *net.UDPAddr {
 	if c.fromAddr == nil || a != c.from {
 		c.from, c.fromAddr = a, net.UDPAddrFromAddrPort(a)
