@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
+	"strconv"
 	"time"
 
 	"github.com/weave-switch/weave-switch/gossip/handshake"
@@ -148,6 +150,9 @@ func (m *Mesh) register(hc *handshake.Conn, outbound bool, target string) {
 	if t := m.targets[target]; t != nil {
 		t.connectedAs(hello.Name)
 	}
+	if !outbound {
+		m.inboundMeetsTarget(hello, addr)
+	}
 	m.topo.AddNeighbor(hello.Name)
 	m.log.Info("connected", "peer", hello.Name.String(), "nickname", hello.Nickname, "addr", c.addr,
 		"outbound", outbound, "encrypted", hello.Encrypted)
@@ -160,6 +165,22 @@ func (m *Mesh) register(hc *handshake.Conn, outbound bool, target string) {
 	m.sendChannels(c, false)
 	m.updateSelf()
 	m.cfg.Router.SendHeartbeats()
+}
+
+// inboundMeetsTarget marks the dial target that names the peer of a new
+// inbound connection (its address and control port) as connected to it,
+// so that the connection maker does not dial it again: a later dial would
+// win the tie-break below and replace a working link, and the link would
+// be down until the new one is established (seen as a lost ping when two
+// routers start a second apart, each with the other as --peer).
+func (m *Mesh) inboundMeetsTarget(hello handshake.Hello, addr netip.AddrPort) {
+	port, err := strconv.ParseUint(hello.Caps[CapControlPort], 10, 16)
+	if err != nil {
+		return
+	}
+	if t := m.targets[netip.AddrPortFrom(addr.Addr(), uint16(port)).String()]; t != nil && !t.dialing {
+		t.connectedAs(hello.Name)
+	}
 }
 
 // dropConn forgets a connection (the actor's side of a disconnect).

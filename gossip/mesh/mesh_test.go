@@ -93,12 +93,17 @@ type node struct {
 
 func startNode(t *testing.T, name frame.PeerName, password string, noDiscovery bool, peers ...string) *node {
 	t.Helper()
+	return startNodeAt(t, name, password, noDiscovery, netip.MustParseAddrPort("127.0.0.1:0"), peers...)
+}
+
+func startNodeAt(t *testing.T, name frame.PeerName, password string, noDiscovery bool, listen netip.AddrPort, peers ...string) *node {
+	t.Helper()
 	rt := newFakeRouter()
 	tr := &keyedTransport{Transport: memory.NewNetwork().NewTransport(name, netip.MustParseAddrPort("127.0.0.1:1")),
 		keys: map[frame.PeerName][2][32]byte{}}
 	m, err := New(Config{
 		Self: name, Nickname: fmt.Sprintf("n%d", name&0xff), Password: []byte(password),
-		Listen: netip.MustParseAddrPort("127.0.0.1:0"), DataPort: 6783, Peers: peers, NoDiscovery: noDiscovery,
+		Listen: listen, DataPort: 6783, Peers: peers, NoDiscovery: noDiscovery,
 		Router: rt, Transport: tr, MTU: 1426, HeartbeatInterval: 50 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
@@ -305,6 +310,42 @@ func TestLinkNeedsDataPath(t *testing.T) {
 		return len(cs) == 1 && cs[0].State == "pending" && strings.Contains(cs[0].Reason, "data path")
 	})
 	waitFor(t, "a out of b's routes", func() bool { return b.reachable() == 1 })
+}
+
+// TestInboundSatisfiesTarget: a starts first with b as its --peer; its
+// dial fails and waits to retry. b starts and dials a. a must take that
+// inbound connection as the one its target wanted: dialing b again would
+// win the tie-break and replace a working link (the link is down until the
+// new one is established).
+func TestInboundSatisfiesTarget(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bAddr := netip.MustParseAddrPort(l.Addr().String())
+	l.Close() // nobody listens there until b starts: a's first dial is refused
+	a := startNode(t, 0x020000000001, "", true, bAddr.String())
+	defer a.m.Close()
+	waitFor(t, "a's first dial to fail", func() bool {
+		cs := a.status().Connections
+		return len(cs) == 1 && cs[0].State == "retrying"
+	})
+	b := startNodeAt(t, 0x020000000002, "", true, bAddr, a.addr())
+	defer b.m.Close()
+	waitFor(t, "b's connection", func() bool { return a.established() == 1 && b.established() == 1 })
+	// a's retry was due within 1.5 s of its failure; give it 3 s.
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, c := range a.status().Connections {
+			if c.Direction != "inbound" || c.State != "established" {
+				t.Fatalf("a still dials b (a retry would replace the working inbound link), or did: %+v", a.status().Connections)
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if cs := a.status().Connections; len(cs) != 1 {
+		t.Fatalf("a lists %d connections, want 1 (the target merged into the inbound one): %+v", len(cs), cs)
+	}
 }
 
 func TestConnectAndForget(t *testing.T) {
