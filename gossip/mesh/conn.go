@@ -151,7 +151,7 @@ func (m *Mesh) register(hc *handshake.Conn, outbound bool, target string) {
 		t.connectedAs(hello.Name)
 	}
 	if !outbound {
-		m.inboundMeetsTarget(hello, addr)
+		m.inboundMeetsTarget(hello, addr, link.Name())
 	}
 	m.topo.AddNeighbor(hello.Name)
 	m.log.Info("connected", "peer", hello.Name.String(), "nickname", hello.Nickname, "addr", c.addr,
@@ -172,15 +172,19 @@ func (m *Mesh) register(hc *handshake.Conn, outbound bool, target string) {
 // so that the connection maker does not dial it again: a later dial would
 // win the tie-break below and replace a working link, and the link would
 // be down until the new one is established (seen as a lost ping when two
-// routers start a second apart, each with the other as --peer).
-func (m *Mesh) inboundMeetsTarget(hello handshake.Hello, addr netip.AddrPort) {
+// routers start a second apart, each with the other as --peer). A target
+// that asks for another transport than the link got is left to dial: its
+// link is to use what the user asked for.
+func (m *Mesh) inboundMeetsTarget(hello handshake.Hello, addr netip.AddrPort, linkName string) {
 	port, err := strconv.ParseUint(hello.Caps[CapControlPort], 10, 16)
 	if err != nil {
 		return
 	}
-	if t := m.targets[netip.AddrPortFrom(addr.Addr(), uint16(port)).String()]; t != nil && !t.dialing {
-		t.connectedAs(hello.Name)
+	t := m.targets[netip.AddrPortFrom(addr.Addr(), uint16(port)).String()]
+	if t == nil || t.dialing || t.transport != "" && t.transport != linkName {
+		return
 	}
+	t.connectedAs(hello.Name)
 }
 
 // dropConn forgets a connection (the actor's side of a disconnect).
