@@ -241,8 +241,8 @@ func TestPollContext(t *testing.T) {
 // TestTwoSendersThroughGate: two peers send super-frames (each cut into
 // ~48 datagrams) to one receiver at once, so that its gate holds quic-go's
 // socket reader back with two readers taking datagrams. Every frame
-// arrives whole and in order per sender, and nothing is stuck: the gate
-// only delays.
+// arrives whole and in order per sender, and nothing is stuck: a frame
+// that does not arrive was counted as dropped.
 func TestTwoSendersThroughGate(t *testing.T) {
 	const nameC frame.PeerName = 0x020000000003
 	a := newNode(t, nameA)
@@ -253,91 +253,91 @@ func TestTwoSendersThroughGate(t *testing.T) {
 		mustAdd(t, s, nameA, a.t.CertHash(), a.local)
 		waitFor(t, "connection", func() bool { return a.t.PeerConnected(name) && s.t.PeerConnected(nameA) })
 	}
-	const frames, size = 40, 60000
+	// Each sender sends its frames, then repeats a small end marker until
+	// the receiver has one. Datagrams on one connection arrive in order,
+	// so once both markers are in, every data frame has arrived or been
+	// lost for good.
+	const frames, size, marker = 40, 60000, 0xff
+	var fenced [2]atomic.Bool
 	errs := make(chan error, len(senders))
-	for _, s := range senders {
+	for si, s := range senders {
 		go func() {
 			b := frame.NewBatchSize(1, transport.MaxOverhead, frame.MaxSuperFrameSize)
-			for i := range frames {
-				b.Sizes[0], b.N = size, 1
+			send := func(n int, seq byte) error {
+				b.Sizes[0], b.N = n, 1
 				f := b.Frame(0)
-				fill(f, byte(i))
-				f[0], f[1] = byte(s.t.cfg.Self), byte(i)
+				fill(f, seq)
+				f[0], f[1] = byte(si), seq
 				b.Meta[0] = frame.Meta{Src: s.t.cfg.Self, Dst: nameA}
-				if err := s.t.Send(b, transport.AddrPortEndpoint(a.local)); err != nil {
+				return s.t.Send(b, transport.AddrPortEndpoint(a.local))
+			}
+			for i := range frames {
+				if err := send(size, byte(i)); err != nil {
 					errs <- err
 					return
 				}
 			}
+			for !fenced[si].Load() {
+				if err := send(100, marker); err != nil {
+					errs <- err
+					return
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
 			errs <- nil
 		}()
 	}
-	// Frames lost to quic-go's queue (a drop the gate did not prevent) are
-	// counted; what arrives must be whole and in order.
-	next := map[byte]int{}
+	next := [2]int{}
 	got := 0
-	var progress atomic.Int64
 	b := frame.NewBatchSize(8, transport.MaxOverhead, frame.MaxSuperFrameSize)
 	eps := make([]transport.Endpoint, b.Cap())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		for got < 2*frames {
+		for !fenced[0].Load() || !fenced[1].Load() {
 			k, err := a.recv(b, eps)
 			if err != nil {
 				return
 			}
 			for i := range k {
 				f := b.Frame(i)
+				si := f[0] & 1
+				if f[1] == marker {
+					fenced[si].Store(true)
+					continue
+				}
 				want := make([]byte, size)
 				fill(want, f[1])
 				want[0], want[1] = f[0], f[1]
 				if len(f) != size || !bytes.Equal(f, want) {
-					t.Errorf("frame %d from %#x: %d bytes, or different bytes", f[1], f[0], len(f))
+					t.Errorf("frame %d from sender %d: %d bytes, or different bytes", f[1], si, len(f))
 				}
-				if int(f[1]) < next[f[0]] {
-					t.Errorf("frame %d from %#x after frame %d", f[1], f[0], next[f[0]]-1)
+				if int(f[1]) < next[si] {
+					t.Errorf("frame %d from sender %d after frame %d", f[1], si, next[si]-1)
 				}
-				next[f[0]] = int(f[1]) + 1
+				next[si] = int(f[1]) + 1
 				got++
-				progress.Store(int64(got))
 			}
 		}
 	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second): // a hang, not a speed limit
+		a.t.Close()
+		<-done
+		t.Fatalf("stuck: %d of %d frames, end markers %v %v (gate pending %d, waits %d, resets %d)", got, 2*frames,
+			fenced[0].Load(), fenced[1].Load(), a.t.gate.pending.Load(), a.t.gate.waits.Load(), a.t.gate.resets.Load())
+	}
 	for range senders {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
 		}
 	}
-	// Wait until every frame is in, or nothing has moved for 5 s (hang
-	// detection, not a speed limit: a frame lost to a drop never comes):
-	// then the missing frames must have been counted as dropped (quic-go's
-	// queue, a fragment gap, a full receive queue); otherwise something
-	// is stuck.
-	last, idleSince := int64(-1), time.Now()
-	for {
-		select {
-		case <-done:
-			t.Logf("gate waits %d, resets %d", a.t.gate.waits.Load(), a.t.gate.resets.Load())
-			return
-		case <-time.After(100 * time.Millisecond):
-		}
-		if p := progress.Load(); p != last {
-			last, idleSince = p, time.Now()
-			continue
-		}
-		if time.Since(idleSince) < 5*time.Second {
-			continue
-		}
-		st := a.t.Stats()
-		a.t.Close()
-		<-done
-		if st.DropQUICReceive+st.DropReassembly+st.DropQueueFull+st.DropMalformed+st.DropTooBig == 0 {
-			t.Fatalf("stuck with nothing dropped: %d of %d frames (gate pending %d, waits %d, resets %d)",
-				progress.Load(), 2*frames, a.t.gate.pending.Load(), a.t.gate.waits.Load(), a.t.gate.resets.Load())
-		}
-		t.Logf("%d of %d frames arrived, the rest counted as dropped (quic-go %d datagrams, reassembly %d); gate waits %d, resets %d",
-			progress.Load(), 2*frames, st.DropQUICReceive, st.DropReassembly, st.GateWaits, st.GateResets)
-		return
+	st := a.t.Stats()
+	dropped := st.DropQUICReceive + st.DropReassembly + st.DropQueueFull + st.DropMalformed + st.DropTooBig
+	if got < 2*frames && dropped == 0 {
+		t.Fatalf("%d of %d frames arrived and nothing was counted as dropped", got, 2*frames)
 	}
+	t.Logf("%d of %d frames arrived (quic-go dropped %d datagrams, reassembly %d); gate waits %d, resets %d",
+		got, 2*frames, st.DropQUICReceive, st.DropReassembly, st.GateWaits, st.GateResets)
 }
