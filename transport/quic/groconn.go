@@ -36,6 +36,7 @@ type groConn struct {
 	n   int // messages of the last read
 	i   int // the message being handed out
 	off int // its next packet starts here
+	seg int // its packet size (GRO segment size; the last may be shorter)
 
 	// last sender, so that a run of packets from one peer shares one
 	// *net.UDPAddr (quic-go never modifies them)
@@ -84,11 +85,13 @@ func (c *groConn) ReadBatch(ms []ipv4.Message, _ int) (int, error) {
 	k, counted := 0, 0
 	for k < len(ms) && c.i < c.n {
 		data := c.bufs[c.i][:c.r.Size(c.i)]
-		seg := c.r.SegSize(c.i)
-		if seg == 0 || seg > len(data) {
-			seg = len(data)
+		if c.off == 0 { // a new message: parse its segment size once
+			c.seg = c.r.SegSize(c.i)
+			if c.seg == 0 || c.seg > len(data) {
+				c.seg = len(data)
+			}
 		}
-		l := min(seg, len(data)-c.off)
+		l := min(c.seg, len(data)-c.off)
 		m := &ms[k]
 		m.N = copy(m.Buffers[0], data[c.off:c.off+l])
 		m.Flags = 0
