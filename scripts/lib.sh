@@ -119,12 +119,13 @@ ws_cleanup() {
 # "N passed, M failed" line CI reads.
 WS_PASSED=0
 WS_FAILED=0
+WS_FAILURES=()
 ws_check() { # ws_check DESCRIPTION CMD...
 	local what=$1; shift
 	if "$@" >"$WS_TMP/check.out" 2>&1; then
 		WS_PASSED=$((WS_PASSED + 1)); pretty "ok: $what"
 	else
-		WS_FAILED=$((WS_FAILED + 1)); printf '\033[1;31mFAIL:\033[0m %s\n' "$what" >&2
+		WS_FAILED=$((WS_FAILED + 1)); WS_FAILURES+=("$what"); printf '\033[1;31mFAIL:\033[0m %s\n' "$what" >&2
 		sed 's/^/    /' "$WS_TMP/check.out" >&2
 	fi
 }
@@ -135,5 +136,6 @@ ws_finish() { # ws_finish NAME: use as: trap 'ws_finish netns-test' EXIT
 	fi
 	ws_cleanup
 	echo "$1: $WS_PASSED passed, $WS_FAILED failed"
+	for l in "${WS_FAILURES[@]}"; do echo "  failed: $l"; done
 	[ $WS_FAILED -eq 0 ] && [ $rc -eq 0 ] || exit 1
 }

@@ -93,12 +93,12 @@ sleep 0.3
 vx0=$(counter "$h1" weave-vx tx_bytes)
 rt0=$(ws status --api "$WS_TMP/h1.sock" --json | jq '.data.from_bridge')
 iperf=$(in_ns "$c1" iperf3 -c 10.32.0.2 -p 5201 -t 2 -J 2>&1 || true)
-bytes=$(jq -r '.end.sum_sent.bytes // 0' <<<"$iperf" 2>/dev/null || echo 0)
+bytes=$(jq -r '.end.sum_received.bytes // 0' <<<"$iperf" 2>/dev/null || echo 0)
 bps=$(jq -r '.end.sum_received.bits_per_second // 0' <<<"$iperf" 2>/dev/null || echo 0)
 vx1=$(counter "$h1" weave-vx tx_bytes)
 rt1=$(ws status --api "$WS_TMP/h1.sock" --json | jq '.data.from_bridge')
 ws_check "iperf3 c1 -> c2 on the fast path: $(awk "BEGIN{printf \"%.2f\", $bps/1e9}") Gbit/s" awk "BEGIN{exit !($bps > 0)}"
-ws_check "the iperf3 bytes crossed weave-vx ($((vx1 - vx0)) of $bytes)" awk "BEGIN{exit !($vx1 - $vx0 >= $bytes)}"
+ws_check "the bytes iperf3 received crossed weave-vx ($((vx1 - vx0)) of $bytes)" awk "BEGIN{exit !($vx1 - $vx0 >= $bytes)}"
 ws_check "the router read almost nothing from the bridge meanwhile ($((rt1 - rt0)) frames)" awk "BEGIN{exit !($rt1 - $rt0 < 200)}"
 
 # Block the fast path's UDP port between h1 and h2, both ways, in h1.
@@ -117,7 +117,7 @@ if wait_state h1 02:00:00:00:00:02 probe 10; then
 	fallback=$(secs_since "$t0")
 	WS_PASSED=$((WS_PASSED + 1)); pretty "ok: h1-h2 fell back to userspace after ${fallback}s (bound: down_after 2s + one 250 ms tick + apply)"
 else
-	WS_FAILED=$((WS_FAILED + 1)); echo "FAIL: h1-h2 did not fall back within 10 s" >&2; fallback=-1
+	WS_FAILED=$((WS_FAILED + 1)); WS_FAILURES+=("h1-h2 did not fall back within 10 s"); echo "FAIL: h1-h2 did not fall back within 10 s" >&2; fallback=-1
 fi
 ws_check "h1 withdrew c2's MAC from the FDB" bash -c "! bridge -n $h1 fdb show dev weave-vx | grep -q '^$mac2 '"
 ws_check "h2 fell back too (its heartbeats are dropped in h1)" bash -c "$(declare -f fast link_state wait_state ws); WS_BIN=$WS_BIN WS_TMP=$WS_TMP; wait_state h2 02:00:00:00:00:01 probe 10"
@@ -141,7 +141,7 @@ if wait_state h1 02:00:00:00:00:02 up 10; then
 	recovery=$(secs_since "$t0")
 	WS_PASSED=$((WS_PASSED + 1)); pretty "ok: h1-h2 back on the fast path after ${recovery}s"
 else
-	WS_FAILED=$((WS_FAILED + 1)); echo "FAIL: h1-h2 did not return to the fast path within 10 s" >&2; recovery=-1
+	WS_FAILED=$((WS_FAILED + 1)); WS_FAILURES+=("h1-h2 did not return to the fast path within 10 s"); echo "FAIL: h1-h2 did not return to the fast path within 10 s" >&2; recovery=-1
 fi
 ws_check "c2's MAC is back in h1's FDB" wait_fdb "$h1" "$mac2" "dst 198.18.0.2 self permanent"
 ws_check "ping c1 -> c2 on the fast path again" in_ns "$c1" ping -c 3 -i 0.2 -W 2 10.32.0.2
@@ -161,7 +161,9 @@ router_up "$h1" e1 "$WS_TMP/e1.log" --name 02:00:00:00:01:01 --bridge wsenc --li
 router_up "$h2" e2 "$WS_TMP/e2.log" --name 02:00:00:00:01:02 --bridge wsenc --listen 198.18.0.2:6790 --password-file "$WS_TMP/pw" --datapath vxlan --fastpath-port 6795 --peer 198.18.0.1:6790
 wait_links e1 1
 ws_check "encrypted link: userspace, reason says encrypted" bash -c "for _ in \$(seq 40); do '$WS_BIN' status connections --api $WS_TMP/e1.sock | grep '02:00:00:00:01:02' | grep userspace | grep -q encrypted && exit 0; sleep 0.1; done; exit 1"
-ws_check "auto with a password picks userspace" bash -c "ip netns exec $h3 timeout 5 '$WS_BIN' up --api $WS_TMP/a.sock --data-dir $WS_TMP/a --bridge wsauto --password-file $WS_TMP/pw --listen 198.18.0.3:6799 >$WS_TMP/a.log 2>&1 & sleep 2; grep -q 'backend=userspace.*encrypted' $WS_TMP/a.log"
+router_up "$h3" a "$WS_TMP/a.log" --datapath auto --bridge wsauto --password-file "$WS_TMP/pw" --listen 198.18.0.3:6799
+ws_check "auto with a password picks userspace" bash -c "for _ in \$(seq 100); do grep -q 'backend=userspace.*encrypted' $WS_TMP/a.log && exit 0; sleep 0.1; done; cat $WS_TMP/a.log; exit 1"
+router_down a
 router_down e2
 router_down e1
 

@@ -102,7 +102,7 @@ if wait_state h1 02:00:00:00:00:02 probe 30; then
 	WS_PASSED=$((WS_PASSED + 1))
 	pretty "ok: h1-h2 fell back to userspace after ${fallback}s"
 else
-	WS_FAILED=$((WS_FAILED + 1))
+	WS_FAILED=$((WS_FAILED + 1)); WS_FAILURES+=("h1-h2 did not fall back within 30 s")
 	echo "FAIL: h1-h2 did not fall back within 30 s" >&2
 	fallback=-1
 fi
@@ -122,7 +122,7 @@ if wait_state h1 02:00:00:00:00:02 up 30; then
 	WS_PASSED=$((WS_PASSED + 1))
 	pretty "ok: h1-h2 back on the fast path after ${recovery}s"
 else
-	WS_FAILED=$((WS_FAILED + 1))
+	WS_FAILED=$((WS_FAILED + 1)); WS_FAILURES+=("h1-h2 did not return to the fast path within 30 s")
 	echo "FAIL: h1-h2 did not return to the fast path within 30 s" >&2
 	recovery=-1
 fi
