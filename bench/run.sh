@@ -197,6 +197,7 @@ for s in $systems; do
 	*) echo "bench: unknown system $s" >&2; exit 2 ;;
 	esac
 	ip netns exec "${DST[$s]}" iperf3 -s -D --pidfile "$WS_TMP/iperf3-$s.pid" >/dev/null
+	wait_listen "${DST[$s]}" 5201
 	ip netns exec "${SRC[$s]}" ping -c 2 -W 2 "${ADDR[$s]}" >/dev/null || { echo "bench: $s does not pass traffic" >&2; exit 1; }
 done
 sleep 0.5

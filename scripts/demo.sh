@@ -76,7 +76,7 @@ done
 
 pretty "TCP across hosts: iperf3 from c1a to c3b for 3 s"
 ip netns exec "$p-c3b" iperf3 -s -D -1 -B "${ADDR[3b]}" --pidfile "$WS_TMP/iperf3.pid" >/dev/null
-sleep 0.3
+wait_listen "$p-c3b" 5201
 ip netns exec "$p-c1a" iperf3 -c "${ADDR[3b]}" -t 3 -f g 2>&1 | grep -E 'sender|receiver' >&2 || bad=$((bad + 1))
 
 pretty "weave-switch status on host1"

@@ -24,6 +24,18 @@ ns_add() {
 # in NS CMD...: run CMD in namespace NS.
 in_ns() { local n=$1; shift; ip netns exec "$n" "$@"; }
 
+# wait_listen NS PORT: wait (up to 10 s) until a TCP socket listens on PORT
+# in namespace NS, for a server just started in the background (iperf3 -D
+# returns before it listens).
+wait_listen() {
+	for _ in $(seq 100); do
+		ip netns exec "$1" ss -Hltn "sport = :$2" | grep -q . && return 0
+		sleep 0.1
+	done
+	echo "nothing listens on TCP port $2 in $1 after 10 s" >&2
+	return 1
+}
+
 # link_ns A B IFA IFB ADDRA ADDRB: veth between namespaces A and B.
 link_ns() {
 	ip link add "$3" netns "$1" type veth peer name "$4" netns "$2"

@@ -89,7 +89,7 @@ ws_check "status connections shows fastpath" bash -c "'$WS_BIN' status connectio
 # iperf3 through the kernel: the bytes cross weave-vx, not the router.
 counter() { ip netns exec "$1" cat "/sys/class/net/$2/statistics/$3"; }
 in_ns "$c2" iperf3 -s -D -B 10.32.0.2 -p 5201 --pidfile "$WS_TMP/iperf3.pid" >/dev/null
-sleep 0.3
+wait_listen "$c2" 5201
 vx0=$(counter "$h1" weave-vx tx_bytes)
 rt0=$(ws status --api "$WS_TMP/h1.sock" --json | jq '.data.from_bridge')
 iperf=$(in_ns "$c1" iperf3 -c 10.32.0.2 -p 5201 -t 2 -J 2>&1 || true)

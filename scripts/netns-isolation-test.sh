@@ -158,6 +158,7 @@ ws_check "hide without arguments removes it" bash -c "! ip -n $p-h2 -br addr sho
 pretty "publish, import, masquerade"
 on h1 expose 10.40.1.254/24 >/dev/null
 in_ns "$p-a3" iperf3 -s -D -1 -B 10.40.1.3 -p 80 --pidfile "$WS_TMP/pub.pid" >/dev/null
+wait_listen "$p-a3" 80
 on h1 publish 8080 10.40.1.3:80
 ws_check "publish: refused for a container in a subnet h1 has no address in" \
 	bash -c "if on h1 publish 8081 10.40.2.2:80 2>$WS_TMP/pub.err; then exit 1; fi; grep -q 'no exposed address' $WS_TMP/pub.err"
@@ -169,6 +170,7 @@ on h1 unpublish 8080
 ws_check "unpublish: h1:8080 is closed" bash -c "! timeout 5 ip netns exec $p-out iperf3 -c 192.0.2.1 -p 8080 -t 1 >/dev/null 2>&1"
 [ -f "$WS_TMP/pub.pid" ] && kill "$(cat "$WS_TMP/pub.pid")" 2>/dev/null || true
 in_ns "$p-out" iperf3 -s -D -B 192.0.2.2 -p 9000 --pidfile "$WS_TMP/imp.pid" >/dev/null
+wait_listen "$p-out" 9000
 on h1 import 10.40.1.254:9000 192.0.2.2:9000
 sleep 0.3
 ws_check "import: a3 (on h3) reaches the outside service at h1's exposed 10.40.1.254:9000" \

@@ -61,7 +61,7 @@ ws_check "broadcast reaches c3 on h2" grep -q 'from 10.32.0.3' <<<"$bcast"
 
 # TCP across the overlay.
 in_ns "$c3" iperf3 -s -D -1 -B 10.32.0.3 -p 5201 --pidfile "$WS_TMP/iperf3.pid" >/dev/null
-sleep 0.3
+wait_listen "$c3" 5201
 iperf=$(in_ns "$c1" iperf3 -c 10.32.0.3 -p 5201 -t 2 -J 2>&1 || true)
 bps=$(jq -r '.end.sum_received.bits_per_second // 0' <<<"$iperf" 2>/dev/null || echo 0)
 ws_check "iperf3 TCP c1 -> c3 moved data ($(awk "BEGIN{printf \"%.2f\", $bps/1e9}") Gbit/s)" \
@@ -114,7 +114,7 @@ ws_check "encrypted mesh: ping across" in_ns "$p-e1" ping -c 3 -i 0.2 -W 2 10.40
 drops_before=$(ws status --api "$WS_TMP/e1.sock" --json | jq '.transport_stats.Dropped | add')
 ws_check "encrypted mesh: the overlay MTU leaves room for the AEAD (1402)" bash -c "ip -n $h1 link show wsenc | grep -q 'mtu 1402'"
 in_ns "$p-e2" iperf3 -s -D -1 -B 10.40.0.2 -p 5202 --pidfile "$WS_TMP/iperf3e.pid" >/dev/null
-sleep 0.3
+wait_listen "$p-e2" 5202
 ebps=$(in_ns "$p-e1" iperf3 -c 10.40.0.2 -p 5202 -t 2 -J 2>/dev/null | jq -r '.end.sum_received.bits_per_second // 0' || echo 0)
 ws_check "encrypted mesh: iperf3 TCP across ($(awk "BEGIN{printf \"%.2f\", $ebps/1e9}") Gbit/s)" awk "BEGIN{exit !($ebps > 0)}"
 est=$(ws status --api "$WS_TMP/e1.sock" --json)
@@ -140,7 +140,7 @@ ip -n "$h2" link set ul0 mtu 1280
 ws_check "after the underlay MTU drops to 1280, a 1300-byte DF ping still crosses" \
 	in_ns "$c1" ping -c 3 -i 0.2 -W 2 -M do -s 1300 10.32.0.3
 in_ns "$c3" iperf3 -s -D -1 -B 10.32.0.3 -p 5203 --pidfile "$WS_TMP/iperf3m.pid" >/dev/null
-sleep 0.3
+wait_listen "$c3" 5203
 mbps=$(in_ns "$c1" iperf3 -c 10.32.0.3 -p 5203 -t 2 -J 2>/dev/null | jq -r '.end.sum_received.bits_per_second // 0' || echo 0)
 ws_check "after the MTU drop, TCP still flows ($(awk "BEGIN{printf \"%.2f\", $mbps/1e9}") Gbit/s)" awk "BEGIN{exit !($mbps > 0)}"
 ws_check "the sleeve learned the path MTU 1280 to h2" bash -c \

@@ -72,7 +72,7 @@ ws_check "every container pings every other over the three links" all_pairs
 
 iperf_over() { # iperf_over SRC DST PORT -> fails unless data moved
 	ip netns exec "$p-c$2" iperf3 -s -D -1 -B "10.32.0.$2" -p "$3" --pidfile "$WS_TMP/iperf$3.pid" >/dev/null
-	sleep 0.3
+	wait_listen "$p-c$2" "$3"
 	local bps
 	bps=$(ip netns exec "$p-c$1" iperf3 -c "10.32.0.$2" -p "$3" -t 2 -J 2>/dev/null | jq -r '.end.sum_received.bits_per_second // 0')
 	echo "$(awk "BEGIN{printf \"%.2f\", $bps/1e9}") Gbit/s"
