@@ -212,14 +212,15 @@ declare -A RES # RES[system,metric] = space-separated samples
 # router_counters SYSTEM -> "cpu_ticks mallocs frames drops" summed over its
 # routers (drops: what the WireGuard and QUIC transports counted as dropped)
 router_counters() {
-	local ticks=0 mallocs=0 frames=0 drops=0 r pid m f d
+	local ticks=0 mallocs=0 frames=0 drops=0 r pid m f d metrics
 	for r in ${ROUTERS[$1]:-}; do
 		eval "pid=\${PID_$r:-}"
 		[ -n "$pid" ] || continue
 		ticks=$((ticks + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
 		[ -S "$WS_TMP/$r.sock" ] || continue # stock wireguard-go: CPU only
-		m=$(curl -sf --unix-socket "$WS_TMP/$r.sock" http://x/metrics | awk '/^go_memstats_mallocs_total / {printf "%d", $2}')
-		d=$(curl -sf --unix-socket "$WS_TMP/$r.sock" http://x/metrics | awk '/^weave_switch_transport_dropped_total/ {s += $2} END {printf "%d", s}')
+		metrics=$(curl -sf --unix-socket "$WS_TMP/$r.sock" http://x/metrics)
+		m=$(awk '/^go_memstats_mallocs_total / {printf "%d", $2}' <<<"$metrics")
+		d=$(awk '/^weave_switch_transport_dropped_total/ {s += $2} END {printf "%d", s}' <<<"$metrics")
 		f=$("$WS_BIN" status --api "$WS_TMP/$r.sock" --json | jq '.data.from_bridge + .data.to_bridge')
 		mallocs=$((mallocs + ${m:-0})) frames=$((frames + ${f:-0})) drops=$((drops + ${d:-0}))
 	done

@@ -170,9 +170,10 @@ func (m *Mesh) register(hc *handshake.Conn, outbound bool, target string) {
 // inboundMeetsTarget marks the dial target that names the peer of a new
 // inbound connection (its address and control port) as connected to it,
 // so that the connection maker does not dial it again: a later dial would
-// win register's tie-break (from the side with the smaller name) and replace a working link, and the link would
-// be down until the new one is established (seen as a lost ping when two
-// routers start a second apart, each with the other as --peer). A target
+// win register's tie-break (from the side with the smaller name) and
+// replace a working link, and the link would be down until the new one is
+// established (seen as a lost ping when two routers start a second apart,
+// each with the other as --peer). A target
 // that asks for another transport than the link got is left to dial: its
 // link is to use what the user asked for.
 func (m *Mesh) inboundMeetsTarget(hello handshake.Hello, addr netip.AddrPort, linkName string) {

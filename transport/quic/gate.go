@@ -25,9 +25,9 @@ import (
 // with more frames than the smallest overhead), so when ReadBatch has
 // waited gateStall with every reader blocked on an empty queue, none
 // taking anything and quic-go writing no small packet (it writes ACKs
-// while it works through packets), the count is halved: a drifted count frees itself, and
-// a wrong guess (quic-go still busy with packets it has not decrypted
-// yet) lets in half as many as a reset to zero would.
+// while it works through packets), the count is halved: a drifted count
+// frees itself, and a wrong guess (quic-go still busy with packets it has
+// not decrypted yet) lets in half as many as a reset to zero would.
 //
 // The readers see "empty" with a context that is done but has no error:
 // quic-go's ReceiveDatagram then returns a queued datagram, or nothing
@@ -94,8 +94,19 @@ func (g *rxGate) wait(n int) {
 		case <-g.timer.C:
 			if g.progress.Load() == p && g.idle.Load() >= g.readers.Load() {
 				g.resets.Add(1)
-				g.pending.Store(g.pending.Load() / 2)
+				g.halve()
 			}
+		}
+	}
+}
+
+// halve halves the count by compare-and-swap, so that a reader's
+// concurrent decrement is not lost.
+func (g *rxGate) halve() {
+	for {
+		p := g.pending.Load()
+		if g.pending.CompareAndSwap(p, p/2) {
+			return
 		}
 	}
 }
