@@ -14,7 +14,9 @@ import (
 
 type fakeBackend struct{ attached []AttachRequest }
 
-func (f *fakeBackend) Status() Status { return Status{Name: "02:00:00:00:00:01", MTU: 1426} }
+func (f *fakeBackend) Status() Status {
+	return Status{Schema: SchemaVersion, Name: "02:00:00:00:00:01", MTU: 1426}
+}
 func (f *fakeBackend) Attach(_ context.Context, r AttachRequest) (Attachment, error) {
 	if r.NetNS == "missing" {
 		return Attachment{}, &BadRequestError{Err: errors.New(`network namespace "missing" not found`)}
@@ -46,7 +48,14 @@ func (f *fakeBackend) RmPeer(_ context.Context, r RmPeerRequest) (RmPeerResponse
 }
 
 // serve runs the handler on a unix socket, as the daemon does.
-func serve(t *testing.T, b Backend) *Client {
+func serve(t *testing.T, b *fakeBackend) *Client { return serveAll(t, backends(b, nil)) }
+
+// backends serves f's routes, and h's host routes if h is not nil.
+func backends(f *fakeBackend, h HostBackend) Backends {
+	return Backends{Status: f.Status, Containers: f, Peers: f, IPAM: f, Host: h}
+}
+
+func serveAll(t *testing.T, b Backends) *Client {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "api.sock")
 	ln, err := net.Listen("unix", sock)
@@ -96,7 +105,7 @@ func TestClientServer(t *testing.T) {
 }
 
 func TestBadRequests(t *testing.T) {
-	h := NewHandler(&fakeBackend{})
+	h := NewHandler(backends(&fakeBackend{}, nil))
 	tests := []struct {
 		name, method, path, body string
 		code                     int
@@ -125,5 +134,24 @@ func TestNoRouter(t *testing.T) {
 	c := NewClient(filepath.Join(t.TempDir(), "none.sock"))
 	if _, err := c.Status(context.Background()); err == nil || !strings.Contains(err.Error(), "no router is running") {
 		t.Errorf("Status error = %v", err)
+	}
+}
+
+// Every object the API answers with carries the schema version first,
+// errors and empty replies included.
+func TestSchemaVersion(t *testing.T) {
+	h := NewHandler(backends(&fakeBackend{}, nil))
+	for _, tt := range []struct{ method, path, body, want string }{
+		{"GET", "/v1/status", "", `{"schema":1,"name":"02:00:00:00:00:01"`},
+		{"POST", "/v1/connect", `{"address":"192.0.2.1"}`, `{"schema":1}`},
+		{"POST", "/v1/attach", `{"netns":"missing"}`, `{"schema":1,"error":`},
+		{"POST", "/v1/forget", `{"address":"192.0.2.1"}`, `{"schema":1,"forgotten":true}`},
+	} {
+		req, _ := http.NewRequest(tt.method, "http://x"+tt.path, strings.NewReader(tt.body))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if got := rec.Body.String(); !strings.HasPrefix(got, tt.want) {
+			t.Errorf("%s %s = %s, want it to start with %s", tt.method, tt.path, got, tt.want)
+		}
 	}
 }

@@ -6,9 +6,8 @@ import (
 	"net/netip"
 )
 
-// HostBackend is what a daemon provides for host integration and
-// isolation; NewHandler serves these routes when its Backend implements
-// it.
+// HostBackend serves host integration and isolation: exposed
+// addresses, allowed pairs and forwarded services.
 type HostBackend interface {
 	Expose(ctx context.Context, req ExposeRequest) (ExposeResponse, error)
 	Hide(ctx context.Context, req ExposeRequest) (ExposeResponse, error)
@@ -92,11 +91,7 @@ type Drop struct {
 	OtherApplication uint64 `json:"other_application"`
 }
 
-func registerHost(mux *http.ServeMux, b Backend) {
-	hb, ok := b.(HostBackend)
-	if !ok {
-		return
-	}
+func registerHost(mux *http.ServeMux, hb HostBackend) {
 	mux.HandleFunc("GET /v1/isolation", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, hb.HostStatus())
 	})

@@ -52,7 +52,7 @@ func (f *fakeHost) HostStatus() HostStatus {
 
 func TestHostRoutes(t *testing.T) {
 	f := &fakeHost{}
-	c := serve(t, f)
+	c := serveAll(t, backends(&f.fakeBackend, f))
 	ctx := context.Background()
 	p := netip.MustParsePrefix("10.40.1.254/24")
 	if r, err := c.Expose(ctx, ExposeRequest{CIDRs: []netip.Prefix{p}, Subnets: []string{"app:web"}, Masquerade: true}); err != nil || len(r.Addrs) != 1 {
@@ -84,7 +84,7 @@ func TestHostRoutes(t *testing.T) {
 	}
 }
 
-// A backend without HostBackend serves no host routes.
+// Without a HostBackend there are no host routes.
 func TestHostRoutesNeedHostBackend(t *testing.T) {
 	c := serve(t, &fakeBackend{})
 	if _, err := c.Expose(context.Background(), ExposeRequest{}); err == nil {

@@ -1,22 +1,46 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/pprof"
+	"strconv"
 )
 
-// Backend is what the daemon provides to the API.
-type Backend interface {
-	Status() Status
+// SchemaVersion is the version of the JSON the API returns: every object
+// it answers with carries it as "schema". It changes when a field changes
+// meaning or goes away; new fields do not change it.
+const SchemaVersion = 1
+
+// Containers attaches network namespaces to the bridge.
+type Containers interface {
 	Attach(ctx context.Context, req AttachRequest) (Attachment, error)
 	Detach(ctx context.Context, req DetachRequest) (DetachResponse, error)
+}
+
+// Peers connects to peers and forgets them.
+type Peers interface {
 	Connect(ctx context.Context, req ConnectRequest) error
 	Forget(ctx context.Context, req ConnectRequest) (ForgetResponse, error)
+}
+
+// IPAM reclaims the address space of dead peers.
+type IPAM interface {
 	RmPeer(ctx context.Context, req RmPeerRequest) (RmPeerResponse, error)
+}
+
+// Backends are the services behind the API. A nil one leaves its routes
+// out (they answer 404).
+type Backends struct {
+	Status     func() Status
+	Containers Containers
+	Peers      Peers
+	IPAM       IPAM
+	Host       HostBackend
 }
 
 // BadRequestError marks an error caused by the request (HTTP 400).
@@ -26,17 +50,27 @@ func (e *BadRequestError) Error() string { return e.Err.Error() }
 func (e *BadRequestError) Unwrap() error { return e.Err }
 
 // NewHandler serves the API over b.
-func NewHandler(b Backend) http.Handler {
+func NewHandler(b Backends) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, b.Status())
-	})
-	mux.HandleFunc("POST /v1/attach", handle(b.Attach))
-	mux.HandleFunc("POST /v1/detach", handle(b.Detach))
-	mux.HandleFunc("POST /v1/connect", handle(noResult(b.Connect)))
-	mux.HandleFunc("POST /v1/forget", handle(b.Forget))
-	mux.HandleFunc("POST /v1/rmpeer", handle(b.RmPeer))
-	registerHost(mux, b)
+	if b.Status != nil {
+		mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusOK, b.Status())
+		})
+	}
+	if c := b.Containers; c != nil {
+		mux.HandleFunc("POST /v1/attach", handle(c.Attach))
+		mux.HandleFunc("POST /v1/detach", handle(c.Detach))
+	}
+	if p := b.Peers; p != nil {
+		mux.HandleFunc("POST /v1/connect", handle(noResult(p.Connect)))
+		mux.HandleFunc("POST /v1/forget", handle(p.Forget))
+	}
+	if i := b.IPAM; i != nil {
+		mux.HandleFunc("POST /v1/rmpeer", handle(i.RmPeer))
+	}
+	if h := b.Host; h != nil {
+		registerHost(mux, h)
+	}
 	// Profiling, as Docker does on its socket: only local root reaches it.
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
@@ -84,8 +118,22 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
+// writeJSON answers v as JSON; an object gets the schema version as its
+// first field, unless it carries one already.
 func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		code = http.StatusInternalServerError
+		b, _ = json.Marshal(Error{Error: "encode reply: " + err.Error()})
+	}
+	if len(b) > 1 && b[0] == '{' && !bytes.HasPrefix(b, []byte(`{"schema":`)) {
+		head := `{"schema":` + strconv.Itoa(SchemaVersion)
+		if b[1] != '}' {
+			head += ","
+		}
+		b = append([]byte(head), b[1:]...)
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(append(b, '\n'))
 }

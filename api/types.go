@@ -10,6 +10,8 @@ const DefaultSocket = "/run/weave-switch/weave-switch.sock"
 
 // Status is the router's state as `weave-switch status` shows it.
 type Status struct {
+	// Schema is SchemaVersion.
+	Schema     int       `json:"schema"`
 	Name       string    `json:"name"`
 	Nickname   string    `json:"nickname"`
 	Version    string    `json:"version"`

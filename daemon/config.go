@@ -11,9 +11,11 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/weave-switch/weave-switch/alloc"
 	"github.com/weave-switch/weave-switch/api"
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/gossip/mesh"
+	"github.com/weave-switch/weave-switch/isolation"
 	"github.com/weave-switch/weave-switch/kernel"
 )
 
@@ -97,6 +99,10 @@ type Config struct {
 	Allow []string
 	// Logger; if nil, slog.Default().
 	Logger *slog.Logger
+
+	// failAfter names a start step that fails right after it ran, so
+	// that tests can check what a failed start leaves behind.
+	failAfter string
 }
 
 func (c Config) withDefaults() Config {
@@ -166,7 +172,7 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("--fastpath-port: %d is outside 1..65535", c.FastPathPort))
 	}
 	for _, a := range c.Allow {
-		if _, err := parsePair(a); err != nil {
+		if _, err := isolation.ParsePair(a); err != nil {
 			errs = append(errs, fmt.Errorf("--allow %q: %w", a, err))
 		}
 	}
@@ -267,4 +273,45 @@ func (c Config) queues() int {
 		return c.Queues
 	}
 	return min(runtime.NumCPU(), 4)
+}
+
+func (c Config) ipamRange() netip.Prefix {
+	if c.IPAllocRange == "" {
+		return alloc.DefaultUniverse
+	}
+	p, _ := netip.ParsePrefix(c.IPAllocRange)
+	return p.Masked()
+}
+
+func (c Config) validateIPAM() []error {
+	var errs []error
+	if c.IPAllocRange != "" {
+		p, err := netip.ParsePrefix(c.IPAllocRange)
+		if err == nil && (!p.Addr().Is4() || p.Bits() < 8 || p.Bits() > 30) {
+			err = errors.New("want an IPv4 CIDR from /8 to /30")
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--ipalloc-range %q: %w", c.IPAllocRange, err))
+		}
+	}
+	for _, s := range c.IPAllocSeeds {
+		if _, err := frame.ParsePeerName(s); err != nil {
+			errs = append(errs, fmt.Errorf("--ipalloc-seed %q: %w (seeds are peer names, see --name)", s, err))
+		}
+	}
+	return errs
+}
+
+// ipamSeeds are the peers the allocation ring is made with. The first
+// router of a cluster (no seeds, no peers) seeds the ring alone and
+// yields: it gives way to a peer's ring while its own is unused.
+func (c Config) ipamSeeds(self frame.PeerName) (seeds []frame.PeerName, yield bool) {
+	for _, s := range c.IPAllocSeeds {
+		p, _ := frame.ParsePeerName(s)
+		seeds = append(seeds, p)
+	}
+	if len(seeds) == 0 && len(c.Peers) == 0 {
+		return []frame.PeerName{self}, true
+	}
+	return seeds, false
 }

@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,19 +10,17 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"slices"
-	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
+	"github.com/weave-switch/weave-switch/alloc"
+	"github.com/weave-switch/weave-switch/alloc/ipam"
 	"github.com/weave-switch/weave-switch/api"
+	"github.com/weave-switch/weave-switch/attach"
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/gossip/mesh"
 	"github.com/weave-switch/weave-switch/host"
-	"github.com/weave-switch/weave-switch/internal/ratelimit"
+	"github.com/weave-switch/weave-switch/isolation"
+	"github.com/weave-switch/weave-switch/kernel"
 	"github.com/weave-switch/weave-switch/router"
 	"github.com/weave-switch/weave-switch/transport"
 	quictransport "github.com/weave-switch/weave-switch/transport/quic"
@@ -34,7 +31,8 @@ import (
 // Version is the build's version, set with -ldflags.
 var Version = "dev"
 
-// Daemon is a running router with its host side and API.
+// Daemon is a running router: the services of one host, built in order
+// by Start and torn down in reverse by Close.
 type Daemon struct {
 	cfg     Config
 	log     *slog.Logger
@@ -42,22 +40,35 @@ type Daemon struct {
 	started time.Time
 	mtu     int
 	tapName string
-	tap     *host.TAP
-	sleeve  *sleeve.Sleeve
-	links   []mesh.Link
 	listen  netip.AddrPort
 
-	rt   *router.Router
-	fp   *fastPath
-	hs   *hostSide // isolation and NAT rules (isolation.go)
-	mesh *mesh.Mesh
-	ipam *ipam
-	srv  *http.Server
+	sleeve *sleeve.Sleeve
+	extra  []transport.Transport // the WireGuard and QUIC transports offered
+	links  []mesh.Link
+	queues []*host.TAP
 
-	mu          sync.Mutex
-	attachments map[string]api.Attachment // by namespace path
+	rt      *router.Router
+	iso     *isolation.Service
+	ipam    *ipam.Service
+	mesh    *mesh.Mesh
+	fast    *kernel.Service
+	att     *attach.Service
+	apiLn   net.Listener
+	metrics http.Handler
 
-	undo []func() // in creation order; run in reverse
+	undo []undoStep // in creation order; run in reverse
+}
+
+// A step is one stage of Start: run builds or starts one thing and
+// returns how to undo exactly that, or nil when there is nothing to undo.
+type step struct {
+	name string
+	run  func() (undo func(), err error)
+}
+
+type undoStep struct {
+	name string
+	fn   func()
 }
 
 // Run sets everything up, serves until ctx is done or the router fails,
@@ -77,9 +88,8 @@ func Run(ctx context.Context, cfg Config) error {
 	return errors.Join(runErr, d.Close())
 }
 
-// Start sets up the router and returns once it is serving. The order
-// makes the likely failures (bad peer, busy socket or port) happen before
-// anything visible is created; whatever was created is removed on error.
+// Start builds and starts every service and returns once the router is
+// serving. Whatever a failed Start created is removed before it returns.
 func Start(cfg Config) (*Daemon, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -88,236 +98,147 @@ func Start(cfg Config) (*Daemon, error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("up needs root (CAP_NET_ADMIN) to create the bridge and TAP")
 	}
-	d := &Daemon{cfg: c, log: c.Logger, started: time.Now(), attachments: map[string]api.Attachment{}}
-	if err := d.start(); err != nil {
-		d.teardown()
-		return nil, err
+	d := &Daemon{cfg: c, log: c.Logger, started: time.Now()}
+	for _, s := range d.steps() {
+		undo, err := s.run()
+		if undo != nil {
+			d.undo = append(d.undo, undoStep{s.name, undo})
+		}
+		if err == nil && s.name == c.failAfter {
+			err = fmt.Errorf("injected failure after step %s", s.name)
+		}
+		if err != nil {
+			d.teardown()
+			return nil, err
+		}
 	}
+	d.log.Info("router up", "name", d.self.String(), "nickname", c.Nickname, "listen", d.listen.String(),
+		"bridge", c.Bridge, "tap", d.tapName, "mtu", d.mtu, "peers", c.Peers, "api", c.API)
 	return d, nil
 }
 
-func (d *Daemon) start() (err error) {
+// steps is Start's plan. The order makes the likely failures (a bad
+// peer, a busy socket or port) happen before anything visible is made:
+// transports are built and the API socket taken before the TAP, the TAP
+// before the bridge, and the bridge's policy before any peer connects.
+func (d *Daemon) steps() []step {
+	return []step{
+		{"identity", d.startIdentity},
+		{"transports", d.buildTransports},
+		{"api-socket", d.listenAPI},
+		{"tap", d.openTAP},
+		{"router", d.startRouter},
+		{"bridge", d.startBridge},
+		{"isolation", d.startIsolation},
+		{"ipam", d.startIPAM},
+		{"mesh", d.startMesh},
+		{"fastpath", d.startFastPath},
+		{"attach", d.startAttach},
+		{"api", d.serveAPI},
+		{"metrics", d.serveMetrics},
+	}
+}
+
+// Close detaches every namespace attached through this daemon, stops
+// every service and removes what Start created, in reverse order. It is
+// idempotent.
+func (d *Daemon) Close() error {
+	d.teardown()
+	return nil
+}
+
+func (d *Daemon) teardown() {
+	for i := len(d.undo) - 1; i >= 0; i-- {
+		d.log.Debug("teardown", "step", d.undo[i].name)
+		d.undo[i].fn()
+	}
+	d.undo = nil
+}
+
+// startIdentity makes the data directory and resolves the peer name.
+func (d *Daemon) startIdentity() (func(), error) {
+	if err := os.MkdirAll(d.cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("--data-dir: %w", err)
+	}
+	var err error
+	d.self, err = peerName(d.cfg)
+	return nil, err
+}
+
+// buildTransports builds the sleeve and every offered transport (none
+// binds before the router opens it), and derives the bridge MTU from the
+// one with the most overhead.
+func (d *Daemon) buildTransports() (func(), error) {
 	c := d.cfg
-	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
-		return fmt.Errorf("--data-dir: %w", err)
+	var built []transport.Transport
+	undo := func() {
+		for _, t := range built {
+			if err := t.Close(); err != nil {
+				d.log.Warn("close transport", "err", err)
+			}
+		}
 	}
-	if d.self, err = peerName(c); err != nil {
-		return err
-	}
+	encrypt := len(c.Password) > 0
 	listen, _ := parseListen(c.Listen)
-	sl, err := sleeve.New(sleeve.Config{Self: d.self, Listen: listen, Encrypt: len(c.Password) > 0})
+	sl, err := sleeve.New(sleeve.Config{Self: d.self, Listen: listen, Encrypt: encrypt})
 	if err != nil {
-		return fmt.Errorf("sleeve: %w", err)
+		return undo, fmt.Errorf("sleeve: %w", err)
 	}
+	built = append(built, sl)
 	d.sleeve = sl
-	links := []mesh.Link{&mesh.UDPLink{T: sl, Port: listen.Port(), Encrypt: len(c.Password) > 0}}
-	var extra []transport.Transport
+	d.links = []mesh.Link{&mesh.UDPLink{T: sl, Port: listen.Port(), Encrypt: encrypt}}
+	for _, p := range c.Peers {
+		addr, _, _ := mesh.ParsePeerSpec(p)
+		if _, err := sl.ParseEndpoint(addr); err != nil {
+			return undo, fmt.Errorf("--peer %s: %w", p, err)
+		}
+	}
 	offered := c.offered()
 	if offered["wireguard"] {
 		wl, _ := parseListen(c.WireGuardListen)
 		key, err := wireguard.LoadOrCreateKey(filepath.Join(c.DataDir, "wireguard.key"))
 		if err != nil {
-			return err
+			return undo, err
 		}
 		wg, err := wireguard.New(wireguard.Config{Self: d.self, Listen: wl, PrivateKey: key})
 		if err != nil {
-			return fmt.Errorf("wireguard: %w", err)
+			return undo, fmt.Errorf("wireguard: %w", err)
 		}
-		links = append(links, &wgLink{t: wg, port: wl.Port()})
-		extra = append(extra, wg)
+		built = append(built, wg)
+		d.extra = append(d.extra, wg)
+		d.links = append(d.links, &wgLink{t: wg, port: wl.Port()})
 	}
 	if offered["quic"] {
 		ql, _ := parseListen(c.QUICListen)
 		cert, err := quictransport.LoadOrCreateCert(c.DataDir)
 		if err != nil {
-			return fmt.Errorf("quic certificate: %w", err)
+			return undo, fmt.Errorf("quic certificate: %w", err)
 		}
 		q, err := quictransport.New(quictransport.Config{Self: d.self, Listen: ql, Certificate: &cert})
 		if err != nil {
-			return fmt.Errorf("quic: %w", err)
+			return undo, fmt.Errorf("quic: %w", err)
 		}
-		links = append(links, &quicLink{t: q, port: ql.Port()})
-		extra = append(extra, q)
+		built = append(built, q)
+		d.extra = append(d.extra, q)
+		d.links = append(d.links, &quicLink{t: q, port: ql.Port()})
 	}
 	d.mtu = c.MTU
 	if d.mtu == 0 {
 		// One bridge MTU for every link: the transport with the most
 		// overhead decides.
 		worst := 0
-		for _, l := range links {
+		for _, l := range d.links {
 			worst = max(worst, l.Transport().Overhead())
 		}
 		d.mtu = 1500 - worst - frame.EthernetHeaderSize
 	}
-	d.links = links
-	for _, p := range c.Peers {
-		addr, _, _ := mesh.ParsePeerSpec(p)
-		if _, err := sl.ParseEndpoint(addr); err != nil {
-			return fmt.Errorf("--peer %s: %w", p, err)
-		}
-	}
-
-	apiLn, err := listenAPI(c.API)
-	if err != nil {
-		return err
-	}
-	d.undo = append(d.undo, func() { apiLn.Close(); os.Remove(c.API) })
-
-	// The TAP first, off the bridge, so that the router can bind its port
-	// before the bridge exists.
-	d.tapName = tapName(c.Bridge)
-	queues, err := host.OpenTAPQueues(d.tapName, c.queues(), !c.NoOffload)
-	if err != nil {
-		return err
-	}
-	tap := queues[0]
-	d.tap = tap
-	var extraQueues []router.Device
-	for _, q := range queues[1:] {
-		extraQueues = append(extraQueues, q)
-	}
-	frameSize := frame.MaxFrameSize
-	if tap.Offloads() {
-		frameSize = frame.MaxSuperFrameSize
-	} else if !c.NoOffload {
-		d.log.Warn("TAP offloads unavailable: every frame crosses userspace on its own", "tap", d.tapName)
-	}
-	lg := router.Logger{
-		Verbosef: func(f string, a ...any) { d.log.Debug(fmt.Sprintf(f, a...)) },
-		Errorf:   rateLimited(d.log, time.Second),
-	}
-	d.rt, err = router.New(router.Config{
-		Self: d.self, Nickname: c.Nickname, Device: tap, Transport: sl, Logger: lg, FrameSize: frameSize,
-		Queues:  extraQueues,
-		Extra:   extra,
-		Workers: c.RxWorkers,
-	})
-	if err != nil {
-		for _, q := range queues {
-			q.Close()
-		}
-		sl.Close()
-		for _, tr := range extra {
-			tr.Close()
-		}
-		return err
-	}
-	if d.listen, err = d.rt.Start(); err != nil {
-		for _, q := range queues {
-			q.Close()
-		}
-		return fmt.Errorf("listen %s: %w", c.Listen, err)
-	}
-	d.undo = append(d.undo, func() { d.rt.Close() })
-
-	brMAC := make(net.HardwareAddr, 6)
-	d.self.Put(brMAC)
-	brMAC[0] = brMAC[0]&0xfe | 0x02
-	brMAC[5] ^= 0x01 // not the peer name itself
-	created, err := host.EnsureBridge(host.Bridge{Name: c.Bridge, MTU: d.mtu, MAC: brMAC})
-	if err != nil {
-		return err
-	}
-	if created {
-		d.undo = append(d.undo, func() {
-			if err := host.DeleteLink(c.Bridge); err != nil {
-				d.log.Warn("remove bridge", "bridge", c.Bridge, "err", err)
-			}
-		})
-	}
-	if err := host.SetMaster(d.tapName, c.Bridge, d.mtu); err != nil {
-		return err
-	}
-	if err := d.startHostSide(); err != nil {
-		return err
-	}
-
-	if err := d.startIPAM(); err != nil {
-		return err
-	}
-	d.mesh, err = mesh.New(mesh.Config{
-		Self: d.self, Nickname: c.Nickname, Password: c.Password, Listen: d.listen,
-		Peers: c.Peers, NoDiscovery: c.NoDiscovery, Router: d.rt, Links: links, DefaultTransport: c.Transport, MTU: d.mtu,
-		Channels: d.meshChannels(),
-		Logger:   d.log,
-	})
-	if err != nil {
-		return err
-	}
-	d.ipam.mesh.Store(d.mesh)
-	if err := d.mesh.Start(); err != nil {
-		return err
-	}
-	d.undo = append(d.undo, func() { d.mesh.Close() })
-	if err := d.startFastPath(); err != nil {
-		return err
-	}
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(newCollector(d), newIPAMCollector(d), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
-	mux := http.NewServeMux()
-	mux.Handle("/", api.NewHandler(d))
-	mux.Handle("GET /metrics", metrics)
-	d.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go d.srv.Serve(apiLn)
-	if c.MetricsAddr != "" {
-		ln, err := net.Listen("tcp", c.MetricsAddr)
-		if err != nil {
-			return fmt.Errorf("--metrics-addr: %w", err)
-		}
-		msrv := &http.Server{Handler: metrics, ReadHeaderTimeout: 5 * time.Second}
-		go msrv.Serve(ln)
-		d.undo = append(d.undo, func() { msrv.Close() })
-	}
-	d.undo = append(d.undo, func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		d.srv.Shutdown(ctx)
-	})
-	d.log.Info("router up", "name", d.self.String(), "nickname", c.Nickname, "listen", d.listen.String(),
-		"bridge", c.Bridge, "tap", d.tapName, "mtu", d.mtu, "peers", c.Peers, "api", c.API)
-	return nil
+	return undo, nil
 }
 
-// Close detaches every namespace attached through this daemon, stops the
-// router and removes what Start created. It is idempotent.
-func (d *Daemon) Close() error {
-	d.mu.Lock()
-	atts := make([]string, 0, len(d.attachments))
-	for ns := range d.attachments {
-		atts = append(atts, ns)
-	}
-	d.attachments = map[string]api.Attachment{}
-	d.mu.Unlock()
-	var errs []error
-	for _, ns := range atts {
-		if _, err := host.Detach(ns); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	d.teardown()
-	return errors.Join(errs...)
-}
-
-func (d *Daemon) teardown() {
-	for i := len(d.undo) - 1; i >= 0; i-- {
-		d.undo[i]()
-	}
-	d.undo = nil
-}
-
-func tapName(bridge string) string {
-	const suffix = "-tap"
-	if len(bridge)+len(suffix) > 15 {
-		bridge = bridge[:15-len(suffix)]
-	}
-	return bridge + suffix
-}
-
-// listenAPI listens on the unix socket at path, replacing a stale socket
-// but refusing to steal one a live router is serving.
-func listenAPI(path string) (net.Listener, error) {
+// listenAPI takes the API's unix socket, replacing a stale socket but
+// refusing to steal one a live router is serving.
+func (d *Daemon) listenAPI() (func(), error) {
+	path := d.cfg.API
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("--api: %w", err)
 	}
@@ -331,163 +252,211 @@ func listenAPI(path string) (net.Listener, error) {
 		return nil, fmt.Errorf("--api: %w", err)
 	}
 	_ = os.Chmod(path, 0o660)
-	return ln, nil
+	d.apiLn = ln
+	return func() { ln.Close(); os.Remove(path) }, nil
 }
 
-// rateLimited logs at most one error per interval, counting the rest.
-func rateLimited(l *slog.Logger, every time.Duration) func(string, ...any) {
-	lim := &ratelimit.Limiter{Interval: every, Burst: 1}
-	return func(f string, a ...any) {
-		if ok, suppressed := lim.Allow(); ok {
-			l.Error(fmt.Sprintf(f, a...), "suppressed", suppressed)
+// openTAP opens the router's port, off the bridge, so that the router
+// can bind its transports before the bridge exists.
+func (d *Daemon) openTAP() (func(), error) {
+	d.tapName = tapName(d.cfg.Bridge)
+	queues, err := host.OpenTAPQueues(d.tapName, d.cfg.queues(), !d.cfg.NoOffload)
+	if err != nil {
+		return nil, err
+	}
+	d.queues = queues
+	return func() {
+		for _, q := range queues {
+			q.Close()
 		}
-	}
+	}, nil
 }
 
-// Status implements api.Backend.Status.
-func (d *Daemon) Status() api.Status {
-	s := api.Status{
-		Name: d.self.String(), Nickname: d.cfg.Nickname, Version: Version, Started: d.started,
-		Listen: d.listen.String(), Transport: d.cfg.Transport,
-		Bridge: d.cfg.Bridge, TAP: d.tapName, MTU: d.mtu,
+// startRouter builds the router on the TAP and the transports, and opens
+// them.
+func (d *Daemon) startRouter() (func(), error) {
+	c := d.cfg
+	tap := d.queues[0]
+	var more []router.Device
+	for _, q := range d.queues[1:] {
+		more = append(more, q)
 	}
-	st := d.sleeve.Stats()
-	s.TransportStats = st
-	for _, l := range d.links {
-		if ls, ok := l.(interface{ Stats() any }); ok {
-			if s.LinkTransportStats == nil {
-				s.LinkTransportStats = map[string]any{}
+	frameSize := frame.MaxFrameSize
+	if tap.Offloads() {
+		frameSize = frame.MaxSuperFrameSize
+	} else if !c.NoOffload {
+		d.log.Warn("TAP offloads unavailable: every frame crosses userspace on its own", "tap", d.tapName)
+	}
+	lg := router.Logger{
+		Verbosef: func(f string, a ...any) { d.log.Debug(fmt.Sprintf(f, a...)) },
+		Errorf:   rateLimited(d.log, time.Second),
+	}
+	rt, err := router.New(router.Config{
+		Self: d.self, Nickname: c.Nickname, Device: tap, Transport: d.sleeve, Logger: lg, FrameSize: frameSize,
+		Queues: more, Extra: d.extra, Workers: c.RxWorkers,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if d.listen, err = rt.Start(); err != nil {
+		return nil, fmt.Errorf("listen %s: %w", c.Listen, err)
+	}
+	d.rt = rt
+	return func() { rt.Close() }, nil
+}
+
+// startBridge creates the bridge (unless it exists) and plugs the TAP
+// into it.
+func (d *Daemon) startBridge() (func(), error) {
+	br := d.cfg.Bridge
+	mac := make(net.HardwareAddr, 6)
+	d.self.Put(mac)
+	mac[0] = mac[0]&0xfe | 0x02
+	mac[5] ^= 0x01 // not the peer name itself
+	created, err := host.EnsureBridge(host.Bridge{Name: br, MTU: d.mtu, MAC: mac})
+	if err != nil {
+		return nil, err
+	}
+	var undo func()
+	if created {
+		undo = func() {
+			if err := host.DeleteLink(br); err != nil {
+				d.log.Warn("remove bridge", "bridge", br, "err", err)
 			}
-			s.LinkTransportStats[l.Name()] = ls.Stats()
 		}
 	}
-	ms := d.mesh.Status(context.Background())
-	s.Encryption = ms.Encryption
-	data := map[string]router.PeerStatus{}
-	for _, p := range d.rt.Peers() {
-		data[p.Name.String()] = p
-	}
-	s.Fastpath = d.fastPathStatus()
-	s.Host = d.hostStatus(false)
-	fast := map[string]api.FastLink{}
-	for _, l := range s.Fastpath.Links {
-		fast[l.Peer] = l
-	}
-	for _, c := range ms.Connections {
-		ac := api.Connection{
-			Peer: c.Peer, Nickname: c.Nickname, Direction: c.Direction, Address: c.Address, State: c.State,
-			Reason: c.Reason, Transport: c.Transport, Asked: c.Asked, Fallback: c.Fallback,
-			Encrypted: c.Encrypted, MTU: c.MTU, PathMTU: c.PathMTU, NextTry: c.NextTry,
-		}
-		if c.Peer != "" {
-			ac.Datapath, ac.DatapathReason = d.connDatapath(fast, c.Peer)
-		}
-		if c.RTT > 0 {
-			ac.RTT = c.RTT.Round(time.Microsecond).String()
-		}
-		if p, ok := data[c.Peer]; ok && c.Peer != "" {
-			ac.TxFrames, ac.TxBytes, ac.RxFrames, ac.RxBytes, ac.TxErrors = p.TxFrames, p.TxBytes, p.RxFrames, p.RxBytes, p.TxErrors
-		}
-		s.Connections = append(s.Connections, ac)
-	}
-	for _, p := range ms.Peers {
-		s.Peers = append(s.Peers, api.Peer{Name: p.Name, Nickname: p.Nickname, UID: p.UID, Connections: p.Connections,
-			Established: p.Established, Reachable: p.Reachable, NextHop: p.NextHop})
-	}
-	sws := d.rt.Switch().Stats()
-	s.Switch = api.SwitchStats{
-		Entries: sws.Entries, Capacity: d.rt.MACCapacity(), Learned: sws.Learned, Moves: sws.Moves,
-		Evictions: sws.Evictions, Drops: map[string]uint64{
-			"malformed": sws.DropMalformed, "multicast_src": sws.DropMulticastSrc, "link_local": sws.DropLinkLocal,
-			"echo": sws.DropEcho, "local_dst": sws.DropLocalDst, "own_frame": sws.DropOwnFrame, "no_src_peer": sws.DropNoSrcPeer,
-		},
-	}
-	c := d.rt.Counters()
-	s.Data = api.DataStats{FromBridge: c.FromDevice, ToBridge: c.ToDevice, NoPeer: c.NoPeer, NoRoute: c.NoRoute, Unknown: c.UnknownSender,
-		SendErrors: c.SendErrors, DevErrors: c.DeviceErrors, Offload: d.tap.Dropped(), RxQueue: c.RxQueueDrops}
-	d.mu.Lock()
-	for _, a := range d.attachments {
-		s.Attachments = append(s.Attachments, a)
-	}
-	d.mu.Unlock()
-	slices.SortFunc(s.Attachments, func(a, b api.Attachment) int { return cmp.Compare(a.NetNS, b.NetNS) })
-	s.IPAM = d.ipamStatus(s.Peers)
-	return s
+	return undo, host.SetMaster(d.tapName, br, d.mtu)
 }
 
-// Attach implements api.Backend.Attach.
-func (d *Daemon) Attach(ctx context.Context, req api.AttachRequest) (api.Attachment, error) {
-	for _, p := range req.CIDRs {
-		if !p.IsValid() || p.Addr() == p.Masked().Addr() && p.Bits() < p.Addr().BitLen() {
-			return api.Attachment{}, &api.BadRequestError{Err: fmt.Errorf("attach: %s is a network address, not a host address", p)}
+// startIsolation puts the bridge's policy in place before any container
+// or peer can send a frame.
+func (d *Daemon) startIsolation() (func(), error) {
+	c := d.cfg
+	var allow []isolation.Pair
+	for _, s := range c.Allow {
+		pr, err := isolation.ParsePair(s)
+		if err != nil {
+			return nil, fmt.Errorf("--allow %q: %w", s, err)
 		}
+		allow = append(allow, pr)
 	}
-	path, err := host.NetNSPath(req.NetNS)
-	if err != nil {
-		return api.Attachment{}, &api.BadRequestError{Err: err}
+	seeds, yield := c.ipamSeeds(d.self)
+	d.ipam = ipam.New(ipam.Config{Self: d.self, Nickname: c.Nickname, Range: c.ipamRange(), Seeds: seeds, Yield: yield,
+		DataDir: c.DataDir, Logger: d.log.With("component", "ipam")})
+	d.iso = isolation.NewService(isolation.ServiceConfig{Self: d.self, Bridge: c.Bridge, Isolate: !c.NoIsolation,
+		Allow: allow, DataDir: c.DataDir, Addresses: d.ipam, Logger: d.log.With("component", "isolation")})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := d.iso.Start(ctx); err != nil {
+		return nil, err
 	}
-	cidrs, undo, err := d.ipamAddresses(ctx, path, req)
-	if err != nil {
-		return api.Attachment{}, err
-	}
-	mac, unisolate, err := d.isolatePort(ctx, path, req, cidrs)
-	if err != nil {
-		undo()
-		return api.Attachment{}, err
-	}
-	a, err := host.AttachWithMAC(d.cfg.Bridge, path, cidrs, d.mtu, mac)
-	if err != nil {
-		unisolate()
-		undo()
-		return api.Attachment{}, err
-	}
-	d.announce(path, a)
-	out := api.Attachment{NetNS: a.NetNS, HostVeth: a.HostVeth, MAC: a.MAC, Addrs: a.Addrs}
-	d.mu.Lock()
-	d.attachments[path] = out
-	d.mu.Unlock()
-	d.log.Info("attached", "netns", path, "veth", a.HostVeth, "mac", a.MAC, "addrs", a.Addrs)
-	return out, nil
+	return func() { d.iso.Close() }, nil
 }
 
-// Detach implements api.Backend.Detach.
-func (d *Daemon) Detach(ctx context.Context, req api.DetachRequest) (api.DetachResponse, error) {
-	path, err := host.NetNSPath(req.NetNS)
+// startIPAM opens the allocator's database and starts it, before the
+// mesh, which carries its channel.
+func (d *Daemon) startIPAM() (func(), error) {
+	if err := d.ipam.Start(); err != nil {
+		return nil, err
+	}
+	return func() { d.ipam.Close() }, nil
+}
+
+// startMesh connects to the peers and gossips the topology and the
+// services' channels.
+func (d *Daemon) startMesh() (func(), error) {
+	c := d.cfg
+	m, err := mesh.New(mesh.Config{
+		Self: d.self, Nickname: c.Nickname, Password: c.Password, Listen: d.listen,
+		Peers: c.Peers, NoDiscovery: c.NoDiscovery, Router: d.rt, Links: d.links, DefaultTransport: c.Transport, MTU: d.mtu,
+		Channels: map[uint8]mesh.Channel{alloc.ChannelID: d.ipam.Channel(), isolation.AllowChannelID: d.iso.Pairs()},
+		Logger:   d.log,
+	})
 	if err != nil {
-		if freed := d.ipamReleaseGone(req.NetNS); len(freed) > 0 {
-			return api.DetachResponse{Released: freed}, nil
+		return nil, err
+	}
+	d.ipam.SetTopology(topology{m})
+	if err := m.Start(); err != nil {
+		return nil, err
+	}
+	d.mesh = m
+	return func() { m.Close() }, nil
+}
+
+// startFastPath picks the kernel fast path and starts reconciling it.
+func (d *Daemon) startFastPath() (func(), error) {
+	c := d.cfg
+	d.fast = kernel.NewService(kernel.ServiceConfig{
+		Mode: c.Datapath, Encrypted: len(c.Password) > 0, Builders: backends,
+		Env:    kernel.Env{Self: d.self, Bridge: c.Bridge, TAP: d.tapName, MTU: d.mtu, Port: uint16(c.FastPathPort)},
+		Logger: d.log.With("component", "fastpath"),
+	})
+	if err := d.fast.Start(fastSource{d}); err != nil {
+		return nil, err
+	}
+	return func() { d.fast.Close() }, nil
+}
+
+// startAttach makes the service that attaches containers; its undo
+// detaches every container attached through it.
+func (d *Daemon) startAttach() (func(), error) {
+	d.att = attach.New(attach.Config{Bridge: d.cfg.Bridge, MTU: d.mtu, Addresses: d.ipam, Ports: d.iso,
+		Switch: macTable{d.rt}, Logger: d.log.With("component", "attach")})
+	return func() {
+		if err := d.att.Close(); err != nil {
+			d.log.Warn("detach", "err", err)
 		}
-		return api.DetachResponse{}, &api.BadRequestError{Err: err}
+	}, nil
+}
+
+// serveAPI serves the API and the metrics on the API socket.
+func (d *Daemon) serveAPI() (func(), error) {
+	d.metrics = d.metricsHandler()
+	mux := http.NewServeMux()
+	mux.Handle("/", api.NewHandler(api.Backends{
+		Status: d.Status, Containers: d.att, Peers: peers{d}, IPAM: d.ipam, Host: d.iso,
+	}))
+	mux.Handle("GET /metrics", d.metrics)
+	return d.serve(d.apiLn, mux), nil
+}
+
+// serveMetrics serves the metrics over TCP too, with --metrics-addr.
+func (d *Daemon) serveMetrics() (func(), error) {
+	if d.cfg.MetricsAddr == "" {
+		return nil, nil
 	}
-	ok, err := host.Detach(path)
+	ln, err := net.Listen("tcp", d.cfg.MetricsAddr)
 	if err != nil {
-		return api.DetachResponse{}, err
+		return nil, fmt.Errorf("--metrics-addr: %w", err)
 	}
-	d.mu.Lock()
-	was, attached := d.attachments[path]
-	delete(d.attachments, path)
-	d.mu.Unlock()
-	freed := d.ipamRelease(path)
-	if attached {
-		d.unisolatePort(ctx, path, was)
-	}
-	d.log.Info("detached", "netns", path, "was_attached", ok)
-	return api.DetachResponse{Detached: ok, Released: freed}, nil
+	return d.serve(ln, d.metrics), nil
 }
 
-// Connect implements api.Backend.Connect.
-func (d *Daemon) Connect(ctx context.Context, req api.ConnectRequest) error {
-	if req.Address == "" {
-		return &api.BadRequestError{Err: errors.New("connect: no address")}
+// serve runs an HTTP server on ln in a tracked goroutine; the undo shuts
+// it down and waits for the goroutine.
+func (d *Daemon) serve(ln net.Listener, h http.Handler) func() {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.log.Error("http server", "addr", ln.Addr().String(), "err", err)
+		}
+	}()
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			srv.Close()
+		}
+		<-done
 	}
-	if _, err := d.sleeve.ParseEndpoint(req.Address); err != nil {
-		return &api.BadRequestError{Err: fmt.Errorf("connect: %w", err)}
-	}
-	return d.mesh.Connect(ctx, req.Address, req.Transport)
 }
 
-// Forget implements api.Backend.Forget.
-func (d *Daemon) Forget(ctx context.Context, req api.ConnectRequest) (api.ForgetResponse, error) {
-	ok, err := d.mesh.Forget(ctx, req.Address)
-	return api.ForgetResponse{Forgotten: ok}, err
+func tapName(bridge string) string {
+	const suffix = "-tap"
+	if len(bridge)+len(suffix) > 15 {
+		bridge = bridge[:15-len(suffix)]
+	}
+	return bridge + suffix
 }

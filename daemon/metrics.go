@@ -1,7 +1,11 @@
 package daemon
 
 import (
+	"net/http"
+
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	quictransport "github.com/weave-switch/weave-switch/transport/quic"
 	"github.com/weave-switch/weave-switch/transport/wireguard"
@@ -16,8 +20,7 @@ type collector struct {
 	txFrames, txBytes, rxFrames, rxBytes  *prometheus.Desc
 	txErrors, bridgeFrames, drops, events *prometheus.Desc
 
-	fastEntries, fastEvents, fastLinks *prometheus.Desc
-	transportDrops, quicGate           *prometheus.Desc
+	transportDrops, quicGate *prometheus.Desc
 }
 
 func newCollector(d *Daemon) *collector {
@@ -37,15 +40,12 @@ func newCollector(d *Daemon) *collector {
 		events:         prometheus.NewDesc(ns+"_mac_events_total", "MAC table events.", []string{"event"}, nil),
 		transportDrops: prometheus.NewDesc(ns+"_transport_dropped_total", "Frames and datagrams the WireGuard and QUIC transports dropped, by transport and reason (the sleeve's are in status).", []string{"transport", "reason"}, nil),
 		quicGate:       prometheus.NewDesc(ns+"_quic_receive_gate_total", "QUIC receive gate events: waits (quic-go's socket reader held back so that its 128-datagram queue does not overflow) and resets (a drifted count halved after a stall).", []string{"event"}, nil),
-		fastEntries:    prometheus.NewDesc(ns+"_fastpath_entries", "MAC entries (vxlan) or flows (ovs) installed in the kernel fast path.", []string{"backend"}, nil),
-		fastEvents:     prometheus.NewDesc(ns+"_fastpath_events_total", "Kernel fast path events: entries or flows installed and removed, misses, errors, link fallbacks to userspace and recoveries.", []string{"backend", "event"}, nil),
-		fastLinks:      prometheus.NewDesc(ns+"_fastpath_links", "Links by fast-path state (up: on the fast path; probe: userspace, heartbeats probing; off: userspace).", []string{"backend", "state"}, nil),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.peers, c.conns, c.macs, c.txFrames, c.txBytes, c.rxFrames, c.rxBytes,
-		c.txErrors, c.bridgeFrames, c.drops, c.events, c.fastEntries, c.fastEvents, c.fastLinks, c.transportDrops, c.quicGate} {
+		c.txErrors, c.bridgeFrames, c.drops, c.events, c.transportDrops, c.quicGate} {
 		ch <- d
 	}
 }
@@ -102,19 +102,6 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.events, prometheus.CounterValue, float64(s.Switch.Learned), "learned")
 	ch <- prometheus.MustNewConstMetric(c.events, prometheus.CounterValue, float64(s.Switch.Moves), "moved")
 	ch <- prometheus.MustNewConstMetric(c.events, prometheus.CounterValue, float64(s.Switch.Evictions), "evicted")
-	f := s.Fastpath
-	ch <- prometheus.MustNewConstMetric(c.fastEntries, prometheus.GaugeValue, float64(f.Entries), f.Backend)
-	for ev, v := range map[string]uint64{"installed": f.Installed, "removed": f.Removed, "miss": f.Misses, "error": f.Errors,
-		"fallback": f.Fallbacks, "recovery": f.Recoveries} {
-		ch <- prometheus.MustNewConstMetric(c.fastEvents, prometheus.CounterValue, float64(v), f.Backend, ev)
-	}
-	linkStates := map[string]int{"off": 0, "probe": 0, "up": 0}
-	for _, l := range f.Links {
-		linkStates[l.State]++
-	}
-	for st, n := range linkStates {
-		ch <- prometheus.MustNewConstMetric(c.fastLinks, prometheus.GaugeValue, float64(n), f.Backend, st)
-	}
 }
 
 // transportDrops picks the drop counters out of the link transports'
@@ -142,4 +129,12 @@ func transportDrops(stats map[string]any) map[string]map[string]uint64 {
 		}
 	}
 	return out
+}
+
+// metricsHandler serves every service's metrics, read at scrape time.
+func (d *Daemon) metricsHandler() http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(newCollector(d), d.ipam.Collector(), d.fast.Collector(),
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }

@@ -191,7 +191,7 @@ func TestEnforcedIsolation(t *testing.T) {
 		// The kernel takes the NAT table with every kind of rule.
 		b.rs.NAT = NAT{
 			Exposed: []Exposed{{Addr: netip.MustParsePrefix("10.40.1.254/24"), Masquerade: true}},
-			Services: []Service{
+			Forwards: []Forward{
 				{Kind: Publish, Proto: "tcp", Listen: netip.MustParseAddrPort("0.0.0.0:8080"), Target: netip.MustParseAddrPort("10.40.1.1:80")},
 				{Kind: Import, Proto: "udp", Listen: netip.MustParseAddrPort("10.40.1.254:53"), Target: netip.MustParseAddrPort("192.0.2.1:53")},
 			},

@@ -27,7 +27,7 @@ type Exposed struct {
 	Masquerade bool
 }
 
-// Kind says which way a Service goes.
+// Kind says which way a Forward goes.
 type Kind string
 
 const (
@@ -38,26 +38,26 @@ const (
 	Import Kind = "import"
 )
 
-// Service is one port forwarding. For Publish, Listen is the host port
+// Forward is one port forwarding (a published or imported service). For Publish, Listen is the host port
 // (with an address, only connections to that address; without, any
 // local address) and Target the container's address and port. For
 // Import, Listen is the host's exposed address and a port, and Target the
 // outside service. IPv4 only.
-type Service struct {
+type Forward struct {
 	Kind   Kind           `json:"kind"`
 	Proto  string         `json:"proto"` // "tcp" or "udp"
 	Listen netip.AddrPort `json:"listen"`
 	Target netip.AddrPort `json:"target"`
 }
 
-// Key identifies a service: two services with the same key would take
+// Key identifies a forwarding: two forwardings with the same key would take
 // the same packets.
-func (s Service) Key() string {
+func (s Forward) Key() string {
 	return fmt.Sprintf("%s %s %s", s.Kind, s.Proto, s.Listen)
 }
 
 // String formats the service as the CLI shows it.
-func (s Service) String() string {
+func (s Forward) String() string {
 	return fmt.Sprintf("%s %s %s -> %s", s.Kind, s.Proto, listenString(s.Listen), s.Target)
 }
 
@@ -69,7 +69,7 @@ func listenString(l netip.AddrPort) string {
 }
 
 // Validate checks one service on its own.
-func (s Service) Validate() error {
+func (s Forward) Validate() error {
 	switch {
 	case s.Kind != Publish && s.Kind != Import:
 		return fmt.Errorf("service kind %q is not publish or import", s.Kind)
@@ -90,12 +90,12 @@ func (s Service) Validate() error {
 // NAT is the host side of one bridge: exposed addresses and services.
 type NAT struct {
 	Exposed  []Exposed
-	Services []Service
+	Forwards []Forward
 }
 
 // empty reports whether n needs no NAT table.
 func (n NAT) empty() bool {
-	if len(n.Services) > 0 {
+	if len(n.Forwards) > 0 {
 		return false
 	}
 	for _, e := range n.Exposed {
@@ -147,7 +147,7 @@ func writeNATChains(b *strings.Builder, bridge string, n NAT) {
 		return
 	}
 	var pre, out, post []string
-	for _, s := range n.Services {
+	for _, s := range n.Forwards {
 		dst := ""
 		if a := s.Listen.Addr(); a.IsValid() && !a.IsUnspecified() {
 			dst = fmt.Sprintf("ip daddr %s ", a)

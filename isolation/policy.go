@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/weave-switch/weave-switch/frame"
 )
@@ -165,4 +166,24 @@ func checkName(s string) error {
 		}
 	}
 	return nil
+}
+
+// ParsePair reads "A,B" or "A B", two subnets of one IP family.
+func ParsePair(s string) (Pair, error) {
+	f := strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' })
+	if len(f) != 2 {
+		return Pair{}, errors.New("want two subnets, A,B")
+	}
+	a, err := netip.ParsePrefix(f[0])
+	if err != nil {
+		return Pair{}, err
+	}
+	b, err := netip.ParsePrefix(f[1])
+	if err != nil {
+		return Pair{}, err
+	}
+	if a.Addr().Is4() != b.Addr().Is4() {
+		return Pair{}, errors.New("one subnet is IPv4, the other IPv6")
+	}
+	return NewPair(a, b), nil
 }

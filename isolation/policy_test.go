@@ -167,3 +167,18 @@ func TestPolicyValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestParsePair(t *testing.T) {
+	want := NewPair(netip.MustParsePrefix("10.40.1.0/24"), netip.MustParsePrefix("10.40.2.0/24"))
+	for _, s := range []string{"10.40.1.0/24,10.40.2.0/24", "10.40.2.0/24 10.40.1.0/24", "10.40.1.9/24, 10.40.2.0/24"} {
+		got, err := ParsePair(s)
+		if err != nil || got != want {
+			t.Errorf("ParsePair(%q) = %v, %v; want %v", s, got, err, want)
+		}
+	}
+	for _, s := range []string{"", "10.40.1.0/24", "10.40.1.0/24,fd00::/64", "a,b", "10.0.0.0/8,10.1.0.0/16,10.2.0.0/16"} {
+		if _, err := ParsePair(s); err == nil {
+			t.Errorf("ParsePair(%q) accepted", s)
+		}
+	}
+}

@@ -27,7 +27,7 @@ func (r Ruleset) Validate() error {
 		return err
 	}
 	seen := map[string]bool{}
-	for _, s := range r.NAT.Services {
+	for _, s := range r.NAT.Forwards {
 		if err := s.Validate(); err != nil {
 			return fmt.Errorf("%s: %w", s, err)
 		}

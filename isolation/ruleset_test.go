@@ -121,7 +121,7 @@ func TestScriptNAT(t *testing.T) {
 			{Addr: pfx("10.40.2.254/24")},               // no masquerade: no rule
 			{Addr: pfx("fd00::1/64"), Masquerade: true}, // NAT is IPv4 only
 		},
-		Services: []Service{
+		Forwards: []Forward{
 			{Kind: Publish, Proto: "tcp", Listen: netip.AddrPortFrom(netip.Addr{}, 8080), Target: netip.MustParseAddrPort("10.40.1.5:80")},
 			{Kind: Publish, Proto: "udp", Listen: netip.MustParseAddrPort("198.18.0.1:5353"), Target: netip.MustParseAddrPort("10.40.1.5:53")},
 			{Kind: Import, Proto: "tcp", Listen: netip.MustParseAddrPort("10.40.1.254:5432"), Target: netip.MustParseAddrPort("192.0.2.10:5432")},
@@ -171,23 +171,23 @@ table ip weave-switch-weave {
 }
 
 func TestServiceValidate(t *testing.T) {
-	ok := Service{Kind: Publish, Proto: "tcp", Listen: netip.AddrPortFrom(netip.Addr{}, 8080), Target: netip.MustParseAddrPort("10.40.1.5:80")}
+	ok := Forward{Kind: Publish, Proto: "tcp", Listen: netip.AddrPortFrom(netip.Addr{}, 8080), Target: netip.MustParseAddrPort("10.40.1.5:80")}
 	tests := []struct {
 		name string
-		mod  func(s *Service)
+		mod  func(s *Forward)
 		want string
 	}{
-		{"valid publish", func(s *Service) {}, ""},
-		{"valid import", func(s *Service) {
+		{"valid publish", func(s *Forward) {}, ""},
+		{"valid import", func(s *Forward) {
 			s.Kind, s.Listen = Import, netip.MustParseAddrPort("10.40.1.254:53")
 		}, ""},
-		{"bad kind", func(s *Service) { s.Kind = "export" }, "not publish or import"},
-		{"bad proto", func(s *Service) { s.Proto = "sctp" }, "not tcp or udp"},
-		{"port zero", func(s *Service) { s.Listen = netip.AddrPortFrom(netip.Addr{}, 0) }, "1 to 65535"},
-		{"v6 target", func(s *Service) { s.Target = netip.MustParseAddrPort("[fd00::5]:80") }, "IPv4 only"},
-		{"v6 listen", func(s *Service) { s.Listen = netip.MustParseAddrPort("[fd00::1]:80") }, "IPv4 only"},
-		{"unspecified target", func(s *Service) { s.Target = netip.MustParseAddrPort("0.0.0.0:80") }, "not an IPv4 host"},
-		{"import without address", func(s *Service) { s.Kind = Import }, "exposed addresses"},
+		{"bad kind", func(s *Forward) { s.Kind = "export" }, "not publish or import"},
+		{"bad proto", func(s *Forward) { s.Proto = "sctp" }, "not tcp or udp"},
+		{"port zero", func(s *Forward) { s.Listen = netip.AddrPortFrom(netip.Addr{}, 0) }, "1 to 65535"},
+		{"v6 target", func(s *Forward) { s.Target = netip.MustParseAddrPort("[fd00::5]:80") }, "IPv4 only"},
+		{"v6 listen", func(s *Forward) { s.Listen = netip.MustParseAddrPort("[fd00::1]:80") }, "IPv4 only"},
+		{"unspecified target", func(s *Forward) { s.Target = netip.MustParseAddrPort("0.0.0.0:80") }, "not an IPv4 host"},
+		{"import without address", func(s *Forward) { s.Kind = Import }, "exposed addresses"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -199,7 +199,7 @@ func TestServiceValidate(t *testing.T) {
 			}
 		})
 	}
-	r := Ruleset{Bridge: "weave", NAT: NAT{Services: []Service{ok, ok}}}
+	r := Ruleset{Bridge: "weave", NAT: NAT{Forwards: []Forward{ok, ok}}}
 	if err := r.Validate(); err == nil || !strings.Contains(err.Error(), "twice") {
 		t.Errorf("duplicate service: Validate() = %v", err)
 	}

@@ -31,8 +31,10 @@ type LinkInput struct {
 	// Encrypted: the link is encrypted, so it stays in userspace.
 	Encrypted bool
 	// LastAck is when a fast-path heartbeat to the peer was last
-	// answered; zero if never.
+	// answered; zero if never. RTT is that heartbeat's round trip, for
+	// status.
 	LastAck time.Time
+	RTT     time.Duration
 }
 
 // LinkStatus is one link's fast-path state for status.

@@ -1,0 +1,179 @@
+package daemon
+
+import (
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/weave-switch/weave-switch/internal/nstest"
+)
+
+// inNetNS is set in the child process that runs a test inside its own
+// network namespace.
+const inNetNS = "WEAVE_SWITCH_DAEMON_TEST_NETNS"
+
+// runInNetNS runs the test named by t again, as a child process inside a
+// network namespace made for it, so that everything the daemon's
+// goroutines create is confined there. It reports whether the caller is
+// that child (and should do the work).
+func runInNetNS(t *testing.T) bool {
+	if os.Getenv(inNetNS) != "" {
+		return true
+	}
+	nstest.RequireRoot(t)
+	for _, tool := range []string{"ip", "nft"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is not installed (scripts/deps.sh installs it)", tool)
+		}
+	}
+	ns := nstest.NS(t)
+	cmd := exec.Command("ip", "netns", "exec", ns, os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v", "-test.count=1", "-test.timeout=3m")
+	cmd.Env = append(os.Environ(), inNetNS+"=1")
+	out, err := cmd.CombinedOutput()
+	t.Logf("in netns %s:\n%s", ns, out)
+	if err != nil {
+		t.Fatalf("the test in its namespace failed: %v", err)
+	}
+	return false
+}
+
+// testConfig is a router with every service on: three transports, the
+// vxlan fast path, isolation, the metrics listener.
+func testConfig(t *testing.T) Config {
+	dir := t.TempDir()
+	return Config{
+		Name: "02:00:00:00:00:01", Nickname: "steps", DataDir: filepath.Join(dir, "data"), API: filepath.Join(dir, "api.sock"),
+		Bridge: "wstep", Listen: "127.0.0.1:6783", WireGuardListen: "127.0.0.1:51820", QUICListen: "127.0.0.1:6784",
+		Offer: []string{"wireguard", "quic"}, Datapath: "vxlan", MetricsAddr: "127.0.0.1:6782",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+}
+
+// leftovers lists what a stopped router left in the namespace: links
+// but lo, nft tables, bound ports, the API socket.
+func leftovers(c Config) []string {
+	var out []string
+	links, _ := exec.Command("ip", "-o", "link", "show").Output()
+	for _, l := range strings.Split(strings.TrimSpace(string(links)), "\n") {
+		if f := strings.Fields(l); len(f) > 1 && f[1] != "lo:" {
+			out = append(out, "link "+strings.TrimSuffix(f[1], ":"))
+		}
+	}
+	tables, _ := exec.Command("nft", "list", "tables").Output()
+	for _, l := range strings.Split(strings.TrimSpace(string(tables)), "\n") {
+		if strings.Contains(l, "weave-switch") {
+			out = append(out, "nft "+l)
+		}
+	}
+	for _, a := range []string{c.Listen, c.WireGuardListen, c.QUICListen} {
+		if pc, err := net.ListenPacket("udp", a); err != nil {
+			out = append(out, "udp "+a+" bound")
+		} else {
+			pc.Close()
+		}
+	}
+	for _, a := range []string{c.Listen, c.MetricsAddr} {
+		if ln, err := net.Listen("tcp", a); err != nil {
+			out = append(out, "tcp "+a+" bound")
+		} else {
+			ln.Close()
+		}
+	}
+	if _, err := os.Stat(c.API); err == nil {
+		out = append(out, "api socket "+c.API)
+	}
+	return out
+}
+
+// settle waits until the goroutines that a stopped router started are
+// gone, and says how many are left above want.
+func settle(want int) int {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n := runtime.NumGoroutine()
+		if n <= want || time.Now().After(deadline) {
+			return n - want
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A start that fails at any step removes everything the steps before it
+// made: no link, nft table, bound socket, API socket or goroutine is
+// left. So does a clean Close after a full start.
+func TestStartRollsBackEveryStep(t *testing.T) {
+	if !runInNetNS(t) {
+		return
+	}
+	if err := exec.Command("ip", "link", "set", "lo", "up").Run(); err != nil {
+		t.Fatal(err)
+	}
+	// One full start and close first: packages start some goroutines of
+	// their own once, for good.
+	warm, err := Start(testConfig(t))
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	if err := warm.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	base := runtime.NumGoroutine()
+	for range 25 { // until it holds still for 200 ms
+		time.Sleep(200 * time.Millisecond)
+		n := runtime.NumGoroutine()
+		if n == base {
+			break
+		}
+		base = n
+	}
+
+	var names []string
+	for _, s := range (&Daemon{}).steps() {
+		names = append(names, s.name)
+	}
+	for _, name := range append(names, "") {
+		c := testConfig(t)
+		c.failAfter = name
+		d, err := Start(c)
+		switch {
+		case name == "" && err != nil:
+			t.Fatalf("Start: %v", err)
+		case name == "":
+			if err := d.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+			name = "(a clean Close)"
+		case err == nil:
+			d.Close()
+			t.Fatalf("step %s: Start succeeded with a failure injected", name)
+		case !strings.Contains(err.Error(), "injected failure"):
+			t.Fatalf("step %s: Start failed on its own: %v", name, err)
+		}
+		if left := leftovers(c); len(left) > 0 {
+			t.Errorf("after a failure at %s, left behind: %s", name, strings.Join(left, "; "))
+		}
+		if n := settle(base); n > 0 {
+			buf := make([]byte, 1<<20)
+			t.Errorf("after a failure at %s, %d goroutines left:\n%s", name, n, buf[:runtime.Stack(buf, true)])
+		}
+	}
+	t.Logf("steps: %s", strings.Join(names, ", "))
+}
+
+// The steps' names are unique, so that a failure can be injected at each.
+func TestStepNamesUnique(t *testing.T) {
+	seen := map[string]bool{}
+	for _, s := range (&Daemon{}).steps() {
+		if seen[s.name] {
+			t.Errorf("step %s twice", s.name)
+		}
+		seen[s.name] = true
+	}
+}

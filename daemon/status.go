@@ -1,0 +1,82 @@
+package daemon
+
+import (
+	"context"
+	"time"
+
+	"github.com/weave-switch/weave-switch/api"
+	"github.com/weave-switch/weave-switch/kernel"
+	"github.com/weave-switch/weave-switch/router"
+)
+
+// Status is the API's status: each service's part, and the connections
+// joined with the data path's counters and fast-path state per peer.
+func (d *Daemon) Status() api.Status {
+	s := api.Status{
+		Schema: api.SchemaVersion, Name: d.self.String(), Nickname: d.cfg.Nickname, Version: Version, Started: d.started,
+		Listen: d.listen.String(), Transport: d.cfg.Transport,
+		Bridge: d.cfg.Bridge, TAP: d.tapName, MTU: d.mtu,
+	}
+	s.TransportStats = d.sleeve.Stats()
+	for _, l := range d.links {
+		if ls, ok := l.(interface{ Stats() any }); ok {
+			if s.LinkTransportStats == nil {
+				s.LinkTransportStats = map[string]any{}
+			}
+			s.LinkTransportStats[l.Name()] = ls.Stats()
+		}
+	}
+	ms := d.mesh.Status(context.Background())
+	s.Encryption = ms.Encryption
+	data := map[string]router.PeerStatus{}
+	for _, p := range d.rt.Peers() {
+		data[p.Name.String()] = p
+	}
+	s.Fastpath = d.fast.Status()
+	s.Host = d.iso.Status(false)
+	fast := map[string]api.FastLink{}
+	for _, l := range s.Fastpath.Links {
+		fast[l.Peer] = l
+	}
+	for _, c := range ms.Connections {
+		ac := api.Connection{
+			Peer: c.Peer, Nickname: c.Nickname, Direction: c.Direction, Address: c.Address, State: c.State,
+			Reason: c.Reason, Transport: c.Transport, Asked: c.Asked, Fallback: c.Fallback,
+			Encrypted: c.Encrypted, MTU: c.MTU, PathMTU: c.PathMTU, NextTry: c.NextTry,
+		}
+		if c.Peer != "" {
+			ac.Datapath, ac.DatapathReason = "userspace", ""
+			if l, ok := fast[c.Peer]; ok {
+				ac.DatapathReason = l.Reason
+				if l.State == kernel.LinkUp.String() {
+					ac.Datapath = "fastpath"
+				}
+			}
+		}
+		if c.RTT > 0 {
+			ac.RTT = c.RTT.Round(time.Microsecond).String()
+		}
+		if p, ok := data[c.Peer]; ok && c.Peer != "" {
+			ac.TxFrames, ac.TxBytes, ac.RxFrames, ac.RxBytes, ac.TxErrors = p.TxFrames, p.TxBytes, p.RxFrames, p.RxBytes, p.TxErrors
+		}
+		s.Connections = append(s.Connections, ac)
+	}
+	for _, p := range ms.Peers {
+		s.Peers = append(s.Peers, api.Peer{Name: p.Name, Nickname: p.Nickname, UID: p.UID, Connections: p.Connections,
+			Established: p.Established, Reachable: p.Reachable, NextHop: p.NextHop})
+	}
+	sws := d.rt.Switch().Stats()
+	s.Switch = api.SwitchStats{
+		Entries: sws.Entries, Capacity: d.rt.MACCapacity(), Learned: sws.Learned, Moves: sws.Moves,
+		Evictions: sws.Evictions, Drops: map[string]uint64{
+			"malformed": sws.DropMalformed, "multicast_src": sws.DropMulticastSrc, "link_local": sws.DropLinkLocal,
+			"echo": sws.DropEcho, "local_dst": sws.DropLocalDst, "own_frame": sws.DropOwnFrame, "no_src_peer": sws.DropNoSrcPeer,
+		},
+	}
+	c := d.rt.Counters()
+	s.Data = api.DataStats{FromBridge: c.FromDevice, ToBridge: c.ToDevice, NoPeer: c.NoPeer, NoRoute: c.NoRoute, Unknown: c.UnknownSender,
+		SendErrors: c.SendErrors, DevErrors: c.DeviceErrors, Offload: d.queues[0].Dropped(), RxQueue: c.RxQueueDrops}
+	s.Attachments = d.att.Attachments()
+	s.IPAM = d.ipam.Status()
+	return s
+}

@@ -1,0 +1,350 @@
+package isolation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/host"
+)
+
+// applyTimeout bounds one nft transaction.
+const applyTimeout = 10 * time.Second
+
+// ServiceConfig configures a Service.
+type ServiceConfig struct {
+	// Self is this router's peer name: it signs the allowed pairs it
+	// gossips.
+	Self frame.PeerName
+	// Bridge is the weave bridge whose ports are filtered. Required.
+	Bridge string
+	// Isolate turns the filter on; without it only NAT rules are made,
+	// once NAT is asked for.
+	Isolate bool
+	// Allow are pairs this router lets through on its own, besides the
+	// mesh's.
+	Allow []Pair
+	// DataDir keeps the state across a crash and the mesh's allowed
+	// pairs across restarts. If empty, nothing is kept.
+	DataDir string
+	// NFT runs nft; the zero value runs the nft binary.
+	NFT NFT
+	// Addresses allocates the addresses Expose gives the host. Required
+	// for Expose and Hide.
+	Addresses Addresses
+	// Logger; if nil, silent.
+	Logger *slog.Logger
+}
+
+// Addresses is the address allocator, as exposing the host needs it.
+type Addresses interface {
+	// Assign gives key the explicit cidrs (claimed, so that they are
+	// never handed out elsewhere) and an address in each subnet spec
+	// ("net:CIDR", "app:NAME", "net:default"). undo releases what this
+	// call allocated.
+	Assign(ctx context.Context, key string, cidrs []netip.Prefix, specs []string) (out []netip.Prefix, undo func(), err error)
+	// Release frees key's addresses.
+	Release(key string) []netip.Addr
+}
+
+// Service owns the router's nftables tables for its bridge and the state
+// they are built from: container ports, allowed pairs, exposed addresses
+// and forwardings. Every change rebuilds the whole Ruleset and applies it
+// in one nft transaction under mu, so changes are serialised and the
+// kernel always holds one consistent policy. A change that nft refuses
+// leaves both the kernel and the state as they were.
+//
+// The mesh-wide allowed pairs (Pairs) are a gossiped CRDT; a merge from
+// another router wakes the Service's goroutine, which applies them (the
+// merge runs on the mesh's actor, which must not wait for nft).
+type Service struct {
+	cfg       ServiceConfig
+	log       *slog.Logger
+	file      string // host-side state, kept while the router runs
+	pairsFile string // the mesh's allowed pairs
+
+	pairs *AllowSet
+	kick  chan struct{}
+	stop  chan struct{}
+	done  sync.WaitGroup
+
+	mu      sync.Mutex
+	started bool
+	ports   map[string]Port // by host veth
+	// applied are the pairs the kernel's rules let through now.
+	applied  []Pair
+	exposed  []Exposed
+	forwards []Forward
+	// exposeKeys are the allocator keys of the exposed addresses.
+	exposeKeys map[netip.Prefix]string
+	fwdPrev    string // IPv4 forwarding before this Service turned it on; "" if it did not
+}
+
+// NewService builds a Service; it does no I/O until Start.
+func NewService(cfg ServiceConfig) *Service {
+	s := &Service{cfg: cfg, log: cfg.Logger, ports: map[string]Port{}, exposeKeys: map[netip.Prefix]string{},
+		kick: make(chan struct{}, 1), stop: make(chan struct{})}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.DataDir != "" {
+		s.file = filepath.Join(cfg.DataDir, "host-side.json")
+		s.pairsFile = filepath.Join(cfg.DataDir, "allowed-pairs")
+	}
+	s.pairs = NewAllowSet(cfg.Self, func() {
+		select {
+		case s.kick <- struct{}{}:
+		default:
+		}
+	})
+	return s
+}
+
+// Pairs is the mesh-wide set of allowed pairs, for the mesh to gossip
+// on AllowChannelID.
+func (s *Service) Pairs() *AllowSet { return s.pairs }
+
+// Start replaces whatever tables an earlier run left for the bridge with
+// this run's policy: the ports, exposed addresses and forwardings of a
+// run that crashed (whose veths still exist) and the saved allowed pairs.
+// With isolation on, nft and the kernel's bridge filtering are required;
+// without, they are needed only once NAT is asked for.
+func (s *Service) Start(ctx context.Context) error {
+	if s.pairsFile != "" {
+		if b, err := os.ReadFile(s.pairsFile); err == nil {
+			if err := s.pairs.Restore(b); err != nil {
+				s.log.Warn("allowed pairs not restored", "file", s.pairsFile, "err", err)
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, applyTimeout)
+	defer cancel()
+	if s.cfg.Isolate {
+		if err := s.cfg.NFT.Check(ctx); err != nil {
+			return fmt.Errorf("isolation: %w (install nftables, or run with --no-isolation)", err)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err := s.loadLocked()
+	if err == nil {
+		if len(s.ports)+len(s.exposed) > 0 {
+			s.log.Info("restored the host side of an earlier run", "ports", len(s.ports), "exposed", len(s.exposed), "forwards", len(s.forwards))
+		}
+		err = s.applyLocked(ctx)
+	}
+	if err != nil && (s.cfg.Isolate || !errors.Is(err, ErrNoNFT)) {
+		s.removeLocked()
+		return fmt.Errorf("isolation: %w", err)
+	}
+	s.started = true
+	s.done.Add(1)
+	go s.routineApplyPairs()
+	s.log.Info("host side ready", "isolation", s.cfg.Isolate, "allowed", len(s.cfg.Allow), "table", TableName(s.cfg.Bridge))
+	return nil
+}
+
+// Close stops the Service's goroutine, removes its tables and exposed
+// addresses and restores IPv4 forwarding. It is idempotent.
+func (s *Service) Close() error {
+	s.mu.Lock()
+	started := s.started
+	s.started = false
+	s.mu.Unlock()
+	if !started {
+		return nil
+	}
+	close(s.stop)
+	s.done.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.removeLocked()
+	return nil
+}
+
+// removeLocked undoes what Start and the changes since put into the
+// kernel. s.mu is held.
+func (s *Service) removeLocked() {
+	ctx, cancel := context.WithTimeout(context.Background(), applyTimeout)
+	defer cancel()
+	if err := s.cfg.NFT.Apply(ctx, DeleteScript(s.cfg.Bridge)); err != nil && !errors.Is(err, ErrNoNFT) {
+		s.log.Warn("remove nftables tables", "err", err)
+	}
+	for _, e := range s.exposed {
+		if err := host.DelBridgeAddr(s.cfg.Bridge, e.Addr); err != nil {
+			s.log.Warn("hide", "addr", e.Addr, "err", err)
+		}
+	}
+	s.exposed = nil
+	if s.file != "" {
+		_ = os.Remove(s.file)
+	}
+	if s.fwdPrev != "" && s.fwdPrev != "1" {
+		if err := host.RestoreIPForward(s.fwdPrev); err != nil {
+			s.log.Warn("restore IPv4 forwarding", "err", err)
+		}
+	}
+	s.fwdPrev = ""
+}
+
+// rulesetLocked builds the Ruleset of the current state. s.mu is held.
+func (s *Service) rulesetLocked() Ruleset {
+	r := Ruleset{Bridge: s.cfg.Bridge, Isolate: s.cfg.Isolate}
+	for _, name := range slices.Sorted(maps.Keys(s.ports)) {
+		r.Policy.Ports = append(r.Policy.Ports, s.ports[name])
+	}
+	r.Policy.Allow = s.allowedLocked()
+	r.NAT = NAT{Exposed: slices.Clone(s.exposed), Forwards: slices.Clone(s.forwards)}
+	return r
+}
+
+// applyLocked puts the current state into the kernel, and turns IPv4
+// forwarding on when NAT needs it. s.mu is held.
+func (s *Service) applyLocked(ctx context.Context) error {
+	r := s.rulesetLocked()
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	if err := s.cfg.NFT.Apply(ctx, r.Script()); err != nil {
+		return err
+	}
+	s.applied = r.Policy.Allow
+	if r.NAT.NeedsForwarding() && s.fwdPrev == "" {
+		prev, err := host.EnableIPForward()
+		if err != nil {
+			return err
+		}
+		s.fwdPrev = prev
+		if prev != "1" {
+			s.log.Info("turned IPv4 forwarding on (restored on shutdown)")
+		}
+	}
+	return nil
+}
+
+// change runs mutate on the state and applies the result; if applying
+// fails, the state goes back to what it was and the kernel keeps the old
+// rules (the transaction was refused as a whole).
+func (s *Service) change(ctx context.Context, mutate func() error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	saved := struct {
+		ports    map[string]Port
+		exposed  []Exposed
+		forwards []Forward
+		keys     map[netip.Prefix]string
+	}{maps.Clone(s.ports), slices.Clone(s.exposed), slices.Clone(s.forwards), maps.Clone(s.exposeKeys)}
+	restore := func() {
+		s.ports, s.exposed, s.forwards, s.exposeKeys = saved.ports, saved.exposed, saved.forwards, saved.keys
+	}
+	if err := mutate(); err != nil {
+		restore()
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, applyTimeout)
+	defer cancel()
+	if err := s.applyLocked(ctx); err != nil {
+		restore()
+		return err
+	}
+	if err := s.saveLocked(); err != nil {
+		s.log.Warn("host side state not saved", "err", err)
+	}
+	return nil
+}
+
+// allowedLocked is every allowed pair: this router's own and the mesh's.
+// s.mu is held.
+func (s *Service) allowedLocked() []Pair {
+	out := slices.Clone(s.cfg.Allow)
+	for _, p := range s.pairs.Allowed() {
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// routineApplyPairs applies the rules again whenever another router's
+// allow or deny reached this one.
+func (s *Service) routineApplyPairs() {
+	defer s.done.Done()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-s.kick:
+		}
+		if err := s.change(context.Background(), func() error { return nil }); err != nil {
+			s.log.Error("apply allowed pairs from the mesh", "err", err)
+			continue
+		}
+		s.savePairs()
+		s.mu.Lock()
+		n := len(s.allowedLocked())
+		s.mu.Unlock()
+		s.log.Info("allowed pairs changed by the mesh", "allowed", n)
+	}
+}
+
+// savePairs keeps the mesh's allowed pairs in the data directory, so
+// that they survive a restart of the whole cluster.
+func (s *Service) savePairs() {
+	st := s.pairs.State()
+	if st == nil || s.pairsFile == "" {
+		return
+	}
+	if err := writeFileAtomic(s.pairsFile, st); err != nil {
+		s.log.Warn("save allowed pairs", "err", err)
+	}
+}
+
+// writeFileAtomic replaces file with b: a reader sees the old or the new
+// content, never a part.
+func writeFileAtomic(file string, b []byte) error {
+	tmp := file + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, file)
+}
+
+// SetPort installs the rules of a container port before its veth exists
+// or comes up, so that it never sends a frame unfiltered. It returns an
+// undo that restores the port's previous rules.
+func (s *Service) SetPort(ctx context.Context, pt Port) (undo func(), err error) {
+	var old Port
+	var had bool
+	err = s.change(ctx, func() error {
+		old, had = s.ports[pt.Ifname]
+		s.ports[pt.Ifname] = pt
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("isolation rules for %s: %w", pt.Ifname, err)
+	}
+	return func() {
+		_ = s.change(context.Background(), func() error {
+			if had {
+				s.ports[pt.Ifname] = old
+			} else {
+				delete(s.ports, pt.Ifname)
+			}
+			return nil
+		})
+	}, nil
+}
+
+// RemovePort removes a detached container's rules.
+func (s *Service) RemovePort(ctx context.Context, ifname string) error {
+	return s.change(ctx, func() error { delete(s.ports, ifname); return nil })
+}
