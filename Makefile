@@ -53,8 +53,13 @@ bench: build
 	scripts/deps.sh bench
 	bench/run.sh
 
+# go vet, gofmt, staticcheck (its default checks, unused code included)
+# and the import-graph rules of internal/archtest.
 lint: vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@scripts/deps.sh staticcheck
+	bin/staticcheck $(PKGS)
+	$(GO) test -count=1 ./internal/archtest/
 
 vet:
 	$(GO) vet $(PKGS)

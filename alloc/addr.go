@@ -21,8 +21,6 @@ func (s span) intersect(o span) span {
 	return span{lo, hi}
 }
 
-func (s span) contains(a uint64) bool { return a >= s.lo && a < s.hi }
-
 func addrToU32(a netip.Addr) uint32 {
 	b := a.As4()
 	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])

@@ -1,7 +1,6 @@
 // Package api is the router's local control API: JSON over HTTP on a unix
 // socket (default /run/weave-switch/weave-switch.sock). The daemon serves
-// it with NewHandler; the CLI, and later the Docker and CNI plugins, use
-// Client.
+// it with NewHandler; the CLI and any other local client use Client.
 //
 // Routes (all under /v1):
 //

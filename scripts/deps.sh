@@ -2,10 +2,23 @@
 # Installs the Debian packages the demo, the tests and the benchmarks need,
 # only when something is missing. Idempotent; safe to run on every `make`.
 #
-#   scripts/deps.sh            # tools for the demo and the tests
-#   scripts/deps.sh bench      # plus what the benchmarks compare against
+#   scripts/deps.sh              # tools for the demo and the tests
+#   scripts/deps.sh bench        # plus what the benchmarks compare against
+#   scripts/deps.sh staticcheck  # only the linter `make lint` runs
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# staticcheck, built from the Go module proxy at a pinned version into
+# bin/ (rebuilt when bin/staticcheck reports another version).
+STATICCHECK_VERSION=v0.8.2
+if ! bin/staticcheck -version 2>/dev/null | grep -qF "(${STATICCHECK_VERSION#v})"; then
+	echo "deps: building staticcheck $STATICCHECK_VERSION" >&2
+	mkdir -p bin
+	GOBIN="$PWD/bin" go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
+fi
+if [ "${1:-}" = staticcheck ]; then
+	exit 0
+fi
 
 need=()
 want() { # want COMMAND PACKAGE

@@ -87,8 +87,8 @@
 //   - Cold start, every peer knowing only itself: converged in 8 rounds
 //     (the graph's diameter plus one); 668 KB sent per peer on average,
 //     1.4 MB by the busiest, i.e. each entry reaches each peer ~3 times;
-//     5.3 s to simulate all 1000 peers (up to 50 s when the machine was
-//     busy), i.e. ~5 ms of CPU per peer.
+//     5.3 s to simulate all 1000 peers on an idle machine, i.e. ~5 ms
+//     of CPU per peer.
 //   - One change afterwards (a new link: two entries change): 7 rounds,
 //     1.6 KB per peer on average, 3.6 KB for the busiest, 24 ms for all
 //     1000 peers. Weave would send its full topology, ~200 KB, in each

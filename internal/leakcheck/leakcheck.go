@@ -1,5 +1,6 @@
 // Package leakcheck is the goroutine-leak check every test that starts
-// goroutines uses (STYLE rule 21).
+// goroutines uses: a goroutine left running after a test is a bug in the
+// code under test.
 package leakcheck
 
 import (

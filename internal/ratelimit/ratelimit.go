@@ -1,5 +1,6 @@
 // Package ratelimit limits log lines that anything on the data path can
-// trigger (STYLE rule 17): at most Burst per Interval, counting the rest.
+// trigger, so that a flood of bad input cannot flood the log: at most
+// Burst per Interval, counting the rest.
 package ratelimit
 
 import (

@@ -10,7 +10,7 @@ import (
 )
 
 // DefaultBatchSize is the batch size transports default to: recvmmsg/sendmmsg make
-// big batches pay (STYLE rule 7).
+// big batches pay, one system call moving up to this many datagrams.
 const DefaultBatchSize = 128
 
 // mmsghdr is struct mmsghdr of recvmmsg(2). Go pads it to the alignment of
@@ -22,9 +22,9 @@ type mmsghdr struct {
 
 // Reader reads up to len(bufs) messages with one recvmmsg(2) through
 // the runtime poller. Everything it hands the kernel is allocated once, in
-// NewReader; the syscall is made with the standard syscall package
-// (x/net's ReadBatch allocates a net.UDPAddr and a net.IP per datagram, and
-// STYLE rule 2 keeps x/sys/unix out of this package).
+// NewReader; the syscall is made with the standard syscall package, whose
+// Msghdr is all recvmmsg needs (x/net's ReadBatch allocates a net.UDPAddr
+// and a net.IP per datagram).
 type Reader struct {
 	rc    syscall.RawConn
 	hdrs  []mmsghdr
