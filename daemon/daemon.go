@@ -110,7 +110,7 @@ func (d *Daemon) start() (err error) {
 		return fmt.Errorf("sleeve: %w", err)
 	}
 	d.sleeve = sl
-	links := []mesh.Link{&mesh.UDPLink{T: sl, Port: listen.Port(), Encrypt: len(c.Password) > 0}}
+	links := []mesh.Link{sleeve.NewLink(sl, listen.Port())}
 	var extra []transport.Transport
 	offered := c.offered()
 	if offered["wireguard"] {
@@ -123,7 +123,7 @@ func (d *Daemon) start() (err error) {
 		if err != nil {
 			return fmt.Errorf("wireguard: %w", err)
 		}
-		links = append(links, &wgLink{t: wg, port: wl.Port()})
+		links = append(links, wireguard.NewLink(wg, wl.Port()))
 		extra = append(extra, wg)
 	}
 	if offered["quic"] {
@@ -136,7 +136,7 @@ func (d *Daemon) start() (err error) {
 		if err != nil {
 			return fmt.Errorf("quic: %w", err)
 		}
-		links = append(links, &quicLink{t: q, port: ql.Port()})
+		links = append(links, quictransport.NewLink(q, ql.Port()))
 		extra = append(extra, q)
 	}
 	d.mtu = c.MTU

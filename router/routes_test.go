@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/link"
 	"github.com/weave-switch/weave-switch/transport"
 	"github.com/weave-switch/weave-switch/transport/memory"
 )
@@ -90,12 +91,12 @@ func TestMultiHopSeedTopology(t *testing.T) {
 		routers[i] = r
 	}
 	for i := 1; i <= 5; i++ {
-		var links []PeerLink
+		var links []link.Peer
 		for _, e := range edges {
 			for k, j := range []int{int(e[0] & 0xff), int(e[1] & 0xff)} {
 				if j == i {
 					other := int(e[1-k] & 0xff)
-					links = append(links, PeerLink{Name: names[other], Endpoint: transport.AddrPortEndpoint(addr(other))})
+					links = append(links, link.Peer{Name: names[other], Endpoint: transport.AddrPortEndpoint(addr(other))})
 				}
 			}
 		}
