@@ -100,13 +100,6 @@ func (d *Daemon) startFastPath() error {
 	return nil
 }
 
-// switchGeneration changes whenever the MAC table's membership or owners
-// may have changed.
-func switchGeneration(rt *router.Router) uint64 {
-	s := rt.Switch().Stats()
-	return s.Learned + s.Moves + s.Evictions + s.Expired + s.Forgotten
-}
-
 func (d *Daemon) routineFastPath() {
 	fp := d.fp
 	defer fp.done.Done()
@@ -123,9 +116,9 @@ func (d *Daemon) routineFastPath() {
 		if n%8 == 0 { // the mesh's snapshot is refreshed every 2 s
 			encrypted = d.linkEncryption()
 		}
-		if g := switchGeneration(d.rt); macs == nil || g != gen {
+		if macs == nil || d.rt.MACGeneration() != gen {
+			g, entries := d.rt.MACTable()
 			gen = g
-			entries := d.rt.Switch().Entries()
 			macs = make(map[frame.MAC]frame.PeerName, len(entries))
 			for _, e := range entries {
 				macs[e.MAC] = e.Peer
@@ -173,7 +166,7 @@ func (d *Daemon) touchUsed(macs map[frame.MAC]frame.PeerName) {
 	}
 	for m, t := range u.Used() {
 		if p, ok := macs[m]; ok && time.Since(t) < 15*time.Second {
-			d.rt.Switch().Touch(m, p)
+			d.rt.TouchMAC(m, p)
 		}
 	}
 }

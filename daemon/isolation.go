@@ -366,7 +366,7 @@ func (d *Daemon) isolatePort(ctx context.Context, path string, req api.AttachReq
 // container teaches every bridge and switch where it is now.
 func (d *Daemon) announce(path string, a *host.Attachment) {
 	if mac, err := frame.ParseMAC(a.MAC); err == nil {
-		if d.rt.Switch().Claim(mac) {
+		if d.rt.ClaimMAC(mac) {
 			d.log.Info("MAC moved here from another peer", "mac", a.MAC)
 		}
 	}
@@ -391,7 +391,7 @@ func (d *Daemon) unisolatePort(ctx context.Context, path string, was api.Attachm
 		d.log.Warn("remove isolation rules", "veth", veth, "err", err)
 	}
 	if mac, err := frame.ParseMAC(was.MAC); err == nil {
-		d.rt.Switch().Forget(mac)
+		d.rt.ForgetMAC(mac)
 	}
 }
 

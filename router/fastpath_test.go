@@ -76,7 +76,7 @@ func TestFastHeartbeats(t *testing.T) {
 	if _, pongs, _ := a.FastCounters(); pongs != 1 {
 		t.Errorf("A recorded %d answers, want 1", pongs)
 	}
-	if s := b.Switch().Stats(); s.Flooded != 1 {
+	if s := b.SwitchStats(); s.Flooded != 1 {
 		t.Errorf("B's switch flooded %d frames, want 1 (the heartbeats must not reach it)", s.Flooded)
 	}
 }

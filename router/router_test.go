@@ -163,7 +163,7 @@ func TestRouterBroadcastThenUnicast(t *testing.T) {
 	expectFrame(t, c.dev, uni)
 	expectNothing(t, b.dev)
 
-	if p, ok := a.r.Switch().Lookup(macC); !ok || p != c.name {
+	if p, ok := a.r.sw.Lookup(macC); !ok || p != c.name {
 		t.Errorf("A learned %v -> %v (%v), want %v", macC, p, ok, c.name)
 	}
 	// A counted what C sent it, and when.
@@ -188,7 +188,7 @@ func TestRouterUnknownPeerFloods(t *testing.T) {
 	bt.Meta[0] = frame.Meta{Src: ghost, Via: ghost}
 	bt.N = 1
 	dec := make([]ethswitch.Decision, 1)
-	a.r.Switch().FromPeer(bt, dec)
+	a.r.sw.FromPeer(bt, dec)
 
 	uni := ethFrame(frame.MAC{0x0a, 0, 0, 0, 0, 9}, frame.MAC{0x0a, 0, 0, 0, 0, 1}, "to-ghost")
 	a.dev.in <- uni

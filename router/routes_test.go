@@ -121,7 +121,7 @@ func TestMultiHopSeedTopology(t *testing.T) {
 	for i := 2; i <= 5; i++ {
 		expectNothing(t, devs[i])
 	}
-	if p, ok := routers[1].Switch().Lookup(mac(5)); !ok || p != names[5] {
+	if p, ok := routers[1].sw.Lookup(mac(5)); !ok || p != names[5] {
 		t.Errorf("1 learned %v on %v, want %v (the originating peer, not the relay)", mac(5), p, names[5])
 	}
 	// And 1 -> 5 goes via 3.
