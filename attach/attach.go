@@ -43,11 +43,11 @@ type Ports interface {
 
 // Switch is the router's MAC table.
 type Switch interface {
-	// Claim makes mac local at once; it reports whether it was on
+	// ClaimMAC makes mac local at once; it reports whether it was on
 	// another peer.
-	Claim(mac frame.MAC) bool
-	// Forget drops mac from the table.
-	Forget(mac frame.MAC)
+	ClaimMAC(mac frame.MAC) bool
+	// ForgetMAC drops mac from the table.
+	ForgetMAC(mac frame.MAC) bool
 }
 
 // Config configures a Service.
@@ -262,7 +262,7 @@ func (s *Service) isolatePort(ctx context.Context, path string, req api.AttachRe
 // teaches every bridge and switch where it is now.
 func (s *Service) announce(path string, a *host.Attachment) {
 	if mac, err := frame.ParseMAC(a.MAC); err == nil {
-		if s.cfg.Switch.Claim(mac) {
+		if s.cfg.Switch.ClaimMAC(mac) {
 			s.log.Info("MAC moved here from another peer", "mac", a.MAC)
 		}
 	}
@@ -286,6 +286,6 @@ func (s *Service) unisolatePort(ctx context.Context, path string, was api.Attach
 		s.log.Warn("remove isolation rules", "veth", veth, "err", err)
 	}
 	if mac, err := frame.ParseMAC(was.MAC); err == nil {
-		s.cfg.Switch.Forget(mac)
+		s.cfg.Switch.ForgetMAC(mac)
 	}
 }

@@ -186,7 +186,7 @@ func (d *Daemon) buildTransports() (func(), error) {
 	}
 	built = append(built, sl)
 	d.sleeve = sl
-	d.links = []mesh.Link{&mesh.UDPLink{T: sl, Port: listen.Port(), Encrypt: encrypt}}
+	d.links = []mesh.Link{sleeve.NewLink(sl, listen.Port())}
 	for _, p := range c.Peers {
 		addr, _, _ := mesh.ParsePeerSpec(p)
 		if _, err := sl.ParseEndpoint(addr); err != nil {
@@ -206,7 +206,7 @@ func (d *Daemon) buildTransports() (func(), error) {
 		}
 		built = append(built, wg)
 		d.extra = append(d.extra, wg)
-		d.links = append(d.links, &wgLink{t: wg, port: wl.Port()})
+		d.links = append(d.links, wireguard.NewLink(wg, wl.Port()))
 	}
 	if offered["quic"] {
 		ql, _ := parseListen(c.QUICListen)
@@ -220,7 +220,7 @@ func (d *Daemon) buildTransports() (func(), error) {
 		}
 		built = append(built, q)
 		d.extra = append(d.extra, q)
-		d.links = append(d.links, &quicLink{t: q, port: ql.Port()})
+		d.links = append(d.links, quictransport.NewLink(q, ql.Port()))
 	}
 	d.mtu = c.MTU
 	if d.mtu == 0 {
@@ -401,7 +401,7 @@ func (d *Daemon) startFastPath() (func(), error) {
 // detaches every container attached through it.
 func (d *Daemon) startAttach() (func(), error) {
 	d.att = attach.New(attach.Config{Bridge: d.cfg.Bridge, MTU: d.mtu, Addresses: d.ipam, Ports: d.iso,
-		Switch: macTable{d.rt}, Logger: d.log.With("component", "attach")})
+		Switch: d.rt, Logger: d.log.With("component", "attach")})
 	return func() {
 		if err := d.att.Close(); err != nil {
 			d.log.Warn("detach", "err", err)

@@ -65,7 +65,7 @@ func (d *Daemon) Status() api.Status {
 		s.Peers = append(s.Peers, api.Peer{Name: p.Name, Nickname: p.Nickname, UID: p.UID, Connections: p.Connections,
 			Established: p.Established, Reachable: p.Reachable, NextHop: p.NextHop})
 	}
-	sws := d.rt.Switch().Stats()
+	sws := d.rt.SwitchStats()
 	s.Switch = api.SwitchStats{
 		Entries: sws.Entries, Capacity: d.rt.MACCapacity(), Learned: sws.Learned, Moves: sws.Moves,
 		Evictions: sws.Evictions, Drops: map[string]uint64{

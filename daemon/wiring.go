@@ -51,12 +51,10 @@ func (s fastSource) Links() []kernel.LinkInput {
 }
 
 func (s fastSource) MACs(gen uint64) (uint64, map[frame.MAC]frame.PeerName, bool) {
-	st := s.d.rt.Switch().Stats()
-	g := st.Learned + st.Moves + st.Evictions + st.Expired + st.Forgotten
-	if g == gen {
+	if s.d.rt.MACGeneration() == gen {
 		return gen, nil, false
 	}
-	entries := s.d.rt.Switch().Entries()
+	g, entries := s.d.rt.MACTable()
 	macs := make(map[frame.MAC]frame.PeerName, len(entries))
 	for _, e := range entries {
 		macs[e.MAC] = e.Peer
@@ -64,7 +62,7 @@ func (s fastSource) MACs(gen uint64) (uint64, map[frame.MAC]frame.PeerName, bool
 	return g, macs, true
 }
 
-func (s fastSource) Touch(mac frame.MAC, owner frame.PeerName) { s.d.rt.Switch().Touch(mac, owner) }
+func (s fastSource) Touch(mac frame.MAC, owner frame.PeerName) { s.d.rt.TouchMAC(mac, owner) }
 
 func (s fastSource) EnableHeartbeats(mac frame.MAC) { s.d.rt.EnableFastHeartbeats(mac, s.d.mtu) }
 
@@ -75,12 +73,6 @@ func (s fastSource) SendHeartbeats(peers []frame.PeerName) {
 	}
 	s.d.rt.SendFastHeartbeats(to)
 }
-
-// macTable is the router's MAC table, as attaching needs it.
-type macTable struct{ rt *router.Router }
-
-func (t macTable) Claim(mac frame.MAC) bool { return t.rt.Switch().Claim(mac) }
-func (t macTable) Forget(mac frame.MAC)     { t.rt.Switch().Forget(mac) }
 
 // topology is the mesh, as the allocator needs it.
 type topology struct{ m *mesh.Mesh }

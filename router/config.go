@@ -61,7 +61,7 @@ type Config struct {
 	// opens and closes it.
 	Transport transport.Transport
 	// Extra are further transports (a link may use another transport than
-	// the default: PeerLink.Transport). The Router opens and closes them
+	// the default: link.Peer.Transport). The Router opens and closes them
 	// and receives from all of them.
 	Extra []transport.Transport
 	// FrameSize is the largest frame the data path carries: the size of

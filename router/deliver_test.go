@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/link"
 	"github.com/weave-switch/weave-switch/transport"
 	"github.com/weave-switch/weave-switch/transport/memory"
 )
@@ -205,10 +206,10 @@ func meshWorkersDevices(t *testing.T, devs []Device, workers int) []devNode {
 	netw := memory.NewNetwork()
 	for i, dev := range devs {
 		tr := netw.NewTransport(names[i], netip.MustParseAddrPort(addrs[i]))
-		var links []PeerLink
+		var links []link.Peer
 		for j := range devs {
 			if i != j {
-				links = append(links, PeerLink{Name: names[j], Endpoint: transport.AddrPortEndpoint(netip.MustParseAddrPort(addrs[j]))})
+				links = append(links, link.Peer{Name: names[j], Endpoint: transport.AddrPortEndpoint(netip.MustParseAddrPort(addrs[j]))})
 			}
 		}
 		r, err := New(Config{Self: names[i], Device: dev, Transport: tr, Workers: workers})

@@ -2,6 +2,7 @@ package router
 
 import (
 	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/link"
 	ethswitch "github.com/weave-switch/weave-switch/switch"
 )
 
@@ -51,7 +52,7 @@ func (d *dispatcher) add(slot int, b *frame.Batch, i int) {
 // hop (Meta.Via) and only from the source itself.
 func (d *dispatcher) dispatch(b *frame.Batch, dec []ethswitch.Decision) {
 	t := d.r.peers.table.Load()
-	var rt Routes
+	var rt link.Routes
 	if box := d.r.routes.Load(); box != nil {
 		rt = box.r
 	}

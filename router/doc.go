@@ -19,6 +19,10 @@
 //
 // The control plane (package gossip/mesh) tells the router its neighbours
 // (SetPeers: name, data endpoint, transport) and the routes (SetRoutes:
-// next hops and per-source broadcast trees); frames from anyone else are
-// dropped and counted.
+// next hops and per-source broadcast trees), in the types of package link,
+// which both share; frames from anyone else are dropped and counted.
+//
+// The rest of the host reaches the switch core's MAC table only through
+// the router's MAC methods (ClaimMAC, ForgetMAC, TouchMAC, MACGeneration,
+// MACTable, SwitchStats), never the switch itself.
 package router

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/link"
 	"github.com/weave-switch/weave-switch/transport"
 	"github.com/weave-switch/weave-switch/transport/memory"
 )
@@ -32,8 +33,8 @@ func TestFastHeartbeats(t *testing.T) {
 	a := start(nameA, "192.0.2.1:6783", devA)
 	b := start(nameB, "192.0.2.2:6783", devB)
 	ep := func(s string) transport.Endpoint { return transport.AddrPortEndpoint(netip.MustParseAddrPort(s)) }
-	a.SetPeers([]PeerLink{{Name: nameB, Endpoint: ep("192.0.2.2:6783")}})
-	b.SetPeers([]PeerLink{{Name: nameA, Endpoint: ep("192.0.2.1:6783")}})
+	a.SetPeers([]link.Peer{{Name: nameB, Endpoint: ep("192.0.2.2:6783")}})
+	b.SetPeers([]link.Peer{{Name: nameA, Endpoint: ep("192.0.2.1:6783")}})
 
 	if n := a.SendFastHeartbeats([]FastTarget{{nameB, hbB}}); n != 0 {
 		t.Fatalf("sent %d fast pings before EnableFastHeartbeats", n)
@@ -75,7 +76,7 @@ func TestFastHeartbeats(t *testing.T) {
 	if _, pongs, _ := a.FastCounters(); pongs != 1 {
 		t.Errorf("A recorded %d answers, want 1", pongs)
 	}
-	if s := b.Switch().Stats(); s.Flooded != 1 {
+	if s := b.SwitchStats(); s.Flooded != 1 {
 		t.Errorf("B's switch flooded %d frames, want 1 (the heartbeats must not reach it)", s.Flooded)
 	}
 }
@@ -91,7 +92,7 @@ func TestFastPongForged(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.EnableFastHeartbeats(frame.MAC{0x02, 0xfa, 0, 0, 0, 1}, 1400)
-	a.SetPeers([]PeerLink{{Name: nameB, Endpoint: transport.AddrPortEndpoint(netip.MustParseAddrPort("192.0.2.2:6783"))}})
+	a.SetPeers([]link.Peer{{Name: nameB, Endpoint: transport.AddrPortEndpoint(netip.MustParseAddrPort("192.0.2.2:6783"))}})
 	p := a.peers.table.Load().list[0]
 	a.recordFastPong(p, a.cfg.Now().UnixNano()) // a plain clock, as a forger would send
 	if p.fastAck.Load() != 0 {

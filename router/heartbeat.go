@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/link"
 	"github.com/weave-switch/weave-switch/transport"
 )
 
@@ -45,12 +46,6 @@ func putHeartbeat(f []byte, kind byte, clock int64) int {
 	return heartbeatLen
 }
 
-// LinkHealth is what the data path knows of a neighbour's link.
-type LinkHealth struct {
-	LastPong time.Time     // zero: never answered
-	RTT      time.Duration // of the last answered ping
-}
-
 // heartbeater owns the scratch space for sending heartbeats.
 type heartbeater struct {
 	mu sync.Mutex
@@ -85,14 +80,14 @@ func (r *Router) sendHeartbeat(b *frame.Batch, tr transport.Transport, ep transp
 }
 
 // LinkHealth returns the heartbeat state of every named peer.
-func (r *Router) LinkHealth() map[frame.PeerName]LinkHealth {
-	out := map[frame.PeerName]LinkHealth{}
+func (r *Router) LinkHealth() map[frame.PeerName]link.Health {
+	out := map[frame.PeerName]link.Health{}
 	for _, p := range r.peers.table.Load().list {
 		name := p.peerName()
 		if name == frame.UnknownPeer {
 			continue
 		}
-		var h LinkHealth
+		var h link.Health
 		if ns := p.lastPong.Load(); ns != 0 {
 			h.LastPong = time.Unix(0, ns)
 			h.RTT = time.Duration(p.rtt.Load())

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/link"
 	"github.com/weave-switch/weave-switch/transport"
 	"github.com/weave-switch/weave-switch/transport/memory"
 )
@@ -41,12 +42,12 @@ func TestLinksOnDifferentTransports(t *testing.T) {
 	b := start(nameB, netX.NewTransport(nameB, netip.MustParseAddrPort("192.0.2.2:6783")), devB)
 	c := start(nameC, netY.NewTransport(nameC, netip.MustParseAddrPort("198.51.100.3:6784")), devC)
 	ep := func(s string) transport.Endpoint { return transport.AddrPortEndpoint(netip.MustParseAddrPort(s)) }
-	a.SetPeers([]PeerLink{
+	a.SetPeers([]link.Peer{
 		{Name: nameB, Endpoint: ep("192.0.2.2:6783")},                   // default transport
 		{Name: nameC, Endpoint: ep("198.51.100.3:6784"), Transport: ay}, // the other one
 	})
-	b.SetPeers([]PeerLink{{Name: nameA, Endpoint: ep("192.0.2.1:6783")}})
-	c.SetPeers([]PeerLink{{Name: nameA, Endpoint: ep("198.51.100.1:6784")}})
+	b.SetPeers([]link.Peer{{Name: nameA, Endpoint: ep("192.0.2.1:6783")}})
+	c.SetPeers([]link.Peer{{Name: nameA, Endpoint: ep("198.51.100.1:6784")}})
 
 	bc := ethFrame(frame.Broadcast, frame.MAC{0x0a, 0, 0, 0, 0, 1}, "to both")
 	devA.in <- bc

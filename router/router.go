@@ -151,9 +151,6 @@ func (r *Router) die(err error) {
 	}
 }
 
-// Switch returns the switch core (for status).
-func (r *Router) Switch() *ethswitch.Switch { return r.sw }
-
 func isClosed(err error) bool {
 	return errors.Is(err, net.ErrClosed)
 }

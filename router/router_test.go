@@ -10,6 +10,7 @@ import (
 
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/internal/leakcheck"
+	"github.com/weave-switch/weave-switch/link"
 	ethswitch "github.com/weave-switch/weave-switch/switch"
 	"github.com/weave-switch/weave-switch/transport"
 	"github.com/weave-switch/weave-switch/transport/memory"
@@ -96,10 +97,10 @@ func meshWorkers(t *testing.T, n, workers int) []*testNode {
 	}
 	for i, nd := range nodes {
 		tr := net.NewTransport(nd.name, nd.addr)
-		var links []PeerLink
+		var links []link.Peer
 		for j, o := range nodes {
 			if i != j {
-				links = append(links, PeerLink{Name: o.name, Endpoint: transport.AddrPortEndpoint(o.addr)})
+				links = append(links, link.Peer{Name: o.name, Endpoint: transport.AddrPortEndpoint(o.addr)})
 			}
 		}
 		r, err := New(Config{Self: nd.name, Device: nd.dev, Transport: tr, Workers: workers})
@@ -162,7 +163,7 @@ func TestRouterBroadcastThenUnicast(t *testing.T) {
 	expectFrame(t, c.dev, uni)
 	expectNothing(t, b.dev)
 
-	if p, ok := a.r.Switch().Lookup(macC); !ok || p != c.name {
+	if p, ok := a.r.sw.Lookup(macC); !ok || p != c.name {
 		t.Errorf("A learned %v -> %v (%v), want %v", macC, p, ok, c.name)
 	}
 	// A counted what C sent it, and when.
@@ -187,7 +188,7 @@ func TestRouterUnknownPeerFloods(t *testing.T) {
 	bt.Meta[0] = frame.Meta{Src: ghost, Via: ghost}
 	bt.N = 1
 	dec := make([]ethswitch.Decision, 1)
-	a.r.Switch().FromPeer(bt, dec)
+	a.r.sw.FromPeer(bt, dec)
 
 	uni := ethFrame(frame.MAC{0x0a, 0, 0, 0, 0, 9}, frame.MAC{0x0a, 0, 0, 0, 0, 1}, "to-ghost")
 	a.dev.in <- uni
@@ -230,7 +231,7 @@ func TestForwardFromDeviceAllocatesNothing(t *testing.T) {
 		b.Sizes[i] = copy(b.Room(i), ethFrame(dst, frame.MAC{0x0a, 0, 0, 0, 1, byte(i)}, "p"))
 	}
 	b.N = b.Cap()
-	r.SetPeers([]PeerLink{{Name: 0x020000000002, Endpoint: peers[0]}, {Name: 0x020000000003, Endpoint: peers[1]}})
+	r.SetPeers([]link.Peer{{Name: 0x020000000002, Endpoint: peers[0]}, {Name: 0x020000000003, Endpoint: peers[1]}})
 	learn := frame.NewBatch(1, transport.MaxOverhead)
 	learn.Sizes[0] = copy(learn.Room(0), ethFrame(frame.Broadcast, frame.MAC{0x0a, 0, 0, 0, 0, 2}, "hi"))
 	learn.Meta[0] = frame.Meta{Src: 0x020000000002, Via: 0x020000000002}
@@ -310,7 +311,7 @@ func TestFilterBatchAllocatesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ep transport.Endpoint = transport.AddrPortEndpoint(netip.MustParseAddrPort("192.0.2.2:6783"))
-	r.SetPeers([]PeerLink{{Name: 0x020000000002, Endpoint: ep}})
+	r.SetPeers([]link.Peer{{Name: 0x020000000002, Endpoint: ep}})
 	b := frame.NewBatch(64, transport.MaxOverhead)
 	eps := make([]transport.Endpoint, 64)
 	pong := frame.NewBatchSize(1, transport.MaxOverhead, heartbeatLen)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/link"
 	"github.com/weave-switch/weave-switch/transport"
 	"github.com/weave-switch/weave-switch/transport/memory"
 )
@@ -90,12 +91,12 @@ func TestMultiHopSeedTopology(t *testing.T) {
 		routers[i] = r
 	}
 	for i := 1; i <= 5; i++ {
-		var links []PeerLink
+		var links []link.Peer
 		for _, e := range edges {
 			for k, j := range []int{int(e[0] & 0xff), int(e[1] & 0xff)} {
 				if j == i {
 					other := int(e[1-k] & 0xff)
-					links = append(links, PeerLink{Name: names[other], Endpoint: transport.AddrPortEndpoint(addr(other))})
+					links = append(links, link.Peer{Name: names[other], Endpoint: transport.AddrPortEndpoint(addr(other))})
 				}
 			}
 		}
@@ -120,7 +121,7 @@ func TestMultiHopSeedTopology(t *testing.T) {
 	for i := 2; i <= 5; i++ {
 		expectNothing(t, devs[i])
 	}
-	if p, ok := routers[1].Switch().Lookup(mac(5)); !ok || p != names[5] {
+	if p, ok := routers[1].sw.Lookup(mac(5)); !ok || p != names[5] {
 		t.Errorf("1 learned %v on %v, want %v (the originating peer, not the relay)", mac(5), p, names[5])
 	}
 	// And 1 -> 5 goes via 3.

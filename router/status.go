@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"github.com/weave-switch/weave-switch/frame"
-	ethswitch "github.com/weave-switch/weave-switch/switch"
 )
 
 // PeerStatus is a snapshot of one peer's data-path state.
@@ -59,15 +58,3 @@ func (r *Router) Counters() Counters {
 		RxQueueDrops:  r.counters.rxQueueDrops.Load(),
 	}
 }
-
-// MACCapacity returns the MAC table's bound.
-func (r *Router) MACCapacity() int {
-	if r.cfg.MaxMACs == 0 {
-		return ethswitch.DefaultMaxEntries
-	}
-	return r.cfg.MaxMACs
-}
-
-// ForgetMACs removes every MAC learned from peer p (it left, restarted or
-// became unreachable) and returns how many.
-func (r *Router) ForgetMACs(p frame.PeerName) int { return r.sw.ForgetPeer(p) }

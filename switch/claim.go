@@ -19,7 +19,7 @@ func (s *Switch) Claim(m frame.MAC) (moved bool) {
 	defer s.fdb.Unlock()
 	if e := s.fdb.find(key); e != nil {
 		moved = e.owner != s.self
-		e.setOwnerLocked(s.self, now)
+		s.fdb.setOwner(e, s.self, now)
 		if moved {
 			s.ctr.c[cMoves].Add(1)
 		}

@@ -67,13 +67,22 @@
 // Evictions are counted in Stats.Evictions. A flood that repeats each MAC
 // can still promote its MACs, but never past MaxEntries.
 //
+// # Generation
+//
+// Generation is a number that changes whenever a MAC joins or leaves the
+// table or changes owner, and Snapshot returns it with the entries of that
+// generation, so that a consumer mirroring the table (the kernel fast
+// path) copies it only when it changed. Table writes bump it under the
+// write lock with one atomic add; refreshes, which need only the read
+// lock, leave it alone.
+//
 // # Concurrency
 //
 // All methods of a Switch are safe for concurrent use. The intended use is
 // one goroutine calling FromLocal (the TAP reader) and several calling
 // FromPeer (one per transport reader) at the same time as a timer calling
-// Expire and the control plane calling ForgetPeer, Lookup, Stats and
-// Entries. FromLocal and FromPeer take the read lock once per batch; if a
+// Expire and the control plane calling ForgetPeer, Lookup, Stats,
+// Generation and Snapshot. FromLocal and FromPeer take the read lock once per batch; if a
 // frame needs a table write (a new MAC, a move) the batch upgrades to the
 // write lock for its remaining frames, so a batch takes at most two locks
 // and its frames are decided exactly as if processed one by one. Counters

@@ -147,7 +147,7 @@ func (s *Switch) decideLocal(h frame.Ethernet, now int64, write bool, c *batchCo
 		if !write {
 			return Decision{}, false
 		}
-		e.setOwnerLocked(s.self, now)
+		s.fdb.setOwner(e, s.self, now)
 		c[cMoves]++
 	}
 
@@ -210,7 +210,7 @@ func (s *Switch) decidePeer(h frame.Ethernet, m *frame.Meta, now int64, write bo
 		if !write {
 			return Decision{}, false
 		}
-		e.setOwnerLocked(m.Src, now)
+		s.fdb.setOwner(e, m.Src, now)
 		c[cMoves]++
 	}
 

@@ -113,11 +113,28 @@ func (s *Switch) Lookup(m frame.MAC) (frame.PeerName, bool) {
 	return frame.UnknownPeer, false
 }
 
+// Generation returns a number that changes whenever a MAC joins or
+// leaves the table (learned, claimed, evicted, expired, forgotten) or
+// moves to another owner, and only then: refreshing an entry (a frame
+// from a known MAC, Touch) leaves it alone. It takes no lock. A consumer
+// that mirrors the table compares it with the generation of its last
+// Snapshot to know whether to take a new one.
+func (s *Switch) Generation() uint64 { return s.fdb.gen.Load() }
+
 // Entries returns a copy of the table, sorted by MAC. It allocates and
 // walks the whole table under the read lock: meant for status, not for
 // the data path.
 func (s *Switch) Entries() []Entry {
+	_, out := s.Snapshot()
+	return out
+}
+
+// Snapshot returns the Generation and Entries of the table at one
+// instant: the entries are those of that generation exactly. It costs
+// what Entries costs.
+func (s *Switch) Snapshot() (gen uint64, entries []Entry) {
 	s.fdb.RLock()
+	gen = s.fdb.gen.Load()
 	out := make([]Entry, 0, s.fdb.len())
 	for _, l := range [...]*list{&s.fdb.probation, &s.fdb.established} {
 		for p := l.head; p != nilPos; p = s.fdb.slab[p].next {
@@ -131,7 +148,7 @@ func (s *Switch) Entries() []Entry {
 	}
 	s.fdb.RUnlock()
 	slices.SortFunc(out, func(a, b Entry) int { return bytes.Compare(a.MAC[:], b.MAC[:]) })
-	return out
+	return gen, out
 }
 
 // ForgetPeer removes every MAC owned by p, for example because p left the
@@ -182,10 +199,3 @@ func (s *Switch) Expire() int {
 
 // Stats returns a snapshot of the counters. It takes no lock.
 func (s *Switch) Stats() Stats { return s.ctr.snapshot() }
-
-// setOwnerLocked moves e to owner, seen at now. The write lock must be held.
-func (e *entry) setOwnerLocked(owner frame.PeerName, now int64) {
-	e.owner = owner
-	e.seen.Store(now)
-	e.ref.Store(true)
-}

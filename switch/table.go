@@ -49,6 +49,9 @@ type table struct {
 	free        []int32 // stack of unused slab positions
 	probation   list
 	established list
+	// gen is bumped by every insert, remove and change of owner, under
+	// the write lock; it may be read without a lock.
+	gen atomic.Uint64
 }
 
 func newTable(n int) *table {
@@ -106,7 +109,18 @@ func (t *table) insert(key uint64, owner frame.PeerName, now int64) (evicted boo
 	e.ref.Store(false)
 	t.idx.insert(key, p)
 	t.pushBack(&t.probation, p, onProbation)
+	t.gen.Add(1)
 	return evicted
+}
+
+// setOwner moves e to owner, seen at now, and marks it referenced.
+func (t *table) setOwner(e *entry, owner frame.PeerName, now int64) {
+	if e.owner != owner {
+		e.owner = owner
+		t.gen.Add(1)
+	}
+	e.seen.Store(now)
+	e.ref.Store(true)
 }
 
 // evict removes one entry chosen by the two-list CLOCK described in doc.go.
@@ -139,6 +153,7 @@ func (t *table) remove(p int32) {
 	e.seen.Store(0)
 	e.ref.Store(false)
 	t.free = append(t.free, p) // within capacity: never allocates
+	t.gen.Add(1)
 }
 
 // listOf returns the list an in-use entry is on.

@@ -78,8 +78,8 @@ func startChannelNode(t *testing.T, name frame.PeerName, ch Channel, peers ...st
 		keys: map[frame.PeerName][2][32]byte{}}
 	m, err := New(Config{
 		Self: name, Nickname: fmt.Sprintf("n%d", name&0xff),
-		Listen: netip.MustParseAddrPort("127.0.0.1:0"), DataPort: 6783, Peers: peers, NoDiscovery: true,
-		Router: rt, Transport: tr, MTU: 1426, HeartbeatInterval: 50 * time.Millisecond,
+		Listen: netip.MustParseAddrPort("127.0.0.1:0"), Peers: peers, NoDiscovery: true,
+		Router: rt, Links: []Link{sleeveLink(tr, false)}, MTU: 1426, HeartbeatInterval: 50 * time.Millisecond,
 		Channels: map[uint8]Channel{7: ch},
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})

@@ -7,24 +7,16 @@ import (
 	"time"
 
 	"github.com/weave-switch/weave-switch/frame"
-	"github.com/weave-switch/weave-switch/router"
-	"github.com/weave-switch/weave-switch/transport"
+	"github.com/weave-switch/weave-switch/link"
 )
 
 // Router is what the mesh needs of the data path (*router.Router).
 type Router interface {
-	SetPeers([]router.PeerLink)
-	SetRoutes(router.Routes)
+	SetPeers([]link.Peer)
+	SetRoutes(link.Routes)
 	SendHeartbeats()
-	LinkHealth() map[frame.PeerName]router.LinkHealth
+	LinkHealth() map[frame.PeerName]link.Health
 	ForgetMACs(frame.PeerName) int
-}
-
-// KeyInstaller is implemented by transports that encrypt the data path
-// with per-link keys from the control handshake (the sleeve).
-type KeyInstaller interface {
-	SetKeys(peer frame.PeerName, addr netip.AddrPort, send, recv [32]byte) error
-	RemoveKeys(peer frame.PeerName)
 }
 
 // Config configures a Mesh.
@@ -38,9 +30,6 @@ type Config struct {
 	// Listen is the TCP address to accept control connections on; its
 	// port is also where peers dial us. Required.
 	Listen netip.AddrPort
-	// DataPort is the UDP port of the data transport, told to peers.
-	// If zero, defaults to Listen's port.
-	DataPort uint16
 	// Peers are the initial HOST[:PORT] targets to connect to.
 	Peers []string
 	// NoDiscovery stops connecting to peers learned from gossip.
@@ -52,14 +41,11 @@ type Config struct {
 	// Router is the data path. Required.
 	Router Router
 	// Links are the data transports this router offers, the default
-	// first (the sleeve: every router has it). If empty, one UDPLink on
-	// Transport (encrypted when Password is set).
+	// first (the sleeve: every router has it). Required.
 	Links []Link
 	// DefaultTransport is the transport asked for on links dialed without
 	// a per-peer choice. If empty, the first link's.
 	DefaultTransport string
-	// Transport is the sleeve, when Links is empty.
-	Transport transport.Transport
 	// MTU is the overlay MTU, shown per connection.
 	MTU int
 	// HeartbeatInterval: data-path pings. If zero, 1 s.
@@ -74,9 +60,6 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
-	if c.DataPort == 0 {
-		c.DataPort = c.Listen.Port()
-	}
 	if c.HeartbeatInterval == 0 {
 		c.HeartbeatInterval = time.Second
 	}
@@ -85,9 +68,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
-	}
-	if len(c.Links) == 0 && c.Transport != nil {
-		c.Links = []Link{&UDPLink{T: c.Transport, Port: c.DataPort, Encrypt: len(c.Password) > 0}}
 	}
 	if c.DefaultTransport == "" && len(c.Links) > 0 {
 		c.DefaultTransport = c.Links[0].Name()
@@ -107,8 +87,11 @@ func (c Config) Validate() error {
 	if !c.Listen.IsValid() {
 		errs = append(errs, errors.New("mesh: no listen address"))
 	}
-	if c.Router == nil || c.Transport == nil && len(c.Links) == 0 {
-		errs = append(errs, errors.New("mesh: no router or transport"))
+	if c.Router == nil {
+		errs = append(errs, errors.New("mesh: no router"))
+	}
+	if len(c.Links) == 0 {
+		errs = append(errs, errors.New("mesh: no links"))
 	}
 	return errors.Join(errs...)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/weave-switch/weave-switch/gossip/handshake"
 	"github.com/weave-switch/weave-switch/gossip/topology"
+	"github.com/weave-switch/weave-switch/link"
 	"github.com/weave-switch/weave-switch/transport"
 )
 
@@ -120,9 +121,9 @@ func (m *Mesh) register(hc *handshake.Conn, outbound bool, target string) {
 			asked = t.transport
 		}
 	}
-	link, note := m.chooseLink(asked, hello.Caps)
-	var keys DataKeys
+	var keys link.Keys
 	keys.Send, keys.Recv, keys.OK = hc.DataKeys()
+	link, note := m.chooseLink(asked, hello.Caps)
 	dataEP, err := link.Add(hello.Name, addr.Addr(), hello.Caps, keys)
 	if err != nil && link != m.cfg.Links[0] {
 		note = fmt.Sprintf("%s failed (%v), fell back", link.Name(), err)

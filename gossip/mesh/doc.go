@@ -2,8 +2,8 @@
 // control connections to other routers (listening and dialing on port
 // 6783), authenticates them (package handshake), gossips the topology
 // (package topology) over them, discovers peers from gossip, and feeds the
-// data path (package router) with the neighbours' data endpoints and the
-// routes computed from the topology.
+// data path (package router, through the types of package link) with the
+// neighbours' data endpoints and the routes computed from the topology.
 //
 // # Concurrency
 //

@@ -5,11 +5,10 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/link"
 	"github.com/weave-switch/weave-switch/transport"
 )
 
@@ -19,13 +18,6 @@ const (
 	// for on this link.
 	CapLinkTransport = "link.transport"
 )
-
-// DataKeys are the per-link keys the control handshake derived (OK is
-// false without a password).
-type DataKeys struct {
-	Send, Recv [32]byte
-	OK         bool
-}
 
 // A Link puts neighbours on one data transport. The mesh chooses a Link
 // per neighbour (negotiated in the handshake) and asks it for the data
@@ -44,7 +36,7 @@ type Link interface {
 	// Add sets up the link to peer, reachable at ip, from the caps it
 	// announced and the handshake's data keys, and returns the peer's
 	// data endpoint.
-	Add(peer frame.PeerName, ip netip.Addr, caps map[string]string, keys DataKeys) (transport.Endpoint, error)
+	Add(peer frame.PeerName, ip netip.Addr, caps map[string]string, keys link.Keys) (transport.Endpoint, error)
 	// Remove forgets the link to peer.
 	Remove(peer frame.PeerName)
 }
@@ -53,93 +45,6 @@ type Link interface {
 // (shown per connection in status).
 type PathMTUer interface {
 	PathMTU(peer frame.PeerName) int
-}
-
-// UDPLink is the Link of a UDP transport addressed by IP:port, the
-// sleeve: the peer announces its port under PortCap; with Encrypt, the
-// transport must implement KeyInstaller and gets the handshake's keys.
-type UDPLink struct {
-	LinkName string // If empty, "sleeve".
-	T        transport.Transport
-	Port     uint16
-	PortCap  string // If empty, CapDataPort.
-	Encrypt  bool
-
-	addrs sync.Map // frame.PeerName -> netip.Addr, for PathMTU
-}
-
-// PathMTU implements PathMTUer if the transport knows path MTUs by
-// address (the sleeve does); 0 otherwise.
-func (l *UDPLink) PathMTU(peer frame.PeerName) int {
-	pm, ok := l.T.(interface{ PathMTU(netip.Addr) int })
-	a, known := l.addrs.Load(peer)
-	if !ok || !known {
-		return 0
-	}
-	return pm.PathMTU(a.(netip.Addr))
-}
-
-var _ Link = (*UDPLink)(nil)
-
-// Name implements Link.Name.
-func (l *UDPLink) Name() string {
-	if l.LinkName == "" {
-		return "sleeve"
-	}
-	return l.LinkName
-}
-
-// Transport implements Link.Transport.
-func (l *UDPLink) Transport() transport.Transport { return l.T }
-
-func (l *UDPLink) portCap() string {
-	if l.PortCap == "" {
-		return CapDataPort
-	}
-	return l.PortCap
-}
-
-// Caps implements Link.Caps.
-func (l *UDPLink) Caps() map[string]string {
-	return map[string]string{l.portCap(): strconv.Itoa(int(l.Port))}
-}
-
-// Encrypted implements Link.Encrypted.
-func (l *UDPLink) Encrypted() bool { return l.Encrypt }
-
-// Add implements Link.Add.
-func (l *UDPLink) Add(peer frame.PeerName, ip netip.Addr, caps map[string]string, keys DataKeys) (transport.Endpoint, error) {
-	port, err := strconv.ParseUint(caps[l.portCap()], 10, 16)
-	if err != nil || port == 0 {
-		return nil, fmt.Errorf("peer announced no %s port", l.Name())
-	}
-	ep, err := l.T.ParseEndpoint(netip.AddrPortFrom(ip, uint16(port)).String())
-	if err != nil {
-		return nil, err
-	}
-	l.addrs.Store(peer, ip)
-	if !l.Encrypt {
-		return ep, nil
-	}
-	ki, ok := l.T.(KeyInstaller)
-	switch {
-	case !ok:
-		return nil, errors.New("transport cannot encrypt")
-	case !keys.OK:
-		return nil, errors.New("handshake gave no data keys")
-	}
-	if err := ki.SetKeys(peer, ep.DstAddrPort(), keys.Send, keys.Recv); err != nil {
-		return nil, err
-	}
-	return ep, nil
-}
-
-// Remove implements Link.Remove.
-func (l *UDPLink) Remove(peer frame.PeerName) {
-	l.addrs.Delete(peer)
-	if ki, ok := l.T.(KeyInstaller); ok && l.Encrypt {
-		ki.RemoveKeys(peer)
-	}
 }
 
 // linkNames is the CapTransports value: our links' names, comma-separated.

@@ -20,14 +20,13 @@ import (
 	"github.com/weave-switch/weave-switch/gossip/handshake"
 	"github.com/weave-switch/weave-switch/gossip/topology"
 	"github.com/weave-switch/weave-switch/internal/ratelimit"
-	"github.com/weave-switch/weave-switch/router"
+	"github.com/weave-switch/weave-switch/link"
 )
 
 // Capability keys every router announces.
 const (
-	CapControlPort = "ctl.port"    // TCP port peers dial
-	CapDataPort    = "sleeve.port" // UDP port of the sleeve
-	CapTransports  = "transports"  // comma-separated
+	CapControlPort = "ctl.port"   // TCP port peers dial
+	CapTransports  = "transports" // comma-separated
 )
 
 // Mesh is a running control plane. Its exported methods are safe for
@@ -325,11 +324,11 @@ func (m *Mesh) applyRoutes() {
 // updateSelf writes our connections into the topology and the data path.
 func (m *Mesh) updateSelf() {
 	var conns []topology.Conn
-	var links []router.PeerLink
+	var links []link.Peer
 	for name, c := range m.conns {
 		conns = append(conns, topology.Conn{Peer: name, Addr: c.addr, Outbound: c.outbound, Established: c.established})
 		if c.dataEP != nil {
-			links = append(links, router.PeerLink{Name: name, Endpoint: c.dataEP, Transport: c.link.Transport()})
+			links = append(links, link.Peer{Name: name, Endpoint: c.dataEP, Transport: c.link.Transport()})
 		}
 	}
 	m.cfg.Router.SetPeers(links)

@@ -14,7 +14,7 @@ import (
 
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/internal/leakcheck"
-	"github.com/weave-switch/weave-switch/router"
+	"github.com/weave-switch/weave-switch/link"
 	"github.com/weave-switch/weave-switch/transport"
 	"github.com/weave-switch/weave-switch/transport/memory"
 )
@@ -23,32 +23,32 @@ import (
 // heartbeats at once.
 type fakeRouter struct {
 	mu      sync.Mutex
-	peers   []router.PeerLink
-	routes  router.Routes
+	peers   []link.Peer
+	routes  link.Routes
 	forgot  map[frame.PeerName]int
 	silence bool // heartbeats go unanswered
 }
 
 func newFakeRouter() *fakeRouter { return &fakeRouter{forgot: map[frame.PeerName]int{}} }
 
-func (f *fakeRouter) SetPeers(l []router.PeerLink) { f.mu.Lock(); f.peers = l; f.mu.Unlock() }
-func (f *fakeRouter) SetRoutes(r router.Routes)    { f.mu.Lock(); f.routes = r; f.mu.Unlock() }
-func (f *fakeRouter) SendHeartbeats()              {}
+func (f *fakeRouter) SetPeers(l []link.Peer)  { f.mu.Lock(); f.peers = l; f.mu.Unlock() }
+func (f *fakeRouter) SetRoutes(r link.Routes) { f.mu.Lock(); f.routes = r; f.mu.Unlock() }
+func (f *fakeRouter) SendHeartbeats()         {}
 func (f *fakeRouter) ForgetMACs(p frame.PeerName) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.forgot[p]++
 	return 0
 }
-func (f *fakeRouter) LinkHealth() map[frame.PeerName]router.LinkHealth {
+func (f *fakeRouter) LinkHealth() map[frame.PeerName]link.Health {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := map[frame.PeerName]router.LinkHealth{}
+	out := map[frame.PeerName]link.Health{}
 	if f.silence {
 		return out
 	}
 	for _, l := range f.peers {
-		out[l.Name] = router.LinkHealth{LastPong: time.Now(), RTT: time.Millisecond}
+		out[l.Name] = link.Health{LastPong: time.Now(), RTT: time.Millisecond}
 	}
 	return out
 }
@@ -103,8 +103,8 @@ func startNodeAt(t *testing.T, name frame.PeerName, password string, noDiscovery
 		keys: map[frame.PeerName][2][32]byte{}}
 	m, err := New(Config{
 		Self: name, Nickname: fmt.Sprintf("n%d", name&0xff), Password: []byte(password),
-		Listen: listen, DataPort: 6783, Peers: peers, NoDiscovery: noDiscovery,
-		Router: rt, Transport: tr, MTU: 1426, HeartbeatInterval: 50 * time.Millisecond,
+		Listen: listen, Peers: peers, NoDiscovery: noDiscovery,
+		Router: rt, Links: []Link{sleeveLink(tr, password != "")}, MTU: 1426, HeartbeatInterval: 50 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
@@ -376,10 +376,10 @@ func TestTransportNegotiation(t *testing.T) {
 		rt := newFakeRouter()
 		netw := memory.NewNetwork()
 		tr := &keyedTransport{Transport: netw.NewTransport(name, netip.MustParseAddrPort("127.0.0.1:1")), keys: map[frame.PeerName][2][32]byte{}}
-		links := []Link{&UDPLink{T: tr, Port: 6783}}
+		links := []Link{sleeveLink(tr, false)}
 		if withQUIC {
 			q := netw.NewTransport(name, netip.MustParseAddrPort("127.0.0.1:2"))
-			links = append(links, &UDPLink{LinkName: "quic", T: q, Port: 6784, PortCap: "quic.port"})
+			links = append(links, &testLink{name: "quic", t: q, port: 6784, portCap: "quic.port"})
 		}
 		m, err := New(Config{
 			Self: name, Listen: netip.MustParseAddrPort("127.0.0.1:0"), Peers: peers, NoDiscovery: true,
