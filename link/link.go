@@ -15,6 +15,9 @@ type Peer struct {
 	// Transport carries this link; nil means the data path's default
 	// transport. The data path must have been given it.
 	Transport transport.Transport
+	// Kind names the link's transport (sleeve, wireguard, quic), for
+	// status and metrics.
+	Kind string
 }
 
 // Routes tells the data path where frames go in a partially connected

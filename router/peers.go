@@ -12,6 +12,7 @@ import (
 // by successive peerTable snapshots, so everything that changes is atomic.
 type peer struct {
 	tr   transport.Transport // the link's transport
+	kind string              // its name, for status and metrics
 	ep   transport.Endpoint
 	addr netip.AddrPort // normalised ep.DstAddrPort()
 
@@ -34,20 +35,17 @@ func (p *peer) peerName() frame.PeerName { return frame.PeerName(p.name.Load()) 
 type peerTable struct {
 	list   []*peer
 	byName map[frame.PeerName]int
-	byAddr map[netip.AddrPort]int
 }
 
 func newPeerTable(list []*peer) *peerTable {
 	t := &peerTable{
 		list:   list,
 		byName: make(map[frame.PeerName]int, len(list)),
-		byAddr: make(map[netip.AddrPort]int, len(list)),
 	}
 	for i, p := range list {
 		if n := p.peerName(); n != frame.UnknownPeer {
 			t.byName[n] = i
 		}
-		t.byAddr[p.addr] = i
 	}
 	return t
 }

@@ -33,7 +33,7 @@ func (r *Router) SetPeers(links []link.Peer) {
 		if slot, ok := t.byName[l.Name]; ok && t.list[slot].tr == tr && t.list[slot].addr == addr {
 			p = t.list[slot] // same link: keep its counters
 		} else {
-			p = &peer{ep: l.Endpoint, addr: addr, tr: tr}
+			p = &peer{ep: l.Endpoint, addr: addr, tr: tr, kind: l.Kind}
 			p.name.Store(uint64(l.Name))
 		}
 		list = append(list, p)

@@ -8,7 +8,9 @@ import (
 
 // PeerStatus is a snapshot of one peer's data-path state.
 type PeerStatus struct {
-	Name                                           frame.PeerName
+	Name frame.PeerName
+	// Transport names the link's transport (sleeve, wireguard, quic).
+	Transport                                      string
 	Address                                        string
 	LastSeen                                       time.Time // zero if never heard from
 	TxFrames, TxBytes, RxFrames, RxBytes, TxErrors uint64
@@ -29,13 +31,14 @@ func (r *Router) Peers() []PeerStatus {
 	out := make([]PeerStatus, 0, len(t.list))
 	for _, p := range t.list {
 		ps := PeerStatus{
-			Name:     p.peerName(),
-			Address:  p.addr.String(),
-			TxFrames: p.txFrames.Load(),
-			TxBytes:  p.txBytes.Load(),
-			RxFrames: p.rxFrames.Load(),
-			RxBytes:  p.rxBytes.Load(),
-			TxErrors: p.txErrors.Load(),
+			Name:      p.peerName(),
+			Transport: p.kind,
+			Address:   p.addr.String(),
+			TxFrames:  p.txFrames.Load(),
+			TxBytes:   p.txBytes.Load(),
+			RxFrames:  p.rxFrames.Load(),
+			RxBytes:   p.rxBytes.Load(),
+			TxErrors:  p.txErrors.Load(),
 		}
 		if ns := p.lastSeen.Load(); ns != 0 {
 			ps.LastSeen = time.Unix(0, ns)

@@ -1,0 +1,71 @@
+package mesh
+
+import (
+	"context"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// connStates are the states a connection or dial target can be in, each
+// reported even when no connection is in it.
+var connStates = []string{"connecting", "retrying", "failed", "refused", "pending", "established"}
+
+// collector exposes the control plane to Prometheus from the mesh's
+// latest status snapshot (refreshed every 2 s), without waiting for it.
+type collector struct {
+	m                    *Mesh
+	peers, conns, pmtu   *prometheus.Desc
+	throttled, encrypted *prometheus.Desc
+}
+
+// Collector returns the mesh's metrics.
+func (m *Mesh) Collector() prometheus.Collector {
+	const ns = "weave_switch"
+	return &collector{
+		m:         m,
+		peers:     prometheus.NewDesc(ns+"_peers", "Peers in the gossiped topology, by reachability.", []string{"reachable"}, nil),
+		conns:     prometheus.NewDesc(ns+"_connections", "Connections and dial targets, by state.", []string{"state"}, nil),
+		pmtu:      prometheus.NewDesc(ns+"_link_path_mtu_bytes", "The underlay path MTU of each established link, as its transport knows it.", []string{"peer", "transport"}, nil),
+		throttled: prometheus.NewDesc(ns+"_inbound_throttled_total", "Inbound control connections refused by the accept rate limit.", nil, nil),
+		encrypted: prometheus.NewDesc(ns+"_link_encrypted", "Whether each established link's data path is encrypted (1) or not (0).", []string{"peer", "transport"}, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.Describe.
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.peers, c.conns, c.pmtu, c.throttled, c.encrypted} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.Collect.
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the latest snapshot
+	s := c.m.Status(ctx)
+	states := map[string]int{}
+	for _, k := range s.Connections {
+		states[k.State]++
+		if k.State != "established" || k.Peer == "" {
+			continue
+		}
+		if k.PathMTU > 0 {
+			ch <- prometheus.MustNewConstMetric(c.pmtu, prometheus.GaugeValue, float64(k.PathMTU), k.Peer, k.Transport)
+		}
+		enc := 0.0
+		if k.Encrypted {
+			enc = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.encrypted, prometheus.GaugeValue, enc, k.Peer, k.Transport)
+	}
+	for _, st := range connStates {
+		ch <- prometheus.MustNewConstMetric(c.conns, prometheus.GaugeValue, float64(states[st]), st)
+	}
+	reach := map[bool]int{}
+	for _, p := range s.Peers {
+		reach[p.Reachable]++
+	}
+	ch <- prometheus.MustNewConstMetric(c.peers, prometheus.GaugeValue, float64(reach[true]), "true")
+	ch <- prometheus.MustNewConstMetric(c.peers, prometheus.GaugeValue, float64(reach[false]), "false")
+	ch <- prometheus.MustNewConstMetric(c.throttled, prometheus.CounterValue, float64(s.Throttled))
+}
