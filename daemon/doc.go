@@ -1,5 +1,49 @@
-// Package daemon runs one host's router: what `weave-switch up` does. It
-// sets up the host side (bridge, TAP), the transport and the router, serves
-// the local API, and on shutdown removes everything it created, in reverse
-// order.
+// Package daemon is the composition root of one host's router: what
+// `weave-switch up` runs. It reads the Config, builds each service in
+// order, wires them together through the narrow interfaces each service
+// defines for what it consumes, and tears them down in reverse. It holds
+// no control loop and no policy of its own: every loop, every piece of
+// state and its persistence live in the service that owns them.
+//
+// # Services
+//
+// Each service lives in its own package and has the same life:
+//
+//   - a constructor (New, NewService) that validates and stores its
+//     configuration and does no I/O: no socket, file, link or goroutine;
+//   - a start (Start, Open) that binds, creates and spawns its named
+//     goroutines, and on failure undoes what it had done;
+//   - an idempotent Close that undoes exactly what start did and waits for
+//     its goroutines.
+//
+// Today's services, in start order: the transports (transport/sleeve,
+// transport/wireguard, transport/quic), the router (switch and data path),
+// the bridge (host), isolation, exposed addresses and NAT
+// (isolation.Service), address management (alloc/ipam), the control plane
+// (gossip/mesh), the kernel fast path (kernel.Service), attachments
+// (attach.Service), and the API and metrics servers.
+//
+// # Start steps
+//
+// Start runs the list of named steps in steps(). A step builds or starts
+// one thing and returns the function that undoes exactly that; the
+// undos go on one stack, and a failed step, or Close, runs the stack in
+// reverse. A root test (start_linux_test.go) injects a failure after each
+// step in turn, in a network namespace of its own, and checks that
+// nothing is left: no link, nft table, bound socket, API socket or
+// goroutine.
+//
+// # Adding a service
+//
+// A new service (the Docker plugin, the CNI server side, DNS) is a
+// package with the life above. In it, define the interfaces it needs of
+// other services, named for what it consumes (attach.Addresses,
+// kernel.Source), so that it never reaches into another's internals; give
+// it a Collector method if it has metrics and a method that renders its
+// part of the API status. Here, add one step to steps() at the point
+// where what it consumes exists, returning its Close as the undo; pass it
+// the daemon's logger With("component", NAME); register its Collector in
+// metricsHandler and its API routes in serveAPI (api.Backends). When a
+// consumer interface does not match a provider's method set, write the
+// few lines of adapter in wiring.go.
 package daemon
