@@ -70,7 +70,7 @@ func encodeFragment(sender frame.PeerName, flags byte, f *Fragment) []byte {
 	putFragmentHeader(d[HeaderSize:], f)
 	if flags&FlagGSO != 0 {
 		d = append(d, make([]byte, GSOSize)...)
-		putGSO(d[len(d)-GSOSize:], f.Meta.GSO)
+		f.Meta.GSO.PutWire(d[len(d)-GSOSize:])
 	}
 	return append(d, f.Data...)
 }
