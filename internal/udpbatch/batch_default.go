@@ -7,8 +7,8 @@ import (
 	"net/netip"
 )
 
-// DefaultBatchSize is the batch size transports default to: without recvmmsg and
-// sendmmsg there is nothing to gain from big batches (STYLE rule 7).
+// DefaultBatchSize is the batch size transports default to: without
+// recvmmsg and sendmmsg there is nothing to gain from big batches.
 const DefaultBatchSize = 1
 
 // Reader reads one datagram per call, with ReadFromUDPAddrPort.

@@ -9,8 +9,8 @@ import (
 	"unsafe"
 )
 
-// DefaultBatchSize is the batch size transports default to: recvmmsg/sendmmsg make
-// big batches pay (STYLE rule 7).
+// DefaultBatchSize is the batch size transports default to: recvmmsg and
+// sendmmsg make big batches pay.
 const DefaultBatchSize = 128
 
 // mmsghdr is struct mmsghdr of recvmmsg(2). Go pads it to the alignment of
@@ -24,7 +24,7 @@ type mmsghdr struct {
 // the runtime poller. Everything it hands the kernel is allocated once, in
 // NewReader; the syscall is made with the standard syscall package
 // (x/net's ReadBatch allocates a net.UDPAddr and a net.IP per datagram, and
-// STYLE rule 2 keeps x/sys/unix out of this package).
+// x/sys/unix is kept out of this package).
 type Reader struct {
 	rc    syscall.RawConn
 	hdrs  []mmsghdr

@@ -30,8 +30,8 @@ type rxFrame struct {
 }
 
 // recvQueue is a bounded ring of frames between the per-connection
-// readers and the ReceiveFunc, with a one-slot notify channel (STYLE
-// rule 9): readers never block, they drop when it is full.
+// readers and the ReceiveFunc, with a one-slot notify channel: readers
+// never block, they drop when it is full.
 type recvQueue struct {
 	mu     sync.Mutex
 	ring   []rxFrame
