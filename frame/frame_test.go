@@ -149,6 +149,27 @@ func TestGSOVirtioRoundTrip(t *testing.T) {
 	}
 }
 
+// The wire descriptor is the virtio layout with big-endian fields: the
+// same bytes, the 16-bit fields swapped.
+func TestGSOWireRoundTrip(t *testing.T) {
+	g := GSO{Flags: GSOFlagNeedsCsum, Type: GSOUDPL4, HdrLen: 42, Size: 1400, CsumStart: 34, CsumOffset: 6}
+	var w, v [GSOWireSize]byte
+	g.PutWire(w[:])
+	g.PutVirtio(v[:])
+	want := [GSOWireSize]byte{1, GSOUDPL4, 0, 42, 0x05, 0x78, 0, 34, 0, 6}
+	if w != want {
+		t.Errorf("PutWire = %x, want %x", w, want)
+	}
+	for i := 2; i < GSOWireSize; i += 2 {
+		if w[i] != v[i+1] || w[i+1] != v[i] {
+			t.Errorf("field at %d: wire %x, virtio %x", i, w[i:i+2], v[i:i+2])
+		}
+	}
+	if got := GSOFromWire(w[:]); got != g {
+		t.Errorf("round trip = %+v, want %+v", got, g)
+	}
+}
+
 func TestNewBatchSize(t *testing.T) {
 	b := NewBatchSize(3, 10, MaxSuperFrameSize)
 	if b.Cap() != 3 || len(b.Room(2)) != MaxSuperFrameSize || cap(b.Bufs[0]) != 10+MaxSuperFrameSize {

@@ -62,3 +62,35 @@ func GSOFromVirtio(b []byte) GSO {
 		CsumOffset: binary.LittleEndian.Uint16(b[8:]),
 	}
 }
+
+// GSOWireSize is the size of the GSO descriptor the overlay transports
+// carry in their headers: the fields of a virtio_net_hdr in its order,
+// the 16-bit ones big endian.
+//
+//	Flags(1) Type(1) HdrLen(2) Size(2) CsumStart(2) CsumOffset(2)
+const GSOWireSize = 10
+
+// PutWire writes g as a GSO descriptor into b[:GSOWireSize].
+func (g GSO) PutWire(b []byte) {
+	_ = b[GSOWireSize-1]
+	b[0] = g.Flags
+	b[1] = g.Type
+	binary.BigEndian.PutUint16(b[2:], g.HdrLen)
+	binary.BigEndian.PutUint16(b[4:], g.Size)
+	binary.BigEndian.PutUint16(b[6:], g.CsumStart)
+	binary.BigEndian.PutUint16(b[8:], g.CsumOffset)
+}
+
+// GSOFromWire reads a GSO descriptor from b[:GSOWireSize]. Every value
+// decodes; what a descriptor may say is for its user to check.
+func GSOFromWire(b []byte) GSO {
+	_ = b[GSOWireSize-1]
+	return GSO{
+		Flags:      b[0],
+		Type:       b[1],
+		HdrLen:     binary.BigEndian.Uint16(b[2:]),
+		Size:       binary.BigEndian.Uint16(b[4:]),
+		CsumStart:  binary.BigEndian.Uint16(b[6:]),
+		CsumOffset: binary.BigEndian.Uint16(b[8:]),
+	}
+}

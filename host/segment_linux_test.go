@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/host/internal/segment"
 )
 
 // tcpSuperFrame builds an Ethernet/IPv4/TCP super-frame with payloadLen
@@ -41,12 +42,12 @@ func tcpSuperFrame(payloadLen, mss int) ([]byte, frame.GSO) {
 
 // TestPlainTAPSegmentsSuperFrames writes a TCP super-frame to a TAP without
 // offloads, which segments it in userspace; the segments cross a bridge and
-// are read from a second plain TAP, byte for byte as frame.Segment cut them.
+// are read from a second plain TAP, byte for byte as segment.Cut cut them.
 // A malformed super-frame is dropped and counted.
 //
 // With offload=true the writing TAP has offloads instead, so the kernel's
 // own GSO cuts the super-frame for the plain TAP: the same comparison is
-// then a differential test of frame.Segment against Linux.
+// then a differential test of segment.Cut against Linux.
 func TestPlainTAPSegmentsSuperFrames(t *testing.T) {
 	for _, offload := range []bool{false, true} {
 		t.Run(fmt.Sprintf("writer-offload=%v", offload), func(t *testing.T) { testPlainTAPSegments(t, offload) })
@@ -85,9 +86,9 @@ func testPlainTAPSegments(t *testing.T, writerOffload bool) {
 		for i := range want {
 			want[i] = make([]byte, frame.MaxFrameSize)
 		}
-		nwant, err := frame.Segment(super, g, want)
+		nwant, err := segment.Cut(super, g, want)
 		if err != nil || nwant != 15 {
-			t.Errorf("frame.Segment = %d, %v; want 15 segments", nwant, err)
+			t.Errorf("segment.Cut = %d, %v; want 15 segments", nwant, err)
 			return
 		}
 		bad := bytes.Clone(super)

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/host/internal/segment"
 )
 
 // TAP is a Linux TAP device opened without packet information. Frames are
@@ -119,7 +120,7 @@ func (t *TAP) Offloads() bool { return t.vnet }
 
 // Dropped returns how many frames Write refused because they needed
 // offloads a plain TAP does not have and it could not do their work in
-// userspace: super-frames frame.Segment refuses (malformed, or more than
+// userspace: super-frames segment.Cut refuses (malformed, or more than
 // 64 segments) and partial checksums whose offsets do not fit.
 func (t *TAP) Dropped() uint64 { return t.rdrop.Load() }
 
@@ -225,7 +226,7 @@ func (t *TAP) readable(fd uintptr) bool {
 // with their Meta[i].GSO, and returns how many it handled. With offloads
 // the virtio_net_hdr goes into the headroom in front of each frame. Without
 // them, a partial checksum is completed in userspace (in place, in b) and
-// a super-frame is cut into ordinary frames by frame.Segment, into scratch
+// a super-frame is cut into ordinary frames by segment.Cut, into scratch
 // buffers the TAP owns, and written one segment at a time; one it cannot
 // segment is dropped (counted in Dropped). Frames (or segments) the device
 // refuses are skipped.
@@ -310,7 +311,7 @@ func (t *TAP) writeSegments(fd uintptr, f []byte, g frame.GSO) bool {
 				t.wseg[j] = backing[j*frame.MaxFrameSize : (j+1)*frame.MaxFrameSize : (j+1)*frame.MaxFrameSize]
 			}
 		}
-		n, err := frame.Segment(f, g, t.wseg)
+		n, err := segment.Cut(f, g, t.wseg)
 		if err != nil {
 			t.rdrop.Add(1)
 			return true

@@ -1,7 +1,7 @@
 // Package transport defines the pluggable links that carry overlay frames
 // between peers, and the errors they share. Implementations live in
-// sub-packages: sleeve (UDP), memory (in-process, for tests); quic and
-// wireguard come later behind the same interface.
+// sub-packages: sleeve (UDP), quic (QUIC DATAGRAM frames), wireguard (a
+// wireguard-go device) and memory (in-process, for tests).
 package transport
 
 import (

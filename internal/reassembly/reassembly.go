@@ -1,15 +1,25 @@
 // Package reassembly puts frames that a transport carried in several
-// pieces back together: a fixed pool of slots, each a buffer of
-// frame.MaxSuperFrameSize bytes with a bitmap of the bytes received, so
-// fragments may arrive in any order, duplicates and overlaps are refused,
-// and a flood of incomplete frames evicts only the least recently touched
-// reassembly. It allocates nothing after New. The sleeve, WireGuard and
-// QUIC transports share it; each has its own fragment header on the wire.
+// pieces (cut by internal/fragment) back together: a fixed set of slots,
+// each a buffer of frame.MaxSuperFrameSize bytes with a bitmap of the
+// bytes received, so fragments may arrive in any order, duplicates and
+// overlaps are refused, and a flood of incomplete frames evicts only the
+// least recently touched reassembly. The sleeve, WireGuard and QUIC
+// transports share it.
+//
+// A Reassembler made by New owns one buffer per slot, and a completed
+// frame stays in its slot until Release: for a receiver that copies it
+// out at once. One made by NewPooled draws a slot's buffer from a Pool
+// when a reassembly starts and gives it back when it ends; Take hands a
+// completed frame's buffer to the caller, who puts it back in the Pool
+// once done with it: for a receiver that queues frames to another
+// goroutine. Neither allocates after it is made (a Pool allocates up to
+// its limit of buffers, lazily).
 package reassembly
 
 import (
 	"fmt"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -36,13 +46,14 @@ const (
 	DropOverlap                  // a fragment overlapping bytes already there (fragments, not frames)
 	DropInconsistent             // a reassembly replaced by a fragment of the same id with another total or Meta
 	DropTooBig                   // a frame bigger than the caller's buffer (counted by the caller)
+	DropNoBuffer                 // a fragment that would start a reassembly while its Pool is empty
 	NumDrops
 )
 
 // Drops counts drops by reason.
 type Drops [NumDrops]atomic.Uint64
 
-var dropNames = [NumDrops]string{"evicted", "timeout", "duplicate", "overlap", "inconsistent", "too-big"}
+var dropNames = [NumDrops]string{"evicted", "timeout", "duplicate", "overlap", "inconsistent", "too-big", "no-buffer"}
 
 // String returns a short name for d, usable as a metric label.
 func (d Drop) String() string {
@@ -80,14 +91,58 @@ type reassembly struct {
 	got     int // bytes received
 	touched time.Time
 	seq     uint64 // of the last touch: the least is evicted first
-	buf     []byte // frame.MaxSuperFrameSize bytes
+	buf     *Buf   // nil in a free slot of a pooled Reassembler
 	have    []uint64
 }
 
-// Reassembler puts fragmented frames back together in a fixed pool of
-// slots. It allocates nothing after New and is used by one goroutine (its
-// receiver).
+// Buf is the buffer a frame is reassembled in.
+type Buf = [frame.MaxSuperFrameSize]byte
+
+// Pool is a bounded free list of Bufs, allocated as needed up to its
+// limit, shared by pooled Reassemblers and the holders of the frames they
+// completed. It is safe for concurrent use.
+type Pool struct {
+	mu    sync.Mutex
+	free  []*Buf
+	made  int
+	limit int
+}
+
+// NewPool returns a Pool of at most limit buffers.
+func NewPool(limit int) *Pool { return &Pool{free: make([]*Buf, 0, limit), limit: limit} }
+
+// Get returns a buffer, or nil if all limit buffers are out.
+func (p *Pool) Get() *Buf {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := len(p.free); n > 0 {
+		b := p.free[n-1]
+		p.free[n-1] = nil
+		p.free = p.free[:n-1]
+		return b
+	}
+	if p.made == p.limit {
+		return nil
+	}
+	p.made++
+	return new(Buf)
+}
+
+// Put gives back a buffer from Get (or Take); nil is ignored.
+func (p *Pool) Put(b *Buf) {
+	if b == nil {
+		return
+	}
+	p.mu.Lock()
+	p.free = append(p.free, b)
+	p.mu.Unlock()
+}
+
+// Reassembler puts fragmented frames back together in a fixed set of
+// slots. It allocates nothing after it is made and is used by one
+// goroutine (its receiver).
 type Reassembler struct {
+	pool    *Pool // nil: each slot owns its buffer
 	slots   []reassembly
 	active  int
 	last    int // slot of the last fragment, tried first
@@ -101,13 +156,27 @@ type Reassembler struct {
 // New returns a Reassembler of n slots with the default timeout, reading
 // the clock with now and counting drops in drops.
 func New(n int, now func() time.Time, drops *Drops) *Reassembler {
+	ra := newReassembler(n, now, drops)
+	bufs := make([]Buf, n)
+	for i := range ra.slots {
+		ra.slots[i].buf = &bufs[i]
+	}
+	return ra
+}
+
+// NewPooled is New for a Reassembler whose slots take their buffers from
+// pool while they reassemble a frame.
+func NewPooled(n int, pool *Pool, now func() time.Time, drops *Drops) *Reassembler {
+	ra := newReassembler(n, now, drops)
+	ra.pool = pool
+	return ra
+}
+
+func newReassembler(n int, now func() time.Time, drops *Drops) *Reassembler {
 	ra := &Reassembler{slots: make([]reassembly, n), now: now, drops: drops, timeout: DefaultTimeout}
-	bufs := make([]byte, n*frame.MaxSuperFrameSize)
 	bits := make([]uint64, n*bitmapWords)
 	for i := range ra.slots {
-		s := &ra.slots[i]
-		s.buf = bufs[i*frame.MaxSuperFrameSize : (i+1)*frame.MaxSuperFrameSize : (i+1)*frame.MaxSuperFrameSize]
-		s.have = bits[i*bitmapWords : (i+1)*bitmapWords : (i+1)*bitmapWords]
+		ra.slots[i].have = bits[i*bitmapWords : (i+1)*bitmapWords : (i+1)*bitmapWords]
 	}
 	return ra
 }
@@ -128,14 +197,25 @@ func (ra *Reassembler) Tick() {
 }
 
 func (ra *Reassembler) free(i int, why Drop) {
-	ra.slots[i].inUse = false
-	ra.active--
+	ra.release(i)
 	ra.drops[why].Add(1)
 }
 
+// release frees slot i, in use, and gives its buffer back to the pool.
+func (ra *Reassembler) release(i int) {
+	s := &ra.slots[i]
+	s.inUse = false
+	ra.active--
+	if ra.pool != nil {
+		ra.pool.Put(s.buf)
+		s.buf = nil
+	}
+}
+
 // Add files fragment f. When f completes a frame it returns the frame and
-// its Meta with ok: the frame aliases slot's buffer until Release(slot)
-// (slot is -1 for a frame that came whole in f, which then aliases f.Data).
+// its Meta with ok: the frame aliases slot's buffer until Release(slot) or
+// Take(slot) (slot is -1 for a frame that came whole in f, which then
+// aliases f.Data).
 func (ra *Reassembler) Add(f *Fragment) (fr []byte, meta frame.Meta, slot int, ok bool) {
 	if f.Offset == 0 && len(f.Data) == f.Total {
 		return f.Data, f.Meta, -1, true
@@ -153,6 +233,12 @@ func (ra *Reassembler) Add(f *Fragment) (fr []byte, meta frame.Meta, slot int, o
 	if i < 0 {
 		i = ra.alloc()
 		s := &ra.slots[i]
+		if ra.pool != nil {
+			if s.buf = ra.pool.Get(); s.buf == nil {
+				ra.drops[DropNoBuffer].Add(1)
+				return nil, frame.Meta{}, 0, false
+			}
+		}
 		s.key, s.inUse, s.meta, s.total, s.got = key, true, f.Meta, f.Total, 0
 		clear(s.have[:(f.Total+63)/64])
 		ra.active++
@@ -179,11 +265,37 @@ func (ra *Reassembler) Add(f *Fragment) (fr []byte, meta frame.Meta, slot int, o
 	return s.buf[:s.total:s.total], s.meta, i, true
 }
 
-// Release frees the slot of a frame Add completed.
+// Release frees the slot of a frame Add completed (a no-op for slot -1).
 func (ra *Reassembler) Release(slot int) {
 	if slot >= 0 && ra.slots[slot].inUse {
-		ra.slots[slot].inUse = false
-		ra.active--
+		ra.release(slot)
+	}
+}
+
+// Take frees the slot of a frame Add completed and hands its buffer to
+// the caller, who puts it back in the Pool once done with the frame. It
+// returns nil for slot -1, and panics unless ra was made by NewPooled.
+func (ra *Reassembler) Take(slot int) *Buf {
+	if ra.pool == nil {
+		panic("reassembly: Take on a Reassembler without a Pool")
+	}
+	if slot < 0 || !ra.slots[slot].inUse {
+		return nil
+	}
+	s := &ra.slots[slot]
+	b := s.buf
+	s.buf, s.inUse = nil, false
+	ra.active--
+	return b
+}
+
+// Reset abandons every reassembly in progress, uncounted, giving the
+// buffers back to the pool: for a receiver that stops.
+func (ra *Reassembler) Reset() {
+	for i := range ra.slots {
+		if ra.slots[i].inUse {
+			ra.release(i)
+		}
 	}
 }
 
@@ -259,16 +371,21 @@ func (ra *Reassembler) Now() time.Time { return ra.t }
 func (ra *Reassembler) Active() int { return ra.active }
 
 // CheckInvariants returns an error if the slot accounting is broken: a slot
-// with more bytes than its total, a total over frame.MaxSuperFrameSize, or
+// with more bytes than its total, a total over frame.MaxSuperFrameSize, a
+// slot in use without a buffer, a pooled slot holding one while free, or
 // an active count that disagrees with the slots in use. For tests.
 func (ra *Reassembler) CheckInvariants() error {
 	n := 0
 	for i := range ra.slots {
-		if s := &ra.slots[i]; s.inUse {
+		s := &ra.slots[i]
+		if s.inUse {
 			n++
 			if s.got > s.total || s.total > frame.MaxSuperFrameSize {
 				return fmt.Errorf("slot %d: %d of %d bytes", i, s.got, s.total)
 			}
+		}
+		if (s.buf == nil && (s.inUse || ra.pool == nil)) || (s.buf != nil && !s.inUse && ra.pool != nil) {
+			return fmt.Errorf("slot %d: in use %v, buffer %v", i, s.inUse, s.buf != nil)
 		}
 	}
 	if n != ra.active {

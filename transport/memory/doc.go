@@ -5,8 +5,9 @@
 // with Network.NewTransport is attached to it at a fake netip.AddrPort once
 // opened; Send copies the frames into the destination's bounded receive
 // queue, with Meta.Src, Meta.Dst and Meta.GSO from the batch and Meta.Via
-// set to the sender's name, as the sleeve does. A full queue drops and counts, it never
-// blocks the sender (DESIGN: never block on a slow peer).
+// set to the sender's name, as the sleeve does. A full queue drops and
+// counts, it never blocks the sender: a slow receiver does not hold up the
+// others.
 //
 // Knobs for fault tests: Network.SetLoss drops frames at random from a seeded
 // source (Network.SetSeed), and Network.Cut / Network.Heal cut and restore

@@ -7,8 +7,8 @@ import (
 	"github.com/weave-switch/weave-switch/transport"
 )
 
-// queue is a bounded ring of received frames with a 1-slot notify channel
-// (STYLE rule 9): push never blocks, pop copies into the caller's batch.
+// queue is a bounded ring of received frames with a 1-slot notify
+// channel: push never blocks, pop copies into the caller's batch.
 // Each slot keeps its buffer, so in steady state nothing allocates.
 type queue struct {
 	mu     sync.Mutex

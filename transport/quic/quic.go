@@ -16,7 +16,9 @@ import (
 	quic "github.com/quic-go/quic-go"
 
 	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/internal/fragment"
 	"github.com/weave-switch/weave-switch/internal/ratelimit"
+	"github.com/weave-switch/weave-switch/internal/reassembly"
 	"github.com/weave-switch/weave-switch/transport"
 )
 
@@ -43,7 +45,7 @@ type Transport struct {
 	log      Logger
 	limit    ratelimit.Limiter
 	stats    stats
-	fragID   atomic.Uint32
+	fragIDs  fragment.IDs
 
 	// peers is written under mu and read lock-free by Send (byAddr).
 	mu struct {
@@ -62,7 +64,7 @@ type Transport struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	rq     *recvQueue
-	pool   *bufPool
+	pool   *reassembly.Pool
 	gate   *rxGate
 }
 
@@ -115,7 +117,7 @@ func New(cfg Config) (*Transport, error) {
 	t.byAddr.Store(&map[netip.AddrPort]*peer{})
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	t.rq = newRecvQueue(cfg.ReceiveQueue)
-	t.pool = newBufPool(reassemblyBuffers)
+	t.pool = reassembly.NewPool(reassemblyBuffers)
 	t.gate = newRxGate()
 	return t, nil
 }

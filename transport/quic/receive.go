@@ -2,70 +2,36 @@ package quictransport
 
 import (
 	"sync"
+	"time"
 
 	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/internal/reassembly"
 	"github.com/weave-switch/weave-switch/transport"
 )
 
-// reassemblyBuffers bounds the frame.MaxSuperFrameSize buffers a
-// Transport holds for reassembled frames: one in progress per link plus
-// the ones waiting in the receive queue (allocated as needed, so 4 MiB at
-// most under load). With 16, once the receive gate had stopped quic-go's
-// drops, running out of them was the larger part of what was left: the
-// bench's QUIC drops fell by a third with 64.
-const reassemblyBuffers = 64
-
-type superBuf = [frame.MaxSuperFrameSize]byte
-
-// bufPool is a bounded free list of reassembly buffers, allocated lazily.
-type bufPool struct {
-	mu    sync.Mutex
-	free  []*superBuf
-	made  int
-	limit int
-}
-
-func newBufPool(limit int) *bufPool { return &bufPool{limit: limit} }
-
-// get returns a buffer, or nil if all limit buffers are in use.
-func (p *bufPool) get() *superBuf {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if n := len(p.free); n > 0 {
-		b := p.free[n-1]
-		p.free[n-1] = nil
-		p.free = p.free[:n-1]
-		return b
-	}
-	if p.made == p.limit {
-		return nil
-	}
-	p.made++
-	return new(superBuf)
-}
-
-func (p *bufPool) put(b *superBuf) {
-	if b == nil {
-		return
-	}
-	p.mu.Lock()
-	p.free = append(p.free, b)
-	p.mu.Unlock()
-}
+// Reassembly: each connection's reader reassembles up to linkSlots frames
+// at a time, in buffers from one Pool of reassemblyBuffers per Transport
+// (frame.MaxSuperFrameSize bytes each, allocated as needed: 4 MiB at
+// most). A buffer is held while its frame is reassembled and while the
+// frame waits in the receive queue.
+const (
+	reassemblyBuffers = 64
+	linkSlots         = 4
+)
 
 // rxFrame is a received frame waiting for the ReceiveFunc: data is either
-// (part of) the datagram quic-go handed over, or buf[:len] of a
-// reassembly buffer that goes back to the pool once copied.
+// (part of) the datagram quic-go handed over, or part of a reassembly
+// buffer, buf, that goes back to the pool once copied.
 type rxFrame struct {
 	data []byte
-	buf  *superBuf
+	buf  *reassembly.Buf
 	meta frame.Meta
 	ep   transport.Endpoint
 }
 
 // recvQueue is a bounded ring of frames between the per-connection
-// readers and the ReceiveFunc, with a one-slot notify channel (STYLE
-// rule 9): readers never block, they drop when it is full.
+// readers and the ReceiveFunc, with a one-slot notify channel: readers
+// never block, they drop when it is full.
 type recvQueue struct {
 	mu     sync.Mutex
 	ring   []rxFrame
@@ -121,10 +87,10 @@ func (q *recvQueue) close() {
 }
 
 // drain releases what is left after close.
-func (q *recvQueue) drain(p *bufPool) {
+func (q *recvQueue) drain(p *reassembly.Pool) {
 	var one [1]rxFrame
 	for q.pop(one[:]) == 1 {
-		p.put(one[0].buf)
+		p.Put(one[0].buf)
 	}
 }
 
@@ -152,7 +118,7 @@ func (t *Transport) newReceiveFunc() transport.ReceiveFunc {
 					eps[n] = f.ep
 					n++
 				}
-				t.pool.put(f.buf)
+				t.pool.Put(f.buf)
 				*f = rxFrame{}
 			}
 			if n > 0 {
@@ -169,25 +135,13 @@ func (t *Transport) newReceiveFunc() transport.ReceiveFunc {
 	}
 }
 
-// reassembly is the one frame being reassembled on a link. Fragments of a
-// frame must arrive in order (QUIC datagrams on one path normally do); a
-// gap or a new frame abandons the one in progress (DropReassembly).
-type reassembly struct {
-	buf  *superBuf
-	id   uint32
-	got  uint32
-	h    Header
-	busy bool
-}
-
 // receiveLoop reads datagrams from l until its connection ends, decoding
-// them into the receive queue. It never blocks on the ReceiveFunc.
+// them into the receive queue and reassembling fragmented frames. It never
+// blocks on the ReceiveFunc.
 func (t *Transport) receiveLoop(l *link) {
-	var (
-		h  Header
-		ra reassembly
-	)
-	defer func() { t.pool.put(ra.buf) }()
+	var h Header
+	ra := reassembly.NewPooled(linkSlots, t.pool, time.Now, &t.stats.frameDrops)
+	defer ra.Reset()
 	t.gate.readers.Add(1)
 	defer t.gate.readers.Add(-1)
 	poll := &pollCtx{t.ctx} // a pointer: boxing it per call would allocate
@@ -208,44 +162,21 @@ func (t *Transport) receiveLoop(l *link) {
 			continue
 		}
 		meta := frame.Meta{Src: h.Src, Dst: h.Dst, Via: l.p.name, GSO: h.GSO}
-		if h.Flags&FlagFragment == 0 {
-			if !t.rq.push(rxFrame{data: d[n:], meta: meta, ep: l.p.ep}) {
-				t.stats.dropQueueFull.Add(1)
-			}
-			continue
-		}
-		data := d[n:]
-		if h.Offset == 0 {
-			if ra.busy {
-				t.stats.dropReassembly.Add(1)
-			}
-			if ra.buf == nil {
-				ra.buf = t.pool.get()
-			}
-			if ra.buf == nil {
-				ra.busy = false
-				t.stats.dropReassembly.Add(1)
+		fr, buf := d[n:], (*reassembly.Buf)(nil)
+		if h.Flags&FlagFragment != 0 {
+			ra.Tick()
+			f := reassembly.Fragment{Key: reassembly.Key{Sender: l.p.name, ID: h.ID},
+				Meta: meta, Offset: int(h.Offset), Total: int(h.Total), Data: fr}
+			var slot int
+			var ok bool
+			if fr, meta, slot, ok = ra.Add(&f); !ok {
 				continue
 			}
-			ra.busy, ra.id, ra.got, ra.h = true, h.ID, 0, h
-		} else if !ra.busy || h.ID != ra.id || h.Offset != ra.got || h.Total != ra.h.Total {
-			if ra.busy {
-				ra.busy = false
-				t.stats.dropReassembly.Add(1)
-			}
-			continue
+			buf = ra.Take(slot)
 		}
-		copy(ra.buf[ra.got:], data)
-		ra.got += uint32(len(data))
-		if ra.got < ra.h.Total {
-			continue
-		}
-		ra.busy = false
-		meta = frame.Meta{Src: ra.h.Src, Dst: ra.h.Dst, Via: l.p.name, GSO: ra.h.GSO}
-		if t.rq.push(rxFrame{data: ra.buf[:ra.got], buf: ra.buf, meta: meta, ep: l.p.ep}) {
-			ra.buf = nil
-		} else {
+		if !t.rq.push(rxFrame{data: fr, buf: buf, meta: meta, ep: l.p.ep}) {
 			t.stats.dropQueueFull.Add(1)
+			t.pool.Put(buf)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	quic "github.com/quic-go/quic-go"
 
 	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/internal/fragment"
 	"github.com/weave-switch/weave-switch/transport"
 )
 
@@ -89,17 +90,19 @@ func (t *Transport) sendFrame(l *link, b *frame.Batch, i int) error {
 		t.stats.dropTooLarge.Add(1)
 		return nil
 	}
-	h.ID = t.fragID.Add(1)
-	h.Total = uint32(size)
-	var saved [MaxHeaderSize]byte
-	for o := 0; o < size; o += chunk {
-		n := min(chunk, size-o)
-		h.Offset = uint32(o)
-		start := off + o - hl
-		copy(saved[:hl], buf[start:off+o])
+	var (
+		sp    fragment.Splitter
+		saved [MaxHeaderSize]byte
+	)
+	for sp.Start(t.fragIDs.Next(), buf[off:off+size], chunk); sp.More(); {
+		fh, data, _, _ := sp.Next()
+		h.ID, h.Offset, h.Total = fh.ID, fh.Offset, fh.Total
+		o := off + int(fh.Offset)
+		start := o - hl
+		copy(saved[:hl], buf[start:o])
 		h.Put(buf[start:])
-		err := l.conn.SendDatagram(buf[start : off+o+n])
-		copy(buf[start:off+o], saved[:hl])
+		err := l.conn.SendDatagram(buf[start : o+len(data)])
+		copy(buf[start:o], saved[:hl])
 		if err != nil {
 			var tl *quic.DatagramTooLargeError
 			if errors.As(err, &tl) {

@@ -1,10 +1,10 @@
 package quictransport
 
 import (
-	"encoding/binary"
 	"fmt"
 
 	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/internal/fragment"
 	"github.com/weave-switch/weave-switch/transport"
 )
 
@@ -12,12 +12,13 @@ import (
 const (
 	// BaseHeaderSize is src PeerName (6), dst PeerName (6) and flags (1).
 	BaseHeaderSize = 2*frame.PeerNameSize + 1
-	// GSOSize is the GSO descriptor that follows the base header if
-	// FlagGSO is set.
-	GSOSize = 10
-	// FragHeaderSize is id, offset and total (uint32 each), after the GSO
-	// descriptor if any, if FlagFragment is set.
-	FragHeaderSize = 12
+	// GSOSize is the GSO descriptor (frame.GSO.PutWire) that follows the
+	// base header if FlagGSO is set.
+	GSOSize = frame.GSOWireSize
+	// FragHeaderSize is the fragment descriptor (internal/fragment: id,
+	// offset and total), after the GSO descriptor if any, if FlagFragment
+	// is set.
+	FragHeaderSize = fragment.HeaderSize
 	// MaxHeaderSize is the largest header: a fragment with a GSO
 	// descriptor. It fits transport.MaxOverhead.
 	MaxHeaderSize = BaseHeaderSize + GSOSize + FragHeaderSize
@@ -66,19 +67,11 @@ func (h *Header) Put(b []byte) int {
 	b[12] = h.Flags
 	off := BaseHeaderSize
 	if h.Flags&FlagGSO != 0 {
-		g := h.GSO
-		b[off] = g.Flags
-		b[off+1] = g.Type
-		binary.BigEndian.PutUint16(b[off+2:], g.HdrLen)
-		binary.BigEndian.PutUint16(b[off+4:], g.Size)
-		binary.BigEndian.PutUint16(b[off+6:], g.CsumStart)
-		binary.BigEndian.PutUint16(b[off+8:], g.CsumOffset)
+		h.GSO.PutWire(b[off:])
 		off += GSOSize
 	}
 	if h.Flags&FlagFragment != 0 {
-		binary.BigEndian.PutUint32(b[off:], h.ID)
-		binary.BigEndian.PutUint32(b[off+4:], h.Offset)
-		binary.BigEndian.PutUint32(b[off+8:], h.Total)
+		fragment.Header{ID: h.ID, Offset: h.Offset, Total: h.Total}.Put(b[off:])
 	}
 	return n
 }
@@ -111,14 +104,7 @@ func Decode(d []byte, h *Header) (n int, err error) {
 	off := BaseHeaderSize
 	h.GSO = frame.GSO{}
 	if h.Flags&FlagGSO != 0 {
-		h.GSO = frame.GSO{
-			Flags:      d[off],
-			Type:       d[off+1],
-			HdrLen:     binary.BigEndian.Uint16(d[off+2:]),
-			Size:       binary.BigEndian.Uint16(d[off+4:]),
-			CsumStart:  binary.BigEndian.Uint16(d[off+6:]),
-			CsumOffset: binary.BigEndian.Uint16(d[off+8:]),
-		}
+		h.GSO = frame.GSOFromWire(d[off:])
 		off += GSOSize
 	}
 	data := len(d) - n
@@ -129,11 +115,9 @@ func Decode(d []byte, h *Header) (n int, err error) {
 		}
 		return n, nil
 	}
-	h.ID = binary.BigEndian.Uint32(d[off:])
-	h.Offset = binary.BigEndian.Uint32(d[off+4:])
-	h.Total = binary.BigEndian.Uint32(d[off+8:])
-	if h.Total < frame.EthernetHeaderSize || h.Total > frame.MaxSuperFrameSize ||
-		data < 1 || uint64(h.Offset)+uint64(data) > uint64(h.Total) {
+	fh := fragment.Get(d[off:])
+	h.ID, h.Offset, h.Total = fh.ID, fh.Offset, fh.Total
+	if !fh.Check(data) {
 		return 0, fmt.Errorf("%w: fragment offset %d, %d bytes, total %d", transport.ErrMalformed, h.Offset, data, h.Total)
 	}
 	return n, nil

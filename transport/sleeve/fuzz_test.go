@@ -70,7 +70,7 @@ func encodeFragment(sender frame.PeerName, flags byte, f *Fragment) []byte {
 	putFragmentHeader(d[HeaderSize:], f)
 	if flags&FlagGSO != 0 {
 		d = append(d, make([]byte, GSOSize)...)
-		putGSO(d[len(d)-GSOSize:], f.Meta.GSO)
+		f.Meta.GSO.PutWire(d[len(d)-GSOSize:])
 	}
 	return append(d, f.Data...)
 }
@@ -213,7 +213,7 @@ func FuzzReassembly(f *testing.F) {
 		for ; len(ops) >= 7; ops = ops[7:] {
 			if ops[0]&0x80 != 0 {
 				clk.advance(600 * reassemblyTimeout / 1000)
-				ra.tick()
+				ra.Tick()
 			}
 			id := uint32(ops[0] & 15)
 			total := frame.EthernetHeaderSize + int(binary.BigEndian.Uint16(ops[1:]))%3000
@@ -225,7 +225,7 @@ func FuzzReassembly(f *testing.F) {
 				if !bytes.Equal(got, want) || meta != superMeta {
 					t.Fatalf("frame %d of %d bytes came out wrong", id, total)
 				}
-				ra.release(slot)
+				ra.Release(slot)
 			}
 			check()
 		}
@@ -258,7 +258,7 @@ func FuzzReassembly(f *testing.F) {
 				if !bytes.Equal(got, want) || meta != superMeta {
 					t.Fatal("reassembled frame differs from the one sent")
 				}
-				ra.release(slot)
+				ra.Release(slot)
 			}
 		}
 		if delivered != 1 {

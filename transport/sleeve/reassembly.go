@@ -31,8 +31,8 @@ const (
 	NumFrameDrops         = reassembly.NumDrops
 )
 
-// reassembler is the shared reassembler keyed by the sleeve's underlay
-// sender, datagram sender and frame id.
+// reassembler is the shared reassembler, its fragments keyed by the
+// sleeve's underlay sender, datagram sender and frame id.
 type reassembler struct {
 	*reassembly.Reassembler
 }
@@ -40,11 +40,6 @@ type reassembler struct {
 func newReassembler(n int, now func() time.Time, stats *counters) *reassembler {
 	return &reassembler{reassembly.New(n, now, &stats.frameDrops)}
 }
-
-func (ra *reassembler) tick()             { ra.Tick() }
-func (ra *reassembler) release(slot int)  { ra.Release(slot) }
-func (ra *reassembler) now() time.Time    { return ra.Now() }
-func (ra *reassembler) activeFrames() int { return ra.Active() }
 
 // add files fragment f (checked by a Reader) from the underlay address
 // from; see reassembly.Reassembler.Add.

@@ -21,7 +21,7 @@ func newTestReassembler(slots int) (*reassembler, *fakeClock, *counters) {
 	clk := &fakeClock{t: time.Unix(1000, 0)}
 	c := &counters{}
 	ra := newReassembler(slots, clk.now, c)
-	ra.tick()
+	ra.Tick()
 	return ra, clk, c
 }
 
@@ -47,7 +47,7 @@ func feed(ra *reassembler, from netip.AddrPort, fs ...Fragment) []completed {
 	for i := range fs {
 		if fr, meta, slot, ok := ra.add(from, &fs[i]); ok {
 			out = append(out, completed{bytes.Clone(fr), meta})
-			ra.release(slot)
+			ra.Release(slot)
 		}
 	}
 	return out
@@ -158,10 +158,10 @@ func TestReassemblyTimeout(t *testing.T) {
 	fs := cut(fr, 1000, 3, superMeta)
 	feed(ra, fragFrom, fs[0])
 	clk.advance(time.Second) // exactly 1 s: kept
-	ra.tick()
+	ra.Tick()
 	feed(ra, fragFrom, fs[1]) // touches it again
 	clk.advance(time.Second + time.Millisecond)
-	ra.tick()
+	ra.Tick()
 	if ra.Active() != 0 || c.snapshot().FrameDrops[FrameDropTimeout] != 1 {
 		t.Fatalf("after 1.001 s untouched: %d active, drops %v", ra.Active(), c.snapshot().FrameDrops)
 	}
@@ -179,7 +179,7 @@ func TestReassemblyEviction(t *testing.T) {
 		frames[id] = testFrame(2000, byte(id))
 		feed(ra, fragFrom, cut(frames[id], 1000, uint32(id), superMeta)[0])
 		clk.advance(time.Millisecond)
-		ra.tick()
+		ra.Tick()
 	}
 	if n := c.snapshot().FrameDrops[FrameDropEvicted]; n != 1 || ra.Active() != slots {
 		t.Fatalf("evicted %d, %d active; want 1, %d", n, ra.Active(), slots)
@@ -239,11 +239,11 @@ func TestReassemblyAllocs(t *testing.T) {
 	fs := cut(fr, 1430, 1, superMeta)
 	allocs := testing.AllocsPerRun(100, func() {
 		clk.advance(time.Millisecond)
-		ra.tick()
+		ra.Tick()
 		for i := range fs {
 			fs[i].ID++
 			if _, _, slot, ok := ra.add(fragFrom, &fs[i]); ok {
-				ra.release(slot)
+				ra.Release(slot)
 			}
 		}
 	})

@@ -112,7 +112,7 @@ func (r *receiver) receive(b *frame.Batch, eps []transport.Endpoint) (int, error
 			return 0, r.s.opError("receive", "", err)
 		}
 		r.n, r.next = n, 0
-		r.ra.tick()
+		r.ra.Tick()
 	}
 }
 
@@ -144,7 +144,7 @@ func (r *receiver) drain(b *frame.Batch, eps []transport.Endpoint, limit int) in
 			r.s.stats.frameDrops[FrameDropTooBig].Add(1)
 		}
 		if r.pending {
-			r.ra.release(r.pendingSlot)
+			r.ra.Release(r.pendingSlot)
 			r.pending, r.pendingFr, r.pendingEP = false, nil, nil
 		}
 	}
@@ -170,7 +170,7 @@ func (r *receiver) nextDatagram() bool {
 		}
 		if size >= HeaderSize && d[0] == Version {
 			if d[1]&FlagEncrypted != 0 {
-				p, reason, val := r.s.keys.table.Load().open(d, r.plain, &r.nonce, r.ra.now())
+				p, reason, val := r.s.keys.table.Load().open(d, r.plain, &r.nonce, r.ra.Now())
 				if reason != dropNone {
 					r.s.drop(reason, 0, val, size, r.from)
 					continue

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/net/ipv4"
 
 	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/internal/fragment"
 	"github.com/weave-switch/weave-switch/internal/udpbatch"
 	"github.com/weave-switch/weave-switch/transport"
 )
@@ -58,6 +59,8 @@ type sendState struct {
 	count []int  // datagrams in message i
 	order []int  // indexes of dgs in the order the messages send them
 	dirty int    // high-water mark of dgs and iovs, cleared by putSendState
+
+	split fragment.Splitter
 
 	ua    net.UDPAddr
 	ip    [16]byte // backs ua.IP
@@ -231,7 +234,7 @@ func (s *Sleeve) Send(b *frame.Batch, ep transport.Endpoint) error {
 			putHeader(d, s.cfg.Self, flags)
 			putFrameHeader(d[HeaderSize:], b.Meta[i], size)
 			if gso {
-				putGSO(d[HeaderSize+FrameHeaderSize:], b.Meta[i].GSO)
+				b.Meta[i].GSO.PutWire(d[HeaderSize+FrameHeaderSize:])
 			}
 			if key == nil {
 				st.dgs = append(st.dgs, dgram{b: d, frames: 1})
@@ -278,28 +281,30 @@ func (s *Sleeve) Send(b *frame.Batch, ep transport.Endpoint) error {
 // fragments returns how many fragment datagrams a frame of size bytes
 // needs under the packing limit, and their total length.
 func fragments(size, limit int, gso bool) (n, bytes int) {
-	hdr := HeaderSize + FragmentHeaderSize
-	if gso {
-		hdr += GSOSize
-	}
-	per := limit - hdr
-	n = (size + per - 1) / per
+	hdr := fragmentHeaderLen(gso)
+	n = fragment.Count(size, limit-hdr)
 	return n, size + n*hdr
+}
+
+// fragmentHeaderLen returns the bytes in front of the data of a fragment
+// datagram.
+func fragmentHeaderLen(gso bool) int {
+	if gso {
+		return HeaderSize + FragmentHeaderSize + GSOSize
+	}
+	return HeaderSize + FragmentHeaderSize
 }
 
 // appendFragments cuts fr into fragment datagrams of limit bytes (the last
 // may be shorter), in the arena; the caller made room. With enc, each is
 // laid out for sealing (encryptedLayout), EncryptionOverhead bytes longer.
 func (s *Sleeve) appendFragments(st *sendState, meta frame.Meta, fr []byte, limit int, enc bool) {
-	gso := !meta.GSO.IsZero()
-	hdr := HeaderSize + FragmentHeaderSize
-	if gso {
-		hdr += GSOSize
-	}
-	per := limit - hdr
-	f := Fragment{Meta: meta, ID: s.fragID.Add(1), Total: len(fr)}
-	for f.Offset = 0; f.Offset < len(fr); f.Offset += per {
-		f.Data = fr[f.Offset:min(f.Offset+per, len(fr))]
+	per := limit - fragmentHeaderLen(!meta.GSO.IsZero())
+	st.split.Start(s.fragIDs.Next(), fr, per)
+	f := Fragment{Meta: meta}
+	for st.split.More() {
+		h, data, last, _ := st.split.Next()
+		f.ID, f.Offset, f.Total, f.Data = h.ID, int(h.Offset), int(h.Total), data
 		lo := len(st.arena)
 		if enc {
 			st.arena = st.arena[:lo+CounterSize]
@@ -308,7 +313,6 @@ func (s *Sleeve) appendFragments(st *sendState, meta frame.Meta, fr []byte, limi
 		if enc {
 			st.arena = encryptedLayout(st.arena, lo)
 		}
-		last := f.Offset+per >= len(fr)
 		d := dgram{b: st.arena[lo:], frag: true} // not cap-limited: adjacent datagrams share an iovec
 		if last {
 			d.frames = 1

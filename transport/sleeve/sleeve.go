@@ -15,6 +15,7 @@ import (
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
 
+	"github.com/weave-switch/weave-switch/internal/fragment"
 	"github.com/weave-switch/weave-switch/internal/ratelimit"
 	"github.com/weave-switch/weave-switch/internal/udpbatch"
 	"github.com/weave-switch/weave-switch/transport"
@@ -47,7 +48,7 @@ type Sleeve struct {
 	limiter *ratelimit.Limiter
 	now     func() time.Time // reassembly timeouts
 
-	fragID atomic.Uint32 // number of the last frame sent in fragments
+	fragIDs fragment.IDs // numbers the frames sent in fragments
 
 	mu     sync.Mutex // serialises Open and Close
 	sock   atomic.Pointer[socket]
@@ -97,7 +98,7 @@ func New(cfg Config) (*Sleeve, error) {
 	s.keys.init()
 	// A random first id, so that a restarted peer does not reuse the ids
 	// of frames its receivers may still be reassembling.
-	s.fragID.Store(rand.Uint32())
+	s.fragIDs.Seed(rand.Uint32())
 	return s, nil
 }
 

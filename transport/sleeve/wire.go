@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/internal/fragment"
 	"github.com/weave-switch/weave-switch/transport"
 )
 
@@ -13,12 +14,13 @@ const (
 	Version         = 1
 	HeaderSize      = 2 + frame.PeerNameSize   // version, flags, sender
 	FrameHeaderSize = 2*frame.PeerNameSize + 2 // src, dst, len
-	// GSOSize is the size of the GSO descriptor that follows every frame
-	// header (and the fragment header) of a FlagGSO datagram.
-	GSOSize = frame.VirtioNetHdrSize
+	// GSOSize is the size of the GSO descriptor (frame.GSO.PutWire) that
+	// follows every frame header (and the fragment header) of a FlagGSO
+	// datagram.
+	GSOSize = frame.GSOWireSize
 	// FragmentHeaderSize is the size of the header of a FlagFragment
-	// datagram: src, dst, id, offset, total.
-	FragmentHeaderSize = 2*frame.PeerNameSize + 12
+	// datagram: src, dst and the fragment descriptor (id, offset, total).
+	FragmentHeaderSize = 2*frame.PeerNameSize + fragment.HeaderSize
 	// MaxDatagramSize bounds every valid datagram: a header, one frame
 	// header and a frame.MaxFrameSize frame. Datagrams are built no bigger
 	// than the packing limit (Config.UnderlayMTU), which is at most this.
@@ -104,7 +106,7 @@ func AppendFrameGSO(b []byte, meta frame.Meta, fr []byte) []byte {
 	const n = FrameHeaderSize + GSOSize
 	b = append(b, make([]byte, n)...)
 	putFrameHeader(b[len(b)-n:], meta, len(fr))
-	putGSO(b[len(b)-GSOSize:], meta.GSO)
+	meta.GSO.PutWire(b[len(b)-GSOSize:])
 	return append(b, fr...)
 }
 
@@ -124,7 +126,7 @@ func AppendFragment(b []byte, sender frame.PeerName, f *Fragment) []byte {
 	putHeader(h, sender, flags)
 	putFragmentHeader(h[HeaderSize:], f)
 	if flags&FlagGSO != 0 {
-		putGSO(h[HeaderSize+FragmentHeaderSize:], f.Meta.GSO)
+		f.Meta.GSO.PutWire(h[HeaderSize+FragmentHeaderSize:])
 	}
 	return append(b, f.Data...)
 }
@@ -147,33 +149,7 @@ func putFragmentHeader(b []byte, f *Fragment) {
 	_ = b[FragmentHeaderSize-1]
 	f.Meta.Src.Put(b[0:])
 	f.Meta.Dst.Put(b[6:])
-	binary.BigEndian.PutUint32(b[12:], f.ID)
-	binary.BigEndian.PutUint32(b[16:], uint32(f.Offset))
-	binary.BigEndian.PutUint32(b[20:], uint32(f.Total))
-}
-
-// putGSO writes g as a GSO descriptor: the fields of a virtio_net_hdr, big
-// endian.
-func putGSO(b []byte, g frame.GSO) {
-	_ = b[GSOSize-1]
-	b[0] = g.Flags
-	b[1] = g.Type
-	binary.BigEndian.PutUint16(b[2:], g.HdrLen)
-	binary.BigEndian.PutUint16(b[4:], g.Size)
-	binary.BigEndian.PutUint16(b[6:], g.CsumStart)
-	binary.BigEndian.PutUint16(b[8:], g.CsumOffset)
-}
-
-func getGSO(b []byte) frame.GSO {
-	_ = b[GSOSize-1]
-	return frame.GSO{
-		Flags:      b[0],
-		Type:       b[1],
-		HdrLen:     binary.BigEndian.Uint16(b[2:]),
-		Size:       binary.BigEndian.Uint16(b[4:]),
-		CsumStart:  binary.BigEndian.Uint16(b[6:]),
-		CsumOffset: binary.BigEndian.Uint16(b[8:]),
-	}
+	fragment.Header{ID: f.ID, Offset: uint32(f.Offset), Total: uint32(f.Total)}.Put(b[12:])
 }
 
 // frameHeaderLen returns the bytes in front of a frame in a datagram whose
@@ -266,26 +242,24 @@ func (r *Reader) resetFragment(d []byte) (reason DropReason, off, val int) {
 		return DropFragmentHeader, HeaderSize, len(d) - HeaderSize
 	}
 	h := d[HeaderSize:]
-	id := binary.BigEndian.Uint32(h[12:])
-	offset := binary.BigEndian.Uint32(h[16:])
-	total := binary.BigEndian.Uint32(h[20:])
+	fh := fragment.Get(h[12:])
 	data := d[hl:]
 	switch {
-	case total < frame.EthernetHeaderSize || total > frame.MaxSuperFrameSize:
-		return DropFragmentRange, HeaderSize + 20, int(min(total, 1<<31-1))
-	case offset >= total || uint32(len(data)) > total-offset:
-		return DropFragmentRange, HeaderSize + 16, int(min(offset, 1<<31-1))
+	case !fragment.ValidTotal(fh.Total):
+		return DropFragmentRange, HeaderSize + 20, int(min(fh.Total, 1<<31-1))
+	case !fh.Check(len(data)):
+		return DropFragmentRange, HeaderSize + 16, int(min(fh.Offset, 1<<31-1))
 	}
 	r.sender, r.flags = frame.PeerNameFrom(d[2:]), d[1]
 	r.frag = Fragment{
 		Meta:   frame.Meta{Src: frame.PeerNameFrom(h[0:]), Dst: frame.PeerNameFrom(h[6:]), Via: r.sender},
-		ID:     id,
-		Offset: int(offset),
-		Total:  int(total),
+		ID:     fh.ID,
+		Offset: int(fh.Offset),
+		Total:  int(fh.Total),
 		Data:   data[:len(data):len(data)],
 	}
 	if d[1]&FlagGSO != 0 {
-		r.frag.Meta.GSO = getGSO(h[FragmentHeaderSize:])
+		r.frag.Meta.GSO = frame.GSOFromWire(h[FragmentHeaderSize:])
 	}
 	r.hasFrag = true
 	return dropNone, 0, 0
@@ -316,7 +290,7 @@ func (r *Reader) Next() (meta frame.Meta, fr []byte, ok bool) {
 	n := int(binary.BigEndian.Uint16(h[12:]))
 	meta = frame.Meta{Src: frame.PeerNameFrom(h[0:]), Dst: frame.PeerNameFrom(h[6:]), Via: r.sender}
 	if r.fhs > FrameHeaderSize {
-		meta.GSO = getGSO(h[FrameHeaderSize:])
+		meta.GSO = frame.GSOFromWire(h[FrameHeaderSize:])
 	}
 	fr = r.rest[r.fhs : r.fhs+n : r.fhs+n]
 	r.rest = r.rest[r.fhs+n:]

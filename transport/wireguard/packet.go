@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/internal/fragment"
 	"github.com/weave-switch/weave-switch/transport"
 )
 
@@ -15,8 +16,9 @@ const (
 	// HeaderSize is the overlay header after the IPv6 header:
 	// version(1) flags(1) src PeerName(6) dst PeerName(6).
 	HeaderSize = 2 + 2*frame.PeerNameSize
-	// GSOSize is the GSO descriptor that follows the header if FlagGSO.
-	GSOSize = 10
+	// GSOSize is the GSO descriptor (frame.GSO.PutWire) that follows the
+	// header if FlagGSO.
+	GSOSize = frame.GSOWireSize
 	// Version is the overlay header version.
 	Version = 1
 	// FlagGSO marks a header followed by a GSO descriptor (Meta.GSO non-zero).
@@ -24,9 +26,10 @@ const (
 	// FlagFragment marks a packet carrying one piece of a frame: the header
 	// (and GSO descriptor) is followed by a fragment descriptor.
 	FlagFragment = 0x02
-	// FragmentSize is the fragment descriptor: frame id, byte offset of
-	// this piece and the frame's total length, big-endian uint32s.
-	FragmentSize = 12
+	// FragmentSize is the fragment descriptor (internal/fragment): frame
+	// id, byte offset of this piece and the frame's total length,
+	// big-endian uint32s.
+	FragmentSize = fragment.HeaderSize
 	// NextHeader is the IPv6 next-header value of an encapsulated frame:
 	// 253, "use for experimentation and testing" (RFC 3692, RFC 4727). The
 	// payload is our overlay header followed by the frame, so neither 143
@@ -106,13 +109,6 @@ func PacketSize(mtu int, v6 bool) int {
 	return max((mtu-ip-MessageOverhead)&^15, MinPacketSize)
 }
 
-// piece says which part of a frame a packet carries: total 0 is the whole
-// frame (no fragment descriptor).
-type piece struct {
-	id         uint32
-	off, total int
-}
-
 // pieceData returns the frame bytes one piece carries in a packet of
 // packetSize bytes.
 func pieceData(packetSize int, m *frame.Meta) int { return packetSize - headerSize(m, true) }
@@ -125,14 +121,14 @@ func encode(dst, f []byte, m *frame.Meta, self, via frame.PeerName) int {
 	if len(f) < frame.EthernetHeaderSize || len(f) > MaxWholeFrame {
 		return 0
 	}
-	return encodePiece(dst, f, m, self, via, piece{})
+	return encodePiece(dst, f, m, self, via, fragment.Header{})
 }
 
 // encodePiece writes the IPv6 packet carrying data, the part pc of a frame
-// (the whole frame if pc.total is 0), into dst and returns its length, or
+// (the whole frame if pc.Total is 0), into dst and returns its length, or
 // 0 if dst is too small. The caller checks the piece's bounds.
-func encodePiece(dst, data []byte, m *frame.Meta, self, via frame.PeerName, pc piece) int {
-	frag := pc.total != 0
+func encodePiece(dst, data []byte, m *frame.Meta, self, via frame.PeerName, pc fragment.Header) int {
+	frag := pc.Total != 0
 	n := headerSize(m, frag) + len(data)
 	if n > len(dst) {
 		return 0
@@ -152,19 +148,12 @@ func encodePiece(dst, data []byte, m *frame.Meta, self, via frame.PeerName, pc p
 	h = h[HeaderSize:]
 	if !m.GSO.IsZero() {
 		p[IPv6HeaderSize+1] = FlagGSO
-		g := m.GSO
-		h[0], h[1] = g.Flags, g.Type
-		binary.BigEndian.PutUint16(h[2:], g.HdrLen)
-		binary.BigEndian.PutUint16(h[4:], g.Size)
-		binary.BigEndian.PutUint16(h[6:], g.CsumStart)
-		binary.BigEndian.PutUint16(h[8:], g.CsumOffset)
+		m.GSO.PutWire(h)
 		h = h[GSOSize:]
 	}
 	if frag {
 		p[IPv6HeaderSize+1] |= FlagFragment
-		binary.BigEndian.PutUint32(h[0:], pc.id)
-		binary.BigEndian.PutUint32(h[4:], uint32(pc.off))
-		binary.BigEndian.PutUint32(h[8:], uint32(pc.total))
+		pc.Put(h)
 		h = h[FragmentSize:]
 	}
 	copy(h, data)
@@ -226,14 +215,7 @@ func decode(p []byte, d *decoded) error {
 		if len(h) < GSOSize {
 			return fmt.Errorf("%w: truncated GSO descriptor", transport.ErrMalformed)
 		}
-		d.Meta.GSO = frame.GSO{
-			Flags:      h[0],
-			Type:       h[1],
-			HdrLen:     binary.BigEndian.Uint16(h[2:]),
-			Size:       binary.BigEndian.Uint16(h[4:]),
-			CsumStart:  binary.BigEndian.Uint16(h[6:]),
-			CsumOffset: binary.BigEndian.Uint16(h[8:]),
-		}
+		d.Meta.GSO = frame.GSOFromWire(h)
 		if d.Meta.GSO.IsZero() {
 			return fmt.Errorf("%w: GSO flag with a zero descriptor", transport.ErrMalformed)
 		}
@@ -244,13 +226,13 @@ func decode(p []byte, d *decoded) error {
 			return fmt.Errorf("%w: truncated fragment descriptor", transport.ErrMalformed)
 		}
 		d.Frag = true
-		d.ID = binary.BigEndian.Uint32(h[0:])
-		off, total := binary.BigEndian.Uint32(h[4:]), binary.BigEndian.Uint32(h[8:])
+		fh := fragment.Get(h)
+		d.ID = fh.ID
 		h = h[FragmentSize:]
-		if total < frame.EthernetHeaderSize || total > MaxFrameSize || len(h) == 0 || off >= total || uint32(len(h)) > total-off {
-			return fmt.Errorf("%w: fragment [%d, +%d) of a %d-byte frame", transport.ErrMalformed, off, len(h), total)
+		if !fh.Check(len(h)) {
+			return fmt.Errorf("%w: fragment [%d, +%d) of a %d-byte frame", transport.ErrMalformed, fh.Offset, len(h), fh.Total)
 		}
-		d.Offset, d.Total, d.Frame = int(off), int(total), h
+		d.Offset, d.Total, d.Frame = int(fh.Offset), int(fh.Total), h
 		return nil
 	}
 	if len(h) < frame.EthernetHeaderSize || len(h) > MaxWholeFrame {

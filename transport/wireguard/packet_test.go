@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/internal/fragment"
 	"github.com/weave-switch/weave-switch/transport"
 )
 
@@ -93,14 +94,14 @@ func FuzzDecode(f *testing.F) {
 	add(testFrame(60, 1), frame.Meta{Src: 3}, func(p []byte) []byte { p[8] = 0xfe; return p })       // src outside prefix
 	add(testFrame(60, 1), frame.Meta{Src: 3}, func(p []byte) []byte { p[41] = FlagGSO; return p })   // GSO flag, zero descriptor
 	add(testFrame(14, 1), frame.Meta{Src: 3}, func(p []byte) []byte { p[5]--; return p[:len(p)-1] }) // 13-byte frame
-	addPiece := func(data []byte, m frame.Meta, pc piece) {
+	addPiece := func(data []byte, m frame.Meta, pc fragment.Header) {
 		n := encodePiece(buf, data, &m, 0x020000000001, 0x020000000002, pc)
 		f.Add(append([]byte(nil), buf[:n]...))
 	}
-	addPiece(testFrame(1300, 2), frame.Meta{Src: 3, Dst: 4}, piece{id: 7, off: 0, total: 65553})
-	addPiece(testFrame(100, 2), frame.Meta{Src: 3, GSO: frame.GSO{Type: frame.GSOTCPv4, Size: 1448}}, piece{id: 7, off: 65453, total: 65553})
-	addPiece(testFrame(100, 2), frame.Meta{Src: 3}, piece{id: 1, off: 65500, total: 65553}) // past the end
-	addPiece(testFrame(10, 2), frame.Meta{Src: 3}, piece{id: 1, off: 0, total: 13})         // frame too short
+	addPiece(testFrame(1300, 2), frame.Meta{Src: 3, Dst: 4}, fragment.Header{ID: 7, Offset: 0, Total: 65553})
+	addPiece(testFrame(100, 2), frame.Meta{Src: 3, GSO: frame.GSO{Type: frame.GSOTCPv4, Size: 1448}}, fragment.Header{ID: 7, Offset: 65453, Total: 65553})
+	addPiece(testFrame(100, 2), frame.Meta{Src: 3}, fragment.Header{ID: 1, Offset: 65500, Total: 65553}) // past the end
+	addPiece(testFrame(10, 2), frame.Meta{Src: 3}, fragment.Header{ID: 1, Offset: 0, Total: 13})         // frame too short
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, p []byte) {
 		var d decoded
@@ -114,12 +115,12 @@ func FuzzDecode(f *testing.F) {
 		if d.Meta.Via != d.Via {
 			t.Fatalf("invalid result %+v", d)
 		}
-		pc := piece{}
+		pc := fragment.Header{}
 		if d.Frag {
 			if len(d.Frame) == 0 || d.Offset+len(d.Frame) > d.Total || d.Total < frame.EthernetHeaderSize || d.Total > MaxFrameSize {
 				t.Fatalf("invalid piece [%d, +%d) of %d", d.Offset, len(d.Frame), d.Total)
 			}
-			pc = piece{id: d.ID, off: d.Offset, total: d.Total}
+			pc = fragment.Header{ID: d.ID, Offset: uint32(d.Offset), Total: uint32(d.Total)}
 		} else if len(d.Frame) < frame.EthernetHeaderSize || len(d.Frame) > MaxWholeFrame {
 			t.Fatalf("invalid result %+v, %d-byte frame", d.Meta, len(d.Frame))
 		}
@@ -147,7 +148,7 @@ func TestPieces(t *testing.T) {
 		got := make([]byte, len(f))
 		for off := 0; off < len(f); off += per {
 			k := min(per, len(f)-off)
-			n := encodePiece(buf, f[off:off+k], &m, 1, 2, piece{id: 9, off: off, total: len(f)})
+			n := encodePiece(buf, f[off:off+k], &m, 1, 2, fragment.Header{ID: 9, Offset: uint32(off), Total: uint32(len(f))})
 			if n == 0 || n > ps || (k == per && n != ps) {
 				t.Fatalf("mtu %d: piece at %d is %d bytes, packet size %d", mtu, off, n, ps)
 			}

@@ -17,6 +17,7 @@ import (
 	"golang.zx2c4.com/wireguard/device"
 
 	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/internal/fragment"
 	"github.com/weave-switch/weave-switch/internal/reassembly"
 	"github.com/weave-switch/weave-switch/internal/udpbatch"
 	"github.com/weave-switch/weave-switch/transport"
@@ -307,7 +308,7 @@ func (t *Transport) Send(b *frame.Batch, ep transport.Endpoint) error {
 		return t.opErr("send", ep, ErrUnknownPeer)
 	}
 	r := t.txPool.Get().(*txReq)
-	r.b, r.via, r.packet, r.next, r.off, r.tooBig = b, p.name, int(p.packet.Load()), 0, 0, 0
+	r.b, r.via, r.packet, r.next, r.split, r.tooBig = b, p.name, int(p.packet.Load()), 0, fragment.Splitter{}, 0
 	select {
 	case t.txq <- r:
 	default:

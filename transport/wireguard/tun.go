@@ -8,6 +8,7 @@ import (
 	"golang.zx2c4.com/wireguard/tun"
 
 	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/internal/fragment"
 )
 
 // txReq is one Send call handed to the device's TUN reader: the caller's
@@ -16,12 +17,11 @@ import (
 type txReq struct {
 	b         *frame.Batch
 	via       frame.PeerName
-	packet    int    // packet size for the peer's path (PacketSize)
-	next      int    // next frame of b to encode
-	off       int    // bytes of frame next already encoded (in pieces)
-	id        uint32 // id of frame next, if it goes in pieces
-	tooBig    int    // frames dropped for size
-	abandoned bool   // Send gave up (device closed); guarded by tunDevice.txMu
+	packet    int               // packet size for the peer's path (PacketSize)
+	next      int               // next frame of b to encode
+	split     fragment.Splitter // pieces of frame next left to encode, if it goes in pieces
+	tooBig    int               // frames dropped for size
+	abandoned bool              // Send gave up (device closed); guarded by tunDevice.txMu
 	done      chan struct{}
 }
 
@@ -45,11 +45,10 @@ type tunDevice struct {
 	once   sync.Once
 
 	txMu sync.Mutex // guards txCur's contents against an abandoning Send
-	// txCur is the request Read is working through, nextID the id of the
-	// last frame cut into pieces; only the device's single TUN-reader
-	// goroutine touches them.
-	txCur  *txReq
-	nextID uint32
+	// txCur is the request Read is working through; only the device's
+	// single TUN-reader goroutine touches it.
+	txCur   *txReq
+	fragIDs fragment.IDs // numbers the frames cut into pieces
 }
 
 var _ tun.Device = (*tunDevice)(nil)
@@ -114,7 +113,7 @@ func (d *tunDevice) fill(bufs [][]byte, sizes []int, offset int) int {
 	n, frames := 0, 0
 	for r.next < r.b.N && n < len(bufs) {
 		f, m := r.b.Frame(r.next), &r.b.Meta[r.next]
-		if r.off == 0 {
+		if !r.split.More() {
 			if len(f) < frame.EthernetHeaderSize || len(f) > MaxFrameSize {
 				r.next++
 				r.tooBig++
@@ -128,17 +127,16 @@ func (d *tunDevice) fill(bufs [][]byte, sizes []int, offset int) int {
 				frames++
 				continue
 			}
-			d.nextID++
-			r.id = d.nextID
+			// A frame too big for one packet goes in pieces of one size
+			// (the last may be shorter), so their messages leave as one
+			// GSO send.
+			r.split.Start(d.fragIDs.Next(), f, pieceData(r.packet, m))
 		}
-		// A frame too big for one packet goes in pieces of one size (the
-		// last may be shorter), so their messages leave as one GSO send.
-		k := min(pieceData(r.packet, m), len(f)-r.off)
-		sizes[n] = encodePiece(bufs[n][offset:], f[r.off:r.off+k], m, d.t.self, r.via, piece{id: r.id, off: r.off, total: len(f)})
+		pc, data, last, _ := r.split.Next()
+		sizes[n] = encodePiece(bufs[n][offset:], data, m, d.t.self, r.via, pc)
 		n++
 		d.t.stats.TxFragments.Add(1)
-		if r.off += k; r.off == len(f) {
-			r.off = 0
+		if last {
 			r.next++
 			frames++
 		}

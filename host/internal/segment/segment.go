@@ -1,13 +1,19 @@
-package frame
+// Package segment cuts GSO super-frames into ordinary frames in
+// userspace, as the kernel's TSO and USO would: host/ uses it to write a
+// super-frame to a TAP that cannot take it whole. It allocates nothing on
+// success.
+package segment
 
 import (
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/weave-switch/weave-switch/frame"
 )
 
-// ErrBadGSO is wrapped by every error Segment returns for a malformed
+// ErrBadGSO is wrapped by every error Cut returns for a malformed
 // super-frame or offload description: headers truncated, length fields
 // that disagree with the frame, a protocol that does not match GSO.Type,
 // a zero segment size, inconsistent checksum offsets.
@@ -25,15 +31,15 @@ const (
 	tcpFlagCWR    = 0x80
 )
 
-// Segment cuts the Ethernet super-frame super, described by g, into
+// Cut cuts the Ethernet super-frame super, described by g, into
 // ordinary frames the way the kernel's TSO/USO would, writing segment i
 // into out[i] for i < n. It is the userspace stand-in for a TAP without
 // offloads.
 //
 // Buffers: super is read only and not retained. out and its buffers are
-// the caller's; the room of out[i] is cap(out[i]) and, on success, Segment
+// the caller's; the room of out[i] is cap(out[i]) and, on success, Cut
 // reslices out[i] to the length of segment i (same backing array). The
-// buffers must not overlap super or each other. Segment never allocates on
+// buffers must not overlap super or each other. Cut never allocates on
 // success; if out has fewer than n buffers, or one is smaller than headers
 // plus its payload, it returns an error that Is io.ErrShortBuffer (out may
 // then be partly written). Each buffer needs room for the headers plus
@@ -66,8 +72,8 @@ const (
 // checksum of 0 being sent as 0xffff. A super-frame whose payload fits in
 // g.Size (even an empty one) yields one segment.
 //
-// Segment is safe for concurrent use with distinct out buffers.
-func Segment(super []byte, g GSO, out [][]byte) (n int, err error) {
+// Cut is safe for concurrent use with distinct out buffers.
+func Cut(super []byte, g frame.GSO, out [][]byte) (n int, err error) {
 	p, err := parseSuper(super, g)
 	if err != nil {
 		return 0, err
@@ -98,9 +104,9 @@ func Segment(super []byte, g GSO, out [][]byte) (n int, err error) {
 	)
 	if p.v4 {
 		ipID = binary.BigEndian.Uint16(super[p.l3Off+4:])
-		addrSum = Checksum(super[p.l3Off+12:p.l3Off+20], 0)
+		addrSum = frame.Checksum(super[p.l3Off+12:p.l3Off+20], 0)
 	} else {
-		addrSum = Checksum(super[p.l3Off+8:p.l3Off+40], 0)
+		addrSum = frame.Checksum(super[p.l3Off+8:p.l3Off+40], 0)
 	}
 	if p.tcp {
 		seq = binary.BigEndian.Uint32(super[p.l4Off+4:])
@@ -120,7 +126,7 @@ func Segment(super []byte, g GSO, out [][]byte) (n int, err error) {
 			binary.BigEndian.PutUint16(ip[2:], uint16(p.l4Off-p.l3Off+l4Len))
 			binary.BigEndian.PutUint16(ip[4:], ipID+uint16(i))
 			ip[10], ip[11] = 0, 0
-			binary.BigEndian.PutUint16(ip[10:], ^Checksum(ip[:p.l4Off-p.l3Off], 0))
+			binary.BigEndian.PutUint16(ip[10:], ^frame.Checksum(ip[:p.l4Off-p.l3Off], 0))
 		} else {
 			binary.BigEndian.PutUint16(ip[4:], uint16(l4Len))
 		}
@@ -144,8 +150,8 @@ func Segment(super []byte, g GSO, out [][]byte) (n int, err error) {
 		}
 		l4[csumAt], l4[csumAt+1] = 0, 0
 		sum := pseudoSum(addrSum, p.proto, l4Len)
-		sum = Checksum(l4[:l4HdrLen], sum)
-		sum = Checksum(payload[off:off+l], sum) // l4HdrLen is even: no odd-byte shift
+		sum = frame.Checksum(l4[:l4HdrLen], sum)
+		sum = frame.Checksum(payload[off:off+l], sum) // l4HdrLen is even: no odd-byte shift
 		csum := ^sum
 		if !p.tcp && csum == 0 {
 			csum = 0xffff // RFC 768: 0 means "no checksum"
@@ -175,21 +181,21 @@ type superFrame struct {
 }
 
 func badGSO(format string, args ...any) error {
-	return fmt.Errorf("frame: %s: %w", fmt.Sprintf(format, args...), ErrBadGSO)
+	return fmt.Errorf("segment: %s: %w", fmt.Sprintf(format, args...), ErrBadGSO)
 }
 
-// parseSuper validates super against g (see Segment) and returns its layout.
-func parseSuper(super []byte, g GSO) (superFrame, error) {
+// parseSuper validates super against g (see Cut) and returns its layout.
+func parseSuper(super []byte, g frame.GSO) (superFrame, error) {
 	var p superFrame
-	typ := g.Type &^ GSOECN
+	typ := g.Type &^ frame.GSOECN
 	switch typ {
-	case GSOTCPv4, GSOTCPv6:
+	case frame.GSOTCPv4, frame.GSOTCPv6:
 		p.tcp, p.proto = true, ipProtoTCP
-	case GSOUDPL4:
-		if g.Type&GSOECN != 0 {
+	case frame.GSOUDPL4:
+		if g.Type&frame.GSOECN != 0 {
 			return p, badGSO("ECN bit with GSO type UDP_L4")
 		}
-		if g.Flags&GSOFlagNeedsCsum == 0 {
+		if g.Flags&frame.GSOFlagNeedsCsum == 0 {
 			return p, badGSO("GSO type UDP_L4 without NEEDS_CSUM")
 		}
 		p.proto = ipProtoUDP
@@ -200,13 +206,13 @@ func parseSuper(super []byte, g GSO) (superFrame, error) {
 		return p, badGSO("zero segment size")
 	}
 
-	if len(super) < EthernetHeaderSize {
+	if len(super) < frame.EthernetHeaderSize {
 		return p, badGSO("frame of %d bytes shorter than an Ethernet header", len(super))
 	}
 	et := binary.BigEndian.Uint16(super[12:])
-	p.l3Off = EthernetHeaderSize
+	p.l3Off = frame.EthernetHeaderSize
 	if et == etherTypeVLAN {
-		if len(super) < EthernetHeaderSize+vlanTagSize {
+		if len(super) < frame.EthernetHeaderSize+vlanTagSize {
 			return p, badGSO("truncated 802.1Q tag")
 		}
 		et = binary.BigEndian.Uint16(super[16:])
@@ -214,8 +220,8 @@ func parseSuper(super []byte, g GSO) (superFrame, error) {
 	}
 	ip := super[p.l3Off:]
 	switch et {
-	case EtherTypeIPv4:
-		if typ == GSOTCPv6 {
+	case frame.EtherTypeIPv4:
+		if typ == frame.GSOTCPv6 {
 			return p, badGSO("IPv4 packet with GSO type TCPv6")
 		}
 		p.v4 = true
@@ -236,8 +242,8 @@ func parseSuper(super []byte, g GSO) (superFrame, error) {
 			return p, badGSO("IPv4 protocol %d with GSO type %#x", ip[9], g.Type)
 		}
 		p.l4Off = p.l3Off + ihl
-	case EtherTypeIPv6:
-		if typ == GSOTCPv4 {
+	case frame.EtherTypeIPv6:
+		if typ == frame.GSOTCPv4 {
 			return p, badGSO("IPv6 packet with GSO type TCPv4")
 		}
 		if len(ip) < 40 || ip[0]>>4 != 6 {
@@ -275,7 +281,7 @@ func parseSuper(super []byte, g GSO) (superFrame, error) {
 		}
 		p.payOff = p.l4Off + 8
 	}
-	if g.Flags&GSOFlagNeedsCsum != 0 && (int(g.CsumStart) != p.l4Off || int(g.CsumOffset) != csumOff) {
+	if g.Flags&frame.GSOFlagNeedsCsum != 0 && (int(g.CsumStart) != p.l4Off || int(g.CsumOffset) != csumOff) {
 		return p, badGSO("checksum at %d+%d, L4 header at %d with checksum field at +%d", g.CsumStart, g.CsumOffset, p.l4Off, csumOff)
 	}
 	return p, nil
