@@ -25,12 +25,8 @@ type Status struct {
 
 	Peers       []Peer       `json:"peers"`
 	Connections []Connection `json:"connections"`
-	// TransportStats are the transport's own counters (shape depends on
-	// the transport).
-	TransportStats any `json:"transport_stats,omitempty"`
-	// LinkTransportStats are the other transports' counters, by name
-	// ("wireguard", "quic").
-	LinkTransportStats map[string]any `json:"link_transport_stats,omitempty"`
+	// Transports are the counters of each transport this router runs.
+	Transports []TransportStats `json:"transports"`
 	Switch             SwitchStats    `json:"switch"`
 	Data               DataStats      `json:"data"`
 	Attachments        []Attachment   `json:"attachments"`
@@ -202,4 +198,19 @@ type DetachResponse struct {
 // Error is the body of a failed request.
 type Error struct {
 	Error string `json:"error"`
+}
+
+// TransportStats are one transport's counters, in one shape for every
+// transport.
+type TransportStats struct {
+	// Name is the transport: sleeve, wireguard or quic.
+	Name string `json:"name"`
+	// Counters are events and totals by name (frames, datagrams and
+	// bytes sent and received, fragments, offload batches...).
+	Counters map[string]uint64 `json:"counters"`
+	// Drops are frames or datagrams dropped, by reason.
+	Drops map[string]uint64 `json:"drops"`
+	// PathMTU is the underlay path MTU by peer address, where the
+	// transport learned one below the interface's.
+	PathMTU map[string]int `json:"path_mtu,omitempty"`
 }

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"github.com/weave-switch/weave-switch/api"
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/gossip/mesh"
+	"github.com/weave-switch/weave-switch/host"
 	"github.com/weave-switch/weave-switch/isolation"
 	"github.com/weave-switch/weave-switch/kernel"
 )
@@ -223,32 +223,13 @@ func parseListen(s string) (netip.AddrPort, error) {
 	return netip.AddrPort{}, fmt.Errorf("%q is not HOST:PORT with a numeric host", s)
 }
 
-// peerName resolves the peer name: flag, then saved, then derived (and
-// saved).
+// peerName is --name, else the name kept in the data directory (made
+// on the first start).
 func peerName(c Config) (frame.PeerName, error) {
 	if c.Name != "" {
 		return frame.ParsePeerName(c.Name)
 	}
-	file := filepath.Join(c.DataDir, "peer-name")
-	if b, err := os.ReadFile(file); err == nil {
-		n, err := frame.ParsePeerName(strings.TrimSpace(string(b)))
-		if err != nil {
-			return 0, fmt.Errorf("%s: %w", file, err)
-		}
-		return n, nil
-	}
-	seed, _ := os.ReadFile("/etc/machine-id")
-	if ns, err := os.Readlink("/proc/self/ns/net"); err == nil {
-		seed = append(seed, ns...) // one name per network namespace
-	}
-	n := frame.PeerNameFromSeed(seed)
-	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
-		return 0, fmt.Errorf("data dir: %w", err)
-	}
-	if err := os.WriteFile(file, []byte(n.String()+"\n"), 0o600); err != nil {
-		return 0, fmt.Errorf("save peer name: %w", err)
-	}
-	return n, nil
+	return host.LoadOrCreatePeerName(c.DataDir)
 }
 
 // offered returns the transports this router offers besides the sleeve:

@@ -235,25 +235,14 @@ func (d *Daemon) buildTransports() (func(), error) {
 	return undo, nil
 }
 
-// listenAPI takes the API's unix socket, replacing a stale socket but
-// refusing to steal one a live router is serving.
+// listenAPI takes the API's unix socket.
 func (d *Daemon) listenAPI() (func(), error) {
-	path := d.cfg.API
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("--api: %w", err)
-	}
-	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-		c.Close()
-		return nil, fmt.Errorf("--api: a router is already serving %s", path)
-	}
-	_ = os.Remove(path)
-	ln, err := net.Listen("unix", path)
+	ln, err := api.Listen(d.cfg.API)
 	if err != nil {
-		return nil, fmt.Errorf("--api: %w", err)
+		return nil, err
 	}
-	_ = os.Chmod(path, 0o660)
 	d.apiLn = ln
-	return func() { ln.Close(); os.Remove(path) }, nil
+	return func() { ln.Close(); os.Remove(d.cfg.API) }, nil
 }
 
 // openTAP opens the router's port, off the bridge, so that the router
@@ -417,7 +406,7 @@ func (d *Daemon) serveAPI() (func(), error) {
 		Status: d.Status, Containers: d.att, Peers: peers{d}, IPAM: d.ipam, Host: d.iso,
 	}))
 	mux.Handle("GET /metrics", d.metrics)
-	return d.serve(d.apiLn, mux), nil
+	return api.Serve(d.apiLn, mux, d.log), nil
 }
 
 // serveMetrics serves the metrics over TCP too, with --metrics-addr.
@@ -429,28 +418,7 @@ func (d *Daemon) serveMetrics() (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("--metrics-addr: %w", err)
 	}
-	return d.serve(ln, d.metrics), nil
-}
-
-// serve runs an HTTP server on ln in a tracked goroutine; the undo shuts
-// it down and waits for the goroutine.
-func (d *Daemon) serve(ln net.Listener, h http.Handler) func() {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			d.log.Error("http server", "addr", ln.Addr().String(), "err", err)
-		}
-	}()
-	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			srv.Close()
-		}
-		<-done
-	}
+	return api.Serve(ln, d.metrics, d.log), nil
 }
 
 func tapName(bridge string) string {

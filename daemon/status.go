@@ -17,14 +17,9 @@ func (d *Daemon) Status() api.Status {
 		Listen: d.listen.String(), Transport: d.cfg.Transport,
 		Bridge: d.cfg.Bridge, TAP: d.tapName, MTU: d.mtu,
 	}
-	s.TransportStats = d.sleeve.Stats()
-	for _, l := range d.links {
-		if ls, ok := l.(interface{ Stats() any }); ok {
-			if s.LinkTransportStats == nil {
-				s.LinkTransportStats = map[string]any{}
-			}
-			s.LinkTransportStats[l.Name()] = ls.Stats()
-		}
+	for _, t := range d.reporters() {
+		r := t.Report()
+		s.Transports = append(s.Transports, api.TransportStats{Name: r.Name, Counters: r.Counters, Drops: r.Drops, PathMTU: r.PathMTU})
 	}
 	ms := d.mesh.Status(context.Background())
 	s.Encryption = ms.Encryption

@@ -87,7 +87,7 @@ ws_check "metrics label each link with its transport" bash -c \
 ws_check "metrics count quic-go's own drops" bash -c \
 	"$(declare -f metrics_of); WS_TMP=$WS_TMP; metrics_of h3 | grep -q 'weave_switch_transport_dropped_total{reason=\"quic_receive_queue\",transport=\"quic\"}'"
 ws_check "metrics show the QUIC receive gate" bash -c \
-	"$(declare -f metrics_of); WS_TMP=$WS_TMP; metrics_of h3 | grep -q '^weave_switch_quic_receive_gate_total{event=\"wait\"}' && metrics_of h3 | grep -q '^weave_switch_quic_receive_gate_total{event=\"reset\"}'"
+	"$(declare -f metrics_of); WS_TMP=$WS_TMP; metrics_of h3 | grep -q '^weave_switch_transport_events_total{event=\"gate_waits\",transport=\"quic\"}' && metrics_of h3 | grep -q '^weave_switch_transport_events_total{event=\"gate_resets\",transport=\"quic\"}'"
 ws_check "status shows each link's path MTU (1500)" bash -c \
 	"'$WS_BIN' status --api $WS_TMP/h1.sock --json | jq -e '[.connections[] | .path_mtu] == [1500, 1500]' >/dev/null"
 
@@ -116,7 +116,7 @@ ws_check "status shows the narrower path MTU on every link of h3" bash -c \
 quic_resets() { # PMTU resets counted at either end of the QUIC link (h1, h3)
 	local n=0 r
 	for r in h1 h3; do
-		n=$((n + $("$WS_BIN" status --api "$WS_TMP/$r.sock" --json | jq '.link_transport_stats.quic.PMTUResets // 0')))
+		n=$((n + $("$WS_BIN" status --api "$WS_TMP/$r.sock" --json | jq '[.transports[] | select(.name=="quic") | .counters.pmtu_resets] | add // 0')))
 	done
 	echo "$n PMTU resets"
 	[ "$n" -ge 1 ]

@@ -67,8 +67,5 @@ func (l *Link) Add(peer frame.PeerName, ip netip.Addr, caps map[string]string, _
 // Remove forgets peer.
 func (l *Link) Remove(peer frame.PeerName) { l.t.RemovePeer(peer) }
 
-// Stats returns the transport's counters (a StatsSnapshot), for status.
-func (l *Link) Stats() any { return l.t.Stats() }
-
 // PathMTU returns the path MTU to peer (see Transport.PathMTU).
 func (l *Link) PathMTU(peer frame.PeerName) int { return l.t.PathMTU(peer) }

@@ -66,8 +66,5 @@ func (l *Link) Add(peer frame.PeerName, ip netip.Addr, caps map[string]string, _
 // Remove removes peer from the WireGuard device.
 func (l *Link) Remove(peer frame.PeerName) { _ = l.t.RemovePeer(peer) }
 
-// Stats returns the transport's counters (a StatsSnapshot), for status.
-func (l *Link) Stats() any { return l.t.Stats().Snapshot() }
-
 // PathMTU returns the path MTU to peer (see Transport.PathMTU).
 func (l *Link) PathMTU(peer frame.PeerName) int { return l.t.PathMTU(peer) }
