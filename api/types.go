@@ -26,12 +26,12 @@ type Status struct {
 	Peers       []Peer       `json:"peers"`
 	Connections []Connection `json:"connections"`
 	// Transports are the counters of each transport this router runs.
-	Transports []TransportStats `json:"transports"`
-	Switch             SwitchStats    `json:"switch"`
-	Data               DataStats      `json:"data"`
-	Attachments        []Attachment   `json:"attachments"`
-	Fastpath           Fastpath       `json:"fastpath"`
-	IPAM               *IPAMStatus    `json:"ipam,omitempty"`
+	Transports  []TransportStats `json:"transports"`
+	Switch      SwitchStats      `json:"switch"`
+	Data        DataStats        `json:"data"`
+	Attachments []Attachment     `json:"attachments"`
+	Fastpath    Fastpath         `json:"fastpath"`
+	IPAM        *IPAMStatus      `json:"ipam,omitempty"`
 	// Host is isolation, exposed addresses and services (see host.go).
 	Host *HostStatus `json:"host,omitempty"`
 }
