@@ -1,5 +1,6 @@
 // Package ratelimit limits log lines that anything on the data path can
-// trigger (STYLE rule 17): at most Burst per Interval, counting the rest.
+// trigger: at most Burst per Interval, counting the rest. Logger applies
+// it to a *slog.Logger.
 package ratelimit
 
 import (
