@@ -105,7 +105,7 @@ func (d *Daemon) start() (err error) {
 		return err
 	}
 	listen, _ := parseListen(c.Listen)
-	sl, err := sleeve.New(sleeve.Config{Self: d.self, Listen: listen, Encrypt: len(c.Password) > 0})
+	sl, err := sleeve.New(sleeve.Config{Self: d.self, Listen: listen, Encrypt: len(c.Password) > 0, Logger: d.log.With("component", "sleeve")})
 	if err != nil {
 		return fmt.Errorf("sleeve: %w", err)
 	}
@@ -119,7 +119,7 @@ func (d *Daemon) start() (err error) {
 		if err != nil {
 			return err
 		}
-		wg, err := wireguard.New(wireguard.Config{Self: d.self, Listen: wl, PrivateKey: key})
+		wg, err := wireguard.New(wireguard.Config{Self: d.self, Listen: wl, PrivateKey: key, Logger: d.log.With("component", "wireguard")})
 		if err != nil {
 			return fmt.Errorf("wireguard: %w", err)
 		}
@@ -132,7 +132,7 @@ func (d *Daemon) start() (err error) {
 		if err != nil {
 			return fmt.Errorf("quic certificate: %w", err)
 		}
-		q, err := quictransport.New(quictransport.Config{Self: d.self, Listen: ql, Certificate: &cert})
+		q, err := quictransport.New(quictransport.Config{Self: d.self, Listen: ql, Certificate: &cert, Logger: d.log.With("component", "quic")})
 		if err != nil {
 			return fmt.Errorf("quic: %w", err)
 		}
@@ -182,12 +182,8 @@ func (d *Daemon) start() (err error) {
 	} else if !c.NoOffload {
 		d.log.Warn("TAP offloads unavailable: every frame crosses userspace on its own", "tap", d.tapName)
 	}
-	lg := router.Logger{
-		Verbosef: func(f string, a ...any) { d.log.Debug(fmt.Sprintf(f, a...)) },
-		Errorf:   rateLimited(d.log, time.Second),
-	}
 	d.rt, err = router.New(router.Config{
-		Self: d.self, Nickname: c.Nickname, Device: tap, Transport: sl, Logger: lg, FrameSize: frameSize,
+		Self: d.self, Nickname: c.Nickname, Device: tap, Transport: sl, Logger: d.log.With("component", "router"), FrameSize: frameSize,
 		Queues:  extraQueues,
 		Extra:   extra,
 		Workers: c.RxWorkers,
