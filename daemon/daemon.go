@@ -180,7 +180,7 @@ func (d *Daemon) buildTransports() (func(), error) {
 	}
 	encrypt := len(c.Password) > 0
 	listen, _ := parseListen(c.Listen)
-	sl, err := sleeve.New(sleeve.Config{Self: d.self, Listen: listen, Encrypt: encrypt})
+	sl, err := sleeve.New(sleeve.Config{Self: d.self, Listen: listen, Encrypt: encrypt, Logger: d.log.With("component", "sleeve")})
 	if err != nil {
 		return undo, fmt.Errorf("sleeve: %w", err)
 	}
@@ -200,7 +200,7 @@ func (d *Daemon) buildTransports() (func(), error) {
 		if err != nil {
 			return undo, err
 		}
-		wg, err := wireguard.New(wireguard.Config{Self: d.self, Listen: wl, PrivateKey: key})
+		wg, err := wireguard.New(wireguard.Config{Self: d.self, Listen: wl, PrivateKey: key, Logger: d.log.With("component", "wireguard")})
 		if err != nil {
 			return undo, fmt.Errorf("wireguard: %w", err)
 		}
@@ -214,7 +214,7 @@ func (d *Daemon) buildTransports() (func(), error) {
 		if err != nil {
 			return undo, fmt.Errorf("quic certificate: %w", err)
 		}
-		q, err := quictransport.New(quictransport.Config{Self: d.self, Listen: ql, Certificate: &cert})
+		q, err := quictransport.New(quictransport.Config{Self: d.self, Listen: ql, Certificate: &cert, Logger: d.log.With("component", "quic")})
 		if err != nil {
 			return undo, fmt.Errorf("quic: %w", err)
 		}
@@ -276,13 +276,9 @@ func (d *Daemon) startRouter() (func(), error) {
 	} else if !c.NoOffload {
 		d.log.Warn("TAP offloads unavailable: every frame crosses userspace on its own", "tap", d.tapName)
 	}
-	lg := router.Logger{
-		Verbosef: func(f string, a ...any) { d.log.Debug(fmt.Sprintf(f, a...)) },
-		Errorf:   rateLimited(d.log, time.Second),
-	}
 	rt, err := router.New(router.Config{
-		Self: d.self, Nickname: c.Nickname, Device: tap, Transport: d.sleeve, Logger: lg, FrameSize: frameSize,
-		Queues: more, Extra: d.extra, Workers: c.RxWorkers,
+		Self: d.self, Nickname: c.Nickname, Device: tap, Transport: d.sleeve, Logger: d.log.With("component", "router"),
+		FrameSize: frameSize, Queues: more, Extra: d.extra, Workers: c.RxWorkers,
 	})
 	if err != nil {
 		return nil, err

@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"time"
 
 	"github.com/weave-switch/weave-switch/api"
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/gossip/mesh"
-	"github.com/weave-switch/weave-switch/internal/ratelimit"
 	"github.com/weave-switch/weave-switch/kernel"
 	"github.com/weave-switch/weave-switch/kernel/vxlan"
 	"github.com/weave-switch/weave-switch/router"
@@ -107,14 +104,4 @@ func (p peers) Connect(ctx context.Context, req api.ConnectRequest) error {
 func (p peers) Forget(ctx context.Context, req api.ConnectRequest) (api.ForgetResponse, error) {
 	ok, err := p.d.mesh.Forget(ctx, req.Address)
 	return api.ForgetResponse{Forgotten: ok}, err
-}
-
-// rateLimited logs at most one error per interval, counting the rest.
-func rateLimited(l *slog.Logger, every time.Duration) func(string, ...any) {
-	lim := &ratelimit.Limiter{Interval: every, Burst: 1}
-	return func(f string, a ...any) {
-		if ok, suppressed := lim.Allow(); ok {
-			l.Error(fmt.Sprintf(f, a...), "suppressed", suppressed)
-		}
-	}
 }

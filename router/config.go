@@ -3,6 +3,7 @@ package router
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"time"
 
@@ -22,27 +23,6 @@ type Device interface {
 	Close() error
 }
 
-// Logger is the router's logger; a nil func is silent.
-type Logger struct {
-	Verbosef func(format string, args ...any)
-	Errorf   func(format string, args ...any)
-}
-
-// Discard is a silent Logger.
-var Discard = Logger{}
-
-func (l Logger) verbosef(format string, args ...any) {
-	if l.Verbosef != nil {
-		l.Verbosef(format, args...)
-	}
-}
-
-func (l Logger) errorf(format string, args ...any) {
-	if l.Errorf != nil {
-		l.Errorf(format, args...)
-	}
-}
-
 // Config configures a Router.
 type Config struct {
 	// Self is this router's peer name. Required.
@@ -58,11 +38,12 @@ type Config struct {
 	// stay in order. Writes go to Device. The Router closes them.
 	Queues []Device
 	// Transport carries frames to other peers. Required; the Router
-	// opens and closes it.
+	// opens it in Start and closes it in Close, or in Start if Start
+	// fails.
 	Transport transport.Transport
 	// Extra are further transports (a link may use another transport than
 	// the default: link.Peer.Transport). The Router opens and closes them
-	// and receives from all of them.
+	// as it does Transport, and receives from all of them.
 	Extra []transport.Transport
 	// FrameSize is the largest frame the data path carries: the size of
 	// every batch buffer. If zero, defaults to frame.MaxFrameSize; a
@@ -83,8 +64,10 @@ type Config struct {
 	// MACMaxAge is how long an idle MAC stays learned. If zero, defaults
 	// to the switch's default (10 minutes).
 	MACMaxAge time.Duration
-	// Logger; if zero, silent.
-	Logger Logger
+	// Logger receives the routines' start and stop (Debug) and device
+	// and receive errors (Error, at most one a second). If nil, nothing is
+	// logged.
+	Logger *slog.Logger
 	// Now is the clock. If nil, time.Now.
 	Now func() time.Time
 }

@@ -2,6 +2,7 @@ package router
 
 import (
 	"encoding/binary"
+	"log/slog"
 	"sync/atomic"
 
 	"github.com/weave-switch/weave-switch/frame"
@@ -136,7 +137,7 @@ func (r *Router) routineDeliver(w int, q <-chan deliveryJob) {
 			idx := j.rb.idx[w]
 			if _, err := r.cfg.Device.Write(j.rb.b, idx); err != nil && !isClosed(err) {
 				r.counters.devErrors.Add(1)
-				r.log.errorf("write device: %v", err)
+				r.errLog.Log(slog.LevelError, "writing to the bridge port failed", "err", err)
 			}
 			r.counters.toDevice.Add(uint64(len(idx)))
 			r.pending.Add(-1)

@@ -1,12 +1,15 @@
 package router
 
 import (
+	"errors"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/link"
+	"github.com/weave-switch/weave-switch/internal/leakcheck"
 	"github.com/weave-switch/weave-switch/transport"
 	"github.com/weave-switch/weave-switch/transport/memory"
 )
@@ -72,5 +75,63 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// closeCounter is a Transport that counts its Close calls; its Open fails
+// if fail is set.
+type closeCounter struct {
+	transport.Transport
+	fail   bool
+	opened bool
+	closes int
+}
+
+func (c *closeCounter) Open() ([]transport.ReceiveFunc, netip.AddrPort, error) {
+	if c.fail {
+		return nil, netip.AddrPort{}, errors.New("injected Open failure")
+	}
+	c.opened = true
+	return c.Transport.Open()
+}
+
+func (c *closeCounter) Close() error {
+	c.closes++
+	return c.Transport.Close()
+}
+
+// TestStartFailureClosesEveryTransport: when the second extra transport
+// fails to Open, Start closes the default transport, both extras and the
+// one after them it never reached, and leaves no goroutine.
+func TestStartFailureClosesEveryTransport(t *testing.T) {
+	leakcheck.Check(t)
+	n := memory.NewNetwork()
+	name := frame.PeerName(0x020000000001)
+	var trs []*closeCounter
+	for i := range 4 {
+		trs = append(trs, &closeCounter{Transport: n.NewTransport(name, netip.AddrPortFrom(netip.MustParseAddr("192.0.2.1"), uint16(6783+i))), fail: i == 2})
+	}
+	r, err := New(Config{Self: name, Device: newFakeDevice(), Transport: trs[0],
+		Extra: []transport.Transport{trs[1], trs[2], trs[3]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Start(); err == nil {
+		t.Fatal("Start succeeded with a failing transport")
+	}
+	for i, tr := range trs {
+		if tr.closes == 0 {
+			t.Errorf("transport %d (opened %v) not closed", i, tr.opened)
+		}
+		if _, _, err := tr.Transport.Open(); !errors.Is(err, net.ErrClosed) {
+			t.Errorf("transport %d: Open after the failed Start: %v, want closed", i, err)
+		}
+	}
+	if trs[3].opened {
+		t.Error("Start opened a transport after the failing one")
+	}
+	// The constructor closes its transports too: harmless.
+	for _, tr := range trs {
+		tr.Close()
 	}
 }

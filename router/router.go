@@ -3,6 +3,7 @@ package router
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/internal/ratelimit"
 	ethswitch "github.com/weave-switch/weave-switch/switch"
 	"github.com/weave-switch/weave-switch/transport"
 )
@@ -17,9 +19,10 @@ import (
 // Router forwards frames between the local Device and the peers. Its
 // methods are safe for concurrent use.
 type Router struct {
-	cfg Config
-	sw  *ethswitch.Switch
-	log Logger
+	cfg    Config
+	sw     *ethswitch.Switch
+	log    *slog.Logger
+	errLog *ratelimit.Logger // errors that can repeat per batch
 
 	peers struct {
 		sync.Mutex // serialises writers; readers use table
@@ -63,25 +66,29 @@ func New(cfg Config) (*Router, error) {
 	if err != nil {
 		return nil, fmt.Errorf("router: %w", err)
 	}
-	r := &Router{cfg: c, sw: sw, log: c.Logger, closing: make(chan struct{}), fatal: make(chan error, 1)}
+	log := ratelimit.OrDiscard(c.Logger)
+	r := &Router{cfg: c, sw: sw, log: log, errLog: ratelimit.NewLogger(log, time.Second, 1),
+		closing: make(chan struct{}), fatal: make(chan error, 1)}
 	r.peers.table.Store(newPeerTable(nil))
 	return r, nil
 }
 
-// Start opens the transport and starts the router's goroutines. It
-// returns the local address the transport bound.
+// Start opens the transports and starts the router's goroutines. It
+// returns the local address Config.Transport bound.
 //
-// It opens Config.Transport and then every Extra transport; on an error it
-// closes those it opened.
+// It opens Config.Transport and then every Extra transport; if one fails,
+// it closes all of them, opened or not (Close is idempotent, so their
+// constructor may close them again), and returns the error. The devices
+// stay open: Close closes them.
 func (r *Router) Start() (netip.AddrPort, error) {
 	var fns []transport.ReceiveFunc
 	var local netip.AddrPort
-	for i, tr := range append([]transport.Transport{r.cfg.Transport}, r.cfg.Extra...) {
+	all := append([]transport.Transport{r.cfg.Transport}, r.cfg.Extra...)
+	for i, tr := range all {
 		f, l, err := tr.Open()
 		if err != nil {
-			r.cfg.Transport.Close()
-			for _, opened := range r.cfg.Extra[:max(i-1, 0)] {
-				opened.Close()
+			for _, t := range all {
+				t.Close()
 			}
 			return netip.AddrPort{}, err
 		}
@@ -159,8 +166,8 @@ const maxConsecutiveErrors = 100
 
 func (r *Router) routineReadDevice(idx int, dev Device) {
 	defer r.wg.Done()
-	r.log.verbosef("routineReadDevice %d: started", idx)
-	defer r.log.verbosef("routineReadDevice %d: stopped", idx)
+	r.log.Debug("routineReadDevice started", "idx", idx)
+	defer r.log.Debug("routineReadDevice stopped", "idx", idx)
 	bs := r.cfg.BatchSize
 	b := frame.NewBatchSize(bs, transport.MaxOverhead, r.cfg.FrameSize)
 	dec := make([]ethswitch.Decision, bs)
@@ -178,7 +185,7 @@ func (r *Router) routineReadDevice(idx int, dev Device) {
 				r.die(fmt.Errorf("reading the bridge port: %w", err))
 				return
 			}
-			r.log.errorf("read device: %v", err)
+			r.errLog.Log(slog.LevelError, "reading the bridge port failed", "err", err)
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
@@ -201,8 +208,8 @@ func (r *Router) forwardFromDevice(b *frame.Batch, dec []ethswitch.Decision, d *
 
 func (r *Router) routineReceive(idx int, fn transport.ReceiveFunc) {
 	defer r.wg.Done()
-	r.log.verbosef("routineReceive %d: started", idx)
-	defer r.log.verbosef("routineReceive %d: stopped", idx)
+	r.log.Debug("routineReceive started", "idx", idx)
+	defer r.log.Debug("routineReceive stopped", "idx", idx)
 	bs := r.cfg.BatchSize
 	workers := len(r.workers)
 	pool := newRxPool(max(workers, 1), bs, r.cfg.FrameSize)
@@ -223,7 +230,7 @@ func (r *Router) routineReceive(idx int, fn transport.ReceiveFunc) {
 				r.die(fmt.Errorf("receiving from peers: %w", err))
 				return
 			}
-			r.log.errorf("receive: %v", err)
+			r.errLog.Log(slog.LevelError, "receiving from peers failed", "err", err)
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
@@ -259,7 +266,7 @@ func (r *Router) routineReceive(idx int, fn transport.ReceiveFunc) {
 		if workers == 0 || r.deliverInline(b, local) {
 			if _, err := r.cfg.Device.Write(b, local); err != nil && !isClosed(err) {
 				r.counters.devErrors.Add(1)
-				r.log.errorf("write device: %v", err)
+				r.errLog.Log(slog.LevelError, "writing to the bridge port failed", "err", err)
 			}
 			r.counters.toDevice.Add(uint64(len(local)))
 			continue
@@ -276,8 +283,8 @@ func (r *Router) routineReceive(idx int, fn transport.ReceiveFunc) {
 
 func (r *Router) routineHousekeeping() {
 	defer r.wg.Done()
-	r.log.verbosef("routineHousekeeping: started")
-	defer r.log.verbosef("routineHousekeeping: stopped")
+	r.log.Debug("routineHousekeeping started")
+	defer r.log.Debug("routineHousekeeping stopped")
 	tick := time.NewTicker(10 * time.Second)
 	defer tick.Stop()
 	for {

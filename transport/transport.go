@@ -1,7 +1,31 @@
 // Package transport defines the pluggable links that carry overlay frames
 // between peers, and the errors they share. Implementations live in
-// sub-packages: sleeve (UDP), quic (QUIC DATAGRAM frames), wireguard (a
-// wireguard-go device) and memory (in-process, for tests).
+// sub-packages: sleeve (UDP), wireguard, quic, and memory (in-process, for
+// tests).
+//
+// # Lifecycle and ownership
+//
+// Every implementation has the same life:
+//
+//   - New checks its Config and builds the transport with no I/O: it binds
+//     no socket and starts no goroutine. What needs the file system (keys,
+//     certificates) is loaded before New and handed in through the Config.
+//     Methods that announce the transport's identity (a public key, a
+//     certificate hash) work right after New.
+//   - Open binds the socket and starts the transport's goroutines. It may
+//     be called once; it fails after Close.
+//   - Close undoes exactly what Open did and returns when every goroutine
+//     Open started has ended. It is idempotent and safe before Open, after
+//     a failed Open, and concurrently with the ReceiveFuncs it unblocks.
+//
+// Methods that need a bound transport (Send, and peer management where a
+// transport has it) either work before Open (peers added before Open are
+// set up by Open) or fail with an error; none blocks waiting for Open.
+//
+// Whoever constructs a transport closes it. A component that runs a
+// transport it was given (the router) also closes it, on its own Close and
+// when its start fails, to unblock its receivers; since Close is
+// idempotent, the constructor closing it again is harmless.
 package transport
 
 import (

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -41,6 +43,7 @@ var upFlags = []cli.Flag{
 	altsrc.NewBoolFlag(&cli.BoolFlag{Name: "no-isolation", Usage: "do not filter container ports: every application subnet shares one unfiltered L2 segment, as in Weave Net", EnvVars: []string{"WEAVE_SWITCH_NO_ISOLATION"}}),
 	altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "allow", Usage: "A,B: let application subnets A and B talk (repeatable; 'allow A B' at run time)", EnvVars: []string{"WEAVE_SWITCH_ALLOW"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"WEAVE_SWITCH_LOG_LEVEL"}}),
+	altsrc.NewStringFlag(&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json (the log goes to stderr)", EnvVars: []string{"WEAVE_SWITCH_LOG_FORMAT"}}),
 }
 
 func upCommand() *cli.Command {
@@ -60,11 +63,10 @@ func upCommand() *cli.Command {
 			if c.NArg() > 0 {
 				return cli.Exit("up takes no arguments, got "+strings.Join(c.Args().Slice(), " "), 2)
 			}
-			var level slog.Level
-			if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
-				return cli.Exit("--log-level: "+err.Error(), 2)
+			logger, err := newLogger(os.Stderr, c.String("log-level"), c.String("log-format"))
+			if err != nil {
+				return cli.Exit(err.Error(), 2)
 			}
-			logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 			password := []byte(os.Getenv("WEAVE_SWITCH_PASSWORD"))
 			if f := c.String("password-file"); f != "" {
 				b, err := os.ReadFile(f)
@@ -112,6 +114,24 @@ func upCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// newLogger returns the logger of `up`, writing to w: level is debug,
+// info, warn or error, format text or json.
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	levels := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}
+	l, ok := levels[strings.ToLower(level)]
+	if !ok {
+		return nil, fmt.Errorf("--log-level: %q is not debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch strings.ToLower(format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format: %q is not text or json", format)
 }
 
 // splitList accepts both --offer a --offer b and --offer a,b.

@@ -1,6 +1,6 @@
 // Package ratelimit limits log lines that anything on the data path can
-// trigger, so that a flood of bad input cannot flood the log: at most
-// Burst per Interval, counting the rest.
+// trigger: at most Burst per Interval, counting the rest. Logger applies
+// it to a *slog.Logger.
 package ratelimit
 
 import (

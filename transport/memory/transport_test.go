@@ -367,3 +367,28 @@ func TestAllocs(t *testing.T) {
 		t.Errorf("Send+receive of %d frames: %v allocs, want 0", BatchSize, allocs)
 	}
 }
+
+// The lifecycle every transport follows: a Transport that was never
+// opened, or whose Open failed, closes cleanly and holds no address.
+func TestCloseBeforeOpenAndAfterFailedOpen(t *testing.T) {
+	leakCheck(t)
+	n := NewNetwork()
+	addr := netip.MustParseAddrPort("10.0.0.1:6783")
+	never := n.NewTransport(peerA, addr)
+	if err := never.Close(); err != nil {
+		t.Fatal(err)
+	}
+	never.Close()
+	a := open(t, n, peerA, addr) // the address was never taken
+	failed := n.NewTransport(peerB, addr)
+	if _, _, err := failed.Open(); err == nil {
+		t.Fatal("Open on a used address succeeded")
+	}
+	if err := failed.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := n.NewTransport(peerB, addr).Open(); err == nil {
+		t.Error("the failed Transport's Close released the address of another")
+	}
+	a.tr.Close()
+}

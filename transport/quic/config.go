@@ -3,6 +3,7 @@ package quictransport
 import (
 	"crypto/tls"
 	"errors"
+	"log/slog"
 	"net/netip"
 	"time"
 
@@ -65,9 +66,10 @@ type Config struct {
 	UnderlayMTU int
 	// PMTUInterval is how often the path MTUs are read. If zero, 2 s.
 	PMTUInterval time.Duration
-	// Logger receives connection events (Verbosef) and rate-limited
-	// refusals and dial failures (Errorf). If zero, logging is off.
-	Logger Logger
+	// Logger receives connection events (Info), path MTU resets (Warn)
+	// and rate-limited refusals and dial failures (Warn). If nil, nothing
+	// is logged.
+	Logger *slog.Logger
 }
 
 func (c *Config) withDefaults() Config {
@@ -118,11 +120,4 @@ func (c *Config) Validate() error {
 		return errors.New("quic: Config.Certificate has no leaf")
 	}
 	return nil
-}
-
-// Logger is the small injected logger of STYLE rule 17. A nil func is
-// silent; the zero Logger logs nothing.
-type Logger struct {
-	Verbosef func(format string, args ...any)
-	Errorf   func(format string, args ...any)
 }

@@ -8,10 +8,12 @@
 //
 // New makes a Transport and its certificate (Config.Certificate, or an
 // ephemeral Ed25519 one; LoadOrCreateCert keeps one in the data directory,
-// files 0600). The control plane announces CertHash (the SHA-256 of the
-// leaf DER) and calls AddPeer(name, hash, endpoint) for each peer it
-// learns, RemovePeer when it goes. Open binds one UDP socket (default
-// 0.0.0.0:6784) carrying one quic.Transport that both listens and dials.
+// files 0600), with no I/O. The control plane announces CertHash (the
+// SHA-256 of the leaf DER) and calls AddPeer(name, hash, endpoint) for
+// each peer it learns, RemovePeer when it goes; peers added before Open
+// are only recorded. Open binds one UDP socket (default 0.0.0.0:6784)
+// carrying one quic.Transport that both listens and dials, opens each
+// peer's path MTU socket and starts the dial loops.
 // For each link the peer with the smaller PeerName dials, the other
 // accepts (a connection from a peer that should have been dialed is
 // closed); the dialer reconnects after a failure with a backoff that

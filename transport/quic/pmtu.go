@@ -49,7 +49,7 @@ func initialPacketSize(mtu int, v6 bool) uint16 {
 }
 
 // openProbe makes p's path MTU socket (sends nothing) and reads the path
-// MTU once. Called with t.mu held, from AddPeer.
+// MTU once. Called with t.mu held, from Open and from AddPeer after Open.
 func (t *Transport) openProbe(p *peer) {
 	p.probe, _ = net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(p.addr))
 	p.mtu.Store(int32(t.queryPathMTU(p)))
@@ -109,9 +109,7 @@ func (t *Transport) checkPathMTU(p *peer) {
 	if packetSizeFor(mtu, v6) < minPacketSize {
 		why += ": below QUIC's minimum, the link cannot work"
 	}
-	if t.log.Errorf != nil {
-		t.log.Errorf("quic: %s: reconnecting %v", why, p.name)
-	}
+	t.log.Slog().Warn("path MTU shrank: reconnecting", "peer", p.name, "why", why)
 	l.conn.CloseWithError(quic.ApplicationErrorCode(2), why)
 }
 

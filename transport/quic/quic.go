@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
@@ -42,8 +43,7 @@ type Transport struct {
 	cfg      Config
 	cert     tls.Certificate
 	certHash [32]byte
-	log      Logger
-	limit    ratelimit.Limiter
+	log      *ratelimit.Logger
 	stats    stats
 	fragIDs  fragment.IDs
 
@@ -100,7 +100,7 @@ func New(cfg Config) (*Transport, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	t := &Transport{cfg: cfg, log: cfg.Logger}
+	t := &Transport{cfg: cfg, log: ratelimit.NewLogger(cfg.Logger, time.Second, 5)}
 	if cfg.Certificate != nil {
 		t.cert = *cfg.Certificate
 	} else {
@@ -111,7 +111,6 @@ func New(cfg Config) (*Transport, error) {
 		t.cert = c
 	}
 	t.certHash = HashCert(t.cert.Certificate[0])
-	t.limit = ratelimit.Limiter{Interval: time.Second, Burst: 5}
 	t.mu.byName = make(map[frame.PeerName]*peer)
 	t.mu.byHash = make(map[[32]byte]*peer)
 	t.byAddr.Store(&map[netip.AddrPort]*peer{})
@@ -154,7 +153,10 @@ func (t *Transport) AddPeer(name frame.PeerName, certHash [32]byte, endpoint net
 	t.removePeerLocked(name)
 	p := &peer{name: name, hash: certHash, addr: endpoint, ep: transport.AddrPortEndpoint(endpoint), dials: t.cfg.Self < name}
 	p.ctx, p.cancel = context.WithCancel(t.ctx)
-	t.openProbe(p)
+	p.mtu.Store(int32(t.cfg.UnderlayMTU))
+	if t.mu.opened {
+		t.openProbe(p)
+	}
 	t.mu.byName[name] = p
 	t.mu.byHash[certHash] = p
 	t.storeAddrsLocked()
@@ -234,6 +236,7 @@ func (t *Transport) Open() ([]transport.ReceiveFunc, netip.AddrPort, error) {
 	go t.routineAccept(ln)
 	go t.routinePathMTU()
 	for _, p := range t.mu.byName {
+		t.openProbe(p)
 		if p.dials {
 			t.wg.Add(1)
 			go t.routineDial(p)
@@ -374,18 +377,8 @@ func (t *Transport) clientTLS(p *peer) *tls.Config {
 
 func (t *Transport) refuse(why string, name frame.PeerName) error {
 	t.stats.refused.Add(1)
-	if t.log.Errorf != nil {
-		if ok, sup := t.limit.Allow(); ok {
-			t.log.Errorf("quic: refused handshake (peer %v): %s (%d suppressed)", name, why, sup)
-		}
-	}
+	t.log.Log(slog.LevelWarn, "refused handshake", "peer", name, "why", why)
 	return ErrNotPinned
-}
-
-func (t *Transport) verbosef(format string, args ...any) {
-	if t.log.Verbosef != nil {
-		t.log.Verbosef(format, args...)
-	}
 }
 
 // routineDial keeps a connection to p up while p is added.
@@ -411,11 +404,7 @@ func (t *Transport) routineDial(p *peer) {
 			}
 		} else if p.ctx.Err() == nil {
 			t.stats.dialErrors.Add(1)
-			if t.log.Errorf != nil {
-				if ok, sup := t.limit.Allow(); ok {
-					t.log.Errorf("quic: dial %v at %v: %v (%d suppressed)", p.name, p.addr, err, sup)
-				}
-			}
+			t.log.Log(slog.LevelWarn, "dial failed", "peer", p.name, "addr", p.addr, "err", err)
 		}
 		select {
 		case <-p.ctx.Done():
@@ -517,14 +506,14 @@ func (t *Transport) attach(p *peer, c *quic.Conn) *link {
 		old.conn.CloseWithError(0, "replaced")
 	}
 	t.stats.connects.Add(1)
-	t.verbosef("quic: connected to %v at %v", p.name, c.RemoteAddr())
+	t.log.Slog().Info("connected", "peer", p.name, "addr", c.RemoteAddr())
 	return l
 }
 
 func (t *Transport) detach(l *link) {
 	l.p.link.CompareAndSwap(l, nil)
 	l.conn.CloseWithError(0, "")
-	t.verbosef("quic: disconnected from %v", l.p.name)
+	t.log.Slog().Info("disconnected", "peer", l.p.name)
 }
 
 // connectionIDLength is the length of the connection IDs this side issues

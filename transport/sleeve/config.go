@@ -3,6 +3,7 @@ package sleeve
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 
 	"github.com/weave-switch/weave-switch/frame"
@@ -46,8 +47,9 @@ type Config struct {
 	// are still opened when SetKeys gave a key for their sender.
 	Encrypt bool
 	// Logger receives rate-limited reports of malformed datagrams
-	// (Verbosef) and socket errors (Errorf). If zero, logging is off.
-	Logger Logger
+	// (Debug), socket errors and the UDP GSO fallback (Error). If nil,
+	// nothing is logged.
+	Logger *slog.Logger
 
 	// Debug knobs for tests (also set by WEAVE_DEBUG_SLEEVE_NO_GSO=1 and
 	// WEAVE_DEBUG_SLEEVE_NO_GRO=1): do not use UDP GSO, UDP GRO.

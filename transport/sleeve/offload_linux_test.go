@@ -2,11 +2,9 @@ package sleeve
 
 import (
 	"errors"
-	"fmt"
 	"net"
 	"os"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 
@@ -54,14 +52,8 @@ func TestGSOFallback(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var mu sync.Mutex
-			var logs []string
-			logf := func(format string, args ...any) {
-				mu.Lock()
-				defer mu.Unlock()
-				logs = append(logs, fmt.Sprintf(format, args...))
-			}
-			a := openSleeve(t, Config{Self: peerA, Logger: Logger{Errorf: logf}})
+			rec := &logRecorder{}
+			a := openSleeve(t, Config{Self: peerA, Logger: rec.logger()})
 			b := openSleeve(t, Config{Self: peerB})
 			if !a.s.Stats().GSO {
 				t.Skip("no UDP GSO on this kernel")
@@ -104,9 +96,7 @@ func TestGSOFallback(t *testing.T) {
 			if tt.disabled {
 				wantLogs = 1
 			}
-			mu.Lock()
-			defer mu.Unlock()
-			if len(logs) != wantLogs || !strings.Contains(logs[0], "GSO") {
+			if logs := rec.lines(); len(logs) != wantLogs || !strings.Contains(logs[0], "GSO") {
 				t.Errorf("logs: %q", logs)
 			}
 		})

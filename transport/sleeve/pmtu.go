@@ -1,6 +1,7 @@
 package sleeve
 
 import (
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
@@ -89,11 +90,8 @@ func (s *Sleeve) learnPMTU(dst netip.AddrPort) {
 	if cur := s.pmtu.lookup(dst.Addr(), now); (cur == 0 && mtu < s.cfg.UnderlayMTU) || (cur != 0 && mtu < cur) {
 		s.pmtu.store(dst.Addr(), mtu, now)
 		s.stats.pmtuUpdates.Add(1)
-		if s.log.Errorf != nil {
-			if ok, _ := s.limiter.Allow(); ok {
-				s.log.Errorf("sleeve: path MTU to %s is %d (configured %d): smaller datagrams from now on", dst.Addr(), mtu, s.cfg.UnderlayMTU)
-			}
-		}
+		s.log.Log(slog.LevelWarn, "path MTU below UnderlayMTU: smaller datagrams from now on",
+			"dst", dst.Addr(), "pmtu", mtu, "underlay_mtu", s.cfg.UnderlayMTU)
 	}
 }
 

@@ -2,6 +2,7 @@ package sleeve
 
 import (
 	"errors"
+	"log/slog"
 	"net"
 	"net/netip"
 	"time"
@@ -104,11 +105,7 @@ func (r *receiver) receive(b *frame.Batch, eps []transport.Endpoint) (int, error
 			if r.s.closed.Load() || errors.Is(err, net.ErrClosed) {
 				return 0, transport.ErrClosed
 			}
-			if r.s.log.Errorf != nil {
-				if ok, _ := r.s.limiter.Allow(); ok {
-					r.s.log.Errorf("sleeve: receive: %v", err)
-				}
-			}
+			r.s.log.Log(slog.LevelError, "receive failed", "err", err)
 			return 0, r.s.opError("receive", "", err)
 		}
 		r.n, r.next = n, 0
@@ -235,16 +232,9 @@ func (r *receiver) nextMessage() bool {
 // drop counts a malformed datagram and logs it, rate-limited.
 func (s *Sleeve) drop(reason DropReason, off, val, size int, from netip.AddrPort) {
 	s.stats.dropped[reason].Add(1)
-	if s.log.Verbosef == nil {
-		return
-	}
-	if ok, suppressed := s.limiter.Allow(); ok {
+	if ok, suppressed := s.log.Allow(slog.LevelDebug); ok {
 		err := &DecodeError{Reason: reason, Offset: off, Value: val, Size: size}
-		if suppressed > 0 {
-			s.log.Verbosef("sleeve: dropping datagram from %s: %v (%d similar messages suppressed)", from, err, suppressed)
-		} else {
-			s.log.Verbosef("sleeve: dropping datagram from %s: %v", from, err)
-		}
+		s.log.Slog().Debug("dropping datagram", "from", from, "err", err, "suppressed", suppressed)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"syscall"
@@ -441,8 +442,8 @@ func (s *Sleeve) flush(sk *socket, st *sendState, ep transport.Endpoint, maxGSO 
 		s.account(st, done, done+n)
 		if n > 0 && disable {
 			disable = false
-			if s.stats.gso.CompareAndSwap(true, false) && s.log.Errorf != nil {
-				s.log.Errorf("sleeve: UDP GSO send to %s failed; sending datagrams one by one from now on", ep)
+			if s.stats.gso.CompareAndSwap(true, false) {
+				s.log.Slog().Warn("UDP GSO send failed: sending datagrams one by one from now on", "dst", ep)
 			}
 		}
 		done += n
@@ -459,10 +460,8 @@ func (s *Sleeve) flush(sk *socket, st *sendState, ep transport.Endpoint, maxGSO 
 			if errors.Is(err, syscall.EMSGSIZE) {
 				s.learnPMTU(ep.DstAddrPort())
 			}
-			if !dis && s.log.Errorf != nil {
-				if ok, _ := s.limiter.Allow(); ok {
-					s.log.Errorf("sleeve: UDP GSO send to %s: %v (UnderlayMTU too big for the path?); sent one by one", ep, err)
-				}
+			if !dis {
+				s.log.Log(slog.LevelWarn, "UDP GSO send failed (UnderlayMTU too big for the path?): sent one by one", "dst", ep, "err", err)
 			}
 			nm, done = st.build(st.first[done], false, maxGSO), 0
 		case err != nil:

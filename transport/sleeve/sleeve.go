@@ -43,10 +43,9 @@ var (
 // min(max(GOMAXPROCS, 2), 8) states. Each peer with keys costs about
 // 2.5 KiB (two ciphers and a 1 KiB replay window per receive key).
 type Sleeve struct {
-	cfg     Config // with defaults
-	log     Logger
-	limiter *ratelimit.Limiter
-	now     func() time.Time // reassembly timeouts
+	cfg Config // with defaults
+	log *ratelimit.Logger
+	now func() time.Time // reassembly timeouts
 
 	fragIDs fragment.IDs // numbers the frames sent in fragments
 
@@ -89,11 +88,10 @@ func New(cfg Config) (*Sleeve, error) {
 		c.noGRO = true
 	}
 	s := &Sleeve{
-		cfg:     c,
-		log:     c.Logger,
-		limiter: &ratelimit.Limiter{Interval: 10 * time.Second, Burst: 10},
-		now:     time.Now,
-		free:    make(chan *sendState, min(max(runtime.GOMAXPROCS(0), 2), 8)),
+		cfg:  c,
+		log:  ratelimit.NewLogger(c.Logger, 10*time.Second, 10),
+		now:  time.Now,
+		free: make(chan *sendState, min(max(runtime.GOMAXPROCS(0), 2), 8)),
 	}
 	s.keys.init()
 	// A random first id, so that a restarted peer does not reuse the ids

@@ -3,7 +3,7 @@ package sleeve
 import (
 	"bytes"
 	"errors"
-	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -239,14 +239,8 @@ func TestLeftovers(t *testing.T) {
 }
 
 func TestMalformed(t *testing.T) {
-	var mu sync.Mutex
-	var logs []string
-	logf := func(format string, args ...any) {
-		mu.Lock()
-		defer mu.Unlock()
-		logs = append(logs, fmt.Sprintf(format, args...))
-	}
-	b := openSleeve(t, Config{Self: peerB, Logger: Logger{Verbosef: logf}})
+	rec := &logRecorder{}
+	b := openSleeve(t, Config{Self: peerB, Logger: rec.logger()})
 	raw, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(b.addr))
 	if err != nil {
 		t.Fatal(err)
@@ -295,9 +289,7 @@ func TestMalformed(t *testing.T) {
 	if s.ReceivedDatagrams != uint64(len(garbage)+1) || s.ReceivedFrames != 1 {
 		t.Errorf("stats %+v", s)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(logs) != len(garbage) || !strings.Contains(logs[0], "shorter than") {
+	if logs := rec.lines(); len(logs) != len(garbage) || !strings.Contains(logs[0], "shorter than") {
 		t.Errorf("logs: %q", logs)
 	}
 }
@@ -459,4 +451,29 @@ func TestSocketBuffers(t *testing.T) {
 	}
 	kept := openSleeve(t, Config{Self: peerA, SocketBuffer: -1})
 	t.Logf("kernel default buffers: rcv %d, snd %d", kept.s.Stats().RecvBuffer, kept.s.Stats().SendBuffer)
+}
+
+// logRecorder collects the lines of a text slog.Logger at every level.
+type logRecorder struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (r *logRecorder) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.buf.Write(p)
+}
+
+func (r *logRecorder) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(r, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+func (r *logRecorder) lines() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.buf.Len() == 0 {
+		return nil
+	}
+	return strings.Split(strings.TrimSuffix(r.buf.String(), "\n"), "\n")
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -23,17 +24,6 @@ const DefaultPort = 51820
 // DefaultListen is the address bound when Config.Listen is zero.
 var DefaultListen = netip.AddrPortFrom(netip.IPv4Unspecified(), DefaultPort)
 
-// Logger is the small injected logger of STYLE rule 17. A nil func is
-// silent; the zero Logger (Discard) logs nothing. It also receives
-// wireguard-go's own log lines.
-type Logger struct {
-	Verbosef func(format string, args ...any)
-	Errorf   func(format string, args ...any)
-}
-
-// Discard logs nothing.
-var Discard = Logger{}
-
 // Config configures a Transport.
 type Config struct {
 	// Self is this peer's name; its link address is fd77:7773::<Self>.
@@ -47,9 +37,10 @@ type Config struct {
 	// PrivateKey is this peer's Curve25519 private key (see
 	// LoadOrCreateKey). Required: the all-zero key is refused.
 	PrivateKey [32]byte
-	// Logger receives the transport's and the device's messages. If zero,
-	// nothing is logged.
-	Logger Logger
+	// Logger receives the transport's messages and wireguard-go's own
+	// (its verbose lines at Debug, its errors at Error, rate-limited). If
+	// nil, nothing is logged.
+	Logger *slog.Logger
 	// UnderlayMTU is the path MTU assumed to every peer until the kernel
 	// reports a smaller one for its route (IP_MTU of a connected socket,
 	// read at AddPeer and every PMTUInterval). If zero, defaults to 1500.

@@ -81,8 +81,10 @@
 //
 // # Data path and lifecycle
 //
-// New creates the device, binds the UDP socket (in the network namespace
-// of the calling thread) and brings the device up. Send hands its batch to
+// New does no I/O: PublicKey works at once, and peers added before Open
+// are only recorded. Open creates the device (its goroutines), binds the
+// UDP socket (in the network namespace of the calling thread), brings the
+// device up and configures the recorded peers. Send hands its batch to
 // the device's TUN reader through a bounded queue (txQueueLen requests;
 // when full the batch is dropped and counted) and returns once the frames
 // are encoded into the device's buffers (one copy, nothing allocated per
@@ -92,7 +94,8 @@
 // A device write waits until the ReceiveFunc has taken its packets, so a
 // receiver that stops reading stalls the device's per-peer receive
 // goroutines (until Close). Close closes the device, which unblocks Send
-// and the ReceiveFunc with an error that Is net.ErrClosed.
+// and the ReceiveFunc with an error that Is net.ErrClosed, and waits for
+// its goroutines. wireguard-go's own log lines go to Config.Logger.
 //
 // Not done: probing for a path MTU black hole (a path that drops big
 // datagrams without an ICMP error); honouring the address part of Config.Listen (StdNetBind

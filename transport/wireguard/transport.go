@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strconv"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/internal/fragment"
+	"github.com/weave-switch/weave-switch/internal/ratelimit"
 	"github.com/weave-switch/weave-switch/internal/reassembly"
 	"github.com/weave-switch/weave-switch/internal/udpbatch"
 	"github.com/weave-switch/weave-switch/transport"
@@ -45,6 +47,9 @@ const (
 
 // ErrUnknownPeer is returned by Send for an endpoint no AddPeer named.
 var ErrUnknownPeer = errors.New("no wireguard peer at this endpoint")
+
+// errNotOpen is returned by Send before Open.
+var errNotOpen = errors.New("not open")
 
 // ErrFrameTooBig is returned by Send when it dropped frames longer than
 // MaxFrameSize (the rest of the batch is sent).
@@ -104,14 +109,26 @@ type peer struct {
 // Transport is the WireGuard transport: a wireguard-go device behind an
 // in-process TUN. It implements transport.Transport; all methods are safe
 // for concurrent use.
+//
+// New does no I/O; Open creates the device (its goroutines), binds its UDP
+// socket and brings it up; Close closes the device and waits for it.
+// PublicKey, ParseEndpoint, Stats and the peer methods work before Open:
+// peers added before Open are configured by Open.
 type Transport struct {
-	self  frame.PeerName
-	pub   [32]byte
-	log   Logger
+	self   frame.PeerName
+	pub    [32]byte
+	priv   [32]byte
+	listen netip.AddrPort
+	log    *slog.Logger
+	v6     bool
+
+	// mu serialises Open and Close. dev and tun are set by a successful
+	// Open, under mu and peers' lock (AddPeer and RemovePeer read dev
+	// under peers' lock); local too.
+	mu    sync.Mutex
 	dev   *device.Device
 	tun   *tunDevice
 	local netip.AddrPort
-	v6    bool
 
 	txq    chan *txReq
 	txPool sync.Pool
@@ -121,12 +138,13 @@ type Transport struct {
 	rxCur  *rxReq                  // only the (single) ReceiveFunc goroutine touches it
 	ra     *reassembly.Reassembler // only the ReceiveFunc goroutine touches it
 
-	defaultMTU int           // path MTU assumed until the kernel says otherwise
-	quit       chan struct{} // closed by Close: stops the path MTU poller
+	defaultMTU   int            // path MTU assumed until the kernel says otherwise
+	pmtuInterval time.Duration  // how often the poller reads the path MTUs
+	quit         chan struct{}  // closed by Close: stops the path MTU poller
+	wg           sync.WaitGroup // the path MTU poller
 
-	opened    atomic.Bool
-	closed    atomic.Bool
-	closeOnce sync.Once
+	opened atomic.Bool // set by a successful Open
+	closed atomic.Bool // set by Close
 
 	peers struct {
 		sync.RWMutex
@@ -139,64 +157,44 @@ type Transport struct {
 
 var _ transport.Transport = (*Transport)(nil)
 
-// New creates the device, binds its UDP socket (in the network namespace
-// of the calling thread) and brings it up. Peers are added with AddPeer.
+// New checks cfg and returns a Transport that is not open yet: it binds
+// no socket and starts no goroutine. Open creates the device. Peers are
+// added with AddPeer.
 func New(cfg Config) (*Transport, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	t := &Transport{
-		self: cfg.Self,
-		pub:  PublicKeyOf(cfg.PrivateKey),
-		log:  cfg.Logger,
-		v6:   !cfg.Listen.Addr().Unmap().Is4(),
-		txq:  make(chan *txReq, txQueueLen),
-		rxq:  make(chan *rxReq, rxQueueLen),
-		quit: make(chan struct{}),
+		self:   cfg.Self,
+		pub:    PublicKeyOf(cfg.PrivateKey),
+		priv:   cfg.PrivateKey,
+		listen: cfg.Listen,
+		log:    ratelimit.OrDiscard(cfg.Logger),
+		v6:     !cfg.Listen.Addr().Unmap().Is4(),
+		txq:    make(chan *txReq, txQueueLen),
+		rxq:    make(chan *rxReq, rxQueueLen),
+		quit:   make(chan struct{}),
 
-		defaultMTU: cfg.UnderlayMTU,
+		defaultMTU:   cfg.UnderlayMTU,
+		pmtuInterval: cfg.PMTUInterval,
 	}
 	t.ra = reassembly.New(reassembly.DefaultSlots, time.Now, &t.stats.FrameDrops)
 	t.txPool.New = func() any { return &txReq{done: make(chan struct{}, 1)} }
 	t.rxPool.New = func() any { return &rxReq{done: make(chan struct{}, 1)} }
 	t.peers.byName = make(map[frame.PeerName]*peer)
 	t.peers.byEndpoint = make(map[netip.AddrPort]*peer)
-	t.tun = newTunDevice(t)
-	lg := &device.Logger{Verbosef: device.DiscardLogf, Errorf: device.DiscardLogf}
-	if cfg.Logger.Verbosef != nil {
-		lg.Verbosef = cfg.Logger.Verbosef
-	}
-	if cfg.Logger.Errorf != nil {
-		lg.Errorf = cfg.Logger.Errorf
-	}
-	t.dev = device.NewDevice(t.tun, newBind(socketBuffer), lg)
-	ok := false
-	defer func() {
-		if !ok {
-			t.dev.Close()
-		}
-	}()
-	if err := t.dev.IpcSet(fmt.Sprintf("private_key=%s\nlisten_port=%d\n",
-		hex.EncodeToString(cfg.PrivateKey[:]), cfg.Listen.Port())); err != nil {
-		return nil, &transport.OpError{Op: "open", Transport: "wireguard", Err: err}
-	}
-	if err := t.dev.Up(); err != nil {
-		return nil, &transport.OpError{Op: "open", Transport: "wireguard", Err: err}
-	}
-	port, err := t.ipcGetInt("listen_port")
-	if err != nil {
-		return nil, &transport.OpError{Op: "open", Transport: "wireguard", Err: err}
-	}
-	t.local = netip.AddrPortFrom(cfg.Listen.Addr(), uint16(port))
-	ok = true
-	go t.pollPathMTU(cfg.PMTUInterval)
 	return t, nil
 }
 
-// ipcGetInt returns the first value of key in the device's UAPI dump.
+// ipcGetInt returns the first value of key in the device's UAPI dump. t
+// must be open.
 func (t *Transport) ipcGetInt(key string) (int64, error) {
-	s, err := t.dev.IpcGet()
+	return ipcGetInt(t.dev, key)
+}
+
+func ipcGetInt(dev *device.Device, key string) (int64, error) {
+	s, err := dev.IpcGet()
 	if err != nil {
 		return 0, err
 	}
@@ -219,6 +217,7 @@ func (t *Transport) Stats() *Stats { return &t.stats }
 // AddPeer adds (or updates) peer name with its public key and the UDP
 // endpoint of its Transport: the device routes fd77:7773::<name>/128 to it
 // and keeps the session alive every 25 s. Send finds the peer by endpoint.
+// Before Open the peer is only recorded; Open configures it.
 func (t *Transport) AddPeer(name frame.PeerName, publicKey [32]byte, endpoint netip.AddrPort) error {
 	if name == frame.UnknownPeer || !endpoint.IsValid() {
 		return fmt.Errorf("wireguard: invalid peer %v at %v", name, endpoint)
@@ -226,24 +225,27 @@ func (t *Transport) AddPeer(name frame.PeerName, publicKey [32]byte, endpoint ne
 	endpoint = unmap(endpoint)
 	t.peers.Lock()
 	defer t.peers.Unlock()
-	var b strings.Builder
-	if old := t.peers.byName[name]; old != nil {
+	p := &peer{name: name, pub: publicKey, ep: endpoint, box: transport.AddrPortEndpoint(endpoint)}
+	old := t.peers.byName[name]
+	if old != nil {
 		delete(t.peers.byEndpoint, old.ep)
-		if old.pub != publicKey {
+	}
+	if t.dev != nil {
+		var b strings.Builder
+		if old != nil && old.pub != publicKey {
 			fmt.Fprintf(&b, "public_key=%s\nremove=true\n", hex.EncodeToString(old.pub[:]))
 		}
+		writePeerConfig(&b, p)
+		if err := t.dev.IpcSet(b.String()); err != nil {
+			return fmt.Errorf("wireguard: add peer %v: %w", name, err)
+		}
 	}
-	a := PeerAddr(name)
-	fmt.Fprintf(&b, "public_key=%s\nendpoint=%s\nreplace_allowed_ips=true\nallowed_ip=%s/128\npersistent_keepalive_interval=25\n",
-		hex.EncodeToString(publicKey[:]), endpoint, netip.AddrFrom16(a))
-	if err := t.dev.IpcSet(b.String()); err != nil {
-		return fmt.Errorf("wireguard: add peer %v: %w", name, err)
-	}
-	p := &peer{name: name, pub: publicKey, ep: endpoint, box: transport.AddrPortEndpoint(endpoint)}
-	if old := t.peers.byName[name]; old != nil && old.probe != nil {
+	if old != nil && old.probe != nil {
 		old.probe.Close()
 	}
-	p.probe, _ = net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(endpoint)) // sends nothing
+	if t.dev != nil {
+		t.openProbe(p)
+	}
 	t.updatePathMTU(p)
 	t.peers.byName[name] = p
 	t.peers.byEndpoint[endpoint] = p
@@ -263,25 +265,88 @@ func (t *Transport) RemovePeer(name frame.PeerName) error {
 	if p.probe != nil {
 		p.probe.Close()
 	}
+	if t.dev == nil {
+		return nil
+	}
 	if err := t.dev.IpcSet(fmt.Sprintf("public_key=%s\nremove=true\n", hex.EncodeToString(p.pub[:]))); err != nil {
 		return fmt.Errorf("wireguard: remove peer %v: %w", name, err)
 	}
 	return nil
 }
 
+// writePeerConfig writes p's UAPI configuration to b.
+func writePeerConfig(b *strings.Builder, p *peer) {
+	fmt.Fprintf(b, "public_key=%s\nendpoint=%s\nreplace_allowed_ips=true\nallowed_ip=%s/128\npersistent_keepalive_interval=25\n",
+		hex.EncodeToString(p.pub[:]), p.ep, netip.AddrFrom16(PeerAddr(p.name)))
+}
+
+// openProbe makes p's path MTU socket: a connected UDP socket that sends
+// nothing. Called with peers' lock held, once t is open.
+func (t *Transport) openProbe(p *peer) {
+	p.probe, _ = net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(p.ep))
+}
+
 func unmap(ap netip.AddrPort) netip.AddrPort {
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }
 
-// Open implements transport.Transport.Open. The socket is already bound
-// (by New); Open returns one ReceiveFunc and the bound address (the
-// configured address with the actual port). Packets that arrive before
-// Open are dropped.
+// Open implements transport.Transport.Open: it creates the wireguard-go
+// device (its goroutines), binds its UDP socket (in the network namespace
+// of the calling thread), brings it up, configures the peers added so far
+// and starts the path MTU poller. It returns one ReceiveFunc and the bound
+// address (the configured address with the actual port). It fails if t is
+// already open, and with an error that Is net.ErrClosed after Close; a
+// failed Open leaves nothing running.
 func (t *Transport) Open() ([]transport.ReceiveFunc, netip.AddrPort, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	if t.closed.Load() {
-		return nil, netip.AddrPort{}, &transport.OpError{Op: "open", Transport: "wireguard", Err: transport.ErrClosed}
+		return nil, netip.AddrPort{}, t.opErr("open", nil, transport.ErrClosed)
 	}
+	if t.dev != nil {
+		return nil, netip.AddrPort{}, t.opErr("open", nil, errors.New("already open"))
+	}
+	tun := newTunDevice(t)
+	dev := device.NewDevice(tun, newBind(socketBuffer), deviceLogger(t.log))
+	ok := false
+	defer func() {
+		if !ok {
+			dev.Close() // closes tun too
+		}
+	}()
+	if err := dev.IpcSet(fmt.Sprintf("private_key=%s\nlisten_port=%d\n",
+		hex.EncodeToString(t.priv[:]), t.listen.Port())); err != nil {
+		return nil, netip.AddrPort{}, t.opErr("open", nil, err)
+	}
+	if err := dev.Up(); err != nil {
+		return nil, netip.AddrPort{}, t.opErr("open", nil, err)
+	}
+	port, err := ipcGetInt(dev, "listen_port")
+	if err != nil {
+		return nil, netip.AddrPort{}, t.opErr("open", nil, err)
+	}
+	t.peers.Lock()
+	var b strings.Builder
+	for _, p := range t.peers.byName {
+		writePeerConfig(&b, p)
+	}
+	if b.Len() > 0 {
+		if err := dev.IpcSet(b.String()); err != nil {
+			t.peers.Unlock()
+			return nil, netip.AddrPort{}, t.opErr("open", nil, fmt.Errorf("adding peers: %w", err))
+		}
+	}
+	for _, p := range t.peers.byName {
+		t.openProbe(p)
+		t.updatePathMTU(p)
+	}
+	t.dev, t.tun = dev, tun
+	t.local = netip.AddrPortFrom(t.listen.Addr(), uint16(port))
+	t.peers.Unlock()
+	ok = true
 	t.opened.Store(true)
+	t.wg.Add(1)
+	go t.pollPathMTU()
 	return []transport.ReceiveFunc{t.receive}, t.local, nil
 }
 
@@ -297,6 +362,9 @@ func (t *Transport) Open() ([]transport.ReceiveFunc, netip.AddrPort, error) {
 func (t *Transport) Send(b *frame.Batch, ep transport.Endpoint) error {
 	if t.closed.Load() {
 		return t.opErr("send", ep, transport.ErrClosed)
+	}
+	if !t.opened.Load() {
+		return t.opErr("send", ep, errNotOpen)
 	}
 	if b.N == 0 {
 		return nil
@@ -449,29 +517,36 @@ func (t *Transport) Overhead() int {
 
 // Close implements transport.Transport.Close: it closes the device (its
 // socket and goroutines), which unblocks every ReceiveFunc and Send with
-// an error that Is net.ErrClosed. Idempotent; returns when the device is
-// closed.
+// an error that Is net.ErrClosed, and stops the path MTU poller.
+// Idempotent, and safe before Open; returns when the device's goroutines
+// and the poller have ended.
 func (t *Transport) Close() error {
-	t.closeOnce.Do(func() {
-		t.closed.Store(true)
-		close(t.quit)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed.Swap(true) {
+		return nil
+	}
+	close(t.quit)
+	if t.dev != nil {
 		t.dev.Close()
 		<-t.dev.Wait()
-		t.peers.Lock()
-		for _, p := range t.peers.byName {
-			if p.probe != nil {
-				p.probe.Close()
-			}
+	}
+	t.wg.Wait()
+	t.peers.Lock()
+	for _, p := range t.peers.byName {
+		if p.probe != nil {
+			p.probe.Close()
 		}
-		t.peers.Unlock()
-	})
+	}
+	t.peers.Unlock()
 	return nil
 }
 
-// pollPathMTU asks the kernel for every peer's path MTU every interval
-// until Close.
-func (t *Transport) pollPathMTU(interval time.Duration) {
-	tk := time.NewTicker(interval)
+// pollPathMTU asks the kernel for every peer's path MTU every
+// PMTUInterval until Close.
+func (t *Transport) pollPathMTU() {
+	defer t.wg.Done()
+	tk := time.NewTicker(t.pmtuInterval)
 	defer tk.Stop()
 	for {
 		select {

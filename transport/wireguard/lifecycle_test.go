@@ -1,0 +1,211 @@
+package wireguard
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/internal/leakcheck"
+	"github.com/weave-switch/weave-switch/transport"
+)
+
+// freePort returns a UDP port that was free a moment ago.
+func freePort(t *testing.T) uint16 {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return uint16(c.LocalAddr().(*net.UDPAddr).Port)
+}
+
+// requireFree fails t if port cannot be bound on every address (the
+// device's bind listens there).
+func requireFree(t *testing.T, port uint16) {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{Port: int(port)})
+	if err != nil {
+		t.Fatalf("port %d is bound: %v", port, err)
+	}
+	c.Close()
+}
+
+func newAt(t *testing.T, self frame.PeerName, port uint16) *Transport {
+	t.Helper()
+	k, err := GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := New(Config{Self: self, Listen: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port), PrivateKey: k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+func TestNewDoesNoIO(t *testing.T) {
+	leakcheck.Check(t, 5*time.Second)
+	port := freePort(t)
+	tr := newAt(t, nameA, port)
+	requireFree(t, port)
+	if tr.PublicKey() == ([32]byte{}) {
+		t.Error("no public key before Open")
+	}
+	ep := netip.MustParseAddrPort("127.0.0.1:1")
+	if err := tr.AddPeer(nameB, [32]byte{9}, ep); err != nil {
+		t.Errorf("AddPeer before Open: %v", err)
+	}
+	if m := tr.PathMTU(nameB); m != 1500 {
+		t.Errorf("PathMTU before Open = %d, want 1500", m)
+	}
+	b := frame.NewBatch(1, transport.MaxOverhead)
+	b.N = 1
+	if err := tr.Send(b, transport.AddrPortEndpoint(ep)); err == nil || errors.Is(err, net.ErrClosed) {
+		t.Errorf("Send before Open: %v, want a not-open error", err)
+	}
+	requireFree(t, port)
+	if err := tr.RemovePeer(nameB); err != nil {
+		t.Errorf("RemovePeer before Open: %v", err)
+	}
+	tr.Close()
+	tr.Close()
+	if _, _, err := tr.Open(); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Open after Close: %v", err)
+	}
+	requireFree(t, port)
+}
+
+func TestOpenCloseLeavesNothing(t *testing.T) {
+	leakcheck.Check(t, 5*time.Second)
+	port := freePort(t)
+	tr := newAt(t, nameA, port)
+	if err := tr.AddPeer(nameB, [32]byte{9}, netip.MustParseAddrPort("127.0.0.1:1")); err != nil {
+		t.Fatal(err)
+	}
+	_, local, err := tr.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if local.Port() != port {
+		t.Errorf("bound %v, want port %d", local, port)
+	}
+	if _, _, err := tr.Open(); err == nil {
+		t.Error("a second Open succeeded")
+	}
+	tr.Close()
+	requireFree(t, port)
+}
+
+func TestCloseAfterFailedOpen(t *testing.T) {
+	leakcheck.Check(t, 5*time.Second)
+	busy, err := net.ListenUDP("udp", &net.UDPAddr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := uint16(busy.LocalAddr().(*net.UDPAddr).Port)
+	tr := newAt(t, nameA, port)
+	if _, _, err := tr.Open(); err == nil {
+		t.Fatal("Open on a bound port succeeded")
+	}
+	tr.Close()
+	busy.Close()
+	requireFree(t, port)
+}
+
+// Peers added before Open are configured by Open: frames flow.
+func TestPeersAddedBeforeOpen(t *testing.T) {
+	leakcheck.Check(t, 5*time.Second)
+	pa, pb := freePort(t), freePort(t)
+	a, b := newAt(t, nameA, pa), newAt(t, nameB, pb)
+	defer a.Close()
+	defer b.Close()
+	epA := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), pa)
+	epB := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), pb)
+	if err := a.AddPeer(nameB, b.PublicKey(), epB); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.AddPeer(nameA, a.PublicKey(), epA); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := a.Open(); err != nil {
+		t.Fatal(err)
+	}
+	fb, _, err := b.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		in := frame.NewBatch(8, transport.MaxOverhead)
+		_, err := fb[0](in, make([]transport.Endpoint, 8))
+		got <- err
+	}()
+	out := frame.NewBatch(1, transport.MaxOverhead)
+	copy(out.Room(0), testFrame(60, 1))
+	out.Sizes[0], out.Meta[0], out.N = 60, frame.Meta{Src: nameA, Dst: nameB}, 1
+	deadline := time.After(30 * time.Second)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if err := a.Send(out, transport.AddrPortEndpoint(epB)); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-got:
+			if err != nil {
+				t.Fatal(err)
+			}
+			return
+		case <-deadline:
+			b.Close() // unblocks the receiver
+			t.Fatal("no frame from a peer added before Open")
+		case <-tick.C:
+		}
+	}
+}
+
+// wireguard-go's own lines reach Config.Logger.
+func TestDeviceLogs(t *testing.T) {
+	leakcheck.Check(t, 5*time.Second)
+	var buf syncBuffer
+	k, err := GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := New(Config{Self: nameA, Listen: netip.MustParseAddrPort("127.0.0.1:0"), PrivateKey: k,
+		Logger: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := tr.Open(); err != nil {
+		t.Fatal(err)
+	}
+	tr.Close()
+	if s := buf.String(); !strings.Contains(s, "level=DEBUG") || !strings.Contains(s, "origin=wireguard-go") {
+		t.Errorf("no device lines at Debug in:\n%s", s)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
