@@ -120,13 +120,12 @@ func (c *Config) Validate() error {
 }
 
 // defaultWorkers is the default number of delivery workers for procs
-// CPUs. On a 2-CPU machine the cores are already busy with the kernel's
-// side of the traffic (both ends' TCP stacks, the TAP and the UDP socket),
-// and a hand-off per batch cost more than it gave: one TCP stream went
-// from 0.39 to 0.29 of raw veth on the sleeve and from 0.19 to 0.13 on
-// WireGuard with two workers, in the same bench run (2026-11-27). So the
-// receiving goroutine writes itself there (1), and from 4 CPUs on half of
-// them take the TAP writes.
+// CPUs. Below 4 CPUs the cores are already busy with the kernel's side of
+// the traffic (both ends' TCP stacks, the TAP and the UDP socket), and a
+// hand-off per batch costs more than it gives (the bench measures a TCP
+// stream a quarter slower with two workers on 2 CPUs), so the receiving
+// goroutine writes itself (1); from 4 CPUs on half of them take the TAP
+// writes.
 func defaultWorkers(procs int) int {
 	if procs < 4 {
 		return 1

@@ -9,8 +9,8 @@ import (
 // rxGate keeps quic-go's receive queue of 128 DATAGRAM frames per
 // connection from overflowing: quic-go drops past it without telling the
 // sender, so under load on few cores, while a link's reader goroutine
-// waits to be scheduled, whole super-frames (46 datagrams each) were lost
-// and TCP inside backed off (4% of datagrams in a bench run).
+// waits to be scheduled, whole super-frames (46 datagrams each) would be
+// lost and TCP inside would back off.
 //
 // The gate sits in groConn.ReadBatch, in front of quic-go's only socket
 // reader. It counts the packets it hands quic-go that can carry a datagram

@@ -121,13 +121,14 @@ func TestStockWireGuardInterop(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Our Transport, its socket created in namespace A.
+	// Our Transport, its socket bound (by Open) in namespace A.
 	ourKey, err := GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
 	type result struct {
 		tr  *Transport
+		fns []transport.ReceiveFunc
 		err error
 	}
 	rc := make(chan result)
@@ -139,22 +140,26 @@ func TestStockWireGuardInterop(t *testing.T) {
 			h.Close()
 		}
 		if err != nil {
-			rc <- result{nil, err}
+			rc <- result{nil, nil, err}
 			return
 		}
 		tr, err := New(Config{Self: nameA, Listen: netip.MustParseAddrPort("0.0.0.0:0"), PrivateKey: ourKey})
-		rc <- result{tr, err}
+		if err != nil {
+			rc <- result{nil, nil, err}
+			return
+		}
+		fns, _, err := tr.Open()
+		if err != nil {
+			tr.Close()
+		}
+		rc <- result{tr, fns, err}
 	}()
 	r := <-rc
 	if r.err != nil {
 		t.Fatal(r.err)
 	}
-	tr := r.tr
+	tr, fns := r.tr, r.fns
 	t.Cleanup(func() { tr.Close() })
-	fns, _, err := tr.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
 	ourPub := tr.PublicKey()
 	run(t, "wg", "set", dev, "listen-port", "51820", "private-key", keyFile,
 		"peer", encodeKey(ourPub), "allowed-ips", "fd77:7773::/32")
