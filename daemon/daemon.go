@@ -360,7 +360,7 @@ func (d *Daemon) startMesh() (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	d.ipam.SetTopology(topology{m})
+	d.ipam.SetTopology(m)
 	if err := m.Start(); err != nil {
 		return nil, err
 	}
@@ -376,7 +376,7 @@ func (d *Daemon) startFastPath() (func(), error) {
 		Env:    kernel.Env{Self: d.self, Bridge: c.Bridge, TAP: d.tapName, MTU: d.mtu, Port: uint16(c.FastPathPort)},
 		Logger: d.log.With("component", "fastpath"),
 	})
-	if err := d.fast.Start(fastSource{d}); err != nil {
+	if err := d.fast.Start(d.rt); err != nil {
 		return nil, err
 	}
 	return func() { d.fast.Close() }, nil

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/weave-switch/weave-switch/alloc/ipam"
 	"github.com/weave-switch/weave-switch/api"
-	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/gossip/mesh"
 	"github.com/weave-switch/weave-switch/kernel"
 	"github.com/weave-switch/weave-switch/kernel/vxlan"
@@ -18,75 +18,11 @@ var backends = map[string]kernel.Builder{
 	kernel.ModeVXLAN: func(env kernel.Env) (kernel.Datapath, error) { return vxlan.New(env) },
 }
 
-// fastSource is what the fast path reads: the router's links, heartbeat
-// answers and MAC table, and each link's encryption from the mesh.
-type fastSource struct{ d *Daemon }
+// The router feeds the fast path.
+var _ kernel.Source = (*router.Router)(nil)
 
-var _ kernel.Source = fastSource{}
-
-func (s fastSource) Links() []kernel.LinkInput {
-	encrypted := map[string]bool{}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel() // the mesh's latest snapshot is enough
-	for _, c := range s.d.mesh.Status(ctx).Connections {
-		if c.Peer != "" && c.State == "established" {
-			encrypted[c.Peer] = c.Encrypted
-		}
-	}
-	var out []kernel.LinkInput
-	for _, h := range s.d.rt.FastHealth() {
-		in := kernel.LinkInput{Peer: h.Peer, LastAck: h.LastAck, RTT: h.RTT, Encrypted: len(s.d.cfg.Password) > 0}
-		if enc, ok := encrypted[h.Peer.String()]; ok {
-			in.Encrypted = enc
-		}
-		if h.Addr != nil {
-			in.Addr = h.Addr.DstAddrPort().Addr().Unmap()
-		}
-		out = append(out, in)
-	}
-	return out
-}
-
-func (s fastSource) MACs(gen uint64) (uint64, map[frame.MAC]frame.PeerName, bool) {
-	if s.d.rt.MACGeneration() == gen {
-		return gen, nil, false
-	}
-	g, entries := s.d.rt.MACTable()
-	macs := make(map[frame.MAC]frame.PeerName, len(entries))
-	for _, e := range entries {
-		macs[e.MAC] = e.Peer
-	}
-	return g, macs, true
-}
-
-func (s fastSource) Touch(mac frame.MAC, owner frame.PeerName) { s.d.rt.TouchMAC(mac, owner) }
-
-func (s fastSource) EnableHeartbeats(mac frame.MAC) { s.d.rt.EnableFastHeartbeats(mac, s.d.mtu) }
-
-func (s fastSource) SendHeartbeats(peers []frame.PeerName) {
-	to := make([]router.FastTarget, len(peers))
-	for i, p := range peers {
-		to[i] = router.FastTarget{Peer: p, MAC: kernel.HeartbeatMAC(p)}
-	}
-	s.d.rt.SendFastHeartbeats(to)
-}
-
-// topology is the mesh, as the allocator needs it.
-type topology struct{ m *mesh.Mesh }
-
-func (t topology) Alive(p frame.PeerName) bool { return t.m.Alive(p) }
-
-func (t topology) Nicknames() map[frame.PeerName]string {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	out := map[frame.PeerName]string{}
-	for _, p := range t.m.Status(ctx).Peers {
-		if n, err := frame.ParsePeerName(p.Name); err == nil {
-			out[n] = p.Nickname
-		}
-	}
-	return out
-}
+// The mesh tells the allocator who is alive, and their nicknames.
+var _ ipam.Topology = (*mesh.Mesh)(nil)
 
 // peers serves the API's connect and forget.
 type peers struct{ d *Daemon }

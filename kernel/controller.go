@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/link"
 )
 
 // Controller timing defaults.
@@ -24,18 +25,7 @@ const (
 )
 
 // LinkInput is what the router knows of one direct neighbour.
-type LinkInput struct {
-	Peer frame.PeerName
-	// Addr is the peer's underlay address; invalid if unknown.
-	Addr netip.Addr
-	// Encrypted: the link is encrypted, so it stays in userspace.
-	Encrypted bool
-	// LastAck is when a fast-path heartbeat to the peer was last
-	// answered; zero if never. RTT is that heartbeat's round trip, for
-	// status.
-	LastAck time.Time
-	RTT     time.Duration
-}
+type LinkInput = link.FastLink
 
 // LinkStatus is one link's fast-path state for status.
 type LinkStatus struct {

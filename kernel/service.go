@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/link"
 )
 
 // Builder builds one backend.
@@ -30,21 +31,22 @@ type ServiceConfig struct {
 	Logger *slog.Logger
 }
 
-// Source is what the fast path needs of the router and the mesh.
+// Source is what the fast path needs of the router.
 type Source interface {
-	// Links are the direct neighbours, with their fast-path heartbeat
+	// FastLinks are the direct neighbours, with their fast-path heartbeat
 	// answers and whether their link is encrypted.
-	Links() []LinkInput
-	// MACs returns the MAC table (MAC -> owning peer, Self for local)
-	// and its generation, unless the generation is still gen.
-	MACs(gen uint64) (uint64, map[frame.MAC]frame.PeerName, bool)
-	// Touch keeps a MAC the kernel carries alive in the switch, which
+	FastLinks() []LinkInput
+	// MACOwners returns the MAC table (MAC -> owning peer, Self for
+	// local) and its generation, unless the generation is still gen.
+	MACOwners(gen uint64) (uint64, map[frame.MAC]frame.PeerName, bool)
+	// TouchMAC keeps a MAC the kernel carries alive in the switch, which
 	// never sees that traffic.
-	Touch(mac frame.MAC, owner frame.PeerName)
-	// EnableHeartbeats makes the router answer fast-path heartbeats to
-	// mac, and SendHeartbeats sends one to each peer.
-	EnableHeartbeats(mac frame.MAC)
-	SendHeartbeats(peers []frame.PeerName)
+	TouchMAC(mac frame.MAC, owner frame.PeerName) bool
+	// EnableFastHeartbeats makes the router answer fast-path heartbeats
+	// to self, each 14 + mtu bytes long, and SendFastHeartbeats sends
+	// one to each target.
+	EnableFastHeartbeats(self frame.MAC, mtu int)
+	SendFastHeartbeats(to []link.FastTarget) int
 }
 
 // runTick is how often the fast path's state is recomputed; every second
@@ -131,7 +133,7 @@ func (s *Service) Start(src Source) error {
 	if choice.Backend == ModeUserspace {
 		return nil
 	}
-	src.EnableHeartbeats(HeartbeatMAC(env.Self))
+	src.EnableFastHeartbeats(HeartbeatMAC(env.Self), env.MTU)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.done.Add(1)
@@ -181,10 +183,10 @@ func (c *Controller) Run(ctx context.Context, src Source) {
 		gen  uint64
 	)
 	for n := 0; ; n++ {
-		if g, m, changed := src.MACs(gen); changed || macs == nil {
+		if g, m, changed := src.MACOwners(gen); changed || macs == nil {
 			gen, macs = g, m
 		}
-		if err := c.Sync(src.Links(), macs); err != nil && time.Since(lastErr) > 10*time.Second {
+		if err := c.Sync(src.FastLinks(), macs); err != nil && time.Since(lastErr) > 10*time.Second {
 			lastErr = time.Now()
 			c.cfg.Logger.Error("fast path: sync", "err", err)
 		}
@@ -192,7 +194,12 @@ func (c *Controller) Run(ctx context.Context, src Source) {
 			c.touchUsed(src, macs)
 		}
 		if n%2 == 0 {
-			src.SendHeartbeats(c.Probed())
+			probed := c.Probed()
+			to := make([]link.FastTarget, len(probed))
+			for i, p := range probed {
+				to[i] = link.FastTarget{Peer: p, MAC: HeartbeatMAC(p)}
+			}
+			src.SendFastHeartbeats(to)
 		}
 		select {
 		case <-ctx.Done():
@@ -211,7 +218,7 @@ func (c *Controller) touchUsed(src Source, macs map[frame.MAC]frame.PeerName) {
 	}
 	for m, t := range u.Used() {
 		if p, ok := macs[m]; ok && time.Since(t) < 15*time.Second {
-			src.Touch(m, p)
+			src.TouchMAC(m, p)
 		}
 	}
 }

@@ -29,7 +29,7 @@ func (s *Service) Status() api.Fastpath {
 	}
 	acks := map[frame.PeerName]LinkInput{}
 	if s.src != nil && s.choice.Backend != ModeUserspace {
-		for _, in := range s.src.Links() {
+		for _, in := range s.src.FastLinks() {
 			acks[in.Peer] = in
 		}
 	}

@@ -1,6 +1,7 @@
 package link
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/weave-switch/weave-switch/frame"
@@ -18,6 +19,9 @@ type Peer struct {
 	// Kind names the link's transport (sleeve, wireguard, quic), for
 	// status and metrics.
 	Kind string
+	// Encrypted: the link's data path is encrypted, so it stays off the
+	// kernel fast path.
+	Encrypted bool
 }
 
 // Routes tells the data path where frames go in a partially connected
@@ -45,4 +49,24 @@ type Health struct {
 type Keys struct {
 	Send, Recv [32]byte
 	OK         bool
+}
+
+// FastLink is what the data path knows of one direct neighbour for the
+// kernel fast path.
+type FastLink struct {
+	Peer frame.PeerName
+	// Addr is the peer's underlay address; invalid if unknown.
+	Addr netip.Addr
+	// Encrypted: the link is encrypted, so it stays in userspace.
+	Encrypted bool
+	// LastAck is when a fast-path heartbeat to the peer was last
+	// answered; zero if never. RTT is that heartbeat's round trip.
+	LastAck time.Time
+	RTT     time.Duration
+}
+
+// FastTarget is one peer to probe over the kernel fast path.
+type FastTarget struct {
+	Peer frame.PeerName
+	MAC  frame.MAC // the peer's heartbeat MAC
 }

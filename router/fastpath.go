@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/link"
 	"github.com/weave-switch/weave-switch/transport"
 )
 
@@ -39,11 +40,6 @@ const (
 	fastClockOff = 22
 )
 
-// FastTarget is one peer to probe over the fast path.
-type FastTarget struct {
-	Peer frame.PeerName
-	MAC  frame.MAC // the peer's heartbeat MAC
-}
 
 // fastPath is the router's fast-path heartbeat state.
 type fastPath struct {
@@ -80,7 +76,7 @@ func (r *Router) EnableFastHeartbeats(selfMAC frame.MAC, mtu int) {
 
 // SendFastHeartbeats writes one fast ping per target into the bridge
 // port. It reports how many it wrote.
-func (r *Router) SendFastHeartbeats(to []FastTarget) int {
+func (r *Router) SendFastHeartbeats(to []link.FastTarget) int {
 	f := &r.fast
 	if !f.on.Load() {
 		return 0
@@ -185,25 +181,17 @@ func (r *Router) recordFastPong(p *peer, stamp int64) {
 	r.fast.pongs.Add(1)
 }
 
-// FastHealth is what the router knows of one neighbour's fast path.
-type FastHealth struct {
-	Peer    frame.PeerName
-	Addr    transport.Endpoint
-	LastAck time.Time     // last answered fast ping; zero if never
-	RTT     time.Duration // of that answer
-}
-
-// FastHealth returns the fast-path heartbeat state of every named
-// neighbour, in table order.
-func (r *Router) FastHealth() []FastHealth {
+// FastLinks returns what the router knows of every named neighbour's
+// fast path, in table order.
+func (r *Router) FastLinks() []link.FastLink {
 	t := r.peers.table.Load()
-	out := make([]FastHealth, 0, len(t.list))
+	out := make([]link.FastLink, 0, len(t.list))
 	for _, p := range t.list {
 		name := p.peerName()
 		if name == frame.UnknownPeer {
 			continue
 		}
-		h := FastHealth{Peer: name, Addr: p.ep}
+		h := link.FastLink{Peer: name, Addr: p.addr.Addr().Unmap(), Encrypted: p.encrypted}
 		if ns := p.fastAck.Load(); ns != 0 {
 			h.LastAck = time.Unix(0, ns)
 			h.RTT = time.Duration(p.fastRTT.Load())

@@ -36,13 +36,13 @@ func TestFastHeartbeats(t *testing.T) {
 	a.SetPeers([]link.Peer{{Name: nameB, Endpoint: ep("192.0.2.2:6783")}})
 	b.SetPeers([]link.Peer{{Name: nameA, Endpoint: ep("192.0.2.1:6783")}})
 
-	if n := a.SendFastHeartbeats([]FastTarget{{nameB, hbB}}); n != 0 {
+	if n := a.SendFastHeartbeats([]link.FastTarget{{Peer: nameB, MAC: hbB}}); n != 0 {
 		t.Fatalf("sent %d fast pings before EnableFastHeartbeats", n)
 	}
 	const mtu = 1400
 	a.EnableFastHeartbeats(hbA, mtu)
 	b.EnableFastHeartbeats(hbB, mtu)
-	if n := a.SendFastHeartbeats([]FastTarget{{nameB, hbB}}); n != 1 {
+	if n := a.SendFastHeartbeats([]link.FastTarget{{Peer: nameB, MAC: hbB}}); n != 1 {
 		t.Fatalf("sent %d fast pings, want 1", n)
 	}
 	ping := <-devA.out
@@ -59,7 +59,7 @@ func TestFastHeartbeats(t *testing.T) {
 	if _, _, bad := b.FastCounters(); bad != 1 {
 		t.Errorf("B counted %d bad fast pings, want 1", bad)
 	}
-	for _, h := range a.FastHealth() {
+	for _, h := range a.FastLinks() {
 		if !h.LastAck.IsZero() {
 			t.Fatalf("A recorded an answer to a truncated ping: %+v", h)
 		}
@@ -67,7 +67,7 @@ func TestFastHeartbeats(t *testing.T) {
 
 	devB.in <- ping
 	waitUntil(t, "A records B's answer", func() bool {
-		h := a.FastHealth()
+		h := a.FastLinks()
 		return len(h) == 1 && h[0].Peer == nameB && !h[0].LastAck.IsZero()
 	})
 	if pings, _, _ := b.FastCounters(); pings != 1 {

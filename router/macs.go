@@ -48,3 +48,17 @@ func (r *Router) MACCapacity() int {
 
 // SwitchStats returns the switch core's counters.
 func (r *Router) SwitchStats() ethswitch.Stats { return r.sw.Stats() }
+
+// MACOwners returns the MAC table as MAC -> owning peer (Self for local)
+// with its generation, unless the generation is still gen.
+func (r *Router) MACOwners(gen uint64) (uint64, map[frame.MAC]frame.PeerName, bool) {
+	if r.sw.Generation() == gen {
+		return gen, nil, false
+	}
+	g, entries := r.sw.Snapshot()
+	owners := make(map[frame.MAC]frame.PeerName, len(entries))
+	for _, e := range entries {
+		owners[e.MAC] = e.Peer
+	}
+	return g, owners, true
+}

@@ -13,6 +13,8 @@ import (
 type peer struct {
 	tr   transport.Transport // the link's transport
 	kind string              // its name, for status and metrics
+	// encrypted: the link's data path is encrypted.
+	encrypted bool
 	ep   transport.Endpoint
 	addr netip.AddrPort // normalised ep.DstAddrPort()
 

@@ -30,10 +30,10 @@ func (r *Router) SetPeers(links []link.Peer) {
 			tr = r.cfg.Transport
 		}
 		var p *peer
-		if slot, ok := t.byName[l.Name]; ok && t.list[slot].tr == tr && t.list[slot].addr == addr {
+		if slot, ok := t.byName[l.Name]; ok && t.list[slot].tr == tr && t.list[slot].addr == addr && t.list[slot].encrypted == l.Encrypted {
 			p = t.list[slot] // same link: keep its counters
 		} else {
-			p = &peer{ep: l.Endpoint, addr: addr, tr: tr, kind: l.Kind}
+			p = &peer{ep: l.Endpoint, addr: addr, tr: tr, kind: l.Kind, encrypted: l.Encrypted}
 			p.name.Store(uint64(l.Name))
 		}
 		list = append(list, p)

@@ -328,7 +328,7 @@ func (m *Mesh) updateSelf() {
 	for name, c := range m.conns {
 		conns = append(conns, topology.Conn{Peer: name, Addr: c.addr, Outbound: c.outbound, Established: c.established})
 		if c.dataEP != nil {
-			links = append(links, link.Peer{Name: name, Endpoint: c.dataEP, Transport: c.link.Transport(), Kind: c.link.Name()})
+			links = append(links, link.Peer{Name: name, Endpoint: c.dataEP, Transport: c.link.Transport(), Kind: c.link.Name(), Encrypted: c.dataEncrypted})
 		}
 	}
 	m.cfg.Router.SetPeers(links)

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/gossip/topology"
 )
 
@@ -126,4 +127,19 @@ func (m *Mesh) publishStatus() {
 	m.status.Lock()
 	m.status.snap = s
 	m.status.Unlock()
+}
+
+// Nicknames are the nicknames of the peers in the topology, by name,
+// from the latest status snapshot.
+func (m *Mesh) Nicknames() map[frame.PeerName]string {
+	m.status.Lock()
+	peers := m.status.snap.Peers
+	m.status.Unlock()
+	out := make(map[frame.PeerName]string, len(peers))
+	for _, p := range peers {
+		if n, err := frame.ParsePeerName(p.Name); err == nil {
+			out[n] = p.Nickname
+		}
+	}
+	return out
 }
