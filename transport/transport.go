@@ -12,8 +12,8 @@
 //     certificates) is loaded before New and handed in through the Config.
 //     Methods that announce the transport's identity (a public key, a
 //     certificate hash) work right after New.
-//   - Open binds the socket and starts the transport's goroutines. It may
-//     be called once; it fails after Close.
+//   - Open binds the socket and starts the transport's goroutines. Once it
+//     succeeded, Open fails; it also fails after Close.
 //   - Close undoes exactly what Open did and returns when every goroutine
 //     Open started has ended. It is idempotent and safe before Open, after
 //     a failed Open, and concurrently with the ReceiveFuncs it unblocks.
