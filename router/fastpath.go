@@ -40,7 +40,6 @@ const (
 	fastClockOff = 22
 )
 
-
 // fastPath is the router's fast-path heartbeat state.
 type fastPath struct {
 	on      atomic.Bool

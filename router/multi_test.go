@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/weave-switch/weave-switch/frame"
-	"github.com/weave-switch/weave-switch/link"
 	"github.com/weave-switch/weave-switch/internal/leakcheck"
+	"github.com/weave-switch/weave-switch/link"
 	"github.com/weave-switch/weave-switch/transport"
 	"github.com/weave-switch/weave-switch/transport/memory"
 )

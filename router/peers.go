@@ -15,8 +15,8 @@ type peer struct {
 	kind string              // its name, for status and metrics
 	// encrypted: the link's data path is encrypted.
 	encrypted bool
-	ep   transport.Endpoint
-	addr netip.AddrPort // normalised ep.DstAddrPort()
+	ep        transport.Endpoint
+	addr      netip.AddrPort // normalised ep.DstAddrPort()
 
 	name     atomic.Uint64 // frame.PeerName
 	lastSeen atomic.Int64  // unix nanoseconds of the last frame received
