@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/weave-switch/weave-switch/alloc"
+	"github.com/weave-switch/weave-switch/alloc/ipam"
 	"github.com/weave-switch/weave-switch/api"
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/gossip/mesh"
@@ -192,7 +192,12 @@ func (c Config) Validate() error {
 			}
 		}
 	}
-	errs = append(errs, c.validateIPAM()...)
+	if _, err := ipam.ParseRange(c.IPAllocRange); err != nil {
+		errs = append(errs, err)
+	}
+	if _, _, err := ipam.ParseSeeds(c.IPAllocSeeds, 0, false); err != nil {
+		errs = append(errs, err)
+	}
 	for _, p := range c.Peers {
 		_, tr, err := mesh.ParsePeerSpec(p)
 		switch {
@@ -254,45 +259,4 @@ func (c Config) queues() int {
 		return c.Queues
 	}
 	return min(runtime.NumCPU(), 4)
-}
-
-func (c Config) ipamRange() netip.Prefix {
-	if c.IPAllocRange == "" {
-		return alloc.DefaultUniverse
-	}
-	p, _ := netip.ParsePrefix(c.IPAllocRange)
-	return p.Masked()
-}
-
-func (c Config) validateIPAM() []error {
-	var errs []error
-	if c.IPAllocRange != "" {
-		p, err := netip.ParsePrefix(c.IPAllocRange)
-		if err == nil && (!p.Addr().Is4() || p.Bits() < 8 || p.Bits() > 30) {
-			err = errors.New("want an IPv4 CIDR from /8 to /30")
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("--ipalloc-range %q: %w", c.IPAllocRange, err))
-		}
-	}
-	for _, s := range c.IPAllocSeeds {
-		if _, err := frame.ParsePeerName(s); err != nil {
-			errs = append(errs, fmt.Errorf("--ipalloc-seed %q: %w (seeds are peer names, see --name)", s, err))
-		}
-	}
-	return errs
-}
-
-// ipamSeeds are the peers the allocation ring is made with. The first
-// router of a cluster (no seeds, no peers) seeds the ring alone and
-// yields: it gives way to a peer's ring while its own is unused.
-func (c Config) ipamSeeds(self frame.PeerName) (seeds []frame.PeerName, yield bool) {
-	for _, s := range c.IPAllocSeeds {
-		p, _ := frame.ParsePeerName(s)
-		seeds = append(seeds, p)
-	}
-	if len(seeds) == 0 && len(c.Peers) == 0 {
-		return []frame.PeerName{self}, true
-	}
-	return seeds, false
 }

@@ -325,8 +325,9 @@ func (d *Daemon) startIsolation() (func(), error) {
 		}
 		allow = append(allow, pr)
 	}
-	seeds, yield := c.ipamSeeds(d.self)
-	d.ipam = ipam.New(ipam.Config{Self: d.self, Nickname: c.Nickname, Range: c.ipamRange(), Seeds: seeds, Yield: yield,
+	seeds, yield, _ := ipam.ParseSeeds(c.IPAllocSeeds, d.self, len(c.Peers) > 0)
+	universe, _ := ipam.ParseRange(c.IPAllocRange)
+	d.ipam = ipam.New(ipam.Config{Self: d.self, Nickname: c.Nickname, Range: universe, Seeds: seeds, Yield: yield,
 		DataDir: c.DataDir, Logger: d.log.With("component", "ipam")})
 	d.iso = isolation.NewService(isolation.ServiceConfig{Self: d.self, Bridge: c.Bridge, Isolate: !c.NoIsolation,
 		Allow: allow, DataDir: c.DataDir, Addresses: d.ipam, Logger: d.log.With("component", "isolation")})
