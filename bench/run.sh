@@ -10,7 +10,7 @@
 #     fastpath-vxlan: container -> bridge -> weave-switch's kernel fast path
 #                (--datapath vxlan: FDB entries on its vxlan port) -> ... -> container
 #
-# Usage: bench/run.sh [-t SECONDS] [-r REPS] [-o FILE.json] [-s SYSTEMS] [-p DIR]
+# Usage: bench/run.sh [-t SECONDS] [-r REPS] [-o FILE.json] [-s SYSTEMS] [-p DIR] [-b BASE_BIN]
 #   defaults: -t 5 -r 3 -o bench/results/latest.json -s "veth vxlan fastpath-vxlan wireguard-go sleeve sleeve-encrypted ws-wireguard ws-quic sleeve-nooffload"
 #   sleeve-encrypted: routers with a password (ChaCha20-Poly1305 per link).
 #   ws-wireguard, ws-quic: weave-switch links on the WireGuard / QUIC transports.
@@ -19,6 +19,9 @@
 #   to DIR/SYSTEM-ROUTER.pprof (first repetition; `go tool pprof -top`).
 #   sleeve-nooffload: the same routers with --no-offload (TAP without
 #   TSO/checksum offloads: every 1426-byte frame crosses userspace alone).
+#   -b BASE_BIN: also measure every weave-switch userspace system with the
+#   binary BASE_BIN (an earlier build), as SYSTEM@base, interleaved with the
+#   rest: a before/after comparison in one run.
 # Needs root, iperf3, jq, ping.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,19 +29,31 @@ cd "$(dirname "$0")/.."
 trap ws_cleanup EXIT
 
 secs=5 reps=3 out=bench/results/latest.json systems="veth vxlan fastpath-vxlan wireguard-go sleeve sleeve-encrypted ws-wireguard ws-quic sleeve-nooffload"
-profdir=
-while getopts "t:r:o:s:p:" opt; do
+profdir= base_bin=
+while getopts "t:r:o:s:p:b:" opt; do
 	case $opt in
 	t) secs=$OPTARG ;;
 	r) reps=$OPTARG ;;
 	o) out=$OPTARG ;;
 	s) systems=$OPTARG ;;
 	p) profdir=$OPTARG ;;
-	*) echo "usage: $0 [-t SECONDS] [-r REPS] [-o FILE] [-s SYSTEMS] [-p PROFILE_DIR]" >&2; exit 2 ;;
+	b) base_bin=$(realpath "$OPTARG") ;;
+	*) echo "usage: $0 [-t SECONDS] [-r REPS] [-o FILE] [-s SYSTEMS] [-p PROFILE_DIR] [-b BASE_BIN]" >&2; exit 2 ;;
 	esac
 done
 [ "$(id -u)" -eq 0 ] || { echo "bench: needs root" >&2; exit 1; }
 [ -x "$WS_BIN" ] || { echo "bench: no binary at $WS_BIN (make build)" >&2; exit 1; }
+if [ -n "$base_bin" ]; then
+	[ -x "$base_bin" ] || { echo "bench: no binary at $base_bin" >&2; exit 1; }
+	with_base=
+	for s in $systems; do
+		with_base+=" $s"
+		case $s in sleeve | sleeve-encrypted | ws-wireguard | ws-quic) with_base+=" $s@base" ;; esac
+	done
+	systems=$with_base
+fi
+# BIN[SYSTEM] is the weave-switch binary a system runs.
+declare -A BIN
 
 p=wsb-$WS_ID
 h1=$p-h1 h2=$p-h2
@@ -183,8 +198,51 @@ setup_link() { # setup_link SYSTEM TRANSPORT N
 
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
+# setup_base SYSTEM: SYSTEM@base, the same set-up with the base binary on
+# its own routers, bridge, ports and container namespaces.
+setup_base() {
+	local s=$1 tr keep=$WS_BIN
+	WS_BIN=$base_bin
+	case $s in
+	sleeve)
+		router_up "$h1" b1 "$WS_TMP/b1.log" --name 02:00:00:00:03:01 --bridge wsbase --listen 198.18.0.1:6795 --peer 198.18.0.2:6795
+		router_up "$h2" b2 "$WS_TMP/b2.log" --name 02:00:00:00:03:02 --bridge wsbase --listen 198.18.0.2:6795 --peer 198.18.0.1:6795
+		base_pair "$s" b1 b2 10.36.0
+		;;
+	sleeve-encrypted)
+		printf 'bench-password\n' >"$WS_TMP/pw"
+		router_up "$h1" be1 "$WS_TMP/be1.log" --name 02:00:00:00:04:01 --bridge wsbenc --listen 198.18.0.1:6796 --peer 198.18.0.2:6796 --password-file "$WS_TMP/pw"
+		router_up "$h2" be2 "$WS_TMP/be2.log" --name 02:00:00:00:04:02 --bridge wsbenc --listen 198.18.0.2:6796 --peer 198.18.0.1:6796 --password-file "$WS_TMP/pw"
+		base_pair "$s" be1 be2 10.37.0
+		;;
+	ws-wireguard | ws-quic)
+		tr=${s#ws-}
+		local n=8
+		[ "$tr" = quic ] && n=9
+		router_up "$h1" "b${tr}1" "$WS_TMP/b${tr}1.log" --name "02:00:00:00:0$n:01" --bridge "wsb$tr" --listen "198.18.0.1:68$n$n" \
+			--transport "$tr" --wireguard-listen ":5182$n" --quic-listen ":69$n$n" --peer "198.18.0.2:68$n$n"
+		router_up "$h2" "b${tr}2" "$WS_TMP/b${tr}2.log" --name "02:00:00:00:0$n:02" --bridge "wsb$tr" --listen "198.18.0.2:68$n$n" \
+			--transport "$tr" --wireguard-listen ":5182$n" --quic-listen ":69$n$n"
+		base_pair "$s" "b${tr}1" "b${tr}2" "10.3$n.0"
+		;;
+	esac
+	BIN[$s@base]=$base_bin
+	WS_BIN=$keep
+}
+base_pair() { # base_pair SYSTEM R1 R2 NET: connect the two base routers' containers
+	local s=$1 r1=$2 r2=$3 net=$4
+	wait_links "$r1" 1 30
+	ns_add "$p-$r1"
+	ns_add "$p-$r2"
+	ws attach --api "$WS_TMP/$r1.sock" "$p-$r1" "$net.1/16" >/dev/null
+	ws attach --api "$WS_TMP/$r2.sock" "$p-$r2" "$net.2/16" >/dev/null
+	SRC[$s@base]=$p-$r1 DST[$s@base]=$p-$r2 ADDR[$s@base]=$net.2
+	ROUTERS[$s@base]="$r1 $r2"
+}
+
 for s in $systems; do
 	case $s in
+	*@base) setup_base "${s%@base}" ;;
 	veth) ;;
 	vxlan) setup_vxlan ;;
 	fastpath-vxlan) setup_fastpath_vxlan ;;
@@ -221,7 +279,7 @@ router_counters() {
 		metrics=$(curl -sf --unix-socket "$WS_TMP/$r.sock" http://x/metrics)
 		m=$(awk '/^go_memstats_mallocs_total / {printf "%d", $2}' <<<"$metrics")
 		d=$(awk '/^weave_switch_transport_dropped_total/ {s += $2} END {printf "%d", s}' <<<"$metrics")
-		f=$("$WS_BIN" status --api "$WS_TMP/$r.sock" --json | jq '.data.from_bridge + .data.to_bridge')
+		f=$("${BIN[$1]:-$WS_BIN}" status --api "$WS_TMP/$r.sock" --json | jq '.data.from_bridge + .data.to_bridge')
 		mallocs=$((mallocs + ${m:-0})) frames=$((frames + ${f:-0})) drops=$((drops + ${d:-0}))
 	done
 	echo "$ticks $mallocs $frames $drops"
@@ -285,7 +343,7 @@ done
 base1=$(median <<<"${RES[veth,tcp1]:-0}")
 base4=$(median <<<"${RES[veth,tcp4]:-0}")
 json='{"date":"'"$(date -Is)"'","seconds":'"$secs"',"reps":'"$reps"',"nproc":'"$(nproc)"',"systems":{}}'
-printf '\n%-17s %12s %7s %12s %7s %10s %10s\n' system "tcp1 Gbit/s" ratio "tcp4 Gbit/s" ratio "ping ms" "tcp1 retr" >&2
+printf '\n%-22s %12s %7s %12s %7s %10s %10s\n' system "tcp1 Gbit/s" ratio "tcp4 Gbit/s" ratio "ping ms" "tcp1 retr" >&2
 for s in $systems; do
 	t1=$(median <<<"${RES[$s,tcp1]}")
 	t4=$(median <<<"${RES[$s,tcp4]}")
@@ -293,7 +351,7 @@ for s in $systems; do
 	r1=$(awk "BEGIN{print ($base1>0)?$t1/$base1:0}")
 	r4=$(awk "BEGIN{print ($base4>0)?$t4/$base4:0}")
 	rt=$(median <<<"${RES[$s,retr]:-0}")
-	printf '%-17s %12.2f %7.3f %12.2f %7.3f %10.3f %10d' "$s" "$t1" "$r1" "$t4" "$r4" "$pg" "$rt"
+	printf '%-22s %12.2f %7.3f %12.2f %7.3f %10.3f %10d' "$s" "$t1" "$r1" "$t4" "$r4" "$pg" "$rt"
 	cpg=0 apf=0 drp=0
 	if [ -n "${RES[$s,cpu_per_gbps]:-}" ]; then
 		cpg=$(median <<<"${RES[$s,cpu_per_gbps]}")
