@@ -3,10 +3,13 @@ package udpbatch
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"math/rand/v2"
+	"net"
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 	"unsafe"
 )
 
@@ -188,4 +191,139 @@ func TestBuildSuperFrameStream(t *testing.T) {
 		t.Errorf("%d datagrams in %d iovecs", len(bufs), w.dirty)
 	}
 	t.Logf("%d datagrams of %d super-frames in %d GSO messages, %d iovecs", len(bufs), frames, w.nmsg, w.dirty)
+}
+
+// TestWriteBatchFault: a refused GSO message falls back to one datagram
+// per message; GSO is turned off only if the error says the path cannot do
+// it and a plain send then works. Sent reports what went out.
+func TestWriteBatchFault(t *testing.T) {
+	tests := []struct {
+		name   string
+		errno  syscall.Errno
+		plain  bool
+		off    bool // GSO turned off afterwards
+		fails  bool // WriteBatch fails
+		gsoErr bool // Sent.GSOErr set
+	}{
+		{"EIO turns GSO off", syscall.EIO, false, true, false, true},
+		{"EMSGSIZE falls back once", syscall.EMSGSIZE, false, false, false, true},
+		{"EINVAL for plain sends too", syscall.EINVAL, true, false, true, false},
+		{"EPERM: an error", syscall.EPERM, false, false, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rx, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rx.Close()
+			tx, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Close()
+			var flag atomic.Bool
+			flag.Store(true)
+			w, err := NewWriter(tx, 64, &flag)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := &Fault{Errno: tt.errno, Plain: tt.plain}
+			w.SetFault(f)
+			// One plain message (100 bytes, then 200), then a GSO message of
+			// 10 datagrams of 500 bytes.
+			bufs := [][]byte{make([]byte, 100), make([]byte, 200)}
+			arena := make([]byte, 10*500)
+			for k := range 10 {
+				bufs = append(bufs, arena[k*500:(k+1)*500])
+			}
+			s, err := w.WriteBatch(bufs, nil, rx.LocalAddr().(*net.UDPAddr).AddrPort())
+			if (err != nil) != tt.fails || (err != nil && !errors.Is(err, tt.errno)) {
+				t.Fatalf("WriteBatch: %v", err)
+			}
+			if s.GSOOff != tt.off || flag.Load() == tt.off || (s.GSOErr != nil) != tt.gsoErr {
+				t.Errorf("Sent %+v, GSO %v", s, flag.Load())
+			}
+			want := len(bufs)
+			if tt.fails {
+				want = 2 // the plain messages in front of the GSO one
+				if tt.plain {
+					want = 0
+				}
+			}
+			if s.Datagrams != want || s.GSOMessages != 0 {
+				t.Errorf("Sent %+v, want %d datagrams, no GSO message", s, want)
+			}
+			if w.span != nil || w.iovs[0].Base != nil {
+				t.Error("the writer keeps references to the datagrams")
+			}
+		})
+	}
+}
+
+// TestWriteBatchDeferred sends a stream of fragmented frames through a
+// socket: every datagram arrives once, the tails after the next frame's
+// inert fragments.
+func TestWriteBatchDeferred(t *testing.T) {
+	rx, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	if err := rx.SetReadBuffer(4 << 20); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	gso, _ := SetupOffloads(tx, true, false)
+	var flag atomic.Bool
+	flag.Store(gso)
+	w, err := NewWriter(tx, 256, &flag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const frames, per, limit = 4, 20, 1000
+	arena := make([]byte, frames*per*limit)
+	var bufs [][]byte
+	var inert []bool
+	off := 0
+	for range frames {
+		for k := range per {
+			l := limit
+			if k == per-1 {
+				l = 100
+			}
+			d := arena[off : off+l]
+			binary.BigEndian.PutUint32(d, uint32(len(bufs)))
+			bufs = append(bufs, d)
+			inert = append(inert, k < per-1)
+			off += l
+		}
+	}
+	s, err := w.WriteBatch(bufs, inert, rx.LocalAddr().(*net.UDPAddr).AddrPort())
+	if err != nil || s.Datagrams != len(bufs) || (gso && s.GSOMessages == 0) {
+		t.Fatalf("Sent %+v, %v", s, err)
+	}
+	seen := make([]bool, len(bufs))
+	buf := make([]byte, 2000)
+	var order []int
+	for range bufs {
+		if err := rx.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		n, err := rx.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := int(binary.BigEndian.Uint32(buf))
+		if d >= len(bufs) || seen[d] || !bytes.Equal(buf[:n], bufs[d]) {
+			t.Fatalf("datagram %d (%d bytes) again or wrong", d, n)
+		}
+		seen[d] = true
+		order = append(order, d)
+	}
+	t.Logf("GSO %v, %d messages: %v", gso, s.GSOMessages, order)
 }
