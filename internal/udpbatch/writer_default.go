@@ -1,4 +1,4 @@
-//go:build !(linux && (amd64 || arm64 || riscv64 || ppc64le || s390x || loong64))
+//go:build !linux
 
 package udpbatch
 
@@ -12,6 +12,15 @@ import (
 // available (see writer_linux.go).
 type Writer struct{ conn *net.UDPConn }
 
+// Sent is what a WriteBatch did (see writer_linux.go); without GSO only
+// Datagrams is set.
+type Sent struct {
+	Datagrams   int
+	GSOMessages int
+	GSOErr      error
+	GSOOff      bool
+}
+
 // NewWriter returns a Writer for conn; n and gso are unused here.
 func NewWriter(conn *net.UDPConn, n int, gso *atomic.Bool) (*Writer, error) {
 	return &Writer{conn: conn}, nil
@@ -19,10 +28,19 @@ func NewWriter(conn *net.UDPConn, n int, gso *atomic.Bool) (*Writer, error) {
 
 // Write sends bufs to dst, one datagram each.
 func (w *Writer) Write(bufs [][]byte, dst netip.AddrPort) error {
+	_, err := w.WriteBatch(bufs, nil, dst)
+	return err
+}
+
+// WriteBatch sends bufs to dst, one datagram each, and reports how many
+// went out; inert is unused here.
+func (w *Writer) WriteBatch(bufs [][]byte, inert []bool, dst netip.AddrPort) (Sent, error) {
+	var s Sent
 	for _, b := range bufs {
 		if _, err := w.conn.WriteToUDPAddrPort(b, dst); err != nil {
-			return err
+			return s, err
 		}
+		s.Datagrams++
 	}
-	return nil
+	return s, nil
 }

@@ -286,9 +286,9 @@ func (t *keyTable) sendKeyFor(dst netip.AddrPort) *sendKey {
 }
 
 // seal numbers and seals the datagrams of st with k, in place in the
-// arena: each st.dgs[i].b is header(8) with FlagEncrypted, room for the
+// arena: each st.bufs[i] is header(8) with FlagEncrypted, room for the
 // counter, the plaintext after the header (or room for it, copied from
-// dgs[i].src while sealing) and room for the tag. The counters are taken
+// st.dgs[i].src while sealing) and room for the tag. The counters are taken
 // in one block, just before the datagrams are written, so that concurrent
 // Sends to one peer stay close together for the receiver's window.
 func (st *sendState) seal(k *sendKey) error {
@@ -303,8 +303,7 @@ func (st *sendState) seal(k *sendKey) error {
 	ctr := end - n
 	const hl = HeaderSize + CounterSize
 	for i := range st.dgs {
-		d := &st.dgs[i]
-		b := d.b
+		d, b := &st.dgs[i], st.bufs[i]
 		binary.BigEndian.PutUint64(b[HeaderSize:hl], ctr)
 		binary.BigEndian.PutUint64(st.nonce[4:], ctr)
 		src := d.src

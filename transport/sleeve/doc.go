@@ -239,13 +239,15 @@
 // fragmented frame's tail, may ride at the end of the next message, after
 // fragments of the following frame that complete nothing, so that frames
 // still complete in order and a stream of 64 KiB super-frames takes about
-// one message each. Several messages go in one sendmmsg. If the kernel
-// refuses a UDP_SEGMENT message with EIO, EINVAL, ENOPROTOOPT or
-// EOPNOTSUPP (no checksum offload on the egress device, xfrm, no support)
-// and a plain send then works, GSO is turned off for the socket (logged
-// once, counted in Stats.GSOErrors) and the same datagrams go one per
-// message; EMSGSIZE (a segment above the path MTU) falls back for that send
-// only. With GRO, one receive buffer may hold many datagrams of a peer; the
+// one message each. Several messages go in one sendmmsg. The messages are
+// built and sent by the UDP writer WireGuard and QUIC share
+// (internal/udpbatch), which also merges datagrams adjacent in memory into
+// one iovec. If the kernel refuses a UDP_SEGMENT message with EIO, EINVAL,
+// ENOPROTOOPT or EOPNOTSUPP (no checksum offload on the egress device,
+// xfrm, no support) and a plain send then works, GSO is turned off for the
+// socket (logged once, counted in Stats.GSOErrors) and the same datagrams
+// go one per message; EMSGSIZE (a segment above the path MTU) falls back
+// for that send only. With GRO, one receive buffer may hold many datagrams of a peer; the
 // UDP_GRO control message gives their size and the receiver splits them.
 //
 // # Batching and memory
@@ -255,8 +257,8 @@
 // buffer to sendmmsg (no copy); packed datagrams and fragments are copied
 // into a preallocated 512 KiB scratch arena per concurrent Send (one copy of
 // each super-frame), flushed when full. Up to min(max(GOMAXPROCS, 2), 8)
-// send states exist, about 660 KiB each (the arena and 200 bytes for each of
-// 2*BatchSize+512 datagram slots).
+// send states exist, about 650 KiB each (the arena and about 190 bytes for
+// each of 2*BatchSize+512 datagram slots).
 //
 // Each ReceiveFunc owns its receive buffers: with GRO, 64 messages of
 // 64 KiB (4 MiB); without, BatchSize buffers of MaxDatagramSize+1 bytes

@@ -271,10 +271,10 @@ func FuzzReassembly(f *testing.F) {
 // sealForTest seals the plaintext datagram plain (header and what follows
 // it) with k, as Send does, and returns the encrypted datagram.
 func sealForTest(k *sendKey, plain []byte) []byte {
-	st := &sendState{arena: make([]byte, 0, len(plain)+EncryptionOverhead), dgs: make([]dgram, 0, 1)}
+	st := &sendState{arena: make([]byte, 0, len(plain)+EncryptionOverhead)}
 	st.arena = append(st.arena[:CounterSize], plain...)
 	st.arena = encryptedLayout(st.arena, 0)
-	st.dgs = append(st.dgs, dgram{b: st.arena})
+	st.add(st.arena, dgram{})
 	if err := st.seal(k); err != nil {
 		panic(err)
 	}

@@ -2,38 +2,28 @@ package sleeve
 
 import (
 	"errors"
-	"net"
-	"os"
 	"strings"
 	"syscall"
 	"testing"
 
-	"golang.org/x/net/ipv4"
-
 	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/internal/udpbatch"
 )
 
-// gsoFailWriter is a batchWriter that refuses UDP_SEGMENT messages with
-// errno, the way sendmmsg does: the messages before the first GSO one
-// are sent, then the call fails. With plainToo it refuses plain messages
-// too.
-type gsoFailWriter struct {
-	inner    batchWriter
-	errno    syscall.Errno
-	plainToo bool
-	calls    int
-}
-
-func (w *gsoFailWriter) WriteBatch(ms []ipv4.Message, flags int) (int, error) {
-	w.calls++
-	k := 0
-	for k < len(ms) && ms[k].OOB == nil && !w.plainToo {
-		k++
+// injectFault makes the sends of e's sleeve fail as f says: it gives the
+// only send state a writer with the fault (each Send takes that state).
+func injectFault(t *testing.T, e *end, f *udpbatch.Fault) {
+	t.Helper()
+	st := e.s.getSendState()
+	w, err := st.writer(e.s, e.s.sock.Load())
+	if err != nil {
+		t.Fatal(err)
 	}
-	if k > 0 {
-		return w.inner.WriteBatch(ms[:k], flags)
+	w.SetFault(f)
+	e.s.putSendState(st)
+	if n := e.s.nStates.Load(); n != 1 {
+		t.Fatalf("%d send states", n)
 	}
-	return -1, &net.OpError{Op: "write", Net: "udp", Err: os.NewSyscallError("sendmmsg", w.errno)}
 }
 
 func TestGSOFallback(t *testing.T) {
@@ -58,9 +48,8 @@ func TestGSOFallback(t *testing.T) {
 			if !a.s.Stats().GSO {
 				t.Skip("no UDP GSO on this kernel")
 			}
-			sk := a.s.sock.Load()
-			w := &gsoFailWriter{inner: sk.bw, errno: tt.errno, plainToo: tt.plainToo}
-			sk.bw = w
+			f := &udpbatch.Fault{Errno: tt.errno, Plain: tt.plainToo}
+			injectFault(t, a, f)
 			// A small frame (a plain message) first, then GSO messages.
 			out := withGSO(makeBatch([]int{60, frame.MaxSuperFrameSize, 1000, 30000}))
 			err := a.s.Send(out, b.ep)
@@ -82,13 +71,13 @@ func TestGSOFallback(t *testing.T) {
 				t.Errorf("GSOErrors %d, GSOSends %d; want 1, 0", s.GSOErrors, s.GSOSends)
 			}
 			// A second Send: no GSO attempt once it is off.
-			calls := w.calls
+			calls := f.Calls
 			if err := a.s.Send(out, b.ep); err != nil {
 				t.Fatal(err)
 			}
 			checkReceived(t, b.receiveN(t, superBatch(), out.N), out, a)
-			if tt.disabled && (w.calls != calls+1 || a.s.Stats().GSOErrors != 1) {
-				t.Errorf("second Send: %d calls, %d GSO errors", w.calls-calls, a.s.Stats().GSOErrors)
+			if tt.disabled && (f.Calls != calls+1 || a.s.Stats().GSOErrors != 1) {
+				t.Errorf("second Send: %d calls, %d GSO errors", f.Calls-calls, a.s.Stats().GSOErrors)
 			}
 			// Turning GSO off is logged once; a one-off fallback each time
 			// (rate-limited).

@@ -3,13 +3,9 @@ package sleeve
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
-	"net/netip"
 	"syscall"
-
-	"golang.org/x/net/ipv4"
 
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/internal/fragment"
@@ -21,22 +17,11 @@ import (
 // fragments of frames too big for a datagram, back to back: 512 KiB is
 // about 7 maximal super-frames at UnderlayMTU 1500, and more than the
 // fragments of one (71 KiB at the smallest MTU, 576).
-const (
-	sendArenaSize = 512 << 10
-	// maxGSOSegments bounds the datagrams of one UDP_SEGMENT send: the
-	// kernel's UDP_MAX_SEGMENTS is 64 before Linux 6.9 (128 after).
-	maxGSOSegments = 64
-	// maxGSOBytes bounds the UDP payload of one UDP_SEGMENT send (a 64 KiB
-	// IP packet less the IPv4 and UDP headers; IPv6's payload length does
-	// not count its own header).
-	maxGSOBytesIPv4 = 1<<16 - 1 - ipv4UDPOverhead
-	maxGSOBytesIPv6 = 1<<16 - 1 - 8
-)
+const sendArenaSize = 512 << 10
 
-// dgram is one datagram built by Send: in the arena, or in place in the
-// caller's batch.
+// dgram describes one datagram built by Send (its bytes, in the arena or
+// in place in the caller's batch, are in sendState.bufs).
 type dgram struct {
-	b      []byte
 	frames int // frames this datagram sends or completes (for Stats)
 	frag   bool
 	// src, for a datagram to encrypt whose plaintext was not copied into
@@ -46,61 +31,56 @@ type dgram struct {
 }
 
 // sendState is the scratch of one Send call: the datagrams built, the
-// arena that packed datagrams and fragments are copied into, the sendmmsg
-// message vector with its iovecs and control messages, and the destination
-// address. It is allocated once and reused (see getSendState).
+// arena that packed datagrams and fragments are copied into, and the
+// writer that sends them. It is allocated once and reused (see
+// getSendState).
 type sendState struct {
-	dgs   []dgram
+	bufs  [][]byte // the datagrams
+	inert []bool   // per datagram: a fragment that completes nothing
+	dgs   []dgram  // per datagram: what it carries
 	arena []byte
+	dirty int // high-water mark of bufs and dgs, cleared by putSendState
 
-	msgs  []ipv4.Message // msgs[i].Buffers is a slice of iovs, msgs[i].Addr is &ua
-	iovs  [][]byte
-	oob   []byte // udpbatch.SegmentCmsgSpace per message
-	first []int  // first datagram of message i
-	count []int  // datagrams in message i
-	order []int  // indexes of dgs in the order the messages send them
-	dirty int    // high-water mark of dgs and iovs, cleared by putSendState
+	w  *udpbatch.Writer // writes on sk; made by the first flush
+	sk *socket
 
 	split fragment.Splitter
-
-	ua    net.UDPAddr
-	ip    [16]byte // backs ua.IP
 	nonce [12]byte // ChaCha20-Poly1305 nonce: 4 zero bytes, the counter
 }
 
 func (s *Sleeve) newSendState() *sendState {
 	n := 2*s.cfg.BatchSize + 512 // datagrams per flush; Send flushes when full
-	st := &sendState{
+	return &sendState{
+		bufs:  make([][]byte, 0, n),
+		inert: make([]bool, 0, n),
 		dgs:   make([]dgram, 0, n),
 		arena: make([]byte, 0, sendArenaSize),
-		msgs:  make([]ipv4.Message, n),
-		iovs:  make([][]byte, n),
-		oob:   udpbatch.AlignedBytes(n * udpbatch.SegmentCmsgSpace),
-		first: make([]int, n),
-		count: make([]int, n),
-		order: make([]int, n),
 	}
-	for i := range st.msgs {
-		st.msgs[i].Addr = &st.ua
-	}
-	return st
 }
 
-// setDst points st.ua at ap without allocating.
-func (st *sendState) setDst(ap netip.AddrPort) {
-	a := ap.Addr()
-	if a.Is4() || a.Is4In6() {
-		v := a.Unmap().As4()
-		st.ua.IP = st.ip[:4]
-		copy(st.ua.IP, v[:])
-		st.ua.Zone = ""
-	} else {
-		v := a.As16()
-		st.ua.IP = st.ip[:16]
-		copy(st.ua.IP, v[:])
-		st.ua.Zone = a.Zone()
+// add appends datagram b, described by d, to st.
+func (st *sendState) add(b []byte, d dgram) {
+	st.bufs = append(st.bufs, b)
+	st.inert = append(st.inert, d.frag && d.frames == 0)
+	st.dgs = append(st.dgs, d)
+}
+
+// reset empties st, keeping track of the slots that hold references.
+func (st *sendState) reset() {
+	st.dirty = max(st.dirty, len(st.bufs))
+	st.bufs, st.inert, st.dgs, st.arena = st.bufs[:0], st.inert[:0], st.dgs[:0], st.arena[:0]
+}
+
+// writer returns st's writer on sk, made on first use.
+func (st *sendState) writer(s *Sleeve, sk *socket) (*udpbatch.Writer, error) {
+	if st.sk != sk {
+		w, err := udpbatch.NewWriter(sk.conn, cap(st.bufs), &s.stats.gso)
+		if err != nil {
+			return nil, err
+		}
+		st.w, st.sk = w, sk
 	}
-	st.ua.Port = int(ap.Port())
+	return st.w, nil
 }
 
 // getSendState takes a free send state, creates one if fewer than
@@ -122,9 +102,10 @@ func (s *Sleeve) getSendState() *sendState {
 
 func (s *Sleeve) putSendState(st *sendState) {
 	// Drop references to the caller's batch.
+	st.reset()
+	clear(st.bufs[:st.dirty])
 	clear(st.dgs[:st.dirty])
-	clear(st.iovs[:st.dirty])
-	st.dgs, st.arena, st.dirty = st.dgs[:0], st.arena[:0], 0
+	st.dirty = 0
 	s.free <- st
 }
 
@@ -175,13 +156,9 @@ func (s *Sleeve) Send(b *frame.Batch, ep transport.Endpoint) error {
 		}
 		ov = EncryptionOverhead
 	}
-	limit, maxGSO := s.datagramLimit(dst.Addr())-ov, maxGSOBytesIPv4
-	if a := dst.Addr(); a.Is6() && !a.Is4In6() {
-		maxGSO = maxGSOBytesIPv6
-	}
+	limit := s.datagramLimit(dst.Addr()) - ov
 	st := s.getSendState()
 	defer s.putSendState(st)
-	st.setDst(dst)
 
 	bad := -1
 	for i := 0; i < b.N; {
@@ -197,7 +174,7 @@ func (s *Sleeve) Send(b *frame.Batch, ep transport.Endpoint) error {
 		if HeaderSize+frameHeaderLen(gso)+size > limit {
 			nf, bytes := fragments(size, limit, gso)
 			if cap(st.arena)-len(st.arena) < bytes+nf*ov || cap(st.dgs)-len(st.dgs) < nf {
-				if err := s.flush(sk, st, ep, maxGSO, key); err != nil {
+				if err := s.flush(sk, st, ep, key); err != nil {
 					return err
 				}
 			}
@@ -220,7 +197,7 @@ func (s *Sleeve) Send(b *frame.Batch, ep transport.Endpoint) error {
 		}
 		total := HeaderSize + n*frameHeaderLen(gso) + sum
 		if len(st.dgs) == cap(st.dgs) || ((j > i+1 || key != nil) && cap(st.arena)-len(st.arena) < total+ov) {
-			if err := s.flush(sk, st, ep, maxGSO, key); err != nil {
+			if err := s.flush(sk, st, ep, key); err != nil {
 				return err
 			}
 		}
@@ -238,7 +215,7 @@ func (s *Sleeve) Send(b *frame.Batch, ep transport.Endpoint) error {
 				b.Meta[i].GSO.PutWire(d[HeaderSize+FrameHeaderSize:])
 			}
 			if key == nil {
-				st.dgs = append(st.dgs, dgram{b: d, frames: 1})
+				st.add(d, dgram{frames: 1})
 				break
 			}
 			// Encrypted: the header and room in the arena; flush seals
@@ -248,7 +225,7 @@ func (s *Sleeve) Send(b *frame.Batch, ep transport.Endpoint) error {
 			st.arena = append(st.arena, d[:HeaderSize]...)
 			st.arena[lo+1] |= FlagEncrypted
 			st.arena = st.arena[:lo+len(d)+ov]
-			st.dgs = append(st.dgs, dgram{b: st.arena[lo:], frames: 1, src: d[HeaderSize:]}) // not cap-limited: adjacent datagrams share an iovec
+			st.add(st.arena[lo:], dgram{frames: 1, src: d[HeaderSize:]}) // not cap-limited: adjacent datagrams share an iovec
 		default:
 			lo := len(st.arena)
 			if key != nil {
@@ -265,11 +242,11 @@ func (s *Sleeve) Send(b *frame.Batch, ep transport.Endpoint) error {
 			if key != nil {
 				st.arena = encryptedLayout(st.arena, lo)
 			}
-			st.dgs = append(st.dgs, dgram{b: st.arena[lo:], frames: j - i}) // not cap-limited: adjacent datagrams share an iovec
+			st.add(st.arena[lo:], dgram{frames: j - i}) // not cap-limited: adjacent datagrams share an iovec
 		}
 		i = j
 	}
-	if err := s.flush(sk, st, ep, maxGSO, key); err != nil {
+	if err := s.flush(sk, st, ep, key); err != nil {
 		return err
 	}
 	if bad >= 0 {
@@ -314,98 +291,12 @@ func (s *Sleeve) appendFragments(st *sendState, meta frame.Meta, fr []byte, limi
 		if enc {
 			st.arena = encryptedLayout(st.arena, lo)
 		}
-		d := dgram{b: st.arena[lo:], frag: true} // not cap-limited: adjacent datagrams share an iovec
+		d := dgram{frag: true}
 		if last {
 			d.frames = 1
 		}
-		st.dgs = append(st.dgs, d)
+		st.add(st.arena[lo:], d) // not cap-limited: adjacent datagrams share an iovec
 	}
-}
-
-// build fills st.msgs with the datagrams st.dgs[from:] and returns the
-// number of messages. Without gso a message is one datagram. With gso,
-// each message takes a run of datagrams of one size (the segment size)
-// and at most one shorter datagram, sent last, up to maxGSOSegments and
-// maxBytes, with a UDP_SEGMENT control message if it has more than one.
-//
-// The shorter datagram (typically the tail of a fragmented frame) may be
-// deferred past non-final fragments of the next frames: they deliver
-// nothing, so frames still complete in order at the receiver, and a
-// stream of maximal super-frames (45 full fragments and a tail at MTU
-// 1500, more than the 44 that fit 64 KiB) takes about one message each
-// instead of two. A message always covers the contiguous datagrams
-// st.dgs[first:first+count], whatever the order it sends them in
-// (st.order). Datagrams adjacent in memory share an iovec.
-func (st *sendState) build(from int, gso bool, maxBytes int) int {
-	nm, niov, no := 0, 0, 0
-	passable := func(j, seg int) bool { // may go before a deferred datagram
-		return j < len(st.dgs) && st.dgs[j].frag && st.dgs[j].frames == 0 && len(st.dgs[j].b) == seg
-	}
-	for i := from; i < len(st.dgs); {
-		start, lo := i, niov
-		deferred := -1
-		if gso && i+1 < len(st.dgs) && len(st.dgs[i+1].b) > len(st.dgs[i].b) && passable(i+1, len(st.dgs[i+1].b)) {
-			deferred = i
-			i++
-		}
-		seg := len(st.dgs[i].b)
-		niov, no = st.addIOV(lo, niov, no, i), no+1
-		total, cnt, j := seg, 1, i+1
-		if deferred >= 0 {
-			total, cnt = total+len(st.dgs[deferred].b), cnt+1
-		}
-		for gso && j < len(st.dgs) && cnt < maxGSOSegments {
-			l := len(st.dgs[j].b)
-			if l > seg || total+l > maxBytes || (deferred >= 0 && !passable(j, seg)) {
-				break
-			}
-			total, cnt = total+l, cnt+1
-			if l < seg {
-				if passable(j+1, seg) && cnt < maxGSOSegments {
-					deferred = j
-					j++
-					continue
-				}
-				niov, no = st.addIOV(lo, niov, no, j), no+1
-				j++
-				break
-			}
-			niov, no = st.addIOV(lo, niov, no, j), no+1
-			j++
-		}
-		if deferred >= 0 {
-			niov, no = st.addIOV(lo, niov, no, deferred), no+1
-		}
-		m := &st.msgs[nm]
-		m.Buffers = st.iovs[lo:niov:niov]
-		m.OOB = nil
-		if cnt > 1 {
-			m.OOB = st.oob[nm*udpbatch.SegmentCmsgSpace : (nm+1)*udpbatch.SegmentCmsgSpace]
-			udpbatch.PutSegmentCmsg(m.OOB, seg)
-		}
-		st.first[nm], st.count[nm] = start, j-start
-		nm++
-		i = j
-	}
-	st.dirty = max(st.dirty, niov, len(st.dgs))
-	return nm
-}
-
-// addIOV appends datagram d to the iovecs (niov so far, those of the
-// current message from lo), extending the message's last iovec if it ends
-// where d starts, and records d as the no-th datagram sent. It returns the
-// new number of iovecs.
-func (st *sendState) addIOV(lo, niov, no, d int) int {
-	b := st.dgs[d].b
-	st.order[no] = d
-	if niov > lo {
-		if prev := st.iovs[niov-1]; cap(prev)-len(prev) >= len(b) && &prev[:len(prev)+1][len(prev)] == &b[0] {
-			st.iovs[niov-1] = prev[:len(prev)+len(b)]
-			return niov
-		}
-	}
-	st.iovs[niov] = b
-	return niov + 1
 }
 
 // encryptedLayout turns the plaintext datagram built at b[lo+CounterSize:]
@@ -419,13 +310,15 @@ func encryptedLayout(b []byte, lo int) []byte {
 	return b[:len(b)+TagSize]
 }
 
-// flush writes the datagrams of st and empties it, looping on partial
-// writes; with key, it first seals them. If the kernel refuses a GSO
-// message, its datagrams and the rest are sent again one per message; GSO
-// is turned off for the socket if that works and the error said the path
-// cannot do it (logged once).
-func (s *Sleeve) flush(sk *socket, st *sendState, ep transport.Endpoint, maxGSO int, key *sendKey) error {
-	if len(st.dgs) == 0 {
+// flush writes the datagrams of st and empties it; with key, it first
+// seals them. The writer sends runs of equal-sized datagrams as UDP GSO
+// messages, a fragmented frame's tail possibly after the next frame's
+// fragments that complete nothing. If the kernel refuses a GSO message,
+// its datagrams and the rest go again one per message; GSO is turned off
+// for the socket if that works and the error said the path cannot do it
+// (logged once).
+func (s *Sleeve) flush(sk *socket, st *sendState, ep transport.Endpoint, key *sendKey) error {
+	if len(st.bufs) == 0 {
 		return nil
 	}
 	if key != nil {
@@ -433,73 +326,54 @@ func (s *Sleeve) flush(sk *socket, st *sendState, ep transport.Endpoint, maxGSO 
 			return s.opError("send", ep.String(), err)
 		}
 	}
-	gso := s.stats.gso.Load()
-	nm := st.build(0, gso, maxGSO)
-	disable := false // turn GSO off once a plain send works
-	for done := 0; done < nm; {
-		n, err := sk.bw.WriteBatch(st.msgs[done:nm], 0)
-		n = max(n, 0) // -1 on error
-		s.account(st, done, done+n)
-		if n > 0 && disable {
-			disable = false
-			if s.stats.gso.CompareAndSwap(true, false) {
-				s.log.Slog().Warn("UDP GSO send failed: sending datagrams one by one from now on", "dst", ep)
-			}
+	w, err := st.writer(s, sk)
+	if err != nil {
+		return s.opError("send", ep.String(), err)
+	}
+	sent, err := w.WriteBatch(st.bufs, st.inert, ep.DstAddrPort())
+	s.account(st, sent)
+	if sent.GSOErr != nil {
+		s.stats.gsoErrors.Add(1)
+		if errors.Is(sent.GSOErr, syscall.EMSGSIZE) {
+			s.learnPMTU(ep.DstAddrPort())
 		}
-		done += n
-		switch {
-		case err != nil && (s.closed.Load() || errors.Is(err, net.ErrClosed)):
-			return transport.ErrClosed
-		case err != nil && st.msgs[done].OOB != nil:
-			dis, retry := udpbatch.GSOError(err)
-			if !retry {
-				return s.opError("send", ep.String(), err)
-			}
-			s.stats.gsoErrors.Add(1)
-			disable = dis
-			if errors.Is(err, syscall.EMSGSIZE) {
-				s.learnPMTU(ep.DstAddrPort())
-			}
-			if !dis {
-				s.log.Log(slog.LevelWarn, "UDP GSO send failed (UnderlayMTU too big for the path?): sent one by one", "dst", ep, "err", err)
-			}
-			nm, done = st.build(st.first[done], false, maxGSO), 0
-		case err != nil:
-			return s.opError("send", ep.String(), err)
-		case n == 0:
-			return s.opError("send", ep.String(), io.ErrShortWrite)
+		if dis, _ := udpbatch.GSOError(sent.GSOErr); !dis {
+			s.log.Log(slog.LevelWarn, "UDP GSO send failed (UnderlayMTU too big for the path?): sent one by one", "dst", ep, "err", sent.GSOErr)
 		}
 	}
-	st.dgs, st.arena = st.dgs[:0], st.arena[:0]
+	if sent.GSOOff {
+		s.log.Slog().Warn("UDP GSO send failed: sending datagrams one by one from now on", "dst", ep)
+	}
+	switch {
+	case err != nil && (s.closed.Load() || errors.Is(err, net.ErrClosed)):
+		return transport.ErrClosed
+	case err != nil:
+		return s.opError("send", ep.String(), err)
+	}
+	st.reset()
 	return nil
 }
 
-// account counts messages [lo, hi) of st as sent.
-func (s *Sleeve) account(st *sendState, lo, hi int) {
-	var dgs, frames, frags, bytes, gso int
-	for m := lo; m < hi; m++ {
-		if st.count[m] > 1 {
-			gso++
-		}
-		for _, d := range st.dgs[st.first[m] : st.first[m]+st.count[m]] {
-			dgs++
-			frames += d.frames
-			bytes += len(d.b)
-			if d.frag {
-				frags++
-			}
-		}
-	}
-	if dgs == 0 {
+// account counts the datagrams of st that sent reports as sent.
+func (s *Sleeve) account(st *sendState, sent udpbatch.Sent) {
+	if sent.Datagrams == 0 {
 		return
 	}
-	s.stats.sentDatagrams.Add(uint64(dgs))
+	var frames, frags, bytes int
+	for i, d := range st.dgs[:sent.Datagrams] {
+		frames += d.frames
+		bytes += len(st.bufs[i])
+		if d.frag {
+			frags++
+		}
+	}
+	s.stats.sentDatagrams.Add(uint64(sent.Datagrams))
 	s.stats.sentFrames.Add(uint64(frames))
 	s.stats.sentBytes.Add(uint64(bytes))
 	if frags > 0 {
 		s.stats.sentFragments.Add(uint64(frags))
 	}
-	if gso > 0 {
-		s.stats.gsoSends.Add(uint64(gso))
+	if sent.GSOMessages > 0 {
+		s.stats.gsoSends.Add(uint64(sent.GSOMessages))
 	}
 }

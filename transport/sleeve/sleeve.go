@@ -12,9 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
-
 	"github.com/weave-switch/weave-switch/internal/fragment"
 	"github.com/weave-switch/weave-switch/internal/ratelimit"
 	"github.com/weave-switch/weave-switch/internal/udpbatch"
@@ -38,8 +35,8 @@ var (
 // 64 of 64 KiB; else BatchSize of MaxDatagramSize+1 bytes, 1.1 MiB at
 // 128) and a reassembly pool of 32 frame.MaxSuperFrameSize buffers
 // (2.3 MiB with their bitmaps); each concurrent Send uses a send state of
-// 512 KiB of scratch plus 200 bytes per datagram slot (2*BatchSize+512
-// slots, 150 KiB at 128), kept in a free list of up to
+// 512 KiB of scratch plus about 190 bytes per datagram slot
+// (2*BatchSize+512 slots, 140 KiB at 128), kept in a free list of up to
 // min(max(GOMAXPROCS, 2), 8) states. Each peer with keys costs about
 // 2.5 KiB (two ciphers and a 1 KiB replay window per receive key).
 type Sleeve struct {
@@ -66,13 +63,7 @@ type Sleeve struct {
 // socket is the bound UDP socket, set once by Open.
 type socket struct {
 	conn  *net.UDPConn
-	bw    batchWriter
 	local netip.AddrPort
-}
-
-// batchWriter is ipv4.PacketConn or ipv6.PacketConn (both sendmmsg on Linux).
-type batchWriter interface {
-	WriteBatch(ms []ipv4.Message, flags int) (int, error)
 }
 
 // New checks cfg and returns a Sleeve that is not bound yet: Open binds it.
@@ -137,11 +128,6 @@ func (s *Sleeve) Open() ([]transport.ReceiveFunc, netip.AddrPort, error) {
 	s.stats.sendBuffer.Store(int64(snd))
 	local := conn.LocalAddr().(*net.UDPAddr).AddrPort()
 	sk := &socket{conn: conn, local: local}
-	if s.cfg.Listen.Addr().Is4() {
-		sk.bw = ipv4.NewPacketConn(conn)
-	} else {
-		sk.bw = ipv6.NewPacketConn(conn)
-	}
 	gso, gro := udpbatch.SetupOffloads(conn, !s.cfg.noGSO, !s.cfg.noGRO)
 	s.stats.gso.Store(gso)
 	s.stats.gro.Store(gro)
