@@ -344,11 +344,9 @@ func (m *Mesh) pushPending(c *connection) {
 	if len(pending) == 0 {
 		return
 	}
-	var b []byte
-	for _, e := range pending {
-		b = topology.AppendEntry(b, e)
+	for _, b := range topology.EncodeEntries(pending, handshake.MaxMessageSize) {
+		m.send(c, msgEntries, b)
 	}
-	m.send(c, msgEntries, b)
 	m.topo.Sent(c.hello.Name, pending)
 }
 
