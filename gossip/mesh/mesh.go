@@ -57,6 +57,7 @@ type Mesh struct {
 	admission   *admission         // inbound handshakes: limits and refusal counts
 	refusedLog  *ratelimit.Logger  // inbound connections refused before their handshake
 	failedLog   *ratelimit.Logger  // inbound handshakes that failed
+	discoverLog *ratelimit.Logger  // discovered peers not dialed
 
 	status struct {
 		sync.Mutex
@@ -86,6 +87,7 @@ func New(cfg Config) (*Mesh, error) {
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.refusedLog = ratelimit.NewLogger(m.log, refusalLogInterval, 1)
 	m.failedLog = ratelimit.NewLogger(m.log, refusalLogInterval, 4)
+	m.discoverLog = ratelimit.NewLogger(m.log, refusalLogInterval, 1)
 	topo, err := topology.New(topology.Entry{
 		Name: c.Self, Nickname: c.Nickname, UID: m.uid, Incarnation: m.inc, Version: 1, Caps: m.caps(),
 	}, &topology.Config{Now: c.Now})
@@ -246,6 +248,9 @@ func (m *Mesh) routineActor() {
 			slowTicks++
 			if slowTicks%channelRefresh == 0 {
 				m.sendChannels(nil, false)
+			}
+			if !m.cfg.NoDiscovery {
+				m.learnTargets()
 			}
 			m.tryConnect()
 			m.antiEntropy()
