@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/weave-switch/weave-switch/gossip/handshake"
@@ -25,8 +26,12 @@ const (
 	msgChannel = 6 // channel id byte, then a Channel's state
 )
 
+// A connection's send queue holds at most sendQueueLen messages and
+// sendQueueBytes bytes of payload (a message is up to
+// handshake.MaxMessageSize); a peer that lets it fill is disconnected.
 const (
 	sendQueueLen   = 256
+	sendQueueBytes = 8 << 20
 	controlTimeout = 10 * time.Second
 )
 
@@ -58,9 +63,10 @@ type connection struct {
 	summaryDiffered bool
 	lastDigestSent  time.Time
 
-	sendq chan outMsg
-	quit  chan struct{}
-	done  chan struct{} // closed when both goroutines have exited
+	sendq  chan outMsg
+	queued atomic.Int64 // payload bytes in sendq
+	quit   chan struct{}
+	done   chan struct{} // closed when both goroutines have exited
 }
 
 func (c *connection) close() {
@@ -75,12 +81,22 @@ func (c *connection) close() {
 // send queues a message; a full queue means the peer cannot keep up, and
 // it is disconnected rather than allowed to block the actor.
 func (m *Mesh) send(c *connection, typ uint8, payload []byte) {
-	select {
-	case c.sendq <- outMsg{typ, payload}:
-	default:
-		m.log.Warn("peer too slow: disconnecting", "peer", c.hello.Name.String(), "queued", len(c.sendq))
-		c.close()
+	n := int64(len(payload))
+	if q := c.queued.Add(n); q <= sendQueueBytes {
+		select {
+		case c.sendq <- outMsg{typ, payload}:
+			return
+		default:
+		}
 	}
+	c.queued.Add(-n)
+	select {
+	case <-c.quit:
+		return // already closing: said once
+	default:
+	}
+	m.log.Warn("peer too slow: disconnecting", "peer", c.hello.Name.String(), "queued", len(c.sendq), "queued_bytes", c.queued.Load())
+	c.close()
 }
 
 // register adopts a connection that finished its handshake.
@@ -213,8 +229,17 @@ func (m *Mesh) dropConnKeys(c *connection, reason string, removeKeys bool) {
 func (m *Mesh) routineRead(c *connection, readerDone chan struct{}) {
 	defer m.wg.Done()
 	defer close(readerDone)
+	// One message at a time waits for the actor, so that a peer holds at
+	// most two (that one and the one being read) in memory.
+	handled := make(chan struct{}, 1)
+	handled <- struct{}{}
 	var buf []byte
 	for {
+		select {
+		case <-handled:
+		case <-m.closing:
+			return
+		}
 		_ = c.hc.NetConn().SetReadDeadline(time.Now().Add(controlTimeout))
 		typ, payload, err := c.hc.ReadMsg(buf)
 		if err != nil {
@@ -227,7 +252,7 @@ func (m *Mesh) routineRead(c *connection, readerDone chan struct{}) {
 			return
 		}
 		msg := append([]byte(nil), payload...)
-		if !m.post(func() { m.handle(c, typ, msg) }) {
+		if !m.post(func() { m.handle(c, typ, msg); handled <- struct{}{} }) {
 			return
 		}
 	}
@@ -242,6 +267,7 @@ func (m *Mesh) routineWrite(c *connection, readerDone chan struct{}) {
 	for {
 		select {
 		case msg := <-c.sendq:
+			c.queued.Add(-int64(len(msg.payload)))
 			if err := c.hc.WriteMsg(msg.typ, msg.payload); err != nil {
 				c.close()
 				return
@@ -318,11 +344,9 @@ func (m *Mesh) pushPending(c *connection) {
 	if len(pending) == 0 {
 		return
 	}
-	var b []byte
-	for _, e := range pending {
-		b = topology.AppendEntry(b, e)
+	for _, b := range topology.EncodeEntries(pending, handshake.MaxMessageSize) {
+		m.send(c, msgEntries, b)
 	}
-	m.send(c, msgEntries, b)
 	m.topo.Sent(c.hello.Name, pending)
 }
 

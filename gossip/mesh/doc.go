@@ -29,4 +29,10 @@
 //     after topology.DefaultGCGrace (1 min).
 //   - Dials retry with exponential backoff from 1 s to 60 s with ±50 %
 //     jitter.
+//   - Inbound handshakes: each source (an IPv4 address, an IPv6 /64) may
+//     start 2 a second with a burst of 8, and have 4 in progress; 64 may
+//     be in progress overall; each must finish within
+//     handshake.DefaultTimeout (10 s). Refused connections are closed at
+//     once, counted by reason (Status.HandshakesRefused) and logged at
+//     most once per 10 s with the count of those not logged.
 package mesh

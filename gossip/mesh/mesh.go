@@ -14,8 +14,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/gossip/handshake"
 	"github.com/weave-switch/weave-switch/gossip/topology"
@@ -39,6 +37,8 @@ type Mesh struct {
 
 	actions chan func()
 	closing chan struct{}
+	ctx     context.Context // cancelled by Close
+	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	ln      net.Listener
 	once    sync.Once
@@ -54,7 +54,10 @@ type Mesh struct {
 	reachable   atomic.Pointer[topology.Routes]
 	alive       atomic.Pointer[map[frame.PeerName]bool]
 	channelLog  *ratelimit.Limiter // refused channel states
-	throttled   atomic.Uint64      // inbound connections closed by the rate limit
+	admission   *admission         // inbound handshakes: limits and refusal counts
+	refusedLog  *ratelimit.Logger  // inbound connections refused before their handshake
+	failedLog   *ratelimit.Logger  // inbound handshakes that failed
+	discoverLog *ratelimit.Logger  // discovered peers not dialed
 
 	status struct {
 		sync.Mutex
@@ -79,7 +82,12 @@ func New(cfg Config) (*Mesh, error) {
 		targets:     map[string]*target{},
 		unreachable: map[frame.PeerName]bool{},
 		channelLog:  newChannelLog(),
+		admission:   newAdmission(c.Now),
 	}
+	m.ctx, m.cancel = context.WithCancel(context.Background())
+	m.refusedLog = ratelimit.NewLogger(m.log, refusalLogInterval, 1)
+	m.failedLog = ratelimit.NewLogger(m.log, refusalLogInterval, 4)
+	m.discoverLog = ratelimit.NewLogger(m.log, refusalLogInterval, 1)
 	topo, err := topology.New(topology.Entry{
 		Name: c.Self, Nickname: c.Nickname, UID: m.uid, Incarnation: m.inc, Version: 1, Caps: m.caps(),
 	}, &topology.Config{Now: c.Now})
@@ -168,6 +176,7 @@ func (m *Mesh) Start() error {
 func (m *Mesh) Close() error {
 	m.once.Do(func() {
 		close(m.closing)
+		m.cancel()
 		if m.ln != nil {
 			m.ln.Close()
 		}
@@ -239,6 +248,9 @@ func (m *Mesh) routineActor() {
 			slowTicks++
 			if slowTicks%channelRefresh == 0 {
 				m.sendChannels(nil, false)
+			}
+			if !m.cfg.NoDiscovery {
+				m.learnTargets()
 			}
 			m.tryConnect()
 			m.antiEntropy()
@@ -364,24 +376,15 @@ func (m *Mesh) checkLinks() {
 	}
 }
 
-// Inbound handshakes are rate-limited (as Weave did): each costs an
-// Argon2id-keyed Noise handshake with a password, and the limit also slows
-// online password guessing.
-const (
-	acceptRate  = 20 // handshakes per second
-	acceptBurst = 40
-)
+// refusalLogInterval: refused inbound connections are logged at most once
+// (admission) or a few times (failed handshakes) per interval, each line
+// with the count of those not logged before it.
+const refusalLogInterval = 10 * time.Second
 
 func (m *Mesh) routineAccept() {
 	defer m.wg.Done()
-	limit := rate.NewLimiter(acceptRate, acceptBurst)
 	for {
 		nc, err := m.ln.Accept()
-		if err == nil && !limit.Allow() {
-			m.throttled.Add(1)
-			nc.Close()
-			continue
-		}
 		if err != nil {
 			select {
 			case <-m.closing:
@@ -395,27 +398,40 @@ func (m *Mesh) routineAccept() {
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
+		from := parseHostPort(nc).Addr()
+		if ok, reason := m.admission.admit(from); !ok {
+			nc.Close()
+			m.refusedLog.Log(slog.LevelWarn, "refused inbound connection", "addr", nc.RemoteAddr().String(), "reason", reason)
+			continue
+		}
 		m.wg.Add(1)
-		go func() {
-			defer m.wg.Done()
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			go func() {
-				select {
-				case <-m.closing:
-					cancel()
-				case <-ctx.Done():
-				}
-			}()
-			remote := nc.RemoteAddr().String()
-			hc, err := handshake.Server(ctx, nc, m.handshakeConfig(""))
-			if err != nil {
-				m.log.Warn("refused inbound connection", "addr", remote, "err", err)
-				m.post(func() { m.noteRefusal(remote, err) })
-				return
-			}
-			m.post(func() { m.register(hc, false, "") })
-		}()
+		go m.inbound(nc, from)
+	}
+}
+
+// inbound runs the handshake of an admitted inbound connection, bounded by
+// the handshake's timeout, and hands the connection to the actor.
+func (m *Mesh) inbound(nc net.Conn, from netip.Addr) {
+	defer m.wg.Done()
+	defer m.admission.release(from)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stop := context.AfterFunc(m.ctx, cancel)
+	defer stop()
+	remote := nc.RemoteAddr().String()
+	hc, err := handshake.Server(ctx, nc, m.handshakeConfig(""))
+	if err != nil {
+		reason := RefusedHandshakeErr
+		if errors.Is(err, handshake.ErrTimeout) {
+			reason = RefusedTimeout
+		}
+		m.admission.count(reason)
+		m.failedLog.Log(slog.LevelWarn, "refused inbound connection", "addr", remote, "reason", reason, "err", err)
+		m.post(func() { m.noteRefusal(remote, err) })
+		return
+	}
+	if !m.post(func() { m.register(hc, false, "") }) {
+		hc.Close()
 	}
 }
 

@@ -425,26 +425,3 @@ func TestTransportNegotiation(t *testing.T) {
 		t.Error("ParsePeerSpec accepted an unknown option")
 	}
 }
-
-// TestAcceptIsRateLimited: a flood of inbound connections is cut off after
-// the burst, counted, and does not stop a real peer from connecting later.
-func TestAcceptIsRateLimited(t *testing.T) {
-	a := startNode(t, 0x020000000001, "", true)
-	defer a.m.Close()
-	var conns []net.Conn
-	for range acceptBurst + 30 {
-		c, err := net.Dial("tcp", a.addr())
-		if err != nil {
-			t.Fatal(err)
-		}
-		conns = append(conns, c)
-	}
-	waitFor(t, "throttled connections counted", func() bool { return a.status().Throttled > 0 })
-	for _, c := range conns {
-		c.Close()
-	}
-	time.Sleep(time.Second) // the bucket refills (20 per second)
-	b := startNode(t, 0x020000000002, "", true, a.addr())
-	defer b.m.Close()
-	waitFor(t, "a real peer connects after the flood", func() bool { return b.established() == 1 })
-}

@@ -13,9 +13,9 @@ var connStates = []string{"connecting", "retrying", "failed", "refused", "pendin
 // collector exposes the control plane to Prometheus from the mesh's
 // latest status snapshot (refreshed every 2 s), without waiting for it.
 type collector struct {
-	m                    *Mesh
-	peers, conns, pmtu   *prometheus.Desc
-	throttled, encrypted *prometheus.Desc
+	m                  *Mesh
+	peers, conns, pmtu *prometheus.Desc
+	refused, encrypted *prometheus.Desc
 }
 
 // Collector returns the mesh's metrics.
@@ -26,14 +26,14 @@ func (m *Mesh) Collector() prometheus.Collector {
 		peers:     prometheus.NewDesc(ns+"_peers", "Peers in the gossiped topology, by reachability.", []string{"reachable"}, nil),
 		conns:     prometheus.NewDesc(ns+"_connections", "Connections and dial targets, by state.", []string{"state"}, nil),
 		pmtu:      prometheus.NewDesc(ns+"_link_path_mtu_bytes", "The underlay path MTU of each established link, as its transport knows it.", []string{"peer", "transport"}, nil),
-		throttled: prometheus.NewDesc(ns+"_inbound_throttled_total", "Inbound control connections refused by the accept rate limit.", nil, nil),
+		refused:   prometheus.NewDesc(ns+"_handshakes_refused_total", "Inbound control connections refused, by reason: rate, source_busy, busy (before the handshake), timeout, handshake (by it).", []string{"reason"}, nil),
 		encrypted: prometheus.NewDesc(ns+"_link_encrypted", "Whether each established link's data path is encrypted (1) or not (0).", []string{"peer", "transport"}, nil),
 	}
 }
 
 // Describe implements prometheus.Collector.Describe.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.peers, c.conns, c.pmtu, c.throttled, c.encrypted} {
+	for _, d := range []*prometheus.Desc{c.peers, c.conns, c.pmtu, c.refused, c.encrypted} {
 		ch <- d
 	}
 }
@@ -67,5 +67,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.peers, prometheus.GaugeValue, float64(reach[true]), "true")
 	ch <- prometheus.MustNewConstMetric(c.peers, prometheus.GaugeValue, float64(reach[false]), "false")
-	ch <- prometheus.MustNewConstMetric(c.throttled, prometheus.CounterValue, float64(s.Throttled))
+	for _, r := range RefusalReasons {
+		ch <- prometheus.MustNewConstMetric(c.refused, prometheus.CounterValue, float64(s.HandshakesRefused[r]), r)
+	}
 }

@@ -42,10 +42,12 @@ type PeerStatus struct {
 
 // Status is the control plane's state.
 type Status struct {
-	Encryption  string       `json:"encryption"` // "unencrypted" or "encrypted (...)"
-	Throttled   uint64       `json:"throttled_inbound"`
-	Connections []ConnStatus `json:"connections"`
-	Peers       []PeerStatus `json:"peers"`
+	Encryption string `json:"encryption"` // "unencrypted" or "encrypted (...)"
+	// HandshakesRefused counts the inbound control connections refused,
+	// by reason (RefusalReasons, every one present).
+	HandshakesRefused map[string]uint64 `json:"handshakes_refused"`
+	Connections       []ConnStatus      `json:"connections"`
+	Peers             []PeerStatus      `json:"peers"`
 }
 
 // Status returns the latest snapshot (refreshed by the actor every 2 s and
@@ -62,7 +64,7 @@ func (m *Mesh) Status(ctx context.Context) Status {
 }
 
 func (m *Mesh) publishStatus() {
-	s := Status{Encryption: "unencrypted", Throttled: m.throttled.Load()}
+	s := Status{Encryption: "unencrypted", HandshakesRefused: m.admission.refusals()}
 	if len(m.cfg.Password) > 0 {
 		s.Encryption = "encrypted (control: Noise NNpsk0; data: ChaCha20-Poly1305 per link)"
 	}

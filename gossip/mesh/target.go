@@ -3,6 +3,7 @@ package mesh
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -135,17 +136,33 @@ func (m *Mesh) dial(addr, ask string) {
 	})
 }
 
+// maxDiscovered bounds the dial targets learned from gossip: the
+// addresses in gossiped entries are not to turn the router into a
+// scanner or a sink of retrying dials.
+const maxDiscovered = 1024
+
 // discover adds targets for peers known from gossip that we have no
-// connection to: the IP another peer sees them at, and their control port.
+// connection to, drops those no entry names any more, and dials.
 func (m *Mesh) discover() {
 	if m.cfg.NoDiscovery {
 		return
 	}
+	m.learnTargets()
+	m.tryConnect()
+}
+
+// learnTargets brings the discovered targets in line with the topology:
+// a target for each peer we have no connection to, at the IP another
+// peer sees it at and its control port, up to maxDiscovered; discovered
+// targets that no entry names any more (their peer was garbage-collected,
+// or is connected elsewhere) go, unless a dial or a connection uses them.
+func (m *Mesh) learnTargets() {
 	entries := m.topo.Entries()
 	ports := map[frame.PeerName]string{}
 	for _, e := range entries {
 		ports[e.Name] = e.Caps[CapControlPort]
 	}
+	want := map[string]frame.PeerName{}
 	for _, e := range entries {
 		for _, c := range e.Conns {
 			if c.Peer == m.cfg.Self || m.conns[c.Peer] != nil || ports[c.Peer] == "" {
@@ -158,14 +175,33 @@ func (m *Mesh) discover() {
 			if _, err := strconv.ParseUint(ports[c.Peer], 10, 16); err != nil {
 				continue
 			}
-			addr := net.JoinHostPort(ap.Addr().Unmap().String(), ports[c.Peer])
-			if t := m.targets[addr]; t == nil {
-				m.addTarget(addr, false)
-				m.log.Info("discovered peer", "peer", c.Peer.String(), "addr", addr)
-			}
+			want[net.JoinHostPort(ap.Addr().Unmap().String(), ports[c.Peer])] = c.Peer
 		}
 	}
-	m.tryConnect()
+	discovered := 0
+	for addr, t := range m.targets {
+		switch {
+		case t.static:
+		case t.dialing || t.peer != frame.UnknownPeer && m.conns[t.peer] != nil:
+			discovered++
+		case want[addr] == frame.UnknownPeer:
+			delete(m.targets, addr)
+		default:
+			discovered++
+		}
+	}
+	for addr, peer := range want {
+		if m.targets[addr] != nil {
+			continue
+		}
+		if discovered >= maxDiscovered {
+			m.discoverLog.Log(slog.LevelWarn, "too many peers discovered: not dialing more", "max", maxDiscovered)
+			break
+		}
+		m.addTarget(addr, false)
+		discovered++
+		m.log.Info("discovered peer", "peer", peer.String(), "addr", addr)
+	}
 }
 
 // Connect adds a target at run time (weave-switch connect), asking for

@@ -15,6 +15,11 @@ const WireVersion = 1
 // MaxDigestItems bounds the number of items DecodeDigest accepts.
 const MaxDigestItems = 1 << 16
 
+// MaxEntriesPerMessage bounds the number of back-to-back entries
+// DecodeEntries and MergeEncoded accept in one message; EncodeEntries
+// splits longer lists.
+const MaxEntriesPerMessage = 1024
+
 // ErrMalformed is wrapped by every decoding error.
 var ErrMalformed = errors.New("topology: malformed encoding")
 
@@ -109,10 +114,40 @@ func checkEntry(b []byte, h *Entry) (int, error) {
 	return d.off, d.err
 }
 
-// DecodeEntries decodes back-to-back encoded entries filling all of b.
+// EncodeEntries encodes es back to back (AppendEntry) into messages of
+// at most MaxEntriesPerMessage entries and maxBytes bytes each; an entry
+// longer than maxBytes by itself goes alone.
+func EncodeEntries(es []Entry, maxBytes int) [][]byte {
+	var msgs [][]byte
+	var b []byte
+	count := 0
+	for _, e := range es {
+		start := len(b)
+		b = AppendEntry(b, e)
+		if count > 0 && (count == MaxEntriesPerMessage || len(b) > maxBytes) {
+			next := append([]byte(nil), b[start:]...)
+			msgs = append(msgs, b[:start:start])
+			b, count = next, 0
+		}
+		count++
+	}
+	if count > 0 {
+		msgs = append(msgs, b)
+	}
+	return msgs
+}
+
+// errTooManyEntries is the error for a message past MaxEntriesPerMessage.
+var errTooManyEntries = fmt.Errorf("%w: more than %d entries in one message", ErrMalformed, MaxEntriesPerMessage)
+
+// DecodeEntries decodes back-to-back encoded entries filling all of b, at
+// most MaxEntriesPerMessage.
 func DecodeEntries(b []byte) ([]Entry, error) {
 	var es []Entry
 	for off := 0; off < len(b); {
+		if len(es) == MaxEntriesPerMessage {
+			return nil, errTooManyEntries
+		}
 		e, n, err := DecodeEntry(b[off:])
 		if err != nil {
 			return nil, fmt.Errorf("entry %d at offset %d: %w", len(es), off, err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -129,5 +130,54 @@ func TestDecodeDoesNotAlias(t *testing.T) {
 	clear(b)
 	if !bytes.Equal([]byte(e.Nickname), []byte(want.Nickname)) || e.Conns[0].Addr != "10.0.0.1:6783" {
 		t.Fatalf("decoded entry aliases its input: %v", e)
+	}
+}
+
+// TestEntriesPerMessage: EncodeEntries splits by count and by bytes, and
+// the decoders refuse more than MaxEntriesPerMessage entries in a message
+// (MergeEncoded after merging the first MaxEntriesPerMessage).
+func TestEntriesPerMessage(t *testing.T) {
+	var es []Entry
+	for i := 1; i <= 2*MaxEntriesPerMessage+1; i++ {
+		es = append(es, ent(i, 1, 1, est(i+1)))
+	}
+	msgs := EncodeEntries(es, 1<<30)
+	if len(msgs) != 3 {
+		t.Fatalf("%d entries in %d messages, want 3", len(es), len(msgs))
+	}
+	var got []Entry
+	for _, b := range msgs {
+		part, err := DecodeEntries(b)
+		if err != nil || len(part) > MaxEntriesPerMessage {
+			t.Fatalf("message of %d entries: %v", len(part), err)
+		}
+		got = append(got, part...)
+	}
+	if !slices.Equal(names(got), names(es)) {
+		t.Fatal("entries lost or reordered across messages")
+	}
+	one := len(AppendEntry(nil, es[0]))
+	for _, b := range EncodeEntries(es[:10], 3*one) {
+		if len(b) > 3*one {
+			t.Errorf("message of %d bytes, max %d", len(b), 3*one)
+		}
+	}
+	if msgs := EncodeEntries(es[:2], 1); len(msgs) != 2 {
+		t.Errorf("entries longer than the bound: %d messages, want one each", len(msgs))
+	}
+	if EncodeEntries(nil, 100) != nil {
+		t.Error("messages for no entries")
+	}
+	var all []byte
+	for _, e := range es[:MaxEntriesPerMessage+1] {
+		all = AppendEntry(all, e)
+	}
+	if _, err := DecodeEntries(all); !errors.Is(err, ErrMalformed) {
+		t.Errorf("DecodeEntries of %d entries: %v", MaxEntriesPerMessage+1, err)
+	}
+	tp := newTopo(t, ent(100000, 1, 1), nil)
+	changed, _, err := tp.MergeEncoded(0, all)
+	if !errors.Is(err, ErrMalformed) || len(changed) != MaxEntriesPerMessage {
+		t.Errorf("MergeEncoded of %d entries: %d merged, %v", MaxEntriesPerMessage+1, len(changed), err)
 	}
 }

@@ -75,8 +75,9 @@
 // AppendEntry/DecodeEntry and AppendDigest/DecodeDigest: a version byte,
 // fixed-size names and 64-bit fields, canonical varints, length-prefixed
 // strings; deterministic (one encoding per entry), bounded (MaxConns,
-// MaxCaps, MaxStringLen, MaxDigestItems), and every error wraps
-// ErrMalformed. See codec.go for the layout.
+// MaxCaps, MaxStringLen, MaxDigestItems, and MaxEntriesPerMessage
+// back-to-back entries in a message, which EncodeEntries splits by), and
+// every error wraps ErrMalformed. See codec.go for the layout.
 //
 // # Costs at 1000 peers
 //

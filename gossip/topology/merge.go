@@ -32,10 +32,15 @@ func (t *Topology) MergeFrom(from frame.PeerName, entries []Entry) (changed, res
 // a message of back-to-back encoded entries (AppendEntry). It builds only
 // the entries newer than ours: the redundant copies that flooding
 // delivers cost a parse, not an allocation. Entries before a malformed one
-// are merged; the error wraps ErrMalformed.
+// are merged, and so are the first MaxEntriesPerMessage of a message with
+// more; the error wraps ErrMalformed.
 func (t *Topology) MergeEncoded(from frame.PeerName, b []byte) (changed, restarted []frame.PeerName, err error) {
 	nb := t.nbrs[from]
-	for off := 0; off < len(b); {
+	for off, i := 0, 0; off < len(b); i++ {
+		if i == MaxEntriesPerMessage {
+			err = errTooManyEntries
+			break
+		}
 		var h Entry
 		n, err1 := checkEntry(b[off:], &h)
 		if err1 != nil {
