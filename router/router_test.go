@@ -329,14 +329,14 @@ func TestFilterBatchAllocatesNothing(t *testing.T) {
 		b.N = b.Cap()
 	}
 	fill()
-	r.filterBatch(b, eps, pong)
+	r.filterBatch(b, eps, tr, pong)
 	if b.N != 56 || r.Counters().UnknownSender != 8 {
 		t.Fatalf("kept %d frames, %d unknown; want 56, 8", b.N, r.Counters().UnknownSender)
 	}
 	if p := r.Peers()[0]; p.RxFrames != 56 || p.LastSeen.IsZero() {
 		t.Errorf("sender counters %+v, want 56 frames and a last-seen time", p)
 	}
-	allocs := testing.AllocsPerRun(100, func() { fill(); r.filterBatch(b, eps, pong) })
+	allocs := testing.AllocsPerRun(100, func() { fill(); r.filterBatch(b, eps, tr, pong) })
 	if allocs != 0 {
 		t.Errorf("filterBatch: %v allocs per batch, want 0", allocs)
 	}
