@@ -205,7 +205,7 @@ func TestBadGSOIsDropped(t *testing.T) {
 	for _, bad := range []frame.GSO{
 		{Flags: g.Flags, Type: frame.GSOTCPv6, HdrLen: g.HdrLen, Size: g.Size, CsumStart: g.CsumStart, CsumOffset: g.CsumOffset},
 		{Flags: g.Flags, Type: g.Type, HdrLen: g.HdrLen, CsumStart: g.CsumStart, CsumOffset: g.CsumOffset}, // Size 0
-		{Flags: frame.GSOFlagNeedsCsum, CsumStart: 14, CsumOffset: 0xfff0},                                    // past the frame
+		{Flags: frame.GSOFlagNeedsCsum, CsumStart: 14, CsumOffset: 0xfff0},                                 // past the frame
 	} {
 		b.send(t, addrA, frame.Meta{Src: nameB, GSO: bad}, f)
 	}
@@ -261,4 +261,3 @@ func BenchmarkFilterBatch(b *testing.B) {
 		})
 	}
 }
-
