@@ -146,6 +146,13 @@ type DataStats struct {
 	// RxQueue counts received frames dropped because their delivery
 	// worker's queue was full (overload, dropped at ingress).
 	RxQueue uint64 `json:"dropped_rx_queue_full"`
+	// WrongSource counts received frames and heartbeats that named a
+	// neighbour but came from another underlay address (or transport)
+	// than the one its control connection registered.
+	WrongSource uint64 `json:"dropped_wrong_source"`
+	// BadGSO counts received frames whose offload descriptor did not fit
+	// the frame, dropped before the bridge.
+	BadGSO uint64 `json:"dropped_bad_gso"`
 }
 
 // AttachRequest asks to attach a network namespace to the bridge.

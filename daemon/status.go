@@ -70,7 +70,8 @@ func (d *Daemon) Status() api.Status {
 	}
 	c := d.rt.Counters()
 	s.Data = api.DataStats{FromBridge: c.FromDevice, ToBridge: c.ToDevice, NoPeer: c.NoPeer, NoRoute: c.NoRoute, Unknown: c.UnknownSender,
-		SendErrors: c.SendErrors, DevErrors: c.DeviceErrors, Offload: d.queues[0].Dropped(), RxQueue: c.RxQueueDrops}
+		SendErrors: c.SendErrors, DevErrors: c.DeviceErrors, Offload: d.queues[0].Dropped(), RxQueue: c.RxQueueDrops,
+		WrongSource: c.WrongSource, BadGSO: c.BadGSO}
 	s.Attachments = d.att.Attachments()
 	s.IPAM = d.ipam.Status()
 	return s

@@ -82,7 +82,7 @@ func (g GSO) PutWire(b []byte) {
 }
 
 // GSOFromWire reads a GSO descriptor from b[:GSOWireSize]. Every value
-// decodes; what a descriptor may say is for its user to check.
+// decodes; CheckGSO says whether it may go to a TAP with its frame.
 func GSOFromWire(b []byte) GSO {
 	_ = b[GSOWireSize-1]
 	return GSO{

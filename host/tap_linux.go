@@ -230,7 +230,9 @@ func (t *TAP) readable(fd uintptr) bool {
 // buffers the TAP owns, and written one segment at a time; one it cannot
 // segment is dropped (counted in Dropped). Frames (or segments) the device
 // refuses are skipped.
-// Write is safe for concurrent use; the TAP does not retain b.
+// Write trusts Meta[i].GSO: a caller with frames from the network checks
+// each descriptor against its frame first (frame.CheckGSO), as the router
+// does. Write is safe for concurrent use; the TAP does not retain b.
 func (t *TAP) Write(b *frame.Batch, idx []int) (int, error) {
 	if t.vnet && b.Offset < frame.VirtioNetHdrSize {
 		return 0, fmt.Errorf("write %s: batch headroom %d < %d for the virtio header", t.name, b.Offset, frame.VirtioNetHdrSize)

@@ -18,7 +18,8 @@ type Device interface {
 	Read(b *frame.Batch) (int, error)
 	// Write injects the frames b.Frame(i), i in idx, with their
 	// Meta[i].GSO into the bridge; safe for concurrent use. It may write
-	// into the headroom in front of those frames.
+	// into the headroom in front of those frames. The router hands it
+	// only descriptors frame.CheckGSO accepted for their frame.
 	Write(b *frame.Batch, idx []int) (int, error)
 	Close() error
 }

@@ -22,6 +22,16 @@
 // next hops and per-source broadcast trees), in the types of package link,
 // which both share; frames from anyone else are dropped and counted.
 //
+// What the receive path lets in. A received frame or heartbeat speaks for
+// the neighbour its overlay header names as the previous hop (Meta.Via)
+// only if it came on that neighbour's link transport from the endpoint the
+// control plane registered for it there (peer.admits): names are public,
+// so a name alone proves nothing. Others are dropped and counted
+// (unknown_sender when no neighbour has the name, wrong_source when one
+// has). A frame with an offload descriptor (Meta.GSO) is handed on only if
+// frame.CheckGSO accepts the descriptor for that frame (else bad_gso): the
+// Device writes it to the kernel as a virtio_net_hdr.
+//
 // The rest of the host reaches the switch core's MAC table only through
 // the router's MAC methods (ClaimMAC, ForgetMAC, TouchMAC, MACGeneration,
 // MACTable, SwitchStats), never the switch itself.

@@ -2,6 +2,7 @@ package router
 
 import (
 	"encoding/binary"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -98,19 +99,27 @@ func (r *Router) LinkHealth() map[frame.PeerName]link.Health {
 }
 
 // filterBatch takes out of b the frames the switch must not see:
-// heartbeats (answered or recorded here) and frames from senders that are
-// not neighbours (SetPeers). It also counts what each neighbour sent and
+// heartbeats (answered or recorded here), frames whose sender is not a
+// neighbour (SetPeers), frames that name a neighbour but did not come from
+// its registered endpoint on its link's transport (see peer.admits), and
+// frames whose GSO descriptor frame.CheckGSO refuses. tr is the transport
+// the batch was received on. It also counts what each neighbour sent and
 // when it was last heard from, looking a sender up once per run of its
-// frames and adding to its counters once per run. It keeps the order of
-// the other frames and swaps buffers, never copying frames.
-func (r *Router) filterBatch(b *frame.Batch, eps []transport.Endpoint, pong *frame.Batch) {
+// frames (same name, same underlay address) and adding to its counters
+// once per run. It keeps the order of the other frames and swaps buffers,
+// never copying frames.
+func (r *Router) filterBatch(b *frame.Batch, eps []transport.Endpoint, tr transport.Transport, pong *frame.Batch) {
 	t := r.peers.table.Load()
 	now := r.cfg.Now().UnixNano()
 	var (
-		sender        *peer
+		sender        *peer // nil: the run's frames are dropped
+		wrong         bool  // the run names a neighbour from the wrong source
 		senderName    frame.PeerName
+		senderFrom    netip.AddrPort
 		frames, bytes uint64
 		unknown       uint64
+		wrongSource   uint64
+		badGSO        uint64
 	)
 	flush := func() {
 		if sender != nil && frames > 0 {
@@ -123,19 +132,36 @@ func (r *Router) filterBatch(b *frame.Batch, eps []transport.Endpoint, pong *fra
 	keep := 0
 	for i := range b.N {
 		via := b.Meta[i].Via
-		if i == 0 || via != senderName {
+		var from netip.AddrPort
+		if eps[i] != nil {
+			from = normalise(eps[i].DstAddrPort())
+		}
+		if i == 0 || via != senderName || from != senderFrom {
 			flush()
-			senderName, sender = via, nil
+			senderName, senderFrom, sender, wrong = via, from, nil, false
 			if slot, ok := t.byName[via]; ok {
-				sender = t.list[slot]
+				if p := t.list[slot]; p.admits(tr, from) {
+					sender = p
+				} else {
+					wrong = true
+				}
 			}
 		}
-		if f := b.Frame(i); isHeartbeat(f) {
-			r.handleHeartbeat(t, f, via, eps[i], pong)
+		if sender == nil {
+			if wrong {
+				wrongSource++
+			} else {
+				unknown++
+			}
 			continue
 		}
-		if sender == nil {
-			unknown++
+		f := b.Frame(i)
+		if isHeartbeat(f) {
+			r.handleHeartbeat(sender, f, pong)
+			continue
+		}
+		if g := b.Meta[i].GSO; !g.IsZero() && frame.CheckGSO(f, g) != nil {
+			badGSO++
 			continue
 		}
 		frames++
@@ -150,32 +176,29 @@ func (r *Router) filterBatch(b *frame.Batch, eps []transport.Endpoint, pong *fra
 	if unknown > 0 {
 		r.counters.unknownSender.Add(unknown)
 	}
+	if wrongSource > 0 {
+		r.counters.wrongSource.Add(wrongSource)
+	}
+	if badGSO > 0 {
+		r.counters.badGSO.Add(badGSO)
+	}
 	b.N = keep
 }
 
-func (r *Router) handleHeartbeat(t *peerTable, f []byte, via frame.PeerName, ep transport.Endpoint, pong *frame.Batch) {
+// handleHeartbeat answers a ping from neighbour p, on its link's transport
+// to its registered endpoint, or records p's pong.
+func (r *Router) handleHeartbeat(p *peer, f []byte, pong *frame.Batch) {
 	clock := int64(binary.BigEndian.Uint64(f[22:30]))
 	switch f[14] {
 	case hbPing:
-		// Answer on the link's transport (the one the ping came by, for
-		// a neighbour; the default for anyone else).
-		tr := r.cfg.Transport
-		if slot, ok := t.byName[via]; ok {
-			tr = t.list[slot].tr
-		}
-		r.sendHeartbeat(pong, tr, ep, via, hbPong, clock)
+		r.sendHeartbeat(pong, p.tr, p.ep, p.peerName(), hbPong, clock)
 	case hbFastPong:
-		if slot, ok := t.byName[via]; ok {
-			r.recordFastPong(t.list[slot], clock)
-		}
+		r.recordFastPong(p, clock)
 	case hbPong:
-		if slot, ok := t.byName[via]; ok {
-			p := t.list[slot]
-			now := r.cfg.Now().UnixNano()
-			p.lastPong.Store(now)
-			if rtt := now - clock; rtt >= 0 {
-				p.rtt.Store(rtt)
-			}
+		now := r.cfg.Now().UnixNano()
+		p.lastPong.Store(now)
+		if rtt := now - clock; rtt >= 0 {
+			p.rtt.Store(rtt)
 		}
 	}
 }

@@ -52,6 +52,18 @@ func newPeerTable(list []*peer) *peerTable {
 	return t
 }
 
+// admits reports whether a frame (or heartbeat) received on transport tr
+// from underlay address from (normalised) may speak for p: only on p's
+// link transport, and only from the endpoint the control plane registered
+// for p there. The sleeve reports a datagram's source address; WireGuard
+// and QUIC authenticate the peer themselves and report the endpoint
+// registered for it in that transport, which is p's. A relayed frame comes
+// from the relaying neighbour, which is its Meta.Via. This is the one
+// place that decides which underlay sender speaks for a neighbour.
+func (p *peer) admits(tr transport.Transport, from netip.AddrPort) bool {
+	return p.tr == tr && from.IsValid() && from == p.addr
+}
+
 func normalise(ap netip.AddrPort) netip.AddrPort {
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }

@@ -34,6 +34,7 @@ type Router struct {
 		fromDevice, toDevice     atomic.Uint64
 		noPeer, noRoute, badSend atomic.Uint64
 		unknownSender            atomic.Uint64
+		wrongSource, badGSO      atomic.Uint64
 		devErrors                atomic.Uint64
 		rxQueueDrops             atomic.Uint64
 	}
@@ -82,6 +83,7 @@ func New(cfg Config) (*Router, error) {
 // stay open: Close closes them.
 func (r *Router) Start() (netip.AddrPort, error) {
 	var fns []transport.ReceiveFunc
+	var owners []transport.Transport // owners[i] opened fns[i]
 	var local netip.AddrPort
 	all := append([]transport.Transport{r.cfg.Transport}, r.cfg.Extra...)
 	for i, tr := range all {
@@ -96,6 +98,9 @@ func (r *Router) Start() (netip.AddrPort, error) {
 			local = l
 		}
 		fns = append(fns, f...)
+		for range f {
+			owners = append(owners, tr)
+		}
 	}
 	r.local = local
 	if n := r.cfg.Workers; n > 1 {
@@ -112,7 +117,7 @@ func (r *Router) Start() (netip.AddrPort, error) {
 		go r.routineReadDevice(i+1, q)
 	}
 	for i, fn := range fns {
-		go r.routineReceive(i, fn)
+		go r.routineReceive(i, fn, owners[i])
 	}
 	go r.routineHousekeeping()
 	return local, nil
@@ -206,7 +211,8 @@ func (r *Router) forwardFromDevice(b *frame.Batch, dec []ethswitch.Decision, d *
 	d.dispatch(b, dec)
 }
 
-func (r *Router) routineReceive(idx int, fn transport.ReceiveFunc) {
+// routineReceive reads batches from fn, a ReceiveFunc of transport tr.
+func (r *Router) routineReceive(idx int, fn transport.ReceiveFunc, tr transport.Transport) {
 	defer r.wg.Done()
 	r.log.Debug("routineReceive started", "idx", idx)
 	defer r.log.Debug("routineReceive stopped", "idx", idx)
@@ -235,7 +241,7 @@ func (r *Router) routineReceive(idx int, fn transport.ReceiveFunc) {
 			continue
 		}
 		errs = 0
-		r.filterBatch(b, eps[:n], pong)
+		r.filterBatch(b, eps[:n], tr, pong)
 		if n = b.N; n == 0 {
 			continue
 		}

@@ -303,7 +303,8 @@ func TestFramesFromStrangersAreDropped(t *testing.T) {
 }
 
 // TestFilterBatchAllocatesNothing: the receive path's per-batch filtering
-// (sender lookup, counters, compaction) allocates nothing.
+// (sender lookup, source and GSO checks, counters, compaction) allocates
+// nothing, whatever it drops.
 func TestFilterBatchAllocatesNothing(t *testing.T) {
 	tr := &discard{}
 	r, err := New(Config{Self: 0x020000000001, Device: newFakeDevice(), Transport: tr})
@@ -311,6 +312,7 @@ func TestFilterBatchAllocatesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ep transport.Endpoint = transport.AddrPortEndpoint(netip.MustParseAddrPort("192.0.2.2:6783"))
+	var forged transport.Endpoint = transport.AddrPortEndpoint(netip.MustParseAddrPort("192.0.2.66:6783"))
 	r.SetPeers([]link.Peer{{Name: 0x020000000002, Endpoint: ep}})
 	b := frame.NewBatch(64, transport.MaxOverhead)
 	eps := make([]transport.Endpoint, 64)
@@ -320,23 +322,32 @@ func TestFilterBatchAllocatesNothing(t *testing.T) {
 		for i := range b.Cap() {
 			b.Sizes[i] = copy(b.Room(i), bc)
 			via := frame.PeerName(0x020000000002)
-			if i%8 == 7 {
-				via = 0x02000000dead // a stranger
-			}
-			b.Meta[i] = frame.Meta{Src: via, Via: via}
 			eps[i] = ep
+			var g frame.GSO
+			switch i % 8 {
+			case 7:
+				via = 0x02000000dead // a stranger
+			case 6:
+				eps[i] = forged // the neighbour's name from another address
+			case 5:
+				g = frame.GSO{Flags: frame.GSOFlagNeedsCsum, CsumStart: 14, CsumOffset: 60} // past the frame
+			case 4:
+				g = frame.GSO{Flags: frame.GSOFlagNeedsCsum, CsumStart: 14, CsumOffset: 10}
+			}
+			b.Meta[i] = frame.Meta{Src: via, Via: via, GSO: g}
 		}
 		b.N = b.Cap()
 	}
 	fill()
-	r.filterBatch(b, eps, pong)
-	if b.N != 56 || r.Counters().UnknownSender != 8 {
-		t.Fatalf("kept %d frames, %d unknown; want 56, 8", b.N, r.Counters().UnknownSender)
+	r.filterBatch(b, eps, tr, pong)
+	c := r.Counters()
+	if b.N != 40 || c.UnknownSender != 8 || c.WrongSource != 8 || c.BadGSO != 8 {
+		t.Fatalf("kept %d frames, counters %+v; want 40 kept, 8 unknown, 8 wrong source, 8 bad GSO", b.N, c)
 	}
-	if p := r.Peers()[0]; p.RxFrames != 56 || p.LastSeen.IsZero() {
-		t.Errorf("sender counters %+v, want 56 frames and a last-seen time", p)
+	if p := r.Peers()[0]; p.RxFrames != 40 || p.LastSeen.IsZero() {
+		t.Errorf("sender counters %+v, want 40 frames and a last-seen time", p)
 	}
-	allocs := testing.AllocsPerRun(100, func() { fill(); r.filterBatch(b, eps, pong) })
+	allocs := testing.AllocsPerRun(100, func() { fill(); r.filterBatch(b, eps, tr, pong) })
 	if allocs != 0 {
 		t.Errorf("filterBatch: %v allocs per batch, want 0", allocs)
 	}

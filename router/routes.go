@@ -17,7 +17,9 @@ func (r *Router) SetRoutes(rt link.Routes) {
 
 // SetPeers replaces the neighbours with links (the control plane's
 // connected neighbours). Counters of neighbours that remain on the same
-// transport and address are kept. Frames from anyone else are dropped.
+// transport and address are kept. Frames from anyone else, and frames
+// naming a neighbour that come from another endpoint or transport than
+// its link's, are dropped.
 func (r *Router) SetPeers(links []link.Peer) {
 	r.peers.Lock()
 	defer r.peers.Unlock()

@@ -19,7 +19,16 @@ type PeerStatus struct {
 // Counters are the router's own frame counters.
 type Counters struct {
 	FromDevice, ToDevice, NoPeer, NoRoute, SendErrors, DeviceErrors uint64
-	UnknownSender                                                   uint64
+	// UnknownSender counts received frames and heartbeats whose sender
+	// (Meta.Via) is not a neighbour.
+	UnknownSender uint64
+	// WrongSource counts received frames and heartbeats that name a
+	// neighbour but came from another underlay address than the one
+	// registered for it, or on another transport than its link's.
+	WrongSource uint64
+	// BadGSO counts received frames whose GSO descriptor does not fit
+	// the frame (frame.CheckGSO).
+	BadGSO uint64
 	// RxQueueDrops counts received frames dropped because their delivery
 	// worker's queue was full (ingress drops under overload).
 	RxQueueDrops uint64
@@ -56,6 +65,8 @@ func (r *Router) Counters() Counters {
 		NoPeer:        r.counters.noPeer.Load(),
 		NoRoute:       r.counters.noRoute.Load(),
 		UnknownSender: r.counters.unknownSender.Load(),
+		WrongSource:   r.counters.wrongSource.Load(),
+		BadGSO:        r.counters.badGSO.Load(),
 		SendErrors:    r.counters.badSend.Load(),
 		DeviceErrors:  r.counters.devErrors.Load(),
 		RxQueueDrops:  r.counters.rxQueueDrops.Load(),

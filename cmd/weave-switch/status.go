@@ -107,6 +107,9 @@ func printSummary(w io.Writer, s api.Status) {
 		s.Switch.Entries, s.Switch.Capacity, s.Switch.Learned, s.Switch.Moves, s.Switch.Evictions)
 	fmt.Fprintf(tw, "Frames:\tfrom bridge %d, to bridge %d, no route %d, send errors %d\n",
 		s.Data.FromBridge, s.Data.ToBridge, s.Data.NoRoute+s.Data.NoPeer, s.Data.SendErrors)
+	if d := s.Data; d.Unknown+d.WrongSource+d.BadGSO > 0 {
+		fmt.Fprintf(tw, "Refused:	unknown sender %d, wrong source %d, bad GSO %d\n", d.Unknown, d.WrongSource, d.BadGSO)
+	}
 	fmt.Fprintf(tw, "Datapath:\t%s (%s)\n", s.Fastpath.Backend, s.Fastpath.Reason)
 	fmt.Fprintf(tw, "Attached:\t%d\n", len(s.Attachments))
 	if s.IPAM != nil {

@@ -221,8 +221,11 @@
 // datagrams (delivering late, once, a datagram it held back, as long as
 // it is within the window); it can rewrite the source address, which is
 // not authenticated: the Endpoint a ReceiveFunc reports is a hint, and
-// must not decide where to send (the router accepts frames only from its control-plane neighbours; Send to an
-// address without keys fails closed with ErrNoKey). It can flood: each
+// must not decide where to send (the router accepts a frame only from the
+// endpoint its control plane registered for the neighbour the header
+// names; without encryption that check is all that keeps out a datagram
+// with a forged sender name, and a forged source address defeats it; Send
+// to an address without keys fails closed with ErrNoKey). It can flood: each
 // garbage datagram costs one failed Open (two during a rekey grace) before
 // it is dropped. Encryption is per link, hop by hop, like Weave's: a peer
 // that relays frames opens and seals them again, and sees them.

@@ -550,6 +550,8 @@ func BenchmarkSegment(b *testing.B) {
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "segments/s")
 }
 
+// FuzzSegment checks Cut's segments against the super-frame and Cut's
+// verdict against frame.CheckGSO's.
 func FuzzSegment(f *testing.F) {
 	add := func(frame []byte, g frame.GSO) {
 		f.Add(frame, g.Flags, g.Type, g.HdrLen, g.Size, g.CsumStart, g.CsumOffset)
@@ -578,6 +580,19 @@ func FuzzSegment(f *testing.F) {
 		n, err := Cut(super, g, out)
 		if !bytes.Equal(in, super) {
 			t.Fatal("Cut modified its input")
+		}
+		// The router's check agrees on super-frames: what it lets
+		// through to the TAP, Cut can segment; what Cut takes with a
+		// descriptor a TAP would write (NEEDS_CSUM, HdrLen within the
+		// frame), it lets through.
+		if g.IsSuper() {
+			check := frame.CheckGSO(super, g)
+			if check == nil && errors.Is(err, ErrBadGSO) {
+				t.Fatalf("CheckGSO accepted %+v, Cut refused it: %v", g, err)
+			}
+			if err == nil && g.Flags == frame.GSOFlagNeedsCsum && int(g.HdrLen) <= len(super) && check != nil {
+				t.Fatalf("Cut took %+v, CheckGSO refused it: %v", g, check)
+			}
 		}
 		if err != nil {
 			if n != 0 || !(errors.Is(err, ErrBadGSO) || errors.Is(err, io.ErrShortBuffer)) {
