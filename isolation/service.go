@@ -15,6 +15,7 @@ import (
 
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/host"
+	"github.com/weave-switch/weave-switch/internal/atomicfile"
 )
 
 // applyTimeout bounds one nft transaction.
@@ -303,19 +304,9 @@ func (s *Service) savePairs() {
 	if st == nil || s.pairsFile == "" {
 		return
 	}
-	if err := writeFileAtomic(s.pairsFile, st); err != nil {
+	if err := atomicfile.Write(s.pairsFile, st, 0o600); err != nil {
 		s.log.Warn("save allowed pairs", "err", err)
 	}
-}
-
-// writeFileAtomic replaces file with b: a reader sees the old or the new
-// content, never a part.
-func writeFileAtomic(file string, b []byte) error {
-	tmp := file + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, file)
 }
 
 // SetPort installs the rules of a container port before its veth exists

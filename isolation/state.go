@@ -9,6 +9,7 @@ import (
 
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/host"
+	"github.com/weave-switch/weave-switch/internal/atomicfile"
 )
 
 // hostState is what the Service keeps in the data directory while it
@@ -48,7 +49,7 @@ func (s *Service) saveLocked() error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(s.file, b); err != nil {
+	if err := atomicfile.Write(s.file, b, 0o600); err != nil {
 		return fmt.Errorf("save host side state: %w", err)
 	}
 	return nil
