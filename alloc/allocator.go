@@ -25,6 +25,10 @@ var (
 	ErrExhausted = errors.New("address space exhausted")
 	// ErrInUse: a claimed address is allocated to another container.
 	ErrInUse = errors.New("address in use")
+	// ErrNotSaved: the Store refused a write, so the allocation (or the
+	// ring it comes from) would not survive a crash; nothing was handed
+	// out.
+	ErrNotSaved = errors.New("ipam: cannot save to the address database")
 )
 
 // ExhaustedError says that no peer has a free address in a subnet.
@@ -125,6 +129,13 @@ type Allocator struct {
 	// data was wiped): allocate nothing from it yet.
 	fresh bool
 	lost  int // addresses dropped because their range moved away
+
+	// unsavedKeys are keys whose addresses the Store refused, and
+	// stateUnsaved says it refused the state: Tick writes them again.
+	// While the state is unsaved nothing is allocated and nothing
+	// gossiped, so no peer hears of a change a crash would forget.
+	unsavedKeys  map[string]bool
+	stateUnsaved bool
 }
 
 // New returns an allocator, loading what cfg.Store kept.
@@ -137,7 +148,7 @@ func New(cfg Config) (*Allocator, error) {
 		cfg: c, self: c.Self, log: c.Logger.With("component", "ipam"),
 		addrs: map[uint32]string{}, keys: map[string][]uint32{}, used: map[uint32]uint32{},
 		cursor: map[netip.Prefix]uint64{}, claims: map[uint32]string{}, donated: map[frame.PeerName]wantSeen{},
-		commits: map[uint32]int{},
+		commits: map[uint32]int{}, unsavedKeys: map[string]bool{},
 	}
 	if c.Store != nil {
 		state, allocs, err := c.Store.Load()
@@ -180,7 +191,9 @@ func New(cfg Config) (*Allocator, error) {
 			a.Withdraw(m.Proposal.Seq)
 		}
 		a.recount()
-		a.persistState()
+		if err := a.persistState(); err != nil {
+			return nil, err
+		}
 	}
 	return a, nil
 }
@@ -275,8 +288,13 @@ func (a *Allocator) Allocate(key string, subnet netip.Prefix) (netip.Addr, error
 	if use.size() == 0 {
 		return netip.Addr{}, fmt.Errorf("subnet %s has no usable address in range %s", subnet, a.cfg.Universe)
 	}
+	if err := a.saveUnsavedState(); err != nil {
+		return netip.Addr{}, err
+	}
 	if ad, ok := a.findFree(subnet, use); ok {
-		a.take(key, ad)
+		if err := a.take(key, ad); err != nil {
+			return netip.Addr{}, err
+		}
 		a.cursor[subnet] = uint64(ad) + 1
 		return u32ToAddr(ad), nil
 	}
@@ -319,13 +337,27 @@ func (a *Allocator) findFree(subnet netip.Prefix, use span) (uint32, bool) {
 	return try(use.lo, start)
 }
 
-func (a *Allocator) take(key string, ad uint32) {
+// take allocates ad to key and saves key's addresses; if the Store
+// refuses, ad stays free and the error Is ErrNotSaved.
+func (a *Allocator) take(key string, ad uint32) error {
 	a.addrs[ad] = key
 	a.keys[key] = append(a.keys[key], ad)
-	if i, ok := a.owns(uint64(ad)); ok {
+	i, owned := a.owns(uint64(ad))
+	if owned {
 		a.used[a.st.Ring.Entries[i].Token]++
 	}
-	a.persistKey(key)
+	if err := a.saveKey(key); err != nil {
+		delete(a.addrs, ad)
+		a.keys[key] = slices.DeleteFunc(a.keys[key], func(v uint32) bool { return v == ad })
+		if len(a.keys[key]) == 0 {
+			delete(a.keys, key)
+		}
+		if owned {
+			a.used[a.st.Ring.Entries[i].Token]--
+		}
+		return err
+	}
+	return nil
 }
 
 // freeElsewhere estimates the free addresses in use that other live or
@@ -394,8 +426,13 @@ func (a *Allocator) Claim(key string, ad netip.Addr) error {
 		return ErrNoRing
 	}
 	if _, ok := a.owns(uint64(v)); ok {
+		if err := a.saveUnsavedState(); err != nil {
+			return err
+		}
+		if err := a.take(key, v); err != nil {
+			return err
+		}
 		delete(a.claims, v)
-		a.take(key, v)
 		return nil
 	}
 	a.claims[v] = key
@@ -437,20 +474,65 @@ func (a *Allocator) Keys() map[string][]netip.Addr {
 	return out
 }
 
-func (a *Allocator) persistKey(key string) {
+// saveKey writes key's addresses to the Store. An error Is ErrNotSaved.
+func (a *Allocator) saveKey(key string) error {
 	if a.cfg.Store == nil {
-		return
+		return nil
 	}
 	if err := a.cfg.Store.SaveKey(key, a.Lookup(key)); err != nil {
-		a.log.Error("ipam: cannot persist an allocation", "key", key, "err", err)
+		return fmt.Errorf("%w: addresses of %s: %w", ErrNotSaved, key, err)
+	}
+	delete(a.unsavedKeys, key)
+	return nil
+}
+
+// persistKey saves key's addresses after a release or a loss: an error
+// is logged and the key written again at the next Tick. Until then the
+// Store still lists addresses that are free in memory, which a restart
+// would only keep allocated (never hand out twice).
+func (a *Allocator) persistKey(key string) {
+	if err := a.saveKey(key); err != nil {
+		if !a.unsavedKeys[key] {
+			a.log.Error("ipam: cannot save a release; retrying", "key", key, "err", err)
+		}
+		a.unsavedKeys[key] = true
 	}
 }
 
-func (a *Allocator) persistState() {
+// persistState saves the state. On error it is written again at the next
+// Tick (and before any allocation); until then Encode gossips nothing.
+func (a *Allocator) persistState() error {
 	if a.cfg.Store == nil || a.st == nil {
-		return
+		return nil
 	}
 	if err := a.cfg.Store.SaveState(AppendState(nil, a.st)); err != nil {
-		a.log.Error("ipam: cannot persist the ring", "err", err)
+		if !a.stateUnsaved {
+			a.log.Error("ipam: cannot save the allocation ring: allocating and gossiping nothing until it can", "err", err)
+		}
+		a.stateUnsaved = true
+		return fmt.Errorf("%w: the ring: %w", ErrNotSaved, err)
 	}
+	if a.stateUnsaved {
+		a.log.Info("ipam: the allocation ring is saved again")
+	}
+	a.stateUnsaved = false
+	return nil
+}
+
+// saveUnsavedState writes the state again if the last write failed.
+func (a *Allocator) saveUnsavedState() error {
+	if !a.stateUnsaved {
+		return nil
+	}
+	return a.persistState()
+}
+
+// retryUnsaved writes again what the Store refused before.
+func (a *Allocator) retryUnsaved() {
+	for key := range a.unsavedKeys {
+		if a.saveKey(key) != nil {
+			break
+		}
+	}
+	_ = a.saveUnsavedState()
 }

@@ -75,6 +75,13 @@
 // its ring, registers and every address; containers re-attached under
 // the same key get the same address.
 //
+// A write the Store refuses is never ignored: an allocation or claim
+// fails with ErrNotSaved and hands nothing out; a state that cannot be
+// saved stops allocation and gossip (Encode returns nil) until Tick
+// writes it; a release is written again at each Tick until it sticks. A
+// damaged database (bbolt errors and panics alike) gives a
+// *CorruptError naming the file and how to start again.
+//
 // # Reclaiming a dead peer's space (rmpeer)
 //
 // Weave's rmpeer let any host take a dead peer's ranges; run on two hosts

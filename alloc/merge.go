@@ -5,9 +5,11 @@ import (
 	"slices"
 )
 
-// Encode returns the gossiped state, or nil while there is no ring.
+// Encode returns the gossiped state, or nil while there is no ring or
+// the state cannot be saved (a peer must not hear of a change that a
+// crash here would forget).
 func (a *Allocator) Encode() []byte {
-	if a.st == nil {
+	if a.st == nil || a.saveUnsavedState() != nil {
 		return nil
 	}
 	return AppendState(nil, a.st)

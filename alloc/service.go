@@ -286,6 +286,8 @@ func (s *Service) Status() Status {
 		return st
 	case a.fresh:
 		st.State = "waiting to hear from another seed"
+	case a.stateUnsaved:
+		st.State = "cannot save the allocation ring to the database: allocating nothing"
 	default:
 		st.State = "ready"
 	}

@@ -16,6 +16,7 @@ const MaxDonation = 1 << 16
 // and move reclaims along. Call it after merges and every few hundred
 // milliseconds.
 func (a *Allocator) Tick() {
+	a.retryUnsaved()
 	if a.st == nil || a.fresh {
 		return
 	}
@@ -26,7 +27,7 @@ func (a *Allocator) Tick() {
 	a.reclaimStep()
 	a.refreshFree()
 	if a.dirty {
-		a.persistState()
+		_ = a.persistState() // on error, tried again at the next Tick
 	}
 }
 
@@ -54,15 +55,15 @@ func (a *Allocator) settleClaims() {
 			a.want(netip.PrefixFrom(u32ToAddr(ad), 32))
 			continue
 		}
-		{
-			delete(a.claims, ad)
-			if _, taken := a.addrs[ad]; !taken {
-				a.take(key, ad)
-			} else if a.addrs[ad] != key {
-				a.log.Warn("ipam: claimed address is allocated to another container",
-					"addr", u32ToAddr(ad).String(), "key", key, "holder", a.addrs[ad])
+		if holder, taken := a.addrs[ad]; !taken {
+			if a.stateUnsaved || a.take(key, ad) != nil {
+				continue // the claim stays, for the next Tick
 			}
+		} else if holder != key {
+			a.log.Warn("ipam: claimed address is allocated to another container",
+				"addr", u32ToAddr(ad).String(), "key", key, "holder", holder)
 		}
+		delete(a.claims, ad)
 	}
 }
 

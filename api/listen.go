@@ -35,11 +35,38 @@ func Listen(path string) (net.Listener, error) {
 	return ln, nil
 }
 
-// Serve serves h on ln in a goroutine of its own. The returned stop
-// shuts the server down (closing ln), waits up to 2 s for requests under
-// way, and returns once the goroutine has ended.
-func Serve(ln net.Listener, h http.Handler, log *slog.Logger) (stop func()) {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+// Timeouts bound how long a server waits on one client, so that a slow
+// or silent client cannot hold connections open for good.
+type Timeouts struct {
+	// ReadHeader bounds reading a request's header, Read the whole
+	// request, Write the time from the end of the request's header to the
+	// end of the response, and Idle how long a kept-alive connection
+	// waits for the next request.
+	ReadHeader, Read, Write, Idle time.Duration
+}
+
+// SocketTimeouts are the API socket's. Write is long: an attach may wait
+// for an address from a peer, and a CPU profile or trace
+// (/debug/pprof/profile?seconds=N) needs N seconds plus some, so it
+// allows profiles of up to about 9 minutes.
+var SocketTimeouts = Timeouts{ReadHeader: 5 * time.Second, Read: 30 * time.Second, Write: 10 * time.Minute, Idle: 2 * time.Minute}
+
+// MetricsTimeouts are the TCP metrics server's, which anyone who can
+// reach its address may connect to: a scrape is one small request and a
+// response built in well under a second.
+var MetricsTimeouts = Timeouts{ReadHeader: 5 * time.Second, Read: 10 * time.Second, Write: 30 * time.Second, Idle: time.Minute}
+
+// newServer is the http.Server Serve runs.
+func newServer(h http.Handler, t Timeouts) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: t.ReadHeader, ReadTimeout: t.Read,
+		WriteTimeout: t.Write, IdleTimeout: t.Idle}
+}
+
+// Serve serves h on ln in a goroutine of its own, with timeouts t. The
+// returned stop shuts the server down (closing ln), waits up to 2 s for
+// requests under way, and returns once the goroutine has ended.
+func Serve(ln net.Listener, h http.Handler, t Timeouts, log *slog.Logger) (stop func()) {
+	srv := newServer(h, t)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

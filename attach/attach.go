@@ -63,18 +63,51 @@ type Config struct {
 }
 
 // Service owns the router's attachments. It serves the API's attach and
-// detach, and Close detaches every namespace it attached.
+// detach, and Close detaches every namespace it attached. Attaches and
+// detaches of one namespace run one at a time (two concurrent attaches
+// would each allocate an address); those of different namespaces run in
+// parallel.
 type Service struct {
 	cfg Config
 	log *slog.Logger
 
 	mu          sync.Mutex
 	attachments map[string]api.Attachment // by namespace path
+	busy        map[string]*nsLock        // by allocator key: namespaces being attached or detached
+}
+
+// nsLock serialises the calls on one namespace; n counts the calls
+// holding or waiting for it, so that the last one drops it from busy.
+type nsLock struct {
+	sync.Mutex
+	n int
+}
+
+// lockNS waits until no other attach or detach runs on key, and returns
+// the unlock.
+func (s *Service) lockNS(key string) (unlock func()) {
+	s.mu.Lock()
+	l := s.busy[key]
+	if l == nil {
+		l = &nsLock{}
+		s.busy[key] = l
+	}
+	l.n++
+	s.mu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		s.mu.Lock()
+		if l.n--; l.n == 0 {
+			delete(s.busy, key)
+		}
+		s.mu.Unlock()
+	}
 }
 
 // New builds a Service; it does no I/O.
 func New(cfg Config) *Service {
-	s := &Service{cfg: cfg, log: cfg.Logger, attachments: map[string]api.Attachment{}}
+	s := &Service{cfg: cfg, log: cfg.Logger, attachments: map[string]api.Attachment{}, busy: map[string]*nsLock{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -93,9 +126,11 @@ func (s *Service) Close() error {
 	s.mu.Unlock()
 	var errs []error
 	for _, ns := range paths {
+		unlock := s.lockNS(ns)
 		if _, err := host.Detach(ns); err != nil {
 			errs = append(errs, err)
 		}
+		unlock()
 	}
 	return errors.Join(errs...)
 }
@@ -124,6 +159,7 @@ func (s *Service) Attach(ctx context.Context, req api.AttachRequest) (api.Attach
 	if err != nil {
 		return api.Attachment{}, &api.BadRequestError{Err: err}
 	}
+	defer s.lockNS(path)()
 	cidrs, undo, err := s.cfg.Addresses.Assign(ctx, path, req.CIDRs, req.Subnets)
 	if err != nil {
 		return api.Attachment{}, fmt.Errorf("attach: %w", err)
@@ -159,6 +195,7 @@ func (s *Service) Detach(ctx context.Context, req api.DetachRequest) (api.Detach
 		}
 		return api.DetachResponse{}, &api.BadRequestError{Err: err}
 	}
+	defer s.lockNS(path)()
 	ok, err := host.Detach(path)
 	if err != nil {
 		return api.DetachResponse{}, err
@@ -187,6 +224,7 @@ func (s *Service) releaseGone(spec string) []netip.Addr {
 	case strings.ContainsRune(spec, '/'):
 		key = spec
 	}
+	defer s.lockNS(key)()
 	return s.cfg.Addresses.Release(key)
 }
 

@@ -403,7 +403,7 @@ func (d *Daemon) serveAPI() (func(), error) {
 		Status: d.Status, Containers: d.att, Peers: peers{d}, IPAM: d.ipam, Host: d.iso,
 	}))
 	mux.Handle("GET /metrics", d.metrics)
-	return api.Serve(d.apiLn, mux, d.log), nil
+	return api.Serve(d.apiLn, mux, api.SocketTimeouts, d.log), nil
 }
 
 // serveMetrics serves the metrics over TCP too, with --metrics-addr.
@@ -415,7 +415,7 @@ func (d *Daemon) serveMetrics() (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("--metrics-addr: %w", err)
 	}
-	return api.Serve(ln, d.metrics, d.log), nil
+	return api.Serve(ln, d.metrics, api.MetricsTimeouts, d.log), nil
 }
 
 func tapName(bridge string) string {

@@ -71,17 +71,22 @@ func BridgeAddrs(bridge string) ([]netip.Prefix, error) {
 
 const ipForwardPath = "/proc/sys/net/ipv4/ip_forward"
 
-// EnableIPForward turns IPv4 forwarding on in the caller's network
-// namespace and returns the previous value ("0" or "1") for
-// RestoreIPForward.
-func EnableIPForward() (prev string, err error) {
+// IPForward returns IPv4 forwarding in the caller's network namespace:
+// "0" or "1".
+func IPForward() (string, error) {
 	b, err := os.ReadFile(ipForwardPath)
 	if err != nil {
 		return "", fmt.Errorf("read %s: %w", ipForwardPath, err)
 	}
-	prev = strings.TrimSpace(string(b))
-	if prev == "1" {
-		return prev, nil
+	return strings.TrimSpace(string(b)), nil
+}
+
+// EnableIPForward turns IPv4 forwarding on in the caller's network
+// namespace and returns the previous value ("0" or "1") for
+// RestoreIPForward.
+func EnableIPForward() (prev string, err error) {
+	if prev, err = IPForward(); err != nil || prev == "1" {
+		return prev, err
 	}
 	if err := os.WriteFile(ipForwardPath, []byte("1\n"), 0o644); err != nil {
 		return prev, fmt.Errorf("turn on IPv4 forwarding: %w", permHint(err))

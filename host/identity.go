@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/internal/atomicfile"
 )
 
 // LoadOrCreatePeerName returns the peer name kept in dir/peer-name. The
@@ -30,11 +31,7 @@ func LoadOrCreatePeerName(dir string) (frame.PeerName, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return 0, fmt.Errorf("data dir: %w", err)
 	}
-	tmp := file + ".tmp"
-	if err := os.WriteFile(tmp, []byte(n.String()+"\n"), 0o600); err != nil {
-		return 0, fmt.Errorf("save peer name: %w", err)
-	}
-	if err := os.Rename(tmp, file); err != nil {
+	if err := atomicfile.Write(file, []byte(n.String()+"\n"), 0o600); err != nil {
 		return 0, fmt.Errorf("save peer name: %w", err)
 	}
 	return n, nil

@@ -16,6 +16,14 @@ func TestLoadOrCreatePeerName(t *testing.T) {
 	if err != nil || a != b {
 		t.Fatalf("second load = %v, %v; want %v", b, err, a)
 	}
+	// Written through a temporary file that is gone, with mode 0600.
+	es, _ := os.ReadDir(dir)
+	if len(es) != 1 || es[0].Name() != "peer-name" {
+		t.Errorf("data dir holds %v, want only peer-name", es)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "peer-name")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("peer-name mode: %v %v", fi, err)
+	}
 	if err := os.WriteFile(filepath.Join(dir, "peer-name"), []byte("junk\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/host"
+	"github.com/weave-switch/weave-switch/internal/atomicfile"
 )
 
 // applyTimeout bounds one nft transaction.
@@ -60,8 +61,13 @@ type Addresses interface {
 // they are built from: container ports, allowed pairs, exposed addresses
 // and forwardings. Every change rebuilds the whole Ruleset and applies it
 // in one nft transaction under mu, so changes are serialised and the
-// kernel always holds one consistent policy. A change that nft refuses
-// leaves both the kernel and the state as they were.
+// kernel always holds one consistent policy.
+//
+// A change is saved to the state file before it reaches the kernel, so
+// the file is never behind the kernel: after a crash the next run
+// enforces at least what the kernel had. A change that cannot be saved,
+// or that nft refuses, fails and leaves the kernel, the state and the
+// file as they were.
 //
 // The mesh-wide allowed pairs (Pairs) are a gossiped CRDT; a merge from
 // another router wakes the Service's goroutine, which applies them (the
@@ -86,7 +92,10 @@ type Service struct {
 	forwards []Forward
 	// exposeKeys are the allocator keys of the exposed addresses.
 	exposeKeys map[netip.Prefix]string
-	fwdPrev    string // IPv4 forwarding before this Service turned it on; "" if it did not
+	// fwdPrev is IPv4 forwarding ("0" or "1") before the NAT rules
+	// needed it on, kept in the state file so that a later run restores
+	// it even after a crash; "" while no NAT rule needs forwarding.
+	fwdPrev string
 }
 
 // NewService builds a Service; it does no I/O until Start.
@@ -140,10 +149,11 @@ func (s *Service) Start(ctx context.Context) error {
 		if len(s.ports)+len(s.exposed) > 0 {
 			s.log.Info("restored the host side of an earlier run", "ports", len(s.ports), "exposed", len(s.exposed), "forwards", len(s.forwards))
 		}
-		err = s.applyLocked(ctx)
+		_, err = s.commitLocked(ctx)
 	}
 	if err != nil && (s.cfg.Isolate || !errors.Is(err, ErrNoNFT)) {
-		s.removeLocked()
+		// The state file stays: the next start enforces it.
+		s.removeLocked(false)
 		return fmt.Errorf("isolation: %w", err)
 	}
 	s.started = true
@@ -167,13 +177,13 @@ func (s *Service) Close() error {
 	s.done.Wait()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.removeLocked()
+	s.removeLocked(true)
 	return nil
 }
 
 // removeLocked undoes what Start and the changes since put into the
-// kernel. s.mu is held.
-func (s *Service) removeLocked() {
+// kernel, and removes the state file if clean. s.mu is held.
+func (s *Service) removeLocked(clean bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), applyTimeout)
 	defer cancel()
 	if err := s.cfg.NFT.Apply(ctx, DeleteScript(s.cfg.Bridge)); err != nil && !errors.Is(err, ErrNoNFT) {
@@ -185,15 +195,15 @@ func (s *Service) removeLocked() {
 		}
 	}
 	s.exposed = nil
-	if s.file != "" {
-		_ = os.Remove(s.file)
-	}
 	if s.fwdPrev != "" && s.fwdPrev != "1" {
 		if err := host.RestoreIPForward(s.fwdPrev); err != nil {
 			s.log.Warn("restore IPv4 forwarding", "err", err)
 		}
 	}
 	s.fwdPrev = ""
+	if clean && s.file != "" {
+		_ = os.Remove(s.file)
+	}
 }
 
 // rulesetLocked builds the Ruleset of the current state. s.mu is held.
@@ -207,33 +217,64 @@ func (s *Service) rulesetLocked() Ruleset {
 	return r
 }
 
-// applyLocked puts the current state into the kernel, and turns IPv4
-// forwarding on when NAT needs it. s.mu is held.
-func (s *Service) applyLocked(ctx context.Context) error {
+// commitLocked saves the current state, then puts it into the kernel:
+// the nft transaction, and IPv4 forwarding on while NAT needs it (its
+// previous value saved first) and back to that value once no NAT rule
+// needs it. On error the kernel's rules are as before (nft applies a
+// transaction whole or not at all), but if saved the file, and
+// forwarding, may hold the new state: change puts them back. s.mu is
+// held.
+func (s *Service) commitLocked(ctx context.Context) (saved bool, err error) {
 	r := s.rulesetLocked()
 	if err := r.Validate(); err != nil {
-		return err
+		return false, err
 	}
-	if err := s.cfg.NFT.Apply(ctx, r.Script()); err != nil {
-		return err
-	}
-	s.applied = r.Policy.Allow
-	if r.NAT.NeedsForwarding() && s.fwdPrev == "" {
-		prev, err := host.EnableIPForward()
+	needFwd := r.NAT.NeedsForwarding()
+	if needFwd && s.fwdPrev == "" {
+		prev, err := host.IPForward()
 		if err != nil {
-			return err
+			return false, err
 		}
 		s.fwdPrev = prev
-		if prev != "1" {
-			s.log.Info("turned IPv4 forwarding on (restored on shutdown)")
+	}
+	if err := s.saveLocked(); err != nil {
+		return false, err
+	}
+	if needFwd {
+		prev, err := host.EnableIPForward()
+		if err != nil {
+			return true, err
+		}
+		if prev == "0" {
+			s.log.Info("turned IPv4 forwarding on for NAT (restored when no NAT rule needs it)")
 		}
 	}
-	return nil
+	if err := s.cfg.NFT.Apply(ctx, r.Script()); err != nil {
+		return true, err
+	}
+	s.applied = r.Policy.Allow
+	if !needFwd && s.fwdPrev != "" {
+		if s.fwdPrev != "1" {
+			if err := host.RestoreIPForward(s.fwdPrev); err != nil {
+				// The file still names the value: the next start or Close
+				// tries again.
+				s.log.Warn("restore IPv4 forwarding", "err", err)
+				return true, nil
+			}
+			s.log.Info("IPv4 forwarding restored: no NAT rule needs it")
+		}
+		s.fwdPrev = ""
+		if err := s.saveLocked(); err != nil {
+			s.log.Warn("host side state not saved", "err", err)
+		}
+	}
+	return true, nil
 }
 
-// change runs mutate on the state and applies the result; if applying
-// fails, the state goes back to what it was and the kernel keeps the old
-// rules (the transaction was refused as a whole).
+// change runs mutate on the state and commits the result. If mutate
+// fails, or the state cannot be saved, or nft refuses the rules, the
+// state, the file, the kernel's rules and IPv4 forwarding go back to
+// what they were.
 func (s *Service) change(ctx context.Context, mutate func() error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -242,7 +283,8 @@ func (s *Service) change(ctx context.Context, mutate func() error) error {
 		exposed  []Exposed
 		forwards []Forward
 		keys     map[netip.Prefix]string
-	}{maps.Clone(s.ports), slices.Clone(s.exposed), slices.Clone(s.forwards), maps.Clone(s.exposeKeys)}
+		fwdPrev  string
+	}{maps.Clone(s.ports), slices.Clone(s.exposed), slices.Clone(s.forwards), maps.Clone(s.exposeKeys), s.fwdPrev}
 	restore := func() {
 		s.ports, s.exposed, s.forwards, s.exposeKeys = saved.ports, saved.exposed, saved.forwards, saved.keys
 	}
@@ -252,12 +294,24 @@ func (s *Service) change(ctx context.Context, mutate func() error) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, applyTimeout)
 	defer cancel()
-	if err := s.applyLocked(ctx); err != nil {
+	if wrote, err := s.commitLocked(ctx); err != nil {
+		if saved.fwdPrev == "" && s.fwdPrev != "" && s.fwdPrev != "1" {
+			if err := host.RestoreIPForward(s.fwdPrev); err != nil {
+				s.log.Warn("restore IPv4 forwarding", "err", err)
+			}
+		}
 		restore()
+		s.fwdPrev = saved.fwdPrev
+		if !wrote {
+			return err
+		}
+		if err2 := s.saveLocked(); err2 != nil {
+			// The kernel holds the old rules, the file the refused
+			// state: the next start enforces the file.
+			s.log.Error("host side state file not put back after a failed change", "err", err2)
+			return fmt.Errorf("%w (and the state file was not put back: %v)", err, err2)
+		}
 		return err
-	}
-	if err := s.saveLocked(); err != nil {
-		s.log.Warn("host side state not saved", "err", err)
 	}
 	return nil
 }
@@ -303,19 +357,9 @@ func (s *Service) savePairs() {
 	if st == nil || s.pairsFile == "" {
 		return
 	}
-	if err := writeFileAtomic(s.pairsFile, st); err != nil {
+	if err := atomicfile.Write(s.pairsFile, st, 0o600); err != nil {
 		s.log.Warn("save allowed pairs", "err", err)
 	}
-}
-
-// writeFileAtomic replaces file with b: a reader sees the old or the new
-// content, never a part.
-func writeFileAtomic(file string, b []byte) error {
-	tmp := file + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, file)
 }
 
 // SetPort installs the rules of a container port before its veth exists

@@ -76,7 +76,8 @@ func New(cfg Config) *Service {
 // this one is alive.
 func (s *Service) SetTopology(t Topology) { s.topo.Store(&t) }
 
-// Start opens the database and starts the allocator.
+// Start opens the database and starts the allocator. A damaged database
+// gives an *alloc.CorruptError, which says how to start again.
 func (s *Service) Start() error {
 	store, err := alloc.OpenBolt(filepath.Join(s.cfg.DataDir, "ipam.db"))
 	if err != nil {
@@ -91,6 +92,9 @@ func (s *Service) Start() error {
 	})
 	if err != nil {
 		store.Close()
+		if ce := (*alloc.CorruptError)(nil); errors.As(err, &ce) {
+			return fmt.Errorf("ipam: %w", ce)
+		}
 		return fmt.Errorf("ipam: %w", err)
 	}
 	s.svc, s.store = svc, store
@@ -131,6 +135,9 @@ func (s *Service) Assign(ctx context.Context, key string, cidrs []netip.Prefix, 
 		case errors.Is(err, alloc.ErrInUse):
 			undo()
 			return nil, nil, &api.BadRequestError{Err: err}
+		case errors.Is(err, alloc.ErrNotSaved):
+			undo()
+			return nil, nil, err
 		case err != nil:
 			s.log.Info("explicit address not claimed yet", "addr", p.Addr().String(), "why", err)
 		}

@@ -15,6 +15,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/weave-switch/weave-switch/internal/atomicfile"
 )
 
 // Files LoadOrCreateCert keeps in its directory, both mode 0600.
@@ -95,14 +97,9 @@ func LoadOrCreateCert(dir string) (tls.Certificate, error) {
 	return c, nil
 }
 
-// writeFile0600 writes b to path through a temporary file and a rename.
+// writeFile0600 replaces path with b, durably (atomicfile.Write).
 func writeFile0600(path string, b []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return fmt.Errorf("quic: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
+	if err := atomicfile.Write(path, b, 0o600); err != nil {
 		return fmt.Errorf("quic: %w", err)
 	}
 	return nil

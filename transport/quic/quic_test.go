@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"testing"
 	"time"
 
@@ -360,6 +361,9 @@ func TestLoadOrCreateCert(t *testing.T) {
 	}
 	if HashCert(c1.Certificate[0]) != HashCert(c2.Certificate[0]) {
 		t.Error("reloaded certificate differs")
+	}
+	if es, _ := os.ReadDir(dir); len(es) != 2 {
+		t.Errorf("dir holds %v, want only %s and %s", es, CertFile, KeyFile)
 	}
 	tr, err := New(Config{Self: nameA, Certificate: &c2})
 	if err != nil {

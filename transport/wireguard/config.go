@@ -8,13 +8,13 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"golang.org/x/crypto/curve25519"
 
 	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/internal/atomicfile"
 )
 
 // DefaultPort is WireGuard's customary UDP port, used when Config.Listen
@@ -99,7 +99,7 @@ func PublicKeyOf(k [32]byte) [32]byte {
 // LoadOrCreateKey reads the private key in path (base64, as `wg genkey`
 // writes it), or generates one and writes it there with mode 0600 if the
 // file does not exist. Safe against a concurrent creator: the file is
-// written under a temporary name and linked into place.
+// written under a temporary name, synced and linked into place.
 func LoadOrCreateKey(path string) ([32]byte, error) {
 	if b, err := os.ReadFile(path); err == nil {
 		return ParseKey(string(b))
@@ -110,21 +110,7 @@ func LoadOrCreateKey(path string) ([32]byte, error) {
 	if err != nil {
 		return k, fmt.Errorf("wireguard key: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".wgkey-*")
-	if err != nil {
-		return [32]byte{}, fmt.Errorf("wireguard key: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.WriteString(base64.StdEncoding.EncodeToString(k[:]) + "\n")
-	if err2 := tmp.Chmod(0o600); err == nil {
-		err = err2
-	}
-	if err2 := tmp.Close(); err == nil {
-		err = err2
-	}
-	if err == nil {
-		err = os.Link(tmp.Name(), path)
-	}
+	err = atomicfile.Create(path, []byte(base64.StdEncoding.EncodeToString(k[:])+"\n"), 0o600)
 	if errors.Is(err, os.ErrExist) { // lost a race: use the winner's key
 		return LoadOrCreateKey(path)
 	}

@@ -209,3 +209,31 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.b.String()
 }
+
+// A public key is one peer's: another name with it, or this router's own
+// key, is refused; the same peer may come back with it.
+func TestAddPeerRefusesKeyInUse(t *testing.T) {
+	tr := newAt(t, nameA, freePort(t))
+	const nameC frame.PeerName = 0x020000000003
+	ep := netip.MustParseAddrPort("127.0.0.1:1")
+	key := [32]byte{9}
+	if err := tr.AddPeer(nameB, key, ep); err != nil {
+		t.Fatal(err)
+	}
+	err := tr.AddPeer(nameC, key, netip.MustParseAddrPort("127.0.0.1:2"))
+	if !errors.Is(err, ErrKeyInUse) || !strings.Contains(err.Error(), nameB.String()) {
+		t.Errorf("AddPeer with B's key = %v, want ErrKeyInUse naming %v", err, nameB)
+	}
+	if err := tr.AddPeer(nameC, tr.PublicKey(), ep); !errors.Is(err, ErrKeyInUse) {
+		t.Errorf("AddPeer with our own key = %v, want ErrKeyInUse", err)
+	}
+	if err := tr.AddPeer(nameB, key, netip.MustParseAddrPort("127.0.0.1:3")); err != nil {
+		t.Errorf("B again with its key: %v", err)
+	}
+	if err := tr.RemovePeer(nameB); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.AddPeer(nameC, key, ep); err != nil {
+		t.Errorf("C with the key B no longer has: %v", err)
+	}
+}

@@ -48,6 +48,12 @@ const (
 // ErrUnknownPeer is returned by Send for an endpoint no AddPeer named.
 var ErrUnknownPeer = errors.New("no wireguard peer at this endpoint")
 
+// ErrKeyInUse is returned by AddPeer for a public key that another peer
+// (or this one) already has: WireGuard knows a peer by its key, so two
+// names with one key would share one tunnel, the later taking the
+// earlier's endpoint and traffic.
+var ErrKeyInUse = errors.New("wireguard public key already in use")
+
 // errNotOpen is returned by Send before Open.
 var errNotOpen = errors.New("not open")
 
@@ -217,14 +223,23 @@ func (t *Transport) Stats() *Stats { return &t.stats }
 // AddPeer adds (or updates) peer name with its public key and the UDP
 // endpoint of its Transport: the device routes fd77:7773::<name>/128 to it
 // and keeps the session alive every 25 s. Send finds the peer by endpoint.
-// Before Open the peer is only recorded; Open configures it.
+// Before Open the peer is only recorded; Open configures it. A public
+// key that this Transport or another peer has is refused (ErrKeyInUse).
 func (t *Transport) AddPeer(name frame.PeerName, publicKey [32]byte, endpoint netip.AddrPort) error {
 	if name == frame.UnknownPeer || !endpoint.IsValid() {
 		return fmt.Errorf("wireguard: invalid peer %v at %v", name, endpoint)
 	}
+	if publicKey == t.pub {
+		return fmt.Errorf("wireguard: add peer %v: %w: it is this router's own key", name, ErrKeyInUse)
+	}
 	endpoint = unmap(endpoint)
 	t.peers.Lock()
 	defer t.peers.Unlock()
+	for other, q := range t.peers.byName {
+		if other != name && q.pub == publicKey {
+			return fmt.Errorf("wireguard: add peer %v: %w by peer %v", name, ErrKeyInUse, other)
+		}
+	}
 	p := &peer{name: name, pub: publicKey, ep: endpoint, box: transport.AddrPortEndpoint(endpoint)}
 	old := t.peers.byName[name]
 	if old != nil {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -258,6 +259,28 @@ func TestConfigAndKeys(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(p); !strings.HasSuffix(string(b), "=\n") {
 		t.Errorf("key file is not base64: %q", b)
+	}
+	// Concurrent creators agree on one key and leave no temporary file.
+	p2 := filepath.Join(t.TempDir(), "wg.key")
+	keys := make([][32]byte, 8)
+	var wg sync.WaitGroup
+	for i := range keys {
+		wg.Go(func() {
+			k, err := LoadOrCreateKey(p2)
+			if err != nil {
+				t.Error(err)
+			}
+			keys[i] = k
+		})
+	}
+	wg.Wait()
+	for _, k := range keys[1:] {
+		if k != keys[0] {
+			t.Fatal("concurrent LoadOrCreateKey returned different keys")
+		}
+	}
+	if es, _ := os.ReadDir(filepath.Dir(p2)); len(es) != 1 {
+		t.Errorf("key dir holds %v, want only the key", es)
 	}
 	if tr := newT(t, nameA); tr.Overhead() != 139 || tr.BatchSize() < 1 {
 		t.Errorf("Overhead = %d, BatchSize = %d", tr.Overhead(), tr.BatchSize())
