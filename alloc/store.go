@@ -11,6 +11,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // Store keeps an allocator's state across restarts. Implementations must
@@ -127,7 +128,7 @@ func OpenBolt(path string) (*BoltStore, error) {
 		return err
 	})
 	switch {
-	case errors.Is(err, bolt.ErrTimeout):
+	case errors.Is(err, bolterrors.ErrTimeout):
 		return nil, fmt.Errorf("open %s: another process holds it (a router on the same --data-dir?)", path)
 	case err != nil && isFileError(err):
 		return nil, fmt.Errorf("open %s: %w", path, err)
