@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"os"
 	"runtime"
 	"strconv"
@@ -17,6 +16,7 @@ import (
 	"github.com/weave-switch/weave-switch/host"
 	"github.com/weave-switch/weave-switch/isolation"
 	"github.com/weave-switch/weave-switch/kernel"
+	"github.com/weave-switch/weave-switch/transport"
 )
 
 // DefaultPort is the TCP control port and the UDP sleeve port.
@@ -146,7 +146,7 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.Listen != "" {
-		if _, err := parseListen(c.Listen); err != nil {
+		if _, err := transport.ParseListen(c.Listen, DefaultPort); err != nil {
 			errs = append(errs, fmt.Errorf("--listen: %w", err))
 		}
 	}
@@ -187,7 +187,7 @@ func (c Config) Validate() error {
 	}
 	for _, l := range []string{c.WireGuardListen, c.QUICListen} {
 		if l != "" {
-			if _, err := parseListen(l); err != nil {
+			if _, err := transport.ParseListen(l, DefaultPort); err != nil {
 				errs = append(errs, fmt.Errorf("listen address %q: %w", l, err))
 			}
 		}
@@ -208,24 +208,6 @@ func (c Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// parseListen accepts HOST:PORT, :PORT or HOST (port 6783).
-func parseListen(s string) (netip.AddrPort, error) {
-	if ap, err := netip.ParseAddrPort(s); err == nil {
-		return ap, nil
-	}
-	if strings.HasPrefix(s, ":") {
-		port, err := strconv.ParseUint(s[1:], 10, 16)
-		if err != nil {
-			return netip.AddrPort{}, fmt.Errorf("invalid port in %q", s)
-		}
-		return netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(port)), nil
-	}
-	if a, err := netip.ParseAddr(s); err == nil {
-		return netip.AddrPortFrom(a, DefaultPort), nil
-	}
-	return netip.AddrPort{}, fmt.Errorf("%q is not HOST:PORT with a numeric host", s)
 }
 
 // peerName is --name, else the name kept in the data directory (made

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/weave-switch/weave-switch/transport"
 )
 
 func TestValidate(t *testing.T) {
@@ -50,9 +52,9 @@ func TestParseListen(t *testing.T) {
 		{in: "host:1", bad: true},
 	}
 	for _, tt := range tests {
-		got, err := parseListen(tt.in)
+		got, err := transport.ParseListen(tt.in, DefaultPort)
 		if (err != nil) != tt.bad || (!tt.bad && got != tt.want) {
-			t.Errorf("parseListen(%q) = %v, %v; want %v (error %v)", tt.in, got, err, tt.want, tt.bad)
+			t.Errorf("ParseListen(%q) = %v, %v; want %v (error %v)", tt.in, got, err, tt.want, tt.bad)
 		}
 	}
 }
@@ -81,14 +83,5 @@ func TestPeerNameIsSavedAndReused(t *testing.T) {
 	}
 	if _, err := peerName(Config{DataDir: dir}); err == nil {
 		t.Fatal("a corrupt peer-name file was accepted")
-	}
-}
-
-func TestTapName(t *testing.T) {
-	if got := tapName("weave"); got != "weave-tap" {
-		t.Errorf("tapName(weave) = %q", got)
-	}
-	if got := tapName("fifteen-chars-x"); len(got) > 15 {
-		t.Errorf("tapName too long: %q", got)
 	}
 }

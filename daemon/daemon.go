@@ -179,7 +179,7 @@ func (d *Daemon) buildTransports() (func(), error) {
 		}
 	}
 	encrypt := len(c.Password) > 0
-	listen, _ := parseListen(c.Listen)
+	listen, _ := transport.ParseListen(c.Listen, DefaultPort)
 	sl, err := sleeve.New(sleeve.Config{Self: d.self, Listen: listen, Encrypt: encrypt, Logger: d.log.With("component", "sleeve")})
 	if err != nil {
 		return undo, fmt.Errorf("sleeve: %w", err)
@@ -195,7 +195,7 @@ func (d *Daemon) buildTransports() (func(), error) {
 	}
 	offered := c.offered()
 	if offered["wireguard"] {
-		wl, _ := parseListen(c.WireGuardListen)
+		wl, _ := transport.ParseListen(c.WireGuardListen, DefaultPort)
 		key, err := wireguard.LoadOrCreateKey(filepath.Join(c.DataDir, "wireguard.key"))
 		if err != nil {
 			return undo, err
@@ -209,7 +209,7 @@ func (d *Daemon) buildTransports() (func(), error) {
 		d.links = append(d.links, wireguard.NewLink(wg, wl.Port()))
 	}
 	if offered["quic"] {
-		ql, _ := parseListen(c.QUICListen)
+		ql, _ := transport.ParseListen(c.QUICListen, DefaultPort)
 		cert, err := quictransport.LoadOrCreateCert(c.DataDir)
 		if err != nil {
 			return undo, fmt.Errorf("quic certificate: %w", err)
@@ -248,7 +248,7 @@ func (d *Daemon) listenAPI() (func(), error) {
 // openTAP opens the router's port, off the bridge, so that the router
 // can bind its transports before the bridge exists.
 func (d *Daemon) openTAP() (func(), error) {
-	d.tapName = tapName(d.cfg.Bridge)
+	d.tapName = host.TAPName(d.cfg.Bridge)
 	queues, err := host.OpenTAPQueues(d.tapName, d.cfg.queues(), !d.cfg.NoOffload)
 	if err != nil {
 		return nil, err
@@ -294,11 +294,7 @@ func (d *Daemon) startRouter() (func(), error) {
 // into it.
 func (d *Daemon) startBridge() (func(), error) {
 	br := d.cfg.Bridge
-	mac := make(net.HardwareAddr, 6)
-	d.self.Put(mac)
-	mac[0] = mac[0]&0xfe | 0x02
-	mac[5] ^= 0x01 // not the peer name itself
-	created, err := host.EnsureBridge(host.Bridge{Name: br, MTU: d.mtu, MAC: mac})
+	created, err := host.EnsureBridge(host.Bridge{Name: br, MTU: d.mtu, MAC: host.BridgeMAC(d.self)})
 	if err != nil {
 		return nil, err
 	}
@@ -416,12 +412,4 @@ func (d *Daemon) serveMetrics() (func(), error) {
 		return nil, fmt.Errorf("--metrics-addr: %w", err)
 	}
 	return api.Serve(ln, d.metrics, api.MetricsTimeouts, d.log), nil
-}
-
-func tapName(bridge string) string {
-	const suffix = "-tap"
-	if len(bridge)+len(suffix) > 15 {
-		bridge = bridge[:15-len(suffix)]
-	}
-	return bridge + suffix
 }

@@ -33,6 +33,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
+	"strings"
 
 	"github.com/weave-switch/weave-switch/frame"
 )
@@ -116,3 +118,22 @@ type AddrPortEndpoint netip.AddrPort
 func (e AddrPortEndpoint) DstAddrPort() netip.AddrPort { return netip.AddrPort(e) }
 
 func (e AddrPortEndpoint) String() string { return netip.AddrPort(e).String() }
+
+// ParseListen reads a listen address: HOST:PORT, :PORT (every IPv4
+// address) or HOST (port def). HOST is numeric.
+func ParseListen(s string, def uint16) (netip.AddrPort, error) {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap, nil
+	}
+	if port, ok := strings.CutPrefix(s, ":"); ok {
+		p, err := strconv.ParseUint(port, 10, 16)
+		if err != nil {
+			return netip.AddrPort{}, fmt.Errorf("invalid port in %q", s)
+		}
+		return netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(p)), nil
+	}
+	if a, err := netip.ParseAddr(s); err == nil {
+		return netip.AddrPortFrom(a, def), nil
+	}
+	return netip.AddrPort{}, fmt.Errorf("%q is not HOST:PORT with a numeric host", s)
+}
