@@ -15,8 +15,14 @@ type Config struct {
 	// do not resurrect it; a newer entry from the peer itself always gets
 	// through. If zero, defaults to 10 minutes.
 	TombstoneTTL time.Duration
-	// Now is the clock used to date tombstones made by Forget. If nil,
-	// defaults to time.Now.
+	// MaxClockSkew is how far ahead of our clock (Now) an entry's
+	// Incarnation may be: Merge refuses entries further ahead (counted as
+	// DropAhead), so that no stamp can be forged past what the owner can
+	// outbid. A peer whose clock runs further ahead than this cannot join.
+	// If zero, defaults to 1 hour.
+	MaxClockSkew time.Duration
+	// Now is the clock used to date tombstones made by Forget and to
+	// bound Incarnations (MaxClockSkew). If nil, defaults to time.Now.
 	Now func() time.Time
 }
 
@@ -24,6 +30,7 @@ type Config struct {
 const (
 	DefaultGCGrace      = time.Minute
 	DefaultTombstoneTTL = 10 * time.Minute
+	DefaultMaxClockSkew = time.Hour
 )
 
 // Clone returns a copy of c; nil-safe.
@@ -40,8 +47,8 @@ func (c *Config) Validate() error {
 	if c == nil {
 		return nil
 	}
-	if c.GCGrace < 0 || c.TombstoneTTL < 0 {
-		return errors.New("topology: negative GCGrace or TombstoneTTL")
+	if c.GCGrace < 0 || c.TombstoneTTL < 0 || c.MaxClockSkew < 0 {
+		return errors.New("topology: negative GCGrace, TombstoneTTL or MaxClockSkew")
 	}
 	return nil
 }
@@ -57,6 +64,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if cc.TombstoneTTL == 0 {
 		cc.TombstoneTTL = DefaultTombstoneTTL
+	}
+	if cc.MaxClockSkew == 0 {
+		cc.MaxClockSkew = DefaultMaxClockSkew
 	}
 	if cc.Now == nil {
 		cc.Now = time.Now

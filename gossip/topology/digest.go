@@ -38,10 +38,12 @@ func (t *Topology) Summary() uint64 { return t.sum }
 // order). theyNeed are our entries newer than theirs or unknown to them,
 // in Name order: push them (and call Sent). weNeed are the names whose
 // entry they have newer, or that we lack (unless tombstoned at that
-// version): ask for them. If remote holds a newer entry about ourselves,
-// we are in weNeed too: merging it makes us bump past it.
+// version), leaving out those Merge would refuse as too far ahead (see
+// Config.MaxClockSkew): ask for them. If remote holds a newer entry about
+// ourselves, we are in weNeed too: merging it makes us bump past it.
 func (t *Topology) Missing(remote []DigestItem) (theyNeed []Entry, weNeed []frame.PeerName) {
 	remote = canonicalDigest(remote)
+	lim := t.horizon()
 	ours := t.sorted()
 	i, j := 0, 0
 	for i < len(ours) || j < len(remote) {
@@ -60,7 +62,7 @@ func (t *Topology) Missing(remote []DigestItem) (theyNeed []Entry, weNeed []fram
 			i++
 		case c > 0:
 			r := remote[j]
-			if tb, dead := t.tombs[r.Name]; r.Name != frame.UnknownPeer && (!dead || r.stamp().cmp(tb.st) > 0) {
+			if tb, dead := t.tombs[r.Name]; r.Name != frame.UnknownPeer && r.Incarnation <= lim && (!dead || r.stamp().cmp(tb.st) > 0) {
 				weNeed = append(weNeed, r.Name)
 			}
 			j++
@@ -70,7 +72,9 @@ func (t *Topology) Missing(remote []DigestItem) (theyNeed []Entry, weNeed []fram
 			case 1:
 				theyNeed = append(theyNeed, *e)
 			case -1:
-				weNeed = append(weNeed, e.Name)
+				if remote[j].Incarnation <= lim {
+					weNeed = append(weNeed, e.Name)
+				}
 			}
 			i++
 			j++

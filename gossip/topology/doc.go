@@ -20,6 +20,31 @@
 // ourselves that outranks ours (a previous run still circulating, or an
 // impostor) makes us bump our own Version past it, so ours wins.
 //
+// # Forged stamps
+//
+// Whoever can put an entry into gossip can stamp it (MaxUint64,
+// MaxUint64), which nothing could ever outrank: the real peer's entry
+// would be shadowed for good, even across its restarts. Incarnation is a
+// wall-clock time, so Merge refuses entries whose Incarnation is more
+// than Config.MaxClockSkew (default 1 hour) ahead of our clock, counting
+// them in Stats (DropAhead), recording nothing about them (no neighbour
+// is marked as having them, Missing does not ask for them), so that the
+// same entry is taken later once our clock has caught up with it. Any
+// stamp that gets in is then one the owner can outbid: on seeing it, the
+// owner bumps past it (to the next Incarnation if the Version is
+// exhausted), and a restarted owner (new UID, Incarnation of its start
+// time) does the same as soon as the stale or forged copy reaches it. An
+// attacker can push the owner's Incarnation up to the limit, and past it
+// by one nanosecond per message, which the clock outruns; peers refusing
+// the owner's entry meanwhile take it from anti-entropy a moment later.
+// Version gets no bound of its own: within a plausible Incarnation any
+// Version can be outbid by the next Incarnation, and a bounded step per
+// merge would keep a peer that missed many changes (a long partition)
+// from ever taking the owner's entry, and would make merges depend on
+// the order copies arrive in. bump saturates at (MaxUint64, MaxUint64)
+// instead of wrapping to (0, 0); only a local clock that is wrong by
+// centuries gets there.
+//
 // # Deltas and anti-entropy
 //
 // Weave gossiped its whole topology, O(peers × connections) = O(N²) bytes

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -26,6 +27,8 @@ func FuzzDecodeEntry(f *testing.F) {
 	f.Add([]byte(wb{}.head(1).uv(2).conn(3, 0).conn(2, 0)))                   // unsorted conns
 	f.Add([]byte(wb{}.head(1).uv(0).uv(2).str("b").str("").str("a").str(""))) // unsorted caps
 	f.Add([]byte(wb{}.u8(WireVersion).name(1).u64(1).u64(2).u8(0x80).u8(0)))  // non-minimal varint
+	f.Add(AppendEntry(nil, ent(3, math.MaxUint64, math.MaxUint64)))           // largest stamp (Merge refuses it)
+	f.Add(AppendEntry(nil, ent(3, math.MaxUint64, 0)))                        // incarnation past any clock
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e, n, err := DecodeEntry(b)
 		if err != nil {
@@ -88,10 +91,11 @@ func FuzzEntryRoundTrip(f *testing.F) {
 func FuzzDecodeDigest(f *testing.F) {
 	valid := AppendDigest(nil, []DigestItem{{1, 2, 3}, {4, 5, 1 << 40}})
 	f.Add(valid)
-	f.Add(valid[:len(valid)-1])                                  // truncated
-	f.Add([]byte{2, 0})                                          // bad version
-	f.Add([]byte(wb{}.u8(WireVersion).uv(MaxDigestItems + 1)))   // count overflow
-	f.Add(AppendDigest(nil, []DigestItem{{4, 0, 0}, {4, 0, 0}})) // duplicate names
+	f.Add(valid[:len(valid)-1])                                                 // truncated
+	f.Add([]byte{2, 0})                                                         // bad version
+	f.Add([]byte(wb{}.u8(WireVersion).uv(MaxDigestItems + 1)))                  // count overflow
+	f.Add(AppendDigest(nil, []DigestItem{{4, 0, 0}, {4, 0, 0}}))                // duplicate names
+	f.Add(AppendDigest(nil, []DigestItem{{4, math.MaxUint64, math.MaxUint64}})) // largest stamp
 	f.Fuzz(func(t *testing.T, b []byte) {
 		items, n, err := DecodeDigest(b)
 		if err != nil {

@@ -14,9 +14,12 @@ import (
 //
 // Entries about ourselves are never stored; if one outranks our own entry
 // (a previous run of ours still circulating, or an impostor), we bump our
-// Version past it so ours wins. Invalid entries (see Validate), and
-// entries no newer than the tombstone of a removed peer, are ignored.
-// Merge is commutative and idempotent. It takes ownership of the entries'
+// Version past it so ours wins. Entries no newer than the tombstone of a
+// removed peer are ignored. Invalid entries (see Validate), and entries
+// whose Incarnation is more than Config.MaxClockSkew ahead of our clock,
+// are refused and counted in Stats; nothing about them is recorded, so
+// they do not affect later merges. Merge is commutative and idempotent
+// among the entries it accepts. It takes ownership of the entries'
 // Conns and Caps: the caller must not modify them afterwards.
 func (t *Topology) Merge(entries []Entry) (changed, restarted []frame.PeerName) {
 	return t.merge(nil, entries)
@@ -33,9 +36,11 @@ func (t *Topology) MergeFrom(from frame.PeerName, entries []Entry) (changed, res
 // the entries newer than ours: the redundant copies that flooding
 // delivers cost a parse, not an allocation. Entries before a malformed one
 // are merged, and so are the first MaxEntriesPerMessage of a message with
-// more; the error wraps ErrMalformed.
+// more; the error wraps ErrMalformed, and the message counts once as
+// DropMalformed.
 func (t *Topology) MergeEncoded(from frame.PeerName, b []byte) (changed, restarted []frame.PeerName, err error) {
 	nb := t.nbrs[from]
+	lim := t.horizon()
 	for off, i := 0, 0; off < len(b); i++ {
 		if i == MaxEntriesPerMessage {
 			err = errTooManyEntries
@@ -47,12 +52,15 @@ func (t *Topology) MergeEncoded(from frame.PeerName, b []byte) (changed, restart
 			err = fmt.Errorf("entry at offset %d: %w", off, err1)
 			break
 		}
-		if t.wants(nb, &h) {
+		if t.wants(nb, &h, lim) {
 			e := buildEntry(b[off : off+n])
 			c, r := t.mergeOne(nb, &e)
 			changed, restarted = appendIf(changed, c, e.Name), appendIf(restarted, r, e.Name)
 		}
 		off += n
+	}
+	if err != nil {
+		t.drop(DropMalformed)
 	}
 	slices.Sort(changed)
 	slices.Sort(restarted)
@@ -60,9 +68,14 @@ func (t *Topology) MergeEncoded(from frame.PeerName, b []byte) (changed, restart
 }
 
 func (t *Topology) merge(from *neighbor, entries []Entry) (changed, restarted []frame.PeerName) {
+	lim := t.horizon()
 	for i := range entries {
 		e := &entries[i]
-		if e.Validate() != nil || !t.wants(from, e) {
+		if e.Validate() != nil {
+			t.drop(DropInvalid)
+			continue
+		}
+		if !t.wants(from, e, lim) {
 			continue
 		}
 		c, r := t.mergeOne(from, e)
@@ -82,9 +95,15 @@ func appendIf(s []frame.PeerName, ok bool, p frame.PeerName) []frame.PeerName {
 
 // wants reports whether e (of which only Name, UID, Incarnation and
 // Version are looked at) is newer than what we hold. Otherwise it handles
-// e fully: it records that from has it, and deals with self entries.
-func (t *Topology) wants(from *neighbor, e *Entry) bool {
+// e fully: it records that from has it, and deals with self entries. An
+// entry whose Incarnation exceeds lim (see horizon) is refused and
+// counted, and nothing about it is recorded.
+func (t *Topology) wants(from *neighbor, e *Entry, lim uint64) bool {
 	st := e.stamp()
+	if st.inc > lim {
+		t.drop(DropAhead)
+		return false
+	}
 	if e.Name == t.self {
 		t.mergeSelf(e, from)
 		return false

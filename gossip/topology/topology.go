@@ -24,6 +24,7 @@ type Topology struct {
 	free  []int32                  // free slots
 	order []int32                  // live slots in ascending name order; nil when stale
 	sum   uint64                   // Summary
+	stats Stats
 
 	nbrs        map[frame.PeerName]*neighbor
 	tombs       map[frame.PeerName]tomb
@@ -108,11 +109,19 @@ func (t *Topology) SetSelf(conns []Conn, caps map[string]string) error {
 	return nil
 }
 
-// bump sets e's (Incarnation, Version) to the successor of past.
+// bump sets e's (Incarnation, Version) to the successor of past: the
+// next Version, or the next Incarnation once Version is exhausted. It
+// saturates at (MaxUint64, MaxUint64), which Merge never accepts from a
+// peer (no clock is that far ahead), so it takes a local clock gone wrong
+// to get there.
 func bump(e *Entry, past stamp) {
-	e.Incarnation, e.Version = past.inc, past.ver+1
-	if past.ver == math.MaxUint64 {
+	switch {
+	case past.ver < math.MaxUint64:
+		e.Incarnation, e.Version = past.inc, past.ver+1
+	case past.inc < math.MaxUint64:
 		e.Incarnation, e.Version = past.inc+1, 0
+	default:
+		e.Incarnation, e.Version = past.inc, past.ver
 	}
 }
 
