@@ -63,7 +63,9 @@
 // pair to allowed/denied with Lamport clocks (ties broken by router name),
 // gossiped whole on mesh channel AllowChannelID, bounded to
 // MaxAllowEntries; denied pairs stay as tombstones so that a stale
-// "allowed" cannot come back.
+// "allowed" cannot come back, until they expire (AllowSet.TombstoneTTL,
+// default 1 hour) so that they cannot fill the set for good. Clocks far
+// ahead of ours are refused and the clock saturates instead of wrapping.
 //
 // The package does no I/O except through a Runner. Values are immutable
 // once built; callers build a new Ruleset for every change.
