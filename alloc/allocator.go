@@ -219,18 +219,29 @@ func (a *Allocator) register() {
 	case m == nil:
 		a.st.Members[a.self] = &Member{Name: a.self, Version: 1}
 	case m.Removed:
-		a.st.Members[a.self] = &Member{Name: a.self, Epoch: m.Epoch + 1, Version: 1}
+		epoch, ok := inc(m.Epoch)
+		if !ok {
+			a.log.Error("ipam: cannot rejoin the ring: our register's epoch is at its maximum")
+			return
+		}
+		a.st.Members[a.self] = &Member{Name: a.self, Epoch: epoch, Version: 1}
 	default:
 		return
 	}
 	a.dirty = true
 }
 
-// updateSelf changes our register, bumping its version.
+// updateSelf changes our register, bumping its version. At the maximum
+// version it changes nothing: no copy could supersede the current one.
 func (a *Allocator) updateSelf(fn func(m *Member)) {
+	v, ok := inc(a.me().Version)
+	if !ok {
+		a.log.Error("ipam: cannot change our register: its version is at its maximum")
+		return
+	}
 	m := a.me().clone()
 	fn(m)
-	m.Version++
+	m.Version = v
 	a.st.Members[a.self] = m
 	a.dirty = true
 	// Acks and proposals must be on disk before a peer can see them: a
@@ -400,7 +411,7 @@ func (a *Allocator) syncWants() {
 	a.updateSelf(func(m *Member) {
 		m.Wants = w
 		if len(w) > 0 {
-			m.WantSeq++
+			m.WantSeq, _ = inc(m.WantSeq)
 		}
 	})
 }

@@ -3,6 +3,7 @@ package alloc
 import (
 	"bytes"
 	"errors"
+	"math"
 	"net/netip"
 	"testing"
 
@@ -66,6 +67,7 @@ func FuzzDecodeState(f *testing.F) {
 	f.Add(good[:20])                                                                     // truncated in the entries
 	f.Add(append([]byte{2}, good[1:]...))                                                // unknown version
 	f.Add(AppendState(nil, &State{Ring: NewRing(DefaultUniverse, []frame.PeerName{1})})) // no members
+	f.Add(AppendState(nil, maxedState()))                                                // every counter at its maximum
 	f.Fuzz(func(t *testing.T, b []byte) {
 		st, err := DecodeState(b)
 		if err != nil {
@@ -88,4 +90,18 @@ func FuzzDecodeState(f *testing.F) {
 		a.Tick()
 		_, _ = a.Allocate("k", DefaultSubnet(DefaultUniverse))
 	})
+}
+
+// maxedState is a state of the default ring seeded by 1 and 2 whose
+// counters are all at their maximum.
+func maxedState() *State {
+	const top = math.MaxUint32
+	st := &State{Ring: NewRing(DefaultUniverse, []frame.PeerName{1, 2}), Members: map[frame.PeerName]*Member{}}
+	for i := range st.Ring.Entries {
+		st.Ring.Entries[i].Version = top
+	}
+	st.Members[1] = &Member{Name: 1, Epoch: top, Version: top, Wants: []netip.Prefix{netip.MustParsePrefix("10.40.3.0/24")}, WantSeq: top,
+		Proposal: &Proposal{Seq: top, Dead: []frame.PeerName{3}, Hash: math.MaxUint64}, Ack: &Ack{By: 1, Seq: top}}
+	st.Members[2] = &Member{Name: 2, Epoch: top, Version: top, Removed: true}
+	return st
 }

@@ -123,6 +123,31 @@
 // (TestSimulationNoDuplicates) checks that no address is ever held twice
 // under partitions, restarts and rmpeer when these rules are followed.
 //
+// # Counters
+//
+// Versions, epochs and sequence numbers are uint32 on the wire. They
+// saturate instead of wrapping: a counter at its maximum stays there, and
+// a change that needs a higher number (a free-count update, a donation,
+// a reclaim of that range, a change of that register, a new proposal) is
+// not made, since no copy of it could supersede the current one; a
+// version that wrapped would instead sort below every older copy. Only a
+// forged state gets there (2^32 changes of one range or register), and
+// the range or register then stays frozen until the routers holding it
+// start again from an empty address database.
+//
+// Merge does not refuse large version jumps. The state is a state-based
+// CRDT whose merge keeps the newer copy of each token and register;
+// refusing copies more than some step ahead of ours would make the
+// result depend on the order states arrive in, and would keep a peer
+// that missed many changes (a long partition, or a restart from an old
+// ipam.db: free-count updates alone bump an owner's versions every tick
+// its allocations change) from ever taking the owner's copy, leaving it
+// with a view of ownership that disagrees with the owner's, which is how
+// addresses get handed out twice. And any step small enough to matter
+// against 32-bit counters (2^16, say) is one legitimate traffic can
+// exceed, while a forged state merged 2^32/step times walks past it
+// anyway. Forged states are kept out by authenticating the mesh.
+//
 // # Concurrency
 //
 // Allocator is pure logic and not safe for concurrent use; Service wraps

@@ -88,9 +88,13 @@ func (a *Allocator) afterMerge(mine *Member) {
 	case m != nil && mine != nil && m != mine:
 		// A newer copy of our register is an earlier run's whose state we
 		// lost: keep ours, numbered past it.
-		keep := mine.clone()
-		keep.Epoch, keep.Version = m.Epoch, m.Version+1
-		a.st.Members[a.self] = keep
+		if v, ok := inc(m.Version); ok {
+			keep := mine.clone()
+			keep.Epoch, keep.Version = m.Epoch, v
+			a.st.Members[a.self] = keep
+		} else {
+			a.log.Error("ipam: a copy of our register at the maximum version supersedes ours for good")
+		}
 	case m == nil:
 		a.register()
 	}

@@ -108,12 +108,16 @@ func (a *Allocator) Propose(dead []frame.PeerName) (uint32, error) {
 			return 0, refuse("%s is already reclaiming %s", n, names(p.Dead))
 		}
 	}
-	a.proposal++
-	seq := a.proposal
-	if m := a.me(); m.Ack != nil && m.Ack.By == a.self && m.Ack.Seq >= seq {
-		seq = m.Ack.Seq + 1
-		a.proposal = seq
+	// A proposal number is never reused: acks of an earlier proposal
+	// must not count for this one.
+	seq, ok := inc(a.proposal)
+	if m := a.me(); ok && m.Ack != nil && m.Ack.By == a.self && m.Ack.Seq >= seq {
+		seq, ok = inc(m.Ack.Seq)
 	}
+	if !ok {
+		return 0, refuse("this peer's proposal numbers are exhausted")
+	}
+	a.proposal = seq
 	h := a.deadHash(dead)
 	a.updateSelf(func(m *Member) {
 		m.Proposal = &Proposal{Seq: seq, Dead: dead, Hash: h}
@@ -249,8 +253,13 @@ func (a *Allocator) proposerStep(p *Proposal) {
 	if h := a.deadHash(p.Dead); h != p.Hash {
 		// Our view of the dead peers' space changed (a late update): ask
 		// again for the new view; acks of the old one do not count.
-		a.proposal = max(a.proposal, p.Seq) + 1
-		seq := a.proposal
+		seq, ok := inc(max(a.proposal, p.Seq))
+		if !ok {
+			a.log.Error("ipam: reclaim withdrawn: proposal numbers exhausted", "dead", names(p.Dead))
+			a.updateSelf(func(m *Member) { m.Proposal, m.Ack = nil, nil })
+			return
+		}
+		a.proposal = seq
 		dead := p.Dead
 		a.updateSelf(func(m *Member) {
 			m.Proposal = &Proposal{Seq: seq, Dead: dead, Hash: h}
@@ -266,15 +275,27 @@ func (a *Allocator) proposerStep(p *Proposal) {
 
 // commit takes the dead peers' ranges (all free: their allocations went
 // with them) and marks them removed.
+//
+// It does not commit while a dead peer's range is at the maximum version
+// (no copy of ours could supersede it): the proposal stays until it is
+// withdrawn or times out. Removed marks need no higher version (Removed
+// outranks any version of its epoch), so theirs saturates.
 func (a *Allocator) commit(p *Proposal) {
 	r := a.st.Ring
+	for i := range r.Entries {
+		if _, ok := inc(r.Entries[i].Version); !ok && slices.Contains(p.Dead, r.Entries[i].Owner) {
+			a.log.Error("ipam: cannot reclaim a range whose version is at its maximum",
+				"token", u32ToAddr(r.Entries[i].Token).String(), "owner", r.Entries[i].Owner.String())
+			return
+		}
+	}
 	n := 0
 	for i := range r.Entries {
 		e := &r.Entries[i]
 		if slices.Contains(p.Dead, e.Owner) {
 			n += int(r.rangeOf(i).size())
 			e.Owner = a.self
-			e.Version++
+			e.Version, _ = inc(e.Version)
 			e.Free = uint32(r.rangeOf(i).size())
 		}
 	}
@@ -283,7 +304,8 @@ func (a *Allocator) commit(p *Proposal) {
 		if m == nil {
 			m = &Member{Name: d}
 		}
-		a.st.Members[d] = &Member{Name: d, Epoch: m.Epoch, Version: m.Version + 1, Removed: true}
+		v, _ := inc(m.Version)
+		a.st.Members[d] = &Member{Name: d, Epoch: m.Epoch, Version: v, Removed: true}
 	}
 	a.updateSelf(func(m *Member) { m.Proposal, m.Ack = nil, nil })
 	a.commits[p.Seq] = n

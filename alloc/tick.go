@@ -40,9 +40,8 @@ func (a *Allocator) refreshFree() {
 			continue
 		}
 		free := uint32(r.rangeOf(i).size() - uint64(a.used[e.Token]))
-		if e.Free != free {
-			e.Free = free
-			e.Version++
+		if v, ok := inc(e.Version); ok && e.Free != free {
+			e.Free, e.Version = free, v
 			a.dirty = true
 		}
 	}
@@ -139,8 +138,7 @@ func (a *Allocator) donate() {
 				continue
 			}
 			n := min(max(free/2, 1), MaxDonation)
-			if lo, hi, ok := a.freeRun(use, n); ok {
-				a.transfer(lo, hi, name)
+			if lo, hi, ok := a.freeRun(use, n); ok && a.transfer(lo, hi, name) {
 				gave = true
 				a.log.Info("ipam: donated space", "to", name.String(), "want", w.String(),
 					"from", u32ToAddr(uint32(lo)).String(), "addresses", hi-lo)
@@ -221,21 +219,30 @@ func (a *Allocator) freeRun(use span, want uint64) (lo, hi uint64, ok bool) {
 }
 
 // transfer gives [lo, hi), free and inside one of our ranges, to peer p.
-func (a *Allocator) transfer(lo, hi uint64, p frame.PeerName) {
+// It refuses (false) when the token at lo is at the maximum version: no
+// copy of the transfer could supersede the range's current one.
+func (a *Allocator) transfer(lo, hi uint64, p frame.PeerName) bool {
 	r := a.st.Ring
+	if i := r.find(lo); uint64(r.Entries[i].Token) == lo {
+		if _, ok := inc(r.Entries[i].Version); !ok {
+			a.log.Error("ipam: cannot donate a range whose version is at its maximum", "token", u32ToAddr(uint32(lo)).String())
+			return false
+		}
+	}
 	i := r.split(lo)
 	if hi < r.rangeOf(i).hi {
 		r.split(hi)
 	}
 	e := &r.Entries[i]
 	e.Owner = p
-	e.Version++
+	e.Version, _ = inc(e.Version)
 	e.Free = uint32(hi - lo)
 	a.recount()
 	a.dirty = true
 	// The transfer must be on disk before any peer can hear of it: a
 	// restart from an older state would hand the range out again.
 	a.persistState()
+	return true
 }
 
 // Wants returns the subnets (and /32 claims) we are asking space for.
