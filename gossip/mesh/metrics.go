@@ -16,24 +16,26 @@ type collector struct {
 	m                  *Mesh
 	peers, conns, pmtu *prometheus.Desc
 	refused, encrypted *prometheus.Desc
+	gossipDropped      *prometheus.Desc
 }
 
 // Collector returns the mesh's metrics.
 func (m *Mesh) Collector() prometheus.Collector {
 	const ns = "weave_switch"
 	return &collector{
-		m:         m,
-		peers:     prometheus.NewDesc(ns+"_peers", "Peers in the gossiped topology, by reachability.", []string{"reachable"}, nil),
-		conns:     prometheus.NewDesc(ns+"_connections", "Connections and dial targets, by state.", []string{"state"}, nil),
-		pmtu:      prometheus.NewDesc(ns+"_link_path_mtu_bytes", "The underlay path MTU of each established link, as its transport knows it.", []string{"peer", "transport"}, nil),
-		refused:   prometheus.NewDesc(ns+"_handshakes_refused_total", "Inbound control connections refused, by reason: rate, source_busy, busy (before the handshake), timeout, handshake (by it).", []string{"reason"}, nil),
-		encrypted: prometheus.NewDesc(ns+"_link_encrypted", "Whether each established link's data path is encrypted (1) or not (0).", []string{"peer", "transport"}, nil),
+		m:             m,
+		peers:         prometheus.NewDesc(ns+"_peers", "Peers in the gossiped topology, by reachability.", []string{"reachable"}, nil),
+		conns:         prometheus.NewDesc(ns+"_connections", "Connections and dial targets, by state.", []string{"state"}, nil),
+		pmtu:          prometheus.NewDesc(ns+"_link_path_mtu_bytes", "The underlay path MTU of each established link, as its transport knows it.", []string{"peer", "transport"}, nil),
+		gossipDropped: prometheus.NewDesc(ns+"_gossip_dropped_total", "Topology entries merges refused, by reason (ahead: stamped too far in the future).", []string{"reason"}, nil),
+		refused:       prometheus.NewDesc(ns+"_handshakes_refused_total", "Inbound control connections refused, by reason: rate, source_busy, busy (before the handshake), timeout, handshake (by it).", []string{"reason"}, nil),
+		encrypted:     prometheus.NewDesc(ns+"_link_encrypted", "Whether each established link's data path is encrypted (1) or not (0).", []string{"peer", "transport"}, nil),
 	}
 }
 
 // Describe implements prometheus.Collector.Describe.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.peers, c.conns, c.pmtu, c.refused, c.encrypted} {
+	for _, d := range []*prometheus.Desc{c.peers, c.conns, c.pmtu, c.refused, c.encrypted, c.gossipDropped} {
 		ch <- d
 	}
 }
@@ -69,5 +71,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.peers, prometheus.GaugeValue, float64(reach[false]), "false")
 	for _, r := range RefusalReasons {
 		ch <- prometheus.MustNewConstMetric(c.refused, prometheus.CounterValue, float64(s.HandshakesRefused[r]), r)
+	}
+	for r, n := range s.GossipDropped {
+		ch <- prometheus.MustNewConstMetric(c.gossipDropped, prometheus.CounterValue, float64(n), r)
 	}
 }

@@ -46,6 +46,9 @@ type Status struct {
 	// HandshakesRefused counts the inbound control connections refused,
 	// by reason (RefusalReasons, every one present).
 	HandshakesRefused map[string]uint64 `json:"handshakes_refused"`
+	// GossipDropped counts the topology entries merges refused, by
+	// reason (invalid, ahead: stamped too far in the future, malformed).
+	GossipDropped map[string]uint64 `json:"gossip_dropped"`
 	Connections       []ConnStatus      `json:"connections"`
 	Peers             []PeerStatus      `json:"peers"`
 }
@@ -64,7 +67,10 @@ func (m *Mesh) Status(ctx context.Context) Status {
 }
 
 func (m *Mesh) publishStatus() {
-	s := Status{Encryption: "unencrypted", HandshakesRefused: m.admission.refusals()}
+	s := Status{Encryption: "unencrypted", HandshakesRefused: m.admission.refusals(), GossipDropped: map[string]uint64{}}
+	for r, n := range m.topo.Stats().Dropped {
+		s.GossipDropped[topology.DropReason(r).String()] = n
+	}
 	if len(m.cfg.Password) > 0 {
 		s.Encryption = "encrypted (control: Noise NNpsk0; data: ChaCha20-Poly1305 per link)"
 	}
