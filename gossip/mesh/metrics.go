@@ -27,7 +27,7 @@ func (m *Mesh) Collector() prometheus.Collector {
 		conns:     prometheus.NewDesc(ns+"_connections", "Connections and dial targets, by state.", []string{"state"}, nil),
 		pmtu:      prometheus.NewDesc(ns+"_link_path_mtu_bytes", "The underlay path MTU of each established link, as its transport knows it.", []string{"peer", "transport"}, nil),
 		refused:   prometheus.NewDesc(ns+"_handshakes_refused_total", "Inbound control connections refused, by reason: rate, source_busy, busy (before the handshake), timeout, handshake (by it).", []string{"reason"}, nil),
-		encrypted: prometheus.NewDesc(ns+"_link_encrypted", "Whether each established link's data path is encrypted (1) or not (0).", []string{"peer", "transport"}, nil),
+		encrypted: prometheus.NewDesc(ns+"_link_encrypted", "Whether each established link's data path is encrypted with keys from an authenticated handshake (1) or not (0).", []string{"peer", "transport"}, nil),
 	}
 }
 
