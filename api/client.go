@@ -38,6 +38,15 @@ func NewClient(path string) *Client {
 	}
 }
 
+// ErrNoRouter: no router answers on the API socket.
+var ErrNoRouter = errors.New("no router is running")
+
+// JoinToken fetches the token another host joins the router's mesh with.
+func (c *Client) JoinToken(ctx context.Context) (string, error) {
+	var t JoinToken
+	return t.Token, c.do(ctx, http.MethodGet, "/v1/join-token", nil, &t)
+}
+
 // Status fetches the router's status.
 func (c *Client) Status(ctx context.Context) (Status, error) {
 	var s Status
@@ -90,7 +99,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
-			return fmt.Errorf("no router is running at %s (start one with 'weave-switch up', or pass --api)", c.socket)
+			return fmt.Errorf("%w at %s (start one with 'weave-switch up', or pass --api)", ErrNoRouter, c.socket)
 		}
 		return fmt.Errorf("router API %s: %w", c.socket, err)
 	}

@@ -41,6 +41,8 @@ type Backends struct {
 	Peers      Peers
 	IPAM       IPAM
 	Host       HostBackend
+	// JoinToken returns the token another host joins the mesh with.
+	JoinToken func() (string, error)
 }
 
 // BadRequestError marks an error caused by the request (HTTP 400).
@@ -70,6 +72,16 @@ func NewHandler(b Backends) http.Handler {
 	}
 	if h := b.Host; h != nil {
 		registerHost(mux, h)
+	}
+	if j := b.JoinToken; j != nil {
+		mux.HandleFunc("GET /v1/join-token", func(w http.ResponseWriter, r *http.Request) {
+			tok, err := j()
+			if err != nil {
+				reply(w, nil, &BadRequestError{err})
+				return
+			}
+			reply(w, JoinToken{Schema: SchemaVersion, Token: tok}, nil)
+		})
 	}
 	// Profiling, as Docker does on its socket: only local root reaches it.
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)

@@ -19,9 +19,16 @@ type Status struct {
 	Listen     string    `json:"listen"`
 	Transport  string    `json:"transport"`
 	Encryption string    `json:"encryption"`
-	Bridge     string    `json:"bridge"`
-	TAP        string    `json:"tap"`
-	MTU        int       `json:"mtu"`
+	// Insecure reports whether the mesh runs without a secret
+	// (--insecure): nothing is authenticated, and no link counts as
+	// encrypted.
+	Insecure bool `json:"insecure"`
+	// Secret says where the mesh's secret came from: "password",
+	// "join-token", "data-dir", "data-dir (new)" or "none (insecure)".
+	Secret string `json:"secret"`
+	Bridge string `json:"bridge"`
+	TAP    string `json:"tap"`
+	MTU    int    `json:"mtu"`
 
 	Peers       []Peer       `json:"peers"`
 	Connections []Connection `json:"connections"`
@@ -95,6 +102,9 @@ type Connection struct {
 	Transport string `json:"transport,omitempty"`
 	Asked     string `json:"transport_asked,omitempty"`
 	Fallback  string `json:"transport_fallback,omitempty"`
+	// Encrypted reports whether the data path is encrypted with keys
+	// from an authenticated handshake; false on every link of an
+	// insecure mesh, WireGuard and QUIC ones included.
 	Encrypted bool   `json:"encrypted"`
 	Datapath  string `json:"datapath,omitempty"` // "fastpath" or "userspace"
 	// DatapathReason is why the link is (or is not) on the fast path.
@@ -220,4 +230,11 @@ type TransportStats struct {
 	// PathMTU is the underlay path MTU by peer address, where the
 	// transport learned one below the interface's.
 	PathMTU map[string]int `json:"path_mtu,omitempty"`
+}
+
+// JoinToken is the answer of GET /v1/join-token.
+type JoinToken struct {
+	Schema int `json:"schema"`
+	// Token is what `weave-switch up --join` takes on another host.
+	Token string `json:"token"`
 }

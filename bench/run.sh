@@ -92,9 +92,14 @@ setup_vxlan() {
 	SRC[vxlan]=$p-x1 DST[vxlan]=$p-x2 ADDR[vxlan]=10.99.0.2
 }
 
+# insecure prints --insecure if $WS_BIN knows it: the bench measures the
+# transports, so the routers without a password run without a secret (the
+# plaintext sleeve, the kernel fast path), as builds before the flag did.
+insecure() { "$WS_BIN" up --help 2>&1 | grep -q -- '--insecure' && echo --insecure || true; }
+
 setup_sleeve() {
-	router_up "$h1" h1 "$WS_TMP/h1.log" --name 02:00:00:00:00:01 --listen 198.18.0.1:6783 --peer 198.18.0.2
-	router_up "$h2" h2 "$WS_TMP/h2.log" --name 02:00:00:00:00:02 --listen 198.18.0.2:6783 --peer 198.18.0.1
+	router_up "$h1" h1 "$WS_TMP/h1.log" --name 02:00:00:00:00:01 --listen 198.18.0.1:6783 --peer 198.18.0.2 $(insecure)
+	router_up "$h2" h2 "$WS_TMP/h2.log" --name 02:00:00:00:00:02 --listen 198.18.0.2:6783 --peer 198.18.0.1 $(insecure)
 	wait_links h1 1
 	ns_add "$p-s1"
 	ns_add "$p-s2"
@@ -104,8 +109,8 @@ setup_sleeve() {
 }
 
 setup_sleeve_nooffload() {
-	router_up "$h1" n1 "$WS_TMP/n1.log" --name 02:00:00:00:01:01 --bridge wsnooff --listen 198.18.0.1:6790 --peer 198.18.0.2:6790 --no-offload
-	router_up "$h2" n2 "$WS_TMP/n2.log" --name 02:00:00:00:01:02 --bridge wsnooff --listen 198.18.0.2:6790 --peer 198.18.0.1:6790 --no-offload
+	router_up "$h1" n1 "$WS_TMP/n1.log" --name 02:00:00:00:01:01 --bridge wsnooff --listen 198.18.0.1:6790 --peer 198.18.0.2:6790 --no-offload $(insecure)
+	router_up "$h2" n2 "$WS_TMP/n2.log" --name 02:00:00:00:01:02 --bridge wsnooff --listen 198.18.0.2:6790 --peer 198.18.0.1:6790 --no-offload $(insecure)
 	wait_links n1 1
 	ns_add "$p-n1"
 	ns_add "$p-n2"
@@ -118,8 +123,8 @@ setup_sleeve_nooffload() {
 # containers' MACs to their vxlan device once the link answers fast-path
 # heartbeats; the bench waits for the entries before measuring.
 setup_fastpath_vxlan() {
-	router_up "$h1" f1 "$WS_TMP/f1.log" --name 02:00:00:00:08:01 --bridge wsfast --listen 198.18.0.1:6792 --peer 198.18.0.2:6792 --datapath vxlan
-	router_up "$h2" f2 "$WS_TMP/f2.log" --name 02:00:00:00:08:02 --bridge wsfast --listen 198.18.0.2:6792 --peer 198.18.0.1:6792 --datapath vxlan
+	router_up "$h1" f1 "$WS_TMP/f1.log" --name 02:00:00:00:08:01 --bridge wsfast --listen 198.18.0.1:6792 --peer 198.18.0.2:6792 --datapath vxlan $(insecure)
+	router_up "$h2" f2 "$WS_TMP/f2.log" --name 02:00:00:00:08:02 --bridge wsfast --listen 198.18.0.2:6792 --peer 198.18.0.1:6792 --datapath vxlan $(insecure)
 	wait_links f1 1
 	ns_add "$p-f1"
 	ns_add "$p-f2"
@@ -184,9 +189,9 @@ setup_sleeve_encrypted() {
 setup_link() { # setup_link SYSTEM TRANSPORT N
 	local sys=$1 tr=$2 n=$3
 	router_up "$h1" "${tr}1" "$WS_TMP/${tr}1.log" --name "02:00:00:00:0$n:01" --bridge "ws$tr" --listen "198.18.0.1:68$n$n" \
-		--transport "$tr" --wireguard-listen ":5182$n" --quic-listen ":68$n$((n + 1))" --peer "198.18.0.2:68$n$n"
+		--transport "$tr" --wireguard-listen ":5182$n" --quic-listen ":68$n$((n + 1))" --peer "198.18.0.2:68$n$n" $(insecure)
 	router_up "$h2" "${tr}2" "$WS_TMP/${tr}2.log" --name "02:00:00:00:0$n:02" --bridge "ws$tr" --listen "198.18.0.2:68$n$n" \
-		--transport "$tr" --wireguard-listen ":5182$n" --quic-listen ":68$n$((n + 1))"
+		--transport "$tr" --wireguard-listen ":5182$n" --quic-listen ":68$n$((n + 1))" $(insecure)
 	wait_links "${tr}1" 1 30
 	ns_add "$p-${tr}1"
 	ns_add "$p-${tr}2"
@@ -205,8 +210,8 @@ setup_base() {
 	WS_BIN=$base_bin
 	case $s in
 	sleeve)
-		router_up "$h1" b1 "$WS_TMP/b1.log" --name 02:00:00:00:03:01 --bridge wsbase --listen 198.18.0.1:6795 --peer 198.18.0.2:6795
-		router_up "$h2" b2 "$WS_TMP/b2.log" --name 02:00:00:00:03:02 --bridge wsbase --listen 198.18.0.2:6795 --peer 198.18.0.1:6795
+		router_up "$h1" b1 "$WS_TMP/b1.log" --name 02:00:00:00:03:01 --bridge wsbase --listen 198.18.0.1:6795 --peer 198.18.0.2:6795 $(insecure)
+		router_up "$h2" b2 "$WS_TMP/b2.log" --name 02:00:00:00:03:02 --bridge wsbase --listen 198.18.0.2:6795 --peer 198.18.0.1:6795 $(insecure)
 		base_pair "$s" b1 b2 10.36.0
 		;;
 	sleeve-encrypted)
@@ -220,9 +225,9 @@ setup_base() {
 		local n=8
 		[ "$tr" = quic ] && n=9
 		router_up "$h1" "b${tr}1" "$WS_TMP/b${tr}1.log" --name "02:00:00:00:0$n:01" --bridge "wsb$tr" --listen "198.18.0.1:68$n$n" \
-			--transport "$tr" --wireguard-listen ":5182$n" --quic-listen ":69$n$n" --peer "198.18.0.2:68$n$n"
+			--transport "$tr" --wireguard-listen ":5182$n" --quic-listen ":69$n$n" --peer "198.18.0.2:68$n$n" $(insecure)
 		router_up "$h2" "b${tr}2" "$WS_TMP/b${tr}2.log" --name "02:00:00:00:0$n:02" --bridge "wsb$tr" --listen "198.18.0.2:68$n$n" \
-			--transport "$tr" --wireguard-listen ":5182$n" --quic-listen ":69$n$n"
+			--transport "$tr" --wireguard-listen ":5182$n" --quic-listen ":69$n$n" $(insecure)
 		base_pair "$s" "b${tr}1" "b${tr}2" "10.3$n.0"
 		;;
 	esac

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/gossip/mesh"
 	"github.com/weave-switch/weave-switch/host"
+	"github.com/weave-switch/weave-switch/internal/meshsecret"
 	"github.com/weave-switch/weave-switch/isolation"
 	"github.com/weave-switch/weave-switch/kernel"
 	"github.com/weave-switch/weave-switch/transport"
@@ -45,10 +47,20 @@ type Config struct {
 	// MTU is the overlay MTU. If zero, defaults to 1500 minus the
 	// transport's overhead and the Ethernet header.
 	MTU int
-	// Password, if set, encrypts and authenticates the control plane;
-	// peers must share it. Read from --password-file or
-	// WEAVE_SWITCH_PASSWORD by the CLI.
+	// Password, if set, is the mesh's secret: it authenticates and
+	// encrypts the control plane and every link; peers must share it.
+	// Read from --password-file or WEAVE_SWITCH_PASSWORD by the CLI. It
+	// wins over the secret kept in DataDir. If empty, the secret is
+	// Join's, else the one kept in DataDir (made on the first start),
+	// unless Insecure.
 	Password []byte
+	// Join is a join token (`weave-switch join-token` on a member of
+	// the mesh): its secret becomes the mesh's (and is kept in DataDir),
+	// and its addresses are dialled like Peers.
+	Join string
+	// Insecure runs the mesh without a secret: nothing is authenticated
+	// or encrypted. Status and the start-up log say so.
+	Insecure bool
 	// Transport is the transport asked for on links without a per-peer
 	// choice: sleeve, wireguard or quic. If empty, "sleeve".
 	Transport string
@@ -133,6 +145,9 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if t, err := meshsecret.ParseToken(c.Join); c.Join != "" && err == nil {
+		c.Peers = append(slices.Clip(c.Peers), t.Addrs...)
+	}
 	return c
 }
 
@@ -176,6 +191,7 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("--allow %q: %w", a, err))
 		}
 	}
+	errs = append(errs, c.validateSecret()...)
 	known := map[string]bool{"": true, "sleeve": true, "wireguard": true, "quic": true}
 	if !known[c.Transport] {
 		errs = append(errs, fmt.Errorf("--transport: %q is not sleeve, wireguard or quic", c.Transport))

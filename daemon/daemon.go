@@ -19,6 +19,7 @@ import (
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/gossip/mesh"
 	"github.com/weave-switch/weave-switch/host"
+	"github.com/weave-switch/weave-switch/internal/meshsecret"
 	"github.com/weave-switch/weave-switch/isolation"
 	"github.com/weave-switch/weave-switch/kernel"
 	"github.com/weave-switch/weave-switch/router"
@@ -41,6 +42,7 @@ type Daemon struct {
 	mtu     int
 	tapName string
 	listen  netip.AddrPort
+	secret  string // where the mesh's secret came from: Secret*
 
 	sleeve *sleeve.Sleeve
 	extra  []transport.Transport // the WireGuard and QUIC transports offered
@@ -113,7 +115,14 @@ func Start(cfg Config) (*Daemon, error) {
 		}
 	}
 	d.log.Info("router up", "name", d.self.String(), "nickname", c.Nickname, "listen", d.listen.String(),
-		"bridge", c.Bridge, "tap", d.tapName, "mtu", d.mtu, "peers", c.Peers, "api", c.API)
+		"bridge", c.Bridge, "tap", d.tapName, "mtu", d.mtu, "peers", c.Peers, "api", c.API, "secret", d.secret)
+	if d.secret == SecretNone {
+		d.log.Warn("INSECURE mesh: no secret; status shows insecure=true")
+	} else if tok, err := d.JoinToken(); err != nil {
+		d.log.Warn("no join token", "err", err)
+	} else {
+		d.log.Info("other hosts join this mesh with: weave-switch up --join " + tok)
+	}
 	return d, nil
 }
 
@@ -161,8 +170,24 @@ func (d *Daemon) startIdentity() (func(), error) {
 		return nil, fmt.Errorf("--data-dir: %w", err)
 	}
 	var err error
-	d.self, err = peerName(d.cfg)
-	return nil, err
+	if d.self, err = peerName(d.cfg); err != nil {
+		return nil, err
+	}
+	d.cfg.Password, d.secret, err = resolveSecret(d.cfg)
+	if err != nil {
+		return nil, err
+	}
+	switch d.secret {
+	case SecretNone:
+		d.log.Warn("INSECURE: this mesh has no secret (--insecure): anyone who reaches its ports can join it, read its traffic and put frames on its bridge")
+	case SecretPassword:
+		d.log.Info("mesh secret: the password given (--password-file or WEAVE_SWITCH_PASSWORD); it wins over any secret kept in the data dir")
+	case SecretCreated:
+		d.log.Info("mesh secret: made a new one", "file", meshsecret.Path(d.cfg.DataDir))
+	default:
+		d.log.Info("mesh secret", "from", d.secret)
+	}
+	return nil, nil
 }
 
 // buildTransports builds the sleeve and every offered transport (none
@@ -396,7 +421,7 @@ func (d *Daemon) serveAPI() (func(), error) {
 	d.metrics = d.metricsHandler()
 	mux := http.NewServeMux()
 	mux.Handle("/", api.NewHandler(api.Backends{
-		Status: d.Status, Containers: d.att, Peers: peers{d}, IPAM: d.ipam, Host: d.iso,
+		Status: d.Status, Containers: d.att, Peers: peers{d}, IPAM: d.ipam, Host: d.iso, JoinToken: d.JoinToken,
 	}))
 	mux.Handle("GET /metrics", d.metrics)
 	return api.Serve(d.apiLn, mux, api.SocketTimeouts, d.log), nil

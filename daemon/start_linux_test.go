@@ -8,10 +8,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/weave-switch/weave-switch/internal/meshsecret"
 	"github.com/weave-switch/weave-switch/internal/nstest"
 )
 
@@ -45,13 +47,14 @@ func runInNetNS(t *testing.T) bool {
 }
 
 // testConfig is a router with every service on: three transports, the
-// vxlan fast path, isolation, the metrics listener.
+// vxlan fast path, isolation, the metrics listener. It runs without a
+// secret (Insecure), as the vxlan fast path is unencrypted.
 func testConfig(t *testing.T) Config {
 	dir := t.TempDir()
 	return Config{
 		Name: "02:00:00:00:00:01", Nickname: "steps", DataDir: filepath.Join(dir, "data"), API: filepath.Join(dir, "api.sock"),
 		Bridge: "wstep", Listen: "127.0.0.1:6783", WireGuardListen: "127.0.0.1:51820", QUICListen: "127.0.0.1:6784",
-		Offer: []string{"wireguard", "quic"}, Datapath: "vxlan", MetricsAddr: "127.0.0.1:6782",
+		Offer: []string{"wireguard", "quic"}, Datapath: "vxlan", MetricsAddr: "127.0.0.1:6782", Insecure: true,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 }
@@ -175,5 +178,48 @@ func TestStepNamesUnique(t *testing.T) {
 			t.Errorf("step %s twice", s.name)
 		}
 		seen[s.name] = true
+	}
+}
+
+// A router started with no secret makes one in its data dir (0600),
+// reports where it came from, and hands out a join token carrying it;
+// a second start uses it again.
+func TestStartMakesSecret(t *testing.T) {
+	if !runInNetNS(t) {
+		return
+	}
+	if err := exec.Command("ip", "link", "set", "lo", "up").Run(); err != nil {
+		t.Fatal(err)
+	}
+	c := testConfig(t)
+	c.Insecure, c.Datapath, c.Offer, c.MetricsAddr = false, "userspace", nil, ""
+	var secret []byte
+	for i, want := range []string{SecretCreated, SecretStored} {
+		d, err := Start(c)
+		if err != nil {
+			t.Fatalf("start %d: %v", i, err)
+		}
+		st := d.Status()
+		tok, terr := d.JoinToken()
+		d.Close()
+		if st.Secret != want || st.Insecure {
+			t.Errorf("start %d: secret from %q, insecure %v; want %q, false", i, st.Secret, st.Insecure, want)
+		}
+		if terr != nil {
+			t.Fatalf("JoinToken: %v", terr)
+		}
+		parsed, err := meshsecret.ParseToken(tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi, err := os.Stat(meshsecret.Path(c.DataDir)); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("secret file: %v, %v", fi, err)
+		}
+		if secret == nil {
+			secret = parsed.Secret
+		}
+		if string(parsed.Secret) != string(secret) || !slices.Equal(parsed.Addrs, []string{"127.0.0.1:6783"}) {
+			t.Errorf("start %d: token %+v, want the secret %q and 127.0.0.1:6783", i, parsed, secret)
+		}
 	}
 }

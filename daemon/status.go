@@ -15,7 +15,7 @@ func (d *Daemon) Status() api.Status {
 	s := api.Status{
 		Schema: api.SchemaVersion, Name: d.self.String(), Nickname: d.cfg.Nickname, Version: Version, Started: d.started,
 		Listen: d.listen.String(), Transport: d.cfg.Transport,
-		Bridge: d.cfg.Bridge, TAP: d.tapName, MTU: d.mtu,
+		Bridge: d.cfg.Bridge, TAP: d.tapName, MTU: d.mtu, Insecure: d.secret == SecretNone, Secret: d.secret,
 	}
 	for _, t := range d.reporters() {
 		r := t.Report()

@@ -37,14 +37,17 @@ for i in 1 2 3; do
 	ip -n "$p-h$i" link set eth0 up
 done
 
-pretty "starting a router on each host (weave-switch up): host1 alone, the others point at host1"
-# host1 starts without --peer, so it creates the address allocation ring;
-# the others get the ring (and address space) from it, and find each other
-# through the gossiped topology.
-for i in 1 2 3; do
-	peers=()
-	[ "$i" = 1 ] || peers=(--peer 198.18.0.1)
-	router_up "$p-h$i" "h$i" "$WS_TMP/h$i.log" --nickname "host$i" --listen "198.18.0.$i:6783" "${peers[@]}"
+pretty "starting a router on each host (weave-switch up): host1 alone, the others join it with its token"
+# host1 starts alone: it makes the mesh's secret (kept in its data dir) and
+# the address allocation ring. 'weave-switch join-token' prints the one
+# string the others need (the secret and host1's address): they start with
+# 'up --join TOKEN', get the ring (and address space) from host1, and find
+# each other through the gossiped topology.
+router_up "$p-h1" h1 "$WS_TMP/h1.log" --nickname host1 --listen 198.18.0.1:6783
+token=$(ws join-token --api "$WS_TMP/h1.sock")
+printf '  join token of host1: %s\n' "$token" >&2
+for i in 2 3; do
+	router_up "$p-h$i" "h$i" "$WS_TMP/h$i.log" --nickname "host$i" --listen "198.18.0.$i:6783" --join "$token"
 done
 
 for i in 1 2 3; do wait_links "h$i" 2; done

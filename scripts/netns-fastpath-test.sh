@@ -41,12 +41,12 @@ for i in 1 2 3; do
 	ip -n "$h" link set ul0 up
 done
 
-pretty "starting routers with --datapath vxlan"
+pretty "starting routers with --datapath vxlan (--insecure: the kernel path is unencrypted)"
 for i in 1 2 3; do
 	peers=()
 	for j in 1 2 3; do [ "$j" -ne "$i" ] && peers+=(--peer "198.18.0.$j"); done
 	router_up "$p-h$i" "h$i" "$WS_TMP/h$i.log" --name "02:00:00:00:00:0$i" --nickname "h$i" \
-		--listen "198.18.0.$i:6783" --datapath vxlan "${peers[@]}"
+		--listen "198.18.0.$i:6783" --datapath vxlan --insecure "${peers[@]}"
 done
 for i in 1 2 3; do wait_links "h$i" 2; done
 for i in 1 2 3; do ws attach --api "$WS_TMP/h$i.sock" "$p-c$i" "10.32.0.$i/12" >/dev/null; done

@@ -36,6 +36,8 @@ link_ns "$p-h1" "$p-h3" u13 u31 198.18.13.1/24 198.18.13.3/24
 
 n1=02:00:00:00:01:01 n2=02:00:00:00:01:02 n3=02:00:00:00:01:03
 seeds=(--ipalloc-seed "$n1" --ipalloc-seed "$n2")
+# The mesh's secret, shared through the environment.
+export WEAVE_SWITCH_PASSWORD=ipam-test-secret
 start_h1() { router_up "$p-h1" h1 "$WS_TMP/h1.log" --name $n1 --nickname h1 "${seeds[@]}" --peer 198.18.12.2 --peer 198.18.13.3 "$@"; }
 start_h2() { router_up "$p-h2" h2 "$WS_TMP/h2.log" --name $n2 --nickname h2 "${seeds[@]}" --peer 198.18.12.1 --peer 198.18.23.3; }
 start_h3() { router_up "$p-h3" h3 "$WS_TMP/h3.log" --name $n3 --nickname h3; }

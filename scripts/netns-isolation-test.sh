@@ -45,7 +45,8 @@ link_ns "$p-h1" "$p-h3" u13 u31 198.18.13.1/24 198.18.13.3/24
 link_ns "$p-h1" "$p-out" uo ou 192.0.2.1/24 192.0.2.2/24
 
 n1=02:00:00:00:02:01 n2=02:00:00:00:02:02 n3=02:00:00:00:02:03
-seeds=(--ipalloc-seed "$n1" --ipalloc-seed "$n2" --ipalloc-seed "$n3")
+seeds=(--ipalloc-seed "$n1" --ipalloc-seed "$n2" --ipalloc-seed "$n3" --password-file "$WS_TMP/pw")
+printf 'isolation-test-secret\n' >"$WS_TMP/pw"
 start_h1() { router_up "$p-h1" h1 "$WS_TMP/h1.log" --name $n1 --nickname h1 "${seeds[@]}" --peer 198.18.12.2 --peer 198.18.13.3; }
 start_h2() { router_up "$p-h2" h2 "$WS_TMP/h2.log" --name $n2 --nickname h2 "${seeds[@]}" --peer 198.18.12.1 --peer 198.18.23.3; }
 start_h3() { router_up "$p-h3" h3 "$WS_TMP/h3.log" --name $n3 --nickname h3 "${seeds[@]}" --peer 198.18.13.1 --peer 198.18.23.2; }

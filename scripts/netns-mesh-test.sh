@@ -37,10 +37,12 @@ wire 3 4
 wire 3 5
 wire 5 6
 
-start() { # start I PEER...: router on host I with container I attached
+# h1 starts alone and makes the mesh's secret; every other host joins with
+# a token from h1 (`join-token --addr`) naming the neighbour it can reach.
+start() { # start I [PEER]: router on host I, joining through PEER
 	local i=$1; shift
 	local args=(--name "02:00:00:00:00:0$i" --nickname "h$i" --listen 0.0.0.0:6783)
-	for peer in "$@"; do args+=(--peer "$peer"); done
+	if [ $# -gt 0 ]; then args+=(--join "$(ws join-token --api "$WS_TMP/h1.sock" --addr "$1")"); fi
 	router_up "$p-h$i" "h$i" "$WS_TMP/h$i.log" "${args[@]}"
 }
 start 1
@@ -86,14 +88,16 @@ wait "$pid" 2>/dev/null || true
 ws_check "with h3 dead, c2 cannot reach c4" bash -c "! ip netns exec $p-c2 ping -c 1 -W 1 10.32.0.4 >/dev/null"
 ws_check "with h3 dead, h1 drops h4 from its routes" bash -c "for _ in \$(seq 50); do '$WS_BIN' status peers --api $WS_TMP/h1.sock --json | jq -e '.[] | select(.name==\"02:00:00:00:00:04\" and .reachable)' >/dev/null || exit 0; sleep 0.2; done; exit 1"
 
-pretty "restarting h3 with the same data dir"
-start 3 198.18.13.1
+pretty "restarting h3 with the same data dir (no --join: the secret is kept there)"
+router_up "$p-h3" h3 "$WS_TMP/h3.log" --name 02:00:00:00:00:03 --nickname h3 --listen 0.0.0.0:6783 --peer 198.18.13.1
+ws_check "h3 restarted with the secret kept in its data dir" bash -c "'$WS_BIN' status --api $WS_TMP/h3.sock --json | jq -e '.secret == \"data-dir\"' >/dev/null"
 wait_links h3 3 40
 ws_check "after h3's restart every pair pings again" all_pairs 1 2 3 4 5
 ws_check "h3 kept its container's address" bash -c "ip -n $p-c3 -br addr show ethws | grep -q 10.32.0.3/12"
 
 pretty "h6 starts alone and joins at run time: weave-switch connect (only h5's address)"
-start 6
+# The secret file is a valid --password-file.
+router_up "$p-h6" h6 "$WS_TMP/h6.log" --name 02:00:00:00:00:06 --nickname h6 --listen 0.0.0.0:6783 --password-file "$WS_TMP/h1/mesh-secret"
 ws connect --api "$WS_TMP/h6.sock" 198.18.56.5
 ws attach --api "$WS_TMP/h6.sock" "$p-c6" 10.32.0.6/12 >/dev/null
 wait_links h6 1

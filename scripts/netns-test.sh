@@ -27,9 +27,9 @@ h1=$p-h1 h2=$p-h2 c1=$p-c1 c2=$p-c2 c3=$p-c3
 for n in $h1 $h2 $c1 $c2 $c3; do ns_add "$n"; done
 link_ns "$h1" "$h2" ul0 ul0 198.18.0.1/24 198.18.0.2/24
 
-pretty "starting routers"
-router_up "$h1" h1 "$WS_TMP/h1.log" --name 02:00:00:00:00:01 --nickname h1 --listen 198.18.0.1:6783 --peer 198.18.0.2
-router_up "$h2" h2 "$WS_TMP/h2.log" --name 02:00:00:00:00:02 --nickname h2 --listen 198.18.0.2:6783 --peer 198.18.0.1:6783
+pretty "starting routers (--insecure: this pair tests the plaintext sleeve)"
+router_up "$h1" h1 "$WS_TMP/h1.log" --name 02:00:00:00:00:01 --nickname h1 --listen 198.18.0.1:6783 --peer 198.18.0.2 --insecure
+router_up "$h2" h2 "$WS_TMP/h2.log" --name 02:00:00:00:00:02 --nickname h2 --listen 198.18.0.2:6783 --peer 198.18.0.1:6783 --insecure
 
 wait_links h1 1
 wait_links h2 1
@@ -96,6 +96,10 @@ ws_check "attach to a missing namespace is refused" expect_error "not found" ws 
 ws_check "attach of a network address is refused" expect_error "network address" ws attach --api "$WS_TMP/h1.sock" "$c2" 10.32.0.0/12
 ws_check "a bad CIDR is refused" expect_error "prefix length" ws attach --api "$WS_TMP/h1.sock" "$c2" 10.32.0.2
 ws_check "no router at the socket is reported" expect_error "no router is running" ws status --api "$WS_TMP/none.sock"
+ws_check "insecure mesh: status says so (insecure, no link encrypted)" bash -c \
+	"'$WS_BIN' status --api $WS_TMP/h1.sock --json | jq -e '.insecure and .secret == \"none (insecure)\" and ([.connections[] | .encrypted] | any | not)' >/dev/null && '$WS_BIN' status --api $WS_TMP/h1.sock | grep -q 'Security: *INSECURE'"
+ws_check "insecure mesh: the start-up log warns" grep -q 'level=WARN msg="INSECURE' "$WS_TMP/h1.log"
+ws_check "insecure mesh: no join token" expect_error "without a secret" ws join-token --api "$WS_TMP/h1.sock"
 
 # An encrypted pair beside the plain one (its own bridge and port), and a
 # router with the wrong password that must be refused.
@@ -109,6 +113,8 @@ for n in e1 e2; do ns_add "$p-$n"; done
 ws attach --api "$WS_TMP/e1.sock" "$p-e1" 10.40.0.1/16 >/dev/null
 ws attach --api "$WS_TMP/e2.sock" "$p-e2" 10.40.0.2/16 >/dev/null
 ws_check "encrypted mesh: ping across" in_ns "$p-e1" ping -c 3 -i 0.2 -W 2 10.40.0.2
+ws_check "encrypted mesh: the password wins, and the log says so" bash -c \
+	"'$WS_BIN' status --api $WS_TMP/e1.sock --json | jq -e '(.insecure | not) and .secret == \"password\"' >/dev/null && grep -q 'mesh secret: the password given' $WS_TMP/e1.log"
 # Datagrams that crossed while the two ends were installing their keys may
 # have been dropped (counted); from here on none may be.
 sleeve_drops='[.transports[] | select(.name=="sleeve") | .drops | to_entries[] | select(.key | startswith("reassembly_") | not) | .value] | add'

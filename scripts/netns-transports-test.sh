@@ -34,7 +34,10 @@ for i in 1 2 3 4; do
 	ip -n "$p-h$i" link set eth0 up
 done
 
-common=(--listen 0.0.0.0:6783 --no-discovery --offer wireguard --offer quic)
+# The routers share a password: every link, the sleeve included, is
+# encrypted with keys from the authenticated handshake.
+printf 'transports-test-secret\n' >"$WS_TMP/pw"
+common=(--listen 0.0.0.0:6783 --no-discovery --offer wireguard --offer quic --password-file "$WS_TMP/pw")
 router_up "$p-h1" h1 "$WS_TMP/h1.log" --name 02:00:00:00:00:01 "${common[@]}" --peer 198.18.0.2
 router_up "$p-h2" h2 "$WS_TMP/h2.log" --name 02:00:00:00:00:02 "${common[@]}" --peer 198.18.0.3,transport=wireguard
 # h3 takes its peer and transport from a config file (--config).
@@ -42,9 +45,11 @@ cat >"$WS_TMP/h3.yaml" <<'YAML'
 name: "02:00:00:00:00:03"
 offer: [wireguard, quic]
 no-discovery: true
+password-file: PWFILE
 peer:
   - 198.18.0.1,transport=quic
 YAML
+sed -i "s#PWFILE#$WS_TMP/pw#" "$WS_TMP/h3.yaml"
 router_up "$p-h3" h3 "$WS_TMP/h3.log" --config "$WS_TMP/h3.yaml" --listen 0.0.0.0:6783
 for i in 1 2 3; do wait_links "h$i" 2 30; done
 for i in 1 2 3; do ws attach --api "$WS_TMP/h$i.sock" "$p-c$i" "10.32.0.$i/12" >/dev/null; done
@@ -58,6 +63,7 @@ ws_check "h2-h3 link uses WireGuard (both ends agree)" \
 	test "$(transport_of h2 02:00:00:00:00:03)/$(transport_of h3 02:00:00:00:00:02)" = wireguard/wireguard
 ws_check "h3-h1 link uses QUIC (both ends agree)" \
 	test "$(transport_of h3 02:00:00:00:00:01)/$(transport_of h1 02:00:00:00:00:03)" = quic/quic
+ws_check "every link is encrypted (WireGuard, QUIC and the sleeve)" bash -c "'$WS_BIN' status --api $WS_TMP/h1.sock --json | jq -e '[.connections[] | .encrypted] | all and length==2' >/dev/null"
 ws_check "WireGuard and QUIC links are encrypted" bash -c "'$WS_BIN' status --api $WS_TMP/h3.sock --json | jq -e '[.connections[] | select(.transport!=\"sleeve\") | .encrypted] | all and length==2' >/dev/null"
 
 all_pairs() {
@@ -126,11 +132,13 @@ for i in 1 2 3; do ip -n "$p-lan" link set "h$i" mtu 1500; ip -n "$p-h$i" link s
 
 # A fourth router offers only the sleeve: a link asking it for WireGuard
 # falls back to the sleeve and both ends say why.
-router_up "$p-h4" h4 "$WS_TMP/h4.log" --name 02:00:00:00:00:04 --listen 0.0.0.0:6783 --no-discovery
+router_up "$p-h4" h4 "$WS_TMP/h4.log" --name 02:00:00:00:00:04 --listen 0.0.0.0:6783 --no-discovery --password-file "$WS_TMP/pw"
 ws connect --api "$WS_TMP/h1.sock" --transport wireguard 198.18.0.4
 wait_links h4 1 30
 ws_check "a peer without WireGuard: the link falls back to the sleeve, visibly" bash -c \
 	"'$WS_BIN' status --api $WS_TMP/h1.sock --json | jq -e '.connections[] | select(.peer==\"02:00:00:00:00:04\" and .transport==\"sleeve\" and .transport_asked==\"wireguard\" and (.transport_fallback | contains(\"does not offer\")))' >/dev/null"
+ws_check "with a secret the fallback sleeve is encrypted too" bash -c \
+	"'$WS_BIN' status --api $WS_TMP/h1.sock --json | jq -e '.connections[] | select(.peer==\"02:00:00:00:00:04\" and .transport==\"sleeve\" and .encrypted)' >/dev/null"
 ws_check "status connections marks the fallback" bash -c "'$WS_BIN' status connections --api $WS_TMP/h1.sock | grep -q 'sleeve\\*.*does not offer'"
 for i in 4 3 2 1; do router_down "h$i"; done
 [ $WS_FAILED -eq 0 ]

@@ -57,6 +57,7 @@ func newApp() *cli.App {
 		DisableSliceFlagSeparator: true,
 		Commands: []*cli.Command{
 			upCommand(),
+			joinTokenCommand(),
 			attachCommand(),
 			detachCommand(),
 			connectCommand(),

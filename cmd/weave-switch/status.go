@@ -99,6 +99,11 @@ func printSummary(w io.Writer, s api.Status) {
 	fmt.Fprintf(tw, "Version:\t%s (up %s)\n", s.Version, time.Since(s.Started).Round(time.Second))
 	fmt.Fprintf(tw, "Name:\t%s (%s)\n", s.Name, s.Nickname)
 	fmt.Fprintf(tw, "Listen:\t%s (TCP control, UDP %s)\n", s.Listen, s.Transport)
+	if s.Insecure {
+		fmt.Fprintf(tw, "Security:\tINSECURE: no secret (--insecure); anyone who reaches this router's ports can join the mesh\n")
+	} else {
+		fmt.Fprintf(tw, "Security:\tsecret from %s ('weave-switch join-token' prints what another host joins with)\n", s.Secret)
+	}
 	fmt.Fprintf(tw, "Encryption:\t%s\n", s.Encryption)
 	fmt.Fprintf(tw, "Bridge:\t%s, port %s, MTU %d\n", s.Bridge, s.TAP, s.MTU)
 	fmt.Fprintf(tw, "Peers:\t%d (%d reachable)\n", len(s.Peers), reachable)

@@ -30,7 +30,9 @@ var upFlags = []cli.Flag{
 	altsrc.NewStringFlag(&cli.StringFlag{Name: apiFlag.Name, Usage: apiFlag.Usage, Value: apiFlag.Value, EnvVars: apiFlag.EnvVars}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "data-dir", Value: "/var/lib/weave-switch", Usage: "state kept across restarts", EnvVars: []string{"WEAVE_SWITCH_DATA_DIR"}}),
 	altsrc.NewIntFlag(&cli.IntFlag{Name: "mtu", Usage: "overlay MTU (default: 1500 minus the transport's overhead)", EnvVars: []string{"WEAVE_SWITCH_MTU"}}),
-	altsrc.NewStringFlag(&cli.StringFlag{Name: "password-file", Usage: "file with the mesh password: encrypts and authenticates the control plane (or set WEAVE_SWITCH_PASSWORD)", EnvVars: []string{"WEAVE_SWITCH_PASSWORD_FILE"}}),
+	altsrc.NewStringFlag(&cli.StringFlag{Name: "join", Usage: "join token (from 'weave-switch join-token' on a member): the mesh's secret and addresses to dial", EnvVars: []string{"WEAVE_SWITCH_JOIN"}}),
+	altsrc.NewStringFlag(&cli.StringFlag{Name: "password-file", Usage: "file with the mesh's secret, instead of the one kept in --data-dir (or set WEAVE_SWITCH_PASSWORD)", EnvVars: []string{"WEAVE_SWITCH_PASSWORD_FILE"}}),
+	altsrc.NewBoolFlag(&cli.BoolFlag{Name: "insecure", Usage: "run the mesh without a secret: nothing is authenticated or encrypted, anyone who reaches the ports can join", EnvVars: []string{"WEAVE_SWITCH_INSECURE"}}),
 	altsrc.NewBoolFlag(&cli.BoolFlag{Name: "no-discovery", Usage: "connect only to --peer and 'connect' targets, not to peers learned from gossip", EnvVars: []string{"WEAVE_SWITCH_NO_DISCOVERY"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "metrics-addr", Usage: "also serve Prometheus metrics on HOST:PORT (e.g. 127.0.0.1:6782); always on the API socket at /metrics", EnvVars: []string{"WEAVE_SWITCH_METRICS_ADDR"}}),
 	altsrc.NewIntFlag(&cli.IntFlag{Name: "rx-workers", Usage: "goroutines writing received frames into the TAP, chosen per flow (default: none below 4 CPUs, else half the CPUs, at most 4; 1: none)", EnvVars: []string{"WEAVE_SWITCH_RX_WORKERS"}}),
@@ -80,6 +82,8 @@ func upCommand() *cli.Command {
 			}
 			cfg := daemon.Config{
 				Password:        password,
+				Join:            c.String("join"),
+				Insecure:        c.Bool("insecure"),
 				Transport:       c.String("transport"),
 				Offer:           splitList(c.StringSlice("offer")),
 				WireGuardListen: c.String("wireguard-listen"),

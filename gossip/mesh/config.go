@@ -2,6 +2,7 @@ package mesh
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"time"
@@ -92,6 +93,13 @@ func (c Config) Validate() error {
 	}
 	if len(c.Links) == 0 {
 		errs = append(errs, errors.New("mesh: no links"))
+	}
+	// With a password no link may carry plaintext: chooseLink may fall
+	// back to any of them (the first above all).
+	for _, l := range c.Links {
+		if len(c.Password) > 0 && !l.Encrypted() {
+			errs = append(errs, fmt.Errorf("mesh: link %s does not encrypt, and the mesh has a password", l.Name()))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -425,3 +425,57 @@ func TestTransportNegotiation(t *testing.T) {
 		t.Error("ParsePeerSpec accepted an unknown option")
 	}
 }
+
+// A mesh with a password refuses a link that does not encrypt, so that
+// no fallback can carry plaintext.
+func TestPasswordNeedsEncryptedLinks(t *testing.T) {
+	tr := memory.NewNetwork().NewTransport(0x020000000001, netip.MustParseAddrPort("127.0.0.1:1"))
+	cfg := Config{
+		Self: 0x020000000001, Password: []byte("s3cret"), Listen: netip.MustParseAddrPort("127.0.0.1:0"),
+		Router: newFakeRouter(), Links: []Link{sleeveLink(tr, false)},
+	}
+	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "does not encrypt") {
+		t.Fatalf("New with a plaintext link and a password: err = %v", err)
+	}
+	cfg.Password = nil
+	if _, err := New(cfg); err != nil {
+		t.Fatalf("New with a plaintext link and no password: %v", err)
+	}
+}
+
+// A link that encrypts with keys of its own counts as encrypted only in a
+// mesh with a password: without one, its keys came over an
+// unauthenticated handshake.
+func TestEncryptedNeedsAuthenticatedKeys(t *testing.T) {
+	for _, password := range []string{"", "s3cret"} {
+		t.Run("password="+password, func(t *testing.T) {
+			var nodes []*node
+			for i, peers := range [][]string{nil, {""}} {
+				name := frame.PeerName(0x020000000001 + i)
+				tr := &keyedTransport{Transport: memory.NewNetwork().NewTransport(name, netip.MustParseAddrPort("127.0.0.1:1")),
+					keys: map[frame.PeerName][2][32]byte{}}
+				if len(peers) > 0 {
+					peers = []string{nodes[0].addr()}
+				}
+				m, err := New(Config{
+					Self: name, Password: []byte(password), Listen: netip.MustParseAddrPort("127.0.0.1:0"), Peers: peers, NoDiscovery: true,
+					Router: newFakeRouter(), Links: []Link{&testLink{name: "sleeve", t: tr, port: 6783, portCap: "sleeve.port", encrypt: true, ownKeys: true}},
+					MTU: 1426, HeartbeatInterval: 50 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := m.Start(); err != nil {
+					t.Fatal(err)
+				}
+				defer m.Close()
+				nodes = append(nodes, &node{m: m, tr: tr})
+			}
+			b := nodes[1]
+			waitFor(t, "connection", func() bool { return len(b.status().Connections) == 1 && b.status().Connections[0].Peer != "" })
+			if got, want := b.status().Connections[0].Encrypted, password != ""; got != want {
+				t.Fatalf("encrypted = %v, want %v", got, want)
+			}
+		})
+	}
+}

@@ -11,15 +11,19 @@ import (
 
 // ConnStatus is one control connection or dial target.
 type ConnStatus struct {
-	Peer      string        `json:"peer,omitempty"`
-	Nickname  string        `json:"nickname,omitempty"`
-	Direction string        `json:"direction"` // "outbound" or "inbound"
-	Address   string        `json:"address"`
-	State     string        `json:"state"` // "connecting", "retrying", "failed", "refused", "pending", "established"
-	Reason    string        `json:"reason,omitempty"`
-	Transport string        `json:"transport,omitempty"`
-	Asked     string        `json:"transport_asked,omitempty"`
-	Fallback  string        `json:"transport_fallback,omitempty"` // why Transport is not Asked
+	Peer      string `json:"peer,omitempty"`
+	Nickname  string `json:"nickname,omitempty"`
+	Direction string `json:"direction"` // "outbound" or "inbound"
+	Address   string `json:"address"`
+	State     string `json:"state"` // "connecting", "retrying", "failed", "refused", "pending", "established"
+	Reason    string `json:"reason,omitempty"`
+	Transport string `json:"transport,omitempty"`
+	Asked     string `json:"transport_asked,omitempty"`
+	Fallback  string `json:"transport_fallback,omitempty"` // why Transport is not Asked
+	// Encrypted reports whether the link's data path is encrypted with
+	// keys that came over an authenticated handshake (a mesh with a
+	// secret). A WireGuard or QUIC link of a mesh without a secret
+	// encrypts, but its keys are unauthenticated, so it is false.
 	Encrypted bool          `json:"encrypted"`
 	MTU       int           `json:"mtu,omitempty"`      // the overlay's
 	PathMTU   int           `json:"path_mtu,omitempty"` // the underlay path's, as the link's transport knows it
@@ -42,7 +46,7 @@ type PeerStatus struct {
 
 // Status is the control plane's state.
 type Status struct {
-	Encryption string `json:"encryption"` // "unencrypted" or "encrypted (...)"
+	Encryption string `json:"encryption"` // "none: ..." or "encrypted (...)"
 	// HandshakesRefused counts the inbound control connections refused,
 	// by reason (RefusalReasons, every one present).
 	HandshakesRefused map[string]uint64 `json:"handshakes_refused"`
@@ -67,11 +71,12 @@ func (m *Mesh) Status(ctx context.Context) Status {
 }
 
 func (m *Mesh) publishStatus() {
-	s := Status{Encryption: "unencrypted", HandshakesRefused: m.admission.refusals(), GossipDropped: map[string]uint64{}}
+	secret := len(m.cfg.Password) > 0
+	s := Status{Encryption: "none: no secret (--insecure), nothing is authenticated", HandshakesRefused: m.admission.refusals(), GossipDropped: map[string]uint64{}}
 	for r, n := range m.topo.Stats().Dropped {
 		s.GossipDropped[topology.DropReason(r).String()] = n
 	}
-	if len(m.cfg.Password) > 0 {
+	if secret {
 		s.Encryption = "encrypted (control: Noise NNpsk0; data: ChaCha20-Poly1305 per link)"
 	}
 	seen := map[string]bool{}
@@ -79,7 +84,7 @@ func (m *Mesh) publishStatus() {
 		cs := ConnStatus{
 			Peer: c.hello.Name.String(), Nickname: c.hello.Nickname, Direction: "inbound", Address: c.addr,
 			State: "pending", Reason: c.failure, Transport: c.link.Name(), Asked: c.asked, Fallback: c.linkNote,
-			Encrypted: c.dataEncrypted,
+			Encrypted: c.dataEncrypted && secret,
 			MTU:       m.cfg.MTU, RTT: c.rtt, Since: c.since,
 		}
 		if pm, ok := c.link.(PathMTUer); ok && c.established {

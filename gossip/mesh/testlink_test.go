@@ -20,6 +20,9 @@ type testLink struct {
 	port    uint16
 	portCap string
 	encrypt bool
+	// ownKeys: the link encrypts with keys of its own (as WireGuard and
+	// QUIC do), not the handshake's.
+	ownKeys bool
 }
 
 // keyInstaller is what an encrypted testLink needs of its transport.
@@ -48,7 +51,7 @@ func (l *testLink) Add(peer frame.PeerName, ip netip.Addr, caps map[string]strin
 		return nil, fmt.Errorf("peer announced no %s port", l.name)
 	}
 	ep, err := l.t.ParseEndpoint(netip.AddrPortFrom(ip, uint16(port)).String())
-	if err != nil || !l.encrypt {
+	if err != nil || !l.encrypt || l.ownKeys {
 		return ep, err
 	}
 	ki, ok := l.t.(keyInstaller)

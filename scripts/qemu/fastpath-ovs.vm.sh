@@ -32,8 +32,8 @@ for n in $h1 $h2 $c1 $c2; do ns_add "$n"; done
 link_ns "$h1" "$h2" ul0 ul0 198.18.0.1/24 198.18.0.2/24
 
 pretty "starting routers with --datapath ovs"
-router_up "$h1" h1 "$WS_TMP/h1.log" --name 02:00:00:00:00:01 --nickname h1 --listen 198.18.0.1:6783 --datapath ovs --peer 198.18.0.2 --log-level debug
-router_up "$h2" h2 "$WS_TMP/h2.log" --name 02:00:00:00:00:02 --nickname h2 --listen 198.18.0.2:6783 --datapath ovs --peer 198.18.0.1
+router_up "$h1" h1 "$WS_TMP/h1.log" --name 02:00:00:00:00:01 --nickname h1 --listen 198.18.0.1:6783 --datapath ovs --insecure --peer 198.18.0.2 --log-level debug
+router_up "$h2" h2 "$WS_TMP/h2.log" --name 02:00:00:00:00:02 --nickname h2 --listen 198.18.0.2:6783 --datapath ovs --insecure --peer 198.18.0.1
 wait_links h1 1 60
 wait_links h2 1 60
 ws attach --api "$WS_TMP/h1.sock" "$c1" 10.32.0.1/12 >/dev/null
