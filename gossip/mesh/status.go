@@ -53,8 +53,8 @@ type Status struct {
 	// GossipDropped counts the topology entries merges refused, by
 	// reason (invalid, ahead: stamped too far in the future, malformed).
 	GossipDropped map[string]uint64 `json:"gossip_dropped"`
-	Connections       []ConnStatus      `json:"connections"`
-	Peers             []PeerStatus      `json:"peers"`
+	Connections   []ConnStatus      `json:"connections"`
+	Peers         []PeerStatus      `json:"peers"`
 }
 
 // Status returns the latest snapshot (refreshed by the actor every 2 s and
