@@ -369,7 +369,7 @@ func (d *Daemon) startMesh() (func(), error) {
 func (d *Daemon) startFastPath() (func(), error) {
 	c := d.cfg
 	d.fast = kernel.NewService(kernel.ServiceConfig{
-		Mode: c.Datapath, Encrypted: len(c.Password) > 0, Builders: backends,
+		Mode: c.Datapath, Encrypted: len(c.Password) > 0, Unencrypted: c.FastPathUnencrypted, Builders: backends,
 		Env:    kernel.Env{Self: d.self, Bridge: c.Bridge, TAP: d.tapName, MTU: d.mtu, Port: uint16(c.FastPathPort)},
 		Logger: d.log.With("component", "fastpath"),
 	})
