@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/weave-switch/weave-switch/alloc"
@@ -325,7 +326,12 @@ func (d *Daemon) startIsolation() (func(), error) {
 	universe, _ := ipam.ParseRange(c.IPAllocRange)
 	d.ipam = ipam.New(ipam.Config{Self: d.self, Nickname: c.Nickname, Range: universe, Seeds: seeds, Yield: yield,
 		DataDir: c.DataDir, Logger: d.log.With("component", "ipam")})
-	d.iso = isolation.NewService(isolation.ServiceConfig{Self: d.self, Bridge: c.Bridge, Isolate: !c.NoIsolation,
+	trusted := []string{d.tapName}
+	for _, name := range fastPathPorts {
+		trusted = append(trusted, name(c.Bridge))
+	}
+	slices.Sort(trusted)
+	d.iso = isolation.NewService(isolation.ServiceConfig{Self: d.self, Bridge: c.Bridge, Isolate: !c.NoIsolation, Trusted: trusted,
 		Allow: allow, DataDir: c.DataDir, Addresses: d.ipam, Logger: d.log.With("component", "isolation")})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -50,11 +50,14 @@ func outChain(ifname string) string { return "out-" + ifname }
 // host before they reached the overlay, so the out-chain's source test is
 // as strong across hosts as on one host.
 //
+// With trusted ports, the forward and input hooks drop frames from any
+// other port the policy does not list ("unknown port").
+//
 // With masquerade, the replies of the connections containers opened to
 // the outside world come back from outside addresses; the ip table marks
 // them (ReplyMark) on their way in, and the out-chain lets marked frames
 // through.
-func writeFilterTable(b *strings.Builder, table string, p Policy, masq bool) {
+func writeFilterTable(b *strings.Builder, table string, p Policy, masq bool, trusted []string) {
 	fmt.Fprintf(b, "table bridge %s {\n", table)
 	for _, pt := range p.Ports {
 		writeInChain(b, pt)
@@ -76,6 +79,23 @@ func writeFilterTable(b *strings.Builder, table string, p Policy, masq bool) {
 	if len(p.Ports) > 0 {
 		inRule = []string{"iifname vmap { " + strings.Join(in, ", ") + " }"}
 		outRule = []string{"oifname vmap { " + strings.Join(out, ", ") + " }"}
+	}
+	if len(trusted) > 0 {
+		known := map[string]bool{}
+		var names []string
+		for _, n := range trusted {
+			if !known[n] {
+				known[n] = true
+				names = append(names, fmt.Sprintf("%q", n))
+			}
+		}
+		for _, pt := range p.Ports {
+			if !known[pt.Ifname] {
+				known[pt.Ifname] = true
+				names = append(names, fmt.Sprintf("%q", pt.Ifname))
+			}
+		}
+		inRule = append(inRule, "iifname != "+set(names)+" counter drop comment \"unknown port\"")
 	}
 	hook("forward", "forward", append(inRule, outRule...)...)
 	hook("input", "input", inRule...)

@@ -31,6 +31,12 @@ type ServiceConfig struct {
 	// Isolate turns the filter on; without it only NAT rules are made,
 	// once NAT is asked for.
 	Isolate bool
+	// Trusted are the router's own ports on the bridge: its TAP and the
+	// fast path's ports (whether or not they exist yet). With Isolate,
+	// every other port sends nothing into the bridge until it is a
+	// container port (SetPort, or restored from the state file): see
+	// Ruleset.Trusted.
+	Trusted []string
 	// Allow are pairs this router lets through on its own, besides the
 	// mesh's.
 	Allow []Pair
@@ -156,11 +162,35 @@ func (s *Service) Start(ctx context.Context) error {
 		s.removeLocked(false)
 		return fmt.Errorf("isolation: %w", err)
 	}
+	s.logUnknownLocked()
 	s.started = true
 	s.done.Add(1)
 	go s.routineApplyPairs()
 	s.log.Info("host side ready", "isolation", s.cfg.Isolate, "allowed", len(s.cfg.Allow), "table", TableName(s.cfg.Bridge))
 	return nil
+}
+
+// logUnknownLocked says which ports on the bridge the filter found
+// unknown at start: neither trusted nor container ports, they send
+// nothing into the bridge until attached. s.mu is held.
+func (s *Service) logUnknownLocked() {
+	if !s.cfg.Isolate || len(s.cfg.Trusted) == 0 {
+		return
+	}
+	ports, err := host.BridgePorts(s.cfg.Bridge)
+	if err != nil {
+		s.log.Warn("cannot list the bridge's ports (unknown ones are dropped all the same)", "err", err)
+		return
+	}
+	var unknown []string
+	for _, p := range ports {
+		if _, ok := s.ports[p]; !ok && !slices.Contains(s.cfg.Trusted, p) {
+			unknown = append(unknown, p)
+		}
+	}
+	if len(unknown) > 0 {
+		s.log.Warn("unknown ports on the bridge: their frames are dropped until they are attached", "bridge", s.cfg.Bridge, "ports", unknown)
+	}
 }
 
 // Close stops the Service's goroutine, removes its tables and exposed
@@ -208,7 +238,7 @@ func (s *Service) removeLocked(clean bool) {
 
 // rulesetLocked builds the Ruleset of the current state. s.mu is held.
 func (s *Service) rulesetLocked() Ruleset {
-	r := Ruleset{Bridge: s.cfg.Bridge, Isolate: s.cfg.Isolate}
+	r := Ruleset{Bridge: s.cfg.Bridge, Isolate: s.cfg.Isolate, Trusted: s.cfg.Trusted}
 	for _, name := range slices.Sorted(maps.Keys(s.ports)) {
 		r.Policy.Ports = append(r.Policy.Ports, s.ports[name])
 	}
