@@ -226,18 +226,17 @@ func linkLocal(t *testing.T, ns string) string {
 	return ""
 }
 
-// TestUnknownPortDropped: with trusted ports named, a veth on the bridge
-// that the policy does not list (left by a run whose state was lost, or
-// plugged in by someone else) sends nothing into the bridge, even to a
-// container of its own subnet, and is counted; once it is a port of the
-// policy (attached) it talks.
+// TestUnknownPortDropped: an unknown veth on the bridge (left by a run
+// whose state was lost, or plugged in by someone else) sends nothing into
+// the bridge, even to a container of its own subnet, and is counted; once
+// it is a port of the policy (attached) it talks.
 func TestUnknownPortDropped(t *testing.T) {
 	b := newBench(t)
 	b.add("a1", "10.40.1.1/24", 1)
 	u := b.add("u1", "10.40.1.9/24", 9)
 	known := b.rs.Policy.Ports[0]
 	b.rs.Policy.Ports = b.rs.Policy.Ports[:1]
-	b.rs.Trusted = []string{"tp0"}
+	b.rs.Unknown = []string{u.port}
 	b.apply()
 	if b.ping("u1", "a1") {
 		t.Fatal("an unknown port reached a container through the filter")

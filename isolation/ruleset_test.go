@@ -99,17 +99,17 @@ func TestScriptAllowPair(t *testing.T) {
 	}
 }
 
-// With trusted ports, frames from a port that is neither trusted nor in
-// the policy are dropped where they enter: in forward and input, after
-// the ports' own chains.
-func TestScriptTrusted(t *testing.T) {
+// Unknown ports found on the bridge are dropped where they enter: in
+// forward and input, by name (a bridge-family hook sees every bridge of
+// the host, so nothing else is dropped), unless the policy lists them.
+func TestScriptUnknown(t *testing.T) {
 	r := twoApps()
-	r.Trusted = []string{"weave-tap", "weave-vx", "vwsa"}
+	r.Unknown = []string{"vold1", "vwsa", "vold2"}
 	if err := r.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	s := r.Script()
-	rule := `iifname != { "weave-tap", "weave-vx", "vwsa", "vwsb" } counter drop comment "unknown port"`
+	rule := `iifname { "vold1", "vold2" } counter drop comment "unknown port"`
 	for _, want := range []string{
 		"\t\tiifname vmap { \"vwsa\" : jump in-vwsa, \"vwsb\" : jump in-vwsb }\n\t\t" + rule + "\n\t\toifname vmap",
 		"type filter hook input priority filter; policy accept;\n\t\tiifname vmap { \"vwsa\" : jump in-vwsa, \"vwsb\" : jump in-vwsb }\n\t\t" + rule + "\n\t}",
@@ -122,16 +122,15 @@ func TestScriptTrusted(t *testing.T) {
 		t.Errorf("want the unknown-port rule in forward and input only:\n%s", s)
 	}
 	if strings.Contains(twoApps().Script(), "unknown port") {
-		t.Error("without trusted ports, an unknown-port rule")
+		t.Error("no unknown ports, an unknown-port rule")
 	}
-	// No container ports yet: only the trusted ones send.
-	e := Ruleset{Bridge: "weave", Isolate: true, Trusted: []string{"weave-tap"}}
-	if s := e.Script(); !strings.Contains(s, "\t\tiifname != { \"weave-tap\" } counter drop comment \"unknown port\"\n") || strings.Contains(s, "vmap") {
-		t.Errorf("no ports, one trusted:\n%s", s)
+	r.Unknown = []string{"vwsb"}
+	if strings.Contains(r.Script(), "unknown port") {
+		t.Error("a port of the policy is dropped as unknown")
 	}
-	r.Trusted = []string{"bad name with spaces"}
+	r.Unknown = []string{"bad name with spaces"}
 	if r.Validate() == nil {
-		t.Error("a bad trusted name validated")
+		t.Error("a bad unknown name validated")
 	}
 }
 
