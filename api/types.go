@@ -56,15 +56,24 @@ type Fastpath struct {
 	HeartbeatInterval string `json:"heartbeat_interval,omitempty"`
 	DownAfter         string `json:"down_after,omitempty"`
 	// Entries is the MAC entries (vxlan) or flows (ovs) installed now.
-	Entries    int         `json:"entries"`
-	Installed  uint64      `json:"installed"`
-	Removed    uint64      `json:"removed"`
-	Misses     uint64      `json:"misses"`
-	Errors     uint64      `json:"errors"`
-	Fallbacks  uint64      `json:"fallbacks"`
-	Recoveries uint64      `json:"recoveries"`
-	Links      []FastLink  `json:"links"`
-	Table      []FastEntry `json:"table"`
+	Entries    int    `json:"entries"`
+	Installed  uint64 `json:"installed"`
+	Removed    uint64 `json:"removed"`
+	Misses     uint64 `json:"misses"`
+	Errors     uint64 `json:"errors"`
+	Fallbacks  uint64 `json:"fallbacks"`
+	Recoveries uint64 `json:"recoveries"`
+	// Fence is the nftables table that lets only the peers' underlay
+	// addresses send to Port; FenceDrops counts the datagrams it
+	// dropped.
+	Fence      string `json:"fence,omitempty"`
+	FenceDrops uint64 `json:"fence_drops"`
+	// Unencrypted: links the mesh encrypts in userspace are carried
+	// unencrypted by the kernel backend; UnencryptedReason says why.
+	Unencrypted       bool        `json:"unencrypted,omitempty"`
+	UnencryptedReason string      `json:"unencrypted_reason,omitempty"`
+	Links             []FastLink  `json:"links"`
+	Table             []FastEntry `json:"table"`
 }
 
 // FastLink is one link's fast-path state.

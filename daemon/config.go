@@ -94,6 +94,10 @@ type Config struct {
 	// FastPathPort is the fast path's UDP port (vxlan), the same on every
 	// host. If zero, kernel.DefaultPort (6785).
 	FastPathPort int
+	// FastPathUnencrypted lets an explicitly asked kernel backend (vxlan
+	// or ovs) carry the links of a mesh with a Password unencrypted: no
+	// kernel backend encrypts, so without it that combination is refused.
+	FastPathUnencrypted bool
 	// IPAllocRange is the range container addresses are allocated from.
 	// If empty, defaults to 10.32.0.0/12.
 	IPAllocRange string
@@ -182,6 +186,9 @@ func (c Config) Validate() error {
 	}
 	if err := kernel.ValidMode(c.Datapath); err != nil {
 		errs = append(errs, fmt.Errorf("--datapath: %w", err))
+	}
+	if len(c.Password) > 0 && (c.Datapath == kernel.ModeVXLAN || c.Datapath == kernel.ModeOVS) && !c.FastPathUnencrypted {
+		errs = append(errs, fmt.Errorf("--datapath %s: the mesh has a password and no kernel backend encrypts: add --fastpath-unencrypted to carry its links unencrypted over the fast path, or use --datapath auto or userspace", c.Datapath))
 	}
 	if c.FastPathPort < 0 || c.FastPathPort > 65535 {
 		errs = append(errs, fmt.Errorf("--fastpath-port: %d is outside 1..65535", c.FastPathPort))

@@ -24,6 +24,9 @@ func TestValidate(t *testing.T) {
 		{name: "long bridge", cfg: Config{Bridge: "a-very-long-bridge-name"}, want: "--bridge"},
 		{name: "mtu too small", cfg: Config{MTU: 100}, want: "--mtu"},
 		{name: "empty peer", cfg: Config{Peers: []string{""}}, want: "--peer"},
+		{name: "vxlan with a password", cfg: Config{Password: []byte("pw"), Datapath: "vxlan"}, want: "--fastpath-unencrypted"},
+		{name: "vxlan with a password, unencrypted", cfg: Config{Password: []byte("pw"), Datapath: "vxlan", FastPathUnencrypted: true}},
+		{name: "auto with a password", cfg: Config{Password: []byte("pw"), Datapath: "auto"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

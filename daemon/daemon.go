@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/weave-switch/weave-switch/alloc"
@@ -350,7 +351,12 @@ func (d *Daemon) startIsolation() (func(), error) {
 	universe, _ := ipam.ParseRange(c.IPAllocRange)
 	d.ipam = ipam.New(ipam.Config{Self: d.self, Nickname: c.Nickname, Range: universe, Seeds: seeds, Yield: yield,
 		DataDir: c.DataDir, Logger: d.log.With("component", "ipam")})
-	d.iso = isolation.NewService(isolation.ServiceConfig{Self: d.self, Bridge: c.Bridge, Isolate: !c.NoIsolation,
+	trusted := []string{d.tapName}
+	for _, name := range fastPathPorts {
+		trusted = append(trusted, name(c.Bridge))
+	}
+	slices.Sort(trusted)
+	d.iso = isolation.NewService(isolation.ServiceConfig{Self: d.self, Bridge: c.Bridge, Isolate: !c.NoIsolation, Trusted: trusted,
 		Allow: allow, DataDir: c.DataDir, Addresses: d.ipam, Logger: d.log.With("component", "isolation")})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -394,7 +400,7 @@ func (d *Daemon) startMesh() (func(), error) {
 func (d *Daemon) startFastPath() (func(), error) {
 	c := d.cfg
 	d.fast = kernel.NewService(kernel.ServiceConfig{
-		Mode: c.Datapath, Encrypted: len(c.Password) > 0, Builders: backends,
+		Mode: c.Datapath, Encrypted: len(c.Password) > 0, Unencrypted: c.FastPathUnencrypted, Builders: backends,
 		Env:    kernel.Env{Self: d.self, Bridge: c.Bridge, TAP: d.tapName, MTU: d.mtu, Port: uint16(c.FastPathPort)},
 		Logger: d.log.With("component", "fastpath"),
 	})

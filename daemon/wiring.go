@@ -18,6 +18,12 @@ var backends = map[string]kernel.Builder{
 	kernel.ModeVXLAN: func(env kernel.Env) (kernel.Datapath, error) { return vxlan.New(env) },
 }
 
+// fastPathPorts name the bridge port each kernel backend makes, by name:
+// the isolation filter trusts them.
+var fastPathPorts = map[string]func(bridge string) string{
+	kernel.ModeVXLAN: vxlan.DeviceName,
+}
+
 // The router feeds the fast path.
 var _ kernel.Source = (*router.Router)(nil)
 

@@ -44,13 +44,24 @@
 //
 //	table bridge weave-switch-BRIDGE
 //	  chain in-PORT, out-PORT      per port (see writeFilterTable)
-//	  chain forward                iifname vmap -> in-PORT, oifname vmap -> out-PORT
-//	  chain input                  iifname vmap -> in-PORT (frames to the host)
+//	  chain forward                iifname vmap -> in-PORT, unknown port -> drop,
+//	                               oifname vmap -> out-PORT
+//	  chain input                  iifname vmap -> in-PORT, unknown port -> drop
+//	                               (frames to the host)
 //	  chain output                 oifname vmap -> out-PORT (frames from the host)
 //	table ip weave-switch-BRIDGE   (only while there is NAT to do)
 //	  chain mark-replies           ReplyMark on replies of masqueraded connections
 //	  chain prerouting, output     DNAT of published and imported services
 //	  chain postrouting            masquerading
+//
+// An unknown port is one Start finds on the bridge that is neither the
+// router's own (its TAP, the fast path's ports: ServiceConfig.Trusted)
+// nor a container port: a veth left by a run whose state was lost, or
+// plugged in by someone else. Its frames are dropped where they enter
+// (fail closed) until it is attached; Start logs the unknown ports it
+// finds. The rule names the ports it drops: a bridge-family hook sees the
+// frames of every bridge on the host, and this kernel interface has no
+// portable match for the bridge a frame is on.
 //
 // A port's chains are found through verdict maps keyed by interface name,
 // so a frame costs one map lookup and a handful of rules whatever the

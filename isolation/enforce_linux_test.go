@@ -225,3 +225,33 @@ func linkLocal(t *testing.T, ns string) string {
 	t.Fatalf("no link-local address in %s: %s", ns, out)
 	return ""
 }
+
+// TestUnknownPortDropped: an unknown veth on the bridge (left by a run
+// whose state was lost, or plugged in by someone else) sends nothing into
+// the bridge, even to a container of its own subnet, and is counted; once
+// it is a port of the policy (attached) it talks.
+func TestUnknownPortDropped(t *testing.T) {
+	b := newBench(t)
+	b.add("a1", "10.40.1.1/24", 1)
+	u := b.add("u1", "10.40.1.9/24", 9)
+	known := b.rs.Policy.Ports[0]
+	b.rs.Policy.Ports = b.rs.Policy.Ports[:1]
+	b.rs.Unknown = []string{u.port}
+	b.apply()
+	if b.ping("u1", "a1") {
+		t.Fatal("an unknown port reached a container through the filter")
+	}
+	out := nstest.Must(t, b.host, "nft", "list", "chain", "bridge", TableName("br0"), "forward")
+	if !strings.Contains(out, `comment "unknown port"`) || strings.Contains(out, "packets 0 bytes 0 drop comment \"unknown port\"") {
+		t.Errorf("the unknown port's frames were not counted:\n%s", out)
+	}
+
+	b.rs.Policy.Ports = []Port{known, {Ifname: u.port, MAC: u.mac, Addrs: []netip.Addr{u.addr.Addr()}, Subnets: []netip.Prefix{u.addr.Masked()}}}
+	b.apply()
+	if !b.ping("u1", "a1") {
+		t.Error("once attached, the port does not reach a container of its subnet")
+	}
+	if err := b.nft.Apply(context.Background(), DeleteScript("br0")); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -50,11 +50,16 @@ func outChain(ifname string) string { return "out-" + ifname }
 // host before they reached the overlay, so the out-chain's source test is
 // as strong across hosts as on one host.
 //
+// The forward and input hooks drop frames from the unknown ports that
+// the policy does not list ("unknown port"). A bridge-family hook sees
+// every bridge of the host, so the rule names the ports it drops rather
+// than the ones it lets through.
+//
 // With masquerade, the replies of the connections containers opened to
 // the outside world come back from outside addresses; the ip table marks
 // them (ReplyMark) on their way in, and the out-chain lets marked frames
 // through.
-func writeFilterTable(b *strings.Builder, table string, p Policy, masq bool) {
+func writeFilterTable(b *strings.Builder, table string, p Policy, masq bool, unknown []string) {
 	fmt.Fprintf(b, "table bridge %s {\n", table)
 	for _, pt := range p.Ports {
 		writeInChain(b, pt)
@@ -76,6 +81,20 @@ func writeFilterTable(b *strings.Builder, table string, p Policy, masq bool) {
 	if len(p.Ports) > 0 {
 		inRule = []string{"iifname vmap { " + strings.Join(in, ", ") + " }"}
 		outRule = []string{"oifname vmap { " + strings.Join(out, ", ") + " }"}
+	}
+	listed := map[string]bool{}
+	for _, pt := range p.Ports {
+		listed[pt.Ifname] = true
+	}
+	var drop []string
+	for _, n := range unknown {
+		if !listed[n] {
+			listed[n] = true
+			drop = append(drop, fmt.Sprintf("%q", n))
+		}
+	}
+	if len(drop) > 0 {
+		inRule = append(inRule, "iifname "+set(drop)+" counter drop comment \"unknown port\"")
 	}
 	hook("forward", "forward", append(inRule, outRule...)...)
 	hook("input", "input", inRule...)

@@ -16,12 +16,24 @@ type Ruleset struct {
 	Isolate bool
 	Policy  Policy
 	NAT     NAT
+	// Unknown are ports found on the bridge that are neither the
+	// router's own nor in Policy: a veth left by a run whose state was
+	// lost, or plugged in by someone else. With Isolate, their frames
+	// are dropped where they enter the bridge (fail closed) until they
+	// are in Policy. Other ports the Policy does not list pass
+	// unfiltered.
+	Unknown []string
 }
 
 // Validate checks the bridge name, the policy and each service.
 func (r Ruleset) Validate() error {
 	if err := checkName(r.Bridge); err != nil {
 		return fmt.Errorf("bridge: %w", err)
+	}
+	for _, n := range r.Unknown {
+		if err := checkName(n); err != nil {
+			return fmt.Errorf("unknown port: %w", err)
+		}
 	}
 	if err := r.Policy.Validate(); err != nil {
 		return err
@@ -50,7 +62,7 @@ func (r Ruleset) Script() string {
 	fmt.Fprintf(&b, "table bridge %s {}\ndelete table bridge %s\n", t, t)
 	fmt.Fprintf(&b, "table ip %s {}\ndelete table ip %s\n", t, t)
 	if r.Isolate {
-		writeFilterTable(&b, t, r.Policy, r.NAT.masquerades())
+		writeFilterTable(&b, t, r.Policy, r.NAT.masquerades(), r.Unknown)
 	}
 	if !r.NAT.empty() {
 		writeIPTable(&b, t, r)

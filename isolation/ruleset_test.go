@@ -99,6 +99,41 @@ func TestScriptAllowPair(t *testing.T) {
 	}
 }
 
+// Unknown ports found on the bridge are dropped where they enter: in
+// forward and input, by name (a bridge-family hook sees every bridge of
+// the host, so nothing else is dropped), unless the policy lists them.
+func TestScriptUnknown(t *testing.T) {
+	r := twoApps()
+	r.Unknown = []string{"vold1", "vwsa", "vold2"}
+	if err := r.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	s := r.Script()
+	rule := `iifname { "vold1", "vold2" } counter drop comment "unknown port"`
+	for _, want := range []string{
+		"\t\tiifname vmap { \"vwsa\" : jump in-vwsa, \"vwsb\" : jump in-vwsb }\n\t\t" + rule + "\n\t\toifname vmap",
+		"type filter hook input priority filter; policy accept;\n\t\tiifname vmap { \"vwsa\" : jump in-vwsa, \"vwsb\" : jump in-vwsb }\n\t\t" + rule + "\n\t}",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("script lacks %q:\n%s", want, s)
+		}
+	}
+	if strings.Count(s, "unknown port") != 2 {
+		t.Errorf("want the unknown-port rule in forward and input only:\n%s", s)
+	}
+	if strings.Contains(twoApps().Script(), "unknown port") {
+		t.Error("no unknown ports, an unknown-port rule")
+	}
+	r.Unknown = []string{"vwsb"}
+	if strings.Contains(r.Script(), "unknown port") {
+		t.Error("a port of the policy is dropped as unknown")
+	}
+	r.Unknown = []string{"bad name with spaces"}
+	if r.Validate() == nil {
+		t.Error("a bad unknown name validated")
+	}
+}
+
 func TestScriptNoPortsNoIsolation(t *testing.T) {
 	r := Ruleset{Bridge: "br0", Isolate: true}
 	s := r.Script()

@@ -31,6 +31,12 @@ type ServiceConfig struct {
 	// Isolate turns the filter on; without it only NAT rules are made,
 	// once NAT is asked for.
 	Isolate bool
+	// Trusted are the router's own ports on the bridge: its TAP and the
+	// fast path's ports (whether or not they exist yet). With Isolate,
+	// every other port Start finds on the bridge sends nothing into it
+	// until it is a container port (SetPort, or restored from the state
+	// file): see Ruleset.Unknown.
+	Trusted []string
 	// Allow are pairs this router lets through on its own, besides the
 	// mesh's.
 	Allow []Pair
@@ -86,6 +92,9 @@ type Service struct {
 	mu      sync.Mutex
 	started bool
 	ports   map[string]Port // by host veth
+	// unknown are the ports Start found on the bridge that were neither
+	// trusted nor container ports; dropped until SetPort.
+	unknown map[string]bool
 	// applied are the pairs the kernel's rules let through now.
 	applied  []Pair
 	exposed  []Exposed
@@ -146,6 +155,7 @@ func (s *Service) Start(ctx context.Context) error {
 	defer s.mu.Unlock()
 	err := s.loadLocked()
 	if err == nil {
+		s.findUnknownLocked()
 		if len(s.ports)+len(s.exposed) > 0 {
 			s.log.Info("restored the host side of an earlier run", "ports", len(s.ports), "exposed", len(s.exposed), "forwards", len(s.forwards))
 		}
@@ -161,6 +171,33 @@ func (s *Service) Start(ctx context.Context) error {
 	go s.routineApplyPairs()
 	s.log.Info("host side ready", "isolation", s.cfg.Isolate, "allowed", len(s.cfg.Allow), "table", TableName(s.cfg.Bridge))
 	return nil
+}
+
+// findUnknownLocked lists the bridge's ports that are neither trusted
+// nor container ports, so that they send nothing into the bridge until
+// attached, and says which they are. s.mu is held.
+func (s *Service) findUnknownLocked() {
+	if !s.cfg.Isolate || len(s.cfg.Trusted) == 0 {
+		return
+	}
+	ports, err := host.BridgePorts(s.cfg.Bridge)
+	if err != nil {
+		s.log.Warn("cannot list the bridge's ports: ports that are not attached stay unfiltered", "err", err)
+		return
+	}
+	var unknown []string
+	for _, p := range ports {
+		if _, ok := s.ports[p]; !ok && !slices.Contains(s.cfg.Trusted, p) {
+			unknown = append(unknown, p)
+		}
+	}
+	s.unknown = map[string]bool{}
+	for _, p := range unknown {
+		s.unknown[p] = true
+	}
+	if len(unknown) > 0 {
+		s.log.Warn("unknown ports on the bridge: their frames are dropped until they are attached", "bridge", s.cfg.Bridge, "ports", unknown)
+	}
 }
 
 // Close stops the Service's goroutine, removes its tables and exposed
@@ -209,6 +246,11 @@ func (s *Service) removeLocked(clean bool) {
 // rulesetLocked builds the Ruleset of the current state. s.mu is held.
 func (s *Service) rulesetLocked() Ruleset {
 	r := Ruleset{Bridge: s.cfg.Bridge, Isolate: s.cfg.Isolate}
+	for _, name := range slices.Sorted(maps.Keys(s.unknown)) {
+		if _, ok := s.ports[name]; !ok {
+			r.Unknown = append(r.Unknown, name)
+		}
+	}
 	for _, name := range slices.Sorted(maps.Keys(s.ports)) {
 		r.Policy.Ports = append(r.Policy.Ports, s.ports[name])
 	}
@@ -376,6 +418,9 @@ func (s *Service) SetPort(ctx context.Context, pt Port) (undo func(), err error)
 	if err != nil {
 		return nil, fmt.Errorf("isolation rules for %s: %w", pt.Ifname, err)
 	}
+	s.mu.Lock()
+	delete(s.unknown, pt.Ifname) // known from now on
+	s.mu.Unlock()
 	return func() {
 		_ = s.change(context.Background(), func() error {
 			if had {

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -44,6 +45,12 @@ type LinkStatus struct {
 type ControllerConfig struct {
 	Self     frame.PeerName
 	Datapath Datapath
+	// Fence, if not nil, is kept in step with the View: the fast path's
+	// port accepts datagrams only from the links that are not LinkOff.
+	Fence Fence
+	// Unencrypted: the fast path may carry links that are encrypted in
+	// userspace, unencrypted (--fastpath-unencrypted).
+	Unencrypted bool
 	// DownAfter: see DefaultDownAfter.
 	DownAfter time.Duration
 	Logger    *slog.Logger
@@ -112,8 +119,8 @@ func LinkDecision(backend string, in LinkInput, now time.Time, downAfter time.Du
 
 // Sync computes the View from links and macs (MAC -> owning peer, Self
 // for local; the Controller keeps the map, the caller must not modify it
-// afterwards) and applies it. It returns the backend's error, if any; the
-// next Sync retries.
+// afterwards) and applies it: to the Fence, if any, then to the backend.
+// It returns their errors, if any; the next Sync retries.
 func (c *Controller) Sync(links []LinkInput, macs map[frame.MAC]frame.PeerName) error {
 	now := c.cfg.Now()
 	v := &View{Self: c.cfg.Self, Links: make(map[frame.PeerName]Link, len(links)), MACs: macs}
@@ -124,6 +131,9 @@ func (c *Controller) Sync(links []LinkInput, macs map[frame.MAC]frame.PeerName) 
 			continue
 		}
 		seen[in.Peer] = true
+		if c.cfg.Unencrypted {
+			in.Encrypted = false
+		}
 		st, reason := LinkDecision(c.cfg.Datapath.Name(), in, now, c.cfg.DownAfter)
 		addr := in.Addr.Unmap()
 		v.Links[in.Peer] = Link{Addr: addr, State: st}
@@ -159,11 +169,18 @@ func (c *Controller) Sync(links []LinkInput, macs map[frame.MAC]frame.PeerName) 
 	}
 	c.mu.Unlock()
 	c.view.Store(v)
+	var fenceErr error
+	if c.cfg.Fence != nil {
+		// Before the backend: a peer's heartbeats answer to the port.
+		if fenceErr = c.cfg.Fence.Allow(FenceAddrs(v)); fenceErr != nil {
+			c.syncErrors.Add(1)
+		}
+	}
 	if err := c.cfg.Datapath.Update(v); err != nil {
 		c.syncErrors.Add(1)
-		return fmt.Errorf("fast path %s: %w", c.cfg.Datapath.Name(), err)
+		return errors.Join(fenceErr, fmt.Errorf("fast path %s: %w", c.cfg.Datapath.Name(), err))
 	}
-	return nil
+	return fenceErr
 }
 
 // View returns the last computed View.

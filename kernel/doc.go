@@ -78,10 +78,25 @@
 // a path that cannot carry the overlay MTU plus the encapsulation never
 // comes up.
 //
+// # The fence
+//
+// A kernel backend decapsulates whatever reaches its UDP port, and the
+// vxlan header carries nothing to authenticate, so the port is fenced: a
+// Fence (NFTFence: table inet weave-switch-BRIDGE, see FenceScript) lets
+// only the underlay addresses of the links that are not LinkOff send to
+// it and drops and counts every other datagram. The Service puts the
+// fence up, with no address allowed, before it builds the backend, the
+// Controller sets its addresses from every View before the backend's
+// Update, and Close takes it down after the backend's Close.
+//
 // # Selection
 //
 // Select picks a backend for --datapath auto|userspace|vxlan|ovs: auto is
 // ovs where the "ovs_datapath" generic netlink family exists, else vxlan
 // where a vxlan device can be created, else userspace (NullDatapath). The
-// choice and its reason are logged and shown in status.
+// choice and its reason are logged and shown in status. No backend
+// encrypts: with a password, auto stays in userspace, and vxlan or ovs
+// must come with --fastpath-unencrypted (ServiceConfig.Unencrypted), which
+// lets encrypted links onto the kernel path unencrypted and is shown in
+// status.
 package kernel

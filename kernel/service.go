@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -21,6 +22,13 @@ type ServiceConfig struct {
 	Mode string
 	// Encrypted: the mesh has a password, so its links are encrypted.
 	Encrypted bool
+	// Unencrypted: with Encrypted, an explicitly asked kernel backend
+	// may carry the links unencrypted (--fastpath-unencrypted); without
+	// it, asking for one is an error.
+	Unencrypted bool
+	// Fence restricts the backend's UDP port to the peers' addresses;
+	// if nil, an NFTFence on FenceTable(Env.Bridge).
+	Fence Fence
 	// Env is what the backend is built with; its Decider is the
 	// Service's own.
 	Env Env
@@ -61,6 +69,7 @@ type Service struct {
 	cfg    ServiceConfig
 	log    *slog.Logger
 	choice Choice
+	fence  Fence // nil with the userspace backend
 	ctl    atomic.Pointer[Controller]
 	src    Source
 
@@ -104,10 +113,16 @@ func (s *Service) Start(src Source) error {
 	if err != nil {
 		return err
 	}
+	if s.cfg.Encrypted && choice.Backend != ModeUserspace && !s.cfg.Unencrypted {
+		return fmt.Errorf("--datapath %s: the mesh has a password and no kernel backend encrypts: add --fastpath-unencrypted to carry its links unencrypted over the fast path, or use --datapath auto or userspace", choice.Backend)
+	}
 	explicit := s.cfg.Mode != "" && s.cfg.Mode != ModeAuto
 	env := s.cfg.Env
 	env.Decider, env.Logger = s, s.log
-	var dp Datapath = NullDatapath{}
+	var (
+		dp    Datapath = NullDatapath{}
+		fence Fence
+	)
 	if choice.Backend != ModeUserspace {
 		build, ok := s.cfg.Builders[choice.Backend]
 		switch {
@@ -116,7 +131,7 @@ func (s *Service) Start(src Source) error {
 		case !ok:
 			choice = Choice{Backend: ModeUserspace, Reason: choice.Reason + "; but this build has no " + choice.Backend + " backend"}
 		default:
-			dp, err = build(env)
+			dp, fence, err = s.build(build, env)
 			switch {
 			case err != nil && explicit:
 				return fmt.Errorf("--datapath %s: %w", choice.Backend, err)
@@ -126,8 +141,8 @@ func (s *Service) Start(src Source) error {
 			}
 		}
 	}
-	s.choice, s.src = choice, src
-	ctl := NewController(ControllerConfig{Self: env.Self, Datapath: dp, Logger: s.log})
+	s.choice, s.src, s.fence = choice, src, fence
+	ctl := NewController(ControllerConfig{Self: env.Self, Datapath: dp, Fence: fence, Unencrypted: s.unencrypted(), Logger: s.log})
 	s.ctl.Store(ctl)
 	s.log.Info("datapath", "backend", choice.Backend, "reason", choice.Reason, "udp_port", env.Port)
 	if choice.Backend == ModeUserspace {
@@ -157,9 +172,39 @@ func (s *Service) Close() error {
 				s.log.Warn("fast path: close", "err", err)
 			}
 		}
+		if s.fence != nil {
+			if ferr := s.fence.Close(); ferr != nil {
+				s.log.Warn("fast path: close", "err", ferr)
+				err = errors.Join(err, ferr)
+			}
+		}
 	})
 	return err
 }
+
+// build puts up the fence, so that the port accepts nothing before the
+// backend binds it, then builds the backend; on error it takes the fence
+// down again.
+func (s *Service) build(build Builder, env Env) (Datapath, Fence, error) {
+	fence := s.cfg.Fence
+	if fence == nil {
+		fence = &NFTFence{Table: FenceTable(env.Bridge), Port: env.Port}
+	}
+	if err := fence.Start(); err != nil {
+		_ = fence.Close()
+		return nil, nil, err
+	}
+	dp, err := build(env)
+	if err != nil {
+		_ = fence.Close()
+		return nil, nil, err
+	}
+	return dp, fence, nil
+}
+
+// unencrypted reports whether the kernel backend carries links that are
+// encrypted in userspace, unencrypted.
+func (s *Service) unencrypted() bool { return s.cfg.Encrypted && s.cfg.Unencrypted }
 
 // Choice is the backend in use and why.
 func (s *Service) Choice() Choice { return s.choice }

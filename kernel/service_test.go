@@ -65,7 +65,8 @@ func (r *closeRecorder) Close() error { r.closed = true; return nil }
 func TestServiceRun(t *testing.T) {
 	leakcheck.Check(t)
 	rec := &closeRecorder{}
-	s := NewService(ServiceConfig{Mode: ModeVXLAN, Env: Env{Self: pA, MTU: 1376},
+	fence := &fakeFence{}
+	s := NewService(ServiceConfig{Mode: ModeVXLAN, Env: Env{Self: pA, MTU: 1376}, Fence: fence,
 		Builders: map[string]Builder{ModeVXLAN: func(Env) (Datapath, error) { return rec, nil }},
 		Probes:   Probes{VXLAN: func() error { return nil }}})
 	src := &fakeSource{gen: 1}
@@ -100,8 +101,11 @@ func TestServiceRun(t *testing.T) {
 	if src.reads != 1 {
 		t.Errorf("the MAC table was read %d times with its generation unchanged, want 1", src.reads)
 	}
-	if !rec.closed {
-		t.Error("Close did not close the backend")
+	if !rec.closed || !fence.closed {
+		t.Errorf("Close closed the backend %v, the fence %v", rec.closed, fence.closed)
+	}
+	if got := fence.last(); len(got) != 1 || got[0] != netip.MustParseAddr("192.0.2.2") {
+		t.Errorf("fence allows %v, want the link's address", got)
 	}
 	if st := s.Status(); st.Backend != ModeVXLAN || len(st.Links) != 1 || st.Links[0].State != "up" {
 		t.Errorf("Status = %+v", st)

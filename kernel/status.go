@@ -24,6 +24,20 @@ func (s *Service) Status() api.Fastpath {
 		Entries: st.Entries, Installed: st.Installed, Removed: st.Removed, Misses: st.Misses,
 		Errors: st.Errors + syncErrors, Fallbacks: fallbacks, Recoveries: recoveries,
 	}
+	if s.fence != nil {
+		if f, ok := s.fence.(*NFTFence); ok {
+			out.Fence = "inet " + f.Table
+		}
+		n, err := s.fence.Dropped()
+		if err != nil {
+			s.log.Debug("fast path: fence counter", "err", err)
+		}
+		out.FenceDrops = n
+	}
+	if s.unencrypted() && s.choice.Backend != ModeUserspace {
+		out.Unencrypted = true
+		out.UnencryptedReason = "--fastpath-unencrypted: the mesh has a password, but the kernel backend carries its links unencrypted"
+	}
 	if v, ok := dp.(interface{ Device() string }); ok {
 		out.Device = v.Device()
 	}
@@ -62,16 +76,18 @@ func (s *Service) Status() api.Fastpath {
 type collector struct {
 	s                          *Service
 	entries, events, linkState *prometheus.Desc
+	fenceDrops                 *prometheus.Desc
 }
 
 // Collector returns the fast path's metrics.
 func (s *Service) Collector() prometheus.Collector {
 	const ns = "weave_switch_fastpath"
 	return &collector{
-		s:         s,
-		entries:   prometheus.NewDesc(ns+"_entries", "MAC entries (vxlan) or flows (ovs) installed in the kernel fast path.", []string{"backend"}, nil),
-		events:    prometheus.NewDesc(ns+"_events_total", "Kernel fast path events: entries or flows installed and removed, misses, errors, link fallbacks to userspace and recoveries.", []string{"backend", "event"}, nil),
-		linkState: prometheus.NewDesc(ns+"_links", "Links by fast-path state (up: on the fast path; probe: userspace, heartbeats probing; off: userspace).", []string{"backend", "state"}, nil),
+		s:          s,
+		entries:    prometheus.NewDesc(ns+"_entries", "MAC entries (vxlan) or flows (ovs) installed in the kernel fast path.", []string{"backend"}, nil),
+		events:     prometheus.NewDesc(ns+"_events_total", "Kernel fast path events: entries or flows installed and removed, misses, errors, link fallbacks to userspace and recoveries.", []string{"backend", "event"}, nil),
+		fenceDrops: prometheus.NewDesc(ns+"_fence_dropped_total", "Datagrams to the fast path's UDP port dropped because they came from no peer's underlay address.", []string{"backend"}, nil),
+		linkState:  prometheus.NewDesc(ns+"_links", "Links by fast-path state (up: on the fast path; probe: userspace, heartbeats probing; off: userspace).", []string{"backend", "state"}, nil),
 	}
 }
 
@@ -80,6 +96,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.entries
 	ch <- c.events
 	ch <- c.linkState
+	ch <- c.fenceDrops
 }
 
 // Collect implements prometheus.Collector.Collect.
@@ -99,6 +116,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for ev, v := range map[string]uint64{"installed": st.Installed, "removed": st.Removed, "miss": st.Misses,
 		"error": st.Errors + syncErrors, "fallback": fallbacks, "recovery": recoveries} {
 		ch <- prometheus.MustNewConstMetric(c.events, prometheus.CounterValue, float64(v), backend, ev)
+	}
+	if f := c.s.fence; f != nil {
+		if n, err := f.Dropped(); err != nil {
+			ch <- prometheus.NewInvalidMetric(c.fenceDrops, err)
+		} else {
+			ch <- prometheus.MustNewConstMetric(c.fenceDrops, prometheus.CounterValue, float64(n), backend)
+		}
 	}
 	for state, n := range states {
 		ch <- prometheus.MustNewConstMetric(c.linkState, prometheus.GaugeValue, float64(n), backend, state)

@@ -15,8 +15,11 @@
 # flowing, status shows the fallback and its reason, the entries are
 # withdrawn) while h1-h3 stays on the fast path; when unblocked it returns
 # to the fast path. Prints the fallback and recovery times. A stopped
-# router's MACs leave the fast path; encrypted links stay in userspace;
-# teardown removes the vxlan device. Needs root; names are unique per run.
+# router's MACs leave the fast path; the fast path's port drops and counts
+# datagrams from an address that is no peer's (x, on the underlay); with
+# a password, --datapath vxlan needs --fastpath-unencrypted, and says so
+# in status; auto with a password stays in userspace; teardown removes
+# the vxlan device and the fence. Needs root; names are unique per run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -25,12 +28,12 @@ cd "$(dirname "$0")/.."
 [ -x "$WS_BIN" ] || fail "no binary at $WS_BIN (run make build)"
 
 p=wsf-$WS_ID
-u=$p-u h1=$p-h1 h2=$p-h2 h3=$p-h3 c1=$p-c1 c2=$p-c2 c3=$p-c3
+u=$p-u h1=$p-h1 h2=$p-h2 h3=$p-h3 c1=$p-c1 c2=$p-c2 c3=$p-c3 x=$p-x
 nft_table=wsfp_$WS_ID
 unblock() { ip netns exec "$h1" nft delete table inet "$nft_table" 2>/dev/null || true; }
 trap 'unblock; ws_finish netns-fastpath-test' EXIT
 
-for n in $u $h1 $h2 $h3 $c1 $c2 $c3; do ns_add "$n"; done
+for n in $u $h1 $h2 $h3 $c1 $c2 $c3 $x; do ns_add "$n"; done
 ip -n "$u" link add br0 type bridge
 ip -n "$u" link set br0 up
 for i in 1 2 3; do
@@ -40,6 +43,10 @@ for i in 1 2 3; do
 	ip -n "$h" addr add "198.18.0.$i/24" dev ul0
 	ip -n "$h" link set ul0 up
 done
+ip link add ul0 netns "$x" type veth peer name ulx netns "$u"
+ip -n "$u" link set ulx master br0 up
+ip -n "$x" addr add 198.18.0.66/24 dev ul0
+ip -n "$x" link set ul0 up
 
 pretty "starting routers with --datapath vxlan (--insecure: the kernel path is unencrypted)"
 for i in 1 2 3; do
@@ -155,12 +162,25 @@ router_down h3
 ws_check "h3 stopped: h1 withdrew c3's MAC" bash -c "for _ in \$(seq 100); do bridge -n $h1 fdb show dev weave-vx | grep -q '^$mac3 ' || exit 0; sleep 0.1; done; exit 1"
 ws_check "c2's MAC stays" has_fdb "$h1" "$mac2" "dst 198.18.0.2"
 
-# Encrypted links stay in userspace.
+# The fence: the port takes datagrams from the peers only.
+fence_drops() { fast h1 | jq -r .fence_drops; }
+ws_check "status fastpath names the fence" bash -c "'$WS_BIN' status fastpath --json --api $WS_TMP/h1.sock | jq -e '.fence==\"inet weave-switch-weave\"' >/dev/null"
+ws_check "the fence lets h2 in" bash -c "ip netns exec $h1 nft list set inet weave-switch-weave fastpath-peers | grep -q 198.18.0.2"
+d0=$(fence_drops)
+for _ in 1 2 3; do ip netns exec "$x" bash -c 'printf "\x08\0\0\0\0\x77\x73\0xxxxxxxxxxxxxxxxxxxx" >/dev/udp/198.18.0.1/6785'; done
+ws_check "datagrams to 6785 from a non-peer are dropped and counted" bash -c "[ \$('$WS_BIN' status fastpath --json --api $WS_TMP/h1.sock | jq -r .fence_drops) -ge $((d0 + 3)) ]"
+ws_check "Prometheus counts the fence's drops" bash -c \
+	"curl -sf --unix-socket $WS_TMP/h1.sock http://x/metrics | grep -Eq '^weave_switch_fastpath_fence_dropped_total\\{backend=\"vxlan\"\\} [1-9]'"
+
+# With a password, an unencrypted kernel path must be asked for by name.
 printf 's3cret\n' >"$WS_TMP/pw"
-router_up "$h1" e1 "$WS_TMP/e1.log" --name 02:00:00:00:01:01 --bridge wsenc --listen 198.18.0.1:6790 --password-file "$WS_TMP/pw" --datapath vxlan --fastpath-port 6795
-router_up "$h2" e2 "$WS_TMP/e2.log" --name 02:00:00:00:01:02 --bridge wsenc --listen 198.18.0.2:6790 --password-file "$WS_TMP/pw" --datapath vxlan --fastpath-port 6795 --peer 198.18.0.1:6790
+ws_check "--datapath vxlan with a password and no --fastpath-unencrypted is refused, naming the flag" bash -c \
+	"out=\$(ip netns exec $h1 '$WS_BIN' up --api $WS_TMP/e0.sock --data-dir $WS_TMP/e0 --bridge wsenc --listen 198.18.0.1:6790 --password-file $WS_TMP/pw --datapath vxlan 2>&1); [ \$? -ne 0 ] && grep -q -- --fastpath-unencrypted <<<\"\$out\""
+router_up "$h1" e1 "$WS_TMP/e1.log" --name 02:00:00:00:01:01 --bridge wsenc --listen 198.18.0.1:6790 --password-file "$WS_TMP/pw" --datapath vxlan --fastpath-unencrypted --fastpath-port 6795
+router_up "$h2" e2 "$WS_TMP/e2.log" --name 02:00:00:00:01:02 --bridge wsenc --listen 198.18.0.2:6790 --password-file "$WS_TMP/pw" --datapath vxlan --fastpath-unencrypted --fastpath-port 6795 --peer 198.18.0.1:6790
 wait_links e1 1
-ws_check "encrypted link: userspace, reason says encrypted" bash -c "for _ in \$(seq 40); do '$WS_BIN' status connections --api $WS_TMP/e1.sock | grep '02:00:00:00:01:02' | grep userspace | grep -q encrypted && exit 0; sleep 0.1; done; exit 1"
+ws_check "--fastpath-unencrypted: status says unencrypted, with the reason" bash -c "'$WS_BIN' status fastpath --json --api $WS_TMP/e1.sock | jq -e '.unencrypted and (.unencrypted_reason|test(\"fastpath-unencrypted\"))' >/dev/null"
+ws_check "--fastpath-unencrypted: the encrypted link goes on the fast path" bash -c "$(declare -f fast link_state wait_state ws); WS_BIN=$WS_BIN WS_TMP=$WS_TMP; wait_state e1 02:00:00:00:01:02 up 10"
 router_up "$h3" a "$WS_TMP/a.log" --datapath auto --bridge wsauto --password-file "$WS_TMP/pw" --listen 198.18.0.3:6799
 ws_check "auto with a password picks userspace" bash -c "for _ in \$(seq 100); do grep -q 'backend=userspace.*encrypted' $WS_TMP/a.log && exit 0; sleep 0.1; done; cat $WS_TMP/a.log; exit 1"
 router_down a
@@ -171,6 +191,7 @@ router_down e1
 router_down h1
 ws_check "h1 teardown removed weave-vx" bash -c "! ip -n $h1 link show weave-vx 2>/dev/null"
 ws_check "h1 teardown left only the underlay" bash -c "[ -z \"\$(ip -n $h1 -br link show | grep -v -e '^lo ' -e '^ul0@')\" ]"
+ws_check "h1 teardown removed the fence" bash -c "! ip netns exec $h1 nft list tables | grep -q weave-switch"
 
 printf 'fast path: vxlan iperf3 %.2f Gbit/s, userspace fallback %.2f Gbit/s; fallback after %ss, recovery after %ss\n' \
 	"$(awk "BEGIN{print $bps/1e9}")" "$(awk "BEGIN{print $ubps/1e9}")" "$fallback" "$recovery"

@@ -116,6 +116,9 @@ func printSummary(w io.Writer, s api.Status) {
 		fmt.Fprintf(tw, "Refused:	unknown sender %d, wrong source %d, bad GSO %d\n", d.Unknown, d.WrongSource, d.BadGSO)
 	}
 	fmt.Fprintf(tw, "Datapath:\t%s (%s)\n", s.Fastpath.Backend, s.Fastpath.Reason)
+	if s.Fastpath.Unencrypted {
+		fmt.Fprintf(tw, "Warning:\tthe fast path carries the links unencrypted (--fastpath-unencrypted)\n")
+	}
 	fmt.Fprintf(tw, "Attached:\t%d\n", len(s.Attachments))
 	if s.IPAM != nil {
 		fmt.Fprintf(tw, "IPAM:\t%s\n", ipamSummary(s.IPAM))
@@ -186,6 +189,10 @@ func printFastpath(w io.Writer, f api.Fastpath) {
 	if f.Backend != "userspace" {
 		fmt.Fprintf(tw, "Device:\t%s, UDP %d, VNI %d\n", dash(f.Device), f.Port, f.VNI)
 		fmt.Fprintf(tw, "Health:\theartbeat every %s, fallback after %s unanswered\n", f.HeartbeatInterval, f.DownAfter)
+		fmt.Fprintf(tw, "Fence:\t%s, %d datagrams from non-peers dropped\n", dash(f.Fence), f.FenceDrops)
+	}
+	if f.Unencrypted {
+		fmt.Fprintf(tw, "Unencrypted:\tyes (%s)\n", f.UnencryptedReason)
 	}
 	fmt.Fprintf(tw, "Entries:\t%d (installed %d, removed %d, misses %d, errors %d)\n", f.Entries, f.Installed, f.Removed, f.Misses, f.Errors)
 	fmt.Fprintf(tw, "Links:\t%d (fallbacks %d, recoveries %d)\n", len(f.Links), f.Fallbacks, f.Recoveries)

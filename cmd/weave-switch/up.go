@@ -40,6 +40,7 @@ var upFlags = []cli.Flag{
 	altsrc.NewBoolFlag(&cli.BoolFlag{Name: "no-offload", Usage: "open the TAP without TSO/checksum offloads (slower; for comparison)", EnvVars: []string{"WEAVE_SWITCH_NO_OFFLOAD"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "datapath", Value: "auto", Usage: "kernel fast path: auto (ovs if the kernel has the OVS datapath, else vxlan, else userspace), userspace, vxlan or ovs", EnvVars: []string{"WEAVE_SWITCH_DATAPATH"}}),
 	altsrc.NewIntFlag(&cli.IntFlag{Name: "fastpath-port", Value: 6785, Usage: "UDP port of the kernel fast path (vxlan), the same on every host", EnvVars: []string{"WEAVE_SWITCH_FASTPATH_PORT"}}),
+	altsrc.NewBoolFlag(&cli.BoolFlag{Name: "fastpath-unencrypted", Usage: "with a password, let --datapath vxlan|ovs carry the links unencrypted in the kernel (no kernel backend encrypts)", EnvVars: []string{"WEAVE_SWITCH_FASTPATH_UNENCRYPTED"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "ipalloc-range", Value: "10.32.0.0/12", Usage: "range container addresses are allocated from (the lower half is the default subnet, app:NAME subnets are /24s of the upper half)", EnvVars: []string{"WEAVE_SWITCH_IPALLOC_RANGE"}}),
 	altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "ipalloc-seed", Usage: "peer names the allocation ring is created with; give every router the same list (default: a router without --peer seeds alone, one with --peer waits for the ring)", EnvVars: []string{"WEAVE_SWITCH_IPALLOC_SEED"}}),
 	altsrc.NewBoolFlag(&cli.BoolFlag{Name: "no-isolation", Usage: "do not filter container ports: every application subnet shares one unfiltered L2 segment, as in Weave Net", EnvVars: []string{"WEAVE_SWITCH_NO_ISOLATION"}}),
@@ -109,6 +110,7 @@ func upCommand() *cli.Command {
 				FastPathPort:    c.Int("fastpath-port"),
 				Logger:          logger,
 			}
+			cfg.FastPathUnencrypted = c.Bool("fastpath-unencrypted")
 			if err := cfg.Validate(); err != nil {
 				return cli.Exit(strings.ReplaceAll(err.Error(), "\n", "; "), 2)
 			}
