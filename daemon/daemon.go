@@ -117,7 +117,7 @@ func Start(cfg Config) (*Daemon, error) {
 	}
 	d.log.Info("router up", "name", d.self.String(), "nickname", c.Nickname, "listen", d.listen.String(),
 		"bridge", c.Bridge, "tap", d.tapName, "mtu", d.mtu, "peers", c.Peers, "api", c.API, "secret", d.secret)
-	if d.secret == SecretNone {
+	if d.secret == meshsecret.None {
 		d.log.Warn("INSECURE mesh: no secret; status shows insecure=true")
 	} else if tok, err := d.JoinToken(); err != nil {
 		d.log.Warn("no join token", "err", err)
@@ -179,11 +179,11 @@ func (d *Daemon) startIdentity() (func(), error) {
 		return nil, err
 	}
 	switch d.secret {
-	case SecretNone:
+	case meshsecret.None:
 		d.log.Warn("INSECURE: this mesh has no secret (--insecure): anyone who reaches its ports can join it, read its traffic and put frames on its bridge")
-	case SecretPassword:
+	case meshsecret.FromPassword:
 		d.log.Info("mesh secret: the password given (--password-file or WEAVE_SWITCH_PASSWORD); it wins over any secret kept in the data dir")
-	case SecretCreated:
+	case meshsecret.FromCreated:
 		d.log.Info("mesh secret: made a new one", "file", meshsecret.Path(d.cfg.DataDir))
 	default:
 		d.log.Info("mesh secret", "from", d.secret)

@@ -21,14 +21,14 @@ func TestSecretPrecedence(t *testing.T) {
 		source   string
 		wantFile string // the data dir's secret afterwards; "*" for the one made, "" for none
 	}{
-		{name: "nothing: made and kept", want: "*", source: SecretCreated, wantFile: "*"},
-		{name: "nothing, one kept", stored: "kept", want: "kept", source: SecretStored, wantFile: "kept"},
-		{name: "password wins over the kept one", stored: "kept", cfg: Config{Password: []byte("pw")}, want: "pw", source: SecretPassword, wantFile: "kept"},
-		{name: "password, none kept", cfg: Config{Password: []byte("pw")}, want: "pw", source: SecretPassword},
-		{name: "join token: kept for later starts", cfg: Config{Join: token}, want: "from-token", source: SecretJoin, wantFile: "from-token"},
-		{name: "join token replaces the kept one", stored: "kept", cfg: Config{Join: token}, want: "from-token", source: SecretJoin, wantFile: "from-token"},
-		{name: "insecure: no secret, the kept one untouched", stored: "kept", cfg: Config{Insecure: true}, want: "", source: SecretNone, wantFile: "kept"},
-		{name: "insecure, none kept", cfg: Config{Insecure: true}, want: "", source: SecretNone},
+		{name: "nothing: made and kept", want: "*", source: meshsecret.FromCreated, wantFile: "*"},
+		{name: "nothing, one kept", stored: "kept", want: "kept", source: meshsecret.FromStored, wantFile: "kept"},
+		{name: "password wins over the kept one", stored: "kept", cfg: Config{Password: []byte("pw")}, want: "pw", source: meshsecret.FromPassword, wantFile: "kept"},
+		{name: "password, none kept", cfg: Config{Password: []byte("pw")}, want: "pw", source: meshsecret.FromPassword},
+		{name: "join token: kept for later starts", cfg: Config{Join: token}, want: "from-token", source: meshsecret.FromJoin, wantFile: "from-token"},
+		{name: "join token replaces the kept one", stored: "kept", cfg: Config{Join: token}, want: "from-token", source: meshsecret.FromJoin, wantFile: "from-token"},
+		{name: "insecure: no secret, the kept one untouched", stored: "kept", cfg: Config{Insecure: true}, want: "", source: meshsecret.None, wantFile: "kept"},
+		{name: "insecure, none kept", cfg: Config{Insecure: true}, want: "", source: meshsecret.None},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -65,9 +65,9 @@ func TestSecretPrecedence(t *testing.T) {
 				t.Errorf("data dir holds %q, want %q", file, tt.wantFile)
 			}
 			// A second start without the flags finds the same secret.
-			if tt.source == SecretCreated || tt.source == SecretJoin {
+			if tt.source == meshsecret.FromCreated || tt.source == meshsecret.FromJoin {
 				again, source, err := resolveSecret(Config{DataDir: dir}.withDefaults())
-				if err != nil || string(again) != string(got) || source != SecretStored {
+				if err != nil || string(again) != string(got) || source != meshsecret.FromStored {
 					t.Errorf("restart: %q from %q (%v), want %q from the data dir", again, source, err, got)
 				}
 			}

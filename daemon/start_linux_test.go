@@ -194,7 +194,7 @@ func TestStartMakesSecret(t *testing.T) {
 	c := testConfig(t)
 	c.Insecure, c.Datapath, c.Offer, c.MetricsAddr = false, "userspace", nil, ""
 	var secret []byte
-	for i, want := range []string{SecretCreated, SecretStored} {
+	for i, want := range []string{meshsecret.FromCreated, meshsecret.FromStored} {
 		d, err := Start(c)
 		if err != nil {
 			t.Fatalf("start %d: %v", i, err)

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/weave-switch/weave-switch/api"
+	"github.com/weave-switch/weave-switch/internal/meshsecret"
 	"github.com/weave-switch/weave-switch/kernel"
 	"github.com/weave-switch/weave-switch/router"
 )
@@ -15,7 +16,7 @@ func (d *Daemon) Status() api.Status {
 	s := api.Status{
 		Schema: api.SchemaVersion, Name: d.self.String(), Nickname: d.cfg.Nickname, Version: Version, Started: d.started,
 		Listen: d.listen.String(), Transport: d.cfg.Transport,
-		Bridge: d.cfg.Bridge, TAP: d.tapName, MTU: d.mtu, Insecure: d.secret == SecretNone, Secret: d.secret,
+		Bridge: d.cfg.Bridge, TAP: d.tapName, MTU: d.mtu, Insecure: d.secret == meshsecret.None, Secret: d.secret,
 	}
 	for _, t := range d.reporters() {
 		r := t.Report()
