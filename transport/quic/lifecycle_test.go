@@ -10,28 +10,14 @@ import (
 
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/internal/leakcheck"
+	"github.com/weave-switch/weave-switch/internal/porttest"
 	"github.com/weave-switch/weave-switch/transport"
 )
 
 // freePort returns a UDP port of 127.0.0.1 that was free a moment ago.
-func freePort(t *testing.T) netip.AddrPort {
-	t.Helper()
-	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(loopback0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).AddrPort()
-}
+func freePort(t *testing.T) netip.AddrPort { return porttest.FreeUDP(t, loopback0.Addr()) }
 
-func requireFree(t *testing.T, ap netip.AddrPort) {
-	t.Helper()
-	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap))
-	if err != nil {
-		t.Fatalf("%v is bound: %v", ap, err)
-	}
-	c.Close()
-}
+func requireFree(t *testing.T, ap netip.AddrPort) { porttest.RequireFreeUDP(t, ap) }
 
 // openFiles counts the process's open file descriptors.
 func openFiles(t *testing.T) int {
