@@ -198,7 +198,7 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("--allow %q: %w", a, err))
 		}
 	}
-	errs = append(errs, c.validateSecret()...)
+	errs = append(errs, c.secretOptions().Validate()...)
 	known := map[string]bool{"": true, "sleeve": true, "wireguard": true, "quic": true}
 	if !known[c.Transport] {
 		errs = append(errs, fmt.Errorf("--transport: %q is not sleeve, wireguard or quic", c.Transport))

@@ -1,6 +1,7 @@
 package meshsecret
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -24,6 +25,26 @@ type Options struct {
 	Join     string // --join TOKEN
 	DataDir  string // where the secret is kept
 	Logger   *slog.Logger
+}
+
+// Validate checks that the ways of giving a secret do not clash.
+func (o Options) Validate() []error {
+	var errs []error
+	if o.Join != "" {
+		if _, err := ParseToken(o.Join); err != nil {
+			errs = append(errs, fmt.Errorf("--join: %w", err))
+		}
+		if len(o.Password) > 0 {
+			errs = append(errs, errors.New("--join carries the mesh's secret: give no --password-file or WEAVE_SWITCH_PASSWORD with it"))
+		}
+	}
+	if o.Insecure && (len(o.Password) > 0 || o.Join != "") {
+		errs = append(errs, errors.New("--insecure runs without a secret: give no --join, --password-file or WEAVE_SWITCH_PASSWORD with it"))
+	}
+	if len(o.Password) > MaxSecret {
+		errs = append(errs, fmt.Errorf("password: %d bytes, at most %d", len(o.Password), MaxSecret))
+	}
+	return errs
 }
 
 // Resolve returns the mesh's secret and where it came from: the
