@@ -32,6 +32,12 @@ type Status struct {
 
 	Peers       []Peer       `json:"peers"`
 	Connections []Connection `json:"connections"`
+	// HandshakesRefused counts the inbound control connections refused,
+	// by reason (rate, source_busy, busy, timeout, handshake).
+	HandshakesRefused map[string]uint64 `json:"handshakes_refused"`
+	// GossipDropped counts the topology entries merges refused, by
+	// reason (ahead: stamped too far in the future).
+	GossipDropped map[string]uint64 `json:"gossip_dropped"`
 	// Transports are the counters of each transport this router runs.
 	Transports  []TransportStats `json:"transports"`
 	Switch      SwitchStats      `json:"switch"`

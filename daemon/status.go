@@ -23,7 +23,7 @@ func (d *Daemon) Status() api.Status {
 		s.Transports = append(s.Transports, api.TransportStats{Name: r.Name, Counters: r.Counters, Drops: r.Drops, PathMTU: r.PathMTU})
 	}
 	ms := d.mesh.Status(context.Background())
-	s.Encryption = ms.Encryption
+	s.Encryption, s.HandshakesRefused, s.GossipDropped = ms.Encryption, ms.HandshakesRefused, ms.GossipDropped
 	data := map[string]router.PeerStatus{}
 	for _, p := range d.rt.Peers() {
 		data[p.Name.String()] = p
