@@ -31,8 +31,8 @@ command -v nft >/dev/null || fail "nft missing (scripts/deps.sh installs nftable
 
 trap 'ws_finish netns-hostile-test' EXIT
 
-ATT=$WS_TMP/ws-hostile
-go build -o "$ATT" ./cmd/ws-hostile || fail "building cmd/ws-hostile"
+ATT=bin/ws-hostile
+"${GO:-go}" build -o "$ATT" ./cmd/ws-hostile || fail "building cmd/ws-hostile"
 
 n1=02:00:00:00:0d:01 n2=02:00:00:00:0d:02 n3=02:00:00:00:0d:03
 fmac=02:66:66:66:66:66 fip=10.66.66.66
@@ -131,6 +131,35 @@ fence() { fence_drops "$1"; }
 peak_kib() { local pid; eval "pid=\$PID_$1"; awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status"; }
 goroutines() { metric "$1" go_goroutines ""; }
 
+# replay_attack MODE DESC PORT COUNTERFN REASON [-own]: the attacker
+# captures the datagrams to PORT while c1 pings c2, then sends every one
+# again (from its original source, or with -own from the attacker's). A
+# replayed ping would show in c2's ping counter.
+replay_attack() {
+	local mode=$1 desc=$2 port=$3 fn=$4 reason=$5 before after pbefore pafter rpid blocked=no
+	shift 5
+	before=$($fn h2 "$reason")
+	in_ns "$p-att" "$ATT" replay -iface u0 -port "$port" -for 3s "$@" >>"$WS_TMP/att.log" 2>&1 &
+	rpid=$!
+	WS_PIDS+=("$rpid")
+	sleep 0.3
+	in_ns "$p-c1" ping -c 10 -i 0.1 -W 1 10.40.0.2 >/dev/null || true
+	sleep 0.3
+	pbefore=$(ctr c2 pings)
+	wait "$rpid" || fail "attacker: replay (see $WS_TMP/att.log)"
+	for _ in $(seq 10); do
+		after=$($fn h2 "$reason")
+		[ "$after" -gt "$before" ] && break
+		sleep 0.1
+	done
+	sleep 0.2
+	pafter=$(ctr c2 pings)
+	ws_check "$mode: $desc: no replayed ping reaches c2 ($pbefore -> $pafter)" [ "$pafter" -eq "$pbefore" ]
+	ws_check "$mode: $desc: counted ($fn $reason: $before -> $after)" moved "$before" "$after"
+	[ "$pafter" -eq "$pbefore" ] && [ "$after" -gt "$before" ] && blocked=yes
+	row "$desc" "$mode" "$blocked" "$(label "$fn" "$reason") = $((after - before))"
+}
+
 run_mode() {
 	local mode=$1
 	p=wsh-$WS_ID-$mode
@@ -178,31 +207,12 @@ run_mode() {
 			sleeve -to $to -kind sealed "${fr[@]}"
 	fi
 
-	# Replay: capture while c1 pings c2, then send every captured
-	# datagram again. A replayed ping would show in c2's ping counter.
-	local rbefore rafter pbefore pafter rfn rreason rflags=()
 	if [ "$mode" = secret ]; then
-		rfn=sleeve_drop rreason=replay rdesc="replayed sleeve datagrams, h1's address forged"
+		replay_attack $mode "replayed sleeve datagrams, h1's address forged" 6783 sleeve_drop replay
 	else
-		rfn=router_drop rreason=wrong_source rflags=(-own) rdesc="replayed sleeve datagrams, from the attacker's address"
+		replay_attack $mode "replayed sleeve datagrams, from the attacker's address" 6783 router_drop wrong_source -own
+		replay_attack $mode "replayed vxlan datagrams, from the attacker's address" 6785 fence "" -own
 	fi
-	rbefore=$($rfn h2 $rreason)
-	in_ns "$p-att" "$ATT" replay -iface u0 -port 6783 -for 3s "${rflags[@]}" >>"$WS_TMP/att.log" 2>&1 &
-	local rpid=$!
-	WS_PIDS+=("$rpid")
-	sleep 0.3
-	in_ns "$p-c1" ping -c 10 -i 0.1 -W 1 10.40.0.2 >/dev/null || true
-	sleep 0.3
-	pbefore=$(ctr c2 pings)
-	wait "$rpid" || fail "attacker: replay (see $WS_TMP/att.log)"
-	sleep 0.5
-	rafter=$($rfn h2 $rreason)
-	pafter=$(ctr c2 pings)
-	ws_check "$mode: $rdesc: no replayed ping reaches c2 ($pbefore -> $pafter)" [ "$pafter" -eq "$pbefore" ]
-	ws_check "$mode: $rdesc: counted ($rfn $rreason: $rbefore -> $rafter)" moved "$rbefore" "$rafter"
-	local blocked=no
-	[ "$pafter" -eq "$pbefore" ] && [ "$rafter" -gt "$rbefore" ] && blocked=yes
-	row "$rdesc" "$mode" "$blocked" "$(label $rfn $rreason) = $((rafter - rbefore))"
 
 	pretty "$mode: frames to the fast path's UDP 6785"
 	if [ "$mode" = secret ]; then
@@ -237,9 +247,9 @@ run_mode() {
 	attack $mode "short datagrams (3 bytes)" h2 sleeve_drop short sleeve -to $to -kind short "${fr[@]}"
 
 	pretty "$mode: a flood of idle TCP connections to h1:6783 from ${#extra[@]} addresses while h3 joins"
-	local rf0 rf1 rss=0 gor=0 r g
-	rf0=$(refused h1)
-	in_ns "$p-att" "$ATT" flood -to $a1:6783 -from "$(IFS=,; echo "${extra[*]}")" -conns 64 -for 10s >>"$WS_TMP/att.log" 2>&1 &
+	local rf0 rf1 rss=0 gor=0 r g rss0 gor0
+	rf0=$(refused h1) rss0=$(peak_kib h1) gor0=$(goroutines h1)
+	in_ns "$p-att" "$ATT" flood -to $a1:6783 -from "$(IFS=,; echo "${extra[*]}")" -conns 32 -for 10s >>"$WS_TMP/att.log" 2>&1 &
 	local fpid=$!
 	WS_PIDS+=("$fpid")
 	sleep 1
@@ -249,7 +259,7 @@ run_mode() {
 		r=$(peak_kib h1) g=$(goroutines h1)
 		[ "$r" -gt "$rss" ] && rss=$r
 		[ "$g" -gt "$gor" ] && gor=$g
-		if [ $joined = no ] && on h3 status --json | jq -e '[.connections[]? | select(.state=="established")] | length > 0' >/dev/null 2>&1; then
+		if [ $joined = no ] && on h3 status --json | jq -e --arg h1 $n1 '[.connections[]? | select(.state=="established" and .peer==$h1)] | length > 0' >/dev/null 2>&1; then
 			joined=yes
 			pretty "$mode: h3 established after $((SECONDS - t0)) s, the flood still on"
 		fi
@@ -257,15 +267,15 @@ run_mode() {
 	done
 	wait "$fpid" || fail "attacker: flood"
 	rf1=$(refused h1)
-	ws_check "$mode: h3 joined during the flood" [ $joined = yes ]
+	ws_check "$mode: h3 joined h1 during the flood" [ $joined = yes ]
 	ws_check "$mode: the flood is refused and counted (handshakes_refused: $rf0 -> $rf1)" moved "$rf0" "$rf1"
 	ws_check "$mode: h1's peak RSS under the flood < 200 MiB ($((rss / 1024)) MiB)" [ "$rss" -lt $((200 * 1024)) ]
 	ws_check "$mode: h1's goroutines under the flood < 1000 ($gor)" [ "$gor" -lt 1000 ]
 	ws_check "$mode: c1 still pings c2 after everything" in_ns "$p-c1" ping -c 2 -i 0.2 -W 1 10.40.0.2
 	blocked=no
 	[ $joined = yes ] && [ "$rf1" -gt "$rf0" ] && blocked=yes
-	row "TCP 6783 flood, 4 addresses x 64 idle connections, h3 joins" $mode $blocked \
-		"\`weave_switch_handshakes_refused_total\` (all reasons) = $((rf1 - rf0)); h1 peak RSS $((rss / 1024)) MiB, $gor goroutines"
+	row "TCP 6783 flood, 4 addresses x 32 connections (idle or random bytes), h3 joins" $mode $blocked \
+		"\`weave_switch_handshakes_refused_total\` (all reasons) = $((rf1 - rf0)); h1 peak RSS $((rss / 1024)) MiB ($((rss0 / 1024)) before), goroutines at most $gor ($gor0 before)"
 	metrics h1 | grep '^weave_switch_handshakes_refused_total' >>"$WS_TMP/att.log" || true
 
 	router_down h3

@@ -18,7 +18,8 @@
 //	    (a raw socket) or, with -own, from the attacker's.
 //	ws-hostile flood -to IP:PORT -from IP,IP,... -conns N -for DURATION
 //	    keeps N TCP connections per source address open to IP:PORT, opening
-//	    a new one whenever one is closed, and sends nothing on them.
+//	    a new one whenever one is closed; half of them send 64 random bytes
+//	    (a handshake that cannot succeed), the others nothing.
 //
 // Frame flags: -sender (the peer name in the datagram header), -src-peer,
 // -dst-peer, -mac (the frame's source MAC), -ip-src, -ip-dst.
@@ -430,7 +431,7 @@ func floodCmd(args []string) error {
 			return err
 		}
 		d := net.Dialer{LocalAddr: la, Timeout: time.Second}
-		for range *conns {
+		for i := range *conns {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -443,6 +444,12 @@ func floodCmd(args []string) error {
 						continue
 					}
 					opened.Add(1)
+					if i%2 == 1 {
+						// Half the connections start a handshake with
+						// random bytes; the others say nothing.
+						_, _ = rand.Read(buf)
+						_, _ = c.Write(buf)
+					}
 					// Hold it until the router closes it or the flood ends.
 					_ = c.SetReadDeadline(end)
 					for {
