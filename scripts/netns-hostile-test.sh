@@ -19,9 +19,10 @@
 # no forged or replayed frame reaches c1 or c2 (nft counters in the
 # containers), each attack moves the drop counter for its reason, h3
 # becomes established during the flood, and h1's peak RSS and goroutines
-# stay bounded. Prints a table of attacks and results at the end. Needs
-# root; names are unique per run and everything is removed on exit, even
-# on failure.
+# stay bounded. Prints a table of attacks and results at the end.
+# MODES="secret insecure" and FLOOD=10s (the flood's length) by default.
+# Needs root; names are unique per run and everything is removed on exit,
+# even on failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -39,6 +40,8 @@ fmac=02:66:66:66:66:66 fip=10.66.66.66
 a1=198.18.0.1 a2=198.18.0.2 a3=198.18.0.3 att=198.18.0.66
 extra=(198.18.0.67 198.18.0.68 198.18.0.69 198.18.0.70)
 ROWS=()
+MODES=${MODES:-secret insecure}
+FLOOD=${FLOOD:-10s}
 
 row() { ROWS+=("$(printf '| %s | %s | %s | %s |' "$@")"); }
 
@@ -249,7 +252,7 @@ run_mode() {
 	pretty "$mode: a flood of idle TCP connections to h1:6783 from ${#extra[@]} addresses while h3 joins"
 	local rf0 rf1 rss=0 gor=0 r g rss0 gor0
 	rf0=$(refused h1) rss0=$(peak_kib h1) gor0=$(goroutines h1)
-	in_ns "$p-att" "$ATT" flood -to $a1:6783 -from "$(IFS=,; echo "${extra[*]}")" -conns 32 -for 10s >>"$WS_TMP/att.log" 2>&1 &
+	in_ns "$p-att" "$ATT" flood -to $a1:6783 -from "$(IFS=,; echo "${extra[*]}")" -conns 32 -for "$FLOOD" >>"$WS_TMP/att.log" 2>&1 &
 	local fpid=$!
 	WS_PIDS+=("$fpid")
 	sleep 1
@@ -284,8 +287,7 @@ run_mode() {
 	rm -rf "$WS_TMP/h1" "$WS_TMP/h2" "$WS_TMP/h3"
 }
 
-run_mode secret
-run_mode insecure
+for m in $MODES; do run_mode "$m"; done
 
 echo
 echo "| attack | mode | blocked | counter (increase) |"
