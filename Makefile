@@ -40,6 +40,7 @@ netns-test: build
 	scripts/netns-fastpath-test.sh
 	scripts/netns-ipam-test.sh
 	scripts/netns-isolation-test.sh
+	scripts/netns-hostile-test.sh
 
 # The OVS datapath tests in a qemu VM booting Debian's cloud kernel (this
 # machine's kernel has no openvswitch module): scripts/qemu-ovs-test.sh.

@@ -1,0 +1,296 @@
+#!/usr/bin/env bash
+# A hostile underlay: an attacker namespace on the routers' underlay, which
+# floods every frame to every port (so the attacker sniffs all of them),
+# tries what such a host can against two routers with containers, once with
+# a secret (the default: h2 and h3 join with --join) and once --insecure
+# (with the vxlan fast path, so that UDP 6785 is open):
+#
+#   c1                    c2
+#    |                     |
+#   [h1] ------ [ul: bridge, learning off] ------ [h2]
+#                 |            |
+#               [att]         [h3] (joins during the handshake flood)
+#
+# The attacker (cmd/ws-hostile) sends forged sleeve datagrams naming h1,
+# from its own address and with h1's address forged, sealed garbage,
+# replays of captured datagrams, vxlan frames to UDP 6785, bogus offload
+# descriptors, oversized, truncated and short datagrams, and floods TCP 6783
+# with idle connections from several addresses while h3 joins. Asserts:
+# no forged or replayed frame reaches c1 or c2 (nft counters in the
+# containers), each attack moves the drop counter for its reason, h3
+# becomes established during the flood, and h1's peak RSS and goroutines
+# stay bounded. Prints a table of attacks and results at the end.
+# MODES="secret insecure" and FLOOD=10s (the flood's length) by default.
+# Needs root; names are unique per run and everything is removed on exit,
+# even on failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+[ "$(id -u)" -eq 0 ] || { echo "netns-hostile-test: needs root" >&2; exit 1; }
+[ -x "$WS_BIN" ] || fail "no binary at $WS_BIN (run make build)"
+command -v nft >/dev/null || fail "nft missing (scripts/deps.sh installs nftables)"
+
+trap 'ws_finish netns-hostile-test' EXIT
+
+ATT=bin/ws-hostile
+"${GO:-go}" build -o "$ATT" ./cmd/ws-hostile || fail "building cmd/ws-hostile"
+
+n1=02:00:00:00:0d:01 n2=02:00:00:00:0d:02 n3=02:00:00:00:0d:03
+fmac=02:66:66:66:66:66 fip=10.66.66.66
+a1=198.18.0.1 a2=198.18.0.2 a3=198.18.0.3 att=198.18.0.66
+extra=(198.18.0.67 198.18.0.68 198.18.0.69 198.18.0.70)
+ROWS=()
+MODES=${MODES:-secret insecure}
+FLOOD=${FLOOD:-10s}
+
+row() { ROWS+=("$(printf '| %s | %s | %s | %s |' "$@")"); }
+
+# The mode's namespaces: p is the prefix.
+mk_underlay() {
+	ns_add "$p-ul"
+	ip -n "$p-ul" link add br0 type bridge
+	ip -n "$p-ul" link set br0 up
+	local h
+	for h in h1 h2 h3 att; do
+		ns_add "$p-$h"
+		ip link add "$h" netns "$p-ul" type veth peer name u0 netns "$p-$h"
+		ip -n "$p-ul" link set "$h" master br0
+		# No learning: every frame goes to every port, the attacker's too.
+		ip -n "$p-ul" link set "$h" type bridge_slave learning off
+		ip -n "$p-ul" link set "$h" up
+		ip -n "$p-$h" link set u0 up
+	done
+	ip -n "$p-h1" addr add $a1/24 dev u0
+	ip -n "$p-h2" addr add $a2/24 dev u0
+	ip -n "$p-h3" addr add $a3/24 dev u0
+	ip -n "$p-att" addr add $att/24 dev u0
+	for a in "${extra[@]}"; do ip -n "$p-att" addr add "$a/24" dev u0; done
+	ns_add "$p-c1"
+	ns_add "$p-c2"
+}
+
+on() { local h=$1; shift; "$WS_BIN" "$@" --api "$WS_TMP/$h.sock"; }
+hostile() { in_ns "$p-att" "$ATT" "$@"; }
+metrics() { curl -s --unix-socket "$WS_TMP/$1.sock" http://ws/metrics; }
+# metric HOST NAME LABELS: the value of one series (0 if absent).
+metric() {
+	local s=$2
+	[ -z "$3" ] || s="$2{$3}"
+	metrics "$1" | awk -v s="$s" '$1 == s { v = $2 } END { printf "%d\n", v + 0 }'
+}
+sleeve_drop() { metric "$1" weave_switch_transport_dropped_total "reason=\"$2\",transport=\"sleeve\""; }
+router_drop() { metric "$1" weave_switch_dropped_frames_total "reason=\"$2\""; }
+refused() { metrics "$1" | awk '/^weave_switch_handshakes_refused_total/ { s += $2 } END { printf "%d\n", s + 0 }'; }
+fence_drops() { on "$1" status fastpath --json | jq -r '.fence_drops // 0'; }
+# ctr C NAME: a named nft counter in container C.
+ctr() { in_ns "$p-$1" nft -j list counter netdev hostile "$2" | jq -r '.nftables[] | select(.counter) | .counter.packets'; }
+forged_seen() { echo $(($(ctr c1 forged) + $(ctr c2 forged))); }
+count_in() { # count_in C: counters for the forged MAC/IP and for c1's pings
+	in_ns "$p-$1" nft -f - <<-EOF
+	table netdev hostile {
+		counter forged {}
+		counter pings {}
+		chain in {
+			type filter hook ingress device "ethws" priority 0;
+			ether saddr $fmac counter name forged
+			ip saddr $fip counter name forged
+			ip saddr 10.40.0.1 icmp type echo-request counter name pings
+		}
+	}
+	EOF
+}
+# moved BEFORE AFTER: the counter went up.
+moved() { [ "$2" -gt "$1" ]; }
+nothing_forged() { [ "$(forged_seen)" -eq 0 ]; }
+
+# attack MODE DESC HOST COUNTERFN REASON CMD...: run an attack, check that
+# nothing forged reached a container and that the counter moved.
+attack() {
+	local mode=$1 desc=$2 host=$3 fn=$4 reason=$5 before after
+	shift 5
+	before=$($fn "$host" "$reason")
+	hostile "$@" >>"$WS_TMP/att.log" 2>&1 || fail "attacker: $desc"
+	for _ in $(seq 30); do
+		after=$($fn "$host" "$reason")
+		[ "$after" -gt "$before" ] && break
+		sleep 0.1
+	done
+	ws_check "$mode: $desc: nothing reaches c1 or c2" nothing_forged
+	ws_check "$mode: $desc: counted ($fn $reason: $before -> $after)" moved "$before" "$after"
+	local blocked=no
+	nothing_forged && [ "$after" -gt "$before" ] && blocked=yes
+	row "$desc" "$mode" "$blocked" "$(label "$fn" "$reason") = $((after - before))"
+}
+label() {
+	case $1 in
+	sleeve_drop) echo "\`weave_switch_transport_dropped_total{transport=\"sleeve\",reason=\"$2\"}\`" ;;
+	router_drop) echo "\`weave_switch_dropped_frames_total{reason=\"$2\"}\`" ;;
+	fence) echo "\`status fastpath\` fence_drops" ;;
+	esac
+}
+fence() { fence_drops "$1"; }
+
+# peak HOST: VmHWM (KiB) of the router.
+peak_kib() { local pid; eval "pid=\$PID_$1"; awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status"; }
+goroutines() { metric "$1" go_goroutines ""; }
+
+# replay_attack MODE DESC PORT COUNTERFN REASON [-own]: the attacker
+# captures the datagrams to PORT while c1 pings c2, then sends every one
+# again (from its original source, or with -own from the attacker's). A
+# replayed ping would show in c2's ping counter.
+replay_attack() {
+	local mode=$1 desc=$2 port=$3 fn=$4 reason=$5 before after pbefore pafter rpid blocked=no
+	shift 5
+	before=$($fn h2 "$reason")
+	in_ns "$p-att" "$ATT" replay -iface u0 -port "$port" -for 3s "$@" >>"$WS_TMP/att.log" 2>&1 &
+	rpid=$!
+	WS_PIDS+=("$rpid")
+	sleep 0.3
+	in_ns "$p-c1" ping -c 10 -i 0.1 -W 1 10.40.0.2 >/dev/null || true
+	sleep 0.3
+	pbefore=$(ctr c2 pings)
+	wait "$rpid" || fail "attacker: replay (see $WS_TMP/att.log)"
+	for _ in $(seq 10); do
+		after=$($fn h2 "$reason")
+		[ "$after" -gt "$before" ] && break
+		sleep 0.1
+	done
+	sleep 0.2
+	pafter=$(ctr c2 pings)
+	ws_check "$mode: $desc: no replayed ping reaches c2 ($pbefore -> $pafter)" [ "$pafter" -eq "$pbefore" ]
+	ws_check "$mode: $desc: counted ($fn $reason: $before -> $after)" moved "$before" "$after"
+	[ "$pafter" -eq "$pbefore" ] && [ "$after" -gt "$before" ] && blocked=yes
+	row "$desc" "$mode" "$blocked" "$(label "$fn" "$reason") = $((after - before))"
+}
+
+run_mode() {
+	local mode=$1
+	p=wsh-$WS_ID-$mode
+	pretty "$mode: underlay with an attacker, two routers, c1 on h1 and c2 on h2"
+	mk_underlay
+	local h1flags=() h2flags=() h3flags=()
+	if [ "$mode" = secret ]; then
+		router_up "$p-h1" h1 "$WS_TMP/h1-$mode.log" --name $n1 --nickname h1
+		local tok
+		tok=$(on h1 join-token)
+		h2flags=(--join "$tok")
+		h3flags=(--join "$tok")
+	else
+		h1flags=(--insecure --datapath vxlan)
+		router_up "$p-h1" h1 "$WS_TMP/h1-$mode.log" --name $n1 --nickname h1 "${h1flags[@]}"
+		h2flags=(--insecure --datapath vxlan --peer $a1)
+		h3flags=(--insecure --datapath vxlan --peer $a1)
+	fi
+	router_up "$p-h2" h2 "$WS_TMP/h2-$mode.log" --name $n2 --nickname h2 "${h2flags[@]}"
+	wait_links h1 1
+	wait_links h2 1
+	on h1 attach "$p-c1" 10.40.0.1/24 >/dev/null
+	on h2 attach "$p-c2" 10.40.0.2/24 >/dev/null
+	count_in c1
+	count_in c2
+	ws_check "$mode: c1 pings c2 (and the container counters see it)" \
+		bash -c "ip netns exec $p-c1 ping -c 3 -i 0.2 -W 1 10.40.0.2 >/dev/null && [ \$(ip netns exec $p-c2 nft -j list counter netdev hostile pings | jq '.nftables[] | select(.counter) | .counter.packets') -ge 3 ]"
+
+	local fr=(-sender $n1 -mac $fmac -ip-src $fip -ip-dst 10.40.0.2)
+	local to=$a2:6783 spoof=(-spoof $a1:6783)
+	pretty "$mode: forged and replayed sleeve datagrams"
+	if [ "$mode" = secret ]; then
+		attack $mode "forged sleeve frame naming h1, from the attacker's address" h2 sleeve_drop plaintext \
+			sleeve -to $to -kind forged "${fr[@]}"
+		attack $mode "forged sleeve frame naming h1, h1's address forged" h2 sleeve_drop plaintext \
+			sleeve -to $to -kind forged "${spoof[@]}" "${fr[@]}"
+		attack $mode "sealed garbage naming h1, h1's address forged" h2 sleeve_drop auth \
+			sleeve -to $to -kind sealed "${spoof[@]}" "${fr[@]}"
+	else
+		attack $mode "forged sleeve frame naming h1, from the attacker's address" h2 router_drop wrong_source \
+			sleeve -to $to -kind forged "${fr[@]}"
+		attack $mode "forged sleeve frame naming an unknown peer" h2 router_drop unknown_sender \
+			sleeve -to $to -kind forged -sender 02:66:00:00:00:01 -mac $fmac -ip-src $fip -ip-dst 10.40.0.2
+		attack $mode "sealed garbage naming h1, from the attacker's address" h2 sleeve_drop no-key \
+			sleeve -to $to -kind sealed "${fr[@]}"
+	fi
+
+	if [ "$mode" = secret ]; then
+		replay_attack $mode "replayed sleeve datagrams, h1's address forged" 6783 sleeve_drop replay
+	else
+		replay_attack $mode "replayed sleeve datagrams, from the attacker's address" 6783 router_drop wrong_source -own
+		replay_attack $mode "replayed vxlan datagrams, from the attacker's address" 6785 fence "" -own
+	fi
+
+	pretty "$mode: frames to the fast path's UDP 6785"
+	if [ "$mode" = secret ]; then
+		local out unreach
+		out=$(hostile vxlan -to $a2:6785 "${fr[@]}" 2>&1) || fail "attacker: vxlan: $out"
+		echo "$out" >>"$WS_TMP/att.log"
+		unreach=$(sed -n 's/.*port unreachable: \([0-9]*\).*/\1/p' <<<"$out")
+		sleep 0.3
+		ws_check "$mode: vxlan frames to 6785: nothing reaches c1 or c2" nothing_forged
+		ws_check "$mode: no vxlan device on h2 (the fast path is off for encrypted links)" \
+			bash -c "[ -z \"\$(ip -n $p-h2 link show type vxlan)\" ]"
+		ws_check "$mode: h2 answers 6785 with port unreachable ($unreach)" [ "${unreach:-0}" -gt 0 ]
+		local b=no
+		nothing_forged && [ "${unreach:-0}" -gt 0 ] && b=yes
+		row "vxlan frames to UDP 6785" $mode $b "none: port closed (no fast path for encrypted links), ICMP port unreachable = $unreach"
+	else
+		ws_check "$mode: the fast path is up on h2" bash -c "on h2 status fastpath --json | jq -e '.fence != null and .fence != \"\"' >/dev/null"
+		attack $mode "vxlan frames to UDP 6785 from the attacker" h2 fence "" vxlan -to $a2:6785 "${fr[@]}"
+	fi
+
+	pretty "$mode: bogus offload descriptors, oversized, truncated and short datagrams"
+	if [ "$mode" = secret ]; then
+		attack $mode "bogus GSO descriptors, h1's address forged" h2 sleeve_drop plaintext \
+			sleeve -to $to -kind gso "${spoof[@]}" "${fr[@]}"
+		attack $mode "truncated datagrams" h2 sleeve_drop plaintext sleeve -to $to -kind truncated "${fr[@]}"
+	else
+		attack $mode "bogus GSO descriptors, h1's address forged" h2 router_drop bad_gso \
+			sleeve -to $to -kind gso "${spoof[@]}" "${fr[@]}"
+		attack $mode "truncated datagrams" h2 sleeve_drop truncated sleeve -to $to -kind truncated "${fr[@]}"
+	fi
+	attack $mode "oversized datagrams (9,642 bytes)" h2 sleeve_drop oversize sleeve -to $to -kind oversize "${fr[@]}"
+	attack $mode "short datagrams (3 bytes)" h2 sleeve_drop short sleeve -to $to -kind short "${fr[@]}"
+
+	pretty "$mode: a flood of idle TCP connections to h1:6783 from ${#extra[@]} addresses while h3 joins"
+	local rf0 rf1 rss=0 gor=0 r g rss0 gor0
+	rf0=$(refused h1) rss0=$(peak_kib h1) gor0=$(goroutines h1)
+	in_ns "$p-att" "$ATT" flood -to $a1:6783 -from "$(IFS=,; echo "${extra[*]}")" -conns 32 -for "$FLOOD" >>"$WS_TMP/att.log" 2>&1 &
+	local fpid=$!
+	WS_PIDS+=("$fpid")
+	sleep 1
+	router_up "$p-h3" h3 "$WS_TMP/h3-$mode.log" --name $n3 --nickname h3 "${h3flags[@]}"
+	local t0=$SECONDS joined=no
+	while kill -0 "$fpid" 2>/dev/null; do
+		r=$(peak_kib h1) g=$(goroutines h1)
+		[ "$r" -gt "$rss" ] && rss=$r
+		[ "$g" -gt "$gor" ] && gor=$g
+		if [ $joined = no ] && on h3 status --json | jq -e --arg h1 $n1 '[.connections[]? | select(.state=="established" and .peer==$h1)] | length > 0' >/dev/null 2>&1; then
+			joined=yes
+			pretty "$mode: h3 established after $((SECONDS - t0)) s, the flood still on"
+		fi
+		sleep 0.3
+	done
+	wait "$fpid" || fail "attacker: flood"
+	rf1=$(refused h1)
+	ws_check "$mode: h3 joined h1 during the flood" [ $joined = yes ]
+	ws_check "$mode: the flood is refused and counted (handshakes_refused: $rf0 -> $rf1)" moved "$rf0" "$rf1"
+	ws_check "$mode: h1's peak RSS under the flood < 200 MiB ($((rss / 1024)) MiB)" [ "$rss" -lt $((200 * 1024)) ]
+	ws_check "$mode: h1's goroutines under the flood < 1000 ($gor)" [ "$gor" -lt 1000 ]
+	ws_check "$mode: c1 still pings c2 after everything" in_ns "$p-c1" ping -c 2 -i 0.2 -W 1 10.40.0.2
+	blocked=no
+	[ $joined = yes ] && [ "$rf1" -gt "$rf0" ] && blocked=yes
+	row "TCP 6783 flood, 4 addresses x 32 connections (idle or random bytes), h3 joins" $mode $blocked \
+		"\`weave_switch_handshakes_refused_total\` (all reasons) = $((rf1 - rf0)); h1 peak RSS $((rss / 1024)) MiB ($((rss0 / 1024)) before), goroutines at most $gor ($gor0 before)"
+	metrics h1 | grep '^weave_switch_handshakes_refused_total' >>"$WS_TMP/att.log" || true
+
+	router_down h3
+	router_down h2
+	router_down h1
+	rm -rf "$WS_TMP/h1" "$WS_TMP/h2" "$WS_TMP/h3"
+}
+
+for m in $MODES; do run_mode "$m"; done
+
+echo
+echo "| attack | mode | blocked | counter (increase) |"
+echo "| --- | --- | --- | --- |"
+printf '%s\n' "${ROWS[@]}"
+echo
