@@ -33,7 +33,7 @@ type Status struct {
 	Peers       []Peer       `json:"peers"`
 	Connections []Connection `json:"connections"`
 	// HandshakesRefused counts the inbound control connections refused,
-	// by reason (rate, source_busy, busy, timeout, handshake).
+	// by reason (rate, source_busy, busy, timeout, handshake, name_claim).
 	HandshakesRefused map[string]uint64 `json:"handshakes_refused"`
 	// GossipDropped counts the topology entries merges refused, by
 	// reason (ahead: stamped too far in the future).

@@ -8,18 +8,20 @@ import (
 )
 
 // Why an inbound control connection was refused: the first three before
-// its handshake starts (admission), the last two by the handshake.
+// its handshake starts (admission), the next two by the handshake, the
+// last after it.
 const (
 	RefusedRate         = "rate"        // its source's token bucket is empty
 	RefusedSourceBusy   = "source_busy" // its source has too many handshakes in progress
 	RefusedBusy         = "busy"        // too many handshakes in progress overall
 	RefusedTimeout      = "timeout"     // the handshake did not finish in time
 	RefusedHandshakeErr = "handshake"   // the handshake failed (password, version, protocol)
+	RefusedNameClaim    = "name_claim"  // it claims the name of a peer connected from another address
 )
 
 // RefusalReasons are the reasons Status.HandshakesRefused counts, each
 // reported even when zero.
-var RefusalReasons = [...]string{RefusedRate, RefusedSourceBusy, RefusedBusy, RefusedTimeout, RefusedHandshakeErr}
+var RefusalReasons = [...]string{RefusedRate, RefusedSourceBusy, RefusedBusy, RefusedTimeout, RefusedHandshakeErr, RefusedNameClaim}
 
 // Admission limits for inbound handshakes. A source is an IPv4 address or
 // an IPv6 /64 (one host usually has a whole /64). Each source has a token

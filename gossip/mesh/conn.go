@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strconv"
@@ -111,6 +112,26 @@ func (m *Mesh) register(hc *handshake.Conn, outbound bool, target string) {
 		return
 	}
 	if old := m.conns[hello.Name]; old != nil {
+		// A second connection under a known name from the same host is
+		// two routers dialing each other, or the peer restarted. From
+		// another address it does not replace the first: inbound, it is
+		// someone claiming the name (anyone can without a password) and
+		// is refused, so that it cannot knock the real link down;
+		// outbound, the target reached a peer already connected, which
+		// the connection maker dials again once that link is gone.
+		if oldAddr, err := netip.ParseAddrPort(old.addr); err == nil && oldAddr.Addr() != addr.Addr() {
+			hc.Close()
+			if t := m.targets[target]; t != nil {
+				t.connectedAs(hello.Name)
+			}
+			if !outbound {
+				m.admission.count(RefusedNameClaim)
+				err := fmt.Errorf("claims the name of peer %s, connected from %s", hello.Name, oldAddr.Addr())
+				m.failedLog.Log(slog.LevelWarn, "refused inbound connection", "addr", addr.String(), "reason", RefusedNameClaim, "err", err)
+				m.noteRefusal(addr.String(), err)
+			}
+			return
+		}
 		// Keep the connection initiated by the peer with the smaller
 		// name, so that two routers dialing each other agree on one.
 		initiator := m.cfg.Self

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/weave-switch/weave-switch/gossip/handshake"
 	"github.com/weave-switch/weave-switch/internal/leakcheck"
@@ -46,5 +47,48 @@ func TestSendQueueBytes(t *testing.T) {
 	}
 	if got := c.queued.Load(); got != sendQueueBytes || len(c.sendq) != sendQueueBytes/len(msg) {
 		t.Errorf("queued %d bytes in %d messages", got, len(c.sendq))
+	}
+}
+
+// TestNameClaim: a connection claiming the name of a connected peer from
+// another address is refused and counted, and the peer's link stays; the
+// tie-break would have let it replace the link (the claimed name is the
+// smaller, and it is the initiator).
+func TestNameClaim(t *testing.T) {
+	a := startNode(t, 0x020000000002, "", false)
+	defer a.m.Close()
+	b := startNode(t, 0x020000000001, "", false, a.addr())
+	defer b.m.Close()
+	waitFor(t, "a-b", func() bool { return a.established() == 1 })
+	linkSince := func() time.Time {
+		for _, cs := range a.status().Connections {
+			if cs.Peer == "02:00:00:00:00:01" && cs.State == "established" {
+				return cs.Since
+			}
+		}
+		return time.Time{}
+	}
+	since := linkSince()
+
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
+	nc, err := d.Dial("tcp", a.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	hc, err := handshake.Client(context.Background(), nc, handshake.Config{Name: 0x020000000001, UID: 7, Incarnation: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, _, err := hc.ReadMsg(nil); err == nil {
+		t.Error("the claim got a message, want its connection closed")
+	}
+	waitFor(t, "the claim counted", func() bool { return a.status().HandshakesRefused[RefusedNameClaim] == 1 })
+	if got := linkSince(); got.IsZero() || !got.Equal(since) {
+		t.Errorf("a's link to b: established since %v, want since %v", got, since)
+	}
+	if a.established() != 1 || b.established() != 1 {
+		t.Errorf("established: a %d, b %d; want 1 each", a.established(), b.established())
 	}
 }

@@ -28,7 +28,7 @@ func (m *Mesh) Collector() prometheus.Collector {
 		conns:         prometheus.NewDesc(ns+"_connections", "Connections and dial targets, by state.", []string{"state"}, nil),
 		pmtu:          prometheus.NewDesc(ns+"_link_path_mtu_bytes", "The underlay path MTU of each established link, as its transport knows it.", []string{"peer", "transport"}, nil),
 		gossipDropped: prometheus.NewDesc(ns+"_gossip_dropped_total", "Topology entries merges refused, by reason (ahead: stamped too far in the future).", []string{"reason"}, nil),
-		refused:       prometheus.NewDesc(ns+"_handshakes_refused_total", "Inbound control connections refused, by reason: rate, source_busy, busy (before the handshake), timeout, handshake (by it).", []string{"reason"}, nil),
+		refused:       prometheus.NewDesc(ns+"_handshakes_refused_total", "Inbound control connections refused, by reason: rate, source_busy, busy (before the handshake), timeout, handshake (by it), name_claim (a known peer's name from another address).", []string{"reason"}, nil),
 		encrypted:     prometheus.NewDesc(ns+"_link_encrypted", "Whether each established link's data path is encrypted with keys from an authenticated handshake (1) or not (0).", []string{"peer", "transport"}, nil),
 	}
 }
