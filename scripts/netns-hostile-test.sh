@@ -14,12 +14,17 @@
 # The attacker (cmd/ws-hostile) sends forged sleeve datagrams naming h1,
 # from its own address and with h1's address forged, sealed garbage,
 # replays of captured datagrams, vxlan frames to UDP 6785, bogus offload
-# descriptors, oversized, truncated and short datagrams, and floods TCP 6783
-# with idle connections from several addresses while h3 joins. Asserts:
+# descriptors, oversized, truncated and short datagrams, floods TCP 6783
+# with idle connections from several addresses while h3 joins, and makes
+# control handshakes to h2: without the secret (refused), and insecure a
+# claim of h1's name, h1's entry with maximum stamps and a message of
+# 10,000 fake peers. Asserts:
 # no forged or replayed frame reaches c1 or c2 (nft counters in the
 # containers), each attack moves the drop counter for its reason, h3
-# becomes established during the flood, and h1's peak RSS and goroutines
-# stay bounded. Prints a table of attacks and results at the end.
+# becomes established during the flood, the claim is refused and the
+# stamped and fake entries dropped with h2's link to h1 kept, and peak RSS,
+# goroutines and dial targets stay bounded. Prints a table of attacks and
+# results at the end.
 # MODES="secret insecure" and FLOOD=10s (the flood's length) by default.
 # Needs root; names are unique per run and everything is removed on exit,
 # even on failure.
@@ -163,6 +168,94 @@ replay_attack() {
 	row "$desc" "$mode" "$blocked" "$(label "$fn" "$reason") = $((after - before))"
 }
 
+# peer_uid HOST NAME: the UID HOST's topology holds for peer NAME.
+peer_uid() { on "$1" status --json | jq -r --arg n "$2" '.peers[]? | select(.name==$n) | .uid'; }
+# linked HOST NAME: HOST's link to peer NAME is established.
+linked() { on "$1" status --json | jq -e --arg n "$2" '[.connections[]? | select(.state=="established" and .peer==$n)] | length == 1' >/dev/null; }
+# drops_of HOST NAME: the "disconnected" lines for peer NAME in HOST's log.
+drops_of() { grep disconnected "$WS_TMP/$1-$mode.log" | grep -c "$2" || true; }
+# kept HOST NAME D0 D1 [U0 U1]: HOST's link to NAME is established and was
+# not dropped (its disconnects D0 -> D1), and NAME's UID did not change.
+kept() { [ "$4" -eq "$3" ] && [ "${5:-}" = "${6:-}" ] && linked "$1" "$2"; }
+targets() { on "$1" status --json | jq '[.connections[]? | select(.direction=="outbound")] | length'; }
+npeers() { on "$1" status --json | jq '.peers | length'; }
+
+# gossip_attacks MODE: control handshakes from the attacker to h2. With a
+# secret, one without it is refused. Insecure, a claim of h1's name (h1 is
+# the smaller name: the tie-break alone would let the claim replace the
+# link), then, under a fresh name, h1's entry with maximum stamps and a
+# message of 10,000 fake peers.
+gossip_attacks() {
+	local mode=$1 b a blocked=no
+	if [ "$mode" = secret ]; then
+		b=$(metric h2 weave_switch_handshakes_refused_total 'reason="handshake"')
+		local ok=no
+		hostile gossip -to $a2:6783 -name 02:66:00:00:00:99 >>"$WS_TMP/att.log" 2>&1 || ok=yes
+		for _ in $(seq 30); do
+			a=$(metric h2 weave_switch_handshakes_refused_total 'reason="handshake"')
+			[ "$a" -gt "$b" ] && break
+			sleep 0.1
+		done
+		ws_check "$mode: a control handshake without the secret fails" [ $ok = yes ]
+		ws_check "$mode: and is counted (handshakes_refused handshake: $b -> $a)" moved "$b" "$a"
+		[ $ok = yes ] && [ "$a" -gt "$b" ] && blocked=yes
+		row "control handshake without the secret (needed for the claim and gossip attacks below)" $mode $blocked \
+			"\`weave_switch_handshakes_refused_total{reason=\"handshake\"}\` = $((a - b))"
+		return
+	fi
+	local d0 d1 uid0 uid1
+	b=$(metric h2 weave_switch_handshakes_refused_total 'reason="name_claim"')
+	d0=$(drops_of h2 $n1) uid0=$(peer_uid h2 $n1)
+	hostile gossip -to $a2:6783 -claim $n1 >>"$WS_TMP/att.log" 2>&1 || fail "attacker: claim (see $WS_TMP/att.log)"
+	for _ in $(seq 20); do
+		a=$(metric h2 weave_switch_handshakes_refused_total 'reason="name_claim"')
+		[ "$a" -gt "$b" ] && break
+		sleep 0.1
+	done
+	d1=$(drops_of h2 $n1)
+	ws_check "$mode: a claim of h1's name is refused and counted (handshakes_refused name_claim: $b -> $a)" moved "$b" "$a"
+	ws_check "$mode: h2's link to h1 stays up through the claim (disconnects: $d0 -> $d1)" kept h2 $n1 "$d0" "$d1"
+	[ "$a" -gt "$b" ] && [ "$d1" -eq "$d0" ] && blocked=yes
+	row "peer name claim: a control connection as h1, from the attacker's address" $mode $blocked \
+		"\`weave_switch_handshakes_refused_total{reason=\"name_claim\"}\` = $((a - b)); h2's link to h1 not dropped"
+
+	local ah0 ah1 ml0 ml1 rss=0 gor=0 tg=0 np=0 r g t n gpid
+	ah0=$(metric h2 weave_switch_gossip_dropped_total 'reason="ahead"')
+	ml0=$(metric h2 weave_switch_gossip_dropped_total 'reason="malformed"')
+	hostile gossip -to $a2:6783 -name 02:66:00:00:00:99 -ahead $n1 -fakes 10000 -hold 6s >>"$WS_TMP/att.log" 2>&1 &
+	gpid=$!
+	WS_PIDS+=("$gpid")
+	while kill -0 "$gpid" 2>/dev/null; do
+		r=$(peak_kib h2) g=$(goroutines h2) t=$(targets h2) n=$(npeers h2)
+		[ "$r" -gt "$rss" ] && rss=$r
+		[ "$g" -gt "$gor" ] && gor=$g
+		[ "$t" -gt "$tg" ] && tg=$t
+		[ "$n" -gt "$np" ] && np=$n
+		sleep 0.3
+	done
+	wait "$gpid" || fail "attacker: gossip (see $WS_TMP/att.log)"
+	ah1=$(metric h2 weave_switch_gossip_dropped_total 'reason="ahead"')
+	ml1=$(metric h2 weave_switch_gossip_dropped_total 'reason="malformed"')
+	uid1=$(peer_uid h2 $n1) d1=$(drops_of h2 $n1)
+	ws_check "$mode: h1's entry with maximum stamps is refused (gossip_dropped ahead: $ah0 -> $ah1)" moved "$ah0" "$ah1"
+	ws_check "$mode: h2 keeps h1's real entry (UID $uid0 -> $uid1) and link (disconnects: $d0 -> $d1)" \
+		kept h2 $n1 "$d0" "$d1" "$uid0" "$uid1"
+	blocked=no
+	[ "$ah1" -gt "$ah0" ] && [ "$uid1" = "$uid0" ] && [ "$d1" -eq "$d0" ] && blocked=yes
+	row "topology entry for h1 stamped (MaxUint64, MaxUint64), over a control connection under a fresh name" $mode $blocked \
+		"\`weave_switch_gossip_dropped_total{reason=\"ahead\"}\` = $((ah1 - ah0)); h2 keeps h1's entry and link"
+	ws_check "$mode: 10,000 fake peers in one message are refused at decode (gossip_dropped malformed: $ml0 -> $ml1)" moved "$ml0" "$ml1"
+	ws_check "$mode: h2 learns at most the message's first 1,024 (peers at most $np)" [ "$np" -le $((1024 + 8)) ]
+	ws_check "$mode: h2's dial targets stay at most 1,024 (+ its --peer; at most $tg)" [ "$tg" -le 1025 ]
+	ws_check "$mode: h2's peak RSS < 200 MiB ($((rss / 1024)) MiB)" [ "$rss" -lt $((200 * 1024)) ]
+	ws_check "$mode: h2's goroutines < 1000 ($gor)" [ "$gor" -lt 1000 ]
+	ws_check "$mode: c1 still pings c2 after the gossip attacks" in_ns "$p-c1" ping -c 2 -i 0.2 -W 1 10.40.0.2
+	blocked=no
+	[ "$ml1" -gt "$ml0" ] && [ "$np" -le $((1024 + 8)) ] && [ "$tg" -le 1025 ] && [ "$rss" -lt $((200 * 1024)) ] && [ "$gor" -lt 1000 ] && blocked=yes
+	row "one message of 10,000 fake peers, each a dial target" $mode $blocked \
+		"\`weave_switch_gossip_dropped_total{reason=\"malformed\"}\` = $((ml1 - ml0)); peers at most $np, dial targets at most $tg; h2 peak RSS $((rss / 1024)) MiB, goroutines at most $gor"
+}
+
 run_mode() {
 	local mode=$1
 	p=wsh-$WS_ID-$mode
@@ -280,6 +373,9 @@ run_mode() {
 	row "TCP 6783 flood, 4 addresses x 32 connections (idle or random bytes), h3 joins" $mode $blocked \
 		"\`weave_switch_handshakes_refused_total\` (all reasons) = $((rf1 - rf0)); h1 peak RSS $((rss / 1024)) MiB ($((rss0 / 1024)) before), goroutines at most $gor ($gor0 before)"
 	metrics h1 | grep '^weave_switch_handshakes_refused_total' >>"$WS_TMP/att.log" || true
+
+	pretty "$mode: control handshakes from the attacker: a peer name claim, gossip with maximum stamps and 10,000 fake peers"
+	gossip_attacks $mode
 
 	router_down h3
 	router_down h2

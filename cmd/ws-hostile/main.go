@@ -20,17 +20,27 @@
 //	    keeps N TCP connections per source address open to IP:PORT, opening
 //	    a new one whenever one is closed; half of them send 64 random bytes
 //	    (a handshake that cannot succeed), the others nothing.
+//	ws-hostile gossip -to IP:PORT [-claim NAME] [-name NAME [-ahead NAME] [-fakes N] [-hold D]]
+//	    control handshakes without a secret (gossip/handshake), announcing
+//	    what a router does. With -claim, one under a peer's name, which is
+//	    expected to be closed at once. With -name, one under a fresh name,
+//	    on which it sends a topology entry for the peer -ahead stamped
+//	    (MaxUint64, MaxUint64), then one message of N fake peers' entries,
+//	    each a dial target for the previous one, and holds the connection
+//	    for D. A handshake that fails is an error.
 //
 // Frame flags: -sender (the peer name in the datagram header), -src-peer,
 // -dst-peer, -mac (the frame's source MAC), -ip-src, -ip-dst.
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -41,12 +51,14 @@ import (
 	"time"
 
 	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/gossip/handshake"
+	"github.com/weave-switch/weave-switch/gossip/topology"
 	"github.com/weave-switch/weave-switch/transport/sleeve"
 )
 
 func main() {
 	if len(os.Args) < 2 {
-		fatalf("usage: ws-hostile sleeve|vxlan|replay|flood [flags]")
+		fatalf("usage: ws-hostile sleeve|vxlan|replay|flood|gossip [flags]")
 	}
 	var err error
 	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
@@ -58,6 +70,8 @@ func main() {
 		err = replayCmd(args)
 	case "flood":
 		err = floodCmd(args)
+	case "gossip":
+		err = gossipCmd(args)
 	default:
 		err = fmt.Errorf("unknown command %q", cmd)
 	}
@@ -466,4 +480,142 @@ func floodCmd(args []string) error {
 	wg.Wait()
 	fmt.Printf("flood: %d connection attempts, %d opened\n", attempts.Load(), opened.Load())
 	return nil
+}
+
+// The control plane's message type for topology entries and the
+// capabilities a router announces (see gossip/mesh and transport/sleeve).
+const (
+	msgEntries = 1
+	capControl = "ctl.port"
+	capTrans   = "transports"
+)
+
+// dialControl completes a control handshake without a secret with the
+// router at to, under name.
+func dialControl(to string, name frame.PeerName) (*handshake.Conn, error) {
+	nc, err := net.DialTimeout("tcp4", to, 5*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	hc, err := handshake.Client(context.Background(), nc, handshake.Config{
+		Name: name, Nickname: "hostile", UID: binary.BigEndian.Uint64(b[:]) | 1, Incarnation: uint64(time.Now().UnixNano()),
+		Caps: map[string]string{capControl: "6783", capTrans: "sleeve", sleeve.CapPort: "6783"},
+	})
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("handshake as %s: %w", name, err)
+	}
+	return hc, nil
+}
+
+// drain reads and discards what the router sends until the connection
+// closes, then reports the error on the channel.
+func drain(hc *handshake.Conn) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		var buf []byte
+		for {
+			_, p, err := hc.ReadMsg(buf)
+			if err != nil {
+				done <- err
+				return
+			}
+			buf = p[:0]
+		}
+	}()
+	return done
+}
+
+func gossipCmd(args []string) error {
+	fs := flag.NewFlagSet("gossip", flag.ExitOnError)
+	to := fs.String("to", "", "the router's control address IP:PORT")
+	claim := fs.String("claim", "", "a peer's name to claim")
+	fresh := fs.String("name", "", "a fresh peer name to gossip under")
+	ahead := fs.String("ahead", "", "the peer whose entry to send with maximum stamps")
+	fakes := fs.Int("fakes", 0, "fake peers to send in one message")
+	hold := fs.Duration("hold", 3*time.Second, "how long to hold the fresh connection")
+	_ = fs.Parse(args)
+	if *claim != "" {
+		name, err := frame.ParsePeerName(*claim)
+		if err != nil {
+			return err
+		}
+		hc, err := dialControl(*to, name)
+		if err != nil {
+			return err
+		}
+		select {
+		case err := <-drain(hc):
+			fmt.Printf("claim of %s: closed by the router (%v)\n", name, err)
+		case <-time.After(5 * time.Second):
+			hc.Close()
+			return fmt.Errorf("claim of %s: the connection is still open after 5 s", name)
+		}
+	}
+	if *fresh == "" {
+		return nil
+	}
+	name, err := frame.ParsePeerName(*fresh)
+	if err != nil {
+		return err
+	}
+	hc, err := dialControl(*to, name)
+	if err != nil {
+		return err
+	}
+	defer hc.Close()
+	closed := drain(hc)
+	fmt.Printf("connected as %s\n", name)
+	if *ahead != "" {
+		peer, err := frame.ParsePeerName(*ahead)
+		if err != nil {
+			return err
+		}
+		e := topology.Entry{
+			Name: peer, Nickname: "hostile", UID: 1, Incarnation: math.MaxUint64, Version: math.MaxUint64,
+			Caps: map[string]string{capControl: "6783"},
+		}
+		if err := hc.WriteMsg(msgEntries, topology.AppendEntry(nil, e)); err != nil {
+			return err
+		}
+		fmt.Printf("sent %s's entry stamped (MaxUint64, MaxUint64)\n", peer)
+	}
+	if *fakes > 0 {
+		msg := fakePeers(*fakes)
+		if err := hc.WriteMsg(msgEntries, msg); err != nil {
+			return err
+		}
+		fmt.Printf("sent %d fake peers in one message of %d bytes\n", *fakes, len(msg))
+	}
+	select {
+	case err := <-closed:
+		fmt.Printf("closed by the router after the gossip (%v)\n", err)
+	case <-time.After(*hold):
+	}
+	return nil
+}
+
+// fakePeers encodes n entries of made-up peers back to back (one
+// message): each announces a control port and an established connection
+// to the next at an address of 10.200.0.0/16, so that every one is a dial
+// target.
+func fakePeers(n int) []byte {
+	const base = frame.PeerName(0x02aa00000000)
+	inc := uint64(time.Now().UnixNano())
+	caps := map[string]string{capControl: "6783"}
+	var b []byte
+	for i := range n {
+		next := (i + 1) % n
+		e := topology.Entry{
+			Name: base + frame.PeerName(i), UID: uint64(i) + 1, Incarnation: inc, Version: 1, Caps: caps,
+			Conns: []topology.Conn{{
+				Peer: base + frame.PeerName(next), Established: true, Outbound: true,
+				Addr: fmt.Sprintf("10.200.%d.%d:6783", next/250, next%250+1),
+			}},
+		}
+		b = topology.AppendEntry(b, e)
+	}
+	return b
 }
