@@ -325,7 +325,7 @@ run_mode() {
 		nothing_forged && [ "${unreach:-0}" -gt 0 ] && b=yes
 		row "vxlan frames to UDP 6785" $mode $b "none: port closed (no fast path for encrypted links), ICMP port unreachable = $unreach"
 	else
-		ws_check "$mode: the fast path is up on h2" bash -c "on h2 status fastpath --json | jq -e '.fence != null and .fence != \"\"' >/dev/null"
+		ws_check "$mode: the fast path is up on h2" bash -c "'$WS_BIN' status fastpath --json --api '$WS_TMP/h2.sock' | jq -e '.fence != null and .fence != \"\"' >/dev/null"
 		attack $mode "vxlan frames to UDP 6785 from the attacker" h2 fence "" vxlan -to $a2:6785 "${fr[@]}"
 	fi
 
