@@ -95,7 +95,7 @@ func newPair(t testing.TB) (a, b *Transport, ra, rb transport.ReceiveFunc, epA, 
 	return a, b, fa[0], fb[0], epA, epB
 }
 
-// linkDeadline bounds the waits of the tests and benchmarks for frames
+// linkDeadline bounds the set-up's waits for a handshake and for frames
 // that should arrive at once: a generous bound, so that a broken link
 // fails with a message instead of hanging.
 const linkDeadline = 60 * time.Second
@@ -320,11 +320,10 @@ func benchRoundTrip(b *testing.B, size, batch int) {
 	// sent counts the frames sent, delivered those received, settled
 	// those received or written off as lost: frames still in flight when
 	// nothing arrived for lossWait (UDP may drop a few on a busy machine).
-	// If nothing arrives for linkDeadline the link is broken: the
-	// benchmark fails.
+	// So the loop never blocks for good; what a broken link loses shows in
+	// the delivered/frame metric, and a run that delivered nothing fails.
 	const lossWait = time.Second
 	sent, delivered, settled := 0, 0, 0
-	last := time.Now()
 	timer := time.NewTimer(lossWait)
 	defer timer.Stop()
 	wait := func() {
@@ -336,12 +335,7 @@ func benchRoundTrip(b *testing.B, size, batch int) {
 			}
 			delivered += n
 			settled += n
-			last = time.Now()
 		case <-timer.C:
-			if time.Since(last) >= linkDeadline {
-				b.Fatalf("no frame delivered for %v: %d of %d frames delivered; stats %+v, %+v",
-					linkDeadline, delivered, sent, ta.stats.Snapshot(), tb.stats.Snapshot())
-			}
 			settled = sent
 		}
 	}
@@ -363,6 +357,9 @@ func benchRoundTrip(b *testing.B, size, batch int) {
 		wait()
 	}
 	b.StopTimer()
+	if delivered == 0 {
+		b.Fatalf("no frame delivered of %d sent; stats %+v, %+v", sent, ta.stats.Snapshot(), tb.stats.Snapshot())
+	}
 	if delivered < sent {
 		b.Logf("lost %d of %d frames", sent-delivered, sent)
 	}
