@@ -17,6 +17,7 @@ import (
 	"github.com/weave-switch/weave-switch/alloc/ipam"
 	"github.com/weave-switch/weave-switch/api"
 	"github.com/weave-switch/weave-switch/attach"
+	"github.com/weave-switch/weave-switch/config"
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/gossip/mesh"
 	"github.com/weave-switch/weave-switch/host"
@@ -36,7 +37,7 @@ var Version = "dev"
 // Daemon is a running router: the services of one host, built in order
 // by Start and torn down in reverse by Close.
 type Daemon struct {
-	cfg     Config
+	cfg     config.Config
 	log     *slog.Logger
 	self    frame.PeerName
 	started time.Time
@@ -76,7 +77,7 @@ type undoStep struct {
 
 // Run sets everything up, serves until ctx is done or the router fails,
 // then tears down what it created. It returns the first error.
-func Run(ctx context.Context, cfg Config) error {
+func Run(ctx context.Context, cfg config.Config) error {
 	d, err := Start(cfg)
 	if err != nil {
 		return err
@@ -93,11 +94,15 @@ func Run(ctx context.Context, cfg Config) error {
 
 // Start builds and starts every service and returns once the router is
 // serving. Whatever a failed Start created is removed before it returns.
-func Start(cfg Config) (*Daemon, error) {
+func Start(cfg config.Config) (*Daemon, error) { return start(cfg, "") }
+
+// start is Start; failAfter names a step that fails right after it ran,
+// so that tests can check what a failed start leaves behind.
+func start(cfg config.Config, failAfter string) (*Daemon, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	c := cfg.withDefaults()
+	c := cfg.WithDefaults()
 	if os.Geteuid() != 0 {
 		return nil, errors.New("up needs root (CAP_NET_ADMIN) to create the bridge and TAP")
 	}
@@ -107,7 +112,7 @@ func Start(cfg Config) (*Daemon, error) {
 		if undo != nil {
 			d.undo = append(d.undo, undoStep{s.name, undo})
 		}
-		if err == nil && s.name == c.failAfter {
+		if err == nil && s.name == failAfter {
 			err = fmt.Errorf("injected failure after step %s", s.name)
 		}
 		if err != nil {
@@ -205,7 +210,7 @@ func (d *Daemon) buildTransports() (func(), error) {
 		}
 	}
 	encrypt := len(c.Password) > 0
-	listen, _ := transport.ParseListen(c.Listen, DefaultPort)
+	listen, _ := transport.ParseListen(c.Listen, config.DefaultPort)
 	sl, err := sleeve.New(sleeve.Config{Self: d.self, Listen: listen, Encrypt: encrypt, Logger: d.log.With("component", "sleeve")})
 	if err != nil {
 		return undo, fmt.Errorf("sleeve: %w", err)
@@ -219,9 +224,9 @@ func (d *Daemon) buildTransports() (func(), error) {
 			return undo, fmt.Errorf("--peer %s: %w", p, err)
 		}
 	}
-	offered := c.offered()
+	offered := c.Offered()
 	if offered["wireguard"] {
-		wl, _ := transport.ParseListen(c.WireGuardListen, DefaultPort)
+		wl, _ := transport.ParseListen(c.WireGuardListen, config.DefaultPort)
 		key, err := wireguard.LoadOrCreateKey(filepath.Join(c.DataDir, "wireguard.key"))
 		if err != nil {
 			return undo, err
@@ -235,7 +240,7 @@ func (d *Daemon) buildTransports() (func(), error) {
 		d.links = append(d.links, wireguard.NewLink(wg, wl.Port()))
 	}
 	if offered["quic"] {
-		ql, _ := transport.ParseListen(c.QUICListen, DefaultPort)
+		ql, _ := transport.ParseListen(c.QUICListen, config.DefaultPort)
 		cert, err := quictransport.LoadOrCreateCert(c.DataDir)
 		if err != nil {
 			return undo, fmt.Errorf("quic certificate: %w", err)
@@ -275,7 +280,7 @@ func (d *Daemon) listenAPI() (func(), error) {
 // can bind its transports before the bridge exists.
 func (d *Daemon) openTAP() (func(), error) {
 	d.tapName = host.TAPName(d.cfg.Bridge)
-	queues, err := host.OpenTAPQueues(d.tapName, d.cfg.queues(), !d.cfg.NoOffload)
+	queues, err := host.OpenTAPQueues(d.tapName, d.cfg.TAPQueues(), !d.cfg.NoOffload)
 	if err != nil {
 		return nil, err
 	}

@@ -1,5 +1,5 @@
 // Package daemon is the composition root of one host's router: what
-// `weave-switch up` runs. It reads the Config, builds each service in
+// `weave-switch up` runs. It takes a config.Config, builds each service in
 // order, wires them together through the narrow interfaces each service
 // defines for what it consumes, and tears them down in reverse. It holds
 // no control loop and no policy of its own: every loop, every piece of

@@ -3,17 +3,15 @@ package daemon
 import (
 	"errors"
 
+	"github.com/weave-switch/weave-switch/config"
+	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/host"
 	"github.com/weave-switch/weave-switch/internal/meshsecret"
 )
 
-// secretOptions are c's ways of giving the mesh's secret.
-func (c Config) secretOptions() meshsecret.Options {
-	return meshsecret.Options{Insecure: c.Insecure, Password: c.Password, Join: c.Join, DataDir: c.DataDir, Logger: c.Logger}
-}
-
 // resolveSecret is meshsecret.Resolve for c.
-func resolveSecret(c Config) ([]byte, string, error) {
-	return meshsecret.Resolve(c.secretOptions())
+func resolveSecret(c config.Config) ([]byte, string, error) {
+	return meshsecret.Resolve(c.SecretOptions())
 }
 
 // JoinToken returns the token another host joins this mesh with: the
@@ -28,4 +26,13 @@ func (d *Daemon) JoinToken() (string, error) {
 		return "", err
 	}
 	return t.String(), nil
+}
+
+// peerName is --name, else the name kept in the data directory (made
+// on the first start).
+func peerName(c config.Config) (frame.PeerName, error) {
+	if c.Name != "" {
+		return frame.ParsePeerName(c.Name)
+	}
+	return host.LoadOrCreatePeerName(c.DataDir)
 }

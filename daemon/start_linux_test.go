@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weave-switch/weave-switch/config"
 	"github.com/weave-switch/weave-switch/internal/meshsecret"
 	"github.com/weave-switch/weave-switch/internal/nstest"
 )
@@ -49,9 +50,9 @@ func runInNetNS(t *testing.T) bool {
 // testConfig is a router with every service on: three transports, the
 // vxlan fast path, isolation, the metrics listener. It runs without a
 // secret (Insecure), as the vxlan fast path is unencrypted.
-func testConfig(t *testing.T) Config {
+func testConfig(t *testing.T) config.Config {
 	dir := t.TempDir()
-	return Config{
+	return config.Config{
 		Name: "02:00:00:00:00:01", Nickname: "steps", DataDir: filepath.Join(dir, "data"), API: filepath.Join(dir, "api.sock"),
 		Bridge: "wstep", Listen: "127.0.0.1:6783", WireGuardListen: "127.0.0.1:51820", QUICListen: "127.0.0.1:6784",
 		Offer: []string{"wireguard", "quic"}, Datapath: "vxlan", MetricsAddr: "127.0.0.1:6782", Insecure: true,
@@ -61,7 +62,7 @@ func testConfig(t *testing.T) Config {
 
 // leftovers lists what a stopped router left in the namespace: links
 // but lo, nft tables, bound ports, the API socket.
-func leftovers(c Config) []string {
+func leftovers(c config.Config) []string {
 	var out []string
 	links, _ := exec.Command("ip", "-o", "link", "show").Output()
 	for _, l := range strings.Split(strings.TrimSpace(string(links)), "\n") {
@@ -143,8 +144,7 @@ func TestStartRollsBackEveryStep(t *testing.T) {
 	}
 	for _, name := range append(names, "") {
 		c := testConfig(t)
-		c.failAfter = name
-		d, err := Start(c)
+		d, err := start(c, name)
 		switch {
 		case name == "" && err != nil:
 			t.Fatalf("Start: %v", err)

@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"github.com/urfave/cli/v2/altsrc"
 
+	"github.com/weave-switch/weave-switch/config"
 	"github.com/weave-switch/weave-switch/daemon"
 )
 
@@ -81,7 +82,7 @@ func upCommand() *cli.Command {
 					return cli.Exit("--password-file: "+f+" is empty", 2)
 				}
 			}
-			cfg := daemon.Config{
+			cfg := config.Config{
 				Password:        password,
 				Join:            c.String("join"),
 				Insecure:        c.Bool("insecure"),

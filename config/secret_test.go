@@ -1,4 +1,4 @@
-package daemon
+package config
 
 import (
 	"io"
@@ -44,7 +44,7 @@ func TestSecretPrecedence(t *testing.T) {
 			if err := c.Validate(); err != nil {
 				t.Fatalf("Validate: %v", err)
 			}
-			got, source, err := resolveSecret(c.withDefaults())
+			got, source, err := meshsecret.Resolve(c.WithDefaults().SecretOptions())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -66,7 +66,7 @@ func TestSecretPrecedence(t *testing.T) {
 			}
 			// A second start without the flags finds the same secret.
 			if tt.source == meshsecret.FromCreated || tt.source == meshsecret.FromJoin {
-				again, source, err := resolveSecret(Config{DataDir: dir}.withDefaults())
+				again, source, err := meshsecret.Resolve(Config{DataDir: dir}.WithDefaults().SecretOptions())
 				if err != nil || string(again) != string(got) || source != meshsecret.FromStored {
 					t.Errorf("restart: %q from %q (%v), want %q from the data dir", again, source, err, got)
 				}
@@ -101,7 +101,7 @@ func TestSecretClashes(t *testing.T) {
 
 func TestJoinAddsPeers(t *testing.T) {
 	token := meshsecret.Token{Secret: []byte("s"), Addrs: []string{"192.0.2.7:6783", "[2001:db8::7]:6783"}}.String()
-	c := Config{Join: token, Peers: []string{"198.51.100.1"}}.withDefaults()
+	c := Config{Join: token, Peers: []string{"198.51.100.1"}}.WithDefaults()
 	want := []string{"198.51.100.1", "192.0.2.7:6783", "[2001:db8::7]:6783"}
 	if !slices.Equal(c.Peers, want) {
 		t.Fatalf("peers %v, want %v", c.Peers, want)

@@ -1,4 +1,7 @@
-package daemon
+// Package config is what `weave-switch up` takes: every setting of a
+// router, its defaults, and the checks that can be made without touching
+// the system.
+package config
 
 import (
 	"errors"
@@ -14,7 +17,6 @@ import (
 	"github.com/weave-switch/weave-switch/api"
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/gossip/mesh"
-	"github.com/weave-switch/weave-switch/host"
 	"github.com/weave-switch/weave-switch/internal/meshsecret"
 	"github.com/weave-switch/weave-switch/isolation"
 	"github.com/weave-switch/weave-switch/kernel"
@@ -115,13 +117,10 @@ type Config struct {
 	Allow []string
 	// Logger; if nil, slog.Default().
 	Logger *slog.Logger
-
-	// failAfter names a start step that fails right after it ran, so
-	// that tests can check what a failed start leaves behind.
-	failAfter string
 }
 
-func (c Config) withDefaults() Config {
+// WithDefaults fills in every setting left empty.
+func (c Config) WithDefaults() Config {
 	if c.Listen == "" {
 		c.Listen = "0.0.0.0:" + strconv.Itoa(DefaultPort)
 	}
@@ -198,7 +197,7 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("--allow %q: %w", a, err))
 		}
 	}
-	errs = append(errs, c.secretOptions().Validate()...)
+	errs = append(errs, c.SecretOptions().Validate()...)
 	known := map[string]bool{"": true, "sleeve": true, "wireguard": true, "quic": true}
 	if !known[c.Transport] {
 		errs = append(errs, fmt.Errorf("--transport: %q is not sleeve, wireguard or quic", c.Transport))
@@ -233,18 +232,9 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// peerName is --name, else the name kept in the data directory (made
-// on the first start).
-func peerName(c Config) (frame.PeerName, error) {
-	if c.Name != "" {
-		return frame.ParsePeerName(c.Name)
-	}
-	return host.LoadOrCreatePeerName(c.DataDir)
-}
-
-// offered returns the transports this router offers besides the sleeve:
+// Offered returns the transports this router offers besides the sleeve:
 // Offer, the default Transport and every per-peer choice.
-func (c Config) offered() map[string]bool {
+func (c Config) Offered() map[string]bool {
 	out := map[string]bool{}
 	for _, o := range append(c.Offer, c.Transport) {
 		out[o] = true
@@ -259,9 +249,15 @@ func (c Config) offered() map[string]bool {
 	return out
 }
 
-func (c Config) queues() int {
+// TAPQueues is the number of TAP queues to open.
+func (c Config) TAPQueues() int {
 	if c.Queues > 0 {
 		return c.Queues
 	}
 	return min(runtime.NumCPU(), 4)
+}
+
+// SecretOptions are c's ways of giving the mesh's secret.
+func (c Config) SecretOptions() meshsecret.Options {
+	return meshsecret.Options{Insecure: c.Insecure, Password: c.Password, Join: c.Join, DataDir: c.DataDir, Logger: c.Logger}
 }
