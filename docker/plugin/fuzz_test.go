@@ -23,10 +23,10 @@ func FuzzRequests(f *testing.F) {
 		`{"NetworkID":"n1","EndpointID":"0123456789abcdef","Interface":{"Address":"10.32.0.2/13"}}`,
 		`{"NetworkID":"n1","EndpointID":"0123456789abcdef","SandboxKey":"/x"}`,
 		`{"PoolID":"net:10.40.7.0/24","Address":"10.40.7.300"}`, // bad address
-		`{"NetworkID":"n1","IPv4Data":[{"Pool":"zz"}]}`,          // bad pool
-		`{"PoolID":`,                                             // truncated
-		`{} {}`,                                                  // two values
-		`[1,2]`,                                                  // wrong type
+		`{"NetworkID":"n1","IPv4Data":[{"Pool":"zz"}]}`,         // bad pool
+		`{"PoolID":`, // truncated
+		`{} {}`,      // two values
+		`[1,2]`,      // wrong type
 	}
 	methods := []string{}
 	r := newRig(&testing.T{}, "")

@@ -120,7 +120,9 @@ func (s *Service) requestPool(_ context.Context, req requestPoolRequest) (reques
 }
 
 // releasePool implements IpamDriver.ReleasePool: a pool holds nothing.
-func (s *Service) releasePool(context.Context, releasePoolRequest) (empty, error) { return empty{}, nil }
+func (s *Service) releasePool(context.Context, releasePoolRequest) (empty, error) {
+	return empty{}, nil
+}
 
 // requestAddress implements IpamDriver.RequestAddress: the gateway is
 // this host's exposed address in the subnet; a preferred address is
