@@ -7,12 +7,23 @@ LDFLAGS := -X github.com/weave-switch/weave-switch/daemon.Version=$(VERSION)
 PKGS    := ./...
 FUZZTIME ?= 20s
 
-.PHONY: all build deps test unit race fuzz netns-test qemu-test demo bench lint vet clean
+PLUGIN_DIR := build/docker-plugin
+
+.PHONY: all build docker-plugin deps test unit race fuzz netns-test qemu-test demo bench lint vet clean
 
 all: build
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/weave-switch
+
+# The managed (v2) Docker plugin's directory, for
+# `docker plugin create weave-switch/net:VERSION build/docker-plugin`:
+# its config and a rootfs holding only the static forwarder.
+docker-plugin:
+	rm -rf $(PLUGIN_DIR)
+	mkdir -p $(PLUGIN_DIR)/rootfs/run/docker/plugins $(PLUGIN_DIR)/rootfs/run/weave-switch
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(PLUGIN_DIR)/rootfs/weave-switch-docker-plugin ./cmd/weave-switch-docker-plugin
+	cp deploy/docker-plugin/config.json $(PLUGIN_DIR)/config.json
 
 deps:
 	scripts/deps.sh
@@ -66,4 +77,4 @@ vet:
 	$(GO) vet $(PKGS)
 
 clean:
-	rm -rf bin
+	rm -rf bin build
