@@ -238,7 +238,7 @@ func (s *Service) Handler() http.Handler {
 			}
 			s.metrics.observe(method, err)
 			if err != nil {
-				s.log.Warn("docker plugin call failed", "call", method, "err", err)
+				s.log.Warn("docker plugin call failed", "call", method, "request", string(body), "err", err)
 			} else {
 				s.log.Debug("docker plugin call", "call", method, "request", string(body))
 			}
