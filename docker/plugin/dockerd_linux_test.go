@@ -99,8 +99,8 @@ func (l *callLog) mark(flow string) {
 }
 
 func (l *callLog) Enabled(context.Context, slog.Level) bool { return true }
-func (l *callLog) WithAttrs([]slog.Attr) slog.Handler      { return l }
-func (l *callLog) WithGroup(string) slog.Handler           { return l }
+func (l *callLog) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *callLog) WithGroup(string) slog.Handler            { return l }
 func (l *callLog) Handle(_ context.Context, r slog.Record) error {
 	var b strings.Builder
 	switch r.Message {
@@ -128,6 +128,55 @@ func (l *callLog) Handle(_ context.Context, r slog.Record) error {
 	return nil
 }
 
+// testRouter is the part of a router the driver works with: the bridge,
+// isolation, attach and the driver, started and stopped together (the
+// allocator outlives it, as its database does).
+type testRouter struct {
+	t      *testing.T
+	self   frame.PeerName
+	bridge string
+	dir    string
+	ipm    *ipam.Service
+	log    *slog.Logger
+
+	iso  *isolation.Service
+	att  *attach.Service
+	plug *Service
+}
+
+func (r *testRouter) start() {
+	t := r.t
+	const mtu = 1410
+	if _, err := host.EnsureBridge(host.Bridge{Name: r.bridge, MTU: mtu, MAC: host.BridgeMAC(r.self)}); err != nil {
+		t.Fatal(err)
+	}
+	r.iso = isolation.NewService(isolation.ServiceConfig{Self: r.self, Bridge: r.bridge, Isolate: true, DataDir: r.dir, Addresses: r.ipm, Logger: r.log})
+	if err := r.iso.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	r.att = attach.New(attach.Config{Bridge: r.bridge, MTU: mtu, Addresses: r.ipm, Ports: r.iso, Switch: nopSwitch{}, Logger: r.log})
+	r.plug = New(Config{Sockets: []string{"/run/docker/plugins/weave-switch.sock", "/run/weave-switch/plugin.sock"}, Bridge: r.bridge,
+		StateFile: filepath.Join(r.dir, "docker-plugin.json"), Addresses: r.ipm, Host: r.iso, Endpoints: r.att, Logger: r.log})
+	if err := r.plug.Start(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// stop stops the router as `weave-switch up` does on SIGTERM: the
+// bridge it made goes too, the containers' veths stay.
+func (r *testRouter) stop() {
+	if r.plug == nil {
+		return
+	}
+	if err := r.plug.Close(); err != nil {
+		r.t.Errorf("plugin close: %v", err)
+	}
+	r.att.Close()
+	r.iso.Close()
+	_ = host.DeleteLink(r.bridge)
+	r.plug = nil
+}
+
 type nopSwitch struct{}
 
 func (nopSwitch) ClaimMAC(frame.MAC) bool  { return false }
@@ -148,34 +197,18 @@ func runDockerdChild(t *testing.T, pluginDir string) {
 	ctx := t.Context()
 
 	// The router's services, as the daemon builds them, on a bridge.
-	const bridge, mtu = "weave", 1410
+	const bridge = "weave"
 	self, _ := frame.ParsePeerName("02:00:00:00:aa:01")
-	if _, err := host.EnsureBridge(host.Bridge{Name: bridge, MTU: mtu, MAC: host.BridgeMAC(self)}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = host.DeleteLink(bridge) })
 	ipm := ipam.New(ipam.Config{Self: self, Range: netip.MustParsePrefix("10.32.0.0/12"), Seeds: []frame.PeerName{self}, Yield: true,
 		DataDir: tmp, Logger: logger})
 	if err := ipm.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ipm.Close() })
-	iso := isolation.NewService(isolation.ServiceConfig{Self: self, Bridge: bridge, Isolate: true, DataDir: tmp, Addresses: ipm, Logger: logger})
-	if err := iso.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { iso.Close() })
-	att := attach.New(attach.Config{Bridge: bridge, MTU: mtu, Addresses: ipm, Ports: iso, Switch: nopSwitch{}, Logger: logger})
-	t.Cleanup(func() { att.Close() })
-	plug := New(Config{Sockets: []string{"/run/docker/plugins/weave-switch.sock", "/run/weave-switch/plugin.sock"}, Bridge: bridge,
-		StateFile: filepath.Join(tmp, "docker-plugin.json"), Addresses: ipm, Host: iso, Endpoints: att, Logger: logger})
-	if err := plug.Start(); err != nil {
-		t.Fatal(err)
-	}
+	rt := &testRouter{t: t, self: self, bridge: bridge, dir: tmp, ipm: ipm, log: logger}
+	rt.start()
 	t.Cleanup(func() {
-		if err := plug.Close(); err != nil {
-			t.Errorf("plugin close: %v", err)
-		}
+		rt.stop()
 		if out, _ := exec.Command("iptables", "-S", "FORWARD").CombinedOutput(); strings.Contains(string(out), "weave-switch") {
 			t.Errorf("FORWARD rules left:\n%s", out)
 		}
@@ -206,7 +239,7 @@ func runDockerdChild(t *testing.T, pluginDir string) {
 		for _, id := range strings.Fields(d.out("ps", "-aq")) {
 			d.out("rm", "-f", id)
 		}
-		for _, n := range []string{"wsnet", "wsnet2", "wsnet3"} {
+		for _, n := range []string{"wsnet", "wsnet2", "wsnet3", "wsdef"} {
 			d.out("network", "rm", n)
 		}
 		d.out("plugin", "rm", "-f", "wsplug/net:test")
@@ -320,6 +353,33 @@ func runDockerdChild(t *testing.T, pluginDir string) {
 	}
 	ipm.Release(docker.ContainerKey(id))
 
+	// A router restart while containers run: the endpoints are put back
+	// on the new bridge with their rules.
+	log.mark("router restart (plugin, attach, isolation, bridge)")
+	rt.stop()
+	rt.start()
+	d.must("exec", "c1", "ping", "-c", "2", "-W", "5", a2.Addr().String())
+
+	// What reaches the driver: a preferred address on a network created
+	// without --subnet, and an endpoint's driver options given at run.
+	log.mark("docker run --network wsnet --ip 10.32.0.78 (c5, network without --subnet)")
+	out, err := d.run("run", "-d", "--name", "c5", "--network", "wsnet", "--ip", "10.32.0.78", "wsbox:test", "sleep", "3600")
+	t.Logf("docker run --ip on a network without --subnet: err=%v: %s", err, out)
+	d.out("rm", "-f", "c5")
+	log.mark("docker network create --subnet " + def.String() + " wsdef; docker run --network wsdef --ip 10.32.0.77 (c6)")
+	d.must("network", "create", "-d", "weave-switch", "--ipam-driver", "weave-switch", "--subnet", def.String(), "wsdef")
+	d.must("run", "-d", "--name", "c6", "--network", "wsdef", "--ip", "10.32.0.77", "wsbox:test", "sleep", "3600")
+	if a := d.addr("c6", "ethwe0"); a.String() != "10.32.0.77/13" {
+		t.Fatalf("c6 %s", a)
+	}
+	d.must("exec", "c6", "ping", "-c", "1", "-W", "5", a1.Addr().String())
+	log.mark("docker run --network name=wsnet,driver-opt=weave.cidr=net:10.40.9.0/24 (c7)")
+	out, err = d.run("run", "-d", "--name", "c7", "--network", "name=wsnet,driver-opt=weave.cidr=net:10.40.9.0/24", "wsbox:test", "sleep", "3600")
+	t.Logf("docker run --network name=...,driver-opt=...: err=%v: %s", err, out)
+	log.mark("docker rm -f c6 c7; docker network rm wsdef")
+	d.out("rm", "-f", "c6", "c7")
+	d.must("network", "rm", "wsdef")
+
 	log.mark("docker rm -f c1 c2")
 	d.must("rm", "-f", "c1", "c2")
 	if got := keys(AddrKeyPrefix); len(got) != 0 {
@@ -331,7 +391,7 @@ func runDockerdChild(t *testing.T, pluginDir string) {
 	}
 	log.mark("docker network rm wsnet wsnet2")
 	d.must("network", "rm", "wsnet", "wsnet2")
-	if ex := iso.Status(false).Exposed; len(ex) != 0 {
+	if ex := rt.iso.Status(false).Exposed; len(ex) != 0 {
 		t.Fatalf("gateways left exposed: %v", ex)
 	}
 
@@ -342,7 +402,7 @@ func runDockerdChild(t *testing.T, pluginDir string) {
 	log.mark("docker network create -d wsplug/net:test --ipam-driver wsplug/net:test wsnet3")
 	d.must("network", "create", "-d", "wsplug/net:test", "--ipam-driver", "wsplug/net:test", "wsnet3")
 	log.mark("docker run --rm --network wsnet3 (c4)")
-	out := d.must("run", "--rm", "--name", "c4", "--network", "wsnet3", "wsbox:test", "ip", "-4", "addr", "show", "ethwe0")
+	out = d.must("run", "--rm", "--name", "c4", "--network", "wsnet3", "wsbox:test", "ip", "-4", "addr", "show", "ethwe0")
 	if m := inetRE.FindStringSubmatch(out); m == nil || !def.Contains(netip.MustParsePrefix(m[1]).Addr()) {
 		t.Fatalf("c4 through the managed plugin:\n%s", out)
 	}
@@ -353,7 +413,7 @@ func runDockerdChild(t *testing.T, pluginDir string) {
 	if got := keys(AddrKeyPrefix); len(got) != 0 {
 		t.Fatalf("addresses left: %v", got)
 	}
-	if ex := iso.Status(false).Exposed; len(ex) != 0 {
+	if ex := rt.iso.Status(false).Exposed; len(ex) != 0 {
 		t.Fatalf("gateways left exposed: %v", ex)
 	}
 
@@ -450,4 +510,3 @@ func tail(s string, n int) string {
 	lines := strings.Split(s, "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
-
