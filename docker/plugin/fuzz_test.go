@@ -3,8 +3,10 @@ package plugin
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
 )
 
@@ -28,11 +30,7 @@ func FuzzRequests(f *testing.F) {
 		`{} {}`,      // two values
 		`[1,2]`,      // wrong type
 	}
-	methods := []string{}
-	r := newRig(&testing.T{}, "")
-	for m := range r.s.handlers() {
-		methods = append(methods, m)
-	}
+	methods := slices.Sorted(maps.Keys(New(Config{}).handlers()))
 	for i, s := range seeds {
 		f.Add(uint8(i), []byte(s))
 	}
