@@ -154,6 +154,15 @@ func (s *Service) requestAddress(ctx context.Context, req requestAddressRequest)
 	if want.IsValid() {
 		if key, ok := s.ownerOf(want); ok {
 			if _, mine := docker.ContainerID(key); mine {
+				// No container identity reaches the driver: the grant
+				// trusts that only the container's own create asks for
+				// its reserved address, and refuses it while an endpoint
+				// has it.
+				for id, ep := range s.snapshot().Endpoints {
+					if slices.ContainsFunc(ep.Addrs, func(p netip.Prefix) bool { return p.Addr() == want }) {
+						return requestAddressResponse{}, fmt.Errorf("%s is in use by endpoint %.12s", want, id)
+					}
+				}
 				return requestAddressResponse{Address: netip.PrefixFrom(want, sub.Bits()).String()}, nil
 			}
 			return requestAddressResponse{}, fmt.Errorf("%s is in use (%s)", want, key)

@@ -225,6 +225,11 @@ func TestPreferredAddress(t *testing.T) {
 	if ad.Address != "10.32.0.9/13" {
 		t.Fatalf("granted %q", ad.Address)
 	}
+	r.must("NetworkDriver.CreateEndpoint", createEndpointRequest{NetworkID: netID, EndpointID: epID, Interface: &endpointInterface{Address: ad.Address}}, nil)
+	if e := r.call("IpamDriver.RequestAddress", requestAddressRequest{PoolID: poolID, Address: "10.32.0.9"}, nil); !strings.Contains(e, "in use by endpoint") {
+		t.Fatalf("granted twice: %q", e)
+	}
+	r.must("NetworkDriver.DeleteEndpoint", endpointRequest{NetworkID: netID, EndpointID: epID}, nil)
 	r.must("IpamDriver.ReleaseAddress", releaseAddressRequest{PoolID: poolID, Address: "10.32.0.9"}, nil)
 	if len(r.keys()[key]) != 1 {
 		t.Fatal("the container's address was released")
