@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/weave-switch/weave-switch/alloc/ipam"
 	"github.com/weave-switch/weave-switch/attach"
 	"github.com/weave-switch/weave-switch/docker"
@@ -188,8 +186,8 @@ func runDockerdChild(t *testing.T, pluginDir string) {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := unix.Mount("tmpfs", d, "tmpfs", 0, "mode=0755"); err != nil {
-			t.Fatalf("mount tmpfs on %s: %v", d, err)
+		if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "mode=0755", "tmpfs", d).CombinedOutput(); err != nil {
+			t.Fatalf("mount tmpfs on %s: %v: %s", d, err, out)
 		}
 	}
 	log := &callLog{}
