@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/host"
@@ -178,5 +179,28 @@ func (s *Service) DeleteEndpoint(ctx context.Context, ep Endpoint) error {
 		s.cfg.Switch.ForgetMAC(mac)
 	}
 	s.log.Info("endpoint deleted", "id", ep.ID, "veth", hv)
+	return nil
+}
+
+// endpointAddrWait bounds how long AddEndpointAddrs waits for the
+// runtime to configure the container end.
+const endpointAddrWait = 15 * time.Second
+
+// AddEndpointAddrs puts addrs on an endpoint's container end, in the
+// network namespace at nsPath, once the runtime has moved it there and
+// configured its first address (ep.Addrs[0]). It waits at most 15 s, or
+// until stop is closed.
+func (s *Service) AddEndpointAddrs(ep Endpoint, nsPath string, addrs []netip.Prefix, stop <-chan struct{}) error {
+	if len(ep.Addrs) == 0 {
+		return fmt.Errorf("endpoint %s has no address", ep.ID)
+	}
+	mac, err := net.ParseMAC(ep.MAC)
+	if err != nil {
+		return err
+	}
+	if err := host.AddAddrsWhenReady(nsPath, mac, ep.Addrs[0], addrs, endpointAddrWait, stop); err != nil {
+		return err
+	}
+	s.log.Info("endpoint addresses added", "id", ep.ID, "addrs", addrs)
 	return nil
 }

@@ -231,6 +231,9 @@ func runDockerdChild(t *testing.T, pluginDir string) {
 	d := &dockerCLI{t: t, host: "unix://" + sock}
 	t.Cleanup(func() {
 		if t.Failed() {
+			log.mu.Lock()
+			t.Logf("plugin calls and logs:\n%s", tail(strings.Join(log.lines, "\n"), 40))
+			log.mu.Unlock()
 			b, _ := os.ReadFile(dlog.Name())
 			t.Logf("dockerd log (tail):\n%s", tail(string(b), 60))
 		}
@@ -371,12 +374,36 @@ func runDockerdChild(t *testing.T, pluginDir string) {
 		t.Fatalf("c6 %s", a)
 	}
 	d.must("exec", "c6", "ping", "-c", "1", "-W", "5", a1.Addr().String())
-	log.mark("docker run --network name=wsnet,driver-opt=weave.cidr=net:10.40.9.0/24 (c7)")
-	out, err = d.run("run", "-d", "--name", "c7", "--network", "name=wsnet,driver-opt=weave.cidr=net:10.40.9.0/24", "wsbox:test", "sleep", "3600")
-	t.Logf("docker run --network name=...,driver-opt=...: err=%v: %s", err, out)
+	// Extra addresses in the endpoint's driver options (as the API proxy
+	// gives them): on the container's interface, soon after the start.
+	log.mark("docker run --network name=wsnet,driver-opt=" + docker.ExtraOpt + "=10.40.9.5/24 (c7)")
+	d.must("run", "-d", "--name", "c7", "--network", "name=wsnet,driver-opt="+docker.ExtraOpt+"=10.40.9.5/24", "wsbox:test", "sleep", "3600")
+	for i := 0; ; i++ {
+		out := d.must("exec", "c7", "ip", "-4", "addr", "show", "ethwe0")
+		if strings.Contains(out, "inet 10.40.9.5/24") {
+			break
+		}
+		if i == 100 {
+			t.Fatalf("c7 has no 10.40.9.5/24:\n%s", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(keys(AddrKeyPrefix+"10.40.9.5")) != 1 {
+		t.Fatalf("10.40.9.5 not claimed: %v", keys(""))
+	}
 	log.mark("docker rm -f c6 c7; docker network rm wsdef")
 	d.out("rm", "-f", "c6", "c7")
 	d.must("network", "rm", "wsdef")
+	if len(keys(AddrKeyPrefix+"10.40.9.5")) != 0 {
+		t.Fatalf("10.40.9.5 not released: %v", keys(""))
+	}
+	// A preferred address on a network made without --subnet is refused
+	// by dockerd for connect too.
+	log.mark("docker network connect --ip 10.32.0.79 wsnet c7b (network without --subnet)")
+	d.must("create", "--name", "c7b", "--network", "none", "wsbox:test", "sleep", "3600")
+	out, err = d.run("network", "connect", "--ip", "10.32.0.79", "wsnet", "c7b")
+	t.Logf("docker network connect --ip on a network without --subnet: err=%v: %s", err, out)
+	d.out("rm", "-f", "c7b")
 
 	log.mark("docker rm -f c1 c2")
 	d.must("rm", "-f", "c1", "c2")

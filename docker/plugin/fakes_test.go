@@ -185,6 +185,7 @@ type fakeEndpoints struct {
 	mu       sync.Mutex
 	eps      map[string]attach.Endpoint
 	restored []string
+	added    []string
 	gone     map[string]bool
 }
 
@@ -219,6 +220,13 @@ func (f *fakeEndpoints) RestoreEndpoint(_ context.Context, ep attach.Endpoint) e
 	}
 	f.eps[ep.ID] = ep
 	f.restored = append(f.restored, ep.ID)
+	return nil
+}
+
+func (f *fakeEndpoints) AddEndpointAddrs(ep attach.Endpoint, nsPath string, addrs []netip.Prefix, _ <-chan struct{}) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.added = append(f.added, fmt.Sprint(ep.ID, " ", nsPath, " ", addrs))
 	return nil
 }
 

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
+	"strings"
 
 	"github.com/weave-switch/weave-switch/api"
 	"github.com/weave-switch/weave-switch/attach"
+	"github.com/weave-switch/weave-switch/docker"
 )
 
 // ContainerIfPrefix is the name libnetwork gives the container end of an
@@ -79,8 +82,9 @@ func (s *Service) deleteNetwork(ctx context.Context, req networkRequest) (empty,
 }
 
 // createEndpoint implements NetworkDriver.CreateEndpoint: the veth pair
-// with its isolation rules (the address comes from IPAM, in the request).
-// It returns the MAC unless dockerd gave one.
+// with its isolation rules (the address comes from IPAM, in the request;
+// more may come in the docker.ExtraOpt driver option). It returns the
+// MAC unless dockerd gave one.
 func (s *Service) createEndpoint(ctx context.Context, req createEndpointRequest) (createEndpointResponse, error) {
 	if req.Interface == nil || req.Interface.Address == "" {
 		return createEndpointResponse{}, errors.New("CreateEndpoint: no IPv4 address (a weave-switch network needs one)")
@@ -89,24 +93,103 @@ func (s *Service) createEndpoint(ctx context.Context, req createEndpointRequest)
 	if err != nil || !addr.Addr().Is4() {
 		return createEndpointResponse{}, fmt.Errorf("CreateEndpoint: address %q is not an IPv4 CIDR", req.Interface.Address)
 	}
+	extra, err := parseExtra(req.Options[docker.ExtraOpt])
+	if err != nil {
+		return createEndpointResponse{}, err
+	}
 	sub := addr.Masked()
 	if n, ok := s.snapshot().Networks[req.NetworkID]; ok {
 		sub = n.Subnet
 	}
-	ep, err := s.cfg.Endpoints.CreateEndpoint(ctx, attach.EndpointRequest{
-		ID: req.EndpointID, MAC: req.Interface.MacAddress, Addrs: []netip.Prefix{addr}, Subnets: []netip.Prefix{sub},
-	})
+	claimed, err := s.claimExtra(ctx, extra)
 	if err != nil {
 		return createEndpointResponse{}, err
 	}
-	if err := s.update(func(st *state) { st.Endpoints[req.EndpointID] = endpoint{Network: req.NetworkID, Endpoint: ep} }); err != nil {
+	release := func() {
+		for _, k := range claimed {
+			s.cfg.Addresses.Release(k)
+		}
+	}
+	addrs, subnets := []netip.Prefix{addr}, []netip.Prefix{sub}
+	for _, p := range extra {
+		if !slices.Contains(addrs, p) {
+			addrs = append(addrs, p)
+		}
+		if !slices.Contains(subnets, p.Masked()) {
+			subnets = append(subnets, p.Masked())
+		}
+	}
+	ep, err := s.cfg.Endpoints.CreateEndpoint(ctx, attach.EndpointRequest{
+		ID: req.EndpointID, MAC: req.Interface.MacAddress, Addrs: addrs, Subnets: subnets,
+	})
+	if err != nil {
+		release()
+		return createEndpointResponse{}, err
+	}
+	if err := s.update(func(st *state) {
+		st.Endpoints[req.EndpointID] = endpoint{Network: req.NetworkID, Extra: extra, Claimed: claimed, Endpoint: ep}
+	}); err != nil {
 		_ = s.cfg.Endpoints.DeleteEndpoint(ctx, ep)
+		release()
 		return createEndpointResponse{}, err
 	}
 	if req.Interface.MacAddress != "" {
 		return createEndpointResponse{}, nil
 	}
 	return createEndpointResponse{Interface: &endpointInterface{MacAddress: ep.MAC}}, nil
+}
+
+// parseExtra reads the docker.ExtraOpt option: IPv4 host addresses with
+// their prefix lengths, comma-separated.
+func parseExtra(v any) ([]netip.Prefix, error) {
+	if v == nil {
+		return nil, nil
+	}
+	str, ok := v.(string)
+	if !ok {
+		return nil, fmt.Errorf("driver option %s: want a string, got %T", docker.ExtraOpt, v)
+	}
+	var out []netip.Prefix
+	for _, f := range strings.Split(str, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil || !p.Addr().Is4() || p.Bits() > 30 || p.Addr() == p.Masked().Addr() || p.Addr() == lastAddr(p) {
+			return nil, fmt.Errorf("driver option %s: %q is not an IPv4 host address with its prefix length (10.40.3.7/24)", docker.ExtraOpt, f)
+		}
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// claimExtra makes sure each extra address is the endpoint's: held by a
+// container's own key (the API proxy reserved it), or claimed here under
+// AddrKeyPrefix. It returns the keys it claimed.
+func (s *Service) claimExtra(ctx context.Context, extra []netip.Prefix) (claimed []string, err error) {
+	defer func() {
+		if err != nil {
+			for _, k := range claimed {
+				s.cfg.Addresses.Release(k)
+			}
+		}
+	}()
+	for _, p := range extra {
+		if key, ok := s.ownerOf(p.Addr()); ok {
+			if _, mine := docker.ContainerID(key); !mine {
+				return claimed, fmt.Errorf("driver option %s: %s is in use (%s)", docker.ExtraOpt, p.Addr(), key)
+			}
+			continue
+		}
+		key := AddrKeyPrefix + p.Addr().String()
+		if _, _, err := s.cfg.Addresses.Assign(ctx, key, []netip.Prefix{p}, nil); err != nil {
+			return claimed, fmt.Errorf("driver option %s: %w", docker.ExtraOpt, err)
+		}
+		claimed = append(claimed, key)
+	}
+	return claimed, nil
 }
 
 // endpointOperInfo implements NetworkDriver.EndpointOperInfo.
@@ -128,6 +211,9 @@ func (s *Service) deleteEndpoint(ctx context.Context, req endpointRequest) (empt
 	if err := s.cfg.Endpoints.DeleteEndpoint(ctx, ep.Endpoint); err != nil {
 		return empty{}, err
 	}
+	for _, k := range ep.Claimed {
+		s.cfg.Addresses.Release(k)
+	}
 	return empty{}, s.update(func(st *state) { delete(st.Endpoints, req.EndpointID) })
 }
 
@@ -142,6 +228,9 @@ func (s *Service) join(_ context.Context, req joinRequest) (joinResponse, error)
 	}
 	if ep, ok := st.Endpoints[req.EndpointID]; ok {
 		cv = ep.ContainerVeth
+		if len(ep.Extra) > 0 {
+			s.addExtra(ep, req.SandboxKey)
+		}
 	}
 	resp := joinResponse{InterfaceName: interfaceName{SrcName: cv, DstPrefix: ContainerIfPrefix}}
 	if n, ok := st.Networks[req.NetworkID]; ok && n.Gateway.IsValid() {
@@ -150,6 +239,19 @@ func (s *Service) join(_ context.Context, req joinRequest) (joinResponse, error)
 		resp.DisableGatewayService = true
 	}
 	return resp, nil
+}
+
+// addExtra puts an endpoint's extra addresses on its container end once
+// dockerd has moved it into the container (after Join answers), in the
+// background.
+func (s *Service) addExtra(ep endpoint, sandbox string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.goLocked(func() {
+		if err := s.cfg.Endpoints.AddEndpointAddrs(ep.Endpoint, sandbox, ep.Extra, s.stop); err != nil {
+			s.log.Warn("extra addresses not added to the container", "endpoint", short(ep.ID), "addrs", ep.Extra, "err", err)
+		}
+	})
 }
 
 // restore puts back what an earlier run made: the gateways this driver

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -365,5 +366,45 @@ func TestStartServesAndCloseCleans(t *testing.T) {
 	}
 	if len(r.fw.rules) != 0 {
 		t.Fatal("FORWARD rules left")
+	}
+}
+
+// TestExtraAddresses: the docker.ExtraOpt driver option adds addresses
+// to the port and, after Join, to the container; those the driver
+// claimed go with the endpoint, a container's own stay.
+func TestExtraAddresses(t *testing.T) {
+	r := newRig(t, "")
+	poolID, _ := r.createNetwork(netID, requestPoolRequest{})
+	own := docker.ContainerKey("c0ffee")
+	if _, _, err := r.a.Assign(t.Context(), own, []netip.Prefix{netip.MustParsePrefix("10.40.1.7/24")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var ad requestAddressResponse
+	r.must("IpamDriver.RequestAddress", requestAddressRequest{PoolID: poolID}, &ad)
+	opts := map[string]any{docker.ExtraOpt: "10.40.9.5/24, 10.40.1.7/24"}
+	r.must("NetworkDriver.CreateEndpoint", createEndpointRequest{NetworkID: netID, EndpointID: epID, Interface: &endpointInterface{Address: ad.Address}, Options: opts}, nil)
+	ep := r.eps.eps[epID]
+	if fmt.Sprint(ep.Addrs) != "["+ad.Address+" 10.40.9.5/24 10.40.1.7/24]" || fmt.Sprint(ep.Subnets) != "[10.32.0.0/13 10.40.9.0/24 10.40.1.0/24]" {
+		t.Fatalf("endpoint %+v", ep)
+	}
+	if len(r.keys()[AddrKeyPrefix+"10.40.9.5"]) != 1 {
+		t.Fatalf("10.40.9.5 not claimed: %v", r.keys())
+	}
+	r.must("NetworkDriver.Join", joinRequest{NetworkID: netID, EndpointID: epID, SandboxKey: "/run/docker/netns/x"}, nil)
+	r.s.done.Wait()
+	if fmt.Sprint(r.eps.added) != "["+epID+" /run/docker/netns/x [10.40.9.5/24 10.40.1.7/24]]" {
+		t.Fatalf("added %v", r.eps.added)
+	}
+	r.must("NetworkDriver.DeleteEndpoint", endpointRequest{NetworkID: netID, EndpointID: epID}, nil)
+	if k := r.keys(); len(k[AddrKeyPrefix+"10.40.9.5"]) != 0 || len(k[own]) != 1 {
+		t.Fatalf("after delete: %v", k)
+	}
+
+	for _, bad := range []any{"10.40.9.0/24", "10.40.9.5", "nope", 7, "10.32.0.1/13"} {
+		e := r.call("NetworkDriver.CreateEndpoint", createEndpointRequest{NetworkID: netID, EndpointID: epID, Interface: &endpointInterface{Address: ad.Address},
+			Options: map[string]any{docker.ExtraOpt: bad}}, nil)
+		if !strings.Contains(e, docker.ExtraOpt) {
+			t.Errorf("%v: %q", bad, e)
+		}
 	}
 }

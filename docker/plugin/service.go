@@ -45,6 +45,10 @@ type Endpoints interface {
 	CreateEndpoint(ctx context.Context, req attach.EndpointRequest) (attach.Endpoint, error)
 	RestoreEndpoint(ctx context.Context, ep attach.Endpoint) error
 	DeleteEndpoint(ctx context.Context, ep attach.Endpoint) error
+	// AddEndpointAddrs puts addrs on the container end once the runtime
+	// has moved and configured it in the namespace at nsPath; it waits
+	// (a while, or until stop is closed).
+	AddEndpointAddrs(ep attach.Endpoint, nsPath string, addrs []netip.Prefix, stop <-chan struct{}) error
 }
 
 // Firewall lets bridged and masqueraded traffic of the bridge through
@@ -95,12 +99,13 @@ type Service struct {
 	closed  bool
 	srv     *http.Server
 	lns     []net.Listener
+	stop    chan struct{} // closed by Close: ends the goroutines
 	done    sync.WaitGroup
 }
 
 // New builds a Service; it does no I/O.
 func New(cfg Config) *Service {
-	s := &Service{cfg: cfg, log: cfg.Logger, metrics: newMetrics(), st: newState()}
+	s := &Service{cfg: cfg, log: cfg.Logger, metrics: newMetrics(), st: newState(), stop: make(chan struct{})}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -195,6 +200,20 @@ func listenUnix(path string) (net.Listener, error) {
 	return ln, nil
 }
 
+// goLocked runs f as a tracked goroutine unless the Service is closing;
+// s.mu is held.
+func (s *Service) goLocked(f func()) bool {
+	if s.closed {
+		return false
+	}
+	s.done.Add(1)
+	go func() {
+		defer s.done.Done()
+		f()
+	}()
+	return true
+}
+
 // closeListeners stops serving and removes the sockets.
 func (s *Service) closeListeners() {
 	if s.srv != nil {
@@ -221,6 +240,7 @@ func (s *Service) Close() error {
 		return nil
 	}
 	s.closed = true
+	close(s.stop)
 	s.mu.Unlock()
 	s.closeListeners()
 	return s.cfg.Firewall.Remove(s.cfg.Bridge)

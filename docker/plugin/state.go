@@ -40,6 +40,11 @@ type gateway struct {
 
 type endpoint struct {
 	Network string `json:"network"`
+	// Extra are the addresses of the docker.ExtraOpt driver option (also
+	// in Endpoint.Addrs), and Claimed the allocator keys this driver
+	// claimed them under (released with the endpoint).
+	Extra   []netip.Prefix `json:"extra,omitempty"`
+	Claimed []string       `json:"claimed,omitempty"`
 	attach.Endpoint
 }
 
