@@ -47,6 +47,27 @@ type Status struct {
 	IPAM        *IPAMStatus      `json:"ipam,omitempty"`
 	// Host is isolation, exposed addresses and services (see host.go).
 	Host *HostStatus `json:"host,omitempty"`
+	// Docker is the Docker integration; absent with --no-docker.
+	Docker *DockerStatus `json:"docker,omitempty"`
+}
+
+// DockerStatus is the state of the Docker integration: the network
+// plugin, the API proxy and the events watcher.
+type DockerStatus struct {
+	// Host is the Docker daemon's address; Connected whether the
+	// watcher follows its events now, Version its engine version.
+	Host      string `json:"host"`
+	Connected bool   `json:"connected"`
+	Version   string `json:"version,omitempty"`
+	// Error is why the watcher is not connected, if it is not.
+	Error string `json:"error,omitempty"`
+	// ProxySocket is where the Docker API proxy listens (DOCKER_HOST
+	// for `eval $(weave-switch env)`); PluginSockets where the network
+	// and IPAM plugin is served.
+	ProxySocket   string   `json:"proxy_socket"`
+	PluginSockets []string `json:"plugin_sockets"`
+	// Network is the Docker network the router made (weave).
+	Network string `json:"network,omitempty"`
 }
 
 // Fastpath is the kernel fast path's state.
