@@ -12,8 +12,8 @@ import (
 	"testing"
 
 	"github.com/weave-switch/weave-switch/api"
-	"github.com/weave-switch/weave-switch/isolation"
 	"github.com/weave-switch/weave-switch/internal/leakcheck"
+	"github.com/weave-switch/weave-switch/isolation"
 )
 
 // memAddrs is an allocator in memory: each key gets one address.
