@@ -150,7 +150,10 @@ func (f *fakeAtt) rec(s string) {
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, s)
 }
-func (f *fakeAtt) ContainerDied(_ context.Context, key string) bool { f.rec("died " + key); return true }
+func (f *fakeAtt) ContainerDied(_ context.Context, key string) bool {
+	f.rec("died " + key)
+	return true
+}
 func (f *fakeAtt) ContainerStarted(_ context.Context, t attach.Target) (bool, error) {
 	f.rec("started " + t.Key + " " + t.NetNS + " " + t.Name)
 	return true, nil
@@ -221,7 +224,11 @@ func TestWatcher(t *testing.T) {
 	var mu sync.Mutex
 	var released []string
 	s := New(Config{Docker: d, Addresses: addrs, Attachments: att, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond,
-		Released: func(key, how string, _ []netip.Addr) { mu.Lock(); released = append(released, key+" "+how); mu.Unlock() }})
+		Released: func(key, how string, _ []netip.Addr) {
+			mu.Lock()
+			released = append(released, key+" "+how)
+			mu.Unlock()
+		}})
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}
