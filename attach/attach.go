@@ -263,13 +263,16 @@ type target struct {
 
 // resolve works out what spec names: a network namespace (a PID, a path
 // or a name under /run/netns that exists), else a container the
-// Resolver knows. A container that is not running has no path.
+// Resolver knows by that name or ID. A container that is not running
+// has no path.
 func (s *Service) resolve(ctx context.Context, spec string) (target, error) {
 	path, nsErr := host.NetNSPath(spec)
 	if nsErr == nil {
 		return target{path: path, key: path}, nil
 	}
-	if s.cfg.Resolver == nil || spec == "" || strings.ContainsRune(spec, '/') {
+	// A number is a PID only: a process that is gone must not turn into
+	// a container whose ID starts with its digits.
+	if s.cfg.Resolver == nil || spec == "" || strings.ContainsRune(spec, '/') || strings.Trim(spec, "0123456789") == "" {
 		return target{}, &api.BadRequestError{Err: nsErr}
 	}
 	t, ok, err := s.cfg.Resolver.Resolve(ctx, spec)
@@ -344,10 +347,12 @@ func (s *Service) attachLocked(ctx context.Context, t target, req api.AttachRequ
 	}
 	s.attachments[t.key] = e
 	s.mu.Unlock()
-	if prev != nil && !prev.Stopped && prev.HostVeth != a.HostVeth {
+	if prev != nil && !prev.Stopped && prev.HostVeth != "" && prev.HostVeth != a.HostVeth {
 		// The container's earlier namespace ended unnoticed: its port's
-		// rules go.
-		s.unisolatePort(ctx, prev.Attachment)
+		// rules go (its MAC lives on in the new one).
+		if err := s.cfg.Ports.RemovePort(ctx, prev.HostVeth); err != nil {
+			s.log.Warn("remove isolation rules", "veth", prev.HostVeth, "err", err)
+		}
 		_ = deleteVeth(prev.HostVeth)
 	}
 	s.log.Info("attached", "netns", t.path, "container", t.name, "veth", a.HostVeth, "mac", a.MAC, "addrs", a.Addrs)

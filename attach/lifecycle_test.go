@@ -106,7 +106,8 @@ func TestResolveOrder(t *testing.T) {
 	os.WriteFile(nsPath, nil, 0o600)
 	web := Target{NetNS: nsFile(t, "web"), Key: "docker:abc", Name: "web"}
 	s := New(Config{Addresses: newMemAddrs(), Ports: nopPorts{}, Switch: nopSwitch{},
-		Resolver: fakeResolver{byName: map[string]Target{"web": web, "stopped": {Key: "docker:def", Name: "stopped"}}}})
+		Resolver: fakeResolver{byName: map[string]Target{"web": web, "stopped": {Key: "docker:def", Name: "stopped"},
+			"999999999": {Key: "docker:999999999abc", Name: "digits"}}}})
 	ctx := context.Background()
 
 	if tg, err := s.resolve(ctx, nsPath); err != nil || tg.key != nsPath || tg.container {
@@ -119,6 +120,9 @@ func TestResolveOrder(t *testing.T) {
 	var bad *api.BadRequestError
 	if !errors.As(err, &bad) || !strings.Contains(err.Error(), `no container "nosuch-ws-test"`) {
 		t.Errorf("resolve(nosuch) error = %v", err)
+	}
+	if tg, err := s.resolve(ctx, "999999999"); err == nil {
+		t.Errorf("resolve(a gone PID) = %+v, a container", tg)
 	}
 	if _, err := s.Attach(ctx, api.AttachRequest{NetNS: "stopped"}); !errors.As(err, &bad) || !strings.Contains(err.Error(), "not running") {
 		t.Errorf("Attach(stopped) error = %v", err)

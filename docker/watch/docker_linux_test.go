@@ -229,7 +229,7 @@ func TestDockerInner(t *testing.T) {
 	}
 	_, keyErr := os.Stat("/etc/docker/key.json")
 	t.Cleanup(func() {
-		for _, c := range []string{"wsw-a", "wsw-b", "wsw-c", "wsw-d"} {
+		for _, c := range []string{"wsw-a", "wsw-b", "wsw-c", "wsw-d", "wsw-e"} {
 			d.run("rm", "-f", c)
 		}
 		d.stop()
@@ -382,6 +382,18 @@ func TestDockerInner(t *testing.T) {
 		t.Errorf("release after the daemon's restart = %+v (want %s)", r, keyC)
 	}
 	t.Logf("after dockerd restarted: docker rm -f -> addresses released: %v", r.at.Sub(start))
+	// Detach by name releases at once.
+	d.must(t, "run", "-d", "--network", "none", "--name", "wsw-e", "wsw-busybox:test", "sleep", "1000")
+	if _, err := att.Attach(ctx, api.AttachRequest{NetNS: "wsw-e"}); err != nil {
+		t.Fatalf("attach wsw-e: %v", err)
+	}
+	keyE := docker.ContainerKey(d.must(t, "inspect", "-f", "{{.Id}}", "wsw-e"))
+	if r, err := att.Detach(ctx, api.DetachRequest{NetNS: "wsw-e"}); err != nil || !r.Detached || len(r.Released) != 1 || ipam.has(keyE) {
+		t.Errorf("detach wsw-e = %+v, %v", r, err)
+	}
+	if _, ok := attachment("wsw-e"); ok || strings.Contains(addrIn("wsw-e"), "inet ") {
+		t.Errorf("wsw-e still attached: %q", addrIn("wsw-e"))
+	}
 	if links, _ := host.BridgePorts(br); len(links) != 0 {
 		t.Errorf("veths left on the bridge: %v", links)
 	}
