@@ -88,7 +88,9 @@ type Service struct {
 
 	mu        sync.Mutex
 	connected bool
-	sessions  int // event subscriptions that reached the daemon
+	sessions  int            // event subscriptions that reached the daemon
+	released  map[string]int // containers whose addresses were released, by how they were found gone
+	attached  int            // containers attached again when they started
 }
 
 // New builds a Service; it does no I/O.
@@ -99,7 +101,7 @@ func New(cfg Config) *Service {
 	if cfg.MaxBackoff < cfg.MinBackoff {
 		cfg.MaxBackoff = max(5*time.Second, cfg.MinBackoff)
 	}
-	s := &Service{cfg: cfg, log: cfg.Logger, names: NewNames(cfg.Docker)}
+	s := &Service{cfg: cfg, log: cfg.Logger, names: NewNames(cfg.Docker), released: map[string]int{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -229,6 +231,9 @@ func (s *Service) handle(ctx context.Context, m events.Message) {
 		if ok, err := s.cfg.Attachments.ContainerStarted(ctx, t); err != nil {
 			s.log.Warn("attach container again", "container", t.Name, "err", err)
 		} else if ok {
+			s.mu.Lock()
+			s.attached++
+			s.mu.Unlock()
 			s.log.Info("container started: attached again", "container", t.Name)
 		}
 	}
@@ -246,6 +251,9 @@ func (s *Service) release(ctx context.Context, key, how string) {
 		}
 	}
 	if len(freed) > 0 {
+		s.mu.Lock()
+		s.released[how]++
+		s.mu.Unlock()
 		s.log.Info("container gone: addresses released", "key", key, "how", how, "addrs", freed)
 	}
 	if s.cfg.Released != nil {

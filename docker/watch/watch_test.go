@@ -13,6 +13,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/client"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/weave-switch/weave-switch/api"
 	"github.com/weave-switch/weave-switch/attach"
@@ -276,6 +277,11 @@ func TestWatcher(t *testing.T) {
 	d.up()
 	<-d.subscribed
 	wait(t, "reconciled again", func() bool { _, n := s.Connected(); return n == 2 })
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(s.Collector())
+	if mfs, err := reg.Gather(); err != nil || len(mfs) != 4 {
+		t.Errorf("metrics: %d families, %v", len(mfs), err)
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if !slices.Contains(released, "docker:gone2 reconcile") {
