@@ -142,6 +142,7 @@ func (s *Service) routineWatch(ctx context.Context) {
 	s.log.Debug("watch: started")
 	defer s.log.Debug("watch: stopped")
 	wait := s.cfg.MinBackoff
+	told := false // that the daemon is not reachable, at Info once per outage
 	for ctx.Err() == nil {
 		reached, err := s.session(ctx)
 		s.mu.Lock()
@@ -150,10 +151,14 @@ func (s *Service) routineWatch(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		if reached {
-			wait = s.cfg.MinBackoff
+		switch {
+		case reached:
+			wait, told = s.cfg.MinBackoff, false
 			s.log.Warn("docker events ended; reconnecting", "err", err)
-		} else {
+		case !told:
+			told = true
+			s.log.Info("docker daemon not reachable; trying again until it is", "err", err)
+		default:
 			s.log.Debug("docker daemon not reachable", "err", err, "retry_in", wait)
 		}
 		select {
