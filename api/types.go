@@ -203,7 +203,8 @@ type DataStats struct {
 
 // AttachRequest asks to attach a network namespace to the bridge.
 type AttachRequest struct {
-	// NetNS is a PID, a path, or a name under /run/netns.
+	// NetNS is a PID, a path, a name under /run/netns, or a Docker
+	// container's name or ID (a namespace of that name wins).
 	NetNS string `json:"netns"`
 	// CIDRs are the addresses to give the container, like 10.32.0.5/12.
 	// The allocator records them so that it never hands them out.
@@ -223,6 +224,11 @@ type Attachment struct {
 	HostVeth string         `json:"host_veth"`
 	MAC      string         `json:"mac"`
 	Addrs    []netip.Prefix `json:"addrs"`
+	// Container is the name of the container attached by name or ID.
+	Container string `json:"container,omitempty"`
+	// Stopped says the container is not running: it has no namespace
+	// and no veth, and keeps its MAC and addresses for its next start.
+	Stopped bool `json:"stopped,omitempty"`
 }
 
 // ConnectRequest asks to connect to a peer (or forget it).
@@ -238,6 +244,7 @@ type ForgetResponse struct {
 
 // DetachRequest asks to detach a namespace.
 type DetachRequest struct {
+	// NetNS is named as in AttachRequest.
 	NetNS string `json:"netns"`
 }
 
