@@ -55,5 +55,5 @@ func Host(flag string) string {
 // NewClient is a client for the Docker daemon at host (see Host) that
 // negotiates the API version with it. It does no I/O.
 func NewClient(host string) (*client.Client, error) {
-	return client.New(client.WithHost(host), client.WithAPIVersionNegotiation())
+	return client.New(client.WithHost(host))
 }
