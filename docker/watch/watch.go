@@ -58,6 +58,9 @@ type Attachments interface {
 	ContainerRemoved(ctx context.Context, key string) []netip.Addr
 }
 
+// onConnectTimeout bounds Config.OnConnect.
+const onConnectTimeout = 30 * time.Second
+
 // Config configures a Service.
 type Config struct {
 	// Docker is the daemon's client (docker.NewClient); the caller
@@ -74,6 +77,10 @@ type Config struct {
 	// Released, if set, is called after a container's addresses were
 	// released, with how it was found gone ("destroy" or "reconcile").
 	Released func(key, how string, addrs []netip.Addr)
+	// OnConnect, if set, runs after every (re)connection's reconcile,
+	// before events are handled: the router makes its default network
+	// there. Its error is logged; the watcher goes on.
+	OnConnect func(ctx context.Context) error
 }
 
 // Service is the events watcher.
@@ -195,6 +202,13 @@ func (s *Service) session(ctx context.Context) (reached bool, err error) {
 	s.sessions++
 	s.mu.Unlock()
 	s.log.Info("following docker container events")
+	if s.cfg.OnConnect != nil {
+		octx, ocancel := context.WithTimeout(ctx, onConnectTimeout)
+		if err := s.cfg.OnConnect(octx); err != nil {
+			s.log.Warn("on connecting to the docker daemon", "err", err)
+		}
+		ocancel()
+	}
 	for {
 		select {
 		case <-ctx.Done():
