@@ -47,6 +47,9 @@ type Status struct {
 	IPAM        *IPAMStatus      `json:"ipam,omitempty"`
 	// Host is isolation, exposed addresses and services (see host.go).
 	Host *HostStatus `json:"host,omitempty"`
+	// DockerProxy is the unix socket of the Docker API proxy the router
+	// serves; empty if it serves none.
+	DockerProxy string `json:"docker_proxy,omitempty"`
 }
 
 // Fastpath is the kernel fast path's state.
