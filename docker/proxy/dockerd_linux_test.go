@@ -22,6 +22,7 @@ import (
 	"github.com/weave-switch/weave-switch/alloc/ipam"
 	"github.com/weave-switch/weave-switch/docker"
 	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/internal/leakcheck"
 	"github.com/weave-switch/weave-switch/internal/nstest"
 )
 
@@ -221,6 +222,13 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	return s.b.Write(p)
 }
 
+// String is what was written since the last take.
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 // take returns what was written since the last take.
 func (s *syncBuffer) take() string {
 	s.mu.Lock()
@@ -248,6 +256,7 @@ func requests(logs string) []string {
 // bridge driver stands in for the router's plugin), with addresses from
 // a real allocator.
 func TestProxyRealDockerd(t *testing.T) {
+	leakcheck.Check(t, 5*time.Second)
 	d := startDockerd(t)
 	d.importBusybox(t)
 	if _, err := d.docker("network", "create", "-d", "bridge", "--subnet", testRange, "--gateway", testGateway, docker.DefaultNetwork); err != nil {
@@ -474,6 +483,30 @@ func TestProxyRealDockerd(t *testing.T) {
 		cmd.Wait()
 		if string(rest) != "second\n" {
 			t.Errorf("logs -f rest %q", rest)
+		}
+	})
+	t.Run("close ends the streams under way", func(t *testing.T) {
+		var cmds []*exec.Cmd
+		for _, args := range [][]string{{"logs", "-f", "c1"}, {"attach", "c1"}} {
+			cmd := exec.Command("docker", args...)
+			cmd.Env = append(os.Environ(), "DOCKER_HOST="+viaProxy, "DOCKER_CONFIG="+d.config)
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			cmds = append(cmds, cmd)
+		}
+		// Both are being served once the proxy has logged them.
+		for i := 0; i < 200 && strings.Count(logs.String(), `"path":"/v1.41/containers/c1/`) < 2; i++ {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if err := p.Close(); err != nil {
+			t.Error(err)
+		}
+		for _, cmd := range cmds {
+			cmd.Wait() // returns: the proxy closed the stream
+		}
+		if _, err := os.Stat(sock); !os.IsNotExist(err) {
+			t.Errorf("socket after Close: %v", err)
 		}
 	})
 	for _, c := range []string{"c1", "c2", "c3", "n1", "n2", "n3", "c4", "c5", "c6"} {
