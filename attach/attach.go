@@ -23,7 +23,6 @@ import (
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/host"
 	"github.com/weave-switch/weave-switch/isolation"
-	"golang.org/x/sys/unix"
 )
 
 // announceWait bounds how long an attach waits for the bridge to forward
@@ -315,7 +314,7 @@ func (s *Service) attachLocked(ctx context.Context, t target, req api.AttachRequ
 		undo()
 		return api.Attachment{}, err
 	}
-	ino, err := nsInode(t.path)
+	ino, err := host.NetNSInode(t.path)
 	if err != nil {
 		unisolate()
 		undo()
@@ -443,7 +442,7 @@ func (s *Service) ContainerStarted(ctx context.Context, t Target) (bool, error) 
 	if e == nil || !e.container {
 		return false, nil
 	}
-	if ino, err := nsInode(t.NetNS); err == nil && !e.Stopped && ino == e.ino {
+	if ino, err := host.NetNSInode(t.NetNS); err == nil && !e.Stopped && ino == e.ino {
 		return true, nil
 	}
 	if _, err := s.attachLocked(ctx, target{path: t.NetNS, key: t.Key, name: t.Name, container: true}, req); err != nil {
@@ -489,7 +488,7 @@ func (s *Service) Sweep(ctx context.Context) int {
 	s.mu.Lock()
 	var gone []*entry
 	for _, e := range s.attachments {
-		if !e.Stopped && nsGone(e.NetNS, e.ino) {
+		if !e.Stopped && host.NetNSGone(e.NetNS, e.ino) {
 			gone = append(gone, e)
 		}
 	}
@@ -509,7 +508,7 @@ func (s *Service) sweepOne(ctx context.Context, g *entry) bool {
 	s.mu.Lock()
 	e := s.attachments[g.key]
 	s.mu.Unlock()
-	if e != g || !nsGone(e.NetNS, e.ino) {
+	if e != g || !host.NetNSGone(e.NetNS, e.ino) {
 		return false
 	}
 	if e.container {
@@ -525,29 +524,6 @@ func (s *Service) sweepOne(ctx context.Context, g *entry) bool {
 	freed := s.cfg.Addresses.Release(e.key)
 	s.log.Info("namespace gone: detached", "netns", e.NetNS, "veth", e.HostVeth, "released", freed)
 	return true
-}
-
-// nsInode is the inode of the namespace at path.
-func nsInode(path string) (uint64, error) {
-	var st unix.Stat_t
-	if err := unix.Stat(path, &st); err != nil {
-		return 0, fmt.Errorf("stat %s: %w", path, err)
-	}
-	return st.Ino, nil
-}
-
-// nsGone reports whether the namespace attached at path with inode ino
-// is gone: the path does not exist or names another namespace. Other
-// errors (permissions) do not count as gone.
-func nsGone(path string, ino uint64) bool {
-	var st unix.Stat_t
-	switch err := unix.Stat(path, &st); {
-	case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ESRCH):
-		return true
-	case err != nil:
-		return false
-	}
-	return st.Ino != ino
 }
 
 // releaseGone frees the addresses of a namespace that no longer exists,

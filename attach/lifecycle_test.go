@@ -3,6 +3,7 @@ package attach
 import (
 	"context"
 	"errors"
+	"github.com/weave-switch/weave-switch/host"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -82,7 +83,7 @@ func (r fakeResolver) Resolve(_ context.Context, spec string) (Target, bool, err
 // put records an attachment as a successful attach would.
 func put(t *testing.T, s *Service, e *entry) {
 	t.Helper()
-	ino, err := nsInode(e.NetNS)
+	ino, err := host.NetNSInode(e.NetNS)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/weave-switch/weave-switch/alloc/ipam"
 	"github.com/weave-switch/weave-switch/api"
+	"github.com/weave-switch/weave-switch/docker/proxy"
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/gossip/mesh"
 	"github.com/weave-switch/weave-switch/internal/meshsecret"
@@ -27,7 +28,7 @@ import (
 const DefaultPort = 6783
 
 // DefaultProxySocket is where the Docker API proxy listens by default.
-const DefaultProxySocket = "/run/weave-switch/docker.sock"
+const DefaultProxySocket = proxy.DefaultSocket
 
 // DefaultPluginSockets are where the Docker plugin is served by default:
 // the socket dockerd looks up by the driver's name, and the one the

@@ -20,6 +20,7 @@ import (
 	"github.com/weave-switch/weave-switch/api"
 	"github.com/weave-switch/weave-switch/attach"
 	"github.com/weave-switch/weave-switch/config"
+	"github.com/weave-switch/weave-switch/docker/proxy"
 	"github.com/weave-switch/weave-switch/docker/watch"
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/gossip/mesh"
@@ -62,6 +63,7 @@ type Daemon struct {
 	att     *attach.Service
 	docker  *client.Client // nil with --no-docker
 	watch   *watch.Service
+	proxy   *proxy.Service
 	apiLn   net.Listener
 	metrics http.Handler
 
@@ -156,6 +158,7 @@ func (d *Daemon) steps() []step {
 		{"docker-client", d.dockerClient},
 		{"attach", d.startAttach},
 		{"docker-watch", d.startDockerWatch},
+		{"docker-proxy", d.startDockerProxy},
 		{"api", d.serveAPI},
 		{"metrics", d.serveMetrics},
 	}

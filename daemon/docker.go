@@ -5,10 +5,12 @@ import (
 	"fmt"
 
 	"github.com/moby/moby/client"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/weave-switch/weave-switch/api"
 	"github.com/weave-switch/weave-switch/attach"
 	"github.com/weave-switch/weave-switch/docker"
+	"github.com/weave-switch/weave-switch/docker/proxy"
 	"github.com/weave-switch/weave-switch/docker/watch"
 )
 
@@ -55,6 +57,37 @@ func (d *Daemon) startDockerWatch() (func(), error) {
 		return nil, err
 	}
 	return func() { d.watch.Close() }, nil
+}
+
+// startDockerProxy serves the Docker API proxy: everything goes to
+// dockerd, and containers created through it join the weave network
+// before their process starts.
+func (d *Daemon) startDockerProxy() (func(), error) {
+	if d.docker == nil {
+		return nil, nil
+	}
+	p, err := proxy.New(proxy.Config{Socket: d.cfg.ProxySocket, DockerHost: docker.Host(d.cfg.DockerHost),
+		Network: docker.DefaultNetwork, Addresses: d.ipam, Logger: d.log.With("component", "docker-proxy")})
+	if err != nil {
+		return nil, fmt.Errorf("docker proxy: %w", err)
+	}
+	if err := p.Start(); err != nil {
+		return nil, fmt.Errorf("docker proxy: %w", err)
+	}
+	d.proxy = p
+	return func() { p.Close() }, nil
+}
+
+// dockerCollectors are the Docker services' metrics.
+func (d *Daemon) dockerCollectors() []prometheus.Collector {
+	var out []prometheus.Collector
+	if d.watch != nil {
+		out = append(out, d.watch.Collector())
+	}
+	if d.proxy != nil {
+		out = append(out, d.proxy.Collector())
+	}
+	return out
 }
 
 // dockerStatus is the Docker part of the status.

@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net/netip"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -28,17 +26,11 @@ func attachCommand() *cli.Command {
 				return cli.Exit("usage: weave-switch attach NETNS|PID|CONTAINER [CIDR|net:CIDR|app:NAME]... (e.g. attach ns1 app:web)", 2)
 			}
 			req := api.AttachRequest{NetNS: c.Args().First(), MAC: c.String("mac")}
-			for _, s := range c.Args().Tail() {
-				if strings.HasPrefix(s, "net:") || strings.HasPrefix(s, "app:") {
-					req.Subnets = append(req.Subnets, s)
-					continue
-				}
-				p, err := netip.ParsePrefix(s)
-				if err != nil {
-					return cli.Exit(fmt.Sprintf("attach: %q is not an address with a prefix length (10.32.0.1/12), net:CIDR or app:NAME", s), 2)
-				}
-				req.CIDRs = append(req.CIDRs, p)
+			cidrs, subnets, err := api.ParseAddrSpecs(c.Args().Tail())
+			if err != nil {
+				return cli.Exit("attach: "+err.Error(), 2)
 			}
+			req.CIDRs, req.Subnets = cidrs, subnets
 			a, err := api.NewClient(c.String("api")).Attach(c.Context, req)
 			if err != nil {
 				return cli.Exit(err.Error(), 1)
