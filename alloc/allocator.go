@@ -134,6 +134,8 @@ type Allocator struct {
 	// (Leave); leftAs is that register, and leaveKnown says a peer's
 	// state has carried it back to us.
 	left       bool
+	heir       frame.PeerName
+	handed     uint64
 	leftAs     *Member
 	leaveKnown bool
 

@@ -31,9 +31,13 @@ var ErrNoHeir = errors.New("ipam: no live peer to hand this peer's address range
 // ring's only active member, there is nobody to hand anything to: it
 // returns frame.UnknownPeer and changes nothing. It fails (wrapping
 // ErrNoHeir) when other members exist but none is alive, and when a
-// range of ours is at its maximum version. Leaving twice is a no-op.
+// range of ours is at its maximum version. Once it succeeded, Leave
+// changes nothing more and returns the same heir and count.
 func (a *Allocator) Leave() (heir frame.PeerName, handed uint64, err error) {
-	if a.left || a.st == nil {
+	if a.left {
+		return a.heir, a.handed, nil
+	}
+	if a.st == nil {
 		return frame.UnknownPeer, 0, nil
 	}
 	var others, dead []frame.PeerName
@@ -94,7 +98,7 @@ func (a *Allocator) Leave() (heir frame.PeerName, handed uint64, err error) {
 		m.Removed = true
 		m.Wants, m.Proposal, m.Ack = nil, nil, nil
 	})
-	a.left = true
+	a.left, a.heir, a.handed = true, heir, handed
 	a.leftAs = a.me().clone()
 	a.recount()
 	a.dirty = true

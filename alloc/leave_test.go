@@ -44,8 +44,8 @@ func TestLeave(t *testing.T) {
 	if want := uint64(65536 - 2*(65536/3)); heir == frame.UnknownPeer || heir == 3 || n != want {
 		t.Fatalf("Leave = heir %s, %d addresses; want 1 or 2, %d", heir, n, want)
 	}
-	if again, _, err := c.Leave(); err != nil || again != frame.UnknownPeer {
-		t.Fatalf("second Leave = %s, %v; want a no-op", again, err)
+	if again, n2, err := c.Leave(); err != nil || again != heir || n2 != n {
+		t.Fatalf("second Leave = %s %d %v; want the first's answer", again, n2, err)
 	}
 	if _, err := c.Allocate("cy", sub); !errors.Is(err, ErrLeft) {
 		t.Fatalf("Allocate after Leave = %v, want ErrLeft", err)

@@ -40,10 +40,30 @@ var apiFlag = &cli.StringFlag{
 
 func usageError(c *cli.Context, err error, _ bool) error {
 	name := c.App.Name
+	flags := c.App.Flags
 	if c.Command != nil && c.Command.Name != "" {
 		name += " " + c.Command.Name
+		flags = c.Command.Flags
 	}
-	return cli.Exit(fmt.Sprintf("%v (see '%s --help')", err, name), 2)
+	msg := err.Error()
+	if bad, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok && cli.SuggestFlag != nil {
+		if s := cli.SuggestFlag(flags, strings.TrimLeft(bad, "-"), false); s != "" {
+			msg += "; did you mean " + s + "?"
+		}
+	}
+	return cli.Exit(fmt.Sprintf("%s (see '%s --help')", msg, name), 2)
+}
+
+// commandNotFound says so, with the closest command's name.
+func commandNotFound(c *cli.Context, name string) {
+	msg := fmt.Sprintf("weave-switch: unknown command %q", name)
+	if cli.SuggestCommand != nil {
+		if s := cli.SuggestCommand(c.App.Commands, name); s != "" {
+			msg += "; did you mean " + strings.TrimSuffix(strings.TrimPrefix(s, "Did you mean "), "?") + "?"
+		}
+	}
+	fmt.Fprintln(os.Stderr, msg+" (see 'weave-switch help')")
+	os.Exit(2)
 }
 
 func newApp() *cli.App {
@@ -52,11 +72,15 @@ func newApp() *cli.App {
 		Usage:                "one virtual Ethernet switch for the containers of many hosts",
 		Version:              version(),
 		EnableBashCompletion: true,
-		HideHelpCommand:      true,
+		Suggest:              true,
+		// The global --api: permuteArgs hands it to the command.
+		Flags: []cli.Flag{&cli.StringFlag{Name: apiFlag.Name, Usage: apiFlag.Usage, Value: apiFlag.Value, EnvVars: apiFlag.EnvVars}},
 		// --peer HOST,transport=T carries commas: repeat flags instead.
 		DisableSliceFlagSeparator: true,
 		Commands: []*cli.Command{
 			upCommand(),
+			downCommand(),
+			resetCommand(),
 			joinTokenCommand(),
 			attachCommand(),
 			detachCommand(),
@@ -71,16 +95,16 @@ func newApp() *cli.App {
 			unpublishCommand(),
 			importCommand(),
 			unimportCommand(),
-			statusCommand(),
+			withHealthExit(statusCommand()),
+			reportCommand(),
 			benchCommand(),
+			completionCommand(),
+			manCommand(),
 		},
 		OnUsageError: usageError,
 		// main prints errors and picks the exit code, once, with a prefix.
-		ExitErrHandler: func(*cli.Context, error) {},
-		CommandNotFound: func(c *cli.Context, name string) {
-			fmt.Fprintf(os.Stderr, "weave-switch: unknown command %q (see 'weave-switch --help')\n", name)
-			os.Exit(2)
-		},
+		ExitErrHandler:  func(*cli.Context, error) {},
+		CommandNotFound: commandNotFound,
 	}
 	for _, cmd := range app.Commands {
 		cmd.OnUsageError = usageError
@@ -91,17 +115,33 @@ func newApp() *cli.App {
 // permuteArgs moves a subcommand's flags in front of its positional
 // arguments, so that `status peers --json` works as well as
 // `status --json peers` (urfave/cli v2 stops parsing flags at the first
-// positional argument). Everything after "--" stays as it is.
+// positional argument), and moves the global --api behind the command
+// name when the command has an --api of its own, so that
+// `weave-switch --api X status` reaches the command. Everything after
+// "--" stays as it is.
 func permuteArgs(app *cli.App, args []string) []string {
 	if len(args) < 2 {
 		return args
 	}
 	var cmd *cli.Command
+	var head, global []string // flags before the command; the global --api among them
 	i := 1
 	for ; i < len(args); i++ {
-		if !strings.HasPrefix(args[i], "-") {
-			cmd = app.Command(args[i])
+		a := args[i]
+		if a == "--" || !strings.HasPrefix(a, "-") {
+			if a != "--" {
+				cmd = app.Command(a)
+			}
 			break
+		}
+		switch name := strings.TrimLeft(a, "-"); {
+		case name == apiFlag.Name && i+1 < len(args):
+			global = append(global, a, args[i+1])
+			i++
+		case strings.HasPrefix(name, apiFlag.Name+"="):
+			global = append(global, a)
+		default:
+			head = append(head, a)
 		}
 	}
 	if cmd == nil || cmd.SkipFlagParsing {
@@ -117,7 +157,13 @@ func permuteArgs(app *cli.App, args []string) []string {
 			takesValue[n] = takes
 		}
 	}
-	out := append([]string{}, args[:i+1]...)
+	out := append([]string{args[0]}, head...)
+	if _, ok := takesValue[apiFlag.Name]; ok {
+		out = append(out, args[i])
+		out = append(out, global...)
+	} else {
+		out = append(append(out, global...), args[i])
+	}
 	var flags, pos []string
 	rest := args[i+1:]
 	for j := 0; j < len(rest); j++ {
