@@ -10,8 +10,8 @@ import (
 	"github.com/weave-switch/weave-switch/api"
 )
 
-// health is what `status` checks: problems make it exit 1, notes are
-// shown only.
+// health is what `status` checks: problems make it exit with
+// exitUnhealthy, notes are shown only.
 type health struct {
 	Problems []string `json:"problems"`
 	Notes    []string `json:"notes"`
@@ -104,16 +104,21 @@ func noteHealth(c *cli.Context, s api.Status) {
 	c.App.Metadata[healthKey] = checkHealth(s)
 }
 
-// withHealthExit makes cmd exit 1 when the status it showed was
-// unhealthy (the output stays as it is, JSON too).
+// exitUnhealthy is status's exit code when the router answers but is
+// unhealthy (1 is for errors, 2 for usage).
+const exitUnhealthy = 3
+
+// withHealthExit makes cmd exit with exitUnhealthy when the whole status
+// it showed (not a section of it) was unhealthy; the output stays as it
+// is, JSON too.
 func withHealthExit(cmd *cli.Command) *cli.Command {
 	inner := cmd.Action
 	cmd.Action = func(c *cli.Context) error {
 		if err := inner(c); err != nil {
 			return err
 		}
-		if h, ok := c.App.Metadata[healthKey].(health); ok && len(h.Problems) > 0 {
-			return cli.Exit("unhealthy: "+strings.Join(h.Problems, "; "), 1)
+		if h, ok := c.App.Metadata[healthKey].(health); ok && len(h.Problems) > 0 && c.Args().First() == "" {
+			return cli.Exit("unhealthy: "+strings.Join(h.Problems, "; "), exitUnhealthy)
 		}
 		return nil
 	}

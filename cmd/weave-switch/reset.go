@@ -26,6 +26,8 @@ func resetCommand() *cli.Command {
 			apiFlag,
 			&cli.StringFlag{Name: "bridge", Value: "weave", Usage: "the router's bridge (as given to up)", EnvVars: []string{"WEAVE_SWITCH_BRIDGE"}},
 			&cli.StringFlag{Name: "data-dir", Value: "/var/lib/weave-switch", Usage: "the router's data directory (as given to up)", EnvVars: []string{"WEAVE_SWITCH_DATA_DIR"}},
+			&cli.StringFlag{Name: "proxy-socket", Value: config.DefaultProxySocket, Usage: "the Docker API proxy's socket (as given to up)", EnvVars: []string{"WEAVE_SWITCH_PROXY_SOCKET"}},
+			&cli.StringSliceFlag{Name: "plugin-socket", Value: cli.NewStringSlice(config.DefaultPluginSockets...), Usage: "the Docker plugin's sockets (as given to up)", EnvVars: []string{"WEAVE_SWITCH_PLUGIN_SOCKETS"}},
 			&cli.BoolFlag{Name: "data", Usage: "remove the data directory too: the next up starts as a new peer with a new secret"},
 			&cli.DurationFlag{Name: "timeout", Value: time.Minute, Usage: "how long to wait for the router to exit"},
 		},
@@ -50,7 +52,7 @@ func resetCommand() *cli.Command {
 			} else {
 				fmt.Fprintln(w, "no router running: cleaning up what one left")
 			}
-			sockets := append([]string{c.String("api"), config.DefaultProxySocket}, config.DefaultPluginSockets...)
+			sockets := append([]string{c.String("api"), c.String("proxy-socket")}, splitList(c.StringSlice("plugin-socket"))...)
 			removed, err := reset.Reset(c.Context, reset.Config{Bridge: c.String("bridge"), DataDir: c.String("data-dir"),
 				Data: c.Bool("data"), Sockets: sockets})
 			for _, r := range removed {
