@@ -42,7 +42,7 @@ netns-test: build
 	scripts/netns-isolation-test.sh
 	scripts/netns-hostile-test.sh
 	scripts/netns-lifecycle-test.sh
-	scripts/deb-test.sh
+	$(MAKE) deb-test
 
 # Readiness (NOTIFY_SOCKET), SIGHUP, down, down --leave, reset after kill -9.
 netns-lifecycle-test: build
@@ -51,7 +51,7 @@ netns-lifecycle-test: build
 # Builds the .deb, installs it, runs the installed router in a namespace,
 # purges it and checks nothing is left.
 deb-test: deb
-	scripts/deb-test.sh
+	$(MAKE) deb-test
 
 # The OVS datapath tests in a qemu VM booting Debian's cloud kernel (this
 # machine's kernel has no openvswitch module): scripts/qemu-ovs-test.sh.
