@@ -57,6 +57,11 @@ func (u *upRun) run(ctx context.Context) error {
 	if err != nil {
 		return cli.Exit(oneLine(fmt.Errorf("--config: %w", err)), 2)
 	}
+	// SIGHUP is caught from here on: one that comes during start-up
+	// is applied once the router serves, instead of killing it.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	d, err := daemon.Start(u.cfg)
 	if err != nil {
 		return cli.Exit(oneLine(err), 1)
@@ -72,9 +77,6 @@ func (u *upRun) run(ctx context.Context) error {
 	}
 	notify(log, sd.SdNotifyReady+"\nSTATUS=serving; API "+u.cfg.API)
 
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	waitCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)

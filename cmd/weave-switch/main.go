@@ -46,8 +46,17 @@ func usageError(c *cli.Context, err error, _ bool) error {
 		flags = c.Command.Flags
 	}
 	msg := err.Error()
-	if bad, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok && cli.SuggestFlag != nil {
-		if s := cli.SuggestFlag(flags, strings.TrimLeft(bad, "-"), false); s != "" {
+	if bad, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
+		var names []string
+		for _, f := range flags {
+			names = append(names, f.Names()...)
+		}
+		if s := closest(strings.TrimLeft(bad, "-"), names); s != "" {
+			if len(s) > 1 {
+				s = "--" + s
+			} else {
+				s = "-" + s
+			}
 			msg += "; did you mean " + s + "?"
 		}
 	}
@@ -57,10 +66,12 @@ func usageError(c *cli.Context, err error, _ bool) error {
 // commandNotFound says so, with the closest command's name.
 func commandNotFound(c *cli.Context, name string) {
 	msg := fmt.Sprintf("weave-switch: unknown command %q", name)
-	if cli.SuggestCommand != nil {
-		if s := cli.SuggestCommand(c.App.Commands, name); s != "" {
-			msg += "; did you mean " + strings.TrimSuffix(strings.TrimPrefix(s, "Did you mean "), "?") + "?"
-		}
+	var names []string
+	for _, cmd := range c.App.VisibleCommands() {
+		names = append(names, cmd.Names()...)
+	}
+	if s := closest(name, names); s != "" {
+		msg += fmt.Sprintf("; did you mean %q?", s)
 	}
 	fmt.Fprintln(os.Stderr, msg+" (see 'weave-switch help')")
 	os.Exit(2)
@@ -110,6 +121,48 @@ func newApp() *cli.App {
 		cmd.OnUsageError = usageError
 	}
 	return app
+}
+
+// closest is the name nearest to typed by edit distance, if it is near
+// enough to be a typo (at most a third of its letters, and 2, off).
+func closest(typed string, names []string) string {
+	best, bestD := "", 0
+	for _, n := range names {
+		d := editDistance(typed, n)
+		if best == "" || d < bestD {
+			best, bestD = n, d
+		}
+	}
+	if best == "" || bestD > 2 || bestD*3 > len(best) {
+		return ""
+	}
+	return best
+}
+
+// editDistance is the Damerau-Levenshtein distance (with adjacent
+// transpositions) between a and b.
+func editDistance(a, b string) int {
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(a)][len(b)]
 }
 
 // permuteArgs moves a subcommand's flags in front of its positional

@@ -32,3 +32,21 @@ func TestPermuteArgs(t *testing.T) {
 		})
 	}
 }
+
+func TestClosest(t *testing.T) {
+	names := []string{"status", "attach", "detach", "up", "down", "reset", "completion"}
+	tests := []struct{ typed, want string }{
+		{"stauts", "status"},
+		{"statsu", "status"},
+		{"atach", "attach"},
+		{"dwn", "down"},
+		{"nope", ""},
+		{"x", ""},
+		{"compleshun", ""},
+	}
+	for _, tt := range tests {
+		if got := closest(tt.typed, names); got != tt.want {
+			t.Errorf("closest(%q) = %q, want %q", tt.typed, got, tt.want)
+		}
+	}
+}
