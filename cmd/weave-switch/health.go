@@ -19,8 +19,8 @@ type health struct {
 
 // checkHealth judges a router's status: every link down, unreachable
 // peers and address ranges held by unreachable peers are problems;
-// links fallen back to another transport or to the userspace path, and
-// an allocator still waiting, are notes.
+// links fallen back to another transport or to the userspace path, an
+// allocator still waiting, and the isolation rules applied are notes.
 func checkHealth(s api.Status) health {
 	var h health
 	established := 0
@@ -62,6 +62,13 @@ func checkHealth(s api.Status) health {
 	}
 	if len(fallen) > 0 {
 		h.Notes = append(h.Notes, "links fallen back: "+strings.Join(fallen, "; "))
+	}
+	if s.Host != nil {
+		if s.Host.Isolation {
+			h.Notes = append(h.Notes, fmt.Sprintf("isolation on: %d allowed pairs applied", len(s.Host.Allowed)))
+		} else {
+			h.Notes = append(h.Notes, "isolation off (--no-isolation)")
+		}
 	}
 	for _, l := range s.Fastpath.Links {
 		if l.State != "up" && l.Reason != "" {
