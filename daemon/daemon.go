@@ -11,13 +11,18 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
+
+	"github.com/moby/moby/client"
 
 	"github.com/weave-switch/weave-switch/alloc"
 	"github.com/weave-switch/weave-switch/alloc/ipam"
 	"github.com/weave-switch/weave-switch/api"
 	"github.com/weave-switch/weave-switch/attach"
 	"github.com/weave-switch/weave-switch/config"
+	"github.com/weave-switch/weave-switch/docker/proxy"
+	"github.com/weave-switch/weave-switch/docker/watch"
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/gossip/mesh"
 	"github.com/weave-switch/weave-switch/host"
@@ -57,10 +62,16 @@ type Daemon struct {
 	mesh    *mesh.Mesh
 	fast    *kernel.Service
 	att     *attach.Service
+	docker  *client.Client // nil with --no-docker
+	watch   *watch.Service
+	proxy   *proxy.Service
 	apiLn   net.Listener
 	metrics http.Handler
 
 	undo []undoStep // in creation order; run in reverse
+
+	stop     chan struct{} // closed by the API's down: Wait returns
+	stopOnce sync.Once
 }
 
 // A step is one stage of Start: run builds or starts one thing and
@@ -75,21 +86,31 @@ type undoStep struct {
 	fn   func()
 }
 
-// Run sets everything up, serves until ctx is done or the router fails,
-// then tears down what it created. It returns the first error.
+// Run sets everything up, serves until ctx is done, the router fails or
+// the API asks it to stop, then tears down what it created. It returns
+// the first error.
 func Run(ctx context.Context, cfg config.Config) error {
 	d, err := Start(cfg)
 	if err != nil {
 		return err
 	}
-	var runErr error
+	runErr := d.Wait(ctx)
+	return errors.Join(runErr, d.Close())
+}
+
+// Wait serves until ctx is done, the router fails (its error is
+// returned) or the API's down asks the router to stop. Close follows.
+func (d *Daemon) Wait(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 		d.log.Info("shutting down", "reason", context.Cause(ctx))
-	case runErr = <-d.rt.Done():
-		d.log.Error("router failed", "err", runErr)
+	case <-d.stop:
+		d.log.Info("shutting down", "reason", "down requested through the API")
+	case err := <-d.rt.Done():
+		d.log.Error("router failed", "err", err)
+		return err
 	}
-	return errors.Join(runErr, d.Close())
+	return nil
 }
 
 // Start builds and starts every service and returns once the router is
@@ -106,7 +127,7 @@ func start(cfg config.Config, failAfter string) (*Daemon, error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("up needs root (CAP_NET_ADMIN) to create the bridge and TAP")
 	}
-	d := &Daemon{cfg: c, log: c.Logger, started: time.Now()}
+	d := &Daemon{cfg: c, log: c.Logger, started: time.Now(), stop: make(chan struct{})}
 	for _, s := range d.steps() {
 		undo, err := s.run()
 		if undo != nil {
@@ -148,7 +169,10 @@ func (d *Daemon) steps() []step {
 		{"ipam", d.startIPAM},
 		{"mesh", d.startMesh},
 		{"fastpath", d.startFastPath},
+		{"docker-client", d.dockerClient},
 		{"attach", d.startAttach},
+		{"docker-watch", d.startDockerWatch},
+		{"docker-proxy", d.startDockerProxy},
 		{"api", d.serveAPI},
 		{"metrics", d.serveMetrics},
 	}
@@ -419,7 +443,10 @@ func (d *Daemon) startFastPath() (func(), error) {
 // detaches every container attached through it.
 func (d *Daemon) startAttach() (func(), error) {
 	d.att = attach.New(attach.Config{Bridge: d.cfg.Bridge, MTU: d.mtu, Addresses: d.ipam, Ports: d.iso,
-		Switch: d.rt, Logger: d.log.With("component", "attach")})
+		Switch: d.rt, Resolver: d.resolver(), Logger: d.log.With("component", "attach")})
+	if err := d.att.Start(); err != nil {
+		return nil, err
+	}
 	return func() {
 		if err := d.att.Close(); err != nil {
 			d.log.Warn("detach", "err", err)
@@ -433,6 +460,7 @@ func (d *Daemon) serveAPI() (func(), error) {
 	mux := http.NewServeMux()
 	mux.Handle("/", api.NewHandler(api.Backends{
 		Status: d.Status, Containers: d.att, Peers: peers{d}, IPAM: d.ipam, Host: d.iso, JoinToken: d.JoinToken,
+		Shutdown: d.shutdown,
 	}))
 	mux.Handle("GET /metrics", d.metrics)
 	return api.Serve(d.apiLn, mux, api.SocketTimeouts, d.log), nil

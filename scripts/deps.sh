@@ -33,6 +33,8 @@ want nft nftables
 want make make
 want curl curl
 want wg wireguard-tools # the stock-WireGuard interop test
+want socat socat       # the lifecycle test listens on a fake NOTIFY_SOCKET
+want dpkg-deb dpkg     # make deb and the package test
 if [ "${1:-}" = bench ]; then
 	want ethtool ethtool
 fi

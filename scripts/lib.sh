@@ -54,12 +54,22 @@ router_up() {
 	local n=$1 name=$2 log=$3; shift 3
 	local dp=(--datapath "${WS_DATAPATH:-userspace}") a
 	for a in "$@"; do [ "$a" = --datapath ] && dp=(); done
+	# Routers in namespaces share one file system: the Docker plugin and
+	# proxy sockets, whose paths are fixed, are only for suites that say
+	# WS_DOCKER=1 and give each router a mount namespace of its own.
+	if [ -z "${WS_DOCKER:-}" ] && "$WS_BIN" up --help 2>&1 | grep -q -- --no-docker; then
+		dp+=(--no-docker)
+	fi
 	ip netns exec "$n" "$WS_BIN" up --api "$WS_TMP/$name.sock" --data-dir "$WS_TMP/$name" "${dp[@]}" "$@" >"$log" 2>&1 &
 	local pid=$!
 	WS_PIDS+=("$pid")
 	eval "PID_$name=$pid"
+	local rc
 	for _ in $(seq 100); do
-		if "$WS_BIN" status --api "$WS_TMP/$name.sock" >/dev/null 2>&1; then
+		# 0: healthy; 3: serving but unhealthy (no link up yet, say).
+		rc=0
+		"$WS_BIN" status --api "$WS_TMP/$name.sock" >/dev/null 2>&1 || rc=$?
+		if [ $rc -eq 0 ] || [ $rc -eq 3 ]; then
 			return 0
 		fi
 		if ! kill -0 "$pid" 2>/dev/null; then
@@ -98,7 +108,9 @@ ws() { "$WS_BIN" "$@"; }
 wait_links() {
 	local name=$1 want=$2 secs=${3:-20} got=0 st reach
 	for _ in $(seq $((secs * 10))); do
-		st=$("$WS_BIN" status --api "$WS_TMP/$name.sock" --json 2>/dev/null || echo '{}')
+		# status exits 3 while unhealthy: its JSON is what counts.
+		st=$("$WS_BIN" status --api "$WS_TMP/$name.sock" --json 2>/dev/null || true)
+		[ -n "$st" ] || st='{}'
 		got=$(jq '[.connections[]? | select(.state=="established")] | length' <<<"$st" 2>/dev/null || echo 0)
 		reach=$(jq '[.connections[]? | select(.state=="established") | .peer] as $n |
 			[.peers[]? | select(.reachable and (.name | IN($n[])))] | length' <<<"$st" 2>/dev/null || echo 0)

@@ -34,6 +34,7 @@ func statusCommand() *cli.Command {
 			if err != nil {
 				return cli.Exit(err.Error(), 1)
 			}
+			noteHealth(c, s)
 			w := c.App.Writer
 			if c.Bool("json") {
 				enc := json.NewEncoder(w)
@@ -85,6 +86,7 @@ func statusCommand() *cli.Command {
 
 func printSummary(w io.Writer, s api.Status) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	printHealth(tw, checkHealth(s))
 	established, reachable := 0, 0
 	for _, c := range s.Connections {
 		if c.State == "established" {
@@ -176,9 +178,13 @@ func dash(s string) string {
 
 func printAttachments(w io.Writer, atts []api.Attachment) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NETNS\tVETH\tMAC\tADDRESSES")
+	fmt.Fprintln(tw, "CONTAINER\tNETNS\tVETH\tMAC\tADDRESSES")
 	for _, a := range atts {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\n", a.NetNS, a.HostVeth, a.MAC, a.Addrs)
+		ns, veth := a.NetNS, a.HostVeth
+		if a.Stopped {
+			ns, veth = "(stopped)", "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\n", dash(a.Container), ns, veth, a.MAC, a.Addrs)
 	}
 	tw.Flush()
 }
