@@ -21,6 +21,7 @@ import (
 	"github.com/weave-switch/weave-switch/api"
 	"github.com/weave-switch/weave-switch/attach"
 	"github.com/weave-switch/weave-switch/config"
+	"github.com/weave-switch/weave-switch/docker/plugin"
 	"github.com/weave-switch/weave-switch/docker/proxy"
 	"github.com/weave-switch/weave-switch/docker/watch"
 	"github.com/weave-switch/weave-switch/frame"
@@ -65,6 +66,7 @@ type Daemon struct {
 	docker  *client.Client // nil with --no-docker
 	watch   *watch.Service
 	proxy   *proxy.Service
+	plugin  *plugin.Service
 	apiLn   net.Listener
 	metrics http.Handler
 
@@ -171,6 +173,7 @@ func (d *Daemon) steps() []step {
 		{"fastpath", d.startFastPath},
 		{"docker-client", d.dockerClient},
 		{"attach", d.startAttach},
+		{"docker-plugin", d.startDockerPlugin},
 		{"docker-watch", d.startDockerWatch},
 		{"docker-proxy", d.startDockerProxy},
 		{"api", d.serveAPI},
