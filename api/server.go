@@ -43,6 +43,8 @@ type Backends struct {
 	Host       HostBackend
 	// JoinToken returns the token another host joins the mesh with.
 	JoinToken func() (string, error)
+	// DNS serves dns-add, dns-remove and status dns.
+	DNS DNSBackend
 }
 
 // BadRequestError marks an error caused by the request (HTTP 400).
@@ -72,6 +74,9 @@ func NewHandler(b Backends) http.Handler {
 	}
 	if h := b.Host; h != nil {
 		registerHost(mux, h)
+	}
+	if d := b.DNS; d != nil {
+		registerDNS(mux, d)
 	}
 	if j := b.JoinToken; j != nil {
 		mux.HandleFunc("GET /v1/join-token", func(w http.ResponseWriter, r *http.Request) {
