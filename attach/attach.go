@@ -59,7 +59,9 @@ type Config struct {
 	Addresses Addresses
 	Ports     Ports
 	Switch    Switch
-	Logger    *slog.Logger
+	// Names, if set, registers attached containers' names (see dns.go).
+	Names  Names
+	Logger *slog.Logger
 }
 
 // Service owns the router's attachments. It serves the API's attach and
@@ -130,6 +132,7 @@ func (s *Service) Close() error {
 		if _, err := host.Detach(ns); err != nil {
 			errs = append(errs, err)
 		}
+		s.removeNames(ns)
 		unlock()
 	}
 	return errors.Join(errs...)
@@ -155,6 +158,9 @@ func (s *Service) Attach(ctx context.Context, req api.AttachRequest) (api.Attach
 			return api.Attachment{}, &api.BadRequestError{Err: fmt.Errorf("attach: %s is a network address, not a host address", p)}
 		}
 	}
+	if err := s.checkNames(req); err != nil {
+		return api.Attachment{}, err
+	}
 	path, err := host.NetNSPath(req.NetNS)
 	if err != nil {
 		return api.Attachment{}, &api.BadRequestError{Err: err}
@@ -171,6 +177,12 @@ func (s *Service) Attach(ctx context.Context, req api.AttachRequest) (api.Attach
 	}
 	a, err := host.AttachWithMAC(s.cfg.Bridge, path, cidrs, s.cfg.MTU, mac)
 	if err != nil {
+		unisolate()
+		undo()
+		return api.Attachment{}, err
+	}
+	if err := s.addNames(path, req, a.Addrs); err != nil {
+		_, _ = host.Detach(path)
 		unisolate()
 		undo()
 		return api.Attachment{}, err
@@ -205,6 +217,7 @@ func (s *Service) Detach(ctx context.Context, req api.DetachRequest) (api.Detach
 	delete(s.attachments, path)
 	s.mu.Unlock()
 	freed := s.cfg.Addresses.Release(path)
+	s.removeNames(path)
 	if attached {
 		s.unisolatePort(ctx, path, was)
 	}
@@ -225,6 +238,7 @@ func (s *Service) releaseGone(spec string) []netip.Addr {
 		key = spec
 	}
 	defer s.lockNS(key)()
+	s.removeNames(key)
 	return s.cfg.Addresses.Release(key)
 }
 

@@ -72,6 +72,8 @@ func newApp() *cli.App {
 			importCommand(),
 			unimportCommand(),
 			statusCommand(),
+			dnsAddCommand(),
+			dnsRemoveCommand(),
 			benchCommand(),
 		},
 		OnUsageError: usageError,
