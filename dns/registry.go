@@ -292,6 +292,8 @@ func (r *Registry) Restore(state []byte) error {
 			mine := *g
 			mine.Stamp = r.nextStamp(max(g.Stamp, r.regs[r.self].Stamp))
 			r.putLocked(&mine, now)
+			r.reindexLocked()
+			r.signalLocked()
 		}
 	}
 	r.mu.Unlock()

@@ -174,6 +174,8 @@ func (s *Service) Start() error {
 	}
 	addr := netip.AddrPortFrom(s.cfg.Listen.Addr(), uint16(pc.LocalAddr().(*net.UDPAddr).Port))
 	s.addr.Store(&addr)
+	var rc fileStamp
+	rc.get(s.cfg.ResolvConf)
 	s.reloadUpstreams(nil)
 	s.udp = &mdns.Server{PacketConn: pc, Handler: s, UDPSize: mdns.MaxMsgSize}
 	s.tcp = &mdns.Server{Listener: netutil.LimitListener(ln, s.cfg.MaxTCPConns), Handler: s,
@@ -193,7 +195,7 @@ func (s *Service) Start() error {
 		}
 	}
 	s.wg.Add(1)
-	go s.routineUpkeep()
+	go s.routineUpkeep(rc)
 	s.started = true
 	s.log.Info("dns: serving", "listen", addr.String(), "domain", s.domain, "upstreams", *s.upstreams.Load(),
 		"entries", s.reg.Len())
@@ -226,14 +228,12 @@ func (s *Service) routineServe(name string, srv *mdns.Server, errc chan<- error)
 
 // routineUpkeep sweeps gone peers' names, re-reads the resolvers when the
 // file changes and saves the registry after gossip changed it.
-func (s *Service) routineUpkeep() {
+func (s *Service) routineUpkeep(rc fileStamp) {
 	defer s.wg.Done()
 	s.log.Debug("dns: routineUpkeep started")
 	defer s.log.Debug("dns: routineUpkeep stopped")
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	var rc fileStamp
-	rc.get(s.cfg.ResolvConf)
 	for {
 		select {
 		case <-s.stop:
