@@ -144,6 +144,13 @@ func (s *Service) forward(w mdns.ResponseWriter, req *mdns.Msg, q mdns.Question)
 		return
 	}
 	defer func() { <-s.sem }()
+	// Answers over UDP come back in buffers of maxUDPSize: ask for no
+	// more (a larger answer comes truncated, and again over TCP).
+	size := mdns.MinMsgSize
+	if opt := req.IsEdns0(); opt != nil {
+		size = min(max(int(opt.UDPSize()), mdns.MinMsgSize), mdns.MaxMsgSize)
+		opt.SetUDPSize(uint16(min(size, maxUDPSize)))
+	}
 	ups := *s.upstreams.Load()
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ForwardTimeout*2)
 	defer cancel()
@@ -161,10 +168,6 @@ func (s *Service) forward(w mdns.ResponseWriter, req *mdns.Msg, q mdns.Question)
 		s.stats.query(qt, resForwarded)
 		resp.Id = req.Id
 		if isUDP(w) {
-			size := mdns.MinMsgSize
-			if opt := req.IsEdns0(); opt != nil {
-				size = min(max(int(opt.UDPSize()), mdns.MinMsgSize), mdns.MaxMsgSize)
-			}
 			resp.Truncate(size)
 		}
 		_ = w.WriteMsg(resp)

@@ -23,7 +23,7 @@ type upstream struct {
 	addr     string
 }
 
-func startUpstream(t *testing.T) *upstream {
+func startUpstream(t testing.TB) *upstream {
 	t.Helper()
 	h := mdns.HandlerFunc(func(w mdns.ResponseWriter, req *mdns.Msg) {
 		m := new(mdns.Msg)
@@ -278,3 +278,41 @@ func TestNewDoesNoIO(t *testing.T) {
 }
 
 func sorted(s []string) []string { slices.Sort(s); return s }
+
+func TestForwardFloodDropsAndLocalStillAnswers(t *testing.T) {
+	leakcheck.Check(t, 5*time.Second)
+	// An upstream that never answers.
+	silent, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	s, err := New(Config{Self: peerA, Listen: netip.MustParseAddrPort("127.0.0.1:0"), ResolvConf: "/nonexistent",
+		MaxForwards: 2, ForwardTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.SetUpstreams([]string{silent.LocalAddr().String()})
+	_ = s.Register("k", "web", []netip.Addr{netip.MustParseAddr("10.32.0.1")})
+	conn, err := net.Dial("udp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	q := new(mdns.Msg)
+	q.SetQuestion("flood.example.test.", mdns.TypeA)
+	pkt, _ := q.Pack()
+	for range 200 {
+		_, _ = conn.Write(pkt)
+	}
+	if got := answerAddrs(query(t, "udp", s.Addr().String(), "web.weave.local.", mdns.TypeA, 0)); len(got) != 1 {
+		t.Fatalf("local name during the flood: %v", got)
+	}
+	for s.stats.dropped.Load() == 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -128,7 +128,7 @@ func New(cfg Config) (*Service, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	s.udpClient = &mdns.Client{Net: "udp", Timeout: cfg.ForwardTimeout, UDPSize: mdns.MaxMsgSize}
+	s.udpClient = &mdns.Client{Net: "udp", Timeout: cfg.ForwardTimeout, UDPSize: maxUDPSize}
 	s.tcpClient = &mdns.Client{Net: "tcp", Timeout: cfg.ForwardTimeout}
 	if cfg.DataDir != "" {
 		path := filepath.Join(cfg.DataDir, StateFile)
@@ -177,7 +177,7 @@ func (s *Service) Start() error {
 	var rc fileStamp
 	rc.get(s.cfg.ResolvConf)
 	s.reloadUpstreams(nil)
-	s.udp = &mdns.Server{PacketConn: pc, Handler: s, UDPSize: mdns.MaxMsgSize}
+	s.udp = &mdns.Server{PacketConn: pc, Handler: s, UDPSize: maxUDPSize}
 	s.tcp = &mdns.Server{Listener: netutil.LimitListener(ln, s.cfg.MaxTCPConns), Handler: s,
 		ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second, MaxTCPQueries: 128}
 	s.stop = make(chan struct{})
