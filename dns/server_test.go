@@ -316,3 +316,19 @@ func TestForwardFloodDropsAndLocalStillAnswers(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestListenBeforeTheAddressExists(t *testing.T) {
+	leakcheck.Check(t)
+	// 192.0.2.53 is on no interface of the test's host: the server
+	// still starts (it answers once the address is added).
+	s, err := New(Config{Self: peerA, Listen: netip.MustParseAddrPort("192.0.2.53:0"), ResolvConf: "/nonexistent"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -2,6 +2,7 @@ package dns
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -202,14 +203,19 @@ func (s *Service) Start() error {
 	return nil
 }
 
-// listen binds UDP and TCP on the same address and port.
+// listen binds UDP and TCP on the same address and port. The sockets
+// are bound with IP_FREEBIND: the address (the bridge's) may be added
+// after the server starts, or come and go, and the server answers as
+// soon as it is there.
 func listen(ap netip.AddrPort) (net.PacketConn, net.Listener, error) {
-	pc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap))
+	lc := net.ListenConfig{Control: freebind}
+	ctx := context.Background()
+	pc, err := lc.ListenPacket(ctx, "udp", ap.String())
 	if err != nil {
 		return nil, nil, err
 	}
 	port := pc.LocalAddr().(*net.UDPAddr).Port
-	ln, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(netip.AddrPortFrom(ap.Addr(), uint16(port))))
+	ln, err := lc.Listen(ctx, "tcp", netip.AddrPortFrom(ap.Addr(), uint16(port)).String())
 	if err != nil {
 		pc.Close()
 		return nil, nil, err
