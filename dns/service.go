@@ -42,10 +42,13 @@ const maxUDPSize = 4096
 type Config struct {
 	// Self is this router's peer name. Required.
 	Self frame.PeerName
-	// Listen is the address served on UDP and TCP, the bridge's address
-	// and port 53 in the router. Required. Port 0 picks a free port
-	// (the same for TCP as for UDP), for tests.
+	// Listen is the address served on UDP and TCP. Port 0 picks a free
+	// port (the same for TCP as for UDP), for tests. If invalid, Bridge
+	// says where to serve.
 	Listen netip.AddrPort
+	// Bridge, when Listen is invalid, is the bridge whose IPv4 addresses
+	// are served on port 53, each as it comes and goes.
+	Bridge string
 	// Domain is the domain answered from the registry. If empty,
 	// DefaultDomain.
 	Domain string
