@@ -62,7 +62,7 @@ netns-lifecycle-test: build
 # Builds the .deb, installs it, runs the installed router in a namespace,
 # purges it and checks nothing is left.
 deb-test: deb
-	$(MAKE) deb-test
+	scripts/deb-test.sh
 
 # The OVS datapath tests in a qemu VM booting Debian's cloud kernel (this
 # machine's kernel has no openvswitch module): scripts/qemu-ovs-test.sh.
