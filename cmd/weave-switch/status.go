@@ -86,7 +86,7 @@ func statusCommand() *cli.Command {
 
 func printSummary(w io.Writer, s api.Status) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	printHealth(tw, checkHealth(s))
+	printHealth(tw, api.CheckHealth(s))
 	established, reachable := 0, 0
 	for _, c := range s.Connections {
 		if c.State == "established" {
