@@ -74,5 +74,8 @@ func (d *Daemon) Status() api.Status {
 	s.Attachments = d.att.Attachments()
 	s.IPAM = d.ipam.Status()
 	s.Docker = d.dockerStatus()
+	if w := d.web.Load(); w != nil {
+		s.HTTPAddr = w.Addr()
+	}
 	return s
 }

@@ -2,8 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/urfave/cli/v2"
 
 	"github.com/weave-switch/weave-switch/api"
 )
@@ -72,4 +78,41 @@ func TestConnectionsWidth(t *testing.T) {
 		}
 	}
 	t.Logf("\n%s", b.String())
+}
+
+// status --web prints the page's address, or says how to get one.
+func TestStatusWeb(t *testing.T) {
+	for _, tt := range []struct {
+		addr, want string
+		code       int
+	}{
+		{"0.0.0.0:6784", "http://127.0.0.1:6784/\n", 0},
+		{"", "", 1},
+	} {
+		sock := filepath.Join(t.TempDir(), "api.sock")
+		ln, err := api.Listen(sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := api.Status{Name: "02:00:00:00:00:01", HTTPAddr: tt.addr}
+		stop := api.Serve(ln, api.NewHandler(api.Backends{Status: func() api.Status { return st }}), api.SocketTimeouts, slog.New(slog.DiscardHandler))
+		app := newApp()
+		out := new(bytes.Buffer)
+		app.Writer = out
+		err = app.RunContext(context.Background(), permuteArgs(app, []string{"ws", "status", "--web", "--api", sock}))
+		stop()
+		code := 0
+		var ec cli.ExitCoder
+		if errors.As(err, &ec) {
+			code = ec.ExitCode()
+			if !strings.Contains(err.Error(), "--http-addr") {
+				t.Errorf("error %q does not name --http-addr", err)
+			}
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if code != tt.code || out.String() != tt.want {
+			t.Errorf("http_addr %q: exit %d, printed %q; want %d, %q", tt.addr, code, out.String(), tt.code, tt.want)
+		}
+	}
 }

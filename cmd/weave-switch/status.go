@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/weave-switch/weave-switch/api"
+	"github.com/weave-switch/weave-switch/web"
 )
 
 func statusCommand() *cli.Command {
@@ -22,6 +23,7 @@ func statusCommand() *cli.Command {
 		Flags: []cli.Flag{
 			apiFlag,
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
+			&cli.BoolFlag{Name: "web", Usage: "print the address of the router's live status page (up --http-addr)"},
 		},
 		Action: func(c *cli.Context) error {
 			what := c.Args().First()
@@ -34,8 +36,16 @@ func statusCommand() *cli.Command {
 			if err != nil {
 				return cli.Exit(err.Error(), 1)
 			}
-			noteHealth(c, s)
 			w := c.App.Writer
+			if c.Bool("web") {
+				if s.HTTPAddr == "" {
+					return cli.Exit("status --web: the router serves its status page only on the API socket (curl --unix-socket "+
+						c.String("api")+" http://localhost/); start it with --http-addr 127.0.0.1:6784 for a browser", 1)
+				}
+				fmt.Fprintln(w, web.URL(s.HTTPAddr))
+				return nil
+			}
+			noteHealth(c, s)
 			if c.Bool("json") {
 				enc := json.NewEncoder(w)
 				enc.SetIndent("", "  ")
