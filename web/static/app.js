@@ -80,6 +80,9 @@
   function collectLinks(st, rates) {
     const links = new Map();
     const self = st.name;
+    // A link on the kernel fast path is carried unencrypted when the
+    // fast path says so (--fastpath-unencrypted).
+    const fastPlain = !!(st.fastpath && st.fastpath.unencrypted);
     for (const c of st.connections || []) {
       if (!c.peer) continue;
       const key = linkKey(self, c.peer);
@@ -89,7 +92,8 @@
       const r = rates.get(connKey(c)) || { tx: 0, rx: 0 };
       links.set(key, {
         key, a: self, b: c.peer, local: true, state, transport: c.transport || "", fallback: c.transport_fallback || "",
-        datapath: c.datapath || "userspace", encrypted: !!c.encrypted, rtt: c.rtt || 0, tx: r.tx, rx: r.rx,
+        datapath: c.datapath || "userspace", encrypted: !!c.encrypted && !(fastPlain && c.datapath === "fastpath"),
+        rtt: c.rtt || 0, tx: r.tx, rx: r.rx,
       });
     }
     for (const p of st.peers || []) {
@@ -204,7 +208,8 @@
       if (c.peer) attrs["data-link"] = linkKey(st.name, c.peer);
       const tr = row([
         c.peer ? `${c.nickname || "?"} ${c.peer}` : "", c.address, c.direction === "inbound" ? "in" : "out", c.state,
-        (c.transport || "") + (c.transport_fallback ? "*" : ""), c.datapath || "", c.encrypted ? "yes" : "no", fmtRTT(c.rtt),
+        (c.transport || "") + (c.transport_fallback ? "*" : ""), c.datapath || "",
+        c.encrypted ? (c.datapath === "fastpath" && st.fastpath && st.fastpath.unencrypted ? "no (fast path)" : "yes") : "no", fmtRTT(c.rtt),
         `${fmtRate(r.tx)} (${fmtBytes(c.tx_bytes)})`, `${fmtRate(r.rx)} (${fmtBytes(c.rx_bytes)})`, reason,
       ], attrs);
       tr.lastChild.className = "reason";
@@ -218,7 +223,7 @@
         { "data-peer": p.name, "data-reachable": self || !!p.reachable });
     }));
     fill(document.getElementById("containers"), (st.attachments || []).map((a) =>
-      row([a.container || "", (a.addrs || []).join(", "), a.mac, a.stopped ? "(stopped)" : a.netns, a.stopped ? "" : a.host_veth],
+      row([a.container || (a.netns || "").split("/").pop(), (a.addrs || []).join(", "), a.mac, a.stopped ? "(stopped)" : a.netns, a.stopped ? "" : a.host_veth],
         { "data-mac": a.mac || "" })));
     const h = st.health || { ok: true, problems: [], notes: [] };
     const badge = document.getElementById("health-badge");
