@@ -77,6 +77,7 @@ qemu-test:
 demo: deps build
 	scripts/demo.sh
 
+# Writes bench/results/latest.json and latest.svg, its bar chart.
 bench: build
 	scripts/deps.sh bench
 	bench/run.sh
