@@ -7,12 +7,23 @@ LDFLAGS := -X github.com/weave-switch/weave-switch/daemon.Version=$(VERSION)
 PKGS    := ./...
 FUZZTIME ?= 20s
 
-.PHONY: all build deps test unit race fuzz netns-test netns-lifecycle-test netns-web-test deploy-check deb-test qemu-test demo bench lint vet clean dist deb docs
+PLUGIN_DIR := build/docker-plugin
+
+.PHONY: all build docker-plugin deps test unit race fuzz netns-test netns-lifecycle-test netns-web-test deploy-check deb-test qemu-test demo bench lint vet clean dist deb docs
 
 all: build
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/weave-switch
+
+# The managed (v2) Docker plugin's directory, for
+# `docker plugin create weave-switch/net:VERSION build/docker-plugin`:
+# its config and a rootfs holding only the static forwarder.
+docker-plugin:
+	rm -rf $(PLUGIN_DIR)
+	mkdir -p $(PLUGIN_DIR)/rootfs/run/docker/plugins $(PLUGIN_DIR)/rootfs/run/weave-switch
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(PLUGIN_DIR)/rootfs/weave-switch-docker-plugin ./cmd/weave-switch-docker-plugin
+	cp deploy/docker-plugin/config.json $(PLUGIN_DIR)/config.json
 
 deps:
 	scripts/deps.sh
@@ -129,4 +140,4 @@ deb: dist
 	deploy/debian/build.sh $(DIST)/weave-switch-linux-amd64 $(DIST)
 
 clean:
-	rm -rf bin dist
+	rm -rf bin build dist

@@ -71,6 +71,10 @@ func New(cfg Config) *Service {
 	return s
 }
 
+// DefaultSubnet is the subnet containers get an address in when they
+// ask for none.
+func (s *Service) DefaultSubnet() netip.Prefix { return s.def }
+
 // SetTopology tells the Service about the mesh, which is built after it
 // (the mesh carries the allocator's channel). Until then no peer but
 // this one is alive.
