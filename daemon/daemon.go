@@ -488,10 +488,20 @@ func (d *Daemon) serveAPI() (func(), error) {
 		Shutdown: d.shutdown,
 	}))
 	mux.Handle("GET /metrics", d.metrics)
-	page := web.Handler(d.Status)
+	page := web.Handler(d.webSource())
 	mux.Handle("GET /{$}", page)
 	mux.Handle("GET /web/", page)
 	return api.Serve(d.apiLn, mux, api.SocketTimeouts, d.log), nil
+}
+
+// webSource is what the status page shows: the status, and the DNS
+// names unless --no-dns.
+func (d *Daemon) webSource() web.Source {
+	src := web.Source{Status: d.Status}
+	if b := d.dnsBackend(); b != nil {
+		src.DNS = b.DNSStatus
+	}
+	return src
 }
 
 // serveWeb serves the status page over TCP too, with --http-addr.
@@ -499,7 +509,7 @@ func (d *Daemon) serveWeb() (func(), error) {
 	if d.cfg.HTTPAddr == "" {
 		return nil, nil
 	}
-	s, err := web.New(web.Config{Addr: d.cfg.HTTPAddr, Status: d.Status, Logger: d.log.With("component", "web")})
+	s, err := web.New(web.Config{Addr: d.cfg.HTTPAddr, Source: d.webSource(), Logger: d.log.With("component", "web")})
 	if err != nil {
 		return nil, err
 	}

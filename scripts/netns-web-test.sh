@@ -13,7 +13,7 @@
 #
 # h1, h2 and h3 run the kernel fast path (vxlan, unencrypted on the
 # fast path), h4 and h5 userspace; each host has one container
-# 10.32.0.N/12.
+# 10.32.0.N/12; h3 runs the DNS and names its container web3.
 #
 # Asserts: the page is served on the API socket and on --http-addr, which
 # is read-only (no POST, no API, no profiling, no metrics); status --web
@@ -65,12 +65,13 @@ start() { # start I PEER [flags...]: router on host I, joining through PEER
 fast=(--datapath vxlan --fastpath-unencrypted)
 start 1 "" "${fast[@]}" --http-addr 127.0.0.1:6784 --metrics-addr 127.0.0.1:6782
 start 2 198.18.12.1 "${fast[@]}"
-start 3 198.18.13.1 "${fast[@]}" --http-addr 198.18.99.3:6784 --offer wireguard --offer quic
+WS_DNS=1 start 3 198.18.13.1 "${fast[@]}" --dns-listen 127.0.0.1:53 --http-addr 198.18.99.3:6784 --offer wireguard --offer quic
 start 4 198.18.34.3 --transport wireguard
 start 5 198.18.35.3 --transport quic
-for i in 1 2 3 4 5; do
+for i in 1 2 4 5; do
 	ws attach --api "$WS_TMP/h$i.sock" "$p-c$i" "10.32.0.$i/12" >/dev/null
 done
+ws attach --api "$WS_TMP/h3.sock" "$p-c3" 10.32.0.3/12 --name web3 --no-resolv-conf >/dev/null
 wait_links h1 2
 wait_links h3 3
 # Every router gossips its links: 4 links, each named by both its ends.
@@ -152,7 +153,7 @@ ws_check "h3's page: h1-h3 on the fast path, unencrypted; h3-h4 userspace, encry
 	[ \"\$(link_attr $WS_TMP/h3.html '${links[2]}' data-datapath)\" = userspace ] && \
 	[ \"\$(link_attr $WS_TMP/h3.html '${links[2]}' data-encrypted)\" = true ]"
 ws_check "h3's page: h1-h2 is drawn from gossip (not h3's own link)" bash -c "$(declare -f link_attr); [ \"\$(link_attr $WS_TMP/h3.html '${links[0]}' data-local)\" = false ]"
-ws_check "h3's page lists its container with its address and name" bash -c "grep -q '<td>$p-c3</td><td>10.32.0.3/12</td>' $WS_TMP/h3.html"
+ws_check "h3's page lists its container with its DNS name and address" bash -c "grep -q '<td>$p-c3</td><td>web3.weave.local</td><td>10.32.0.3/12</td>' $WS_TMP/h3.html"
 ws_check "h3's page shows the health (ok)" grep -q 'data-health="ok"' "$WS_TMP/h3.html"
 
 browse "$p-b" "$page3" "$WS_TMP/shot.out" --window-size=1280,1500 --screenshot="$SHOTS/h3.png"

@@ -16,9 +16,8 @@ type Config struct {
 	// Addr is the TCP HOST:PORT the page is served on (--http-addr).
 	// Required.
 	Addr string
-	// Status returns the router's status. Required; it must be safe for
-	// concurrent use.
-	Status func() api.Status
+	// Source is what the page shows; Source.Status is required.
+	Source Source
 	// Logger; if nil, slog.Default().
 	Logger *slog.Logger
 }
@@ -37,7 +36,7 @@ type Server struct {
 // New checks cfg and returns a Server that is not serving yet. It does
 // no I/O.
 func New(cfg Config) (*Server, error) {
-	if cfg.Status == nil {
+	if cfg.Source.Status == nil {
 		return nil, errors.New("web: no status")
 	}
 	if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
@@ -62,7 +61,7 @@ func (s *Server) Start() error {
 		return fmt.Errorf("--http-addr: %w", err)
 	}
 	s.mu.addr = ln.Addr().String()
-	s.mu.stop = api.Serve(ln, Handler(s.cfg.Status), api.MetricsTimeouts, s.cfg.Logger)
+	s.mu.stop = api.Serve(ln, Handler(s.cfg.Source), api.MetricsTimeouts, s.cfg.Logger)
 	s.cfg.Logger.Info("status page", "url", URL(s.mu.addr))
 	return nil
 }

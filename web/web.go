@@ -22,10 +22,28 @@ const StatusPath = "web/status"
 const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; " +
 	"img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
+// Source is what the page shows. Its functions are called once per poll
+// and must be safe for concurrent use.
+type Source struct {
+	// Status is the router's status. Required.
+	Status func() api.Status
+	// DNS, if set, is the mesh's DNS registry: the page names the local
+	// containers with the names registered for their addresses.
+	DNS func() api.DNSStatus
+}
+
+// pageStatus is the JSON the page polls: the API status (with its
+// health) and this router's DNS names.
+type pageStatus struct {
+	api.Status
+	// Names are the DNS names this router registered (attach --name,
+	// dns-add), by address.
+	Names []api.DNSEntry `json:"names,omitempty"`
+}
+
 // Handler serves the status page at /, its assets under /web/ and the
-// status it shows at /web/status, from status (called once per request;
-// it must be safe for concurrent use). It answers GET and HEAD only.
-func Handler(status func() api.Status) http.Handler {
+// status it shows at /web/status, from src. It answers GET and HEAD only.
+func Handler(src Source) http.Handler {
 	sub, err := fs.Sub(static, "static")
 	if err != nil {
 		panic("web: embedded assets: " + err.Error()) // the embed directive guarantees the directory
@@ -38,11 +56,18 @@ func Handler(status func() api.Status) http.Handler {
 	mux.Handle("GET /web/app.js", files)
 	mux.Handle("GET /web/style.css", files)
 	mux.HandleFunc("GET /"+StatusPath, func(w http.ResponseWriter, r *http.Request) {
-		st := status()
-		h := api.CheckHealth(st)
-		st.Health = &h
-		st.Schema = api.SchemaVersion
-		b, err := json.Marshal(st)
+		ps := pageStatus{Status: src.Status()}
+		h := api.CheckHealth(ps.Status)
+		ps.Health = &h
+		ps.Schema = api.SchemaVersion
+		if src.DNS != nil {
+			for _, e := range src.DNS().Entries {
+				if e.Local {
+					ps.Names = append(ps.Names, e)
+				}
+			}
+		}
+		b, err := json.Marshal(ps)
 		if err != nil {
 			http.Error(w, "encode status: "+err.Error(), http.StatusInternalServerError)
 			return

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -26,7 +27,7 @@ func get(t *testing.T, h http.Handler, method, path string) *http.Response {
 }
 
 func TestHandler(t *testing.T) {
-	h := Handler(fakeStatus)
+	h := Handler(Source{Status: fakeStatus})
 	tests := []struct {
 		name, method, path string
 		code               int
@@ -63,7 +64,7 @@ func TestHandler(t *testing.T) {
 
 // The page's status is the API's, with its health and schema version.
 func TestStatusJSON(t *testing.T) {
-	resp := get(t, Handler(fakeStatus), "GET", "/"+StatusPath)
+	resp := get(t, Handler(Source{Status: fakeStatus}), "GET", "/"+StatusPath)
 	var st api.Status
 	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
 		t.Fatal(err)
@@ -94,10 +95,10 @@ func TestServer(t *testing.T) {
 	if _, err := New(Config{Addr: "127.0.0.1:0"}); err == nil {
 		t.Error("New without Status: no error")
 	}
-	if _, err := New(Config{Addr: "6784", Status: fakeStatus}); err == nil {
+	if _, err := New(Config{Addr: "6784", Source: Source{Status: fakeStatus}}); err == nil {
 		t.Error("New with a port only: no error")
 	}
-	s, err := New(Config{Addr: "127.0.0.1:0", Status: fakeStatus, Logger: slog.New(slog.DiscardHandler)})
+	s, err := New(Config{Addr: "127.0.0.1:0", Source: Source{Status: fakeStatus}, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +119,7 @@ func TestServer(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Errorf("GET status: %d", resp.StatusCode)
 	}
-	taken, err := New(Config{Addr: s.Addr(), Status: fakeStatus})
+	taken, err := New(Config{Addr: s.Addr(), Source: Source{Status: fakeStatus}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,5 +146,23 @@ func TestURL(t *testing.T) {
 		if got := URL(in); got != want {
 			t.Errorf("URL(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// The page's status names the local containers from the DNS registry.
+func TestStatusNames(t *testing.T) {
+	dns := func() api.DNSStatus {
+		return api.DNSStatus{Entries: []api.DNSEntry{
+			{Name: "web.weave.local.", Addr: netip.MustParseAddr("10.32.0.3"), Local: true},
+			{Name: "db.weave.local.", Addr: netip.MustParseAddr("10.32.0.9"), Owner: "02:00:00:00:00:09"},
+		}}
+	}
+	resp := get(t, Handler(Source{Status: fakeStatus, DNS: dns}), "GET", "/"+StatusPath)
+	var ps pageStatus
+	if err := json.NewDecoder(resp.Body).Decode(&ps); err != nil {
+		t.Fatal(err)
+	}
+	if len(ps.Names) != 1 || ps.Names[0].Name != "web.weave.local." || ps.Name != "02:00:00:00:00:01" {
+		t.Errorf("names %+v (status name %q)", ps.Names, ps.Name)
 	}
 }

@@ -222,8 +222,13 @@
       return row([p.name, p.nickname, self || p.reachable ? "yes" : "no", route, (p.links || []).length],
         { "data-peer": p.name, "data-reachable": self || !!p.reachable });
     }));
+    // The names registered for a container's addresses (attach --name, dns-add).
+    const namesOf = (a) => {
+      const addrs = new Set((a.addrs || []).map((p) => String(p).split("/")[0]));
+      return (st.names || []).filter((e) => addrs.has(e.addr)).map((e) => e.name.replace(/\.$/, ""));
+    };
     fill(document.getElementById("containers"), (st.attachments || []).map((a) =>
-      row([a.container || (a.netns || "").split("/").pop(), (a.addrs || []).join(", "), a.mac, a.stopped ? "(stopped)" : a.netns, a.stopped ? "" : a.host_veth],
+      row([a.container || (a.netns || "").split("/").pop(), namesOf(a).join(", "), (a.addrs || []).join(", "), a.mac, a.stopped ? "(stopped)" : a.netns, a.stopped ? "" : a.host_veth],
         { "data-mac": a.mac || "" })));
     const h = st.health || { ok: true, problems: [], notes: [] };
     const badge = document.getElementById("health-badge");
