@@ -140,6 +140,13 @@ every_peer_and_link() { # every_peer_and_link FILE
 	return $bad
 }
 
+# Traffic on h3's link to h4 (WireGuard, userspace) while the page polls,
+# for its throughput.
+ip netns exec "$p-c3" iperf3 -s -D -1 -p 5201 --logfile "$WS_TMP/iperf3-s.log"
+wait_listen "$p-c3" 5201
+ip netns exec "$p-c4" iperf3 -c 10.32.0.3 -p 5201 -t 10 -b 20M >"$WS_TMP/iperf3-c.log" 2>&1 &
+WS_PIDS+=($!)
+sleep 1
 dom "$p-b" "$page3" "$WS_TMP/h3.html"
 ws_check "h3's page from the browser host: the script ran without error" page_ok "$WS_TMP/h3.html"
 ws_check "h3's page lists the 5 peers and the 4 links, all up" every_peer_and_link "$WS_TMP/h3.html"
@@ -152,6 +159,9 @@ ws_check "h3's page: h1-h3 on the fast path, unencrypted; h3-h4 userspace, encry
 	[ \"\$(link_attr $WS_TMP/h3.html '${links[1]}' data-encrypted)\" = false ] && \
 	[ \"\$(link_attr $WS_TMP/h3.html '${links[2]}' data-datapath)\" = userspace ] && \
 	[ \"\$(link_attr $WS_TMP/h3.html '${links[2]}' data-encrypted)\" = true ]"
+ws_check "h3's page: h3-h4 carries iperf3's 20 Mbit/s ($(link_attr "$WS_TMP/h3.html" "${links[2]}" data-rx-bps) bit/s received, RTT $(link_attr "$WS_TMP/h3.html" "${links[2]}" data-rtt) s)" \
+	bash -c "$(declare -f link_attr); r=\$(link_attr $WS_TMP/h3.html '${links[2]}' data-rx-bps); [ \"\${r:-0}\" -gt 1000000 ] && \
+	awk \"BEGIN{exit !(\$(link_attr $WS_TMP/h3.html '${links[2]}' data-rtt) > 0)}\""
 ws_check "h3's page: h1-h2 is drawn from gossip (not h3's own link)" bash -c "$(declare -f link_attr); [ \"\$(link_attr $WS_TMP/h3.html '${links[0]}' data-local)\" = false ]"
 ws_check "h3's page lists its container with its DNS name and address" bash -c "grep -q '<td>$p-c3</td><td>web3.weave.local</td><td>10.32.0.3/12</td>' $WS_TMP/h3.html"
 ws_check "h3's page shows the health (ok)" grep -q 'data-health="ok"' "$WS_TMP/h3.html"

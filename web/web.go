@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io/fs"
 	"net/http"
+	"time"
 
 	"github.com/weave-switch/weave-switch/api"
 )
@@ -39,6 +40,11 @@ type pageStatus struct {
 	// Names are the DNS names this router registered (attach --name,
 	// dns-add), by address.
 	Names []api.DNSEntry `json:"names,omitempty"`
+	// Time is when the status was taken, in seconds since the Unix
+	// epoch: the page divides the byte counters' change by the change of
+	// Time, so that its rates depend neither on the browser's clock nor
+	// on how late a poll came back.
+	Time float64 `json:"time"`
 }
 
 // Handler serves the status page at /, its assets under /web/ and the
@@ -56,7 +62,7 @@ func Handler(src Source) http.Handler {
 	mux.Handle("GET /web/app.js", files)
 	mux.Handle("GET /web/style.css", files)
 	mux.HandleFunc("GET /"+StatusPath, func(w http.ResponseWriter, r *http.Request) {
-		ps := pageStatus{Status: src.Status()}
+		ps := pageStatus{Status: src.Status(), Time: float64(time.Now().UnixMicro()) / 1e6}
 		h := api.CheckHealth(ps.Status)
 		ps.Health = &h
 		ps.Schema = api.SchemaVersion

@@ -19,8 +19,9 @@
   window.addEventListener("error", (e) => recordError("error: " + e.message + " (" + e.filename + ":" + e.lineno + ")"));
   window.addEventListener("unhandledrejection", (e) => recordError("unhandled rejection: " + String(e.reason)));
 
-  // Per-connection byte counters of the previous poll, for the rates.
+  // Per-connection byte counters of the recent polls, for the rates.
   let prevCounters = new Map();
+  const RATE_WINDOW_MS = 3000;
   // Every link ever drawn, by key, so that one that disappears from the
   // status is drawn as down instead of vanishing.
   const knownLinks = new Map();
@@ -112,17 +113,22 @@
 
   function connKey(c) { return c.direction + " " + c.address + " " + (c.peer || ""); }
 
+  // rates: each connection's bit rates both ways over the samples of the
+  // last RATE_WINDOW_MS (at least the previous poll's), from the byte
+  // counters and the time the router took them.
   function rates(st, now) {
     const out = new Map(), next = new Map();
     for (const c of st.connections || []) {
       const k = connKey(c);
       const cur = { tx: c.tx_bytes || 0, rx: c.rx_bytes || 0, t: now };
-      next.set(k, cur);
-      const prev = prevCounters.get(k);
-      if (prev && now > prev.t && cur.tx >= prev.tx && cur.rx >= prev.rx) {
-        const dt = (now - prev.t) / 1000;
-        out.set(k, { tx: (cur.tx - prev.tx) * 8 / dt, rx: (cur.rx - prev.rx) * 8 / dt });
+      let hist = (prevCounters.get(k) || []).filter((p) => p.t < now && p.tx <= cur.tx && p.rx <= cur.rx);
+      while (hist.length > 1 && now - hist[1].t >= RATE_WINDOW_MS) hist.shift();
+      if (hist.length > 0) {
+        const first = hist[0], dt = (now - first.t) / 1000;
+        out.set(k, { tx: (cur.tx - first.tx) * 8 / dt, rx: (cur.rx - first.rx) * 8 / dt });
       }
+      hist.push(cur);
+      next.set(k, hist);
     }
     prevCounters = next;
     return out;
@@ -164,6 +170,7 @@
         class: cls.join(" "), x1: pa.x, y1: pa.y, x2: pb.x, y2: pb.y,
         "data-link": l.key, "data-state": l.state, "data-local": l.local,
         "data-transport": l.transport || "", "data-datapath": l.datapath || "", "data-encrypted": l.encrypted,
+        "data-tx-bps": Math.round(l.tx || 0), "data-rx-bps": Math.round(l.rx || 0), "data-rtt": l.rtt || 0,
       });
       const title = l.local
         ? `${l.state}: ${l.transport || "?"}${l.fallback ? " (fallback: " + l.fallback + ")" : ""}, ${l.datapath}, ${l.encrypted ? "encrypted" : "unencrypted"}`
@@ -254,7 +261,7 @@
       const resp = await fetch("web/status", { signal: ctl.signal, cache: "no-store" });
       if (!resp.ok) throw new Error("status: HTTP " + resp.status);
       const st = await resp.json();
-      const rt = rates(st, performance.now());
+      const rt = rates(st, st.time > 0 ? st.time * 1000 : performance.now());
       const links = collectLinks(st, rt);
       drawMesh(st, links);
       drawTables(st, links, rt);
