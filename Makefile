@@ -9,7 +9,7 @@ FUZZTIME ?= 20s
 
 PLUGIN_DIR := build/docker-plugin
 
-.PHONY: all build docker-plugin deps test unit race fuzz netns-test netns-lifecycle-test deb-test qemu-test demo bench lint vet clean dist deb docs
+.PHONY: all build docker-plugin deps test unit race fuzz netns-test netns-lifecycle-test netns-web-test deploy-check deb-test qemu-test demo bench lint vet clean dist deb docs
 
 all: build
 
@@ -53,11 +53,27 @@ netns-test: build
 	scripts/netns-isolation-test.sh
 	scripts/netns-hostile-test.sh
 	scripts/netns-lifecycle-test.sh
+	scripts/netns-web-test.sh
 	$(MAKE) deb-test
 
 # Readiness (NOTIFY_SOCKET), SIGHUP, down, down --leave, reset after kill -9.
 netns-lifecycle-test: build
 	scripts/netns-lifecycle-test.sh
+
+# The status page in headless Chromium on a five-host mesh (screenshots
+# in /tmp/weave-switch-web-test), and the Prometheus rules and Grafana
+# dashboard of deploy/ against a live router's /metrics.
+netns-web-test: build
+	scripts/deps.sh
+	scripts/netns-web-test.sh
+
+# The Prometheus rules and their unit tests, and the dashboard's JSON,
+# without a router (netns-web-test checks them against live metrics).
+deploy-check:
+	scripts/deps.sh
+	promtool check rules deploy/prometheus/alerts.yml
+	promtool test rules deploy/prometheus/alerts_test.yml
+	jq -e '.panels | length > 0' deploy/grafana/weave-switch.json >/dev/null
 
 # Builds the .deb, installs it, runs the installed router in a namespace,
 # purges it and checks nothing is left.
@@ -72,6 +88,7 @@ qemu-test:
 demo: deps build
 	scripts/demo.sh
 
+# Writes bench/results/latest.json and latest.svg, its bar chart.
 bench: build
 	scripts/deps.sh bench
 	bench/run.sh

@@ -35,6 +35,8 @@ want curl curl
 want wg wireguard-tools # the stock-WireGuard interop test
 want socat socat       # the lifecycle test listens on a fake NOTIFY_SOCKET
 want dpkg-deb dpkg     # make deb and the package test
+want chromium chromium # the status page test (headless)
+want promtool prometheus # checks deploy/prometheus against live metrics
 if [ "${1:-}" = bench ]; then
 	want ethtool ethtool
 fi
