@@ -23,9 +23,10 @@ type Names interface {
 	Register(key, name string, addrs []netip.Addr) error
 	// Unregister drops every name of key.
 	Unregister(key string) error
-	// Nameserver is the address containers query and the search
-	// domain; ok is false when there is none to tell them.
-	Nameserver() (addr netip.Addr, search string, ok bool)
+	// Nameserver is the address a container with addresses addrs
+	// queries (one it reaches: in the subnet of one of addrs) and the
+	// search domain; ok is false when there is none to tell it.
+	Nameserver(addrs []netip.Addr) (addr netip.Addr, search string, ok bool)
 }
 
 // netnsEtc is where `ip netns exec` finds a named namespace's files.
@@ -76,7 +77,7 @@ func (s *Service) addNames(key, path string, req api.AttachRequest, addrs []neti
 		}
 	}
 	if !req.NoResolvConf {
-		if err := s.writeResolvConf(path); err != nil {
+		if err := s.writeResolvConf(path, as); err != nil {
 			s.log.Warn("attach: resolv.conf not written", "netns", path, "err", err)
 		}
 	}
@@ -117,15 +118,18 @@ func resolvConfPath(path string) (string, bool) {
 	return filepath.Join(netnsEtc, name, "resolv.conf"), true
 }
 
-// writeResolvConf points a named namespace at the router's DNS, unless a
-// resolv.conf attach did not write is there.
-func (s *Service) writeResolvConf(path string) error {
+// writeResolvConf points a named namespace, whose addresses are addrs,
+// at the router's DNS, unless a resolv.conf attach did not write is
+// there.
+func (s *Service) writeResolvConf(path string, addrs []netip.Addr) error {
 	file, ok := resolvConfPath(path)
 	if !ok {
 		return nil
 	}
-	addr, search, ok := s.cfg.Names.Nameserver()
+	addr, search, ok := s.cfg.Names.Nameserver(addrs)
 	if !ok {
+		s.log.Info("attach: no resolv.conf written: the router serves DNS on no address in the container's subnets (expose an address of the subnet on this host)",
+			"netns", path, "addrs", addrs)
 		return nil
 	}
 	if b, err := os.ReadFile(file); err == nil && !bytes.HasPrefix(b, []byte(resolvMark)) {
