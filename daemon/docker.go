@@ -10,6 +10,7 @@ import (
 
 	"github.com/weave-switch/weave-switch/api"
 	"github.com/weave-switch/weave-switch/attach"
+	"github.com/weave-switch/weave-switch/dns"
 	"github.com/weave-switch/weave-switch/docker"
 	"github.com/weave-switch/weave-switch/docker/plugin"
 	"github.com/weave-switch/weave-switch/docker/proxy"
@@ -62,8 +63,12 @@ func (d *Daemon) startDockerWatch() (func(), error) {
 	if d.docker == nil {
 		return nil, nil
 	}
+	var names watch.DNS
+	if d.dns != nil {
+		names = d.dns
+	}
 	d.watch = watch.New(watch.Config{
-		Docker: d.docker, Addresses: d.ipam, Attachments: d.att, Logger: d.log.With("component", "docker"),
+		Docker: d.docker, Addresses: d.ipam, Attachments: d.att, Names: names, Logger: d.log.With("component", "docker"),
 		OnConnect: func(ctx context.Context) error {
 			created, err := docker.EnsureNetwork(ctx, d.docker, docker.DefaultNetwork, d.ipam.DefaultSubnet())
 			if created {
@@ -130,3 +135,5 @@ func (d *Daemon) dockerStatus() *api.DockerStatus {
 }
 
 var _ watch.Docker = (*client.Client)(nil)
+
+var _ watch.DNS = (*dns.Service)(nil)

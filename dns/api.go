@@ -137,6 +137,35 @@ func (s *Service) Register(key, name string, addrs []netip.Addr) error {
 	return nil
 }
 
+// SetNames makes names (each in the domain; for every one of addrs) the
+// only names of key, in one change; none drops them. It implements
+// watch.DNS.SetNames (a Docker container's names).
+func (s *Service) SetNames(key string, names []string, addrs []netip.Addr) error {
+	var canon []string
+	for _, name := range names {
+		n, err := CanonicalName(name, s.domain)
+		if err != nil {
+			return err
+		}
+		canon = append(canon, n)
+	}
+	if len(addrs) == 0 {
+		canon = nil
+	}
+	before := s.reg.localLen()
+	if err := s.reg.SetKey(key, canon, addrs); err != nil {
+		return err
+	}
+	if after := s.reg.localLen(); after != before || len(canon) > 0 {
+		s.log.Debug("dns: names set", "key", key, "names", canon, "addrs", addrs)
+	}
+	return nil
+}
+
+// Keys lists the keys of this router's names; it implements
+// watch.DNS.Keys.
+func (s *Service) Keys() []string { return s.reg.LocalKeys() }
+
 // Unregister drops every name of key; it implements
 // attach.Names.Unregister.
 func (s *Service) Unregister(key string) error {
