@@ -8,6 +8,7 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/weave-switch/weave-switch/alloc/ipam"
 	"github.com/weave-switch/weave-switch/api"
 	"github.com/weave-switch/weave-switch/attach"
 	"github.com/weave-switch/weave-switch/dns"
@@ -90,8 +91,14 @@ func (d *Daemon) startDockerProxy() (func(), error) {
 	if d.docker == nil {
 		return nil, nil
 	}
+	universe, _ := ipam.ParseRange(d.cfg.IPAllocRange)
+	var ns proxy.Nameserver
+	if d.dns != nil {
+		ns = d.dns
+	}
 	p, err := proxy.New(proxy.Config{Socket: d.cfg.ProxySocket, DockerHost: docker.Host(d.cfg.DockerHost),
-		Network: docker.DefaultNetwork, Subnet: d.ipam.DefaultSubnet(), Addresses: d.ipam, Logger: d.log.With("component", "docker-proxy")})
+		Network: docker.DefaultNetwork, Subnet: d.ipam.DefaultSubnet(), Range: universe, DNS: ns,
+		Addresses: d.ipam, Logger: d.log.With("component", "docker-proxy")})
 	if err != nil {
 		return nil, fmt.Errorf("docker proxy: %w", err)
 	}

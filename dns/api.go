@@ -223,7 +223,7 @@ func inSubnet(prefixes []netip.Prefix, addrs []netip.Addr) (netip.Addr, bool) {
 	for _, a := range addrs {
 		best := netip.Prefix{}
 		for _, p := range prefixes {
-			if p.Addr().Is4() && p.Contains(a.Unmap()) && p.Addr() != a.Unmap() && (!best.IsValid() || p.Bits() > best.Bits()) {
+			if p.Addr().Is4() && p.Contains(a.Unmap()) && (!best.IsValid() || p.Bits() > best.Bits()) {
 				best = p
 			}
 		}
