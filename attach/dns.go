@@ -53,8 +53,9 @@ func (s *Service) checkNames(req api.AttachRequest) error {
 
 // addNames registers the container's names for its addresses under key
 // and writes the resolv.conf of its namespace at path; on error nothing
-// is left registered.
-func (s *Service) addNames(key, path string, req api.AttachRequest, addrs []netip.Prefix) error {
+// is left registered. container is the Docker name of a container
+// attached by name or ID ("" for a namespace): it is one of its names.
+func (s *Service) addNames(key, path, container string, req api.AttachRequest, addrs []netip.Prefix) error {
 	n := s.cfg.Names
 	if n == nil {
 		return nil
@@ -66,6 +67,9 @@ func (s *Service) addNames(key, path string, req api.AttachRequest, addrs []neti
 	names := []string{}
 	if req.Name != "" {
 		names = append(names, req.Name)
+	}
+	if container != "" && container != req.Name && n.CheckName(container) == nil {
+		names = append(names, container)
 	}
 	if h := hostname(path); h != "" && strings.Contains(h, ".") && n.CheckName(h) == nil {
 		names = append(names, h)

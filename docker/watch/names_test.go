@@ -122,3 +122,26 @@ func TestDockerNames(t *testing.T) {
 	d.send(events.ActionDestroy, "c1")
 	wait(t, "c1's names removed", func() bool { return names.get(NameKey("c1")) == nil })
 }
+
+// Register, Unregister and Nameserver make fakeDNS an attach.Names too.
+func (f *fakeDNS) Register(key, name string, addrs []netip.Addr) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, a := range addrs {
+		e := name + " " + a.String()
+		if !slices.Contains(f.keys[key], e) {
+			f.keys[key] = append(f.keys[key], e)
+		}
+	}
+	slices.Sort(f.keys[key])
+	return nil
+}
+
+func (f *fakeDNS) Unregister(key string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.keys, key)
+	return nil
+}
+
+func (f *fakeDNS) Nameserver([]netip.Addr) (netip.Addr, string, bool) { return netip.Addr{}, "", false }
