@@ -63,6 +63,9 @@
 //
 // The daemon passes the mesh through SetLiveness and SetNicknames; the
 // attach service registers containers through Register, Unregister and
-// Nameserver (attach.Names); the API serves DNSAdd, DNSRemove and
-// DNSStatus (api.DNSBackend); Collector gives the metrics.
+// Nameserver (attach.Names); the Docker events watcher keeps running
+// containers' Docker names through SetNames and Keys (watch.DNS); the
+// Docker API proxy gives containers Nameserver (proxy.Nameserver); the
+// API serves DNSAdd, DNSRemove and DNSStatus (api.DNSBackend); Collector
+// gives the metrics.
 package dns
