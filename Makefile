@@ -9,7 +9,7 @@ FUZZTIME ?= 20s
 
 PLUGIN_DIR := build/docker-plugin
 
-.PHONY: all build docker-plugin deps test unit race fuzz netns-test netns-lifecycle-test netns-web-test deploy-check deb-test qemu-test demo bench lint vet clean dist deb docs
+.PHONY: all build docker-plugin deps test unit race fuzz netns-test netns-lifecycle-test netns-web-test deploy-check deb-test qemu-test demo bench lint vet clean dist deb docs dns-test
 
 all: build
 
@@ -54,7 +54,13 @@ netns-test: build
 	scripts/netns-hostile-test.sh
 	scripts/netns-lifecycle-test.sh
 	scripts/netns-web-test.sh
+	scripts/netns-dns-test.sh
 	$(MAKE) deb-test
+
+# Service discovery: four routers in a line, names resolved from inside
+# containers, forwarding, removal on detach, rmpeer and peer death.
+dns-test: build
+	scripts/netns-dns-test.sh
 
 # Readiness (NOTIFY_SOCKET), SIGHUP, down, down --leave, reset after kill -9.
 netns-lifecycle-test: build
