@@ -7,7 +7,7 @@ LDFLAGS := -X github.com/weave-switch/weave-switch/daemon.Version=$(VERSION)
 PKGS    := ./...
 FUZZTIME ?= 20s
 
-.PHONY: all build deps test unit race fuzz netns-test qemu-test demo bench lint vet clean
+.PHONY: all build deps test unit race fuzz netns-test docker-test qemu-test demo demo-docker bench lint vet clean
 
 all: build
 
@@ -41,6 +41,12 @@ netns-test: build
 	scripts/netns-ipam-test.sh
 	scripts/netns-isolation-test.sh
 	scripts/netns-hostile-test.sh
+	scripts/netns-docker-test.sh
+
+# Docker on two hosts: each a network and a mount namespace with its own
+# dockerd and router (scripts/netns-docker-test.sh).
+docker-test: deps build
+	scripts/netns-docker-test.sh
 
 # The OVS datapath tests in a qemu VM booting Debian's cloud kernel (this
 # machine's kernel has no openvswitch module): scripts/qemu-ovs-test.sh.
@@ -49,6 +55,11 @@ qemu-test:
 
 demo: deps build
 	scripts/demo.sh
+
+# The demo with Docker: two hosts, dockerd and a router on each, containers
+# started with docker run (scripts/demo-docker.sh, or demo.sh --docker).
+demo-docker: deps build
+	scripts/demo-docker.sh
 
 bench: build
 	scripts/deps.sh bench

@@ -33,6 +33,13 @@ want nft nftables
 want make make
 want curl curl
 want wg wireguard-tools # the stock-WireGuard interop test
+want dockerd docker.io  # the Docker suite and demo: dockerd, containerd, runc, the CLI
+want nsenter util-linux
+# The Docker suite's image is a busybox rootfs made on the spot: it needs
+# a statically linked busybox (Debian's "busybox" package is dynamic).
+if ! { bb=$(command -v busybox) && LC_ALL=C ldd "$bb" 2>&1 | grep -qE 'not a dynamic executable|statically linked'; }; then
+	need+=(busybox-static)
+fi
 if [ "${1:-}" = bench ]; then
 	want ethtool ethtool
 fi
