@@ -47,6 +47,27 @@ type Status struct {
 	IPAM        *IPAMStatus      `json:"ipam,omitempty"`
 	// Host is isolation, exposed addresses and services (see host.go).
 	Host *HostStatus `json:"host,omitempty"`
+	// Docker is the Docker integration; absent with --no-docker.
+	Docker *DockerStatus `json:"docker,omitempty"`
+}
+
+// DockerStatus is the state of the Docker integration: the network
+// plugin, the API proxy and the events watcher.
+type DockerStatus struct {
+	// Host is the Docker daemon's address; Connected whether the
+	// watcher follows its events now, Version its engine version.
+	Host      string `json:"host"`
+	Connected bool   `json:"connected"`
+	Version   string `json:"version,omitempty"`
+	// Error is why the watcher is not connected, if it is not.
+	Error string `json:"error,omitempty"`
+	// ProxySocket is where the Docker API proxy listens (DOCKER_HOST
+	// for `eval $(weave-switch env)`); PluginSockets where the network
+	// and IPAM plugin is served.
+	ProxySocket   string   `json:"proxy_socket"`
+	PluginSockets []string `json:"plugin_sockets"`
+	// Network is the Docker network the router made (weave).
+	Network string `json:"network,omitempty"`
 }
 
 // Fastpath is the kernel fast path's state.
@@ -182,7 +203,8 @@ type DataStats struct {
 
 // AttachRequest asks to attach a network namespace to the bridge.
 type AttachRequest struct {
-	// NetNS is a PID, a path, or a name under /run/netns.
+	// NetNS is a PID, a path, a name under /run/netns, or a Docker
+	// container's name or ID (a namespace of that name wins).
 	NetNS string `json:"netns"`
 	// CIDRs are the addresses to give the container, like 10.32.0.5/12.
 	// The allocator records them so that it never hands them out.
@@ -202,6 +224,11 @@ type Attachment struct {
 	HostVeth string         `json:"host_veth"`
 	MAC      string         `json:"mac"`
 	Addrs    []netip.Prefix `json:"addrs"`
+	// Container is the name of the container attached by name or ID.
+	Container string `json:"container,omitempty"`
+	// Stopped says the container is not running: it has no namespace
+	// and no veth, and keeps its MAC and addresses for its next start.
+	Stopped bool `json:"stopped,omitempty"`
 }
 
 // ConnectRequest asks to connect to a peer (or forget it).
@@ -217,6 +244,7 @@ type ForgetResponse struct {
 
 // DetachRequest asks to detach a namespace.
 type DetachRequest struct {
+	// NetNS is named as in AttachRequest.
 	NetNS string `json:"netns"`
 }
 

@@ -50,6 +50,29 @@ type Switch interface {
 	ForgetMAC(mac frame.MAC) bool
 }
 
+// Target is a container as attaching needs it.
+type Target struct {
+	// NetNS is the path of its network namespace (/proc/PID/ns/net of
+	// its process), empty when it is not running.
+	NetNS string
+	// Key is the allocator key of its addresses; they stay the
+	// container's across stop and start.
+	Key string
+	// Name is what status shows for it: the container's name.
+	Name string
+}
+
+// Resolver finds containers by name or ID.
+type Resolver interface {
+	// Resolve returns the container spec names, and false if there is
+	// none (err is for a container runtime that cannot be asked).
+	Resolve(ctx context.Context, spec string) (Target, bool, error)
+}
+
+// DefaultSweepInterval is how often a started Service looks for
+// attachments whose namespace is gone.
+const DefaultSweepInterval = 5 * time.Second
+
 // Config configures a Service.
 type Config struct {
 	// Bridge is the weave bridge; MTU the overlay MTU every veth gets.
@@ -59,21 +82,48 @@ type Config struct {
 	Addresses Addresses
 	Ports     Ports
 	Switch    Switch
-	Logger    *slog.Logger
+	// Resolver, if set, lets attach and detach name a container where no
+	// network namespace of that name exists.
+	Resolver Resolver
+	// SweepInterval is how often Start's sweep runs; 0 means
+	// DefaultSweepInterval.
+	SweepInterval time.Duration
+	Logger        *slog.Logger
+}
+
+// entry is one attachment: of a namespace (keyed by its path), or of a
+// container by name (keyed by the container's allocator key).
+type entry struct {
+	api.Attachment
+	key string
+	// ino is the inode of the namespace at attach time: a path whose
+	// inode differs names another namespace, and this one is gone.
+	ino uint64
+	// container: attached by name; its namespace's end stops the
+	// attachment but keeps its addresses.
+	container bool
+	// cidrs and subnets are what it was attached with, asked again when
+	// a container starts again, so that it gets the same addresses.
+	cidrs   []netip.Prefix
+	subnets []string
 }
 
 // Service owns the router's attachments. It serves the API's attach and
 // detach, and Close detaches every namespace it attached. Attaches and
 // detaches of one namespace run one at a time (two concurrent attaches
 // would each allocate an address); those of different namespaces run in
-// parallel.
+// parallel. Once started, it sweeps attachments whose namespace is gone.
 type Service struct {
 	cfg Config
 	log *slog.Logger
 
 	mu          sync.Mutex
-	attachments map[string]api.Attachment // by namespace path
-	busy        map[string]*nsLock        // by allocator key: namespaces being attached or detached
+	attachments map[string]*entry  // by allocator key
+	busy        map[string]*nsLock // by allocator key: namespaces being attached or detached
+
+	cancel context.CancelFunc
+	done   sync.WaitGroup
+	once   sync.Once
 }
 
 // nsLock serialises the calls on one namespace; n counts the calls
@@ -107,27 +157,71 @@ func (s *Service) lockNS(key string) (unlock func()) {
 
 // New builds a Service; it does no I/O.
 func New(cfg Config) *Service {
-	s := &Service{cfg: cfg, log: cfg.Logger, attachments: map[string]api.Attachment{}, busy: map[string]*nsLock{}}
+	if cfg.SweepInterval <= 0 {
+		cfg.SweepInterval = DefaultSweepInterval
+	}
+	s := &Service{cfg: cfg, log: cfg.Logger, attachments: map[string]*entry{}, busy: map[string]*nsLock{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	return s
 }
 
-// Close detaches every namespace attached through the Service. It is
-// idempotent.
-func (s *Service) Close() error {
-	s.mu.Lock()
-	paths := make([]string, 0, len(s.attachments))
-	for ns := range s.attachments {
-		paths = append(paths, ns)
+// Start runs the sweep: every SweepInterval, attachments whose namespace
+// is gone are released (see Sweep).
+func (s *Service) Start() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.done.Add(1)
+	go s.routineSweep(ctx)
+	return nil
+}
+
+func (s *Service) routineSweep(ctx context.Context) {
+	defer s.done.Done()
+	s.log.Debug("sweep: started", "every", s.cfg.SweepInterval)
+	defer s.log.Debug("sweep: stopped")
+	t := time.NewTicker(s.cfg.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.Sweep(ctx)
+		}
 	}
-	s.attachments = map[string]api.Attachment{}
+}
+
+// Close stops the sweep and detaches every namespace attached through
+// the Service. It is idempotent.
+func (s *Service) Close() error {
+	var err error
+	s.once.Do(func() {
+		if s.cancel != nil {
+			s.cancel()
+			s.done.Wait()
+		}
+		err = s.detachAll()
+	})
+	return err
+}
+
+func (s *Service) detachAll() error {
+	s.mu.Lock()
+	all := make([]*entry, 0, len(s.attachments))
+	for _, e := range s.attachments {
+		all = append(all, e)
+	}
+	s.attachments = map[string]*entry{}
 	s.mu.Unlock()
 	var errs []error
-	for _, ns := range paths {
-		unlock := s.lockNS(ns)
-		if _, err := host.Detach(ns); err != nil {
+	for _, e := range all {
+		if e.Stopped {
+			continue
+		}
+		unlock := s.lockNS(e.key)
+		if err := deleteVeth(e.HostVeth); err != nil {
 			errs = append(errs, err)
 		}
 		unlock()
@@ -135,16 +229,59 @@ func (s *Service) Close() error {
 	return errors.Join(errs...)
 }
 
-// Attachments lists the attached namespaces, sorted.
+// deleteVeth removes the bridge side of an attachment (and so its pair)
+// if it exists.
+func deleteVeth(name string) error {
+	if name == "" || !host.LinkExists(name) {
+		return nil
+	}
+	return host.DeleteLink(name)
+}
+
+// Attachments lists the attachments, sorted by namespace and container.
 func (s *Service) Attachments() []api.Attachment {
 	s.mu.Lock()
 	out := make([]api.Attachment, 0, len(s.attachments))
-	for _, a := range s.attachments {
+	for _, e := range s.attachments {
+		a := e.Attachment
+		a.Addrs = slices.Clone(a.Addrs)
 		out = append(out, a)
 	}
 	s.mu.Unlock()
-	slices.SortFunc(out, func(a, b api.Attachment) int { return cmp.Compare(a.NetNS, b.NetNS) })
+	slices.SortFunc(out, func(a, b api.Attachment) int {
+		return cmp.Or(cmp.Compare(a.NetNS, b.NetNS), cmp.Compare(a.Container, b.Container))
+	})
 	return out
+}
+
+// target is what a spec names: a namespace, or a container.
+type target struct {
+	path, key, name string
+	container       bool
+}
+
+// resolve works out what spec names: a network namespace (a PID, a path
+// or a name under /run/netns that exists), else a container the
+// Resolver knows by that name or ID. A container that is not running
+// has no path.
+func (s *Service) resolve(ctx context.Context, spec string) (target, error) {
+	path, nsErr := host.NetNSPath(spec)
+	if nsErr == nil {
+		return target{path: path, key: path}, nil
+	}
+	// A number is a PID only: a process that is gone must not turn into
+	// a container whose ID starts with its digits.
+	if s.cfg.Resolver == nil || spec == "" || strings.ContainsRune(spec, '/') || strings.Trim(spec, "0123456789") == "" {
+		return target{}, &api.BadRequestError{Err: nsErr}
+	}
+	t, ok, err := s.cfg.Resolver.Resolve(ctx, spec)
+	switch {
+	case err != nil:
+		return target{}, &api.BadRequestError{Err: fmt.Errorf("%w, and no container could be looked up: %w", nsErr, err)}
+	case !ok:
+		return target{}, &api.BadRequestError{Err: fmt.Errorf("%w, and no container %q", nsErr, spec)}
+	}
+	return target{path: t.NetNS, key: t.Key, name: t.Name, container: true}, nil
 }
 
 // Attach implements the API's attach: addresses, then the port's rules,
@@ -155,32 +292,69 @@ func (s *Service) Attach(ctx context.Context, req api.AttachRequest) (api.Attach
 			return api.Attachment{}, &api.BadRequestError{Err: fmt.Errorf("attach: %s is a network address, not a host address", p)}
 		}
 	}
-	path, err := host.NetNSPath(req.NetNS)
+	t, err := s.resolve(ctx, req.NetNS)
 	if err != nil {
-		return api.Attachment{}, &api.BadRequestError{Err: err}
+		return api.Attachment{}, err
 	}
-	defer s.lockNS(path)()
-	cidrs, undo, err := s.cfg.Addresses.Assign(ctx, path, req.CIDRs, req.Subnets)
+	if t.path == "" {
+		return api.Attachment{}, &api.BadRequestError{Err: fmt.Errorf("attach: container %s is not running", t.name)}
+	}
+	defer s.lockNS(t.key)()
+	return s.attachLocked(ctx, t, req)
+}
+
+// attachLocked attaches t, whose lock the caller holds.
+func (s *Service) attachLocked(ctx context.Context, t target, req api.AttachRequest) (api.Attachment, error) {
+	cidrs, undo, err := s.cfg.Addresses.Assign(ctx, t.key, req.CIDRs, req.Subnets)
 	if err != nil {
 		return api.Attachment{}, fmt.Errorf("attach: %w", err)
 	}
-	mac, unisolate, err := s.isolatePort(ctx, path, req, cidrs)
+	mac, unisolate, err := s.isolatePort(ctx, t, req, cidrs)
 	if err != nil {
 		undo()
 		return api.Attachment{}, err
 	}
-	a, err := host.AttachWithMAC(s.cfg.Bridge, path, cidrs, s.cfg.MTU, mac)
+	ino, err := host.NetNSInode(t.path)
 	if err != nil {
 		unisolate()
 		undo()
 		return api.Attachment{}, err
 	}
-	s.announce(path, a)
-	out := api.Attachment{NetNS: a.NetNS, HostVeth: a.HostVeth, MAC: a.MAC, Addrs: a.Addrs}
+	a, err := host.AttachWithMAC(s.cfg.Bridge, t.path, cidrs, s.cfg.MTU, mac)
+	if err != nil {
+		unisolate()
+		undo()
+		return api.Attachment{}, err
+	}
+	s.announce(t.path, a)
+	out := api.Attachment{NetNS: a.NetNS, HostVeth: a.HostVeth, MAC: a.MAC, Addrs: a.Addrs, Container: t.name}
+	e := &entry{Attachment: out, key: t.key, ino: ino, container: t.container}
 	s.mu.Lock()
-	s.attachments[path] = out
+	prev := s.attachments[t.key]
+	if prev != nil {
+		e.cidrs, e.subnets = prev.cidrs, prev.subnets
+	}
+	for _, p := range req.CIDRs {
+		if !slices.Contains(e.cidrs, p) {
+			e.cidrs = append(e.cidrs, p)
+		}
+	}
+	for _, sub := range req.Subnets {
+		if !slices.Contains(e.subnets, sub) {
+			e.subnets = append(e.subnets, sub)
+		}
+	}
+	s.attachments[t.key] = e
 	s.mu.Unlock()
-	s.log.Info("attached", "netns", path, "veth", a.HostVeth, "mac", a.MAC, "addrs", a.Addrs)
+	if prev != nil && !prev.Stopped && prev.HostVeth != "" && prev.HostVeth != a.HostVeth {
+		// The container's earlier namespace ended unnoticed: its port's
+		// rules go (its MAC lives on in the new one).
+		if err := s.cfg.Ports.RemovePort(ctx, prev.HostVeth); err != nil {
+			s.log.Warn("remove isolation rules", "veth", prev.HostVeth, "err", err)
+		}
+		_ = deleteVeth(prev.HostVeth)
+	}
+	s.log.Info("attached", "netns", t.path, "container", t.name, "veth", a.HostVeth, "mac", a.MAC, "addrs", a.Addrs)
 	return out, nil
 }
 
@@ -188,28 +362,168 @@ func (s *Service) Attach(ctx context.Context, req api.AttachRequest) (api.Attach
 // container died) still gets its addresses released, by the key its
 // spec had.
 func (s *Service) Detach(ctx context.Context, req api.DetachRequest) (api.DetachResponse, error) {
-	path, err := host.NetNSPath(req.NetNS)
+	t, err := s.resolve(ctx, req.NetNS)
 	if err != nil {
 		if freed := s.releaseGone(req.NetNS); len(freed) > 0 {
 			return api.DetachResponse{Released: freed}, nil
 		}
-		return api.DetachResponse{}, &api.BadRequestError{Err: err}
-	}
-	defer s.lockNS(path)()
-	ok, err := host.Detach(path)
-	if err != nil {
 		return api.DetachResponse{}, err
 	}
+	defer s.lockNS(t.key)()
 	s.mu.Lock()
-	was, attached := s.attachments[path]
-	delete(s.attachments, path)
+	was := s.attachments[t.key]
+	delete(s.attachments, t.key)
 	s.mu.Unlock()
-	freed := s.cfg.Addresses.Release(path)
-	if attached {
-		s.unisolatePort(ctx, path, was)
+	var ok bool
+	switch {
+	case t.path != "":
+		if ok, err = host.Detach(t.path); err != nil {
+			return api.DetachResponse{}, err
+		}
+	case was != nil && !was.Stopped:
+		ok = host.LinkExists(was.HostVeth)
+		if err := deleteVeth(was.HostVeth); err != nil {
+			return api.DetachResponse{}, err
+		}
 	}
-	s.log.Info("detached", "netns", path, "was_attached", ok)
-	return api.DetachResponse{Detached: ok, Released: freed}, nil
+	freed := s.cfg.Addresses.Release(t.key)
+	if was != nil && !was.Stopped {
+		s.unisolatePort(ctx, was.Attachment)
+	}
+	s.log.Info("detached", "netns", t.path, "container", t.name, "was_attached", ok, "released", freed)
+	return api.DetachResponse{Detached: ok || was != nil && was.Stopped, Released: freed}, nil
+}
+
+// ContainerDied stops the attachment of the container with allocator
+// key key, whose namespace ended: its veth and port rules go, its MAC and
+// addresses stay for its next start. It reports whether the container
+// was attached.
+func (s *Service) ContainerDied(ctx context.Context, key string) bool {
+	defer s.lockNS(key)()
+	return s.stopLocked(ctx, key, "container died")
+}
+
+func (s *Service) stopLocked(ctx context.Context, key, why string) bool {
+	s.mu.Lock()
+	e := s.attachments[key]
+	if e == nil || e.Stopped {
+		s.mu.Unlock()
+		return false
+	}
+	was := e.Attachment
+	stopped := *e
+	stopped.Stopped, stopped.NetNS, stopped.HostVeth = true, "", ""
+	s.attachments[key] = &stopped
+	s.mu.Unlock()
+	if err := deleteVeth(was.HostVeth); err != nil {
+		s.log.Warn("delete veth", "veth", was.HostVeth, "err", err)
+	}
+	s.unisolatePort(ctx, was)
+	s.log.Info(why+": addresses kept for its next start", "container", was.Container, "mac", was.MAC, "addrs", was.Addrs)
+	return true
+}
+
+// ContainerStarted attaches t again, with the MAC and addresses it had,
+// if it was attached by name and is stopped (or runs in a namespace
+// other than the one it was attached in). It reports whether t is
+// attached by name.
+func (s *Service) ContainerStarted(ctx context.Context, t Target) (bool, error) {
+	if t.NetNS == "" {
+		return false, fmt.Errorf("attach: container %s is not running", t.Name)
+	}
+	defer s.lockNS(t.Key)()
+	s.mu.Lock()
+	e := s.attachments[t.Key]
+	var req api.AttachRequest
+	if e != nil {
+		req = api.AttachRequest{NetNS: t.NetNS, CIDRs: slices.Clone(e.cidrs), Subnets: slices.Clone(e.subnets), MAC: e.MAC}
+	}
+	s.mu.Unlock()
+	if e == nil || !e.container {
+		return false, nil
+	}
+	if ino, err := host.NetNSInode(t.NetNS); err == nil && !e.Stopped && ino == e.ino {
+		return true, nil
+	}
+	if _, err := s.attachLocked(ctx, target{path: t.NetNS, key: t.Key, name: t.Name, container: true}, req); err != nil {
+		return true, err
+	}
+	return true, nil
+}
+
+// ContainerRemoved forgets the container with allocator key key: its
+// attachment (veth and rules, if it runs) and its addresses, which it
+// returns.
+func (s *Service) ContainerRemoved(ctx context.Context, key string) []netip.Addr {
+	defer s.lockNS(key)()
+	s.mu.Lock()
+	e := s.attachments[key]
+	delete(s.attachments, key)
+	s.mu.Unlock()
+	if e != nil && !e.Stopped {
+		if err := deleteVeth(e.HostVeth); err != nil {
+			s.log.Warn("delete veth", "veth", e.HostVeth, "err", err)
+		}
+		s.unisolatePort(ctx, e.Attachment)
+	}
+	freed := s.cfg.Addresses.Release(key)
+	if e != nil || len(freed) > 0 {
+		s.log.Info("container removed: addresses released", "key", key, "container", nameOf(e), "addrs", freed)
+	}
+	return freed
+}
+
+func nameOf(e *entry) string {
+	if e == nil {
+		return ""
+	}
+	return e.Container
+}
+
+// Sweep finds the attachments whose namespace is gone (its path is
+// removed or now names another namespace): one of a namespace is
+// released, addresses and rules; one of a container is stopped (see
+// ContainerDied). It returns how many it found.
+func (s *Service) Sweep(ctx context.Context) int {
+	s.mu.Lock()
+	var gone []*entry
+	for _, e := range s.attachments {
+		if !e.Stopped && host.NetNSGone(e.NetNS, e.ino) {
+			gone = append(gone, e)
+		}
+	}
+	s.mu.Unlock()
+	n := 0
+	for _, g := range gone {
+		if s.sweepOne(ctx, g) {
+			n++
+		}
+	}
+	return n
+}
+
+// sweepOne handles one attachment found gone, unless it changed since.
+func (s *Service) sweepOne(ctx context.Context, g *entry) bool {
+	defer s.lockNS(g.key)()
+	s.mu.Lock()
+	e := s.attachments[g.key]
+	s.mu.Unlock()
+	if e != g || !host.NetNSGone(e.NetNS, e.ino) {
+		return false
+	}
+	if e.container {
+		return s.stopLocked(ctx, e.key, "namespace of container gone")
+	}
+	s.mu.Lock()
+	delete(s.attachments, e.key)
+	s.mu.Unlock()
+	if err := deleteVeth(e.HostVeth); err != nil {
+		s.log.Warn("delete veth", "veth", e.HostVeth, "err", err)
+	}
+	s.unisolatePort(ctx, e.Attachment)
+	freed := s.cfg.Addresses.Release(e.key)
+	s.log.Info("namespace gone: detached", "netns", e.NetNS, "veth", e.HostVeth, "released", freed)
+	return true
 }
 
 // releaseGone frees the addresses of a namespace that no longer exists,
@@ -225,6 +539,14 @@ func (s *Service) releaseGone(spec string) []netip.Addr {
 		key = spec
 	}
 	defer s.lockNS(key)()
+	s.mu.Lock()
+	e := s.attachments[key]
+	delete(s.attachments, key)
+	s.mu.Unlock()
+	if e != nil {
+		_ = deleteVeth(e.HostVeth)
+		s.unisolatePort(context.Background(), e.Attachment)
+	}
 	return s.cfg.Addresses.Release(key)
 }
 
@@ -239,13 +561,18 @@ func appSubnet(p netip.Prefix) netip.Prefix { return p.Masked() }
 // named after the namespace, the MAC is chosen here (or given, for a
 // container moving between hosts). It returns the MAC to attach with and
 // an undo that restores the previous rules.
-func (s *Service) isolatePort(ctx context.Context, path string, req api.AttachRequest, cidrs []netip.Prefix) (net.HardwareAddr, func(), error) {
+func (s *Service) isolatePort(ctx context.Context, t target, req api.AttachRequest, cidrs []netip.Prefix) (net.HardwareAddr, func(), error) {
+	path := t.path
 	veth, err := host.HostVethName(path)
 	if err != nil {
 		return nil, nil, err
 	}
+	var prev api.Attachment
 	s.mu.Lock()
-	prev, attached := s.attachments[path]
+	e, attached := s.attachments[t.key]
+	if attached {
+		prev = e.Attachment
+	}
 	s.mu.Unlock()
 	if !attached {
 		// Attached by an earlier run of this router (it crashed or was
@@ -315,10 +642,10 @@ func (s *Service) announce(path string, a *host.Attachment) {
 
 // unisolatePort removes a detached container's rules and forgets its MAC
 // in the switch.
-func (s *Service) unisolatePort(ctx context.Context, path string, was api.Attachment) {
-	veth, err := host.HostVethName(path)
-	if err != nil {
-		veth = was.HostVeth
+func (s *Service) unisolatePort(ctx context.Context, was api.Attachment) {
+	veth := was.HostVeth
+	if veth == "" {
+		return
 	}
 	if err := s.cfg.Ports.RemovePort(ctx, veth); err != nil {
 		s.log.Warn("remove isolation rules", "veth", veth, "err", err)

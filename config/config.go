@@ -15,6 +15,7 @@ import (
 
 	"github.com/weave-switch/weave-switch/alloc/ipam"
 	"github.com/weave-switch/weave-switch/api"
+	"github.com/weave-switch/weave-switch/docker/proxy"
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/gossip/mesh"
 	"github.com/weave-switch/weave-switch/internal/meshsecret"
@@ -25,6 +26,14 @@ import (
 
 // DefaultPort is the TCP control port and the UDP sleeve port.
 const DefaultPort = 6783
+
+// DefaultProxySocket is where the Docker API proxy listens by default.
+const DefaultProxySocket = proxy.DefaultSocket
+
+// DefaultPluginSockets are where the Docker plugin is served by default:
+// the socket dockerd looks up by the driver's name, and the one the
+// managed (v2) plugin forwards to.
+var DefaultPluginSockets = []string{"/run/docker/plugins/weave-switch.sock", "/run/weave-switch/plugin.sock"}
 
 // Config is everything `weave-switch up` takes. The CLI maps each flag to
 // one field.
@@ -115,6 +124,19 @@ type Config struct {
 	// Allow lists pairs of application subnets that may talk, each
 	// "A,B" (`weave-switch allow A B` at run time).
 	Allow []string
+	// DockerHost is the Docker daemon's address. If empty, DOCKER_HOST,
+	// else unix:///var/run/docker.sock.
+	DockerHost string
+	// NoDocker turns the Docker integration off: no network plugin, no
+	// API proxy, no events watcher.
+	NoDocker bool
+	// ProxySocket is where the Docker API proxy listens. If empty,
+	// DefaultProxySocket.
+	ProxySocket string
+	// PluginSockets are where the Docker network and IPAM plugin is
+	// served. If empty, DefaultPluginSockets: the socket dockerd finds by
+	// name, and one for the managed plugin to forward to.
+	PluginSockets []string
 	// Logger; if nil, slog.Default().
 	Logger *slog.Logger
 }
@@ -147,6 +169,12 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.ProxySocket == "" {
+		c.ProxySocket = DefaultProxySocket
+	}
+	if len(c.PluginSockets) == 0 {
+		c.PluginSockets = slices.Clone(DefaultPluginSockets)
 	}
 	if t, err := meshsecret.ParseToken(c.Join); c.Join != "" && err == nil {
 		c.Peers = append(slices.Clip(c.Peers), t.Addrs...)

@@ -13,11 +13,15 @@ import (
 	"slices"
 	"time"
 
+	"github.com/moby/moby/client"
+
 	"github.com/weave-switch/weave-switch/alloc"
 	"github.com/weave-switch/weave-switch/alloc/ipam"
 	"github.com/weave-switch/weave-switch/api"
 	"github.com/weave-switch/weave-switch/attach"
 	"github.com/weave-switch/weave-switch/config"
+	"github.com/weave-switch/weave-switch/docker/proxy"
+	"github.com/weave-switch/weave-switch/docker/watch"
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/gossip/mesh"
 	"github.com/weave-switch/weave-switch/host"
@@ -57,6 +61,9 @@ type Daemon struct {
 	mesh    *mesh.Mesh
 	fast    *kernel.Service
 	att     *attach.Service
+	docker  *client.Client // nil with --no-docker
+	watch   *watch.Service
+	proxy   *proxy.Service
 	apiLn   net.Listener
 	metrics http.Handler
 
@@ -148,7 +155,10 @@ func (d *Daemon) steps() []step {
 		{"ipam", d.startIPAM},
 		{"mesh", d.startMesh},
 		{"fastpath", d.startFastPath},
+		{"docker-client", d.dockerClient},
 		{"attach", d.startAttach},
+		{"docker-watch", d.startDockerWatch},
+		{"docker-proxy", d.startDockerProxy},
 		{"api", d.serveAPI},
 		{"metrics", d.serveMetrics},
 	}
@@ -419,7 +429,10 @@ func (d *Daemon) startFastPath() (func(), error) {
 // detaches every container attached through it.
 func (d *Daemon) startAttach() (func(), error) {
 	d.att = attach.New(attach.Config{Bridge: d.cfg.Bridge, MTU: d.mtu, Addresses: d.ipam, Ports: d.iso,
-		Switch: d.rt, Logger: d.log.With("component", "attach")})
+		Switch: d.rt, Resolver: d.resolver(), Logger: d.log.With("component", "attach")})
+	if err := d.att.Start(); err != nil {
+		return nil, err
+	}
 	return func() {
 		if err := d.att.Close(); err != nil {
 			d.log.Warn("detach", "err", err)

@@ -48,7 +48,8 @@ func runInNetNS(t *testing.T) bool {
 }
 
 // testConfig is a router with every service on: three transports, the
-// vxlan fast path, isolation, the metrics listener. It runs without a
+// vxlan fast path, isolation, the metrics listener, the Docker plugin,
+// proxy and watcher (with no dockerd to reach). It runs without a
 // secret (Insecure), as the vxlan fast path is unencrypted.
 func testConfig(t *testing.T) config.Config {
 	dir := t.TempDir()
@@ -56,7 +57,9 @@ func testConfig(t *testing.T) config.Config {
 		Name: "02:00:00:00:00:01", Nickname: "steps", DataDir: filepath.Join(dir, "data"), API: filepath.Join(dir, "api.sock"),
 		Bridge: "wstep", Listen: "127.0.0.1:6783", WireGuardListen: "127.0.0.1:51820", QUICListen: "127.0.0.1:6784",
 		Offer: []string{"wireguard", "quic"}, Datapath: "vxlan", MetricsAddr: "127.0.0.1:6782", Insecure: true,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		DockerHost: "unix://" + filepath.Join(dir, "no-dockerd.sock"), ProxySocket: filepath.Join(dir, "docker-proxy.sock"),
+		PluginSockets: []string{filepath.Join(dir, "plugin.sock")},
+		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 }
 
@@ -90,8 +93,10 @@ func leftovers(c config.Config) []string {
 			ln.Close()
 		}
 	}
-	if _, err := os.Stat(c.API); err == nil {
-		out = append(out, "api socket "+c.API)
+	for _, sock := range append([]string{c.API, c.ProxySocket}, c.PluginSockets...) {
+		if _, err := os.Stat(sock); err == nil {
+			out = append(out, "socket "+sock)
+		}
 	}
 	return out
 }

@@ -75,5 +75,6 @@ func (d *Daemon) Status() api.Status {
 		WrongSource: c.WrongSource, BadGSO: c.BadGSO}
 	s.Attachments = d.att.Attachments()
 	s.IPAM = d.ipam.Status()
+	s.Docker = d.dockerStatus()
 	return s
 }

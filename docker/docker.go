@@ -8,9 +8,13 @@
 package docker
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"strings"
 
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 )
 
@@ -55,5 +59,39 @@ func Host(flag string) string {
 // NewClient is a client for the Docker daemon at host (see Host) that
 // negotiates the API version with it. It does no I/O.
 func NewClient(host string) (*client.Client, error) {
-	return client.New(client.WithHost(host), client.WithAPIVersionNegotiation())
+	return client.New(client.WithHost(host))
+}
+
+// Networks is what EnsureNetwork needs of the Docker client.
+type Networks interface {
+	NetworkInspect(ctx context.Context, id string, opts client.NetworkInspectOptions) (client.NetworkInspectResult, error)
+	NetworkCreate(ctx context.Context, name string, opts client.NetworkCreateOptions) (client.NetworkCreateResult, error)
+}
+
+// EnsureNetwork makes the Docker network name on the router's driver
+// and IPAM driver unless a network of that name exists. created says it
+// made one; a network of that name on another driver is an error.
+func EnsureNetwork(ctx context.Context, c Networks, name string) (created bool, err error) {
+	got, err := c.NetworkInspect(ctx, name, client.NetworkInspectOptions{})
+	switch {
+	case err == nil:
+		if d := got.Network.Driver; d != DriverName {
+			return false, fmt.Errorf("docker network %q exists with driver %q, not %q", name, d, DriverName)
+		}
+		return false, nil
+	case !cerrdefs.IsNotFound(err):
+		return false, fmt.Errorf("docker network %q: %w", name, err)
+	}
+	_, err = c.NetworkCreate(ctx, name, client.NetworkCreateOptions{
+		Driver: DriverName,
+		IPAM:   &network.IPAM{Driver: DriverName},
+		Labels: map[string]string{"org.weave-switch.default": "true"},
+	})
+	if err != nil {
+		if cerrdefs.IsConflict(err) { // made by a concurrent call
+			return false, nil
+		}
+		return false, fmt.Errorf("docker network create %s: %w", name, err)
+	}
+	return true, nil
 }

@@ -267,3 +267,26 @@ func nsHandle(nsPath string) (netns.NsHandle, *netlink.Handle, error) {
 	}
 	return ns, nh, nil
 }
+
+// NetNSInode is the inode of the namespace at path.
+func NetNSInode(path string) (uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return 0, fmt.Errorf("stat %s: %w", path, err)
+	}
+	return st.Ino, nil
+}
+
+// NetNSGone reports whether the namespace found at path with inode ino
+// is gone: the path does not exist or names another namespace. Other
+// errors (permissions) do not count as gone.
+func NetNSGone(path string, ino uint64) bool {
+	var st unix.Stat_t
+	switch err := unix.Stat(path, &st); {
+	case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ESRCH):
+		return true
+	case err != nil:
+		return false
+	}
+	return st.Ino != ino
+}

@@ -54,6 +54,12 @@ router_up() {
 	local n=$1 name=$2 log=$3; shift 3
 	local dp=(--datapath "${WS_DATAPATH:-userspace}") a
 	for a in "$@"; do [ "$a" = --datapath ] && dp=(); done
+	# Routers in namespaces share one file system: the Docker plugin and
+	# proxy sockets, whose paths are fixed, are only for suites that say
+	# WS_DOCKER=1 and give each router a mount namespace of its own.
+	if [ -z "${WS_DOCKER:-}" ] && "$WS_BIN" up --help 2>&1 | grep -q -- --no-docker; then
+		dp+=(--no-docker)
+	fi
 	ip netns exec "$n" "$WS_BIN" up --api "$WS_TMP/$name.sock" --data-dir "$WS_TMP/$name" "${dp[@]}" "$@" >"$log" 2>&1 &
 	local pid=$!
 	WS_PIDS+=("$pid")

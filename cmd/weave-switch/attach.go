@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net/netip"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -13,29 +11,26 @@ import (
 func attachCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "attach",
-		Usage:     "connect a network namespace (container) to the weave bridge, with allocated or given addresses",
-		ArgsUsage: "NETNS|PID [CIDR|net:CIDR|net:default|app:NAME]...",
-		Description: "Without addresses the container gets one from the default subnet. net:CIDR and app:NAME\n" +
+		Usage:     "connect a network namespace or a Docker container to the weave bridge, with allocated or given addresses",
+		ArgsUsage: "NETNS|PID|CONTAINER [CIDR|net:CIDR|net:default|app:NAME]...",
+		Description: "NETNS is a name under /run/netns or a path; a name with no namespace of its own is a Docker\n" +
+			"container's name or ID: it keeps its addresses (and MAC) across docker stop/start and restart\n" +
+			"and loses them when it is removed.\n" +
+			"Without addresses the container gets one from the default subnet. net:CIDR and app:NAME\n" +
 			"allocate from that subnet (app:NAME maps the name to a /24 of the range's upper half);\n" +
 			"an explicit CIDR like 10.32.0.5/12 is used as given and claimed so nobody else gets it.",
 		Flags: []cli.Flag{apiFlag,
 			&cli.StringFlag{Name: "mac", Usage: "the container's MAC (e.g. the one it had on another host); default: a random one"}},
 		Action: func(c *cli.Context) error {
 			if c.NArg() < 1 {
-				return cli.Exit("usage: weave-switch attach NETNS|PID [CIDR|net:CIDR|app:NAME]... (e.g. attach ns1 app:web)", 2)
+				return cli.Exit("usage: weave-switch attach NETNS|PID|CONTAINER [CIDR|net:CIDR|app:NAME]... (e.g. attach ns1 app:web)", 2)
 			}
 			req := api.AttachRequest{NetNS: c.Args().First(), MAC: c.String("mac")}
-			for _, s := range c.Args().Tail() {
-				if strings.HasPrefix(s, "net:") || strings.HasPrefix(s, "app:") {
-					req.Subnets = append(req.Subnets, s)
-					continue
-				}
-				p, err := netip.ParsePrefix(s)
-				if err != nil {
-					return cli.Exit(fmt.Sprintf("attach: %q is not an address with a prefix length (10.32.0.1/12), net:CIDR or app:NAME", s), 2)
-				}
-				req.CIDRs = append(req.CIDRs, p)
+			cidrs, subnets, err := api.ParseAddrSpecs(c.Args().Tail())
+			if err != nil {
+				return cli.Exit("attach: "+err.Error(), 2)
 			}
+			req.CIDRs, req.Subnets = cidrs, subnets
 			a, err := api.NewClient(c.String("api")).Attach(c.Context, req)
 			if err != nil {
 				return cli.Exit(err.Error(), 1)
@@ -51,12 +46,12 @@ func attachCommand() *cli.Command {
 func detachCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "detach",
-		Usage:     "disconnect a network namespace from the weave bridge",
-		ArgsUsage: "NETNS|PID",
+		Usage:     "disconnect a network namespace or a Docker container from the weave bridge and release its addresses",
+		ArgsUsage: "NETNS|PID|CONTAINER",
 		Flags:     []cli.Flag{apiFlag},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
-				return cli.Exit("usage: weave-switch detach NETNS|PID", 2)
+				return cli.Exit("usage: weave-switch detach NETNS|PID|CONTAINER", 2)
 			}
 			r, err := api.NewClient(c.String("api")).Detach(c.Context, api.DetachRequest{NetNS: c.Args().First()})
 			if err != nil {

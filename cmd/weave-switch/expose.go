@@ -242,8 +242,15 @@ func printHost(w io.Writer, h *api.HostStatus, atts []api.Attachment) {
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NETNS\tVETH\tDROPPED: SPOOFED MAC\tSPOOFED ADDRESS/PROTOCOL\tOTHER APPLICATION")
 	for _, a := range atts {
+		if a.Stopped {
+			continue
+		}
+		name := a.NetNS
+		if a.Container != "" {
+			name = a.Container
+		}
 		d := h.Drops[a.HostVeth]
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\n", a.NetNS, a.HostVeth, d.SpoofedMAC, d.Spoofed, d.OtherApplication)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\n", name, a.HostVeth, d.SpoofedMAC, d.Spoofed, d.OtherApplication)
 	}
 	tw.Flush()
 }

@@ -73,6 +73,7 @@ func newApp() *cli.App {
 			unimportCommand(),
 			statusCommand(),
 			benchCommand(),
+			envCommand(),
 		},
 		OnUsageError: usageError,
 		// main prints errors and picks the exit code, once, with a prefix.

@@ -176,9 +176,13 @@ func dash(s string) string {
 
 func printAttachments(w io.Writer, atts []api.Attachment) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NETNS\tVETH\tMAC\tADDRESSES")
+	fmt.Fprintln(tw, "CONTAINER\tNETNS\tVETH\tMAC\tADDRESSES")
 	for _, a := range atts {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\n", a.NetNS, a.HostVeth, a.MAC, a.Addrs)
+		ns, veth := a.NetNS, a.HostVeth
+		if a.Stopped {
+			ns, veth = "(stopped)", "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\n", dash(a.Container), ns, veth, a.MAC, a.Addrs)
 	}
 	tw.Flush()
 }

@@ -46,6 +46,10 @@ var upFlags = []cli.Flag{
 	altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "ipalloc-seed", Usage: "peer names the allocation ring is created with; give every router the same list (default: a router without --peer seeds alone, one with --peer waits for the ring)", EnvVars: []string{"WEAVE_SWITCH_IPALLOC_SEED"}}),
 	altsrc.NewBoolFlag(&cli.BoolFlag{Name: "no-isolation", Usage: "do not filter container ports: every application subnet shares one unfiltered L2 segment, as in Weave Net", EnvVars: []string{"WEAVE_SWITCH_NO_ISOLATION"}}),
 	altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "allow", Usage: "A,B: let application subnets A and B talk (repeatable; 'allow A B' at run time)", EnvVars: []string{"WEAVE_SWITCH_ALLOW"}}),
+	altsrc.NewStringFlag(&cli.StringFlag{Name: "docker-host", Usage: "Docker daemon to serve as network plugin and API proxy (default: $DOCKER_HOST, else unix:///var/run/docker.sock)", EnvVars: []string{"WEAVE_SWITCH_DOCKER_HOST"}}),
+	altsrc.NewBoolFlag(&cli.BoolFlag{Name: "no-docker", Usage: "no Docker integration: no network plugin, API proxy or events watcher", EnvVars: []string{"WEAVE_SWITCH_NO_DOCKER"}}),
+	altsrc.NewStringFlag(&cli.StringFlag{Name: "proxy-socket", Value: config.DefaultProxySocket, Usage: "unix socket of the Docker API proxy ('eval $(weave-switch env)' points docker at it)", EnvVars: []string{"WEAVE_SWITCH_PROXY_SOCKET"}}),
+	altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "plugin-socket", Usage: "unix sockets of the Docker network and IPAM plugin (default: " + strings.Join(config.DefaultPluginSockets, " and ") + ")", EnvVars: []string{"WEAVE_SWITCH_PLUGIN_SOCKETS"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"WEAVE_SWITCH_LOG_LEVEL"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json (the log goes to stderr)", EnvVars: []string{"WEAVE_SWITCH_LOG_FORMAT"}}),
 }
@@ -109,6 +113,10 @@ func upCommand() *cli.Command {
 				Allow:           c.StringSlice("allow"),
 				Datapath:        c.String("datapath"),
 				FastPathPort:    c.Int("fastpath-port"),
+				DockerHost:      c.String("docker-host"),
+				NoDocker:        c.Bool("no-docker"),
+				ProxySocket:     c.String("proxy-socket"),
+				PluginSockets:   splitList(c.StringSlice("plugin-socket")),
 				Logger:          logger,
 			}
 			cfg.FastPathUnencrypted = c.Bool("fastpath-unencrypted")

@@ -1,0 +1,106 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/moby/moby/client"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/weave-switch/weave-switch/api"
+	"github.com/weave-switch/weave-switch/attach"
+	"github.com/weave-switch/weave-switch/docker"
+	"github.com/weave-switch/weave-switch/docker/proxy"
+	"github.com/weave-switch/weave-switch/docker/watch"
+)
+
+// dockerClient makes the Docker daemon's client (no I/O: the daemon may
+// come up after the router), unless --no-docker.
+func (d *Daemon) dockerClient() (func(), error) {
+	if d.cfg.NoDocker {
+		return nil, nil
+	}
+	c, err := docker.NewClient(docker.Host(d.cfg.DockerHost))
+	if err != nil {
+		return nil, fmt.Errorf("--docker-host: %w", err)
+	}
+	d.docker = c
+	return func() { c.Close() }, nil
+}
+
+// resolver finds containers by name or ID for attach, if Docker is on.
+func (d *Daemon) resolver() attach.Resolver {
+	if d.docker == nil {
+		return nil
+	}
+	return watch.NewNames(d.docker)
+}
+
+// startDockerWatch follows the Docker daemon's container events so that
+// addresses follow the containers' lives, and makes the default network
+// whenever it reaches the daemon.
+func (d *Daemon) startDockerWatch() (func(), error) {
+	if d.docker == nil {
+		return nil, nil
+	}
+	d.watch = watch.New(watch.Config{
+		Docker: d.docker, Addresses: d.ipam, Attachments: d.att, Logger: d.log.With("component", "docker"),
+		OnConnect: func(ctx context.Context) error {
+			created, err := docker.EnsureNetwork(ctx, d.docker, docker.DefaultNetwork)
+			if created {
+				d.log.Info("made the docker network", "network", docker.DefaultNetwork, "driver", docker.DriverName)
+			}
+			return err
+		},
+	})
+	if err := d.watch.Start(); err != nil {
+		return nil, err
+	}
+	return func() { d.watch.Close() }, nil
+}
+
+// startDockerProxy serves the Docker API proxy: everything goes to
+// dockerd, and containers created through it join the weave network
+// before their process starts.
+func (d *Daemon) startDockerProxy() (func(), error) {
+	if d.docker == nil {
+		return nil, nil
+	}
+	p, err := proxy.New(proxy.Config{Socket: d.cfg.ProxySocket, DockerHost: docker.Host(d.cfg.DockerHost),
+		Network: docker.DefaultNetwork, Addresses: d.ipam, Logger: d.log.With("component", "docker-proxy")})
+	if err != nil {
+		return nil, fmt.Errorf("docker proxy: %w", err)
+	}
+	if err := p.Start(); err != nil {
+		return nil, fmt.Errorf("docker proxy: %w", err)
+	}
+	d.proxy = p
+	return func() { p.Close() }, nil
+}
+
+// dockerCollectors are the Docker services' metrics.
+func (d *Daemon) dockerCollectors() []prometheus.Collector {
+	var out []prometheus.Collector
+	if d.watch != nil {
+		out = append(out, d.watch.Collector())
+	}
+	if d.proxy != nil {
+		out = append(out, d.proxy.Collector())
+	}
+	return out
+}
+
+// dockerStatus is the Docker part of the status.
+func (d *Daemon) dockerStatus() *api.DockerStatus {
+	if d.docker == nil {
+		return nil
+	}
+	st := &api.DockerStatus{Host: docker.Host(d.cfg.DockerHost), ProxySocket: d.cfg.ProxySocket,
+		PluginSockets: d.cfg.PluginSockets, Network: docker.DefaultNetwork}
+	if d.watch != nil {
+		st.Connected, _ = d.watch.Connected()
+	}
+	return st
+}
+
+var _ watch.Docker = (*client.Client)(nil)
