@@ -71,6 +71,8 @@ dh_add() {
 
 # on_host HOST CMD...: run CMD in HOST's network and mount namespaces.
 # Paths must be absolute (entering a mount namespace resets the cwd).
+# Daemons are started with nsenter itself, not this function, so that $!
+# is their PID (nsenter and env exec, a backgrounded function would fork).
 on_host() {
 	local h=$1; shift
 	nsenter --mount="/proc/${DH_MNT[$h]}/ns/mnt" --net="/run/netns/${DH_NS[$h]}" "$@"
@@ -84,13 +86,16 @@ dk() {
 		docker -H "unix://$WS_TMP/$h/docker.sock" "$@"
 }
 
+# Functions that wait return 1 with the reason on stderr (they also run
+# as checks); the caller decides whether that ends the run.
+
 # dh_dockerd HOST IDX: start HOST's dockerd (docker0 10.20IDX.1.1/24, its
 # networks from 10.20IDX.128.0/20: nothing overlaps another host or the
 # weave range), in the background; dh_dockerd_wait waits for its API.
 dh_dockerd() {
 	local h=$1 i=$2 d=$WS_TMP/$1
 	mkdir -p "$d/docker" "$d/exec"
-	on_host "$h" dockerd --data-root "$d/docker" --exec-root "$d/exec" --pidfile "$d/dockerd.pid" \
+	nsenter --mount="/proc/${DH_MNT[$h]}/ns/mnt" --net="/run/netns/${DH_NS[$h]}" dockerd --data-root "$d/docker" --exec-root "$d/exec" --pidfile "$d/dockerd.pid" \
 		-H "unix://$d/docker.sock" --bip "10.20$i.1.1/24" --default-address-pool "base=10.20$i.128.0/20,size=24" \
 		--shutdown-timeout 3 >"$WS_TMP/$h-dockerd.log" 2>&1 &
 	DH_DOCKERD[$h]=$!
@@ -99,11 +104,12 @@ dh_dockerd_wait() {
 	local h=$1
 	for _ in $(seq 240); do
 		dk "$h" version >/dev/null 2>&1 && return 0
-		kill -0 "${DH_DOCKERD[$h]}" 2>/dev/null || { tail -20 "$WS_TMP/$h-dockerd.log" >&2; fail "dockerd on $h exited during start-up"; }
+		kill -0 "${DH_DOCKERD[$h]}" 2>/dev/null || { tail -20 "$WS_TMP/$h-dockerd.log" >&2; echo "dockerd on $h exited during start-up" >&2; return 1; }
 		sleep 0.25
 	done
 	tail -20 "$WS_TMP/$h-dockerd.log" >&2
-	fail "dockerd on $h did not answer within 60 s"
+	echo "dockerd on $h did not answer within 60 s" >&2
+	return 1
 }
 
 # dh_rootfs: a busybox rootfs tarball, $WS_TMP/rootfs.tar, for dh_image.
@@ -112,7 +118,7 @@ dh_rootfs() {
 	bb=$(command -v busybox) || fail "no busybox (scripts/deps.sh installs busybox-static)"
 	mkdir -p "$r/bin" "$r/tmp"
 	cp "$bb" "$r/bin/busybox"
-	for a in sh ping nc nslookup wget ip sleep cat hostname ifconfig ls ps grep echo true; do
+	for a in sh ping nc nslookup wget ip sleep cat hostname ifconfig httpd ls ps grep echo true; do
 		ln -s busybox "$r/bin/$a"
 	done
 	tar -C "$r" -cf "$WS_TMP/rootfs.tar" .
@@ -131,18 +137,19 @@ dh_image() {
 dh_router() {
 	local h=$1 pid; shift
 	DH_ROUTER_ARGS[$h]=$(printf '%q ' "$@")
-	on_host "$h" env DOCKER_HOST="unix://$WS_TMP/$h/docker.sock" \
+	nsenter --mount="/proc/${DH_MNT[$h]}/ns/mnt" --net="/run/netns/${DH_NS[$h]}" env DOCKER_HOST="unix://$WS_TMP/$h/docker.sock" \
 		"$WS_BIN" up --data-dir "$WS_TMP/$h/data" "$@" >>"$WS_TMP/$h.log" 2>&1 &
 	pid=$!
 	DH_ROUTER[$h]=$pid
 	WS_PIDS+=("$pid")
 	for _ in $(seq 100); do
 		on_host "$h" "$WS_BIN" status >/dev/null 2>&1 && return 0
-		kill -0 "$pid" 2>/dev/null || { tail -20 "$WS_TMP/$h.log" >&2; fail "router on $h exited during start-up"; }
+		kill -0 "$pid" 2>/dev/null || { tail -20 "$WS_TMP/$h.log" >&2; echo "router on $h exited during start-up" >&2; return 1; }
 		sleep 0.1
 	done
 	tail -20 "$WS_TMP/$h.log" >&2
-	fail "router on $h did not serve its API within 10 s"
+	echo "router on $h did not serve its API within 10 s" >&2
+	return 1
 }
 
 # dh_router_stop HOST [SIGNAL]: stop HOST's router (SIGTERM, or SIGNAL)

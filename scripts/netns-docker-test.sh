@@ -45,9 +45,13 @@ no_leftovers() {
 	out=$(dh_leftovers "$WS_TMP/before.snapshot")
 	[ -z "$out" ] || { echo "$out"; return 1; }
 }
+# The exit trap may run from inside a check whose output is redirected:
+# it writes to the script's own stdout and stderr, kept here.
+exec 3>&1 4>&2
 on_exit() {
 	local rc=$?
 	set +e
+	exec 1>&3 2>&4
 	if [ -n "${WS_HOLD:-}" ]; then
 		pretty "holding for $WS_HOLD s before the teardown (WS_HOLD): $WS_TMP, hosts $p-h1 $p-h2 (mount ns: /proc/${DH_MNT[h1]:-}/ns/mnt /proc/${DH_MNT[h2]:-}/ns/mnt)"
 		sleep "$WS_HOLD"
@@ -171,8 +175,8 @@ dh_rootfs
 pretty "starting dockerd on each host"
 dh_dockerd h1 1
 dh_dockerd h2 2
-dh_dockerd_wait h1
-dh_dockerd_wait h2
+dh_dockerd_wait h1 || fail "no dockerd on h1"
+dh_dockerd_wait h2 || fail "no dockerd on h2"
 ws_check "dockerd runs on both hosts ($(dk h1 version -f 'server {{.Server.Version}}, API {{.Server.APIVersion}}'))" \
 	bash -c "[ -S $WS_TMP/h1/docker.sock ] && [ -S $WS_TMP/h2/docker.sock ]"
 ws_check "each dockerd's docker0 is in its host's namespace" \
@@ -186,8 +190,8 @@ pretty "starting a router on each host"
 export WEAVE_SWITCH_PASSWORD=docker-test-$WS_ID
 n1=02:00:00:00:0d:01 n2=02:00:00:00:0d:02
 seeds=(--ipalloc-seed "$n1" --ipalloc-seed "$n2" --datapath "${WS_DATAPATH:-userspace}")
-dh_router h1 --name "$n1" --nickname h1 --listen 198.18.0.1:6783 --peer 198.18.0.2 "${seeds[@]}"
-dh_router h2 --name "$n2" --nickname h2 --listen 198.18.0.2:6783 --peer 198.18.0.1 "${seeds[@]}"
+dh_router h1 --name "$n1" --nickname h1 --listen 198.18.0.1:6783 --peer 198.18.0.2 "${seeds[@]}" || fail "no router on h1"
+dh_router h2 --name "$n2" --nickname h2 --listen 198.18.0.2:6783 --peer 198.18.0.1 "${seeds[@]}" || fail "no router on h2"
 ws_check "h1's router connects to h2's, allocator ready" dh_wait_links h1 1
 ws_check "h2's router connects to h1's, allocator ready" dh_wait_links h2 1
 
@@ -260,7 +264,9 @@ ws_check "w1 does not reach i2" no_ping h1 "$p-w1" "$i2"
 
 pretty "the Docker API proxy: eval \$(weave-switch env)"
 declare -A PX=()
-for h in h1 h2; do PX[$h]=$(ws_on "$h" env 2>/dev/null | sed -n 's/^export DOCKER_HOST=//p' || true); done
+for h in h1 h2; do
+	PX[$h]=$(ws_on "$h" env 2>/dev/null | sed -n "s/^export DOCKER_HOST=\([^ ;]*\).*/\1/p" | tr -d "'\"" || true)
+done
 # pdk HOST ARGS...: the docker CLI through HOST's proxy.
 pdk() {
 	local h=$1; shift
@@ -343,7 +349,7 @@ ws_check "a new container on weave after the restarts" dk h2 run -d --name "$p-w
 ws_check "it pings w1" retry 3 cping h2 "$p-w3" "$w1"
 
 pretty "the managed (v2) plugin"
-PLUGIN_DIR=${WS_DOCKER_PLUGIN_DIR:-$PWD/bin/docker-plugin}
+PLUGIN_DIR=${WS_DOCKER_PLUGIN_DIR:-$PWD/build/docker-plugin}
 v2=weave-switch/net:t$WS_ID
 ws_check "make docker-plugin builds the plugin's directory ($PLUGIN_DIR)" \
 	bash -c "make -s docker-plugin && [ -f $PLUGIN_DIR/config.json ] && [ -d $PLUGIN_DIR/rootfs ]"
