@@ -130,6 +130,15 @@ type Allocator struct {
 	fresh bool
 	lost  int // addresses dropped because their range moved away
 
+	// left: we handed our ranges over and marked ourselves Removed
+	// (Leave); leftAs is that register, and leaveKnown says a peer's
+	// state has carried it back to us.
+	left       bool
+	heir       frame.PeerName
+	handed     uint64
+	leftAs     *Member
+	leaveKnown bool
+
 	// unsavedKeys are keys whose addresses the Store refused, and
 	// stateUnsaved says it refused the state: Tick writes them again.
 	// While the state is unsaved nothing is allocated and nothing
@@ -283,6 +292,9 @@ func (a *Allocator) Lookup(key string) []netip.Addr {
 // peers for some and returns ErrPending; with none left anywhere, an
 // *ExhaustedError.
 func (a *Allocator) Allocate(key string, subnet netip.Prefix) (netip.Addr, error) {
+	if a.left {
+		return netip.Addr{}, ErrLeft
+	}
 	if a.st == nil {
 		return netip.Addr{}, ErrNoRing
 	}
@@ -424,6 +436,9 @@ func (a *Allocator) syncWants() {
 func (a *Allocator) Claim(key string, ad netip.Addr) error {
 	if !ad.Is4() || !a.cfg.Universe.Contains(ad) {
 		return nil
+	}
+	if a.left {
+		return ErrLeft
 	}
 	v := addrToU32(ad)
 	if k, ok := a.addrs[v]; ok {

@@ -123,6 +123,18 @@
 // (TestSimulationNoDuplicates) checks that no address is ever held twice
 // under partitions, restarts and rmpeer when these rules are followed.
 //
+// # Leaving the ring (down --leave, reset)
+//
+// A peer retiring for good needs no rmpeer: Leave gives every range it
+// owns to one live member (the one owning the fewest addresses), with
+// the version bumped and all of it free, and marks its own register
+// Removed; both are changes only the owner may make, so peers merge them
+// like any other. Service.Leave then waits until a state merged from a
+// peer carries the Removed register, so the handover outlives the
+// leaving router. It refuses when other members exist but none is
+// alive. A peer that left allocates nothing more; started again on its
+// data it rejoins as a new member (the next epoch) without space.
+//
 // # Counters
 //
 // Versions, epochs and sequence numbers are uint32 on the wire. They

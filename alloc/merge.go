@@ -66,6 +66,7 @@ func (a *Allocator) MergeState(o *State) error {
 		return nil
 	}
 	a.fresh = false
+	a.noteLeave(o)
 	mine := a.me()
 	if !a.st.merge(o) {
 		return nil
@@ -80,6 +81,8 @@ func (a *Allocator) MergeState(o *State) error {
 func (a *Allocator) afterMerge(mine *Member) {
 	m := a.me()
 	switch {
+	case a.left:
+		// We left: no rejoining and no claims on our old register.
 	case m != nil && m.Removed:
 		// A reclaim committed: our space is someone else's now, and we
 		// rejoin as a new member without space.

@@ -17,7 +17,7 @@ const MaxDonation = 1 << 16
 // milliseconds.
 func (a *Allocator) Tick() {
 	a.retryUnsaved()
-	if a.st == nil || a.fresh {
+	if a.st == nil || a.fresh || a.left {
 		return
 	}
 	a.ticks++

@@ -41,6 +41,9 @@ func NewClient(path string) *Client {
 // ErrNoRouter: no router answers on the API socket.
 var ErrNoRouter = errors.New("no router is running")
 
+// ErrPermission: the API socket exists but this user may not connect.
+var ErrPermission = errors.New("permission denied on the router's API socket")
+
 // JoinToken fetches the token another host joins the router's mesh with.
 func (c *Client) JoinToken(ctx context.Context) (string, error) {
 	var t JoinToken
@@ -100,6 +103,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
 			return fmt.Errorf("%w at %s (start one with 'weave-switch up', or pass --api)", ErrNoRouter, c.socket)
+		}
+		if errors.Is(err, os.ErrPermission) {
+			return fmt.Errorf("%w: %s: run as root, or add your user to the group given to 'up --api-group' (and log in again)", ErrPermission, c.socket)
 		}
 		return fmt.Errorf("router API %s: %w", c.socket, err)
 	}

@@ -43,6 +43,9 @@ type Backends struct {
 	Host       HostBackend
 	// JoinToken returns the token another host joins the mesh with.
 	JoinToken func() (string, error)
+	// Shutdown stops the router (weave-switch down): it does what req
+	// asks first, answers, and the router then tears down.
+	Shutdown func(ctx context.Context, req DownRequest) (DownResponse, error)
 }
 
 // BadRequestError marks an error caused by the request (HTTP 400).
@@ -82,6 +85,9 @@ func NewHandler(b Backends) http.Handler {
 			}
 			reply(w, JoinToken{Schema: SchemaVersion, Token: tok}, nil)
 		})
+	}
+	if d := b.Shutdown; d != nil {
+		mux.HandleFunc("POST /v1/down", handle(d))
 	}
 	// Profiling, as Docker does on its socket: only local root reaches it.
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)

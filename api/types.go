@@ -11,14 +11,16 @@ const DefaultSocket = "/run/weave-switch/weave-switch.sock"
 // Status is the router's state as `weave-switch status` shows it.
 type Status struct {
 	// Schema is SchemaVersion.
-	Schema     int       `json:"schema"`
-	Name       string    `json:"name"`
-	Nickname   string    `json:"nickname"`
-	Version    string    `json:"version"`
-	Started    time.Time `json:"started"`
-	Listen     string    `json:"listen"`
-	Transport  string    `json:"transport"`
-	Encryption string    `json:"encryption"`
+	Schema   int       `json:"schema"`
+	Name     string    `json:"name"`
+	Nickname string    `json:"nickname"`
+	Version  string    `json:"version"`
+	Started  time.Time `json:"started"`
+	// PID is the router's process.
+	PID        int    `json:"pid"`
+	Listen     string `json:"listen"`
+	Transport  string `json:"transport"`
+	Encryption string `json:"encryption"`
 	// Insecure reports whether the mesh runs without a secret
 	// (--insecure): nothing is authenticated, and no link counts as
 	// encrypted.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/moby/moby/client"
@@ -20,6 +21,7 @@ import (
 	"github.com/weave-switch/weave-switch/api"
 	"github.com/weave-switch/weave-switch/attach"
 	"github.com/weave-switch/weave-switch/config"
+	"github.com/weave-switch/weave-switch/docker/plugin"
 	"github.com/weave-switch/weave-switch/docker/proxy"
 	"github.com/weave-switch/weave-switch/docker/watch"
 	"github.com/weave-switch/weave-switch/frame"
@@ -64,10 +66,14 @@ type Daemon struct {
 	docker  *client.Client // nil with --no-docker
 	watch   *watch.Service
 	proxy   *proxy.Service
+	plugin  *plugin.Service
 	apiLn   net.Listener
 	metrics http.Handler
 
 	undo []undoStep // in creation order; run in reverse
+
+	stop     chan struct{} // closed by the API's down: Wait returns
+	stopOnce sync.Once
 }
 
 // A step is one stage of Start: run builds or starts one thing and
@@ -82,21 +88,31 @@ type undoStep struct {
 	fn   func()
 }
 
-// Run sets everything up, serves until ctx is done or the router fails,
-// then tears down what it created. It returns the first error.
+// Run sets everything up, serves until ctx is done, the router fails or
+// the API asks it to stop, then tears down what it created. It returns
+// the first error.
 func Run(ctx context.Context, cfg config.Config) error {
 	d, err := Start(cfg)
 	if err != nil {
 		return err
 	}
-	var runErr error
+	runErr := d.Wait(ctx)
+	return errors.Join(runErr, d.Close())
+}
+
+// Wait serves until ctx is done, the router fails (its error is
+// returned) or the API's down asks the router to stop. Close follows.
+func (d *Daemon) Wait(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 		d.log.Info("shutting down", "reason", context.Cause(ctx))
-	case runErr = <-d.rt.Done():
-		d.log.Error("router failed", "err", runErr)
+	case <-d.stop:
+		d.log.Info("shutting down", "reason", "down requested through the API")
+	case err := <-d.rt.Done():
+		d.log.Error("router failed", "err", err)
+		return err
 	}
-	return errors.Join(runErr, d.Close())
+	return nil
 }
 
 // Start builds and starts every service and returns once the router is
@@ -113,7 +129,7 @@ func start(cfg config.Config, failAfter string) (*Daemon, error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("up needs root (CAP_NET_ADMIN) to create the bridge and TAP")
 	}
-	d := &Daemon{cfg: c, log: c.Logger, started: time.Now()}
+	d := &Daemon{cfg: c, log: c.Logger, started: time.Now(), stop: make(chan struct{})}
 	for _, s := range d.steps() {
 		undo, err := s.run()
 		if undo != nil {
@@ -157,6 +173,7 @@ func (d *Daemon) steps() []step {
 		{"fastpath", d.startFastPath},
 		{"docker-client", d.dockerClient},
 		{"attach", d.startAttach},
+		{"docker-plugin", d.startDockerPlugin},
 		{"docker-watch", d.startDockerWatch},
 		{"docker-proxy", d.startDockerProxy},
 		{"api", d.serveAPI},
@@ -446,6 +463,7 @@ func (d *Daemon) serveAPI() (func(), error) {
 	mux := http.NewServeMux()
 	mux.Handle("/", api.NewHandler(api.Backends{
 		Status: d.Status, Containers: d.att, Peers: peers{d}, IPAM: d.ipam, Host: d.iso, JoinToken: d.JoinToken,
+		Shutdown: d.shutdown,
 	}))
 	mux.Handle("GET /metrics", d.metrics)
 	return api.Serve(d.apiLn, mux, api.SocketTimeouts, d.log), nil

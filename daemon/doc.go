@@ -33,6 +33,15 @@
 // nothing is left: no link, nft table, bound socket, API socket or
 // goroutine.
 //
+// # Running and stopping
+//
+// Run is Start, Wait and Close. Wait returns when its context ends, when
+// the router fails, or when the API's down (POST /v1/down, served by
+// shutdown in lifecycle.go) asks the router to stop; with leave, down
+// first hands this host's address ranges to a live peer (ipam.Leave).
+// `up` calls the three itself, to tell systemd when the router is ready
+// and when it stops, and to reload on SIGHUP in between.
+//
 // # Adding a service
 //
 // A new service (the Docker plugin, the CNI server side, DNS) is a

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 
 	"github.com/moby/moby/client"
 	"github.com/prometheus/client_golang/prometheus"
@@ -10,6 +11,7 @@ import (
 	"github.com/weave-switch/weave-switch/api"
 	"github.com/weave-switch/weave-switch/attach"
 	"github.com/weave-switch/weave-switch/docker"
+	"github.com/weave-switch/weave-switch/docker/plugin"
 	"github.com/weave-switch/weave-switch/docker/proxy"
 	"github.com/weave-switch/weave-switch/docker/watch"
 )
@@ -36,6 +38,23 @@ func (d *Daemon) resolver() attach.Resolver {
 	return watch.NewNames(d.docker)
 }
 
+// startDockerPlugin serves the Docker network and IPAM plugin. It runs
+// in dockerd's network namespace: the veths it makes are moved into the
+// containers by dockerd.
+func (d *Daemon) startDockerPlugin() (func(), error) {
+	if d.docker == nil {
+		return nil, nil
+	}
+	p := plugin.New(plugin.Config{Sockets: d.cfg.PluginSockets, Bridge: d.cfg.Bridge,
+		StateFile: filepath.Join(d.cfg.DataDir, "docker-plugin.json"),
+		Addresses: d.ipam, Host: d.iso, Endpoints: d.att, Logger: d.log.With("component", "docker-plugin")})
+	if err := p.Start(); err != nil {
+		return nil, fmt.Errorf("docker plugin: %w", err)
+	}
+	d.plugin = p
+	return func() { p.Close() }, nil
+}
+
 // startDockerWatch follows the Docker daemon's container events so that
 // addresses follow the containers' lives, and makes the default network
 // whenever it reaches the daemon.
@@ -46,7 +65,7 @@ func (d *Daemon) startDockerWatch() (func(), error) {
 	d.watch = watch.New(watch.Config{
 		Docker: d.docker, Addresses: d.ipam, Attachments: d.att, Logger: d.log.With("component", "docker"),
 		OnConnect: func(ctx context.Context) error {
-			created, err := docker.EnsureNetwork(ctx, d.docker, docker.DefaultNetwork)
+			created, err := docker.EnsureNetwork(ctx, d.docker, docker.DefaultNetwork, d.ipam.DefaultSubnet())
 			if created {
 				d.log.Info("made the docker network", "network", docker.DefaultNetwork, "driver", docker.DriverName)
 			}
@@ -67,7 +86,7 @@ func (d *Daemon) startDockerProxy() (func(), error) {
 		return nil, nil
 	}
 	p, err := proxy.New(proxy.Config{Socket: d.cfg.ProxySocket, DockerHost: docker.Host(d.cfg.DockerHost),
-		Network: docker.DefaultNetwork, Addresses: d.ipam, Logger: d.log.With("component", "docker-proxy")})
+		Network: docker.DefaultNetwork, Subnet: d.ipam.DefaultSubnet(), Addresses: d.ipam, Logger: d.log.With("component", "docker-proxy")})
 	if err != nil {
 		return nil, fmt.Errorf("docker proxy: %w", err)
 	}
@@ -86,6 +105,9 @@ func (d *Daemon) dockerCollectors() []prometheus.Collector {
 	}
 	if d.proxy != nil {
 		out = append(out, d.proxy.Collector())
+	}
+	if d.plugin != nil {
+		out = append(out, d.plugin.Collector())
 	}
 	return out
 }

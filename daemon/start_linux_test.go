@@ -64,7 +64,8 @@ func testConfig(t *testing.T) config.Config {
 }
 
 // leftovers lists what a stopped router left in the namespace: links
-// but lo, nft tables, bound ports, the API socket.
+// but lo, nft tables, FORWARD rules, bound ports, the API, proxy and
+// plugin sockets.
 func leftovers(c config.Config) []string {
 	var out []string
 	links, _ := exec.Command("ip", "-o", "link", "show").Output()
@@ -91,6 +92,12 @@ func leftovers(c config.Config) []string {
 			out = append(out, "tcp "+a+" bound")
 		} else {
 			ln.Close()
+		}
+	}
+	rules, _ := exec.Command("iptables", "-S", "FORWARD").Output()
+	for _, l := range strings.Split(string(rules), "\n") {
+		if strings.Contains(l, "weave-switch") {
+			out = append(out, "iptables "+l)
 		}
 	}
 	for _, sock := range append([]string{c.API, c.ProxySocket}, c.PluginSockets...) {

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"os"
 	"time"
 
 	"github.com/weave-switch/weave-switch/api"
@@ -14,7 +15,7 @@ import (
 // joined with the data path's counters and fast-path state per peer.
 func (d *Daemon) Status() api.Status {
 	s := api.Status{
-		Schema: api.SchemaVersion, Name: d.self.String(), Nickname: d.cfg.Nickname, Version: Version, Started: d.started,
+		Schema: api.SchemaVersion, Name: d.self.String(), Nickname: d.cfg.Nickname, Version: Version, Started: d.started, PID: os.Getpid(),
 		Listen: d.listen.String(), Transport: d.cfg.Transport,
 		Bridge: d.cfg.Bridge, TAP: d.tapName, MTU: d.mtu, Insecure: d.secret == meshsecret.None, Secret: d.secret,
 	}

@@ -10,6 +10,7 @@ package docker
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"strings"
 
@@ -68,10 +69,14 @@ type Networks interface {
 	NetworkCreate(ctx context.Context, name string, opts client.NetworkCreateOptions) (client.NetworkCreateResult, error)
 }
 
-// EnsureNetwork makes the Docker network name on the router's driver
-// and IPAM driver unless a network of that name exists. created says it
-// made one; a network of that name on another driver is an error.
-func EnsureNetwork(ctx context.Context, c Networks, name string) (created bool, err error) {
+// EnsureNetwork makes the Docker network name over subnet on the
+// router's driver and IPAM driver unless a network of that name exists.
+// The subnet is given to Docker, not left to the IPAM driver, because
+// Docker accepts a container's preferred address (--ip, and the API
+// proxy's reservations) only on networks with a configured subnet.
+// created says it made one; a network of that name on another driver is
+// an error.
+func EnsureNetwork(ctx context.Context, c Networks, name string, subnet netip.Prefix) (created bool, err error) {
 	got, err := c.NetworkInspect(ctx, name, client.NetworkInspectOptions{})
 	switch {
 	case err == nil:
@@ -84,8 +89,8 @@ func EnsureNetwork(ctx context.Context, c Networks, name string) (created bool, 
 	}
 	_, err = c.NetworkCreate(ctx, name, client.NetworkCreateOptions{
 		Driver: DriverName,
-		IPAM:   &network.IPAM{Driver: DriverName},
-		Labels: map[string]string{"org.weave-switch.default": "true"},
+		IPAM:   &network.IPAM{Driver: DriverName, Config: []network.IPAMConfig{{Subnet: subnet}}},
+		Labels: map[string]string{"org.weave-switch.subnet": subnet.String()},
 	})
 	if err != nil {
 		if cerrdefs.IsConflict(err) { // made by a concurrent call
@@ -94,4 +99,11 @@ func EnsureNetwork(ctx context.Context, c Networks, name string) (created bool, 
 		return false, fmt.Errorf("docker network create %s: %w", name, err)
 	}
 	return true, nil
+}
+
+// SubnetNetwork is the name of the Docker network the router makes for
+// containers whose address is in subnet, outside the default network's:
+// weave-10.40.1.0-24.
+func SubnetNetwork(subnet netip.Prefix) string {
+	return DefaultNetwork + "-" + strings.ReplaceAll(subnet.Masked().String(), "/", "-")
 }

@@ -66,7 +66,7 @@ func hostVethName(nsPath string) (string, error) {
 	if err := unix.Stat(nsPath, &st); err != nil {
 		return "", fmt.Errorf("stat %s: %w", nsPath, err)
 	}
-	return fmt.Sprintf("vws%x", st.Ino&0xffffffffff), nil
+	return fmt.Sprintf(VethPrefix+"%x", st.Ino&0xffffffffff), nil
 }
 
 // Attach connects the network namespace at nsPath to bridge with a veth

@@ -26,3 +26,7 @@ func BridgeMAC(self frame.PeerName) net.HardwareAddr {
 	mac[5] ^= 0x01
 	return mac
 }
+
+// VethPrefix begins the name of every bridge-side veth the router makes
+// for a container (HostVethName).
+const VethPrefix = "vws"

@@ -115,7 +115,7 @@ func NewService(cfg ServiceConfig) *Service {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	if cfg.DataDir != "" {
-		s.file = filepath.Join(cfg.DataDir, "host-side.json")
+		s.file = filepath.Join(cfg.DataDir, StateFile)
 		s.pairsFile = filepath.Join(cfg.DataDir, "allowed-pairs")
 	}
 	s.pairs = NewAllowSet(cfg.Self, func() {

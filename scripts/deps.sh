@@ -40,6 +40,8 @@ want nsenter util-linux
 if ! { bb=$(command -v busybox) && LC_ALL=C ldd "$bb" 2>&1 | grep -qE 'not a dynamic executable|statically linked'; }; then
 	need+=(busybox-static)
 fi
+want socat socat       # the lifecycle test listens on a fake NOTIFY_SOCKET
+want dpkg-deb dpkg     # make deb and the package test
 if [ "${1:-}" = bench ]; then
 	want ethtool ethtool
 fi

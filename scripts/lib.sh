@@ -64,8 +64,12 @@ router_up() {
 	local pid=$!
 	WS_PIDS+=("$pid")
 	eval "PID_$name=$pid"
+	local rc
 	for _ in $(seq 100); do
-		if "$WS_BIN" status --api "$WS_TMP/$name.sock" >/dev/null 2>&1; then
+		# 0: healthy; 3: serving but unhealthy (no link up yet, say).
+		rc=0
+		"$WS_BIN" status --api "$WS_TMP/$name.sock" >/dev/null 2>&1 || rc=$?
+		if [ $rc -eq 0 ] || [ $rc -eq 3 ]; then
 			return 0
 		fi
 		if ! kill -0 "$pid" 2>/dev/null; then
@@ -104,7 +108,9 @@ ws() { "$WS_BIN" "$@"; }
 wait_links() {
 	local name=$1 want=$2 secs=${3:-20} got=0 st reach
 	for _ in $(seq $((secs * 10))); do
-		st=$("$WS_BIN" status --api "$WS_TMP/$name.sock" --json 2>/dev/null || echo '{}')
+		# status exits 3 while unhealthy: its JSON is what counts.
+		st=$("$WS_BIN" status --api "$WS_TMP/$name.sock" --json 2>/dev/null || true)
+		[ -n "$st" ] || st='{}'
 		got=$(jq '[.connections[]? | select(.state=="established")] | length' <<<"$st" 2>/dev/null || echo 0)
 		reach=$(jq '[.connections[]? | select(.state=="established") | .peer] as $n |
 			[.peers[]? | select(.reachable and (.name | IN($n[])))] | length' <<<"$st" 2>/dev/null || echo 0)

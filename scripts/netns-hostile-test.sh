@@ -169,16 +169,16 @@ replay_attack() {
 }
 
 # peer_uid HOST NAME: the UID HOST's topology holds for peer NAME.
-peer_uid() { on "$1" status --json | jq -r --arg n "$2" '.peers[]? | select(.name==$n) | .uid'; }
+peer_uid() { { on "$1" status --json || true; } | jq -r --arg n "$2" '.peers[]? | select(.name==$n) | .uid'; }
 # linked HOST NAME: HOST's link to peer NAME is established.
-linked() { on "$1" status --json | jq -e --arg n "$2" '[.connections[]? | select(.state=="established" and .peer==$n)] | length == 1' >/dev/null; }
+linked() { { on "$1" status --json || true; } | jq -e --arg n "$2" '[.connections[]? | select(.state=="established" and .peer==$n)] | length == 1' >/dev/null; }
 # drops_of HOST NAME: the "disconnected" lines for peer NAME in HOST's log.
 drops_of() { grep disconnected "$WS_TMP/$1-$mode.log" | grep -c "$2" || true; }
 # kept HOST NAME D0 D1 [U0 U1]: HOST's link to NAME is established and was
 # not dropped (its disconnects D0 -> D1), and NAME's UID did not change.
 kept() { [ "$4" -eq "$3" ] && [ "${5:-}" = "${6:-}" ] && linked "$1" "$2"; }
-targets() { on "$1" status --json | jq '[.connections[]? | select(.direction=="outbound")] | length'; }
-npeers() { on "$1" status --json | jq '.peers | length'; }
+targets() { { on "$1" status --json || true; } | jq '[.connections[]? | select(.direction=="outbound")] | length'; }
+npeers() { { on "$1" status --json || true; } | jq '.peers | length'; }
 
 # gossip_attacks MODE: control handshakes from the attacker to h2. With a
 # secret, one without it is refused. Insecure, a claim of h1's name (h1 is
@@ -355,7 +355,7 @@ run_mode() {
 		r=$(peak_kib h1) g=$(goroutines h1)
 		[ "$r" -gt "$rss" ] && rss=$r
 		[ "$g" -gt "$gor" ] && gor=$g
-		if [ $joined = no ] && on h3 status --json | jq -e --arg h1 $n1 '[.connections[]? | select(.state=="established" and .peer==$h1)] | length > 0' >/dev/null 2>&1; then
+		if [ $joined = no ] && { on h3 status --json || true; } | jq -e --arg h1 $n1 '[.connections[]? | select(.state=="established" and .peer==$h1)] | length > 0' >/dev/null 2>&1; then
 			joined=yes
 			pretty "$mode: h3 established after $((SECONDS - t0)) s, the flood still on"
 		fi

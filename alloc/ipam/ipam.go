@@ -71,6 +71,10 @@ func New(cfg Config) *Service {
 	return s
 }
 
+// DefaultSubnet is the subnet containers get an address in when they
+// ask for none.
+func (s *Service) DefaultSubnet() netip.Prefix { return s.def }
+
 // SetTopology tells the Service about the mesh, which is built after it
 // (the mesh carries the allocator's channel). Until then no peer but
 // this one is alive.
@@ -257,4 +261,35 @@ func resolvePeer(s string, nick map[frame.PeerName]string) (frame.PeerName, erro
 		names[i] = p.String()
 	}
 	return 0, fmt.Errorf("nickname %q is ambiguous (%s): give the peer name", s, strings.Join(names, ", "))
+}
+
+// leaveTimeout bounds how long Leave waits for a peer to confirm the
+// handover.
+const leaveTimeout = 15 * time.Second
+
+// Leave hands this router's address ranges to a live peer and takes it
+// out of the allocation ring (see alloc.Allocator.Leave), waiting for a
+// peer to confirm. It returns the heir's name ("" when there was nobody
+// to hand to: no ring, or this router is its only member) and how many
+// addresses it got.
+func (s *Service) Leave(ctx context.Context) (heir string, handed uint64, err error) {
+	if s.svc == nil {
+		return "", 0, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, leaveTimeout)
+	defer cancel()
+	p, n, err := s.svc.Leave(ctx)
+	if p != frame.UnknownPeer {
+		heir = p.String()
+		if nick := s.nicknames()[p]; nick != "" {
+			heir += "(" + nick + ")"
+		}
+	}
+	if err != nil {
+		return heir, n, err
+	}
+	if heir != "" {
+		s.log.Info("left the allocation ring: address ranges handed over", "heir", heir, "addresses", n)
+	}
+	return heir, n, nil
 }

@@ -19,6 +19,10 @@ func TestPermuteArgs(t *testing.T) {
 		{"no command", []string{"ws", "--version"}, []string{"ws", "--version"}},
 		{"bool flag takes no value", []string{"ws", "up", "--no-discovery", "--offer", "quic"}, []string{"ws", "up", "--no-discovery", "--offer", "quic"}},
 		{"unknown command", []string{"ws", "nope", "--x"}, []string{"ws", "nope", "--x"}},
+		{"global api", []string{"ws", "--api", "/g", "status", "peers"}, []string{"ws", "status", "--api", "/g", "peers"}},
+		{"global api with equals", []string{"ws", "--api=/g", "status"}, []string{"ws", "status", "--api=/g"}},
+		{"global and local api: the local wins", []string{"ws", "--api", "/g", "status", "--api", "/l"}, []string{"ws", "status", "--api", "/g", "--api", "/l"}},
+		{"global api, command without one", []string{"ws", "--api", "/g", "bench"}, []string{"ws", "--api", "/g", "bench"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -26,5 +30,23 @@ func TestPermuteArgs(t *testing.T) {
 				t.Errorf("permuteArgs(%q) = %q, want %q", tt.in, got, tt.want)
 			}
 		})
+	}
+}
+
+func TestClosest(t *testing.T) {
+	names := []string{"status", "attach", "detach", "up", "down", "reset", "completion"}
+	tests := []struct{ typed, want string }{
+		{"stauts", "status"},
+		{"statsu", "status"},
+		{"atach", "attach"},
+		{"dwn", "down"},
+		{"nope", ""},
+		{"x", ""},
+		{"compleshun", ""},
+	}
+	for _, tt := range tests {
+		if got := closest(tt.typed, names); got != tt.want {
+			t.Errorf("closest(%q) = %q, want %q", tt.typed, got, tt.want)
+		}
 	}
 }

@@ -34,6 +34,7 @@ func statusCommand() *cli.Command {
 			if err != nil {
 				return cli.Exit(err.Error(), 1)
 			}
+			noteHealth(c, s)
 			w := c.App.Writer
 			if c.Bool("json") {
 				enc := json.NewEncoder(w)
@@ -85,6 +86,7 @@ func statusCommand() *cli.Command {
 
 func printSummary(w io.Writer, s api.Status) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	printHealth(tw, checkHealth(s))
 	established, reachable := 0, 0
 	for _, c := range s.Connections {
 		if c.State == "established" {

@@ -22,13 +22,14 @@ var upFlags = []cli.Flag{
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "name", Usage: "peer name aa:bb:cc:dd:ee:ff (default: derived from the host, kept in --data-dir)", EnvVars: []string{"WEAVE_SWITCH_NAME"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "nickname", Usage: "human name shown in status (default: host name)", EnvVars: []string{"WEAVE_SWITCH_NICKNAME"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "listen", Value: ":6783", Usage: "HOST:PORT of the UDP sleeve", EnvVars: []string{"WEAVE_SWITCH_LISTEN"}}),
-	altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "peer", Usage: "HOST[:PORT][,transport=T] of a peer (repeatable)", EnvVars: []string{"WEAVE_SWITCH_PEERS"}}),
+	altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "peer", Usage: "HOST[:PORT][,transport=T] of a peer (repeatable; WEAVE_SWITCH_PEERS holds several, apart by spaces or commas)", EnvVars: []string{"WEAVE_SWITCH_PEERS"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "transport", Value: "sleeve", Usage: "transport asked for on links: sleeve, wireguard or quic (falls back to sleeve, visibly, where a peer lacks it)", EnvVars: []string{"WEAVE_SWITCH_TRANSPORT"}}),
 	altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "offer", Usage: "further transports to offer peers: wireguard, quic (repeatable)", EnvVars: []string{"WEAVE_SWITCH_OFFER"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "wireguard-listen", Value: ":51820", Usage: "UDP HOST:PORT of the WireGuard transport", EnvVars: []string{"WEAVE_SWITCH_WIREGUARD_LISTEN"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "quic-listen", Value: ":6784", Usage: "UDP HOST:PORT of the QUIC transport", EnvVars: []string{"WEAVE_SWITCH_QUIC_LISTEN"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "bridge", Value: "weave", Usage: "name of the Linux bridge", EnvVars: []string{"WEAVE_SWITCH_BRIDGE"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: apiFlag.Name, Usage: apiFlag.Usage, Value: apiFlag.Value, EnvVars: apiFlag.EnvVars}),
+	altsrc.NewStringFlag(&cli.StringFlag{Name: "api-group", Usage: "group whose members may use the API socket (mode 0660); else only root", EnvVars: []string{"WEAVE_SWITCH_API_GROUP"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "data-dir", Value: "/var/lib/weave-switch", Usage: "state kept across restarts", EnvVars: []string{"WEAVE_SWITCH_DATA_DIR"}}),
 	altsrc.NewIntFlag(&cli.IntFlag{Name: "mtu", Usage: "overlay MTU (default: 1500 minus the transport's overhead)", EnvVars: []string{"WEAVE_SWITCH_MTU"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "join", Usage: "join token (from 'weave-switch join-token' on a member): the mesh's secret and addresses to dial", EnvVars: []string{"WEAVE_SWITCH_JOIN"}}),
@@ -57,11 +58,25 @@ var upFlags = []cli.Flag{
 func upCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "up",
-		Usage: "run this host's router in the foreground until SIGINT/SIGTERM",
+		Usage: "run this host's router in the foreground until SIGINT/SIGTERM or 'down'",
+		Description: "Runs the router until SIGINT, SIGTERM or 'weave-switch down'. Under systemd (Type=notify) it\n" +
+			"reports READY=1 once it serves and STOPPING=1 when it stops. SIGHUP reloads the --config file:\n" +
+			"log-level and peer (peers added are connected, peers removed forgotten) apply at once; any other\n" +
+			"setting changed there is logged as taking effect at the next start. A flag or environment\n" +
+			"variable given at start wins over the file, on reload too.",
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "config", Usage: "YAML file setting any of these flags (keys are the flag names; flags on the command line win)", EnvVars: []string{"WEAVE_SWITCH_CONFIG"}},
 		}, upFlags...),
 		Before: func(c *cli.Context) error {
+			// What the command line and environment set, before the file
+			// fills in the rest: a reload must not override them.
+			fixed := map[string]bool{}
+			for _, f := range upFlags {
+				if n := f.Names()[0]; c.IsSet(n) {
+					fixed[n] = true
+				}
+			}
+			c.App.Metadata = map[string]any{"fixed": fixed}
 			if err := altsrc.InitInputSourceWithContext(upFlags, altsrc.NewYamlSourceFromFlagFunc("config"))(c); err != nil {
 				return cli.Exit("--config: "+err.Error(), 2)
 			}
@@ -71,7 +86,8 @@ func upCommand() *cli.Command {
 			if c.NArg() > 0 {
 				return cli.Exit("up takes no arguments, got "+strings.Join(c.Args().Slice(), " "), 2)
 			}
-			logger, err := newLogger(os.Stderr, c.String("log-level"), c.String("log-format"))
+			level := new(slog.LevelVar)
+			logger, err := newLogger(os.Stderr, level, c.String("log-level"), c.String("log-format"))
 			if err != nil {
 				return cli.Exit(err.Error(), 2)
 			}
@@ -98,7 +114,7 @@ func upCommand() *cli.Command {
 				Name:            c.String("name"),
 				Nickname:        c.String("nickname"),
 				Listen:          c.String("listen"),
-				Peers:           c.StringSlice("peer"),
+				Peers:           splitPeers(c.StringSlice("peer")),
 				Bridge:          c.String("bridge"),
 				API:             c.String("api"),
 				DataDir:         c.String("data-dir"),
@@ -110,7 +126,7 @@ func upCommand() *cli.Command {
 				IPAllocRange:    c.String("ipalloc-range"),
 				IPAllocSeeds:    splitList(c.StringSlice("ipalloc-seed")),
 				NoIsolation:     c.Bool("no-isolation"),
-				Allow:           c.StringSlice("allow"),
+				Allow:           strings.Fields(strings.Join(c.StringSlice("allow"), " ")),
 				Datapath:        c.String("datapath"),
 				FastPathPort:    c.Int("fastpath-port"),
 				DockerHost:      c.String("docker-host"),
@@ -123,23 +139,23 @@ func upCommand() *cli.Command {
 			if err := cfg.Validate(); err != nil {
 				return cli.Exit(strings.ReplaceAll(err.Error(), "\n", "; "), 2)
 			}
-			if err := daemon.Run(c.Context, cfg); err != nil {
-				return cli.Exit(err.Error(), 1)
-			}
-			return nil
+			fixed, _ := c.App.Metadata["fixed"].(map[string]bool)
+			u := &upRun{cfg: cfg, level: level, file: c.String("config"), fixed: fixed, apiGroup: c.String("api-group")}
+			return u.run(c.Context)
 		},
 	}
 }
 
-// newLogger returns the logger of `up`, writing to w: level is debug,
-// info, warn or error, format text or json.
-func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
-	levels := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}
-	l, ok := levels[strings.ToLower(level)]
-	if !ok {
-		return nil, fmt.Errorf("--log-level: %q is not debug, info, warn or error", level)
+// newLogger returns the logger of `up`, writing to w at the level lv
+// (set to level: debug, info, warn or error; a reload changes lv) in
+// format text or json.
+func newLogger(w io.Writer, lv *slog.LevelVar, level, format string) (*slog.Logger, error) {
+	l, err := parseLevel(level)
+	if err != nil {
+		return nil, err
 	}
-	opts := &slog.HandlerOptions{Level: l}
+	lv.Set(l)
+	opts := &slog.HandlerOptions{Level: lv}
 	switch strings.ToLower(format) {
 	case "text":
 		return slog.New(slog.NewTextHandler(w, opts)), nil
@@ -149,13 +165,41 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("--log-format: %q is not text or json", format)
 }
 
-// splitList accepts both --offer a --offer b and --offer a,b.
+// parseLevel reads a --log-level.
+func parseLevel(level string) (slog.Level, error) {
+	levels := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}
+	l, ok := levels[strings.ToLower(level)]
+	if !ok {
+		return 0, fmt.Errorf("--log-level: %q is not debug, info, warn or error", level)
+	}
+	return l, nil
+}
+
+// splitList accepts --offer a --offer b, --offer a,b and, from the
+// environment, WEAVE_SWITCH_OFFER="a b".
 func splitList(vals []string) []string {
 	var out []string
 	for _, v := range vals {
-		for _, s := range strings.Split(v, ",") {
-			if s = strings.TrimSpace(s); s != "" {
-				out = append(out, s)
+		out = append(out, strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' })...)
+	}
+	return out
+}
+
+// splitPeers splits --peer values (and WEAVE_SWITCH_PEERS) into peer
+// specs: spaces separate peers, and so do commas, except before an
+// option (HOST,transport=T), which stays with its peer.
+func splitPeers(vals []string) []string {
+	var out []string
+	for _, v := range vals {
+		for _, f := range strings.Fields(v) {
+			for _, part := range strings.Split(f, ",") {
+				switch {
+				case part == "":
+				case strings.Contains(part, "=") && len(out) > 0:
+					out[len(out)-1] += "," + part
+				default:
+					out = append(out, part)
+				}
 			}
 		}
 	}

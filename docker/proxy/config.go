@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"log/slog"
+	"net/netip"
 
 	"github.com/weave-switch/weave-switch/docker"
 )
@@ -16,7 +17,7 @@ const DefaultMaxBody = 4 << 20
 // ExtraOpt is the endpoint DriverOpts key that carries a container's
 // addresses after the first, comma-separated with their prefix lengths
 // (10.40.3.7/24,10.32.0.9/13).
-const ExtraOpt = "weave-switch.extra"
+const ExtraOpt = docker.ExtraOpt
 
 // Config configures a Service.
 type Config struct {
@@ -26,9 +27,16 @@ type Config struct {
 	// DockerHost is the Docker daemon's address, unix:///path or
 	// tcp://host:port. If empty, defaults to docker.Host("").
 	DockerHost string
-	// Network is the Docker network containers are connected to. If
-	// empty, defaults to docker.DefaultNetwork.
+	// Network is the Docker network containers are connected to when
+	// their first address is in Subnet. If empty, defaults to
+	// docker.DefaultNetwork.
 	Network string
+	// Subnet is Network's subnet. A container whose first address is
+	// outside it (app:NAME, net:CIDR, an explicit address elsewhere) is
+	// connected to the network of its own subnet,
+	// docker.SubnetNetwork, made on first use. If invalid, every
+	// container goes to Network.
+	Subnet netip.Prefix
 	// MaxBody bounds a container create's body; a larger one is refused
 	// with 413. If zero, defaults to DefaultMaxBody.
 	MaxBody int64

@@ -201,15 +201,34 @@ func (s *Service) wire(ctx context.Context, id string, wt *want) error {
 		s.removeCreated(id)
 		return &statusError{code, fmt.Errorf("weave-switch: no address for the container (%w); container removed", err)}
 	}
-	if err := s.daemon.connect(ctx, s.cfg.Network, id, addrs[0].Addr(), addrs[1:]); err != nil {
+	netw, err := s.networkFor(ctx, addrs[0])
+	if err == nil {
+		err = s.daemon.connect(ctx, netw, id, addrs[0].Addr(), addrs[1:])
+	}
+	if err != nil {
 		s.removeCreated(id)
 		s.cfg.Addresses.Release(key)
 		return &statusError{http.StatusInternalServerError,
-			fmt.Errorf("weave-switch: connecting the container to network %q with address %s: %w; container removed", s.cfg.Network, addrs[0], err)}
+			fmt.Errorf("weave-switch: connecting the container to network %q with address %s: %w; container removed", netw, addrs[0], err)}
 	}
 	s.metrics.rewrites.Inc()
-	s.log.Info("container on the weave network", "container", id, "network", s.cfg.Network, "addrs", addrs)
+	s.log.Info("container on the weave network", "container", id, "network", netw, "addrs", addrs)
 	return nil
+}
+
+// networkFor is the Docker network a container whose first address is
+// first joins: the default network when its subnet holds first, else
+// the network of first's own subnet, made on first use.
+func (s *Service) networkFor(ctx context.Context, first netip.Prefix) (string, error) {
+	if !s.cfg.Subnet.IsValid() || s.cfg.Subnet.Contains(first.Addr()) {
+		return s.cfg.Network, nil
+	}
+	sub := first.Masked()
+	name := docker.SubnetNetwork(sub)
+	if err := s.daemon.ensureNetwork(ctx, name, sub); err != nil {
+		return name, err
+	}
+	return name, nil
 }
 
 // removeCreated removes a container the proxy created but could not

@@ -111,6 +111,11 @@ func (d *fakeDaemon) connect(_ context.Context, net, id string, addr netip.Addr,
 	return d.connectErr
 }
 
+func (d *fakeDaemon) ensureNetwork(_ context.Context, name string, subnet netip.Prefix) error {
+	d.calls = append(d.calls, "ensure "+name+" "+subnet.String())
+	return nil
+}
+
 func (d *fakeDaemon) remove(_ context.Context, id string) error {
 	d.calls = append(d.calls, "remove "+id)
 	return nil
@@ -246,6 +251,21 @@ func TestModifyResponse(t *testing.T) {
 			t.Fatal(err)
 		}
 		if want := []string{"connect weave " + testID + " 10.32.1.5 10.32.0.1/13"}; !slices.Equal(d.calls, want) {
+			t.Errorf("daemon calls %q, want %q", d.calls, want)
+		}
+	})
+	t.Run("first address outside the default network's subnet: the network of its own subnet", func(t *testing.T) {
+		s, d, _ := newTestService(t)
+		s.cfg.Subnet = netip.MustParsePrefix("10.32.0.0/13")
+		w, err := parseWeaveCIDR("10.40.3.7/24")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.modifyResponse(createResponse(http.StatusCreated, created, w)); err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"ensure weave-10.40.3.0-24 10.40.3.0/24", "connect weave-10.40.3.0-24 " + testID + " 10.40.3.7 "}
+		if !slices.Equal(d.calls, want) {
 			t.Errorf("daemon calls %q, want %q", d.calls, want)
 		}
 	})

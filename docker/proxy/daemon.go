@@ -9,6 +9,8 @@ import (
 
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
+
+	"github.com/weave-switch/weave-switch/docker"
 )
 
 // Addresses is what the proxy needs of address management: alloc/ipam's
@@ -30,6 +32,9 @@ type daemon interface {
 	// with addr as its preferred IPv4 address and extra in the
 	// endpoint's DriverOpts under ExtraOpt.
 	connect(ctx context.Context, net, id string, addr netip.Addr, extra []netip.Prefix) error
+	// ensureNetwork makes the network name over subnet on the router's
+	// driver unless it exists.
+	ensureNetwork(ctx context.Context, name string, subnet netip.Prefix) error
 	// remove removes container id and its anonymous volumes.
 	remove(ctx context.Context, id string) error
 	close() error
@@ -52,6 +57,11 @@ func (d mobyDaemon) connect(ctx context.Context, net, id string, addr netip.Addr
 		ep.DriverOpts = map[string]string{ExtraOpt: joinPrefixes(extra)}
 	}
 	_, err := d.c.NetworkConnect(ctx, net, client.NetworkConnectOptions{Container: id, EndpointConfig: ep})
+	return err
+}
+
+func (d mobyDaemon) ensureNetwork(ctx context.Context, name string, subnet netip.Prefix) error {
+	_, err := docker.EnsureNetwork(ctx, d.c, name, subnet)
 	return err
 }
 
