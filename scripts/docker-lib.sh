@@ -133,8 +133,13 @@ dh_image() {
 # dh_router HOST [up flags...]: start `weave-switch up` on HOST with its
 # API, proxy and plugin sockets at their default paths (private to the
 # host), its data in $WS_TMP/HOST/data and HOST's dockerd as its Docker
-# daemon (DOCKER_HOST). The flags are kept for dh_router_restart.
+# daemon (DOCKER_HOST), and wait for its API. The flags are kept for
+# dh_router_restart. dh_router_start only starts it: routers that seed
+# the allocation ring together need each other before they answer fully.
 dh_router() {
+	dh_router_start "$@" && dh_router_wait "$1"
+}
+dh_router_start() {
 	local h=$1 pid; shift
 	DH_ROUTER_ARGS[$h]=$(printf '%q ' "$@")
 	nsenter --mount="/proc/${DH_MNT[$h]}/ns/mnt" --net="/run/netns/${DH_NS[$h]}" env DOCKER_HOST="unix://$WS_TMP/$h/docker.sock" \
@@ -142,8 +147,11 @@ dh_router() {
 	pid=$!
 	DH_ROUTER[$h]=$pid
 	WS_PIDS+=("$pid")
+}
+dh_router_wait() {
+	local h=$1 pid=${DH_ROUTER[$1]}
 	for _ in $(seq 100); do
-		on_host "$h" "$WS_BIN" status >/dev/null 2>&1 && return 0
+		timeout 5 nsenter --mount="/proc/${DH_MNT[$h]}/ns/mnt" --net="/run/netns/${DH_NS[$h]}" "$WS_BIN" status peers >/dev/null 2>&1 && return 0
 		kill -0 "$pid" 2>/dev/null || { tail -20 "$WS_TMP/$h.log" >&2; echo "router on $h exited during start-up" >&2; return 1; }
 		sleep 0.1
 	done
@@ -178,7 +186,7 @@ dh_router_restart() {
 }
 
 # ws_on HOST ARGS...: the weave-switch CLI against HOST's router.
-ws_on() { local h=$1; shift; on_host "$h" "$WS_BIN" "$@"; }
+ws_on() { local h=$1; shift; timeout 30 nsenter --mount="/proc/${DH_MNT[$h]}/ns/mnt" --net="/run/netns/${DH_NS[$h]}" "$WS_BIN" "$@"; }
 
 # cpid HOST CONTAINER: the PID of the container's first process.
 cpid() { dk "$1" inspect -f '{{.State.Pid}}' "$2"; }
