@@ -46,6 +46,8 @@ type Backends struct {
 	// Shutdown stops the router (weave-switch down): it does what req
 	// asks first, answers, and the router then tears down.
 	Shutdown func(ctx context.Context, req DownRequest) (DownResponse, error)
+	// DNS serves dns-add, dns-remove and status dns.
+	DNS DNSBackend
 }
 
 // BadRequestError marks an error caused by the request (HTTP 400).
@@ -75,6 +77,9 @@ func NewHandler(b Backends) http.Handler {
 	}
 	if h := b.Host; h != nil {
 		registerHost(mux, h)
+	}
+	if d := b.DNS; d != nil {
+		registerDNS(mux, d)
 	}
 	if j := b.JoinToken; j != nil {
 		mux.HandleFunc("GET /v1/join-token", func(w http.ResponseWriter, r *http.Request) {

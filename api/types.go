@@ -218,6 +218,13 @@ type AttachRequest struct {
 	// MAC, if set, is the container's MAC (aa:bb:cc:dd:ee:ff), e.g. the
 	// one it had on another host; otherwise the router picks one.
 	MAC string `json:"mac,omitempty"`
+	// Name, if set, is registered in the router's DNS for the
+	// container's addresses (web, or web.weave.local), until detach.
+	Name string `json:"name,omitempty"`
+	// NoResolvConf: do not write the container's resolv.conf (for a
+	// named namespace, /etc/netns/NAME/resolv.conf) pointing at the
+	// router's DNS.
+	NoResolvConf bool `json:"no_resolv_conf,omitempty"`
 }
 
 // Attachment is an attached namespace.

@@ -88,7 +88,9 @@ type Config struct {
 	// SweepInterval is how often Start's sweep runs; 0 means
 	// DefaultSweepInterval.
 	SweepInterval time.Duration
-	Logger        *slog.Logger
+	// Names, if set, registers attached containers' names (see dns.go).
+	Names  Names
+	Logger *slog.Logger
 }
 
 // entry is one attachment: of a namespace (keyed by its path), or of a
@@ -106,6 +108,10 @@ type entry struct {
 	// a container starts again, so that it gets the same addresses.
 	cidrs   []netip.Prefix
 	subnets []string
+	// name is the DNS name it was attached with; noResolvConf says not
+	// to write its resolv.conf. Both hold again on a restart.
+	name         string
+	noResolvConf bool
 }
 
 // Service owns the router's attachments. It serves the API's attach and
@@ -224,6 +230,7 @@ func (s *Service) detachAll() error {
 		if err := deleteVeth(e.HostVeth); err != nil {
 			errs = append(errs, err)
 		}
+		s.removeNames(e.key, e.NetNS)
 		unlock()
 	}
 	return errors.Join(errs...)
@@ -292,6 +299,9 @@ func (s *Service) Attach(ctx context.Context, req api.AttachRequest) (api.Attach
 			return api.Attachment{}, &api.BadRequestError{Err: fmt.Errorf("attach: %s is a network address, not a host address", p)}
 		}
 	}
+	if err := s.checkNames(req); err != nil {
+		return api.Attachment{}, err
+	}
 	t, err := s.resolve(ctx, req.NetNS)
 	if err != nil {
 		return api.Attachment{}, err
@@ -326,9 +336,15 @@ func (s *Service) attachLocked(ctx context.Context, t target, req api.AttachRequ
 		undo()
 		return api.Attachment{}, err
 	}
+	if err := s.addNames(t.key, t.path, req, a.Addrs); err != nil {
+		_, _ = host.Detach(t.path)
+		unisolate()
+		undo()
+		return api.Attachment{}, err
+	}
 	s.announce(t.path, a)
 	out := api.Attachment{NetNS: a.NetNS, HostVeth: a.HostVeth, MAC: a.MAC, Addrs: a.Addrs, Container: t.name}
-	e := &entry{Attachment: out, key: t.key, ino: ino, container: t.container}
+	e := &entry{Attachment: out, key: t.key, ino: ino, container: t.container, name: req.Name, noResolvConf: req.NoResolvConf}
 	s.mu.Lock()
 	prev := s.attachments[t.key]
 	if prev != nil {
@@ -387,6 +403,11 @@ func (s *Service) Detach(ctx context.Context, req api.DetachRequest) (api.Detach
 		}
 	}
 	freed := s.cfg.Addresses.Release(t.key)
+	nsPath := t.path
+	if was != nil && was.NetNS != "" {
+		nsPath = was.NetNS
+	}
+	s.removeNames(t.key, nsPath)
 	if was != nil && !was.Stopped {
 		s.unisolatePort(ctx, was.Attachment)
 	}
@@ -419,6 +440,7 @@ func (s *Service) stopLocked(ctx context.Context, key, why string) bool {
 		s.log.Warn("delete veth", "veth", was.HostVeth, "err", err)
 	}
 	s.unisolatePort(ctx, was)
+	s.removeNames(key, was.NetNS)
 	s.log.Info(why+": addresses kept for its next start", "container", was.Container, "mac", was.MAC, "addrs", was.Addrs)
 	return true
 }
@@ -436,7 +458,8 @@ func (s *Service) ContainerStarted(ctx context.Context, t Target) (bool, error) 
 	e := s.attachments[t.Key]
 	var req api.AttachRequest
 	if e != nil {
-		req = api.AttachRequest{NetNS: t.NetNS, CIDRs: slices.Clone(e.cidrs), Subnets: slices.Clone(e.subnets), MAC: e.MAC}
+		req = api.AttachRequest{NetNS: t.NetNS, CIDRs: slices.Clone(e.cidrs), Subnets: slices.Clone(e.subnets), MAC: e.MAC,
+			Name: e.name, NoResolvConf: e.noResolvConf}
 	}
 	s.mu.Unlock()
 	if e == nil || !e.container {
@@ -465,6 +488,9 @@ func (s *Service) ContainerRemoved(ctx context.Context, key string) []netip.Addr
 			s.log.Warn("delete veth", "veth", e.HostVeth, "err", err)
 		}
 		s.unisolatePort(ctx, e.Attachment)
+	}
+	if e != nil {
+		s.removeNames(key, e.NetNS)
 	}
 	freed := s.cfg.Addresses.Release(key)
 	if e != nil || len(freed) > 0 {
@@ -521,6 +547,7 @@ func (s *Service) sweepOne(ctx context.Context, g *entry) bool {
 		s.log.Warn("delete veth", "veth", e.HostVeth, "err", err)
 	}
 	s.unisolatePort(ctx, e.Attachment)
+	s.removeNames(e.key, e.NetNS)
 	freed := s.cfg.Addresses.Release(e.key)
 	s.log.Info("namespace gone: detached", "netns", e.NetNS, "veth", e.HostVeth, "released", freed)
 	return true
@@ -547,6 +574,7 @@ func (s *Service) releaseGone(spec string) []netip.Addr {
 		_ = deleteVeth(e.HostVeth)
 		s.unisolatePort(context.Background(), e.Attachment)
 	}
+	s.removeNames(key, key)
 	return s.cfg.Addresses.Release(key)
 }
 

@@ -21,8 +21,8 @@ import (
 // that the names follow from the ID alone and fit in 15 characters. The
 // prefixes are not those of attached namespaces (vws...).
 const (
-	endpointHostPrefix      = "vwph"
-	endpointContainerPrefix = "vwpc"
+	endpointHostPrefix      = host.EndpointVethPrefix
+	endpointContainerPrefix = host.EndpointPeerPrefix
 	endpointIDLen           = 10
 )
 

@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/weave-switch/weave-switch/alloc/ipam"
 	"github.com/weave-switch/weave-switch/api"
@@ -133,6 +135,17 @@ type Config struct {
 	// ProxySocket is where the Docker API proxy listens. If empty,
 	// DefaultProxySocket.
 	ProxySocket string
+	// NoDNS turns the DNS server and the mesh's name registry off.
+	NoDNS bool
+	// DNSListen is HOST:PORT the DNS server answers on. If empty, port 53
+	// of every IPv4 address the bridge has (an exposed subnet's, the
+	// Docker networks' gateways), followed as they come and go.
+	DNSListen string
+	// DNSDomain is the domain answered from the registry. If empty,
+	// "weave.local.".
+	DNSDomain string
+	// DNSTTL is the TTL of the registry's answers. If zero, 1 s.
+	DNSTTL time.Duration
 	// PluginSockets are where the Docker network and IPAM plugin is
 	// served. If empty, DefaultPluginSockets: the socket dockerd finds by
 	// name, and one for the managed plugin to forward to.
@@ -219,6 +232,14 @@ func (c Config) Validate() error {
 	}
 	if c.FastPathPort < 0 || c.FastPathPort > 65535 {
 		errs = append(errs, fmt.Errorf("--fastpath-port: %d is outside 1..65535", c.FastPathPort))
+	}
+	if c.DNSListen != "" {
+		if _, err := netip.ParseAddrPort(c.DNSListen); err != nil {
+			errs = append(errs, fmt.Errorf("--dns-listen: %q is not IP:PORT", c.DNSListen))
+		}
+	}
+	if c.DNSTTL < 0 || c.DNSTTL > 24*time.Hour {
+		errs = append(errs, fmt.Errorf("--dns-ttl: %s is outside 0..24h", c.DNSTTL))
 	}
 	for _, a := range c.Allow {
 		if _, err := isolation.ParsePair(a); err != nil {

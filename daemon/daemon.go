@@ -21,6 +21,7 @@ import (
 	"github.com/weave-switch/weave-switch/api"
 	"github.com/weave-switch/weave-switch/attach"
 	"github.com/weave-switch/weave-switch/config"
+	"github.com/weave-switch/weave-switch/dns"
 	"github.com/weave-switch/weave-switch/docker/plugin"
 	"github.com/weave-switch/weave-switch/docker/proxy"
 	"github.com/weave-switch/weave-switch/docker/watch"
@@ -67,6 +68,7 @@ type Daemon struct {
 	watch   *watch.Service
 	proxy   *proxy.Service
 	plugin  *plugin.Service
+	dns     *dns.Service // nil with --no-dns
 	apiLn   net.Listener
 	metrics http.Handler
 
@@ -169,6 +171,7 @@ func (d *Daemon) steps() []step {
 		{"bridge", d.startBridge},
 		{"isolation", d.startIsolation},
 		{"ipam", d.startIPAM},
+		{"dns", d.startDNS},
 		{"mesh", d.startMesh},
 		{"fastpath", d.startFastPath},
 		{"docker-client", d.dockerClient},
@@ -414,18 +417,31 @@ func (d *Daemon) startMesh() (func(), error) {
 	m, err := mesh.New(mesh.Config{
 		Self: d.self, Nickname: c.Nickname, Password: c.Password, Listen: d.listen,
 		Peers: c.Peers, NoDiscovery: c.NoDiscovery, Router: d.rt, Links: d.links, DefaultTransport: c.Transport, MTU: d.mtu,
-		Channels: map[uint8]mesh.Channel{alloc.ChannelID: d.ipam.Channel(), isolation.AllowChannelID: d.iso.Pairs()},
+		Channels: d.channels(),
 		Logger:   d.log,
 	})
 	if err != nil {
 		return nil, err
 	}
 	d.ipam.SetTopology(m)
+	if d.dns != nil {
+		d.dns.SetLiveness(m)
+		d.dns.SetNicknames(m)
+	}
 	if err := m.Start(); err != nil {
 		return nil, err
 	}
 	d.mesh = m
 	return func() { m.Close() }, nil
+}
+
+// channels are the services' CRDTs the mesh gossips, by channel.
+func (d *Daemon) channels() map[uint8]mesh.Channel {
+	ch := map[uint8]mesh.Channel{alloc.ChannelID: d.ipam.Channel(), isolation.AllowChannelID: d.iso.Pairs()}
+	if d.dns != nil {
+		ch[dns.ChannelID] = d.dns.Registry()
+	}
+	return ch
 }
 
 // startFastPath picks the kernel fast path and starts reconciling it.
@@ -446,7 +462,7 @@ func (d *Daemon) startFastPath() (func(), error) {
 // detaches every container attached through it.
 func (d *Daemon) startAttach() (func(), error) {
 	d.att = attach.New(attach.Config{Bridge: d.cfg.Bridge, MTU: d.mtu, Addresses: d.ipam, Ports: d.iso,
-		Switch: d.rt, Resolver: d.resolver(), Logger: d.log.With("component", "attach")})
+		Switch: d.rt, Resolver: d.resolver(), Names: d.names(), Logger: d.log.With("component", "attach")})
 	if err := d.att.Start(); err != nil {
 		return nil, err
 	}
@@ -462,7 +478,7 @@ func (d *Daemon) serveAPI() (func(), error) {
 	d.metrics = d.metricsHandler()
 	mux := http.NewServeMux()
 	mux.Handle("/", api.NewHandler(api.Backends{
-		Status: d.Status, Containers: d.att, Peers: peers{d}, IPAM: d.ipam, Host: d.iso, JoinToken: d.JoinToken,
+		Status: d.Status, Containers: d.att, Peers: peers{d}, IPAM: rmpeer{d}, Host: d.iso, JoinToken: d.JoinToken, DNS: d.dnsBackend(),
 		Shutdown: d.shutdown,
 	}))
 	mux.Handle("GET /metrics", d.metrics)

@@ -97,7 +97,8 @@ func (d *Daemon) startDockerProxy() (func(), error) {
 	return func() { p.Close() }, nil
 }
 
-// dockerCollectors are the Docker services' metrics.
+// dockerCollectors are the metrics of the services that may be off:
+// Docker's and DNS.
 func (d *Daemon) dockerCollectors() []prometheus.Collector {
 	var out []prometheus.Collector
 	if d.watch != nil {
@@ -108,6 +109,9 @@ func (d *Daemon) dockerCollectors() []prometheus.Collector {
 	}
 	if d.plugin != nil {
 		out = append(out, d.plugin.Collector())
+	}
+	if d.dns != nil {
+		out = append(out, d.dns.Collector())
 	}
 	return out
 }

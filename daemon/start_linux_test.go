@@ -49,7 +49,7 @@ func runInNetNS(t *testing.T) bool {
 
 // testConfig is a router with every service on: three transports, the
 // vxlan fast path, isolation, the metrics listener, the Docker plugin,
-// proxy and watcher (with no dockerd to reach). It runs without a
+// proxy and watcher (with no dockerd to reach), DNS. It runs without a
 // secret (Insecure), as the vxlan fast path is unencrypted.
 func testConfig(t *testing.T) config.Config {
 	dir := t.TempDir()
@@ -58,8 +58,8 @@ func testConfig(t *testing.T) config.Config {
 		Bridge: "wstep", Listen: "127.0.0.1:6783", WireGuardListen: "127.0.0.1:51820", QUICListen: "127.0.0.1:6784",
 		Offer: []string{"wireguard", "quic"}, Datapath: "vxlan", MetricsAddr: "127.0.0.1:6782", Insecure: true,
 		DockerHost: "unix://" + filepath.Join(dir, "no-dockerd.sock"), ProxySocket: filepath.Join(dir, "docker-proxy.sock"),
-		PluginSockets: []string{filepath.Join(dir, "plugin.sock")},
-		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+		PluginSockets: []string{filepath.Join(dir, "plugin.sock")}, DNSListen: "127.0.0.1:5353",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 }
 
@@ -87,7 +87,7 @@ func leftovers(c config.Config) []string {
 			pc.Close()
 		}
 	}
-	for _, a := range []string{c.Listen, c.MetricsAddr} {
+	for _, a := range []string{c.Listen, c.MetricsAddr, c.DNSListen} {
 		if ln, err := net.Listen("tcp", a); err != nil {
 			out = append(out, "tcp "+a+" bound")
 		} else {

@@ -30,3 +30,12 @@ func BridgeMAC(self frame.PeerName) net.HardwareAddr {
 // VethPrefix begins the name of every bridge-side veth the router makes
 // for a container (HostVethName).
 const VethPrefix = "vws"
+
+// EndpointVethPrefix and EndpointPeerPrefix begin the names of the two
+// ends of a veth made for a container runtime's endpoint (the Docker
+// plugin's): the bridge side, and the side the runtime moves into the
+// container.
+const (
+	EndpointVethPrefix = "vwph"
+	EndpointPeerPrefix = "vwpc"
+)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/weave-switch/weave-switch/docker/plugin"
 	"github.com/weave-switch/weave-switch/host"
 	"github.com/weave-switch/weave-switch/isolation"
 	"github.com/weave-switch/weave-switch/kernel"
@@ -55,7 +56,7 @@ func Reset(ctx context.Context, cfg Config) (removed []string, err error) {
 	// the fast path's devices, the TAP and the bridge.
 	if ports, err := host.BridgePorts(cfg.Bridge); err == nil {
 		for _, p := range ports {
-			if strings.HasPrefix(p, host.VethPrefix) {
+			if strings.HasPrefix(p, host.VethPrefix) || strings.HasPrefix(p, host.EndpointVethPrefix) {
 				note("veth "+p, host.DeleteLink(p))
 			}
 		}
@@ -83,6 +84,13 @@ func Reset(ctx context.Context, cfg Config) (removed []string, err error) {
 		// went away meanwhile.
 		script := fmt.Sprintf("table %s %s {}\ndelete table %s %s\n", t[0], t[1], t[0], t[1])
 		note("nft table "+t[0]+" "+t[1], cfg.NFT.Apply(ctx, script))
+	}
+
+	// The FORWARD rules the Docker plugin puts before dockerd's DROP.
+	if _, err := exec.LookPath("iptables"); err == nil {
+		if n, err := plugin.ForwardRules(cfg.Bridge); err == nil && n > 0 {
+			note(fmt.Sprintf("iptables FORWARD rules for %s (%d)", cfg.Bridge, n), plugin.IPTables{}.Remove(cfg.Bridge))
+		}
 	}
 
 	// The IPv4 forwarding NAT turned on, as the router recorded it.

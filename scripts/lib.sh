@@ -56,9 +56,15 @@ router_up() {
 	for a in "$@"; do [ "$a" = --datapath ] && dp=(); done
 	# Routers in namespaces share one file system: the Docker plugin and
 	# proxy sockets, whose paths are fixed, are only for suites that say
-	# WS_DOCKER=1 and give each router a mount namespace of its own.
-	if [ -z "${WS_DOCKER:-}" ] && "$WS_BIN" up --help 2>&1 | grep -q -- --no-docker; then
+	# WS_DOCKER=1 and give each router a mount namespace of its own. DNS
+	# is for the suites that say WS_DNS=1.
+	local help
+	help=$("$WS_BIN" up --help 2>&1)
+	if [ -z "${WS_DOCKER:-}" ] && grep -q -- --no-docker <<<"$help"; then
 		dp+=(--no-docker)
+	fi
+	if [ -z "${WS_DNS:-}" ] && grep -q -- --no-dns <<<"$help"; then
+		dp+=(--no-dns)
 	fi
 	ip netns exec "$n" "$WS_BIN" up --api "$WS_TMP/$name.sock" --data-dir "$WS_TMP/$name" "${dp[@]}" "$@" >"$log" 2>&1 &
 	local pid=$!

@@ -175,7 +175,7 @@ ws_check "Prometheus counts the fence's drops" bash -c \
 # With a password, an unencrypted kernel path must be asked for by name.
 printf 's3cret\n' >"$WS_TMP/pw"
 ws_check "--datapath vxlan with a password and no --fastpath-unencrypted is refused, naming the flag" bash -c \
-	"out=\$(ip netns exec $h1 '$WS_BIN' up --no-docker --api $WS_TMP/e0.sock --data-dir $WS_TMP/e0 --bridge wsenc --listen 198.18.0.1:6790 --password-file $WS_TMP/pw --datapath vxlan 2>&1); [ \$? -ne 0 ] && grep -q -- --fastpath-unencrypted <<<\"\$out\""
+	"out=\$(ip netns exec $h1 '$WS_BIN' up --no-docker --no-dns --api $WS_TMP/e0.sock --data-dir $WS_TMP/e0 --bridge wsenc --listen 198.18.0.1:6790 --password-file $WS_TMP/pw --datapath vxlan 2>&1); [ \$? -ne 0 ] && grep -q -- --fastpath-unencrypted <<<\"\$out\""
 router_up "$h1" e1 "$WS_TMP/e1.log" --name 02:00:00:00:01:01 --bridge wsenc --listen 198.18.0.1:6790 --password-file "$WS_TMP/pw" --datapath vxlan --fastpath-unencrypted --fastpath-port 6795
 router_up "$h2" e2 "$WS_TMP/e2.log" --name 02:00:00:00:01:02 --bridge wsenc --listen 198.18.0.2:6790 --password-file "$WS_TMP/pw" --datapath vxlan --fastpath-unencrypted --fastpath-port 6795 --peer 198.18.0.1:6790
 wait_links e1 1

@@ -90,7 +90,7 @@ ws_check "bad --name is refused" expect_error "invalid peer name" ws up --name z
 ws_check "an unknown flag is refused" expect_error "flag provided but not defined" ws up --bogus
 ws_check "up without root is refused" expect_error "needs root" setpriv --reuid=65534 --regid=65534 --clear-groups "$WS_BIN" up --data-dir "$WS_TMP/nobody"
 ws_check "a busy port is refused" expect_error "address already in use" \
-	ip netns exec "$h1" "$WS_BIN" up --no-docker --api "$WS_TMP/busy.sock" --data-dir "$WS_TMP/busy" --bridge wsbusy --listen 198.18.0.1:6783
+	ip netns exec "$h1" "$WS_BIN" up --no-docker --no-dns --api "$WS_TMP/busy.sock" --data-dir "$WS_TMP/busy" --bridge wsbusy --listen 198.18.0.1:6783
 ws_check "the busy router left no bridge behind" bash -c "! ip -n $h1 link show wsbusy 2>/dev/null"
 ws_check "attach to a missing namespace is refused" expect_error "not found" ws attach --api "$WS_TMP/h1.sock" "$p-nope" 10.32.0.9/12
 ws_check "attach of a network address is refused" expect_error "network address" ws attach --api "$WS_TMP/h1.sock" "$c2" 10.32.0.0/12

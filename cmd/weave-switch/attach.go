@@ -12,7 +12,7 @@ func attachCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "attach",
 		Usage:     "connect a network namespace or a Docker container to the weave bridge, with allocated or given addresses",
-		ArgsUsage: "NETNS|PID|CONTAINER [CIDR|net:CIDR|net:default|app:NAME]...",
+		ArgsUsage: "NETNS|PID|CONTAINER [CIDR|net:CIDR|net:default|app:NAME]... [--name NAME]",
 		Description: "NETNS is a name under /run/netns or a path; a name with no namespace of its own is a Docker\n" +
 			"container's name or ID: it keeps its addresses (and MAC) across docker stop/start and restart\n" +
 			"and loses them when it is removed.\n" +
@@ -20,12 +20,14 @@ func attachCommand() *cli.Command {
 			"allocate from that subnet (app:NAME maps the name to a /24 of the range's upper half);\n" +
 			"an explicit CIDR like 10.32.0.5/12 is used as given and claimed so nobody else gets it.",
 		Flags: []cli.Flag{apiFlag,
-			&cli.StringFlag{Name: "mac", Usage: "the container's MAC (e.g. the one it had on another host); default: a random one"}},
+			&cli.StringFlag{Name: "mac", Usage: "the container's MAC (e.g. the one it had on another host); default: a random one"},
+			&cli.StringFlag{Name: "name", Usage: "register the container under NAME (or NAME.weave.local) in the mesh's DNS, until detach"},
+			&cli.BoolFlag{Name: "no-resolv-conf", Usage: "do not point a named namespace's /etc/netns/NAME/resolv.conf at the router's DNS"}},
 		Action: func(c *cli.Context) error {
 			if c.NArg() < 1 {
 				return cli.Exit("usage: weave-switch attach NETNS|PID|CONTAINER [CIDR|net:CIDR|app:NAME]... (e.g. attach ns1 app:web)", 2)
 			}
-			req := api.AttachRequest{NetNS: c.Args().First(), MAC: c.String("mac")}
+			req := api.AttachRequest{NetNS: c.Args().First(), MAC: c.String("mac"), Name: c.String("name"), NoResolvConf: c.Bool("no-resolv-conf")}
 			cidrs, subnets, err := api.ParseAddrSpecs(c.Args().Tail())
 			if err != nil {
 				return cli.Exit("attach: "+err.Error(), 2)

@@ -108,6 +108,8 @@ func newApp() *cli.App {
 			unimportCommand(),
 			withHealthExit(statusCommand()),
 			reportCommand(),
+			dnsAddCommand(),
+			dnsRemoveCommand(),
 			benchCommand(),
 			envCommand(),
 			completionCommand(),

@@ -18,17 +18,20 @@ func statusCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "status",
 		Usage:     "show the router's state",
-		ArgsUsage: "[peers|connections|attachments|fastpath|ipam|isolation]",
+		ArgsUsage: "[peers|connections|attachments|fastpath|ipam|isolation|dns]",
 		Flags: []cli.Flag{
 			apiFlag,
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
 		},
 		Action: func(c *cli.Context) error {
 			what := c.Args().First()
+			if what == "dns" {
+				return statusDNS(c)
+			}
 			switch what {
 			case "", "peers", "connections", "attachments", "fastpath", "ipam", "isolation":
 			default:
-				return cli.Exit(fmt.Sprintf("status: unknown section %q (want peers, connections, attachments, fastpath, ipam or isolation)", what), 2)
+				return cli.Exit(fmt.Sprintf("status: unknown section %q (want peers, connections, attachments, fastpath, ipam, isolation or dns)", what), 2)
 			}
 			s, err := api.NewClient(c.String("api")).Status(c.Context)
 			if err != nil {

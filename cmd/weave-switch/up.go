@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 	"github.com/urfave/cli/v2/altsrc"
@@ -51,6 +52,10 @@ var upFlags = []cli.Flag{
 	altsrc.NewBoolFlag(&cli.BoolFlag{Name: "no-docker", Usage: "no Docker integration: no network plugin, API proxy or events watcher", EnvVars: []string{"WEAVE_SWITCH_NO_DOCKER"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "proxy-socket", Value: config.DefaultProxySocket, Usage: "unix socket of the Docker API proxy ('eval $(weave-switch env)' points docker at it)", EnvVars: []string{"WEAVE_SWITCH_PROXY_SOCKET"}}),
 	altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "plugin-socket", Usage: "unix sockets of the Docker network and IPAM plugin (default: " + strings.Join(config.DefaultPluginSockets, " and ") + ")", EnvVars: []string{"WEAVE_SWITCH_PLUGIN_SOCKETS"}}),
+	altsrc.NewBoolFlag(&cli.BoolFlag{Name: "no-dns", Usage: "no DNS server and no mesh-wide name registry", EnvVars: []string{"WEAVE_SWITCH_NO_DNS"}}),
+	altsrc.NewStringFlag(&cli.StringFlag{Name: "dns-listen", Usage: "IP:PORT the DNS server answers on (default: port 53 of each IPv4 address of the bridge, as they come and go)", EnvVars: []string{"WEAVE_SWITCH_DNS_LISTEN"}}),
+	altsrc.NewStringFlag(&cli.StringFlag{Name: "dns-domain", Value: "weave.local.", Usage: "domain the DNS server answers from the mesh's names; other names go to the host's resolvers", EnvVars: []string{"WEAVE_SWITCH_DNS_DOMAIN"}}),
+	altsrc.NewDurationFlag(&cli.DurationFlag{Name: "dns-ttl", Value: time.Second, Usage: "TTL of the answers for the mesh's names", EnvVars: []string{"WEAVE_SWITCH_DNS_TTL"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"WEAVE_SWITCH_LOG_LEVEL"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json (the log goes to stderr)", EnvVars: []string{"WEAVE_SWITCH_LOG_FORMAT"}}),
 }
@@ -133,6 +138,10 @@ func upCommand() *cli.Command {
 				NoDocker:        c.Bool("no-docker"),
 				ProxySocket:     c.String("proxy-socket"),
 				PluginSockets:   splitList(c.StringSlice("plugin-socket")),
+				NoDNS:           c.Bool("no-dns"),
+				DNSListen:       c.String("dns-listen"),
+				DNSDomain:       c.String("dns-domain"),
+				DNSTTL:          c.Duration("dns-ttl"),
 				Logger:          logger,
 			}
 			cfg.FastPathUnencrypted = c.Bool("fastpath-unencrypted")

@@ -100,3 +100,19 @@ func (t IPTables) Remove(bridge string) error {
 	}
 	return errors.Join(errs...)
 }
+
+// ForwardRules counts the FORWARD rules installed for bridge (by a
+// router running now or one that was killed), for reset.
+func ForwardRules(bridge string) (int, error) {
+	n := 0
+	for _, r := range forwardRules(bridge) {
+		ok, err := IPTables{}.exists(r)
+		if err != nil {
+			return n, err
+		}
+		if ok {
+			n++
+		}
+	}
+	return n, nil
+}

@@ -44,6 +44,8 @@ var seams = []seam{
 		"host/ manages the host's links, namespaces and TAP and knows no service"},
 	{"api/...", []string{"router/...", "host/...", "gossip/...", "transport/...", "kernel/...", "alloc/...", "switch/...", "isolation/..."},
 		"the API types are a leaf the CLI and plugins share"},
+	{"dns/...", []string{"switch/...", "router/...", "transport/...", "gossip/...", "host/...", "kernel/...", "alloc/...", "isolation/..."},
+		"DNS learns about peers through the interfaces it defines and knows nothing of the data plane"},
 	{"internal/...", []string{"switch/...", "router/...", "transport/...", "gossip/...", "host/...", "kernel/...", "alloc/...", "isolation/...", "api/..."},
 		"internal/ holds helpers below every service"},
 }

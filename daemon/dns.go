@@ -1,0 +1,90 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+
+	"github.com/weave-switch/weave-switch/api"
+	"github.com/weave-switch/weave-switch/attach"
+	"github.com/weave-switch/weave-switch/dns"
+	"github.com/weave-switch/weave-switch/frame"
+)
+
+// startDNS builds the DNS server and the mesh-wide name registry, and
+// starts serving, before the mesh, which gossips the registry.
+func (d *Daemon) startDNS() (func(), error) {
+	c := d.cfg
+	if c.NoDNS {
+		return nil, nil
+	}
+	cfg := dns.Config{Self: d.self, Bridge: c.Bridge, Domain: c.DNSDomain, TTL: c.DNSTTL,
+		DataDir: c.DataDir, Logger: d.log.With("component", "dns")}
+	if c.DNSListen != "" {
+		ap, err := netip.ParseAddrPort(c.DNSListen)
+		if err != nil {
+			return nil, fmt.Errorf("--dns-listen: %w", err)
+		}
+		cfg.Listen = ap
+	}
+	svc, err := dns.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := svc.Start(); err != nil {
+		return nil, err
+	}
+	d.dns = svc
+	return func() { svc.Close() }, nil
+}
+
+// names is what attach registers containers' names with; nil without
+// DNS.
+func (d *Daemon) names() attach.Names {
+	if d.dns == nil {
+		return nil
+	}
+	return d.dns
+}
+
+// dnsBackend serves the API's DNS routes; nil without DNS.
+func (d *Daemon) dnsBackend() api.DNSBackend {
+	if d.dns == nil {
+		return nil
+	}
+	return d.dns
+}
+
+// rmpeer serves the API's rmpeer: the allocator reclaims the dead peers'
+// address space, and their names leave the DNS registry mesh-wide.
+type rmpeer struct{ d *Daemon }
+
+func (r rmpeer) RmPeer(ctx context.Context, req api.RmPeerRequest) (api.RmPeerResponse, error) {
+	out, err := r.d.ipam.RmPeer(ctx, req)
+	if err != nil || r.d.dns == nil {
+		return out, err
+	}
+	nick := r.d.mesh.Nicknames()
+	for _, n := range req.Names {
+		for _, p := range peersNamed(n, nick) {
+			if _, err := r.d.dns.ForgetPeer(p); err != nil {
+				r.d.log.Warn("rmpeer: names not forgotten", "peer", p.String(), "err", err)
+			}
+		}
+	}
+	return out, nil
+}
+
+// peersNamed are the peers whose name or nickname is s.
+func peersNamed(s string, nick map[frame.PeerName]string) []frame.PeerName {
+	if p, err := frame.ParsePeerName(s); err == nil {
+		return []frame.PeerName{p}
+	}
+	var out []frame.PeerName
+	for p, n := range nick {
+		if n == s {
+			out = append(out, p)
+		}
+	}
+	return out
+}
