@@ -28,6 +28,8 @@ fi
 . scripts/docker-lib.sh
 exec 3>&1 4>&2
 trap 'exec 1>&3 2>&4; dh_teardown; ws_cleanup' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 keep=false
 [ "${1:-}" = --keep ] && keep=true
 
@@ -36,12 +38,20 @@ WS_PREFIX=$p
 IMG=$DH_IMAGE
 ok=0 bad=0
 
+# shq ARGS...: ARGS as a shell would need them typed (quoted where needed).
+shq() {
+	local a out=()
+	for a; do
+		if [[ $a =~ ^[A-Za-z0-9_./:=,@%+-]+$ ]]; then out+=("$a"); else out+=("'${a//\'/\'\\\'\'}'"); fi
+	done
+	echo "${out[*]}"
+}
 # prompt HOST TEXT: print "hostN$ TEXT", a command as a user types it.
 prompt() { printf '\033[1;34mhost%s$\033[0m %s\n' "${1#h}" "$2" >&2; }
 # run HOST CMD...: print CMD (weave-switch without its path) and run it on HOST.
 run() {
 	local h=$1 line; shift
-	line=$*
+	line=$(shq "$@")
 	prompt "$h" "${line//"$WS_BIN"/weave-switch}"
 	on_host "$h" "$@"
 }
@@ -49,7 +59,7 @@ run() {
 # dockerd (DOCKER_HOST is set on each host, as the default socket would be).
 docker_on() {
 	local h=$1; shift
-	prompt "$h" "docker $*"
+	prompt "$h" "docker $(shq "$@")"
 	on_host "$h" env DOCKER_HOST="unix://$WS_TMP/$h/docker.sock" docker "$@"
 }
 # proxy_on HOST ARGS...: the same through HOST's proxy, after
@@ -57,7 +67,7 @@ docker_on() {
 declare -A PX=()
 proxy_on() {
 	local h=$1; shift
-	prompt "$h" "docker $*"
+	prompt "$h" "docker $(shq "$@")"
 	on_host "$h" env DOCKER_HOST="${PX[$h]}" docker "$@"
 }
 tally() { if "$@"; then ok=$((ok + 1)); else bad=$((bad + 1)); echo "  (failed)" >&2; fi; }
@@ -71,7 +81,10 @@ dh_dockerd h1 1
 dh_dockerd h2 2
 dh_dockerd_wait h1 || fail "dockerd on host1 did not start"
 dh_dockerd_wait h2 || fail "dockerd on host2 did not start"
-dh_image h1 & dh_image h2; wait
+dh_image h1 &
+img=$!
+dh_image h2 || fail "image import on host2"
+wait "$img" || fail "image import on host1"
 printf '  dockerd %s on each host; image %s imported (no registry)\n' "$(dk h1 version -f '{{.Server.Version}}')" "$IMG" >&2
 
 pretty "a router on each host: host1 starts the mesh, host2 joins it with host1's token"

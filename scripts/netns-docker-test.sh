@@ -67,6 +67,9 @@ on_exit() {
 	ws_finish netns-docker-test
 }
 trap on_exit EXIT
+# Interrupted (Ctrl-C, a CI time limit): exit, so that on_exit cleans up.
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # retry N CMD...: CMD until it succeeds, N tries half a second apart.
 retry() {
