@@ -158,17 +158,20 @@ ipam_any() {
 # rm_releases DK HOST CONTAINER ADDR: ADDR is allocated, `docker rm -f
 # CONTAINER` (DK: dk or pdk) and ADDR is released within 30 s.
 rm_releases() {
+	local t0
 	ipam_any "$2" "$4" || { echo "$4 is not allocated before the rm"; return 1; }
+	t0=$(date +%s.%N)
 	"$1" "$2" rm -f "$3" || return 1
-	released_within "$2" "$4" 30
+	released_within "$2" "$4" 30 "$t0"
 }
-# released_within HOST ADDR SECONDS: ADDR is released within SECONDS;
-# RELEASED_AFTER says when.
+# released_within HOST ADDR SECONDS [SINCE]: ADDR is released within
+# SECONDS (of SINCE, a date +%s.%N, by default now); RELEASED_AFTER says
+# when.
 RELEASED_AFTER=
 released_within() {
-	local t0 t
+	local t0=${4:-} t
 	[ -n "$2" ] || { echo "no address"; return 1; }
-	t0=$(date +%s.%N)
+	[ -n "$t0" ] || t0=$(date +%s.%N)
 	for _ in $(seq $(($3 * 5))); do
 		if ipam_free "$1" "$2" >/dev/null; then
 			t=$(date +%s.%N)
@@ -325,7 +328,7 @@ stop_start() { pdk "$1" stop -t 1 "$2" && pdk "$1" start "$2"; }
 ws_check "docker stop, docker start of p3 through the proxy" stop_start h1 "$p-p3"
 ws_check "p3 keeps its automatic address $p3 across stop and start" retry 10 has_ip h1 "$p-p3" "$p3"
 ws_check "docker rm -f p1 through the proxy: 10.32.1.5 is released within 30 s" rm_releases pdk h1 "$p-p1" 10.32.1.5
-pretty "  released ${RELEASED_AFTER:-?} s after docker rm"
+pretty "  released ${RELEASED_AFTER:-?} s after docker rm was sent"
 ws_check "a new container gets 10.32.1.5 back" pdk h1 run -d -e WEAVE_CIDR=10.32.1.5/12 --name "$p-p4" "$IMG" sleep 3600
 ws_check "p4 has 10.32.1.5" has_ip h1 "$p-p4" 10.32.1.5
 ws_check "p4 pings p2" retry 3 cping h1 "$p-p4" 10.32.2.6
