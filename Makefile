@@ -9,7 +9,7 @@ FUZZTIME ?= 20s
 
 PLUGIN_DIR := build/docker-plugin
 
-.PHONY: all build docker-plugin deps test unit race fuzz netns-test netns-lifecycle-test docker-test deb-test qemu-test demo demo-docker bench lint vet clean dist deb docs
+.PHONY: all build docker-plugin deps test unit race fuzz netns-test netns-lifecycle-test netns-web-test deploy-check docker-test deb-test qemu-test demo demo-docker bench lint vet clean dist deb docs dns-test
 
 all: build
 
@@ -53,17 +53,39 @@ netns-test: build
 	scripts/netns-isolation-test.sh
 	scripts/netns-hostile-test.sh
 	scripts/netns-lifecycle-test.sh
+	scripts/netns-web-test.sh
+	scripts/netns-dns-test.sh
 	scripts/netns-docker-test.sh
 	$(MAKE) deb-test
+
+# Service discovery: four routers in a line, names resolved from inside
+# containers, forwarding, removal on detach, rmpeer and peer death.
+dns-test: build
+	scripts/netns-dns-test.sh
 
 # Readiness (NOTIFY_SOCKET), SIGHUP, down, down --leave, reset after kill -9.
 netns-lifecycle-test: build
 	scripts/netns-lifecycle-test.sh
 
+# The status page in headless Chromium on a five-host mesh (screenshots
+# in /tmp/weave-switch-web-test), and the Prometheus rules and Grafana
+# dashboard of deploy/ against a live router's /metrics.
+netns-web-test: build
+	scripts/deps.sh
+	scripts/netns-web-test.sh
+
+# The Prometheus rules and their unit tests, and the dashboard's JSON,
+# without a router (netns-web-test checks them against live metrics).
+deploy-check:
+	scripts/deps.sh
+	promtool check rules deploy/prometheus/alerts.yml
+	promtool test rules deploy/prometheus/alerts_test.yml
+	jq -e '.panels | length > 0' deploy/grafana/weave-switch.json >/dev/null
+
 # Builds the .deb, installs it, runs the installed router in a namespace,
 # purges it and checks nothing is left.
 deb-test: deb
-	$(MAKE) deb-test
+	scripts/deb-test.sh
 
 # Docker on two hosts: each a network and a mount namespace with its own
 # dockerd and router; the managed plugin from docker-plugin
@@ -84,6 +106,7 @@ demo: deps build
 demo-docker: deps build
 	scripts/demo-docker.sh
 
+# Writes bench/results/latest.json and latest.svg, its bar chart.
 bench: build
 	scripts/deps.sh bench
 	bench/run.sh

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -142,16 +143,17 @@ func TestNoRouter(t *testing.T) {
 func TestSchemaVersion(t *testing.T) {
 	h := NewHandler(backends(&fakeBackend{}, nil))
 	for _, tt := range []struct{ method, path, body, want string }{
-		{"GET", "/v1/status", "", `{"schema":1,"name":"02:00:00:00:00:01"`},
-		{"POST", "/v1/connect", `{"address":"192.0.2.1"}`, `{"schema":1}`},
-		{"POST", "/v1/attach", `{"netns":"missing"}`, `{"schema":1,"error":`},
-		{"POST", "/v1/forget", `{"address":"192.0.2.1"}`, `{"schema":1,"forgotten":true}`},
+		{"GET", "/v1/status", "", `{"schema":SCHEMA,"name":"02:00:00:00:00:01"`},
+		{"POST", "/v1/connect", `{"address":"192.0.2.1"}`, `{"schema":SCHEMA}`},
+		{"POST", "/v1/attach", `{"netns":"missing"}`, `{"schema":SCHEMA,"error":`},
+		{"POST", "/v1/forget", `{"address":"192.0.2.1"}`, `{"schema":SCHEMA,"forgotten":true}`},
 	} {
 		req, _ := http.NewRequest(tt.method, "http://x"+tt.path, strings.NewReader(tt.body))
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
-		if got := rec.Body.String(); !strings.HasPrefix(got, tt.want) {
-			t.Errorf("%s %s = %s, want it to start with %s", tt.method, tt.path, got, tt.want)
+		want := strings.Replace(tt.want, "SCHEMA", strconv.Itoa(SchemaVersion), 1)
+		if got := rec.Body.String(); !strings.HasPrefix(got, want) {
+			t.Errorf("%s %s = %s, want it to start with %s", tt.method, tt.path, got, want)
 		}
 	}
 }

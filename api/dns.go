@@ -32,8 +32,14 @@ type DNSResponse struct {
 
 // DNSStatus is the DNS server and the names it knows.
 type DNSStatus struct {
-	Domain    string   `json:"domain"`
-	Listen    string   `json:"listen"`
+	Domain string `json:"domain"`
+	// Listen is where the server is told to listen: an address and
+	// port, or "bridge NAME, port N" for each of the bridge's IPv4
+	// addresses.
+	Listen string `json:"listen"`
+	// Serving are the addresses served now (none while the bridge has
+	// no IPv4 address).
+	Serving   []string `json:"serving"`
 	TTL       int      `json:"ttl_seconds"`
 	Upstreams []string `json:"upstreams"`
 	// Entries are the names of every router, sorted by name.

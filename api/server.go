@@ -13,8 +13,10 @@ import (
 
 // SchemaVersion is the version of the JSON the API returns: every object
 // it answers with carries it as "schema". It changes when a field changes
-// meaning or goes away; new fields do not change it.
-const SchemaVersion = 1
+// meaning or goes away; new fields do not change it. Version 2: durations
+// are numbers of seconds (rtt, heartbeat_interval, down_after), no
+// longer Go duration strings.
+const SchemaVersion = 2
 
 // Containers attaches network namespaces to the bridge.
 type Containers interface {
@@ -61,7 +63,10 @@ func NewHandler(b Backends) http.Handler {
 	mux := http.NewServeMux()
 	if b.Status != nil {
 		mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
-			writeJSON(w, http.StatusOK, b.Status())
+			st := b.Status()
+			h := CheckHealth(st)
+			st.Health = &h
+			writeJSON(w, http.StatusOK, st)
 		})
 	}
 	if c := b.Containers; c != nil {

@@ -51,6 +51,11 @@ type Status struct {
 	Host *HostStatus `json:"host,omitempty"`
 	// Docker is the Docker integration; absent with --no-docker.
 	Docker *DockerStatus `json:"docker,omitempty"`
+	// HTTPAddr is where the status page is served over TCP
+	// (--http-addr); empty when it is served on the API socket only.
+	HTTPAddr string `json:"http_addr,omitempty"`
+	// Health is CheckHealth of the rest, as the API answers it.
+	Health *Health `json:"health,omitempty"`
 }
 
 // DockerStatus is the state of the Docker integration: the network
@@ -79,11 +84,11 @@ type Fastpath struct {
 	Device  string `json:"device,omitempty"`
 	Port    int    `json:"udp_port,omitempty"`
 	VNI     uint32 `json:"vni,omitempty"`
-	// HeartbeatInterval and DownAfter are the health check's timing: a
-	// link whose fast-path heartbeats go unanswered for DownAfter falls
-	// back to userspace.
-	HeartbeatInterval string `json:"heartbeat_interval,omitempty"`
-	DownAfter         string `json:"down_after,omitempty"`
+	// HeartbeatInterval and DownAfter are the health check's timing, in
+	// seconds: a link whose fast-path heartbeats go unanswered for
+	// DownAfter falls back to userspace.
+	HeartbeatInterval float64 `json:"heartbeat_interval,omitempty"`
+	DownAfter         float64 `json:"down_after,omitempty"`
 	// Entries is the MAC entries (vxlan) or flows (ovs) installed now.
 	Entries    int    `json:"entries"`
 	Installed  uint64 `json:"installed"`
@@ -107,15 +112,17 @@ type Fastpath struct {
 
 // FastLink is one link's fast-path state.
 type FastLink struct {
-	Peer       string    `json:"peer"`
-	Addr       string    `json:"addr,omitempty"`
-	State      string    `json:"state"` // off, probe, up
-	Reason     string    `json:"reason"`
-	Since      time.Time `json:"since"`
-	LastAck    time.Time `json:"last_ack,omitzero"`
-	RTT        string    `json:"rtt,omitempty"`
-	Fallbacks  uint64    `json:"fallbacks"`
-	Recoveries uint64    `json:"recoveries"`
+	Peer    string    `json:"peer"`
+	Addr    string    `json:"addr,omitempty"`
+	State   string    `json:"state"` // off, probe, up
+	Reason  string    `json:"reason"`
+	Since   time.Time `json:"since"`
+	LastAck time.Time `json:"last_ack,omitzero"`
+	// RTT is the latest heartbeat's round trip through the kernel path,
+	// in seconds; 0 (absent) until one is answered.
+	RTT        float64 `json:"rtt,omitempty"`
+	Fallbacks  uint64  `json:"fallbacks"`
+	Recoveries uint64  `json:"recoveries"`
 }
 
 // FastEntry is one installed entry or flow.
@@ -146,16 +153,18 @@ type Connection struct {
 	Encrypted bool   `json:"encrypted"`
 	Datapath  string `json:"datapath,omitempty"` // "fastpath" or "userspace"
 	// DatapathReason is why the link is (or is not) on the fast path.
-	DatapathReason string    `json:"datapath_reason,omitempty"`
-	MTU            int       `json:"mtu,omitempty"`      // the overlay's
-	PathMTU        int       `json:"path_mtu,omitempty"` // the underlay path's, per link
-	RTT            string    `json:"rtt,omitempty"`
-	NextTry        time.Time `json:"next_try,omitzero"`
-	TxFrames       uint64    `json:"tx_frames"`
-	TxBytes        uint64    `json:"tx_bytes"`
-	RxFrames       uint64    `json:"rx_frames"`
-	RxBytes        uint64    `json:"rx_bytes"`
-	TxErrors       uint64    `json:"tx_errors"`
+	DatapathReason string `json:"datapath_reason,omitempty"`
+	MTU            int    `json:"mtu,omitempty"`      // the overlay's
+	PathMTU        int    `json:"path_mtu,omitempty"` // the underlay path's, per link
+	// RTT is the control connection's latest round trip, in seconds; 0
+	// (absent) until measured.
+	RTT      float64   `json:"rtt,omitempty"`
+	NextTry  time.Time `json:"next_try,omitzero"`
+	TxFrames uint64    `json:"tx_frames"`
+	TxBytes  uint64    `json:"tx_bytes"`
+	RxFrames uint64    `json:"rx_frames"`
+	RxBytes  uint64    `json:"rx_bytes"`
+	TxErrors uint64    `json:"tx_errors"`
 }
 
 // Peer is one router of the mesh, as the gossiped topology knows it.
@@ -167,6 +176,9 @@ type Peer struct {
 	Established int    `json:"established"`
 	Reachable   bool   `json:"reachable"`
 	NextHop     string `json:"next_hop,omitempty"`
+	// Links are the peers this one has established links to, as it
+	// gossips them: with every peer's, the whole mesh.
+	Links []string `json:"links,omitempty"`
 }
 
 // SwitchStats summarises the MAC table.

@@ -336,7 +336,7 @@ func (s *Service) attachLocked(ctx context.Context, t target, req api.AttachRequ
 		undo()
 		return api.Attachment{}, err
 	}
-	if err := s.addNames(t.key, t.path, req, a.Addrs); err != nil {
+	if err := s.addNames(t.key, t.path, t.name, req, a.Addrs); err != nil {
 		_, _ = host.Detach(t.path)
 		unisolate()
 		undo()

@@ -23,9 +23,10 @@ type Names interface {
 	Register(key, name string, addrs []netip.Addr) error
 	// Unregister drops every name of key.
 	Unregister(key string) error
-	// Nameserver is the address containers query and the search
-	// domain; ok is false when there is none to tell them.
-	Nameserver() (addr netip.Addr, search string, ok bool)
+	// Nameserver is the address a container with addresses addrs
+	// queries (one it reaches: in the subnet of one of addrs) and the
+	// search domain; ok is false when there is none to tell it.
+	Nameserver(addrs []netip.Addr) (addr netip.Addr, search string, ok bool)
 }
 
 // netnsEtc is where `ip netns exec` finds a named namespace's files.
@@ -52,8 +53,9 @@ func (s *Service) checkNames(req api.AttachRequest) error {
 
 // addNames registers the container's names for its addresses under key
 // and writes the resolv.conf of its namespace at path; on error nothing
-// is left registered.
-func (s *Service) addNames(key, path string, req api.AttachRequest, addrs []netip.Prefix) error {
+// is left registered. container is the Docker name of a container
+// attached by name or ID ("" for a namespace): it is one of its names.
+func (s *Service) addNames(key, path, container string, req api.AttachRequest, addrs []netip.Prefix) error {
 	n := s.cfg.Names
 	if n == nil {
 		return nil
@@ -66,6 +68,9 @@ func (s *Service) addNames(key, path string, req api.AttachRequest, addrs []neti
 	if req.Name != "" {
 		names = append(names, req.Name)
 	}
+	if container != "" && container != req.Name && n.CheckName(container) == nil {
+		names = append(names, container)
+	}
 	if h := hostname(path); h != "" && strings.Contains(h, ".") && n.CheckName(h) == nil {
 		names = append(names, h)
 	}
@@ -76,7 +81,7 @@ func (s *Service) addNames(key, path string, req api.AttachRequest, addrs []neti
 		}
 	}
 	if !req.NoResolvConf {
-		if err := s.writeResolvConf(path); err != nil {
+		if err := s.writeResolvConf(path, as); err != nil {
 			s.log.Warn("attach: resolv.conf not written", "netns", path, "err", err)
 		}
 	}
@@ -117,15 +122,18 @@ func resolvConfPath(path string) (string, bool) {
 	return filepath.Join(netnsEtc, name, "resolv.conf"), true
 }
 
-// writeResolvConf points a named namespace at the router's DNS, unless a
-// resolv.conf attach did not write is there.
-func (s *Service) writeResolvConf(path string) error {
+// writeResolvConf points a named namespace, whose addresses are addrs,
+// at the router's DNS, unless a resolv.conf attach did not write is
+// there.
+func (s *Service) writeResolvConf(path string, addrs []netip.Addr) error {
 	file, ok := resolvConfPath(path)
 	if !ok {
 		return nil
 	}
-	addr, search, ok := s.cfg.Names.Nameserver()
+	addr, search, ok := s.cfg.Names.Nameserver(addrs)
 	if !ok {
+		s.log.Info("attach: no resolv.conf written: the router serves DNS on no address in the container's subnets (expose an address of the subnet on this host)",
+			"netns", path, "addrs", addrs)
 		return nil
 	}
 	if b, err := os.ReadFile(file); err == nil && !bytes.HasPrefix(b, []byte(resolvMark)) {

@@ -11,6 +11,7 @@
 #                (--datapath vxlan: FDB entries on its vxlan port) -> ... -> container
 #
 # Usage: bench/run.sh [-t SECONDS] [-r REPS] [-o FILE.json] [-s SYSTEMS] [-p DIR] [-b BASE_BIN]
+#   writes FILE.json and FILE.svg, its bar chart (bench/plot).
 #   defaults: -t 5 -r 3 -o bench/results/latest.json -s "veth vxlan fastpath-vxlan wireguard-go sleeve sleeve-encrypted ws-wireguard ws-quic sleeve-nooffload"
 #   sleeve-encrypted: routers with a password (ChaCha20-Poly1305 per link).
 #   ws-wireguard, ws-quic: weave-switch links on the WireGuard / QUIC transports.
@@ -396,3 +397,9 @@ if [[ " $systems " == *" vxlan "* && " $systems " == *" fastpath-vxlan "* ]]; th
 fi
 echo "$json" >"$out"
 echo "bench: results in $out (median of $reps interleaved repetitions, ratio to raw veth in this run)" >&2
+# The table as a bar chart next to the results (bench/plot, no dependency).
+if ${GO:-go} run ./bench/plot -o "${out%.json}.svg" "$out"; then
+	echo "bench: chart in ${out%.json}.svg" >&2
+else
+	echo "bench: no chart (bench/plot failed)" >&2
+fi

@@ -89,6 +89,9 @@ type Config struct {
 	// MetricsAddr, if set, serves Prometheus metrics on HOST:PORT over TCP
 	// (they are always on the API socket at /metrics).
 	MetricsAddr string
+	// HTTPAddr, if set, serves the read-only status page on HOST:PORT
+	// over TCP (it is always on the API socket at /).
+	HTTPAddr string
 	// RxWorkers is the number of goroutines that write received frames
 	// into the TAP, chosen per flow; 0: router.Config's default (none
 	// below 4 CPUs); 1: the receiving goroutine writes them itself.

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/moby/moby/client"
@@ -36,6 +37,7 @@ import (
 	quictransport "github.com/weave-switch/weave-switch/transport/quic"
 	"github.com/weave-switch/weave-switch/transport/sleeve"
 	"github.com/weave-switch/weave-switch/transport/wireguard"
+	"github.com/weave-switch/weave-switch/web"
 )
 
 // Version is the build's version, set with -ldflags.
@@ -71,6 +73,9 @@ type Daemon struct {
 	dns     *dns.Service // nil with --no-dns
 	apiLn   net.Listener
 	metrics http.Handler
+	// web serves the status page over TCP (--http-addr); set after the
+	// API serves, so read by its handlers concurrently.
+	web atomic.Pointer[web.Server]
 
 	undo []undoStep // in creation order; run in reverse
 
@@ -181,6 +186,7 @@ func (d *Daemon) steps() []step {
 		{"docker-proxy", d.startDockerProxy},
 		{"api", d.serveAPI},
 		{"metrics", d.serveMetrics},
+		{"http", d.serveWeb},
 	}
 }
 
@@ -482,7 +488,36 @@ func (d *Daemon) serveAPI() (func(), error) {
 		Shutdown: d.shutdown,
 	}))
 	mux.Handle("GET /metrics", d.metrics)
+	page := web.Handler(d.webSource())
+	mux.Handle("GET /{$}", page)
+	mux.Handle("GET /web/", page)
 	return api.Serve(d.apiLn, mux, api.SocketTimeouts, d.log), nil
+}
+
+// webSource is what the status page shows: the status, and the DNS
+// names unless --no-dns.
+func (d *Daemon) webSource() web.Source {
+	src := web.Source{Status: d.Status}
+	if b := d.dnsBackend(); b != nil {
+		src.DNS = b.DNSStatus
+	}
+	return src
+}
+
+// serveWeb serves the status page over TCP too, with --http-addr.
+func (d *Daemon) serveWeb() (func(), error) {
+	if d.cfg.HTTPAddr == "" {
+		return nil, nil
+	}
+	s, err := web.New(web.Config{Addr: d.cfg.HTTPAddr, Source: d.webSource(), Logger: d.log.With("component", "web")})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Start(); err != nil {
+		return nil, err
+	}
+	d.web.Store(s)
+	return func() { d.web.Store(nil); _ = s.Close() }, nil
 }
 
 // serveMetrics serves the metrics over TCP too, with --metrics-addr.

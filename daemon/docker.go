@@ -8,8 +8,10 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/weave-switch/weave-switch/alloc/ipam"
 	"github.com/weave-switch/weave-switch/api"
 	"github.com/weave-switch/weave-switch/attach"
+	"github.com/weave-switch/weave-switch/dns"
 	"github.com/weave-switch/weave-switch/docker"
 	"github.com/weave-switch/weave-switch/docker/plugin"
 	"github.com/weave-switch/weave-switch/docker/proxy"
@@ -62,8 +64,12 @@ func (d *Daemon) startDockerWatch() (func(), error) {
 	if d.docker == nil {
 		return nil, nil
 	}
+	var names watch.DNS
+	if d.dns != nil {
+		names = d.dns
+	}
 	d.watch = watch.New(watch.Config{
-		Docker: d.docker, Addresses: d.ipam, Attachments: d.att, Logger: d.log.With("component", "docker"),
+		Docker: d.docker, Addresses: d.ipam, Attachments: d.att, Names: names, Logger: d.log.With("component", "docker"),
 		OnConnect: func(ctx context.Context) error {
 			created, err := docker.EnsureNetwork(ctx, d.docker, docker.DefaultNetwork, d.ipam.DefaultSubnet())
 			if created {
@@ -85,8 +91,14 @@ func (d *Daemon) startDockerProxy() (func(), error) {
 	if d.docker == nil {
 		return nil, nil
 	}
+	universe, _ := ipam.ParseRange(d.cfg.IPAllocRange)
+	var ns proxy.Nameserver
+	if d.dns != nil {
+		ns = d.dns
+	}
 	p, err := proxy.New(proxy.Config{Socket: d.cfg.ProxySocket, DockerHost: docker.Host(d.cfg.DockerHost),
-		Network: docker.DefaultNetwork, Subnet: d.ipam.DefaultSubnet(), Addresses: d.ipam, Logger: d.log.With("component", "docker-proxy")})
+		Network: docker.DefaultNetwork, Subnet: d.ipam.DefaultSubnet(), Range: universe, DNS: ns,
+		Addresses: d.ipam, Logger: d.log.With("component", "docker-proxy")})
 	if err != nil {
 		return nil, fmt.Errorf("docker proxy: %w", err)
 	}
@@ -130,3 +142,5 @@ func (d *Daemon) dockerStatus() *api.DockerStatus {
 }
 
 var _ watch.Docker = (*client.Client)(nil)
+
+var _ watch.DNS = (*dns.Service)(nil)

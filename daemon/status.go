@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"os"
-	"time"
 
 	"github.com/weave-switch/weave-switch/api"
 	"github.com/weave-switch/weave-switch/internal/meshsecret"
@@ -50,9 +49,7 @@ func (d *Daemon) Status() api.Status {
 				}
 			}
 		}
-		if c.RTT > 0 {
-			ac.RTT = c.RTT.Round(time.Microsecond).String()
-		}
+		ac.RTT = c.RTT.Seconds()
 		if p, ok := data[c.Peer]; ok && c.Peer != "" {
 			ac.TxFrames, ac.TxBytes, ac.RxFrames, ac.RxBytes, ac.TxErrors = p.TxFrames, p.TxBytes, p.RxFrames, p.RxBytes, p.TxErrors
 		}
@@ -60,7 +57,7 @@ func (d *Daemon) Status() api.Status {
 	}
 	for _, p := range ms.Peers {
 		s.Peers = append(s.Peers, api.Peer{Name: p.Name, Nickname: p.Nickname, UID: p.UID, Connections: p.Connections,
-			Established: p.Established, Reachable: p.Reachable, NextHop: p.NextHop})
+			Established: p.Established, Reachable: p.Reachable, NextHop: p.NextHop, Links: p.Links})
 	}
 	sws := d.rt.SwitchStats()
 	s.Switch = api.SwitchStats{
@@ -77,5 +74,8 @@ func (d *Daemon) Status() api.Status {
 	s.Attachments = d.att.Attachments()
 	s.IPAM = d.ipam.Status()
 	s.Docker = d.dockerStatus()
+	if w := d.web.Load(); w != nil {
+		s.HTTPAddr = w.Addr()
+	}
 	return s
 }

@@ -87,7 +87,13 @@ func (s *Service) DNSStatus() api.DNSStatus {
 		nick = (*n).Nicknames()
 	}
 	st := api.DNSStatus{Domain: s.domain, Listen: s.Addr().String(), TTL: int(s.ttl), Upstreams: s.Upstreams(),
-		Entries: []api.DNSEntry{}, Tombstones: []api.DNSTombstone{}, Dropped: s.stats.dropped.Load()}
+		Serving: []string{}, Entries: []api.DNSEntry{}, Tombstones: []api.DNSTombstone{}, Dropped: s.stats.dropped.Load()}
+	if s.bridgeMode() {
+		st.Listen = fmt.Sprintf("bridge %s, port %d", s.cfg.Bridge, s.cfg.BridgePort)
+	}
+	for _, ap := range s.Serving() {
+		st.Serving = append(st.Serving, ap.String())
+	}
 	if st.Upstreams == nil {
 		st.Upstreams = []string{}
 	}
@@ -131,6 +137,35 @@ func (s *Service) Register(key, name string, addrs []netip.Addr) error {
 	return nil
 }
 
+// SetNames makes names (each in the domain; for every one of addrs) the
+// only names of key, in one change; none drops them. It implements
+// watch.DNS.SetNames (a Docker container's names).
+func (s *Service) SetNames(key string, names []string, addrs []netip.Addr) error {
+	var canon []string
+	for _, name := range names {
+		n, err := CanonicalName(name, s.domain)
+		if err != nil {
+			return err
+		}
+		canon = append(canon, n)
+	}
+	if len(addrs) == 0 {
+		canon = nil
+	}
+	before := s.reg.localLen()
+	if err := s.reg.SetKey(key, canon, addrs); err != nil {
+		return err
+	}
+	if after := s.reg.localLen(); after != before || len(canon) > 0 {
+		s.log.Debug("dns: names set", "key", key, "names", canon, "addrs", addrs)
+	}
+	return nil
+}
+
+// Keys lists the keys of this router's names; it implements
+// watch.DNS.Keys.
+func (s *Service) Keys() []string { return s.reg.LocalKeys() }
+
 // Unregister drops every name of key; it implements
 // attach.Names.Unregister.
 func (s *Service) Unregister(key string) error {
@@ -141,16 +176,62 @@ func (s *Service) Unregister(key string) error {
 	return err
 }
 
-// Nameserver is the address containers send their queries to and the
-// search domain (without the final dot), for their resolv.conf; ok is
-// false while the Service listens on no single address. It implements
-// attach.Names.Nameserver.
-func (s *Service) Nameserver() (addr netip.Addr, search string, ok bool) {
-	a := s.Addr()
-	if !a.IsValid() || a.Addr().IsUnspecified() || a.Port() != 53 {
+// Nameserver is the address a container with addresses addrs sends its
+// queries to and the search domain (without the final dot), for its
+// resolv.conf; ok is false when there is no address it can reach. With
+// an explicit listen address that is it, if on port 53 and not the
+// unspecified address. On the bridge's addresses, it is the bridge
+// address in the subnet of the first of addrs that has one (the
+// container reaches it without a router); an address the upkeep loop
+// does not serve yet is served within a moment. It implements
+// attach.Names.Nameserver and proxy.Nameserver.
+func (s *Service) Nameserver(addrs []netip.Addr) (addr netip.Addr, search string, ok bool) {
+	search = strings.TrimSuffix(s.domain, ".")
+	if !s.bridgeMode() {
+		a := s.Addr()
+		if !a.IsValid() || a.Addr().IsUnspecified() || a.Port() != 53 {
+			return netip.Addr{}, "", false
+		}
+		return a.Addr(), search, true
+	}
+	if s.cfg.BridgePort != 53 {
 		return netip.Addr{}, "", false
 	}
-	return a.Addr(), strings.TrimSuffix(s.domain, "."), true
+	prefixes := s.bridgePrefixes()
+	if ns, ok := inSubnet(prefixes, addrs); ok {
+		return ns, search, true
+	}
+	// The bridge may have been given the address since the last look.
+	fresh, err := s.cfg.BridgeAddrs(s.cfg.Bridge)
+	if err != nil {
+		return netip.Addr{}, "", false
+	}
+	ns, ok := inSubnet(fresh, addrs)
+	if !ok {
+		return netip.Addr{}, "", false
+	}
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+	return ns, search, true
+}
+
+// inSubnet is the IPv4 address among prefixes whose subnet holds the
+// first of addrs that one holds (the narrowest such subnet).
+func inSubnet(prefixes []netip.Prefix, addrs []netip.Addr) (netip.Addr, bool) {
+	for _, a := range addrs {
+		best := netip.Prefix{}
+		for _, p := range prefixes {
+			if p.Addr().Is4() && p.Contains(a.Unmap()) && (!best.IsValid() || p.Bits() > best.Bits()) {
+				best = p
+			}
+		}
+		if best.IsValid() {
+			return best.Addr(), true
+		}
+	}
+	return netip.Addr{}, false
 }
 
 // ForgetPeer drops the names of peer p at once, mesh-wide (rmpeer). It

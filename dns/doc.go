@@ -4,7 +4,12 @@
 //
 // # Serving
 //
-// Service serves UDP and TCP on Config.Listen (github.com/miekg/dns). A
+// Service serves UDP and TCP (github.com/miekg/dns) on Config.Listen, or,
+// without one, on port 53 of each IPv4 address of Config.Bridge, each
+// with its own pair of sockets, followed as addresses come and go (a
+// bridge with none serves nothing; an address that cannot be bound is
+// logged and tried again every second). Nameserver gives a container the
+// bridge address in its own subnet, one it reaches directly. A
 // name in Config.Domain (weave.local. by default) is answered from the
 // registry: A and AAAA records with Config.TTL (1 s), every address of
 // the name in random order (several containers under one name share the
@@ -48,8 +53,9 @@
 //
 // New checks the configuration and does no I/O. Start loads the saved
 // state, binds UDP and TCP, reads the resolvers and starts routineServe
-// (one per protocol) and routineUpkeep (sweeps gone peers every second,
-// re-reads the resolvers when the file changed, saves gossip's changes).
+// (one per protocol and address) and routineUpkeep (sweeps gone peers
+// every second, re-reads the resolvers when the file changed, saves
+// gossip's changes, follows the bridge's addresses).
 // Close stops them, saves the state and is idempotent. The registry
 // exists from New, so the mesh can be given Registry() before Start.
 //
@@ -57,6 +63,9 @@
 //
 // The daemon passes the mesh through SetLiveness and SetNicknames; the
 // attach service registers containers through Register, Unregister and
-// Nameserver (attach.Names); the API serves DNSAdd, DNSRemove and
-// DNSStatus (api.DNSBackend); Collector gives the metrics.
+// Nameserver (attach.Names); the Docker events watcher keeps running
+// containers' Docker names through SetNames and Keys (watch.DNS); the
+// Docker API proxy gives containers Nameserver (proxy.Nameserver); the
+// API serves DNSAdd, DNSRemove and DNSStatus (api.DNSBackend); Collector
+// gives the metrics.
 package dns

@@ -519,6 +519,50 @@ func (r *Registry) Add(key, name string, addrs []netip.Addr) error {
 	return err
 }
 
+// SetKey makes names (canonical), each for every one of addrs, the only
+// entries of key, in one change; none drops key's entries.
+func (r *Registry) SetKey(key string, names []string, addrs []netip.Addr) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	for _, n := range names {
+		if err := checkName(n); err != nil {
+			return fmt.Errorf("name %q: %w", n, err)
+		}
+	}
+	for _, a := range addrs {
+		if err := checkAddr(a); err != nil {
+			return err
+		}
+	}
+	_, err := r.changeOwn(func(es []Entry) ([]Entry, error) {
+		es = slices.DeleteFunc(es, func(e Entry) bool { return e.Key == key })
+		for _, n := range names {
+			for _, a := range addrs {
+				es = append(es, Entry{Name: n, Addr: a, Key: key})
+			}
+		}
+		return es, nil
+	})
+	return err
+}
+
+// LocalKeys lists the keys of this router's entries, sorted.
+func (r *Registry) LocalKeys() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	if own := r.regs[r.self]; own != nil {
+		for _, e := range own.Entries {
+			if !slices.Contains(out, e.Key) {
+				out = append(out, e.Key)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // RemoveKey drops every entry of key; it returns how many.
 func (r *Registry) RemoveKey(key string) (int, error) {
 	return r.changeOwn(func(es []Entry) ([]Entry, error) {

@@ -355,3 +355,35 @@ func TestCanonicalName(t *testing.T) {
 		}
 	}
 }
+
+func TestSetKey(t *testing.T) {
+	r := NewRegistry(peerA)
+	a1, a2 := netip.MustParseAddr("10.32.0.1"), netip.MustParseAddr("10.32.0.2")
+	if err := r.Add("k", "web.weave.local.", []netip.Addr{a1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SetKey("k#docker", []string{"web.weave.local.", "www.weave.local."}, []netip.Addr{a1, a2}); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.LocalKeys(); !slices.Equal(got, []string{"k", "k#docker"}) {
+		t.Fatalf("keys %v", got)
+	}
+	if n := r.localLen(); n != 5 {
+		t.Fatalf("%d entries, want 5", n)
+	}
+	if err := r.SetKey("k#docker", []string{"web.weave.local."}, []netip.Addr{a2}); err != nil {
+		t.Fatal(err)
+	}
+	if n := r.localLen(); n != 2 {
+		t.Fatalf("%d entries after replacing, want 2", n)
+	}
+	if err := r.SetKey("k#docker", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.LocalKeys(); !slices.Equal(got, []string{"k"}) {
+		t.Fatalf("keys %v after dropping", got)
+	}
+	if err := r.SetKey("k", []string{"Bad Name"}, []netip.Addr{a1}); err == nil {
+		t.Fatal("SetKey took a bad name")
+	}
+}

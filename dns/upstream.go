@@ -27,6 +27,10 @@ func (s *Service) reloadUpstreams(servers []string) {
 		}
 	}
 	self := s.Addr()
+	var bridge []netip.Prefix
+	if s.bridgeMode() {
+		bridge, _ = s.cfg.BridgeAddrs(s.cfg.Bridge)
+	}
 	ups := []string{}
 	for _, hp := range servers {
 		ap, err := netip.ParseAddrPort(hp)
@@ -36,6 +40,9 @@ func (s *Service) reloadUpstreams(servers []string) {
 		}
 		ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 		if ap == self || ap.Port() == self.Port() && self.Addr().IsUnspecified() && isLocal(ap.Addr()) {
+			continue
+		}
+		if ap.Port() == s.cfg.BridgePort && slices.ContainsFunc(bridge, func(p netip.Prefix) bool { return p.Addr() == ap.Addr() }) {
 			continue
 		}
 		if !slices.Contains(ups, ap.String()) {

@@ -1,8 +1,6 @@
 package kernel
 
 import (
-	"time"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/weave-switch/weave-switch/api"
@@ -20,7 +18,7 @@ func (s *Service) Status() api.Fastpath {
 	fallbacks, recoveries, syncErrors := ctl.Counters()
 	out := api.Fastpath{
 		Backend: s.choice.Backend, Reason: s.choice.Reason, Port: int(s.cfg.Env.Port), VNI: s.cfg.Env.VNI,
-		HeartbeatInterval: DefaultHeartbeatInterval.String(), DownAfter: ctl.DownAfter().String(),
+		HeartbeatInterval: DefaultHeartbeatInterval.Seconds(), DownAfter: ctl.DownAfter().Seconds(),
 		Entries: st.Entries, Installed: st.Installed, Removed: st.Removed, Misses: st.Misses,
 		Errors: st.Errors + syncErrors, Fallbacks: fallbacks, Recoveries: recoveries,
 	}
@@ -55,7 +53,7 @@ func (s *Service) Status() api.Fastpath {
 		}
 		if in, ok := acks[l.Peer]; ok && !in.LastAck.IsZero() {
 			fl.LastAck = in.LastAck
-			fl.RTT = in.RTT.Round(time.Microsecond).String()
+			fl.RTT = in.RTT.Seconds()
 		}
 		out.Links = append(out.Links, fl)
 	}

@@ -48,6 +48,11 @@ if ! static_busybox; then
 fi
 want socat socat       # the lifecycle test listens on a fake NOTIFY_SOCKET
 want dpkg-deb dpkg     # make deb and the package test
+want chromium chromium # the status page test (headless)
+want promtool prometheus # checks deploy/prometheus against live metrics
+want dnsmasq dnsmasq-base # the DNS test's upstream resolver
+want dnsperf dnsperf      # the DNS test's flood of queries
+want busybox busybox-static # nslookup inside the DNS test's containers
 if [ "${1:-}" = bench ]; then
 	want ethtool ethtool
 fi

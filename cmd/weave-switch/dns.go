@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
@@ -99,6 +100,11 @@ func printDNS(w io.Writer, st *api.DNSStatus) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "Domain:\t%s\n", st.Domain)
 	fmt.Fprintf(tw, "Listen:\t%s (TTL %d s)\n", st.Listen, st.TTL)
+	serving := strings.Join(st.Serving, ", ")
+	if serving == "" {
+		serving = "nothing (the bridge has no IPv4 address: weave-switch expose gives it one)"
+	}
+	fmt.Fprintf(tw, "Serving:\t%s\n", serving)
 	fmt.Fprintf(tw, "Upstreams:\t%v\n", st.Upstreams)
 	fmt.Fprintf(tw, "Entries:\t%d\n", len(st.Entries))
 	tw.Flush()

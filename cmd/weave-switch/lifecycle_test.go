@@ -41,31 +41,6 @@ func TestSplitPeers(t *testing.T) {
 	}
 }
 
-func TestCheckHealth(t *testing.T) {
-	up := api.Connection{Peer: "02:00:00:00:00:02", State: "established"}
-	down := api.Connection{Peer: "02:00:00:00:00:03", State: "retrying"}
-	tests := []struct {
-		name     string
-		s        api.Status
-		problems int
-	}{
-		{"alone", api.Status{Name: "02:00:00:00:00:01"}, 0},
-		{"one link up", api.Status{Connections: []api.Connection{up, down}}, 0},
-		{"every link down", api.Status{Connections: []api.Connection{down}}, 1},
-		{"a peer unreachable", api.Status{Name: "02:00:00:00:00:01", Peers: []api.Peer{
-			{Name: "02:00:00:00:00:01"}, {Name: "02:00:00:00:00:02", Reachable: true}, {Name: "02:00:00:00:00:03"}}}, 1},
-		{"ranges held by an unreachable peer", api.Status{IPAM: &api.IPAMStatus{State: "ready", Peers: []api.IPAMPeer{
-			{Name: "x", Addresses: 10}, {Name: "y", Addresses: 10, Removed: true}, {Name: "z", Self: true, Addresses: 5}}}}, 1},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if h := checkHealth(tt.s); len(h.Problems) != tt.problems {
-				t.Errorf("problems %q, want %d", h.Problems, tt.problems)
-			}
-		})
-	}
-}
-
 // An unhealthy router makes `status` exit 3; a section of it does not.
 func TestStatusExitCode(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "api.sock")

@@ -22,7 +22,7 @@ type report struct {
 	// (in Status).
 	CLI    versionInfo     `json:"cli"`
 	System systemInfo      `json:"system"`
-	Health *health         `json:"health,omitempty"`
+	Health *api.Health     `json:"health,omitempty"`
 	Status *api.Status     `json:"status,omitempty"`
 	Host   *api.HostStatus `json:"isolation,omitempty"`
 	// Errors are what could not be collected, by part.
@@ -104,7 +104,7 @@ func reportCommand() *cli.Command {
 			if s, err := cl.Status(c.Context); err != nil {
 				r.Errors["status"] = err.Error()
 			} else {
-				h := checkHealth(s)
+				h := api.CheckHealth(s)
 				r.Status, r.Health = &s, &h
 			}
 			if h, err := cl.HostStatus(c.Context); err != nil {

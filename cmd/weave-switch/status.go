@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/weave-switch/weave-switch/api"
+	"github.com/weave-switch/weave-switch/web"
 )
 
 func statusCommand() *cli.Command {
@@ -22,6 +23,7 @@ func statusCommand() *cli.Command {
 		Flags: []cli.Flag{
 			apiFlag,
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
+			&cli.BoolFlag{Name: "web", Usage: "print the address of the router's live status page (up --http-addr)"},
 		},
 		Action: func(c *cli.Context) error {
 			what := c.Args().First()
@@ -37,8 +39,16 @@ func statusCommand() *cli.Command {
 			if err != nil {
 				return cli.Exit(err.Error(), 1)
 			}
-			noteHealth(c, s)
 			w := c.App.Writer
+			if c.Bool("web") {
+				if s.HTTPAddr == "" {
+					return cli.Exit("status --web: the router serves its status page only on the API socket (curl --unix-socket "+
+						c.String("api")+" http://localhost/); start it with --http-addr 127.0.0.1:6784 for a browser", 1)
+				}
+				fmt.Fprintln(w, web.URL(s.HTTPAddr))
+				return nil
+			}
+			noteHealth(c, s)
 			if c.Bool("json") {
 				enc := json.NewEncoder(w)
 				enc.SetIndent("", "  ")
@@ -89,7 +99,7 @@ func statusCommand() *cli.Command {
 
 func printSummary(w io.Writer, s api.Status) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	printHealth(tw, checkHealth(s))
+	printHealth(tw, api.CheckHealth(s))
 	established, reachable := 0, 0
 	for _, c := range s.Connections {
 		if c.State == "established" {
@@ -144,32 +154,62 @@ func printPeers(w io.Writer, peers []api.Peer) {
 	tw.Flush()
 }
 
+// printConnections writes one line per link, within 100 columns for
+// IPv4 underlays. Why a link is not up, why it fell back or is off the
+// fast path, and a measured path MTU follow the table, one line per
+// link that has any, which names the link in full.
 func printConnections(w io.Writer, conns []api.Connection) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "DIR\tADDRESS\tPEER\tSTATE\tTRANSPORT\tDATAPATH\tENCRYPTED\tMTU\tPATH MTU\tRTT\tREASON\tDATAPATH REASON")
+	fmt.Fprintln(tw, "DIR\tADDRESS\tPEER\tSTATE\tTRANSPORT\tPATH\tENC\tRTT\tTX\tRX")
+	var notes []string
 	for _, c := range conns {
 		dir := "->"
 		if c.Direction == "inbound" {
 			dir = "<-"
 		}
-		peer := c.Peer
-		if c.Nickname != "" {
-			peer += "(" + c.Nickname + ")"
+		peer := c.Nickname
+		if peer == "" {
+			peer = c.Peer
 		}
 		tr := dash(c.Transport)
-		reason := c.Reason
 		if c.Fallback != "" {
 			tr += "*"
-			reason = strings.TrimSpace(reason + " (" + c.Fallback + ")")
 		}
-		pmtu := "-"
+		path := "-"
+		switch c.Datapath {
+		case "fastpath":
+			path = "fast"
+		case "userspace":
+			path = "user"
+		}
+		enc := "no"
+		if c.Encrypted {
+			enc = "yes"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", dir, c.Address, dash(clip(peer, 12)), c.State,
+			tr, path, enc, fmtSeconds(c.RTT), fmtBytes(c.TxBytes), fmtBytes(c.RxBytes))
+		var why []string
+		if c.Reason != "" {
+			why = append(why, c.Reason)
+		}
+		if c.Fallback != "" {
+			why = append(why, "*"+c.Fallback)
+		}
+		if c.DatapathReason != "" {
+			why = append(why, "fast path: "+c.DatapathReason)
+		}
 		if c.PathMTU > 0 {
-			pmtu = strconv.Itoa(c.PathMTU)
+			why = append(why, "path MTU "+strconv.Itoa(c.PathMTU))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%v\t%d\t%s\t%s\t%s\t%s\n", dir, c.Address, dash(peer), c.State,
-			tr, dash(c.Datapath), c.Encrypted, c.MTU, pmtu, dash(c.RTT), dash(reason), dash(c.DatapathReason))
+		if len(why) > 0 {
+			who := strings.Join([]string{dir, c.Address, dash(api.PeerLabel(c.Peer, c.Nickname)), c.State, tr, dash(c.Datapath)}, " ")
+			notes = append(notes, "  "+who+": "+strings.Join(why, "; "))
+		}
 	}
 	tw.Flush()
+	for _, n := range notes {
+		fmt.Fprintln(w, n)
+	}
 }
 
 func dash(s string) string {
@@ -197,7 +237,7 @@ func printFastpath(w io.Writer, f api.Fastpath) {
 	fmt.Fprintf(tw, "Backend:\t%s (%s)\n", f.Backend, f.Reason)
 	if f.Backend != "userspace" {
 		fmt.Fprintf(tw, "Device:\t%s, UDP %d, VNI %d\n", dash(f.Device), f.Port, f.VNI)
-		fmt.Fprintf(tw, "Health:\theartbeat every %s, fallback after %s unanswered\n", f.HeartbeatInterval, f.DownAfter)
+		fmt.Fprintf(tw, "Health:\theartbeat every %s, fallback after %s unanswered\n", fmtSeconds(f.HeartbeatInterval), fmtSeconds(f.DownAfter))
 		fmt.Fprintf(tw, "Fence:\t%s, %d datagrams from non-peers dropped\n", dash(f.Fence), f.FenceDrops)
 	}
 	if f.Unencrypted {
@@ -216,7 +256,7 @@ func printFastpath(w io.Writer, f api.Fastpath) {
 				ack = time.Since(l.LastAck).Round(time.Millisecond).String() + " ago"
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", l.Peer, dash(l.Addr), l.State,
-				l.Since.Format(time.TimeOnly), ack, dash(l.RTT), l.Fallbacks, l.Recoveries, l.Reason)
+				l.Since.Format(time.TimeOnly), ack, fmtSeconds(l.RTT), l.Fallbacks, l.Recoveries, l.Reason)
 		}
 		tw.Flush()
 	}

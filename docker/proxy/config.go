@@ -40,6 +40,12 @@ type Config struct {
 	// MaxBody bounds a container create's body; a larger one is refused
 	// with 413. If zero, defaults to DefaultMaxBody.
 	MaxBody int64
+	// Range is the allocation range, in which app:NAME subnets lie.
+	Range netip.Prefix
+	// DNS, if set, is the router's DNS: containers the proxy puts on the
+	// weave network get it as their nameserver and its domain as their
+	// search domain, unless their create sets either.
+	DNS Nameserver
 	// Addresses reserves and releases containers' addresses. Required.
 	Addresses Addresses
 	// Logger gets the proxy's logs. If nil, they are discarded.

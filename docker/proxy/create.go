@@ -114,6 +114,36 @@ func (s *Service) planCreate(ctx context.Context, body []byte) (*want, error) {
 	return w, nil
 }
 
+// passDNS gives the body of a create the router's DNS: for a container
+// the proxy puts on the weave network (wt), or one created on the
+// default weave network itself, unless WEAVE_CIDR is none or the user
+// chose a nameserver or search domain. ok says the body changed.
+func (s *Service) passDNS(body []byte, wt *want) ([]byte, bool) {
+	if s.cfg.DNS == nil {
+		return nil, false
+	}
+	cidr, _, mode, err := decodeCreate(body)
+	if err != nil {
+		return nil, false
+	}
+	if wt == nil {
+		if w, err := parseWeaveCIDR(cidr); err != nil || w == nil || mode != s.cfg.Network {
+			return nil, false
+		}
+	}
+	probe := s.dnsProbe(wt, true)
+	ns, search, ok := s.cfg.DNS.Nameserver(probe)
+	if !ok {
+		s.log.Info("container gets no weave DNS: this host serves it on no address in the container's subnet (expose one)", "subnets", probe)
+		return nil, false
+	}
+	nb, changed, err := withDNS(body, ns, search)
+	if err != nil || !changed {
+		return nil, false
+	}
+	return nb, true
+}
+
 // wantKey carries a create's want from the handler to modifyResponse.
 type wantKey struct{}
 
@@ -146,6 +176,10 @@ func (s *Service) serveCreate(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.fail(w, r, "create", &statusError{http.StatusBadRequest, err})
 		return
+	}
+	if nb, ok := s.passDNS(body, wt); ok {
+		r.Body = io.NopCloser(bytes.NewReader(nb))
+		r.ContentLength = int64(len(nb))
 	}
 	if wt != nil {
 		r = r.WithContext(context.WithValue(r.Context(), wantKey{}, wt))

@@ -272,7 +272,7 @@ func TestProxyRealDockerd(t *testing.T) {
 
 	logs := &syncBuffer{}
 	sock := filepath.Join(t.TempDir(), "proxy.sock")
-	p, err := New(Config{Socket: sock, DockerHost: "unix://" + d.sock, Addresses: addrs,
+	p, err := New(Config{Socket: sock, DockerHost: "unix://" + d.sock, Addresses: addrs, DNS: fakeNS{},
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
@@ -357,6 +357,9 @@ func TestProxyRealDockerd(t *testing.T) {
 		if got := held("c1"); len(got) != 1 || got[0] != netip.MustParseAddr("10.32.5.5") {
 			t.Errorf("allocator holds %v for c1, want 10.32.5.5", got)
 		}
+		if got := run(nil, "inspect", "-f", "{{.HostConfig.Dns}} {{.HostConfig.DnsSearch}}", "c1"); got != "[10.32.0.1] [weave.local]\n" {
+			t.Errorf("c1's DNS settings = %q, want the router's", got)
+		}
 		// The process saw the address at its start: it printed it before
 		// "started" (logs waits for neither; retry until both lines are in).
 		var out string
@@ -385,6 +388,16 @@ func TestProxyRealDockerd(t *testing.T) {
 		got, h := weaveAddr("c2"), held("c2")
 		if len(h) != 1 || got != h[0].String() || !alloc.DefaultSubnet(netip.MustParsePrefix(testRange)).Contains(h[0]) {
 			t.Errorf("c2 has %q on weave, allocator holds %v; want one address of the default subnet", got, h)
+		}
+	})
+	t.Run("the user's DNS is kept", func(t *testing.T) {
+		run(nil, "create", "--name", "d1", "--dns", "192.0.2.53", testImage, "true")
+		if got := run(nil, "inspect", "-f", "{{.HostConfig.Dns}} {{.HostConfig.DnsSearch}}", "d1"); got != "[192.0.2.53] []\n" {
+			t.Errorf("d1's DNS settings = %q, want the user's", got)
+		}
+		run(nil, "create", "--name", "d2", "-e", "WEAVE_CIDR=none", testImage, "true")
+		if got := run(nil, "inspect", "-f", "{{.HostConfig.Dns}}", "d2"); got != "[]\n" {
+			t.Errorf("WEAVE_CIDR=none: DNS settings = %q, want none", got)
 		}
 	})
 	t.Run("several addresses", func(t *testing.T) {
@@ -509,7 +522,7 @@ func TestProxyRealDockerd(t *testing.T) {
 			t.Errorf("socket after Close: %v", err)
 		}
 	})
-	for _, c := range []string{"c1", "c2", "c3", "n1", "n2", "n3", "c4", "c5", "c6"} {
+	for _, c := range []string{"c1", "c2", "c3", "n1", "n2", "n3", "c4", "c5", "c6", "d1", "d2"} {
 		d.docker("rm", "-f", c)
 	}
 }

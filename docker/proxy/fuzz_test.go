@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"encoding/json"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -13,6 +15,8 @@ func FuzzCreateBody(f *testing.F) {
 	for _, s := range []string{
 		`{"Image":"busybox","Env":["WEAVE_CIDR=10.32.1.5/12 app:web"],"HostConfig":{"NetworkMode":"bridge"}}`,
 		`{"Env":["WEAVE_CIDR=none"]}`,
+		`{"HostConfig":{"Dns":["1.1.1.1"],"DnsSearch":null}}`,
+		`{"HostConfig":null}`,
 		`{"Env":["WEAVE_CIDR=net:10.32.4.0/24 net:default"],"HostConfig":{"NetworkMode":"container:x"}}`,
 		`{"Env":["WEAVE_CIDR="]}`,
 		// Malformed: truncated, wrong types, an address without a length.
@@ -24,6 +28,16 @@ func FuzzCreateBody(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
+		// Giving the body the DNS keeps it JSON, and a second time
+		// changes nothing (the nameserver is then the user's).
+		if nb, changed, err := withDNS(body, netip.MustParseAddr("10.32.0.1"), "weave.local"); err == nil && changed {
+			if !json.Valid(nb) {
+				t.Fatalf("withDNS made %q of %q", nb, body)
+			}
+			if _, again, _ := withDNS(nb, netip.MustParseAddr("10.32.0.2"), "x"); again {
+				t.Fatalf("withDNS changed its own output %q", nb)
+			}
+		}
 		cidr, set, _, err := decodeCreate(body)
 		if err != nil {
 			if cidr != "" || set {

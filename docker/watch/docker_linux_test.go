@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -263,15 +264,16 @@ func TestDockerInner(t *testing.T) {
 	defer cli.Close()
 	ipam := &memIPAM{keys: map[string][]netip.Addr{}}
 	names := NewNames(cli)
+	dns := &fakeDNS{keys: map[string][]string{}}
 	att := attach.New(attach.Config{Bridge: br, MTU: 1400, Addresses: ipam, Ports: nopPorts{}, Switch: nopSwitch{}, Resolver: names,
-		SweepInterval: time.Second})
+		Names: dns, SweepInterval: time.Second})
 	if err := att.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer att.Close()
 	rel := make(chan release, 16)
 	newWatcher := func() *Service {
-		return New(Config{Docker: cli, Addresses: ipam, Attachments: att, MaxBackoff: time.Second,
+		return New(Config{Docker: cli, Addresses: ipam, Attachments: att, Names: dns, MaxBackoff: time.Second,
 			Released: func(key, how string, _ []netip.Addr) { rel <- release{key, how, time.Now()} }})
 	}
 	w := newWatcher()
@@ -307,6 +309,10 @@ func TestDockerInner(t *testing.T) {
 	if !ipam.has(key) || a.Container != "wsw-a" || !strings.Contains(addrIn("wsw-a"), a.Addrs[0].String()) {
 		t.Fatalf("attach by name: %+v, key %s held %v, in the container: %q", a, key, ipam.has(key), addrIn("wsw-a"))
 	}
+	nameA := []string{"wsw-a " + a.Addrs[0].Addr().String()}
+	if got := dns.get(key); !slices.Equal(got, nameA) {
+		t.Errorf("attach by name registered %v, want %v", got, nameA)
+	}
 	for _, step := range [][]string{{"restart", "-t", "0", "wsw-a"}, {"stop", "-t", "0", "wsw-a"}, {"start", "wsw-a"}} {
 		d.must(t, step...)
 		if step[0] == "stop" {
@@ -324,6 +330,11 @@ func TestDockerInner(t *testing.T) {
 		a = b
 		t.Logf("after docker %s: %s %s %v", step[0], b.NetNS, b.MAC, b.Addrs)
 	}
+	// Started again: the watcher has registered its Docker name too.
+	until(t, "the watcher registers wsw-a", func() bool { return slices.Equal(dns.get(NameKey(full)), nameA) })
+	if got := dns.get(key); !slices.Equal(got, nameA) {
+		t.Errorf("after the restarts, attach's names are %v, want %v", got, nameA)
+	}
 
 	// rm releases, by the destroy event; measured from before the rm.
 	start := time.Now()
@@ -334,6 +345,9 @@ func TestDockerInner(t *testing.T) {
 	}
 	if _, ok := attachment("wsw-a"); ok {
 		t.Errorf("removed container still attached")
+	}
+	if dns.get(key) != nil || dns.get(NameKey(full)) != nil {
+		t.Errorf("docker rm left names: %v", dns.Keys())
 	}
 	t.Logf("docker rm -f -> addresses released: %v", r.at.Sub(start))
 

@@ -6,7 +6,9 @@
 // Docker daemon that went away, it reconciles: the addresses of every
 // container that no longer exists are released.
 //
-// It also resolves container names and IDs for attaching (Names).
+// It also resolves container names and IDs for attaching (Names), and
+// keeps the DNS registry's Docker names (Config.Names): a running
+// container on the router's networks is known by its Docker name.
 package watch
 
 import (
@@ -35,6 +37,7 @@ type Docker interface {
 	ContainerInspect(ctx context.Context, id string, opts client.ContainerInspectOptions) (client.ContainerInspectResult, error)
 	ContainerList(ctx context.Context, opts client.ContainerListOptions) (client.ContainerListResult, error)
 	Events(ctx context.Context, opts client.EventsListOptions) client.EventsResult
+	NetworkInspect(ctx context.Context, id string, opts client.NetworkInspectOptions) (client.NetworkInspectResult, error)
 }
 
 // Addresses is the address allocator, as the watcher needs it
@@ -81,6 +84,11 @@ type Config struct {
 	// before events are handled: the router makes its default network
 	// there. Its error is logged; the watcher goes on.
 	OnConnect func(ctx context.Context) error
+	// Names, if set, is the DNS registry: running containers on the
+	// router's networks are registered under their Docker names
+	// (NameKey) from start to death, and reconciled at every
+	// (re)connection.
+	Names DNS
 }
 
 // Service is the events watcher.
@@ -95,9 +103,10 @@ type Service struct {
 
 	mu        sync.Mutex
 	connected bool
-	sessions  int            // event subscriptions that reached the daemon
-	released  map[string]int // containers whose addresses were released, by how they were found gone
-	attached  int            // containers attached again when they started
+	sessions  int             // event subscriptions that reached the daemon
+	released  map[string]int  // containers whose addresses were released, by how they were found gone
+	attached  int             // containers attached again when they started
+	drivers   map[string]bool // Docker network IDs: on the router's driver or not
 }
 
 // New builds a Service; it does no I/O.
@@ -108,7 +117,7 @@ func New(cfg Config) *Service {
 	if cfg.MaxBackoff < cfg.MinBackoff {
 		cfg.MaxBackoff = max(5*time.Second, cfg.MinBackoff)
 	}
-	s := &Service{cfg: cfg, log: cfg.Logger, names: NewNames(cfg.Docker), released: map[string]int{}}
+	s := &Service{cfg: cfg, log: cfg.Logger, names: NewNames(cfg.Docker), released: map[string]int{}, drivers: map[string]bool{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -233,12 +242,17 @@ func (s *Service) handle(ctx context.Context, m events.Message) {
 	key := docker.ContainerKey(id)
 	switch m.Action {
 	case events.ActionDestroy:
+		s.unregisterNames(id)
 		s.release(ctx, key, "destroy")
 	case events.ActionDie:
+		s.unregisterNames(id)
 		if s.cfg.Attachments != nil {
 			s.cfg.Attachments.ContainerDied(ctx, key)
 		}
 	case events.ActionStart:
+		// Attached again first: the addresses of an attach by name are
+		// then among those registered.
+		defer s.registerNames(ctx, id)
 		if s.cfg.Attachments == nil {
 			return
 		}
@@ -313,6 +327,9 @@ func (s *Service) reconcile(ctx context.Context) error {
 		case up && s.cfg.Attachments != nil:
 			s.handle(ctx, events.Message{Type: events.ContainerEventType, Action: events.ActionStart, Actor: events.Actor{ID: id}})
 		}
+	}
+	if err := s.reconcileNames(ctx, list.Items); err != nil {
+		s.log.Warn("reconcile container names", "err", err)
 	}
 	s.log.Info("reconciled with docker", "containers", len(list.Items), "keys", len(keys), "released", released)
 	return nil

@@ -17,6 +17,7 @@ import (
 
 	"github.com/weave-switch/weave-switch/api"
 	"github.com/weave-switch/weave-switch/attach"
+	"github.com/weave-switch/weave-switch/docker"
 	"github.com/weave-switch/weave-switch/internal/leakcheck"
 )
 
@@ -86,6 +87,22 @@ func (d *fakeDocker) Events(ctx context.Context, _ client.EventsListOptions) cli
 	d.stream, d.errs = make(chan events.Message), errs
 	d.subscribed <- struct{}{}
 	return client.EventsResult{Messages: d.stream, Err: errs}
+}
+
+// NetworkInspect knows two networks: "wnet" on the router's driver and
+// "bnet" on Docker's bridge.
+func (d *fakeDocker) NetworkInspect(_ context.Context, id string, _ client.NetworkInspectOptions) (client.NetworkInspectResult, error) {
+	var r client.NetworkInspectResult
+	switch id {
+	case "wnet":
+		r.Network.Driver = docker.DriverName
+	case "bnet":
+		r.Network.Driver = "bridge"
+	default:
+		return r, errdefs.ErrNotFound.WithMessage("no such network")
+	}
+	r.Network.ID = id
+	return r, nil
 }
 
 // send delivers an event on the current stream.

@@ -42,6 +42,8 @@ type PeerStatus struct {
 	Established int    `json:"established"`
 	Reachable   bool   `json:"reachable"`
 	NextHop     string `json:"next_hop,omitempty"`
+	// Links are the peers it has established links to, as gossiped.
+	Links []string `json:"links,omitempty"`
 }
 
 // Status is the control plane's state.
@@ -130,6 +132,7 @@ func (m *Mesh) publishStatus() {
 		for _, c := range e.Conns {
 			if c.Established {
 				ps.Established++
+				ps.Links = append(ps.Links, c.Peer.String())
 			}
 		}
 		if hop, ok := routes.NextHop(e.Name); ok && e.Name != m.cfg.Self {
