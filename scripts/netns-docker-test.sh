@@ -400,4 +400,10 @@ cleanup_v2() { dk h1 rm -f "$p-v1" && dk h1 network rm "$p-v2" && dk h1 plugin d
 ws_check "docker rm, network rm, plugin disable and rm" cleanup_v2
 ws_check "its address $v1 is released" retry 10 ipam_free h1 "$v1"
 
+pretty "docker rm of a container holding its address under its own key"
+ws_check "the allocator holds p3's automatic $p3 under docker:<p3's ID>" \
+	ipam_held h1 "docker:$(dk h1 inspect -f '{{.Id}}' "$p-p3" 2>/dev/null)" "$p3"
+ws_check "docker rm -f p3 through the proxy: $p3 is released within 30 s" rm_releases pdk h1 "$p-p3" "$p3"
+pretty "  released ${RELEASED_AFTER:-?} s after docker rm was sent"
+
 [ $WS_FAILED -eq 0 ]
