@@ -22,8 +22,9 @@ type HostBackend interface {
 // ExposeRequest asks to give the host addresses on the bridge (expose)
 // or take them away (hide). For expose, CIDRs are used as given and
 // Subnets ("net:CIDR", "app:NAME", "net:default") allocated from; with
-// neither, an address of the default subnet. For hide, no CIDRs means all
-// of them.
+// neither, an address of the default subnet. For hide, CIDRs name exposed
+// addresses and Subnets the address expose allocated for the same spec;
+// with neither, all of them.
 type ExposeRequest struct {
 	CIDRs   []netip.Prefix `json:"cidrs"`
 	Subnets []string       `json:"subnets,omitempty"`

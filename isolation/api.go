@@ -105,18 +105,22 @@ func (s *Service) Expose(ctx context.Context, req api.ExposeRequest) (api.Expose
 }
 
 // Hide implements api.HostBackend.Hide: it removes exposed addresses (all
-// of them when none is given), releases them in the allocator, and drops
-// the forwardings that depended on them.
+// of them when the request names none), releases them in the allocator,
+// and drops the forwardings that depended on them. A CIDR names an
+// exposed address; a subnet spec ("net:CIDR", "app:NAME", "net:default")
+// names the address that Expose allocated for the same spec.
 func (s *Service) Hide(ctx context.Context, req api.ExposeRequest) (api.ExposeResponse, error) {
-	if len(req.Subnets) > 0 {
-		return api.ExposeResponse{}, badRequest("hide: give the exposed addresses (see 'status isolation'), not subnets")
-	}
 	var removed []netip.Prefix
 	var keys []string
 	err := s.change(ctx, func() error {
+		all := len(req.CIDRs) == 0 && len(req.Subnets) == 0
+		named := func(e Exposed) bool {
+			return all || slices.Contains(req.CIDRs, e.Addr) ||
+				slices.ContainsFunc(req.Subnets, func(sp string) bool { return s.exposeKeys[e.Addr] == exposeKey(sp) })
+		}
 		keep := s.exposed[:0:0]
 		for _, e := range s.exposed {
-			if len(req.CIDRs) == 0 || slices.Contains(req.CIDRs, e.Addr) {
+			if named(e) {
 				removed = append(removed, e.Addr)
 			} else {
 				keep = append(keep, e)
@@ -125,6 +129,11 @@ func (s *Service) Hide(ctx context.Context, req api.ExposeRequest) (api.ExposeRe
 		for _, p := range req.CIDRs {
 			if !slices.Contains(removed, p) {
 				return badRequest("hide: %s is not exposed", p)
+			}
+		}
+		for _, sp := range req.Subnets {
+			if !slices.ContainsFunc(removed, func(p netip.Prefix) bool { return s.exposeKeys[p] == exposeKey(sp) }) {
+				return badRequest("hide: nothing is exposed for %s (see 'status isolation')", sp)
 			}
 		}
 		s.exposed = keep

@@ -20,7 +20,7 @@ func attachCommand() *cli.Command {
 			"allocate from that subnet (app:NAME maps the name to a /24 of the range's upper half);\n" +
 			"an explicit CIDR like 10.32.0.5/12 is used as given and claimed so nobody else gets it.",
 		Flags: []cli.Flag{apiFlag,
-			&cli.StringFlag{Name: "mac", Usage: "the container's MAC (e.g. the one it had on another host); default: a random one"},
+			&cli.StringFlag{Name: "mac", Usage: "the container's MAC (e.g. the one it had on another host)", DefaultText: "a random one"},
 			&cli.StringFlag{Name: "name", Usage: "register the container under NAME (or NAME.weave.local) in the mesh's DNS, until detach"},
 			&cli.BoolFlag{Name: "no-resolv-conf", Usage: "do not point a named namespace's /etc/netns/NAME/resolv.conf at the router's DNS"}},
 		Action: func(c *cli.Context) error {

@@ -25,7 +25,7 @@ func envCommand() *cli.Command {
 			"ORIG_DOCKER_HOST); eval $(weave-switch env --restore) puts it back. The socket is the one the\n" +
 			"running router reports, else --proxy-socket's default.",
 		Flags: []cli.Flag{apiFlag,
-			&cli.StringFlag{Name: "proxy-socket", Usage: "the proxy's socket (default: the running router's, else " + proxy.DefaultSocket + ")",
+			&cli.StringFlag{Name: "proxy-socket", Usage: "the proxy's socket", DefaultText: "the running router's, else " + proxy.DefaultSocket,
 				EnvVars: []string{"WEAVE_SWITCH_PROXY_SOCKET"}},
 			&cli.BoolFlag{Name: "restore", Usage: "print the commands that restore DOCKER_HOST as it was before"}},
 		Action: func(c *cli.Context) error {

@@ -25,29 +25,41 @@ func parsePrefixes(cmd string, args []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
+// exposeRequest sorts expose's and hide's arguments: subnet specs
+// (net:CIDR, net:default, app:NAME) and explicit addresses (CIDR).
+func exposeRequest(cmd string, args []string) (api.ExposeRequest, error) {
+	var req api.ExposeRequest
+	var plain []string
+	for _, s := range args {
+		if strings.HasPrefix(s, "net:") || strings.HasPrefix(s, "app:") {
+			req.Subnets = append(req.Subnets, s)
+		} else {
+			plain = append(plain, s)
+		}
+	}
+	var err error
+	req.CIDRs, err = parsePrefixes(cmd, plain)
+	return req, err
+}
+
+const exposeArgs = "[CIDR|net:CIDR|net:default|app:NAME]..."
+
 func exposeCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "expose",
 		Usage:     "give the host an address on the weave network (it then reaches that subnet's containers on every host, and they reach it)",
-		ArgsUsage: "[CIDR|net:CIDR|net:default|app:NAME]...",
+		ArgsUsage: exposeArgs,
 		Description: "Without arguments the host gets an allocated address in the default subnet; net:CIDR and\n" +
-			"app:NAME allocate one in that subnet; an explicit CIDR like 10.32.0.254/12 is used as given.",
+			"app:NAME allocate one in that subnet; an explicit CIDR like 10.32.0.254/12 is used as given.\n" +
+			"'hide' with the same arguments takes the addresses away again.",
 		Flags: []cli.Flag{apiFlag,
 			&cli.BoolFlag{Name: "masquerade", Usage: "let containers in these subnets reach the outside world through this host (source NAT; IPv4)"}},
 		Action: func(c *cli.Context) error {
-			req := api.ExposeRequest{Masquerade: c.Bool("masquerade")}
-			var plain []string
-			for _, s := range c.Args().Slice() {
-				if strings.HasPrefix(s, "net:") || strings.HasPrefix(s, "app:") {
-					req.Subnets = append(req.Subnets, s)
-				} else {
-					plain = append(plain, s)
-				}
-			}
-			var err error
-			if req.CIDRs, err = parsePrefixes("expose", plain); err != nil {
+			req, err := exposeRequest("expose", c.Args().Slice())
+			if err != nil {
 				return err
 			}
+			req.Masquerade = c.Bool("masquerade")
 			r, err := api.NewClient(c.String("api")).Expose(c.Context, req)
 			if err != nil {
 				return cli.Exit(err.Error(), 1)
@@ -63,15 +75,18 @@ func exposeCommand() *cli.Command {
 func hideCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "hide",
-		Usage:     "remove the host's exposed addresses (all of them without arguments)",
-		ArgsUsage: "[CIDR...]",
-		Flags:     []cli.Flag{apiFlag},
+		Usage:     "take exposed addresses away from the host (all of them without arguments)",
+		ArgsUsage: exposeArgs,
+		Description: "Takes the arguments of 'expose': an exposed address (CIDR) goes as given; net:CIDR,\n" +
+			"net:default and app:NAME name the address that 'expose' allocated for the same argument,\n" +
+			"which goes back to the allocator. Without arguments every exposed address goes.",
+		Flags: []cli.Flag{apiFlag},
 		Action: func(c *cli.Context) error {
-			cidrs, err := parsePrefixes("hide", c.Args().Slice())
+			req, err := exposeRequest("hide", c.Args().Slice())
 			if err != nil {
 				return err
 			}
-			r, err := api.NewClient(c.String("api")).Hide(c.Context, api.ExposeRequest{CIDRs: cidrs})
+			r, err := api.NewClient(c.String("api")).Hide(c.Context, req)
 			if err != nil {
 				return cli.Exit(err.Error(), 1)
 			}
@@ -88,16 +103,18 @@ func pairCommand(name, usage string, run func(c *cli.Context, a, b netip.Prefix)
 		Name:      name,
 		Usage:     usage,
 		ArgsUsage: "SUBNET-A SUBNET-B",
-		Flags:     []cli.Flag{apiFlag},
+		Description: "The pair is written as everywhere else, 'up --allow' and the config file included:\n" +
+			"SUBNET-A SUBNET-B or SUBNET-A,SUBNET-B, e.g. " + name + " 10.40.1.0/24,10.40.2.0/24.",
+		Flags: []cli.Flag{apiFlag},
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 2 {
-				return cli.Exit(fmt.Sprintf("usage: weave-switch %s SUBNET-A SUBNET-B (e.g. %s 10.40.1.0/24 10.40.2.0/24)", name, name), 2)
-			}
-			ps, err := parsePrefixes(name, c.Args().Slice())
+			a, b, err := parsePairArgs(name, c.Args().Slice())
 			if err != nil {
-				return err
+				if _, ok := err.(cli.ExitCoder); ok {
+					return err
+				}
+				return cli.Exit(err.Error(), 2)
 			}
-			if err := run(c, ps[0], ps[1]); err != nil {
+			if err := run(c, a, b); err != nil {
 				return cli.Exit(err.Error(), 1)
 			}
 			return nil

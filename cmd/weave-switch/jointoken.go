@@ -14,10 +14,9 @@ import (
 
 func joinTokenCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "join-token",
-		Usage:     "print the one string another host joins this mesh with ('weave-switch up --join TOKEN')",
-		ArgsUsage: " ",
-		Description: "Asks the running router for its mesh's secret and the addresses it is reached at. " +
+		Name:  "join-token",
+		Usage: "print the one string another host joins this mesh with ('weave-switch up --join TOKEN')",
+		Description: "Asks the running router for its mesh's secret and the addresses it is reached at.\n" +
 			"With no router running, reads the secret from --data-dir and needs --addr.",
 		Flags: []cli.Flag{
 			apiFlag,

@@ -20,6 +20,9 @@ func statusCommand() *cli.Command {
 		Name:      "status",
 		Usage:     "show the router's state",
 		ArgsUsage: "[peers|connections|attachments|fastpath|ipam|isolation|dns]",
+		Description: "Without a section it shows the health block, then the router's overview; it exits\n" +
+			"with 3 when the router answers but is unhealthy (links fallen back, peers or IPAM owners\n" +
+			"unreachable, no gossip for a while, isolation rules not applied), with --json too.",
 		Flags: []cli.Flag{
 			apiFlag,
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},

@@ -20,9 +20,9 @@ func version() string { return daemon.Version }
 
 // upFlags are the flags of `up`; each can also be set in the --config file.
 var upFlags = []cli.Flag{
-	altsrc.NewStringFlag(&cli.StringFlag{Name: "name", Usage: "peer name aa:bb:cc:dd:ee:ff (default: derived from the host, kept in --data-dir)", EnvVars: []string{"WEAVE_SWITCH_NAME"}}),
-	altsrc.NewStringFlag(&cli.StringFlag{Name: "nickname", Usage: "human name shown in status (default: host name)", EnvVars: []string{"WEAVE_SWITCH_NICKNAME"}}),
-	altsrc.NewStringFlag(&cli.StringFlag{Name: "listen", Value: ":6783", Usage: "HOST:PORT of the UDP sleeve", EnvVars: []string{"WEAVE_SWITCH_LISTEN"}}),
+	altsrc.NewStringFlag(&cli.StringFlag{Name: "name", Usage: "peer name aa:bb:cc:dd:ee:ff", DefaultText: "derived from the host, kept in --data-dir", EnvVars: []string{"WEAVE_SWITCH_NAME"}}),
+	altsrc.NewStringFlag(&cli.StringFlag{Name: "nickname", Usage: "human name shown in status", DefaultText: "the host name", EnvVars: []string{"WEAVE_SWITCH_NICKNAME"}}),
+	altsrc.NewStringFlag(&cli.StringFlag{Name: "listen", Value: ":6783", Usage: "HOST:PORT peers dial: TCP for the control connection (handshake, gossip), UDP for the sleeve transport", EnvVars: []string{"WEAVE_SWITCH_LISTEN"}}),
 	altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "peer", Usage: "HOST[:PORT][,transport=T] of a peer (repeatable; WEAVE_SWITCH_PEERS holds several, apart by spaces or commas)", EnvVars: []string{"WEAVE_SWITCH_PEERS"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "transport", Value: "sleeve", Usage: "transport asked for on links: sleeve, wireguard or quic (falls back to sleeve, visibly, where a peer lacks it)", EnvVars: []string{"WEAVE_SWITCH_TRANSPORT"}}),
 	altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "offer", Usage: "further transports to offer peers: wireguard, quic (repeatable)", EnvVars: []string{"WEAVE_SWITCH_OFFER"}}),
@@ -32,29 +32,29 @@ var upFlags = []cli.Flag{
 	altsrc.NewStringFlag(&cli.StringFlag{Name: apiFlag.Name, Usage: apiFlag.Usage, Value: apiFlag.Value, EnvVars: apiFlag.EnvVars}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "api-group", Usage: "group whose members may use the API socket (mode 0660); else only root", EnvVars: []string{"WEAVE_SWITCH_API_GROUP"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "data-dir", Value: "/var/lib/weave-switch", Usage: "state kept across restarts", EnvVars: []string{"WEAVE_SWITCH_DATA_DIR"}}),
-	altsrc.NewIntFlag(&cli.IntFlag{Name: "mtu", Usage: "overlay MTU (default: 1500 minus the transport's overhead)", EnvVars: []string{"WEAVE_SWITCH_MTU"}}),
+	altsrc.NewIntFlag(&cli.IntFlag{Name: "mtu", Usage: "overlay MTU", DefaultText: "1500 minus the transport's overhead", EnvVars: []string{"WEAVE_SWITCH_MTU"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "join", Usage: "join token (from 'weave-switch join-token' on a member): the mesh's secret and addresses to dial", EnvVars: []string{"WEAVE_SWITCH_JOIN"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "password-file", Usage: "file with the mesh's secret, instead of the one kept in --data-dir (or set WEAVE_SWITCH_PASSWORD)", EnvVars: []string{"WEAVE_SWITCH_PASSWORD_FILE"}}),
 	altsrc.NewBoolFlag(&cli.BoolFlag{Name: "insecure", Usage: "run the mesh without a secret: nothing is authenticated or encrypted, anyone who reaches the ports can join", EnvVars: []string{"WEAVE_SWITCH_INSECURE"}}),
 	altsrc.NewBoolFlag(&cli.BoolFlag{Name: "no-discovery", Usage: "connect only to --peer and 'connect' targets, not to peers learned from gossip", EnvVars: []string{"WEAVE_SWITCH_NO_DISCOVERY"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "metrics-addr", Usage: "also serve Prometheus metrics on HOST:PORT (e.g. 127.0.0.1:6782); always on the API socket at /metrics", EnvVars: []string{"WEAVE_SWITCH_METRICS_ADDR"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "http-addr", Usage: "also serve the read-only status page on HOST:PORT (e.g. 127.0.0.1:6784); always on the API socket at /", EnvVars: []string{"WEAVE_SWITCH_HTTP_ADDR"}}),
-	altsrc.NewIntFlag(&cli.IntFlag{Name: "rx-workers", Usage: "goroutines writing received frames into the TAP, chosen per flow (default: none below 4 CPUs, else half the CPUs, at most 4; 1: none)", EnvVars: []string{"WEAVE_SWITCH_RX_WORKERS"}}),
-	altsrc.NewIntFlag(&cli.IntFlag{Name: "tap-queues", Usage: "TAP queues, each read on its own goroutine (default: one per CPU, at most 4)", EnvVars: []string{"WEAVE_SWITCH_TAP_QUEUES"}}),
+	altsrc.NewIntFlag(&cli.IntFlag{Name: "rx-workers", Usage: "goroutines writing received frames into the TAP, chosen per flow (1: none)", DefaultText: "none below 4 CPUs, else half the CPUs, at most 4", EnvVars: []string{"WEAVE_SWITCH_RX_WORKERS"}}),
+	altsrc.NewIntFlag(&cli.IntFlag{Name: "tap-queues", Usage: "TAP queues, each read on its own goroutine", DefaultText: "one per CPU, at most 4", EnvVars: []string{"WEAVE_SWITCH_TAP_QUEUES"}}),
 	altsrc.NewBoolFlag(&cli.BoolFlag{Name: "no-offload", Usage: "open the TAP without TSO/checksum offloads (slower; for comparison)", EnvVars: []string{"WEAVE_SWITCH_NO_OFFLOAD"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "datapath", Value: "auto", Usage: "kernel fast path: auto (ovs if the kernel has the OVS datapath, else vxlan, else userspace), userspace, vxlan or ovs", EnvVars: []string{"WEAVE_SWITCH_DATAPATH"}}),
 	altsrc.NewIntFlag(&cli.IntFlag{Name: "fastpath-port", Value: 6785, Usage: "UDP port of the kernel fast path (vxlan), the same on every host", EnvVars: []string{"WEAVE_SWITCH_FASTPATH_PORT"}}),
 	altsrc.NewBoolFlag(&cli.BoolFlag{Name: "fastpath-unencrypted", Usage: "with a password, let --datapath vxlan|ovs carry the links unencrypted in the kernel (no kernel backend encrypts)", EnvVars: []string{"WEAVE_SWITCH_FASTPATH_UNENCRYPTED"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "ipalloc-range", Value: "10.32.0.0/12", Usage: "range container addresses are allocated from (the lower half is the default subnet, app:NAME subnets are /24s of the upper half)", EnvVars: []string{"WEAVE_SWITCH_IPALLOC_RANGE"}}),
-	altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "ipalloc-seed", Usage: "peer names the allocation ring is created with; give every router the same list (default: a router without --peer seeds alone, one with --peer waits for the ring)", EnvVars: []string{"WEAVE_SWITCH_IPALLOC_SEED"}}),
+	altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "ipalloc-seed", Usage: "peer names the allocation ring is created with; give every router the same list", DefaultText: "a router without --peer seeds alone, one with --peer waits for the ring", EnvVars: []string{"WEAVE_SWITCH_IPALLOC_SEED"}}),
 	altsrc.NewBoolFlag(&cli.BoolFlag{Name: "no-isolation", Usage: "do not filter container ports: every application subnet shares one unfiltered L2 segment, as in Weave Net", EnvVars: []string{"WEAVE_SWITCH_NO_ISOLATION"}}),
-	altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "allow", Usage: "A,B: let application subnets A and B talk (repeatable; 'allow A B' at run time)", EnvVars: []string{"WEAVE_SWITCH_ALLOW"}}),
-	altsrc.NewStringFlag(&cli.StringFlag{Name: "docker-host", Usage: "Docker daemon to serve as network plugin and API proxy (default: $DOCKER_HOST, else unix:///var/run/docker.sock)", EnvVars: []string{"WEAVE_SWITCH_DOCKER_HOST"}}),
+	altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "allow", Usage: "A,B: let application subnets A and B talk (repeatable; \"A B\" works too, as in 'allow A B' at run time)", EnvVars: []string{"WEAVE_SWITCH_ALLOW"}}),
+	altsrc.NewStringFlag(&cli.StringFlag{Name: "docker-host", Usage: "Docker daemon to serve as network plugin and API proxy", DefaultText: "$DOCKER_HOST, else unix:///var/run/docker.sock", EnvVars: []string{"WEAVE_SWITCH_DOCKER_HOST"}}),
 	altsrc.NewBoolFlag(&cli.BoolFlag{Name: "no-docker", Usage: "no Docker integration: no network plugin, API proxy or events watcher", EnvVars: []string{"WEAVE_SWITCH_NO_DOCKER"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "proxy-socket", Value: config.DefaultProxySocket, Usage: "unix socket of the Docker API proxy ('eval $(weave-switch env)' points docker at it)", EnvVars: []string{"WEAVE_SWITCH_PROXY_SOCKET"}}),
-	altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "plugin-socket", Usage: "unix sockets of the Docker network and IPAM plugin (default: " + strings.Join(config.DefaultPluginSockets, " and ") + ")", EnvVars: []string{"WEAVE_SWITCH_PLUGIN_SOCKETS"}}),
+	altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "plugin-socket", Usage: "unix sockets of the Docker network and IPAM plugin", DefaultText: strings.Join(config.DefaultPluginSockets, " and "), EnvVars: []string{"WEAVE_SWITCH_PLUGIN_SOCKETS"}}),
 	altsrc.NewBoolFlag(&cli.BoolFlag{Name: "no-dns", Usage: "no DNS server and no mesh-wide name registry", EnvVars: []string{"WEAVE_SWITCH_NO_DNS"}}),
-	altsrc.NewStringFlag(&cli.StringFlag{Name: "dns-listen", Usage: "IP:PORT the DNS server answers on (default: port 53 of each IPv4 address of the bridge, as they come and go)", EnvVars: []string{"WEAVE_SWITCH_DNS_LISTEN"}}),
+	altsrc.NewStringFlag(&cli.StringFlag{Name: "dns-listen", Usage: "IP:PORT the DNS server answers on", DefaultText: "port 53 of each IPv4 address of the bridge, as they come and go", EnvVars: []string{"WEAVE_SWITCH_DNS_LISTEN"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "dns-domain", Value: "weave.local.", Usage: "domain the DNS server answers from the mesh's names; other names go to the host's resolvers", EnvVars: []string{"WEAVE_SWITCH_DNS_DOMAIN"}}),
 	altsrc.NewDurationFlag(&cli.DurationFlag{Name: "dns-ttl", Value: time.Second, Usage: "TTL of the answers for the mesh's names", EnvVars: []string{"WEAVE_SWITCH_DNS_TTL"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"WEAVE_SWITCH_LOG_LEVEL"}}),
@@ -108,6 +108,10 @@ func upCommand() *cli.Command {
 					return cli.Exit("--password-file: "+f+" is empty", 2)
 				}
 			}
+			allow, err := splitPairs(c.StringSlice("allow"))
+			if err != nil {
+				return cli.Exit(err.Error(), 2)
+			}
 			cfg := config.Config{
 				Password:        password,
 				Join:            c.String("join"),
@@ -133,7 +137,7 @@ func upCommand() *cli.Command {
 				IPAllocRange:    c.String("ipalloc-range"),
 				IPAllocSeeds:    splitList(c.StringSlice("ipalloc-seed")),
 				NoIsolation:     c.Bool("no-isolation"),
-				Allow:           strings.Fields(strings.Join(c.StringSlice("allow"), " ")),
+				Allow:           allow,
 				Datapath:        c.String("datapath"),
 				FastPathPort:    c.Int("fastpath-port"),
 				DockerHost:      c.String("docker-host"),
