@@ -3,7 +3,21 @@ package api
 import (
 	"fmt"
 	"strings"
+	"time"
 )
+
+// gossipSilence is how many gossip intervals without gossip, while links
+// are up, make a problem: a live peer sends some every interval.
+const gossipSilence = 10
+
+// ago is a number of seconds as a duration, rounded for people.
+func ago(sec float64) string {
+	d := time.Duration(sec * float64(time.Second))
+	if d < time.Second {
+		return d.Round(time.Millisecond).String()
+	}
+	return d.Round(100 * time.Millisecond).String()
+}
 
 // Health is a router's health as judged from its Status: the status
 // command's health block, its exit code and the status page all show the
@@ -18,9 +32,11 @@ type Health struct {
 }
 
 // CheckHealth judges a router's status. Every link down, unreachable
-// peers and address ranges held by unreachable peers are problems; links
-// fallen back to another transport or to the userspace path, an
-// allocator still waiting, and the isolation rules applied are notes.
+// peers, address ranges held by unreachable peers, and no gossip for
+// gossipSilence intervals while links are up are problems; the clock of
+// the last gossip, links fallen back to another transport or to the
+// userspace path, an allocator still waiting, and the isolation rules
+// applied are notes.
 // Problems and Notes are never nil, so that they encode as [].
 func CheckHealth(s Status) Health {
 	h := Health{Problems: []string{}, Notes: []string{}}
@@ -64,6 +80,16 @@ func CheckHealth(s Status) Health {
 		if s.IPAM.State != "ready" {
 			h.Notes = append(h.Notes, "address allocation: "+s.IPAM.State)
 		}
+	}
+	g := s.Gossip
+	if !g.Last.IsZero() {
+		h.Notes = append(h.Notes, fmt.Sprintf("last gossip %s (%s ago)", g.Last.Format(time.TimeOnly), ago(g.Age)))
+		if established > 0 && g.Interval > 0 && g.Age > gossipSilence*g.Interval {
+			h.Problems = append(h.Problems, fmt.Sprintf("no gossip for %s with links up (%d; a live peer gossips every %s)",
+				ago(g.Age), established, ago(g.Interval)))
+		}
+	} else if established > 0 {
+		h.Notes = append(h.Notes, "no gossip received yet")
 	}
 	if len(fallen) > 0 {
 		h.Notes = append(h.Notes, "links fallen back: "+strings.Join(fallen, "; "))

@@ -1,6 +1,10 @@
 package api
 
-import "testing"
+import (
+	"strings"
+	"testing"
+	"time"
+)
 
 func TestCheckHealth(t *testing.T) {
 	up := Connection{Peer: "02:00:00:00:00:02", State: "established"}
@@ -17,6 +21,10 @@ func TestCheckHealth(t *testing.T) {
 			{Name: "02:00:00:00:00:01"}, {Name: "02:00:00:00:00:02", Reachable: true}, {Name: "02:00:00:00:00:03"}}}, 1},
 		{"ranges held by an unreachable peer", Status{IPAM: &IPAMStatus{State: "ready", Peers: []IPAMPeer{
 			{Name: "x", Addresses: 10}, {Name: "y", Addresses: 10, Removed: true}, {Name: "z", Self: true, Addresses: 5}}}}, 1},
+		{"gossip a moment ago", Status{Connections: []Connection{up}, Gossip: Gossip{Last: time.Now(), Age: 1.5, Interval: 2}}, 0},
+		{"no gossip for long, links up", Status{Connections: []Connection{up}, Gossip: Gossip{Last: time.Now(), Age: 60, Interval: 2}}, 1},
+		{"no gossip for long, no link up", Status{Connections: []Connection{down}, Gossip: Gossip{Last: time.Now(), Age: 60, Interval: 2}}, 1},
+		{"no gossip yet", Status{Connections: []Connection{up}, Gossip: Gossip{Interval: 2}}, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -24,5 +32,19 @@ func TestCheckHealth(t *testing.T) {
 				t.Errorf("problems %q (ok %v), want %d", h.Problems, h.OK, tt.problems)
 			}
 		})
+	}
+}
+
+// The health block shows the clock of the last gossip, and says how long
+// it has been silent when that is a problem.
+func TestCheckHealthGossip(t *testing.T) {
+	last := time.Date(2026, 12, 7, 10, 11, 12, 0, time.Local)
+	h := CheckHealth(Status{Connections: []Connection{{State: "established"}}, Gossip: Gossip{Last: last, Age: 0.25, Interval: 2}})
+	if !strings.Contains(strings.Join(h.Notes, "\n"), "last gossip 10:11:12 (250ms ago)") {
+		t.Errorf("notes %q lack the clock of the last gossip", h.Notes)
+	}
+	h = CheckHealth(Status{Connections: []Connection{{State: "established"}}, Gossip: Gossip{Last: last, Age: 42, Interval: 2}})
+	if len(h.Problems) != 1 || !strings.Contains(h.Problems[0], "no gossip for 42s with links up (1;") {
+		t.Errorf("problems %q", h.Problems)
 	}
 }

@@ -40,6 +40,8 @@ type Status struct {
 	// GossipDropped counts the topology entries merges refused, by
 	// reason (ahead: stamped too far in the future).
 	GossipDropped map[string]uint64 `json:"gossip_dropped"`
+	// Gossip is when the control plane last heard gossip from a peer.
+	Gossip Gossip `json:"gossip"`
 	// Transports are the counters of each transport this router runs.
 	Transports  []TransportStats `json:"transports"`
 	Switch      SwitchStats      `json:"switch"`
@@ -56,6 +58,17 @@ type Status struct {
 	HTTPAddr string `json:"http_addr,omitempty"`
 	// Health is CheckHealth of the rest, as the API answers it.
 	Health *Health `json:"health,omitempty"`
+}
+
+// Gossip is the clock of the last gossip from a peer.
+type Gossip struct {
+	// Last is when gossip last arrived from a peer; zero if never.
+	Last time.Time `json:"last,omitzero"`
+	// Age is the seconds from Last to when the status was taken.
+	Age float64 `json:"age,omitempty"`
+	// Interval is the seconds between the gossip every connection
+	// carries at least: a live peer is never silent much longer.
+	Interval float64 `json:"interval"`
 }
 
 // DockerStatus is the state of the Docker integration: the network

@@ -3,8 +3,10 @@ package daemon
 import (
 	"context"
 	"os"
+	"time"
 
 	"github.com/weave-switch/weave-switch/api"
+	"github.com/weave-switch/weave-switch/gossip/mesh"
 	"github.com/weave-switch/weave-switch/internal/meshsecret"
 	"github.com/weave-switch/weave-switch/kernel"
 	"github.com/weave-switch/weave-switch/router"
@@ -24,6 +26,10 @@ func (d *Daemon) Status() api.Status {
 	}
 	ms := d.mesh.Status(context.Background())
 	s.Encryption, s.HandshakesRefused, s.GossipDropped = ms.Encryption, ms.HandshakesRefused, ms.GossipDropped
+	s.Gossip = api.Gossip{Last: ms.LastGossip, Interval: mesh.GossipInterval.Seconds()}
+	if !ms.LastGossip.IsZero() {
+		s.Gossip.Age = time.Since(ms.LastGossip).Seconds()
+	}
 	data := map[string]router.PeerStatus{}
 	for _, p := range d.rt.Peers() {
 		data[p.Name.String()] = p

@@ -307,6 +307,10 @@ func (m *Mesh) handle(c *connection, typ uint8, msg []byte) {
 	}
 	from := c.hello.Name
 	switch typ {
+	case msgEntries, msgSummary, msgDigest, msgChannel:
+		m.lastGossip = m.cfg.Now()
+	}
+	switch typ {
 	case msgEntries:
 		changed, restarted, err := m.topo.MergeEncoded(from, msg)
 		if err != nil {

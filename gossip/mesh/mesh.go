@@ -50,6 +50,7 @@ type Mesh struct {
 	unreachable map[frame.PeerName]bool
 	recompute   *time.Timer
 	refused     []ConnStatus     // the latest inbound handshake failures
+	lastGossip  time.Time        // when a peer's gossip last arrived
 	applied     *topology.Routes // the routes the data path has now
 	reachable   atomic.Pointer[topology.Routes]
 	alive       atomic.Pointer[map[frame.PeerName]bool]
@@ -211,6 +212,10 @@ func (m *Mesh) call(ctx context.Context, fn func()) error {
 	}
 }
 
+// GossipInterval is how often every control connection carries at least
+// a summary of the topology: a live peer is never silent for longer.
+const GossipInterval = 2 * time.Second
+
 func (m *Mesh) routineActor() {
 	defer m.wg.Done()
 	m.log.Debug("routineActor: started")
@@ -219,7 +224,7 @@ func (m *Mesh) routineActor() {
 	defer gossip.Stop()
 	heartbeat := time.NewTicker(m.cfg.HeartbeatInterval)
 	defer heartbeat.Stop()
-	slow := time.NewTicker(2 * time.Second)
+	slow := time.NewTicker(GossipInterval)
 	defer slow.Stop()
 	slowTicks := 0
 	m.recompute = time.NewTimer(time.Hour)

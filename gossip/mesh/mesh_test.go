@@ -479,3 +479,19 @@ func TestEncryptedNeedsAuthenticatedKeys(t *testing.T) {
 		})
 	}
 }
+
+// Status carries the clock of the last gossip from a peer: zero alone,
+// set once a peer is connected, and moving on while it stays connected.
+func TestLastGossip(t *testing.T) {
+	leakcheck.Check(t, 5*time.Second)
+	a := startNode(t, 0x020000000001, "", false)
+	defer a.m.Close()
+	if g := a.status().LastGossip; !g.IsZero() {
+		t.Fatalf("a router alone heard gossip at %v", g)
+	}
+	b := startNode(t, 0x020000000002, "", false, a.addr())
+	defer b.m.Close()
+	waitFor(t, "a's first gossip from b", func() bool { return !a.status().LastGossip.IsZero() })
+	first := a.status().LastGossip
+	waitFor(t, "later gossip from b", func() bool { return a.status().LastGossip.After(first) })
+}

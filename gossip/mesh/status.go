@@ -57,6 +57,9 @@ type Status struct {
 	GossipDropped map[string]uint64 `json:"gossip_dropped"`
 	Connections   []ConnStatus      `json:"connections"`
 	Peers         []PeerStatus      `json:"peers"`
+	// LastGossip is when gossip (topology entries, summary, digest or a
+	// channel's state) last arrived from a peer; zero if never.
+	LastGossip time.Time `json:"last_gossip,omitzero"`
 }
 
 // Status returns the latest snapshot (refreshed by the actor every 2 s and
@@ -74,7 +77,7 @@ func (m *Mesh) Status(ctx context.Context) Status {
 
 func (m *Mesh) publishStatus() {
 	secret := len(m.cfg.Password) > 0
-	s := Status{Encryption: "none: no secret (--insecure), nothing is authenticated", HandshakesRefused: m.admission.refusals(), GossipDropped: map[string]uint64{}}
+	s := Status{Encryption: "none: no secret (--insecure), nothing is authenticated", HandshakesRefused: m.admission.refusals(), GossipDropped: map[string]uint64{}, LastGossip: m.lastGossip}
 	for r, n := range m.topo.Stats().Dropped {
 		s.GossipDropped[topology.DropReason(r).String()] = n
 	}
