@@ -14,7 +14,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	kjson "k8s.io/apimachinery/pkg/runtime/serializer/json"
 	"k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/yaml"
@@ -71,8 +70,6 @@ func loadManifest(t *testing.T) manifest {
 	return m
 }
 
-var _ runtime.Object = (*appsv1.DaemonSet)(nil)
-
 func TestManifestRBACAndScheduling(t *testing.T) {
 	m := loadManifest(t)
 	ds := m.ds
@@ -119,7 +116,7 @@ func mapContains(m, sub map[string]string) bool {
 	return true
 }
 
-// dockerfile reads ENTRYPOINT and the COPY'd root of the image.
+// imageEntrypoint is the ENTRYPOINT of deploy/image/Dockerfile.
 func imageEntrypoint(t *testing.T) []string {
 	t.Helper()
 	b, err := os.ReadFile("../../deploy/image/Dockerfile")
