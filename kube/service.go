@@ -16,6 +16,7 @@ import (
 	listersv1 "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
 
 	"github.com/weave-switch/weave-switch/api"
 	"github.com/weave-switch/weave-switch/frame"
@@ -139,6 +140,9 @@ func (s *Service) Start() error {
 			return fmt.Errorf("kube: client: %w", err)
 		}
 	}
+	// client-go logs through klog, a process-wide logger: its lines go
+	// to this service's logger, in the router's format.
+	klog.SetSlogLogger(s.log.With("lib", "client-go"))
 	factory := informers.NewSharedInformerFactory(client, 0)
 	nodes := factory.Core().V1().Nodes()
 	inf := nodes.Informer()
