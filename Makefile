@@ -9,7 +9,7 @@ FUZZTIME ?= 20s
 
 PLUGIN_DIR := build/docker-plugin
 
-.PHONY: all build docker-plugin deps test unit race fuzz netns-test netns-lifecycle-test netns-web-test deploy-check docker-test deb-test qemu-test demo demo-docker bench lint vet clean dist deb docs dns-test
+.PHONY: all build docker-plugin deps test unit race fuzz netns-test netns-lifecycle-test netns-web-test deploy-check docker-test deb-test qemu-test demo demo-docker bench lint vet clean dist deb docs dns-test image image-test
 
 all: build
 
@@ -27,6 +27,21 @@ docker-plugin:
 
 deps:
 	scripts/deps.sh
+
+# The node image (deploy/image/Dockerfile: FROM scratch, static
+# binaries, no registry) as a `docker save` tarball, tagged
+# weave-switch/node:$(VERSION) and :latest. Without DOCKER_HOST, the
+# script runs a private dockerd in a network namespace of its own for the
+# build and stops it by PID.
+IMAGE ?= $(DIST)/weave-switch-image.tar
+image:
+	IMAGE_VERSION=$(VERSION) scripts/image.sh $(IMAGE)
+
+# Loads the tarball into a fresh dockerd and runs the image: --version,
+# kube-install, and the router with the host's network answering the
+# DaemonSet's probes.
+image-test: image
+	scripts/image-test.sh $(IMAGE)
 
 # The whole suite. Go tests that need root run because CI is root.
 test: deps build lint unit race netns-test qemu-test
@@ -57,6 +72,7 @@ netns-test: build
 	scripts/netns-dns-test.sh
 	scripts/netns-docker-test.sh
 	$(MAKE) deb-test
+	$(MAKE) image-test
 
 # Service discovery: four routers in a line, names resolved from inside
 # containers, forwarding, removal on detach, rmpeer and peer death.

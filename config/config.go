@@ -153,6 +153,15 @@ type Config struct {
 	// served. If empty, DefaultPluginSockets: the socket dockerd finds by
 	// name, and one for the managed plugin to forward to.
 	PluginSockets []string
+	// Kube takes the peers from the Kubernetes cluster's node list (the
+	// pod's in-cluster configuration): every other node is connected,
+	// and a node deleted from the cluster is forgotten and its router's
+	// address space reclaimed once it is dead (package kube).
+	Kube bool
+	// KubeNodeName is the node this router runs on, with Kube. If empty,
+	// defaults to Nickname: the routers of a cluster are nicknamed after
+	// their nodes, which is how a deleted node's router is found.
+	KubeNodeName string
 	// Logger; if nil, slog.Default().
 	Logger *slog.Logger
 }
@@ -185,6 +194,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.Kube && c.KubeNodeName == "" {
+		c.KubeNodeName = c.Nickname
 	}
 	if c.ProxySocket == "" {
 		c.ProxySocket = DefaultProxySocket

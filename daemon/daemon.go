@@ -178,6 +178,7 @@ func (d *Daemon) steps() []step {
 		{"ipam", d.startIPAM},
 		{"dns", d.startDNS},
 		{"mesh", d.startMesh},
+		{"kube", d.startKube},
 		{"fastpath", d.startFastPath},
 		{"docker-client", d.dockerClient},
 		{"attach", d.startAttach},

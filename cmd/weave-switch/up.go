@@ -57,6 +57,8 @@ var upFlags = []cli.Flag{
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "dns-listen", Usage: "IP:PORT the DNS server answers on (default: port 53 of each IPv4 address of the bridge, as they come and go)", EnvVars: []string{"WEAVE_SWITCH_DNS_LISTEN"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "dns-domain", Value: "weave.local.", Usage: "domain the DNS server answers from the mesh's names; other names go to the host's resolvers", EnvVars: []string{"WEAVE_SWITCH_DNS_DOMAIN"}}),
 	altsrc.NewDurationFlag(&cli.DurationFlag{Name: "dns-ttl", Value: time.Second, Usage: "TTL of the answers for the mesh's names", EnvVars: []string{"WEAVE_SWITCH_DNS_TTL"}}),
+	altsrc.NewBoolFlag(&cli.BoolFlag{Name: "kube", Usage: "Kubernetes mode: peers are the cluster's nodes (in-cluster config); a node deleted from the cluster is forgotten and rmpeer'ed once its router is dead", EnvVars: []string{"WEAVE_SWITCH_KUBE"}}),
+	altsrc.NewStringFlag(&cli.StringFlag{Name: "kube-node-name", Usage: "with --kube, this router's node (default: --nickname; give both the node's name)", EnvVars: []string{"WEAVE_SWITCH_KUBE_NODE_NAME", "NODE_NAME"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"WEAVE_SWITCH_LOG_LEVEL"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json (the log goes to stderr)", EnvVars: []string{"WEAVE_SWITCH_LOG_FORMAT"}}),
 }
@@ -144,6 +146,8 @@ func upCommand() *cli.Command {
 				DNSListen:       c.String("dns-listen"),
 				DNSDomain:       c.String("dns-domain"),
 				DNSTTL:          c.Duration("dns-ttl"),
+				Kube:            c.Bool("kube"),
+				KubeNodeName:    c.String("kube-node-name"),
 				Logger:          logger,
 			}
 			cfg.FastPathUnencrypted = c.Bool("fastpath-unencrypted")
