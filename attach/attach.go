@@ -89,8 +89,12 @@ type Config struct {
 	// DefaultSweepInterval.
 	SweepInterval time.Duration
 	// Names, if set, registers attached containers' names (see dns.go).
-	Names  Names
-	Logger *slog.Logger
+	Names Names
+	// PendingDir, if set, holds the releases a container runtime's
+	// plugin could not ask for while the router was down: Start carries
+	// them out (see keyed.go).
+	PendingDir string
+	Logger     *slog.Logger
 }
 
 // entry is one attachment: of a namespace (keyed by its path), or of a
@@ -112,6 +116,9 @@ type entry struct {
 	// to write its resolv.conf. Both hold again on a restart.
 	name         string
 	noResolvConf bool
+	// keyed: attached with a key of a container runtime's (see
+	// keyed.go), which detaches it; the sweep leaves it alone.
+	keyed bool
 }
 
 // Service owns the router's attachments. It serves the API's attach and
@@ -180,6 +187,10 @@ func (s *Service) Start() error {
 	s.cancel = cancel
 	s.done.Add(1)
 	go s.routineSweep(ctx)
+	if s.cfg.PendingDir != "" {
+		s.done.Add(1)
+		go s.routinePending(ctx)
+	}
 	return nil
 }
 
@@ -265,6 +276,9 @@ func (s *Service) Attachments() []api.Attachment {
 type target struct {
 	path, key, name string
 	container       bool
+	// keyed and ifname: see keyTarget.
+	keyed  bool
+	ifname string
 }
 
 // resolve works out what spec names: a network namespace (a PID, a path
@@ -309,6 +323,9 @@ func (s *Service) Attach(ctx context.Context, req api.AttachRequest) (api.Attach
 	if t.path == "" {
 		return api.Attachment{}, &api.BadRequestError{Err: fmt.Errorf("attach: container %s is not running", t.name)}
 	}
+	if t, err = keyTarget(t, req); err != nil {
+		return api.Attachment{}, err
+	}
 	defer s.lockNS(t.key)()
 	return s.attachLocked(ctx, t, req)
 }
@@ -330,7 +347,7 @@ func (s *Service) attachLocked(ctx context.Context, t target, req api.AttachRequ
 		undo()
 		return api.Attachment{}, err
 	}
-	a, err := host.AttachWithMAC(s.cfg.Bridge, t.path, cidrs, s.cfg.MTU, mac)
+	a, err := host.AttachNamed(s.cfg.Bridge, t.path, cmp.Or(t.ifname, host.ContainerIfName), cidrs, s.cfg.MTU, mac)
 	if err != nil {
 		unisolate()
 		undo()
@@ -344,7 +361,7 @@ func (s *Service) attachLocked(ctx context.Context, t target, req api.AttachRequ
 	}
 	s.announce(t.path, a)
 	out := api.Attachment{NetNS: a.NetNS, HostVeth: a.HostVeth, MAC: a.MAC, Addrs: a.Addrs, Container: t.name}
-	e := &entry{Attachment: out, key: t.key, ino: ino, container: t.container, name: req.Name, noResolvConf: req.NoResolvConf}
+	e := &entry{Attachment: out, key: t.key, ino: ino, container: t.container, name: req.Name, noResolvConf: req.NoResolvConf, keyed: t.keyed}
 	s.mu.Lock()
 	prev := s.attachments[t.key]
 	if prev != nil {
@@ -378,6 +395,9 @@ func (s *Service) attachLocked(ctx context.Context, t target, req api.AttachRequ
 // container died) still gets its addresses released, by the key its
 // spec had.
 func (s *Service) Detach(ctx context.Context, req api.DetachRequest) (api.DetachResponse, error) {
+	if req.Key != "" {
+		return s.detachKey(ctx, req.Key)
+	}
 	t, err := s.resolve(ctx, req.NetNS)
 	if err != nil {
 		if freed := s.releaseGone(req.NetNS); len(freed) > 0 {
@@ -514,7 +534,7 @@ func (s *Service) Sweep(ctx context.Context) int {
 	s.mu.Lock()
 	var gone []*entry
 	for _, e := range s.attachments {
-		if !e.Stopped && host.NetNSGone(e.NetNS, e.ino) {
+		if !e.Stopped && !e.keyed && host.NetNSGone(e.NetNS, e.ino) {
 			gone = append(gone, e)
 		}
 	}
