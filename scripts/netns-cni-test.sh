@@ -162,3 +162,68 @@ if stage a; then
 	ws_check "the router logged it" grep -q "pending releases carried out" "$WS_TMP/h1.log"
 	ws_check "cnitool gc (no valid list) releases nothing more" cni h1 gc "$p-a3"
 fi
+
+# A busybox root file system, the image of stages b and c.
+mkdir -p "$WS_TMP/rootfs/bin"
+cp "$(command -v busybox)" "$WS_TMP/rootfs/bin/"
+for a in sh sleep ip cat ping nc wget httpd hostname; do ln -sf busybox "$WS_TMP/rootfs/bin/$a"; done
+# Runtimes that predate CNI 1.1 get the list at 1.0.0.
+for h in h1 h2; do
+	mkdir -p "$WS_TMP/$h-net10.d"
+	jq '.cniVersion = "1.0.0"' "$WS_TMP/$h-net.d/10-$NET.conflist" >"$WS_TMP/$h-net10.d/10-$NET.conflist"
+done
+
+if stage b; then
+	pretty "b: podman (CNI backend) on both hosts"
+	# One podman session per host: the host's network namespace, a private
+	# mount namespace with a tmpfs over /run/netns (podman's namespace
+	# files stay in it), its own storage. Every call on a container runs
+	# inside its session.
+	cat >"$WS_TMP/podman-session.sh" <<'S'
+#!/usr/bin/env bash
+# podman-session.sh HOST ROLE: ROLE srv runs a container that serves until
+# $WS_TMP/podman-done exists; ROLE cli reaches it from a container.
+set -eu
+h=$1 role=$2
+mount -t tmpfs tmpfs /run/netns
+cat >"$WS_TMP/containers-$h.conf" <<C
+[network]
+network_backend = "cni"
+cni_plugin_dirs = ["$CNIBIN", "/usr/lib/cni"]
+network_config_dir = "$WS_TMP/$h-net10.d"
+[containers]
+default_ulimits = ["nofile=16384:16384", "nproc=16384:16384"]
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+C
+export CONTAINERS_CONF=$WS_TMP/containers-$h.conf
+P() { podman --root "/var/lib/$P_ID-podman-$h" --runroot "/run/$P_ID-podman-$h" --storage-driver vfs "$@"; }
+cleanup() { P rm -af -t 0 >/dev/null 2>&1 || true; P rmi -af >/dev/null 2>&1 || true; rm -rf "/var/lib/$P_ID-podman-$h" "/run/$P_ID-podman-$h"; }
+trap cleanup EXIT
+tar -C "$WS_TMP/rootfs" -c . | P import - "localhost/$P_ID-bb:$h" >/dev/null
+if [ "$role" = srv ]; then
+	P run -d --name "$P_ID-srv" --network "$NET" "localhost/$P_ID-bb:$h" /bin/sh -c 'echo hello-from-podman >/index.html; exec httpd -f -p 8080 -h /' >/dev/null
+	P inspect -f "{{(index .NetworkSettings.Networks \"$NET\").IPAddress}}" "$P_ID-srv" >"$WS_TMP/podman-srv.ip"
+	while [ ! -e "$WS_TMP/podman-done" ]; do sleep 0.2; done
+	P stop -t 1 "$P_ID-srv" >/dev/null
+else
+	srv=$(cat "$WS_TMP/podman-srv.ip")
+	P run --rm --network "$NET" "localhost/$P_ID-bb:$h" /bin/sh -c "ip -4 addr show eth0; ping -c 2 -W 5 $srv && wget -q -O - http://$srv:8080/index.html"
+fi
+S
+	chmod +x "$WS_TMP/podman-session.sh"
+	export WS_TMP CNIBIN NET P_ID=$p
+	rm -f "$WS_TMP/podman-srv.ip" "$WS_TMP/podman-done"
+	nsenter --net="/run/netns/$p-h2" unshare -m --propagation private "$WS_TMP/podman-session.sh" h2 srv >"$WS_TMP/podman-h2.log" 2>&1 &
+	psrv=$!
+	EXTRA_PIDS+=("$psrv")
+	for _ in $(seq 600); do [ -s "$WS_TMP/podman-srv.ip" ] && break; kill -0 $psrv 2>/dev/null || break; sleep 0.1; done
+	ws_check "podman runs a container on h2 with an address from the allocator" test -s "$WS_TMP/podman-srv.ip"
+	ws_check "podman container on h1 reaches the one on h2 (ping, HTTP)" bash -c \
+		"nsenter --net=/run/netns/$p-h1 unshare -m --propagation private $WS_TMP/podman-session.sh h1 cli 2>&1 | tee $WS_TMP/podman-h1.log | grep -q hello-from-podman"
+	pretty "podman: h2's container has $(cat "$WS_TMP/podman-srv.ip" 2>/dev/null); h1's says: $(grep -E 'inet |hello' "$WS_TMP/podman-h1.log" | tr -s ' ' | tr '\n' ';')"
+	touch "$WS_TMP/podman-done"
+	ws_check "the podman session on h2 ends cleanly" wait $psrv
+	ws_check "podman's DELs released every address" test "$(allocs h1)/$(allocs h2)" = 0/0
+fi
