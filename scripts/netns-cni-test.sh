@@ -52,10 +52,13 @@ cni_finish() {
 		kill -KILL "$pid" 2>/dev/null || true
 	done
 	rm -rf "/var/lib/$p-containerd" "/run/$p-containerd"
+	keep_logs
 	(exit $rc)
 	ws_finish netns-cni-test
 }
 trap cni_finish EXIT
+# Keep the logs for a look after the run: CNI_KEEP=DIR.
+keep_logs() { [ -n "${CNI_KEEP:-}" ] && mkdir -p "$CNI_KEEP" && cp "$WS_TMP"/*.log "$WS_TMP"/*.calls "$CNI_KEEP"/ 2>/dev/null; return 0; }
 
 p=wsc-$WS_ID
 NET=wsnet-$WS_ID
@@ -226,4 +229,108 @@ S
 	touch "$WS_TMP/podman-done"
 	ws_check "the podman session on h2 ends cleanly" wait $psrv
 	ws_check "podman's DELs released every address" test "$(allocs h1)/$(allocs h2)" = 0/0
+fi
+
+if stage c; then
+	pretty "c: containerd's CRI plugin driven by crictl on both hosts"
+	IMG=docker.io/library/$p-pause:local
+	python3 scripts/oci-image.py "$WS_TMP/rootfs" "$WS_TMP/pause.tar" "$IMG" /bin/sleep 2147483647
+	# ctrd HOST: start the host's containerd (debug log: the CRI calls).
+	ctrd() {
+		local h=$1 d=/var/lib/$p-containerd/$1 r=/run/$p-containerd/$1
+		mkdir -p "$d" "$r"
+		# restrict_oom_score_adj: this machine gives root no CAP_SYS_RESOURCE,
+		# so runc cannot lower a sandbox's oom_score_adj.
+		cat >"$WS_TMP/containerd-$h.toml" <<T
+version = 2
+root = "$d"
+state = "$r/state"
+[grpc]
+  address = "$r/containerd.sock"
+[ttrpc]
+  address = "$r/containerd.sock.ttrpc"
+[debug]
+  level = "debug"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "$IMG"
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "$CNIBIN"
+    conf_dir = "$WS_TMP/$h-net10.d"
+T
+		nsenter --net="/run/netns/$p-$h" containerd --config "$WS_TMP/containerd-$h.toml" >"$WS_TMP/containerd-$h.log" 2>&1 &
+		EXTRA_PIDS+=("$!")
+		printf 'runtime-endpoint: unix://%s\nimage-endpoint: unix://%s\ntimeout: 60\n' "$r/containerd.sock" "$r/containerd.sock" >"$r/crictl.yaml"
+		for _ in $(seq 100); do [ -S "$r/containerd.sock" ] && break; sleep 0.1; done
+		ctr --address "$r/containerd.sock" -n k8s.io images import "$WS_TMP/pause.tar" >/dev/null
+	}
+	# cri HOST ARGS...: crictl against the host's containerd, in its namespace.
+	cri() {
+		local h=$1; shift
+		nsenter --net="/run/netns/$p-$h" timeout 90 "$CRICTL" --config "/run/$p-containerd/$h/crictl.yaml" "$@" 2>>"$WS_TMP/crictl.log"
+	}
+	podjson() { echo '{"metadata":{"name":"'"$1"'","namespace":"default","uid":"uid-'"$1-$WS_ID"'","attempt":1},"log_directory":"'"$WS_TMP"'/pods/'"$1"'","linux":{}}' >"$WS_TMP/$1.pod.json"; }
+	ctrjson() { echo '{"metadata":{"name":"'"$1"'"},"image":{"image":"'"$IMG"'"},"command":["/bin/sh","-c","'"$2"'"],"log_path":"'"$1"'.log","linux":{}}' >"$WS_TMP/$1.ctr.json"; }
+	# calls HOST POD: the CRI calls about the pod and its containers and
+	# the CNI calls about the pod, in time order.
+	calls() {
+		local log=$WS_TMP/containerd-$1.log ids uid
+		ids=$(grep -F "$2" "$log" | grep -F 'returns container id' | sed -nE 's/.*returns container id \\"([0-9a-f]+)\\".*/\1/p' | tr '\n' '|' || true)
+		uid=$(grep -F "returns sandbox id \\\"$2" "$log" | sed -nE 's/.*Uid:([^,]+),.*/\1/p' | head -1 || true)
+		{
+			grep -E "(RunPodSandbox for .*Uid:$uid,|(StopPodSandbox|RemovePodSandbox|CreateContainer|StartContainer|Exec for).*(${ids}$2))" "$log" |
+				grep -v 'returns' | sed -E 's/^time="([^"]+)".*msg="([A-Za-z]+)( for)? .*/\1 CRI \2/' || true
+			grep -F "$2" "$WS_TMP/cni-$1.calls" |
+				sed -E 's/^time=([^ ]+) .* msg=([a-z]+) cni=([A-Z]+) .* ifname=[^ ]+ ?(.*)/\1 CNI \3 \2 \4/' || true
+		} | sort | sed -E 's/^[^ ]+T([0-9:]+\.[0-9]{3})[^ ]* /  \1 /'
+	}
+	ctrd h1
+	ctrd h2
+	ws_check "containerd serves CRI on h1 and h2" bash -c "$(declare -f cri); p=$p CRICTL=$CRICTL; cri h1 info >/dev/null && cri h2 info >/dev/null"
+	for h in h1 h2; do podjson "pod-$h"; done
+	ctrjson web 'echo hello-from-cri >/index.html; exec httpd -f -p 8080 -h /'
+	ctrjson client 'exec sleep 3600'
+	P1=$(cri h1 runp "$WS_TMP/pod-h1.pod.json") || fail "crictl runp on h1"
+	P2=$(cri h2 runp "$WS_TMP/pod-h2.pod.json") || fail "crictl runp on h2"
+	ws_check "runp: pods on h1 and h2" test -n "$P1" -a -n "$P2"
+	IP1=$(cri h1 inspectp "$P1" | jq -r .status.network.ip)
+	IP2=$(cri h2 inspectp "$P2" | jq -r .status.network.ip)
+	pretty "pod-h1 $P1 $IP1; pod-h2 $P2 $IP2"
+	ws_check "the pods' addresses come from our allocator (keys cni:$NET:SANDBOX:eth0)" bash -c \
+		"$(declare -f on); WS_BIN=$WS_BIN WS_TMP=$WS_TMP; on h1 status --json | jq -e --arg k cni:$NET:$P1:eth0 --arg ip $IP1 '.ipam.allocations[] | select(.key == \$k) | .addrs | index(\$ip)' && on h2 status --json | jq -e --arg k cni:$NET:$P2:eth0 --arg ip $IP2 '.ipam.allocations[] | select(.key == \$k) | .addrs | index(\$ip)'"
+	C1=$(cri h1 create "$P1" "$WS_TMP/client.ctr.json" "$WS_TMP/pod-h1.pod.json") && cri h1 start "$C1" >/dev/null || fail "create/start on h1"
+	C2=$(cri h2 create "$P2" "$WS_TMP/web.ctr.json" "$WS_TMP/pod-h2.pod.json") && cri h2 start "$C2" >/dev/null || fail "create/start on h2"
+	ws_check "create/start: containers run in both pods" bash -c "$(declare -f cri); p=$p CRICTL=$CRICTL; cri h1 ps -q | grep -q . && cri h2 ps -q | grep -q ."
+	ws_check "the pod on h1 reaches the pod on h2 (ping, HTTP via crictl exec)" bash -c \
+		"$(declare -f cri); p=$p CRICTL=$CRICTL; for i in \$(seq 50); do cri h1 exec $C1 ping -c 1 -W 2 $IP2 && break; sleep 0.2; done; cri h1 exec $C1 wget -q -O - http://$IP2:8080/index.html | grep -q hello-from-cri"
+	ws_check "stopp/rmp on h2 (CNI DEL)" bash -c "$(declare -f cri); p=$p CRICTL=$CRICTL; cri h2 stopp $P2 && cri h2 rmp $P2"
+	ws_check "rmp released the pod's address on h2" test "$(allocs h2)" = 0
+
+	pretty "c: a DEL lost while the router was down is repaired by GC"
+	podjson pod-h1b
+	P3=$(cri h1 runp "$WS_TMP/pod-h1b.pod.json") || fail "crictl runp pod-h1b"
+	ws_check "h1 holds two pods' addresses" test "$(allocs h1)" = 2
+	kill -KILL "$PID_h1"
+	wait "$PID_h1" 2>/dev/null || true
+	PID_h1=
+	ws_check "stopp/rmp of pod-h1b while h1's router is dead (crashed DEL)" bash -c "$(declare -f cri); p=$p CRICTL=$CRICTL; cri h1 stopp $P3 && cri h1 rmp $P3"
+	# The record of the release is lost too (a node that lost /var/lib).
+	rm -f "$WS_TMP"/pending-h1/*.release
+	start_h1
+	wait_links h1 1
+	ws_check "after the restart the dead pod's address leaked" test "$(allocs h1)" = 2
+	valid=$(cri h1 pods -q --no-trunc | jq -R '{containerID: ., ifname: "eth0"}' | jq -sc .)
+	gc_in=$(jq -c '.plugins[0] + {cniVersion: "1.1.0", name: .name}' "$WS_TMP/h1-net.d/10-$NET.conflist" | jq -c --argjson v "$valid" '. + {"cni.dev/valid-attachments": $v}')
+	ws_check "GC with the runtime's pods as the valid list" plugin h1 GC "" "" "$gc_in"
+	ws_check "GC released the lost pod's address, kept the live one's" bash -c \
+		"$(declare -f on alloc_keys); WS_BIN=$WS_BIN WS_TMP=$WS_TMP NET=$NET; test \"\$(alloc_keys h1)\" = cni:$NET:$P1:eth0"
+	ws_check "stopp/rmp on h1" bash -c "$(declare -f cri); p=$p CRICTL=$CRICTL; cri h1 stopp $P1 && cri h1 rmp $P1"
+	ws_check "rmp released the pod's address on h1" test "$(allocs h1)" = 0
+
+	pretty "CRI calls (containerd's debug log) and CNI calls (the plugin's log) per pod"
+	for pod in "h1 $P1" "h2 $P2" "h1 $P3"; do
+		set -- $pod
+		echo "pod ${2:0:12} on $1:"
+		calls "$1" "$2"
+	done | tee "$WS_TMP/calls.txt"
 fi
