@@ -359,7 +359,7 @@ func (s *Service) attachLocked(ctx context.Context, t target, req api.AttachRequ
 		undo()
 		return api.Attachment{}, err
 	}
-	s.announce(t.path, a)
+	s.announce(t.path, cmp.Or(t.ifname, host.ContainerIfName), a)
 	out := api.Attachment{NetNS: a.NetNS, HostVeth: a.HostVeth, MAC: a.MAC, Addrs: a.Addrs, Container: t.name}
 	e := &entry{Attachment: out, key: t.key, ino: ino, container: t.container, name: req.Name, noResolvConf: req.NoResolvConf, keyed: t.keyed}
 	s.mu.Lock()
@@ -673,7 +673,7 @@ func (s *Service) isolatePort(ctx context.Context, t target, req api.AttachReque
 // whole network: the switch claims it (no echo window for a MAC that was
 // on another peer a moment ago), and a gratuitous ARP from the container
 // teaches every bridge and switch where it is now.
-func (s *Service) announce(path string, a *host.Attachment) {
+func (s *Service) announce(path, ifname string, a *host.Attachment) {
 	if mac, err := frame.ParseMAC(a.MAC); err == nil {
 		if s.cfg.Switch.ClaimMAC(mac) {
 			s.log.Info("MAC moved here from another peer", "mac", a.MAC)
@@ -683,7 +683,7 @@ func (s *Service) announce(path string, a *host.Attachment) {
 	for _, p := range a.Addrs {
 		addrs = append(addrs, p.Addr())
 	}
-	if _, err := host.Announce(path, addrs, announceWait); err != nil {
+	if _, err := host.AnnounceOn(path, ifname, addrs, announceWait); err != nil {
 		s.log.Warn("gratuitous ARP", "netns", path, "err", err)
 	}
 }

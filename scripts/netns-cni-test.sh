@@ -68,6 +68,9 @@ link_ns "$p-h1" "$p-h2" u12 u21 198.18.12.1/24 198.18.12.2/24
 n1=02:00:00:00:0c:01 n2=02:00:00:00:0c:02
 seeds=(--ipalloc-seed "$n1" --ipalloc-seed "$n2")
 export WEAVE_SWITCH_PASSWORD=cni-test-secret
+# The routers serve DNS (on their bridge's addresses): ADD tells the
+# container about it.
+export WS_DNS=1
 start_h1() { router_up "$p-h1" h1 "$WS_TMP/h1.log" --name $n1 --nickname h1 "${seeds[@]}" --peer 198.18.12.2 --cni-pending-dir "$WS_TMP/pending-h1"; }
 start_h2() { router_up "$p-h2" h2 "$WS_TMP/h2.log" --name $n2 --nickname h2 "${seeds[@]}" --peer 198.18.12.1 --cni-pending-dir "$WS_TMP/pending-h2"; }
 pretty "starting two routers"
@@ -124,7 +127,14 @@ if stage a; then
 	pretty "a: cnitool ADD on both hosts"
 	for c in a1 a2 ax; do ns_add "$p-$c"; done
 	ws_check "cnitool add (h1)" cni h1 add "$p-a1"
-	ws_check "cnitool add (h2)" cni h2 add "$p-a2"
+	# h2's bridge gets an address in the default subnet: a2's gateway and
+	# nameserver.
+	ws_check "expose on h2" on h2 expose
+	ws_check "h2's DNS serves on its bridge address" bash -c "$(declare -f on); WS_BIN=$WS_BIN WS_TMP=$WS_TMP; for i in \$(seq 100); do on h2 status --json >/dev/null; curl -s --unix-socket $WS_TMP/h2.sock http://x/v1/dns | jq -e '.serving | length > 0' && exit 0; sleep 0.1; done; exit 1"
+	ws_check "cnitool add (h2) returns the gateway, default route and DNS" bash -c \
+		"CNI_PATH=$CNIBIN NETCONFPATH=$WS_TMP/h2-net.d ip netns exec $p-h2 $CNITOOL add $NET /run/netns/$p-a2 | tee $WS_TMP/a2.result | jq -e '(.ips[0].gateway | length > 0) and (.routes[0].dst == \"0.0.0.0/0\") and (.dns.nameservers[0] == .ips[0].gateway) and (.interfaces[1].sandbox | length > 0) and (.interfaces[1].mtu > 0)'"
+	pretty "a2's result: $(jq -c . "$WS_TMP/a2.result" 2>/dev/null)"
+	ws_check "a2 has the default route through h2's bridge" bash -c "ip -n $p-a2 route show default | grep -q \"via \$(jq -r '.ips[0].gateway' $WS_TMP/a2.result)\""
 	ws_check "cnitool add, second namespace (h1)" cni h1 add "$p-ax"
 	A1=$(addr_in "$p-a1") A2=$(addr_in "$p-a2")
 	pretty "a1 $A1, a2 $A2"
@@ -153,8 +163,9 @@ if stage a; then
 	ns_add "$p-a3"
 	ws_check "cnitool add (h1) a3" cni h1 add "$p-a3"
 	router_down h1
-	ws_check "STATUS fails with code 50 while the router is down" bash -c \
-		"out=\$(CNI_PATH=$CNIBIN NETCONFPATH=$WS_TMP/h1-net.d ip netns exec $p-h1 $CNITOOL status $NET /run/netns/$p-a3 2>&1); echo \"\$out\"; grep -q 'not available' <<<\"\$out\""
+	ws_check "cnitool status fails while the router is down" bash -c "! CNI_PATH=$CNIBIN NETCONFPATH=$WS_TMP/h1-net.d ip netns exec $p-h1 $CNITOOL status $NET /run/netns/$p-a3"
+	ws_check "STATUS answers code 50 (plugin not available)" bash -c \
+		"$(declare -f plugin); p=$p CNIBIN=$CNIBIN CNI_PLUGIN=$CNI_PLUGIN; out=\$(plugin h1 STATUS '' '' '$(conf_of h1)'); echo \"\$out\"; jq -e '.code == 50' <<<\"\$out\""
 	ws_check "DEL while the router is down succeeds" cni h1 del "$p-a3"
 	ws_check "the release is recorded" bash -c "ls $WS_TMP/pending-h1/*.release"
 	start_h1

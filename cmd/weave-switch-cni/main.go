@@ -34,10 +34,10 @@ import (
 	"github.com/containernetworking/cni/pkg/version"
 	"github.com/containernetworking/plugins/pkg/ip"
 	"github.com/containernetworking/plugins/pkg/ns"
-	"github.com/vishvananda/netlink"
 
 	"github.com/weave-switch/weave-switch/api"
 	"github.com/weave-switch/weave-switch/attach"
+	"github.com/weave-switch/weave-switch/host"
 )
 
 // Timeouts of the calls to the router: an ADD may wait for the allocator
@@ -171,11 +171,14 @@ func (cl *call) add() (*current.Result, error) {
 func (cl *call) result(ctx context.Context, st api.Status, a api.Attachment, netns ns.NetNS) (*current.Result, error) {
 	res := &current.Result{CNIVersion: current.ImplementedSpecVersion}
 	hostIf := &current.Interface{Name: a.HostVeth}
-	if l, err := netlink.LinkByName(a.HostVeth); err == nil {
-		hostIf.Mac = l.Attrs().HardwareAddr.String()
+	if l, ok, err := host.Link("", a.HostVeth); err == nil && ok {
+		hostIf.Mac = l.MAC
 	}
 	res.Interfaces = []*current.Interface{hostIf, {Name: cl.args.IfName, Mac: a.MAC, Mtu: st.MTU, Sandbox: cl.args.Netns}}
-	bridgeAddrs := linkAddrs(st.Bridge)
+	var bridgeAddrs []netip.Addr
+	if l, ok, err := host.Link("", st.Bridge); err == nil && ok {
+		bridgeAddrs = l.Addrs
+	}
 	var gw4 net.IP
 	for _, p := range a.Addrs {
 		c := &current.IPConfig{Interface: current.Int(1), Address: net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}}
@@ -193,17 +196,8 @@ func (cl *call) result(ctx context.Context, st api.Status, a api.Attachment, net
 	if gw4 != nil {
 		def := net.IPNet{IP: net.IPv4zero, Mask: net.CIDRMask(0, 32)}
 		res.Routes = append(res.Routes, &types.Route{Dst: def, GW: gw4})
-		err := netns.Do(func(ns.NetNS) error {
-			l, err := netlink.LinkByName(cl.args.IfName)
-			if err != nil {
-				return err
-			}
-			if err := ip.AddDefaultRoute(gw4, l); err != nil && !errors.Is(err, os.ErrExist) {
-				return fmt.Errorf("default route via %s: %w", gw4, err)
-			}
-			return nil
-		})
-		if err != nil {
+		gw, _ := netip.AddrFromSlice(gw4)
+		if err := host.AddDefaultRoute(netns.Path(), cl.args.IfName, gw); err != nil {
 			return nil, types.NewError(types.ErrInternal, "cannot add the default route", err.Error())
 		}
 	}
@@ -227,26 +221,6 @@ func (cl *call) result(ctx context.Context, st api.Status, a api.Attachment, net
 	return res, nil
 }
 
-// linkAddrs lists the addresses of the link named name in this
-// namespace (none if there is no such link).
-func linkAddrs(name string) []netip.Addr {
-	l, err := netlink.LinkByName(name)
-	if err != nil {
-		return nil
-	}
-	list, err := netlink.AddrList(l, netlink.FAMILY_ALL)
-	if err != nil {
-		return nil
-	}
-	var out []netip.Addr
-	for _, ad := range list {
-		if a, ok := netip.AddrFromSlice(ad.IP); ok && !ad.IP.IsLinkLocalUnicast() {
-			out = append(out, a.Unmap())
-		}
-	}
-	return out
-}
-
 func cmdDel(args *skel.CmdArgs) error {
 	cl, err := begin("DEL", args)
 	if err != nil {
@@ -266,12 +240,7 @@ func (cl *call) del() (released []netip.Addr, pending bool, err error) {
 	}
 	if cl.args.Netns != "" {
 		if netns, err := ns.GetNS(cl.args.Netns); err == nil {
-			derr := netns.Do(func(ns.NetNS) error {
-				if err := ip.DelLinkByName(cl.args.IfName); err != nil && !errors.Is(err, ip.ErrLinkNotFound) {
-					return err
-				}
-				return nil
-			})
+			derr := host.DeleteLinkIn(netns.Path(), cl.args.IfName)
 			netns.Close()
 			if derr != nil {
 				return nil, false, types.NewError(types.ErrInternal, "cannot delete the interface", derr.Error())
@@ -388,14 +357,16 @@ func (cl *call) check() error {
 		return types.NewError(types.ErrInvalidNetNS, "cannot open the network namespace", err.Error())
 	}
 	defer netns.Close()
+	l, ok, err := host.Link(netns.Path(), cl.args.IfName)
+	switch {
+	case err != nil:
+		return types.NewError(types.ErrInternal, "cannot look at the interface", err.Error())
+	case !ok:
+		return types.NewError(types.ErrInternal, "interface missing", cl.args.IfName)
+	case !l.Up:
+		return types.NewError(types.ErrInternal, "interface down", cl.args.IfName)
+	}
 	return netns.Do(func(ns.NetNS) error {
-		l, err := netlink.LinkByName(cl.args.IfName)
-		if err != nil {
-			return types.NewError(types.ErrInternal, "interface missing", err.Error())
-		}
-		if l.Attrs().OperState == netlink.OperDown || l.Attrs().Flags&net.FlagUp == 0 {
-			return types.NewError(types.ErrInternal, "interface down", cl.args.IfName)
-		}
 		if err := ip.ValidateExpectedInterfaceIPs(cl.args.IfName, ips); err != nil {
 			return types.NewError(types.ErrInternal, "interface addresses differ", err.Error())
 		}
