@@ -48,6 +48,11 @@ func parseConf(b []byte) (*netConf, error) {
 	if c.Name == "" {
 		return nil, errors.New("network configuration has no name")
 	}
+	if strings.Trim(c.Name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != "" {
+		// The name begins every key of the network's attachments: a
+		// colon would let one network's GC reach another's.
+		return nil, fmt.Errorf("network name %q: want letters, digits, '_', '.' and '-'", c.Name)
+	}
 	if c.Subnet != "" && !strings.HasPrefix(c.Subnet, "app:") && !strings.HasPrefix(c.Subnet, "net:") {
 		return nil, fmt.Errorf("subnet %q: want app:NAME, net:CIDR or net:default", c.Subnet)
 	}
