@@ -44,6 +44,11 @@ stage() { [[ " $STAGES " == *" $1 "* ]]; }
 EXTRA_PIDS=()
 cni_finish() {
 	local rc=$? pid
+	set +e # clean up everything, whatever fails
+	# Pods left by a failure: their shims and namespaces go with them.
+	if declare -f cri >/dev/null; then
+		for h in h1 h2; do [ -S "/run/$p-containerd/$h/containerd.sock" ] && cri "$h" rmp -fa >/dev/null 2>&1; done
+	fi
 	for pid in "${EXTRA_PIDS[@]}"; do
 		kill -TERM "$pid" 2>/dev/null || true
 	done
