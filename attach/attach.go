@@ -90,10 +90,12 @@ type Config struct {
 	SweepInterval time.Duration
 	// Names, if set, registers attached containers' names (see dns.go).
 	Names Names
-	// PendingDir, if set, holds the releases a container runtime's
-	// plugin could not ask for while the router was down: Start carries
-	// them out (see keyed.go).
-	PendingDir string
+	// StateDir, if set, is the directory shared with the CNI plugin:
+	// the releases it could not ask for while the router was down, which
+	// Start carries out, and the records of the attachments made under a
+	// runtime's key, which outlive the router and which Start restores
+	// (see keyed.go).
+	StateDir string
 	Logger     *slog.Logger
 }
 
@@ -180,17 +182,18 @@ func New(cfg Config) *Service {
 	return s
 }
 
-// Start runs the sweep: every SweepInterval, attachments whose namespace
-// is gone are released (see Sweep).
+// Start carries out the pending releases and restores the attachments
+// recorded in StateDir (if set), then runs the sweep: every
+// SweepInterval, attachments whose namespace is gone are released (see
+// Sweep).
 func (s *Service) Start() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
+	if s.cfg.StateDir != "" {
+		s.startState(ctx)
+	}
 	s.done.Add(1)
 	go s.routineSweep(ctx)
-	if s.cfg.PendingDir != "" {
-		s.done.Add(1)
-		go s.routinePending(ctx)
-	}
 	return nil
 }
 
@@ -211,7 +214,8 @@ func (s *Service) routineSweep(ctx context.Context) {
 }
 
 // Close stops the sweep and detaches every namespace attached through
-// the Service. It is idempotent.
+// the Service, but for those attached under a runtime's key when there is
+// a StateDir: they stay for the next run. It is idempotent.
 func (s *Service) Close() error {
 	var err error
 	s.once.Do(func() {
@@ -234,7 +238,8 @@ func (s *Service) detachAll() error {
 	s.mu.Unlock()
 	var errs []error
 	for _, e := range all {
-		if e.Stopped {
+		if e.Stopped || e.keyed && s.cfg.StateDir != "" {
+			// A runtime's attachment stays for the next run (keyed.go).
 			continue
 		}
 		unlock := s.lockNS(e.key)
@@ -379,6 +384,9 @@ func (s *Service) attachLocked(ctx context.Context, t target, req api.AttachRequ
 	}
 	s.attachments[t.key] = e
 	s.mu.Unlock()
+	if t.keyed {
+		s.saveKeyed(e)
+	}
 	if prev != nil && !prev.Stopped && prev.HostVeth != "" && prev.HostVeth != a.HostVeth {
 		// The container's earlier namespace ended unnoticed: its port's
 		// rules go (its MAC lives on in the new one).

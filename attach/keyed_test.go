@@ -12,7 +12,7 @@ import (
 )
 
 func newKeyedTest(addrs *memAddrs, pending string) *Service {
-	return New(Config{Bridge: "ws-no-such-br", MTU: 1400, Addresses: addrs, Ports: nopPorts{}, Switch: nopSwitch{}, PendingDir: pending})
+	return New(Config{Bridge: "ws-no-such-br", MTU: 1400, Addresses: addrs, Ports: nopPorts{}, Switch: nopSwitch{}, StateDir: pending})
 }
 
 // A detach by key releases the key's addresses even when the router
@@ -138,6 +138,53 @@ func FuzzParsePending(f *testing.F) {
 		}
 		if PendingName(key) == "" || filepath.Base(PendingName(key)) != PendingName(key) {
 			t.Fatalf("PendingName(%q) = %q", key, PendingName(key))
+		}
+	})
+}
+
+// Records whose veth is gone, and records that do not parse, are
+// removed at restore; the addresses stay for the runtime's DEL or GC.
+func TestRestoreKeyedGoneAndBad(t *testing.T) {
+	dir := t.TempDir()
+	addrs := newMemAddrs()
+	const key = "cni:pods:gone:eth0"
+	if _, _, err := addrs.Assign(context.Background(), key, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	good := filepath.Join(dir, recordName(key))
+	rec := `{"key":"` + key + `","host_veth":"vwsffffffffff","mac":"02:00:00:00:00:01","addrs":["10.40.0.1/24"]}`
+	if err := os.WriteFile(good, []byte(rec), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(dir, "00.attachment")
+	if err := os.WriteFile(bad, []byte(`{"key":"docker:x","host_veth":"eth0"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := newKeyedTest(addrs, dir)
+	restored, gone, err := s.RestoreKeyed(context.Background(), dir)
+	if err != nil || len(restored) != 0 || !slices.Equal(gone, []string{key}) {
+		t.Fatalf("RestoreKeyed = %v, %v, %v", restored, gone, err)
+	}
+	for _, f := range []string{good, bad} {
+		if _, err := os.Stat(f); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s left behind: %v", f, err)
+		}
+	}
+	if !addrs.has(key) {
+		t.Fatal("restore released the addresses of a record whose veth is gone")
+	}
+}
+
+func FuzzParseRecord(f *testing.F) {
+	f.Add([]byte(`{"key":"cni:pods:a:eth0","host_veth":"vws12ab","mac":"02:00:00:00:00:01","addrs":["10.40.0.1/24"]}`))
+	f.Add([]byte(`{"key":"cni:x","host_veth":"vws/../x","mac":"ff:ff:ff:ff:ff:ff"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := ParseRecord(b)
+		if err != nil {
+			return
+		}
+		if api.CheckKey(r.Key) != nil || filepath.Base(r.HostVeth) != r.HostVeth || len(r.HostVeth) > 15 {
+			t.Fatalf("ParseRecord(%q) accepted %+v", b, r)
 		}
 	})
 }

@@ -29,9 +29,9 @@ import (
 // DefaultPort is the TCP control port and the UDP sleeve port.
 const DefaultPort = 6783
 
-// DefaultCNIPendingDir is where the CNI plugin records releases for the
-// router by default.
-const DefaultCNIPendingDir = "/var/lib/cni/weave-switch"
+// DefaultCNIStateDir is the directory the router shares with the CNI
+// plugin by default.
+const DefaultCNIStateDir = "/var/lib/cni/weave-switch"
 
 // DefaultProxySocket is where the Docker API proxy listens by default.
 const DefaultProxySocket = proxy.DefaultSocket
@@ -157,10 +157,12 @@ type Config struct {
 	// served. If empty, DefaultPluginSockets: the socket dockerd finds by
 	// name, and one for the managed plugin to forward to.
 	PluginSockets []string
-	// CNIPendingDir is where the CNI plugin records the releases it could
-	// not ask for while the router was down; the router carries them out
-	// when it starts. Empty: none are looked for.
-	CNIPendingDir string
+	// CNIStateDir is the directory the router shares with the CNI
+	// plugin: the releases the plugin recorded while the router was down,
+	// carried out when the router starts, and the records of the CNI
+	// attachments, which outlive the router and are restored when it
+	// starts. Empty: none.
+	CNIStateDir string
 	// Logger; if nil, slog.Default().
 	Logger *slog.Logger
 }

@@ -76,8 +76,8 @@ export WEAVE_SWITCH_PASSWORD=cni-test-secret
 # The routers serve DNS (on their bridge's addresses): ADD tells the
 # container about it.
 export WS_DNS=1
-start_h1() { router_up "$p-h1" h1 "$WS_TMP/h1.log" --name $n1 --nickname h1 "${seeds[@]}" --peer 198.18.12.2 --cni-pending-dir "$WS_TMP/pending-h1"; }
-start_h2() { router_up "$p-h2" h2 "$WS_TMP/h2.log" --name $n2 --nickname h2 "${seeds[@]}" --peer 198.18.12.1 --cni-pending-dir "$WS_TMP/pending-h2"; }
+start_h1() { router_up "$p-h1" h1 "$WS_TMP/h1.log" --name $n1 --nickname h1 "${seeds[@]}" --peer 198.18.12.2 --cni-state-dir "$WS_TMP/state-h1"; }
+start_h2() { router_up "$p-h2" h2 "$WS_TMP/h2.log" --name $n2 --nickname h2 "${seeds[@]}" --peer 198.18.12.1 --cni-state-dir "$WS_TMP/state-h2"; }
 pretty "starting two routers"
 start_h1
 start_h2
@@ -100,7 +100,7 @@ for h in h1 h2; do
     {
       "type": "weave-switch-cni",
       "api": "$WS_TMP/$h.sock",
-      "pendingDir": "$WS_TMP/pending-$h",
+      "stateDir": "$WS_TMP/state-$h",
       "logFile": "$WS_TMP/cni-$h.calls"
     }
   ]
@@ -164,21 +164,30 @@ if stage a; then
 	ws_check "cnitool del of a namespace that is gone (h2)" cni h2 del "$p-a2"
 	ws_check "both routers hold no cni allocation" test "$(allocs h1)/$(allocs h2)" = 0/0
 
-	pretty "a: router down: STATUS fails, DEL is recorded and carried out at the router's start"
-	ns_add "$p-a3"
+	pretty "a: router down: STATUS fails, DEL is recorded and carried out at the router's start; attachments outlive the router"
+	for c in a3 a4 a5; do ns_add "$p-$c"; done
 	ws_check "cnitool add (h1) a3" cni h1 add "$p-a3"
+	ws_check "cnitool add (h1) a4" cni h1 add "$p-a4"
+	ws_check "cnitool add (h2) a5" cni h2 add "$p-a5"
+	A5=$(addr_in "$p-a5")
 	router_down h1
 	ws_check "cnitool status fails while the router is down" bash -c "! CNI_PATH=$CNIBIN NETCONFPATH=$WS_TMP/h1-net.d ip netns exec $p-h1 $CNITOOL status $NET /run/netns/$p-a3"
 	ws_check "STATUS answers code 50 (plugin not available)" bash -c \
 		"$(declare -f plugin); p=$p CNIBIN=$CNIBIN CNI_PLUGIN=$CNI_PLUGIN; out=\$(plugin h1 STATUS '' '' '$(conf_of h1)'); echo \"\$out\"; jq -e '.code == 50' <<<\"\$out\""
 	ws_check "DEL while the router is down succeeds" cni h1 del "$p-a3"
-	ws_check "the release is recorded" bash -c "ls $WS_TMP/pending-h1/*.release"
+	ws_check "the release is recorded" bash -c "ls $WS_TMP/state-h1/*.release"
 	start_h1
 	wait_links h1 1
-	for _ in $(seq 50); do [ "$(allocs h1)" = 0 ] && break; sleep 0.1; done
-	ws_check "the router carried out the release at start" test "$(allocs h1)" = 0
-	ws_check "and removed the record" bash -c "! ls $WS_TMP/pending-h1/*.release"
+	A3_ID=$(cid_of "/run/netns/$p-a3")
+	ws_check "the router carried out the release at start (a4's address stays)" bash -c \
+		"$(declare -f on alloc_keys); WS_BIN=$WS_BIN WS_TMP=$WS_TMP NET=$NET; keys=\$(alloc_keys h1); echo \"\$keys\"; ! grep -q $A3_ID <<<\"\$keys\" && grep -q . <<<\"\$keys\""
+	ws_check "and removed the record" bash -c "! ls $WS_TMP/state-h1/*.release"
 	ws_check "the router logged it" grep -q "pending releases carried out" "$WS_TMP/h1.log"
+	ws_check "the restarted router restored a4's attachment" grep -q "attachments restored.*restored=.*cni:$NET:" "$WS_TMP/h1.log"
+	ws_check "a4 (h1) reaches a5 (h2) after h1's router restarted" ip netns exec "$p-a4" ping -c 2 -i 0.2 -W 5 "$A5"
+	ws_check "cnitool check a4 after the restart" cni h1 check "$p-a4"
+	ws_check "cnitool del a4, a5" bash -c "$(declare -f cni); p=$p CNIBIN=$CNIBIN WS_TMP=$WS_TMP CNITOOL=$CNITOOL NET=$NET; cni h1 del $p-a4 && cni h2 del $p-a5"
+	ws_check "no attachment record left" bash -c "! ls $WS_TMP/state-h1/*.attachment $WS_TMP/state-h2/*.attachment"
 	ws_check "cnitool gc (no valid list) releases nothing more" cni h1 gc "$p-a3"
 fi
 
@@ -331,7 +340,7 @@ T
 	PID_h1=
 	ws_check "stopp/rmp of pod-h1b while h1's router is dead (crashed DEL)" bash -c "$(declare -f cri); p=$p CRICTL=$CRICTL; cri h1 stopp $P3 && cri h1 rmp $P3"
 	# The record of the release is lost too (a node that lost /var/lib).
-	rm -f "$WS_TMP"/pending-h1/*.release
+	rm -f "$WS_TMP"/state-h1/*.release
 	start_h1
 	wait_links h1 1
 	ws_check "after the restart the dead pod's address leaked" test "$(allocs h1)" = 2

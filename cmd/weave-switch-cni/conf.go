@@ -14,9 +14,9 @@ import (
 	"github.com/weave-switch/weave-switch/host"
 )
 
-// DefaultPendingDir is where DEL records the releases it could not ask
-// the router for; the router's --cni-pending-dir has the same default.
-const DefaultPendingDir = "/var/lib/cni/weave-switch"
+// DefaultStateDir is where DEL records the releases it could not ask
+// the router for; the router's --cni-state-dir has the same default.
+const DefaultStateDir = "/var/lib/cni/weave-switch"
 
 // EnvAPI names the router's API socket when the configuration does not.
 const EnvAPI = "WEAVE_SWITCH_API"
@@ -30,9 +30,9 @@ type netConf struct {
 	// Subnet is the network's subnet, as attach takes it: "app:NAME",
 	// "net:CIDR" or "net:default" (the default, also when empty).
 	Subnet string `json:"subnet,omitempty"`
-	// PendingDir is where DEL records releases while the router is down
-	// (DefaultPendingDir when empty).
-	PendingDir string `json:"pendingDir,omitempty"`
+	// StateDir is where DEL records releases while the router is down
+	// (DefaultStateDir when empty).
+	StateDir string `json:"stateDir,omitempty"`
 	// LogFile, if set, gets a line per call; else the lines go to
 	// stderr.
 	LogFile string `json:"logFile,omitempty"`
@@ -56,7 +56,7 @@ func parseConf(b []byte) (*netConf, error) {
 	if c.Subnet != "" && !strings.HasPrefix(c.Subnet, "app:") && !strings.HasPrefix(c.Subnet, "net:") {
 		return nil, fmt.Errorf("subnet %q: want app:NAME, net:CIDR or net:default", c.Subnet)
 	}
-	for _, p := range []struct{ key, v string }{{"api", c.API}, {"pendingDir", c.PendingDir}, {"logFile", c.LogFile}} {
+	for _, p := range []struct{ key, v string }{{"api", c.API}, {"stateDir", c.StateDir}, {"logFile", c.LogFile}} {
 		if p.v != "" && !filepath.IsAbs(p.v) {
 			return nil, fmt.Errorf("%s %q: want an absolute path", p.key, p.v)
 		}
@@ -75,12 +75,12 @@ func (c *netConf) socket() string {
 	return api.DefaultSocket
 }
 
-// pendingDir is where c's pending releases go.
-func (c *netConf) pendingDir() string {
-	if c.PendingDir != "" {
-		return c.PendingDir
+// stateDir is where c's pending releases go.
+func (c *netConf) stateDir() string {
+	if c.StateDir != "" {
+		return c.StateDir
 	}
-	return DefaultPendingDir
+	return DefaultStateDir
 }
 
 // keyPrefix starts the keys of every attachment of c's network.

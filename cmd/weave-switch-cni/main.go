@@ -264,7 +264,7 @@ func (cl *call) del() (released []netip.Addr, pending bool, err error) {
 
 // recordPending writes the release of key into the pending directory.
 func (cl *call) recordPending(key string) error {
-	dir := cl.conf.pendingDir()
+	dir := cl.conf.stateDir()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
@@ -279,7 +279,7 @@ func (cl *call) recordPending(key string) error {
 // flushPending asks the router for the releases recorded while it was
 // down, and removes the files of those it carried out.
 func (cl *call) flushPending(ctx context.Context) {
-	dir := cl.conf.pendingDir()
+	dir := cl.conf.stateDir()
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return
