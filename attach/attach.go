@@ -96,7 +96,7 @@ type Config struct {
 	// runtime's key, which outlive the router and which Start restores
 	// (see keyed.go).
 	StateDir string
-	Logger     *slog.Logger
+	Logger   *slog.Logger
 }
 
 // entry is one attachment: of a namespace (keyed by its path), or of a

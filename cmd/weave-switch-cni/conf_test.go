@@ -10,7 +10,7 @@ import (
 func TestParseConf(t *testing.T) {
 	for in, ok := range map[string]bool{
 		`{"cniVersion":"1.1.0","name":"pods","type":"weave-switch-cni"}`:                                         true,
-		`{"cniVersion":"1.1.0","name":"pods","subnet":"app:web","api":"/run/ws.sock","stateDir":"/var/x"}`:     true,
+		`{"cniVersion":"1.1.0","name":"pods","subnet":"app:web","api":"/run/ws.sock","stateDir":"/var/x"}`:       true,
 		`{"cniVersion":"1.1.0","name":"pods","subnet":"net:10.40.0.0/24","logFile":"/var/log/ws-cni.log"}`:       true,
 		`{"cniVersion":"1.1.0","name":"pods","cni.dev/valid-attachments":[{"containerID":"a","ifname":"eth0"}]}`: true,
 		`{"cniVersion":"1.1.0","type":"weave-switch-cni"}`:                                                       false,
