@@ -10,7 +10,7 @@ FUZZTIME ?= 20s
 
 PLUGIN_DIR := build/docker-plugin
 
-.PHONY: all build install cni-test docker-plugin deps test unit race fuzz netns-test netns-lifecycle-test netns-web-test deploy-check deb-test qemu-test demo bench lint vet clean dist deb docs dns-test
+.PHONY: all build install cni-test docker-plugin deps test unit race fuzz netns-test netns-lifecycle-test netns-web-test deploy-check docker-test deb-test qemu-test demo demo-docker bench lint vet clean dist deb docs dns-test
 
 all: build
 
@@ -65,6 +65,7 @@ netns-test: build
 	scripts/netns-lifecycle-test.sh
 	scripts/netns-web-test.sh
 	scripts/netns-dns-test.sh
+	scripts/netns-docker-test.sh
 	scripts/deps.sh cni
 	scripts/netns-cni-test.sh
 	$(MAKE) deb-test
@@ -104,6 +105,12 @@ deploy-check:
 deb-test: deb
 	scripts/deb-test.sh
 
+# Docker on two hosts: each a network and a mount namespace with its own
+# dockerd and router; the managed plugin from docker-plugin
+# (scripts/netns-docker-test.sh).
+docker-test: deps build docker-plugin
+	scripts/netns-docker-test.sh
+
 # The OVS datapath tests in a qemu VM booting Debian's cloud kernel (this
 # machine's kernel has no openvswitch module): scripts/qemu-ovs-test.sh.
 qemu-test:
@@ -111,6 +118,11 @@ qemu-test:
 
 demo: deps build
 	scripts/demo.sh
+
+# The demo with Docker: two hosts, dockerd and a router on each, containers
+# started with docker run (scripts/demo-docker.sh, or demo.sh --docker).
+demo-docker: deps build
+	scripts/demo-docker.sh
 
 # Writes bench/results/latest.json and latest.svg, its bar chart.
 bench: build

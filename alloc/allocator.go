@@ -447,6 +447,9 @@ func (a *Allocator) Claim(key string, ad netip.Addr) error {
 		}
 		return nil
 	}
+	if k, ok := a.claims[v]; ok && k != key {
+		return fmt.Errorf("%w: %s is claimed by %s", ErrInUse, ad, k)
+	}
 	if a.st == nil || a.fresh {
 		a.claims[v] = key
 		return ErrNoRing
@@ -464,6 +467,20 @@ func (a *Allocator) Claim(key string, ad netip.Addr) error {
 	a.claims[v] = key
 	a.want(netip.PrefixFrom(ad, 32))
 	return ErrPending
+}
+
+// Holder is the key ad is allocated to, or claimed by while its space
+// is another peer's.
+func (a *Allocator) Holder(ad netip.Addr) (string, bool) {
+	if !ad.Is4() {
+		return "", false
+	}
+	v := addrToU32(ad)
+	if k, ok := a.addrs[v]; ok {
+		return k, true
+	}
+	k, ok := a.claims[v]
+	return k, ok
 }
 
 // Release frees every address of key (and drops its pending claims). It

@@ -141,6 +141,14 @@ func TestSpaceRequestAndClaim(t *testing.T) {
 	if err := b.Claim("z", want); !errors.Is(err, ErrPending) {
 		t.Fatalf("claim in another peer's range: %v", err)
 	}
+	// While the claim waits, the address is z's: another key cannot
+	// claim it, and Holder names z.
+	if err := b.Claim("w", want); !errors.Is(err, ErrInUse) {
+		t.Fatalf("second claim of a pending address: %v, want ErrInUse", err)
+	}
+	if k, ok := b.Holder(want); !ok || k != "z" {
+		t.Fatalf("Holder(%s) = %q %v, want z", want, k, ok)
+	}
 	exchange(t, a, b)
 	if got := b.Lookup("z"); len(got) != 1 || got[0] != want {
 		t.Fatalf("claim not granted: %v", got)

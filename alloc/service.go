@@ -187,6 +187,14 @@ func (s *Service) Release(key string) []netip.Addr {
 	return out
 }
 
+// Holder is the key ad is allocated to, or claimed by while its space
+// is another peer's.
+func (s *Service) Holder(ad netip.Addr) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.a.Holder(ad)
+}
+
 // Lookup returns key's addresses.
 func (s *Service) Lookup(key string) []netip.Addr {
 	s.mu.Lock()

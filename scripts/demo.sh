@@ -10,9 +10,15 @@
 #        +------ LAN bridge (underlay) -+           198.18.0.0/24
 #
 # Usage: scripts/demo.sh [--keep]   (--keep: leave it running until Ctrl-C)
+#        scripts/demo.sh --docker [--keep]: the same with Docker on two hosts
+#        (scripts/demo-docker.sh)
 # Needs root; installs what it needs; removes everything it made on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = --docker ]; then
+	shift
+	exec scripts/demo-docker.sh "$@"
+fi
 [ "$(id -u)" -eq 0 ] || { echo "demo: run as root (it creates namespaces, bridges and TAPs)" >&2; exit 1; }
 scripts/deps.sh
 if [ ! -x bin/weave-switch ] || [ -n "$(find cmd daemon router switch transport host api frame -newer bin/weave-switch -name '*.go' 2>/dev/null | head -1)" ]; then

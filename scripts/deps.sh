@@ -34,6 +34,19 @@ want nft nftables
 want make make
 want curl curl
 want wg wireguard-tools # the stock-WireGuard interop test
+want dockerd docker.io  # the Docker suite and demo: dockerd, containerd, runc, the CLI
+want nsenter util-linux
+# The Docker suite's image is a busybox rootfs made on the spot: it needs
+# a statically linked busybox (Debian's "busybox" package is dynamic).
+static_busybox() {
+	local bb out
+	bb=$(command -v busybox) || return 1
+	out=$(LC_ALL=C ldd "$bb" 2>&1 || true) # ldd fails on a static binary
+	grep -qE 'not a dynamic executable|statically linked' <<<"$out"
+}
+if ! static_busybox; then
+	need+=(busybox-static)
+fi
 want socat socat       # the lifecycle test listens on a fake NOTIFY_SOCKET
 want dpkg-deb dpkg     # make deb and the package test
 want chromium chromium # the status page test (headless)

@@ -173,6 +173,10 @@ func (s *Service) Assign(ctx context.Context, key string, cidrs []netip.Prefix, 
 	return out, undo, nil
 }
 
+// Holder is the key ad is allocated to, or claimed by while the peer
+// owning its space has not granted it yet.
+func (s *Service) Holder(ad netip.Addr) (string, bool) { return s.svc.Holder(ad) }
+
 // Release frees key's addresses.
 func (s *Service) Release(key string) []netip.Addr {
 	freed := s.svc.Release(key)

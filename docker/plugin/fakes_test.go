@@ -38,6 +38,13 @@ func (f *fakeAddrs) ownerLocked(a netip.Addr) string {
 	return ""
 }
 
+func (f *fakeAddrs) Holder(a netip.Addr) (string, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	k := f.ownerLocked(a)
+	return k, k != ""
+}
+
 func (f *fakeAddrs) Assign(_ context.Context, key string, cidrs []netip.Prefix, specs []string) ([]netip.Prefix, func(), error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

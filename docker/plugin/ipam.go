@@ -108,7 +108,13 @@ func (s *Service) requestPool(_ context.Context, req requestPoolRequest) (reques
 	if spec != "net:default" && sub.Overlaps(def) {
 		return requestPoolResponse{}, fmt.Errorf("%s overlaps the default subnet %s: give the default subnet itself, or a subnet outside it", sub, def)
 	}
+	auto := req.Pool == "" && len(req.Options) == 0
 	for id, n := range s.snapshot().Networks {
+		if auto && n.Subnet == sub {
+			// Docker asks again and again for a pool that does not
+			// overlap one it has: say at once which subnet to give.
+			return requestPoolResponse{}, fmt.Errorf("the default subnet %s is the subnet of docker network %.12s already: give this network a subnet of its own (--subnet CIDR or --ipam-opt app=NAME)", sub, id)
+		}
 		if n.Subnet != sub && n.Subnet.Overlaps(sub) {
 			return requestPoolResponse{}, fmt.Errorf("%s overlaps the subnet %s of network %.12s", sub, n.Subnet, id)
 		}
@@ -203,14 +209,10 @@ func (s *Service) releaseAddress(ctx context.Context, req releaseAddressRequest)
 	return empty{}, nil
 }
 
-// ownerOf is the allocator key holding ad.
+// ownerOf is the allocator key holding ad, or claiming it while the
+// peer that owns its space has not granted it yet.
 func (s *Service) ownerOf(ad netip.Addr) (string, bool) {
-	for _, a := range s.cfg.Addresses.Status().Allocations {
-		if slices.Contains(a.Addrs, ad) {
-			return a.Key, true
-		}
-	}
-	return "", false
+	return s.cfg.Addresses.Holder(ad)
 }
 
 // ensureGateway is this host's address in sub: the address exposed

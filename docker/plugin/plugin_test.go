@@ -209,6 +209,16 @@ func TestRequestPool(t *testing.T) {
 		}
 		r.must("IpamDriver.RequestPool", requestPoolRequest{Pool: "10.40.0.0/16"}, nil)
 	})
+	t.Run("a second network asking for no subnet while one has the default subnet", func(t *testing.T) {
+		r := newRig(t, "")
+		r.createNetwork(netID, requestPoolRequest{Pool: "10.32.0.0/13"})
+		if e := r.call("IpamDriver.RequestPool", requestPoolRequest{}, nil); !strings.Contains(e, "give this network a subnet of its own") {
+			t.Fatalf("error %q, want the advice to give a subnet (Docker asks again for ever otherwise)", e)
+		}
+		// The network's own pool, asked again with its subnet (as
+		// dockerd does when it restores it), is still answered.
+		r.must("IpamDriver.RequestPool", requestPoolRequest{Pool: "10.32.0.0/13"}, nil)
+	})
 }
 
 // TestPreferredAddress: an address the proxy reserved under the

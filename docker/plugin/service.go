@@ -29,6 +29,9 @@ type Addresses interface {
 	// Status lists the range, the default subnet and every key's
 	// addresses.
 	Status() *api.IPAMStatus
+	// Holder is the key an address is allocated to, or claimed by
+	// while the peer owning its space has not granted it yet.
+	Holder(ad netip.Addr) (key string, ok bool)
 }
 
 // Host exposes and hides the host's addresses on the bridge: a docker
