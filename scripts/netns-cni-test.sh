@@ -328,8 +328,6 @@ T
 	ws_check "create/start: containers run in both pods" bash -c "$(declare -f cri); p=$p CRICTL=$CRICTL; cri h1 ps -q | grep -q . && cri h2 ps -q | grep -q ."
 	ws_check "the pod on h1 reaches the pod on h2 (ping, HTTP via crictl exec)" bash -c \
 		"$(declare -f cri); p=$p CRICTL=$CRICTL; for i in \$(seq 50); do cri h1 exec $C1 ping -c 1 -W 2 $IP2 && break; sleep 0.2; done; cri h1 exec $C1 wget -q -O - http://$IP2:8080/index.html | grep -q hello-from-cri"
-	ws_check "stopp/rmp on h2 (CNI DEL)" bash -c "$(declare -f cri); p=$p CRICTL=$CRICTL; cri h2 stopp $P2 && cri h2 rmp $P2"
-	ws_check "rmp released the pod's address on h2" test "$(allocs h2)" = 0
 
 	pretty "c: a DEL lost while the router was down is repaired by GC"
 	podjson pod-h1b
@@ -344,11 +342,15 @@ T
 	start_h1
 	wait_links h1 1
 	ws_check "after the restart the dead pod's address leaked" test "$(allocs h1)" = 2
+	ws_check "pod-h1 still reaches pod-h2 after its router crashed and restarted" bash -c \
+		"$(declare -f cri); p=$p CRICTL=$CRICTL WS_TMP=$WS_TMP; for i in \$(seq 50); do cri h1 exec $C1 ping -c 1 -W 2 $IP2 && break; sleep 0.2; done; cri h1 exec $C1 wget -q -O - http://$IP2:8080/index.html | grep -q hello-from-cri"
 	valid=$(cri h1 pods -q --no-trunc | jq -R '{containerID: ., ifname: "eth0"}' | jq -sc .)
 	gc_in=$(jq -c '.plugins[0] + {cniVersion: "1.1.0", name: .name}' "$WS_TMP/h1-net.d/10-$NET.conflist" | jq -c --argjson v "$valid" '. + {"cni.dev/valid-attachments": $v}')
 	ws_check "GC with the runtime's pods as the valid list" plugin h1 GC "" "" "$gc_in"
 	ws_check "GC released the lost pod's address, kept the live one's" bash -c \
 		"$(declare -f on alloc_keys); WS_BIN=$WS_BIN WS_TMP=$WS_TMP NET=$NET; test \"\$(alloc_keys h1)\" = cni:$NET:$P1:eth0"
+	ws_check "stopp/rmp on h2 (CNI DEL)" bash -c "$(declare -f cri); p=$p CRICTL=$CRICTL; cri h2 stopp $P2 && cri h2 rmp $P2"
+	ws_check "rmp released the pod's address on h2" test "$(allocs h2)" = 0
 	ws_check "stopp/rmp on h1" bash -c "$(declare -f cri); p=$p CRICTL=$CRICTL; cri h1 stopp $P1 && cri h1 rmp $P1"
 	ws_check "rmp released the pod's address on h1" test "$(allocs h1)" = 0
 
