@@ -29,6 +29,10 @@ import (
 // DefaultPort is the TCP control port and the UDP sleeve port.
 const DefaultPort = 6783
 
+// DefaultCNIStateDir is the directory the router shares with the CNI
+// plugin by default.
+const DefaultCNIStateDir = "/var/lib/cni/weave-switch"
+
 // DefaultProxySocket is where the Docker API proxy listens by default.
 const DefaultProxySocket = proxy.DefaultSocket
 
@@ -162,6 +166,12 @@ type Config struct {
 	// defaults to Nickname: the routers of a cluster are nicknamed after
 	// their nodes, which is how a deleted node's router is found.
 	KubeNodeName string
+	// CNIStateDir is the directory the router shares with the CNI
+	// plugin: the releases the plugin recorded while the router was down,
+	// carried out when the router starts, and the records of the CNI
+	// attachments, which outlive the router and are restored when it
+	// starts. Empty: none.
+	CNIStateDir string
 	// Logger; if nil, slog.Default().
 	Logger *slog.Logger
 }
