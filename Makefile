@@ -2,6 +2,7 @@
 # seeds, root-only Go tests and the network-namespace end-to-end test.
 GO      ?= go
 BIN     := bin/weave-switch
+CNI_PLUGIN := bin/weave-switch-cni
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/weave-switch/weave-switch/daemon.Version=$(VERSION)
 PKGS    := ./...
@@ -9,12 +10,21 @@ FUZZTIME ?= 20s
 
 PLUGIN_DIR := build/docker-plugin
 
-.PHONY: all build docker-plugin deps test unit race fuzz netns-test netns-lifecycle-test netns-web-test deploy-check docker-test deb-test qemu-test demo demo-docker bench lint vet clean dist deb docs dns-test
+.PHONY: all build docker-plugin deps test unit race fuzz netns-test netns-lifecycle-test netns-web-test deploy-check docker-test deb-test qemu-test demo demo-docker bench lint vet clean dist deb docs dns-test image image-test install cni-test
 
 all: build
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/weave-switch
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(CNI_PLUGIN) ./cmd/weave-switch-cni
+
+# The router into $(PREFIX)/bin and the CNI plugin into $(CNI_BIN_DIR),
+# where container runtimes look for CNI plugins.
+PREFIX      ?= /usr/local
+CNI_BIN_DIR ?= /opt/cni/bin
+install: build
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/weave-switch
+	install -D -m 0755 $(CNI_PLUGIN) $(DESTDIR)$(CNI_BIN_DIR)/weave-switch-cni
 
 # The managed (v2) Docker plugin's directory, for
 # `docker plugin create weave-switch/net:VERSION build/docker-plugin`:
@@ -27,6 +37,21 @@ docker-plugin:
 
 deps:
 	scripts/deps.sh
+
+# The node image (deploy/image/Dockerfile: FROM scratch, static
+# binaries, no registry) as a `docker save` tarball, tagged
+# weave-switch/node:$(VERSION) and :latest. Without DOCKER_HOST, the
+# script runs a private dockerd in a network namespace of its own for the
+# build and stops it by PID.
+IMAGE ?= $(DIST)/weave-switch-image.tar
+image:
+	IMAGE_VERSION=$(VERSION) scripts/image.sh $(IMAGE)
+
+# Loads the tarball into a fresh dockerd and runs the image: --version,
+# kube-install, and the router with the host's network answering the
+# DaemonSet's probes.
+image-test: image
+	scripts/image-test.sh $(IMAGE)
 
 # The whole suite. Go tests that need root run because CI is root.
 test: deps build lint unit race netns-test qemu-test
@@ -56,7 +81,16 @@ netns-test: build
 	scripts/netns-web-test.sh
 	scripts/netns-dns-test.sh
 	scripts/netns-docker-test.sh
+	scripts/deps.sh cni
+	scripts/netns-cni-test.sh
 	$(MAKE) deb-test
+	$(MAKE) image-test
+
+# The CNI plugin through cnitool, podman and containerd's CRI plugin
+# (crictl) on two hosts.
+cni-test: build
+	scripts/deps.sh cni
+	scripts/netns-cni-test.sh
 
 # Service discovery: four routers in a line, names resolved from inside
 # containers, forwarding, removal on detach, rmpeer and peer death.

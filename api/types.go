@@ -250,6 +250,15 @@ type AttachRequest struct {
 	// named namespace, /etc/netns/NAME/resolv.conf) pointing at the
 	// router's DNS.
 	NoResolvConf bool `json:"no_resolv_conf,omitempty"`
+	// Key, if set, is the name the router keeps the attachment and its
+	// addresses under instead of the namespace: a container runtime's
+	// own name for it, like cni:NETWORK:CONTAINERID:IFNAME (see
+	// CheckKey). Such an attachment lasts until a detach names its key,
+	// whether or not its namespace still exists.
+	Key string `json:"key,omitempty"`
+	// IfName, if set, names the container side of the veth (eth0)
+	// instead of the router's default (ethws).
+	IfName string `json:"ifname,omitempty"`
 }
 
 // Attachment is an attached namespace.
@@ -280,6 +289,10 @@ type ForgetResponse struct {
 type DetachRequest struct {
 	// NetNS is named as in AttachRequest.
 	NetNS string `json:"netns"`
+	// Key, if set, detaches the attachment made with this key (NetNS
+	// is then ignored) and releases its addresses, also when the
+	// router holds no attachment of it (only addresses).
+	Key string `json:"key,omitempty"`
 }
 
 // DetachResponse says whether anything was attached.

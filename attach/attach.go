@@ -89,8 +89,14 @@ type Config struct {
 	// DefaultSweepInterval.
 	SweepInterval time.Duration
 	// Names, if set, registers attached containers' names (see dns.go).
-	Names  Names
-	Logger *slog.Logger
+	Names Names
+	// StateDir, if set, is the directory shared with the CNI plugin:
+	// the releases it could not ask for while the router was down, which
+	// Start carries out, and the records of the attachments made under a
+	// runtime's key, which outlive the router and which Start restores
+	// (see keyed.go).
+	StateDir string
+	Logger   *slog.Logger
 }
 
 // entry is one attachment: of a namespace (keyed by its path), or of a
@@ -112,6 +118,9 @@ type entry struct {
 	// to write its resolv.conf. Both hold again on a restart.
 	name         string
 	noResolvConf bool
+	// keyed: attached with a key of a container runtime's (see
+	// keyed.go), which detaches it; the sweep leaves it alone.
+	keyed bool
 }
 
 // Service owns the router's attachments. It serves the API's attach and
@@ -173,11 +182,16 @@ func New(cfg Config) *Service {
 	return s
 }
 
-// Start runs the sweep: every SweepInterval, attachments whose namespace
-// is gone are released (see Sweep).
+// Start carries out the pending releases and restores the attachments
+// recorded in StateDir (if set), then runs the sweep: every
+// SweepInterval, attachments whose namespace is gone are released (see
+// Sweep).
 func (s *Service) Start() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
+	if s.cfg.StateDir != "" {
+		s.startState(ctx)
+	}
 	s.done.Add(1)
 	go s.routineSweep(ctx)
 	return nil
@@ -200,7 +214,8 @@ func (s *Service) routineSweep(ctx context.Context) {
 }
 
 // Close stops the sweep and detaches every namespace attached through
-// the Service. It is idempotent.
+// the Service, but for those attached under a runtime's key when there is
+// a StateDir: they stay for the next run. It is idempotent.
 func (s *Service) Close() error {
 	var err error
 	s.once.Do(func() {
@@ -223,7 +238,8 @@ func (s *Service) detachAll() error {
 	s.mu.Unlock()
 	var errs []error
 	for _, e := range all {
-		if e.Stopped {
+		if e.Stopped || e.keyed && s.cfg.StateDir != "" {
+			// A runtime's attachment stays for the next run (keyed.go).
 			continue
 		}
 		unlock := s.lockNS(e.key)
@@ -265,6 +281,9 @@ func (s *Service) Attachments() []api.Attachment {
 type target struct {
 	path, key, name string
 	container       bool
+	// keyed and ifname: see keyTarget.
+	keyed  bool
+	ifname string
 }
 
 // resolve works out what spec names: a network namespace (a PID, a path
@@ -309,6 +328,9 @@ func (s *Service) Attach(ctx context.Context, req api.AttachRequest) (api.Attach
 	if t.path == "" {
 		return api.Attachment{}, &api.BadRequestError{Err: fmt.Errorf("attach: container %s is not running", t.name)}
 	}
+	if t, err = keyTarget(t, req); err != nil {
+		return api.Attachment{}, err
+	}
 	defer s.lockNS(t.key)()
 	return s.attachLocked(ctx, t, req)
 }
@@ -330,7 +352,7 @@ func (s *Service) attachLocked(ctx context.Context, t target, req api.AttachRequ
 		undo()
 		return api.Attachment{}, err
 	}
-	a, err := host.AttachWithMAC(s.cfg.Bridge, t.path, cidrs, s.cfg.MTU, mac)
+	a, err := host.AttachNamed(s.cfg.Bridge, t.path, cmp.Or(t.ifname, host.ContainerIfName), cidrs, s.cfg.MTU, mac)
 	if err != nil {
 		unisolate()
 		undo()
@@ -342,9 +364,9 @@ func (s *Service) attachLocked(ctx context.Context, t target, req api.AttachRequ
 		undo()
 		return api.Attachment{}, err
 	}
-	s.announce(t.path, a)
+	s.announce(t.path, cmp.Or(t.ifname, host.ContainerIfName), a)
 	out := api.Attachment{NetNS: a.NetNS, HostVeth: a.HostVeth, MAC: a.MAC, Addrs: a.Addrs, Container: t.name}
-	e := &entry{Attachment: out, key: t.key, ino: ino, container: t.container, name: req.Name, noResolvConf: req.NoResolvConf}
+	e := &entry{Attachment: out, key: t.key, ino: ino, container: t.container, name: req.Name, noResolvConf: req.NoResolvConf, keyed: t.keyed}
 	s.mu.Lock()
 	prev := s.attachments[t.key]
 	if prev != nil {
@@ -362,6 +384,9 @@ func (s *Service) attachLocked(ctx context.Context, t target, req api.AttachRequ
 	}
 	s.attachments[t.key] = e
 	s.mu.Unlock()
+	if t.keyed {
+		s.saveKeyed(e)
+	}
 	if prev != nil && !prev.Stopped && prev.HostVeth != "" && prev.HostVeth != a.HostVeth {
 		// The container's earlier namespace ended unnoticed: its port's
 		// rules go (its MAC lives on in the new one).
@@ -378,6 +403,9 @@ func (s *Service) attachLocked(ctx context.Context, t target, req api.AttachRequ
 // container died) still gets its addresses released, by the key its
 // spec had.
 func (s *Service) Detach(ctx context.Context, req api.DetachRequest) (api.DetachResponse, error) {
+	if req.Key != "" {
+		return s.detachKey(ctx, req.Key)
+	}
 	t, err := s.resolve(ctx, req.NetNS)
 	if err != nil {
 		if freed := s.releaseGone(req.NetNS); len(freed) > 0 {
@@ -514,7 +542,7 @@ func (s *Service) Sweep(ctx context.Context) int {
 	s.mu.Lock()
 	var gone []*entry
 	for _, e := range s.attachments {
-		if !e.Stopped && host.NetNSGone(e.NetNS, e.ino) {
+		if !e.Stopped && !e.keyed && host.NetNSGone(e.NetNS, e.ino) {
 			gone = append(gone, e)
 		}
 	}
@@ -653,7 +681,7 @@ func (s *Service) isolatePort(ctx context.Context, t target, req api.AttachReque
 // whole network: the switch claims it (no echo window for a MAC that was
 // on another peer a moment ago), and a gratuitous ARP from the container
 // teaches every bridge and switch where it is now.
-func (s *Service) announce(path string, a *host.Attachment) {
+func (s *Service) announce(path, ifname string, a *host.Attachment) {
 	if mac, err := frame.ParseMAC(a.MAC); err == nil {
 		if s.cfg.Switch.ClaimMAC(mac) {
 			s.log.Info("MAC moved here from another peer", "mac", a.MAC)
@@ -663,7 +691,7 @@ func (s *Service) announce(path string, a *host.Attachment) {
 	for _, p := range a.Addrs {
 		addrs = append(addrs, p.Addr())
 	}
-	if _, err := host.Announce(path, addrs, announceWait); err != nil {
+	if _, err := host.AnnounceOn(path, ifname, addrs, announceWait); err != nil {
 		s.log.Warn("gratuitous ARP", "netns", path, "err", err)
 	}
 }

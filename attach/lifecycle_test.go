@@ -164,8 +164,14 @@ func TestSweep(t *testing.T) {
 		t.Fatalf("Sweep with every namespace there = %d", n)
 	}
 	os.Remove(removed)
+	// A new inode under the old name. The old file stays linked
+	// elsewhere until the end, so that the file system cannot give its
+	// inode number to the new one.
+	if err := os.Link(replaced, replaced+".old"); err != nil {
+		t.Fatal(err)
+	}
 	os.Remove(replaced)
-	os.WriteFile(replaced+".new", nil, 0o600) // a new inode under the old name
+	os.WriteFile(replaced+".new", nil, 0o600)
 	os.Rename(replaced+".new", replaced)
 	os.Remove(cont)
 	if n := s.Sweep(context.Background()); n != 3 {

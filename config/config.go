@@ -29,6 +29,10 @@ import (
 // DefaultPort is the TCP control port and the UDP sleeve port.
 const DefaultPort = 6783
 
+// DefaultCNIStateDir is the directory the router shares with the CNI
+// plugin by default.
+const DefaultCNIStateDir = "/var/lib/cni/weave-switch"
+
 // DefaultProxySocket is where the Docker API proxy listens by default.
 const DefaultProxySocket = proxy.DefaultSocket
 
@@ -153,6 +157,21 @@ type Config struct {
 	// served. If empty, DefaultPluginSockets: the socket dockerd finds by
 	// name, and one for the managed plugin to forward to.
 	PluginSockets []string
+	// Kube takes the peers from the Kubernetes cluster's node list (the
+	// pod's in-cluster configuration): every other node is connected,
+	// and a node deleted from the cluster is forgotten and its router's
+	// address space reclaimed once it is dead (package kube).
+	Kube bool
+	// KubeNodeName is the node this router runs on, with Kube. If empty,
+	// defaults to Nickname: the routers of a cluster are nicknamed after
+	// their nodes, which is how a deleted node's router is found.
+	KubeNodeName string
+	// CNIStateDir is the directory the router shares with the CNI
+	// plugin: the releases the plugin recorded while the router was down,
+	// carried out when the router starts, and the records of the CNI
+	// attachments, which outlive the router and are restored when it
+	// starts. Empty: none.
+	CNIStateDir string
 	// Logger; if nil, slog.Default().
 	Logger *slog.Logger
 }
@@ -185,6 +204,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.Kube && c.KubeNodeName == "" {
+		c.KubeNodeName = c.Nickname
 	}
 	if c.ProxySocket == "" {
 		c.ProxySocket = DefaultProxySocket

@@ -178,6 +178,7 @@ func (d *Daemon) steps() []step {
 		{"ipam", d.startIPAM},
 		{"dns", d.startDNS},
 		{"mesh", d.startMesh},
+		{"kube", d.startKube},
 		{"fastpath", d.startFastPath},
 		{"docker-client", d.dockerClient},
 		{"attach", d.startAttach},
@@ -468,7 +469,7 @@ func (d *Daemon) startFastPath() (func(), error) {
 // detaches every container attached through it.
 func (d *Daemon) startAttach() (func(), error) {
 	d.att = attach.New(attach.Config{Bridge: d.cfg.Bridge, MTU: d.mtu, Addresses: d.ipam, Ports: d.iso,
-		Switch: d.rt, Resolver: d.resolver(), Names: d.names(), Logger: d.log.With("component", "attach")})
+		Switch: d.rt, Resolver: d.resolver(), Names: d.names(), StateDir: d.cfg.CNIStateDir, Logger: d.log.With("component", "attach")})
 	if err := d.att.Start(); err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/weave-switch/weave-switch/attach"
 	"github.com/weave-switch/weave-switch/dns"
 	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/host"
 )
 
 // startDNS builds the DNS server and the mesh-wide name registry, and
@@ -18,7 +19,7 @@ func (d *Daemon) startDNS() (func(), error) {
 	if c.NoDNS {
 		return nil, nil
 	}
-	cfg := dns.Config{Self: d.self, Bridge: c.Bridge, Domain: c.DNSDomain, TTL: c.DNSTTL,
+	cfg := dns.Config{Self: d.self, Bridge: c.Bridge, BridgeAddrs: host.BridgeAddrs, Domain: c.DNSDomain, TTL: c.DNSTTL,
 		DataDir: c.DataDir, Logger: d.log.With("component", "dns")}
 	if c.DNSListen != "" {
 		ap, err := netip.ParseAddrPort(c.DNSListen)

@@ -235,3 +235,27 @@ func TestStartMakesSecret(t *testing.T) {
 		}
 	}
 }
+
+// Kubernetes mode outside a cluster (no service account, no
+// KUBERNETES_SERVICE_HOST) fails at the kube step, saying why, and
+// leaves nothing behind.
+func TestStartKubeOutsideCluster(t *testing.T) {
+	if !runInNetNS(t) {
+		return
+	}
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	t.Setenv("KUBERNETES_SERVICE_PORT", "")
+	c := testConfig(t)
+	c.Kube, c.KubeNodeName = true, "node-1"
+	d, err := Start(c)
+	if err == nil {
+		d.Close()
+		t.Fatal("Start succeeded outside a cluster")
+	}
+	if !strings.Contains(err.Error(), "in-cluster config") {
+		t.Errorf("err = %v, want the in-cluster config's", err)
+	}
+	if left := leftovers(c); len(left) > 0 {
+		t.Errorf("left behind: %s", strings.Join(left, "; "))
+	}
+}

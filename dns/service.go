@@ -56,8 +56,8 @@ type Config struct {
 	// BridgePort is the port served on the bridge's addresses. If zero,
 	// 53.
 	BridgePort uint16
-	// BridgeAddrs lists a bridge's addresses. If nil, the host's
-	// (host.BridgeAddrs); tests give their own.
+	// BridgeAddrs lists a bridge's addresses; required with Bridge (the
+	// router gives the host's, tests their own).
 	BridgeAddrs func(bridge string) ([]netip.Prefix, error)
 	// Domain is the domain answered from the registry. If empty,
 	// DefaultDomain.
@@ -154,8 +154,8 @@ func New(cfg Config) (*Service, error) {
 	cfg.MaxForwards = cmp.Or(cfg.MaxForwards, DefaultMaxForwards)
 	cfg.MaxTCPConns = cmp.Or(cfg.MaxTCPConns, DefaultMaxTCPConns)
 	cfg.BridgePort = cmp.Or(cfg.BridgePort, 53)
-	if cfg.BridgeAddrs == nil {
-		cfg.BridgeAddrs = bridgeAddrs
+	if !cfg.Listen.IsValid() && cfg.BridgeAddrs == nil {
+		return nil, errors.New("dns: serving a bridge needs BridgeAddrs")
 	}
 	s := &Service{cfg: cfg, domain: domain, ttl: uint32(ttl / time.Second), log: cfg.Logger,
 		reg: NewRegistry(cfg.Self), sem: make(chan struct{}, cfg.MaxForwards),

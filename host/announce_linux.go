@@ -23,6 +23,11 @@ import (
 // it behind their TAP, and hosts that cache the address update their ARP
 // entry (the MAC is usually unchanged). It returns how many it sent.
 func Announce(nsPath string, addrs []netip.Addr, wait time.Duration) (int, error) {
+	return AnnounceOn(nsPath, ContainerIfName, addrs, wait)
+}
+
+// AnnounceOn is Announce from the container's interface named ifname.
+func AnnounceOn(nsPath, ifname string, addrs []netip.Addr, wait time.Duration) (int, error) {
 	var v4 []netip.Addr
 	for _, a := range addrs {
 		if a.Is4() {
@@ -45,9 +50,9 @@ func Announce(nsPath string, addrs []netip.Addr, wait time.Duration) (int, error
 	}
 	defer ns.Close()
 	defer nh.Close()
-	cont, err := nh.LinkByName(ContainerIfName)
+	cont, err := nh.LinkByName(ifname)
 	if err != nil {
-		return 0, fmt.Errorf("find %s in %s: %w", ContainerIfName, nsPath, err)
+		return 0, fmt.Errorf("find %s in %s: %w", ifname, nsPath, err)
 	}
 	mac := cont.Attrs().HardwareAddr
 	fd, err := packetSocketIn(ns)

@@ -43,6 +43,21 @@ func NetNSPath(spec string) (string, error) {
 	return path, nil
 }
 
+// CheckIfName reports whether name can name a network interface: 1 to
+// 15 bytes, none of them '/', ':', white space or control characters, and
+// not "." or "..".
+func CheckIfName(name string) error {
+	if name == "" || len(name) > 15 || name == "." || name == ".." {
+		return fmt.Errorf("interface name %q: want 1 to 15 characters", name)
+	}
+	for _, c := range []byte(name) {
+		if c <= ' ' || c == '/' || c == ':' || c >= 0x7f {
+			return fmt.Errorf("interface name %q: %q is not allowed", name, c)
+		}
+	}
+	return nil
+}
+
 func isDigits(s string) bool {
 	_, err := strconv.ParseUint(s, 10, 32)
 	return err == nil
@@ -84,6 +99,15 @@ func Attach(bridge, nsPath string, addrs []netip.Prefix, mtu int) (*Attachment, 
 // port exists. Re-attaching an attached namespace with another MAC is an
 // error.
 func AttachWithMAC(bridge, nsPath string, addrs []netip.Prefix, mtu int, mac net.HardwareAddr) (*Attachment, error) {
+	return AttachNamed(bridge, nsPath, ContainerIfName, addrs, mtu, mac)
+}
+
+// AttachNamed is AttachWithMAC naming the container side ifname instead
+// of ContainerIfName (a container runtime's choice, like eth0).
+func AttachNamed(bridge, nsPath, ifname string, addrs []netip.Prefix, mtu int, mac net.HardwareAddr) (*Attachment, error) {
+	if err := CheckIfName(ifname); err != nil {
+		return nil, err
+	}
 	hostName, err := hostVethName(nsPath)
 	if err != nil {
 		return nil, err
@@ -104,8 +128,8 @@ func AttachWithMAC(bridge, nsPath string, addrs []netip.Prefix, mtu int, mac net
 		if !errors.As(err, new(netlink.LinkNotFoundError)) {
 			return nil, fmt.Errorf("look up %q: %w", hostName, err)
 		}
-		if _, err := nh.LinkByName(ContainerIfName); err == nil {
-			return nil, fmt.Errorf("namespace %s already has an interface %q not attached by this router", nsPath, ContainerIfName)
+		if _, err := nh.LinkByName(ifname); err == nil {
+			return nil, fmt.Errorf("namespace %s already has an interface %q not attached by this router", nsPath, ifname)
 		}
 		attrs := netlink.NewLinkAttrs()
 		attrs.Name = hostName
@@ -113,7 +137,7 @@ func AttachWithMAC(bridge, nsPath string, addrs []netip.Prefix, mtu int, mac net
 		attrs.MasterIndex = br.Attrs().Index
 		veth := &netlink.Veth{
 			LinkAttrs:        attrs,
-			PeerName:         ContainerIfName,
+			PeerName:         ifname,
 			PeerNamespace:    netlink.NsFd(int(ns)),
 			PeerHardwareAddr: mac,
 		}
@@ -133,21 +157,21 @@ func AttachWithMAC(bridge, nsPath string, addrs []netip.Prefix, mtu int, mac net
 	if err != nil {
 		return nil, fmt.Errorf("find %s: %w", hostName, err)
 	}
-	cont, err := nh.LinkByName(ContainerIfName)
+	cont, err := nh.LinkByName(ifname)
 	if err != nil {
-		return nil, fmt.Errorf("find %s in %s: %w", ContainerIfName, nsPath, err)
+		return nil, fmt.Errorf("find %s in %s: %w", ifname, nsPath, err)
 	}
 	if mac != nil && cont.Attrs().HardwareAddr.String() != mac.String() {
 		return nil, fmt.Errorf("namespace %s is attached with MAC %s, not %s", nsPath, cont.Attrs().HardwareAddr, mac)
 	}
 	if err := nh.LinkSetMTU(cont, mtu); err != nil {
-		return nil, fmt.Errorf("set MTU on %s: %w", ContainerIfName, err)
+		return nil, fmt.Errorf("set MTU on %s: %w", ifname, err)
 	}
 	// The container's TCP super-frames keep the kernel's default size (64
 	// KiB): every transport carries a full super-frame, in pieces.
 	have, err := nh.AddrList(cont, netlink.FAMILY_ALL)
 	if err != nil {
-		return nil, fmt.Errorf("list addresses of %s: %w", ContainerIfName, err)
+		return nil, fmt.Errorf("list addresses of %s: %w", ifname, err)
 	}
 	for _, p := range addrs {
 		if hasAddr(have, p) {
@@ -155,11 +179,11 @@ func AttachWithMAC(bridge, nsPath string, addrs []netip.Prefix, mtu int, mac net
 		}
 		ipnet := &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 		if err := nh.AddrAdd(cont, &netlink.Addr{IPNet: ipnet}); err != nil {
-			return nil, fmt.Errorf("add %s to %s: %w", p, ContainerIfName, err)
+			return nil, fmt.Errorf("add %s to %s: %w", p, ifname, err)
 		}
 	}
 	if err := nh.LinkSetUp(cont); err != nil {
-		return nil, fmt.Errorf("bring %s up: %w", ContainerIfName, err)
+		return nil, fmt.Errorf("bring %s up: %w", ifname, err)
 	}
 	if lo, err := nh.LinkByName("lo"); err == nil {
 		_ = nh.LinkSetUp(lo)
@@ -181,7 +205,7 @@ func AttachWithMAC(bridge, nsPath string, addrs []netip.Prefix, mtu int, mac net
 func attachmentOf(nh *netlink.Handle, cont netlink.Link, nsPath, hostName string) (*Attachment, error) {
 	addrs, err := nh.AddrList(cont, netlink.FAMILY_ALL)
 	if err != nil {
-		return nil, fmt.Errorf("list addresses of %s: %w", ContainerIfName, err)
+		return nil, fmt.Errorf("list addresses of %s: %w", cont.Attrs().Name, err)
 	}
 	a := &Attachment{NetNS: nsPath, HostVeth: hostName, MAC: cont.Attrs().HardwareAddr.String()}
 	for _, ad := range addrs {

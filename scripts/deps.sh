@@ -5,6 +5,7 @@
 #   scripts/deps.sh              # tools for the demo and the tests
 #   scripts/deps.sh bench        # plus what the benchmarks compare against
 #   scripts/deps.sh staticcheck  # only the linter `make lint` runs
+#   scripts/deps.sh cni          # the same as with no argument (the CNI test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,6 +54,12 @@ want promtool prometheus # checks deploy/prometheus against live metrics
 want dnsmasq dnsmasq-base # the DNS test's upstream resolver
 want dnsperf dnsperf      # the DNS test's flood of queries
 want busybox busybox-static # nslookup inside the DNS test's containers
+# The CNI test's runtimes: podman (CNI backend), containerd's CRI plugin.
+want podman podman
+want conmon conmon
+want containerd containerd
+want runc runc
+want python3 python3 # writes the CRI test's sandbox image
 if [ "${1:-}" = bench ]; then
 	want ethtool ethtool
 fi
@@ -68,6 +75,21 @@ if [ ! -x bin/wireguard-go ]; then
 	mkdir -p bin
 	mv "$tmp/wireguard" bin/wireguard-go
 	rm -rf "$tmp"
+fi
+
+# cnitool and crictl (cri-tools), built from the Go module proxy at pinned
+# versions into bin/: the CNI test drives the plugin with them.
+CNITOOL_VERSION=v1.3.1
+CRICTL_VERSION=v1.37.0
+if [ ! -x bin/cnitool ]; then
+	echo "deps: building cnitool $CNITOOL_VERSION" >&2
+	mkdir -p bin
+	GOBIN="$PWD/bin" go install "github.com/containernetworking/cni/cnitool@$CNITOOL_VERSION"
+fi
+if [ ! -x bin/crictl ]; then
+	echo "deps: building crictl $CRICTL_VERSION" >&2
+	mkdir -p bin
+	GOBIN="$PWD/bin" go install "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION"
 fi
 
 if [ ${#need[@]} -eq 0 ]; then

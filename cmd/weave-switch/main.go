@@ -112,6 +112,7 @@ func newApp() *cli.App {
 			dnsRemoveCommand(),
 			benchCommand(),
 			envCommand(),
+			kubeInstallCommand(),
 			completionCommand(),
 			manCommand(),
 		},

@@ -53,10 +53,13 @@ var upFlags = []cli.Flag{
 	altsrc.NewBoolFlag(&cli.BoolFlag{Name: "no-docker", Usage: "no Docker integration: no network plugin, API proxy or events watcher", EnvVars: []string{"WEAVE_SWITCH_NO_DOCKER"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "proxy-socket", Value: config.DefaultProxySocket, Usage: "unix socket of the Docker API proxy ('eval $(weave-switch env)' points docker at it)", EnvVars: []string{"WEAVE_SWITCH_PROXY_SOCKET"}}),
 	altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "plugin-socket", Usage: "unix sockets of the Docker network and IPAM plugin", DefaultText: strings.Join(config.DefaultPluginSockets, " and "), EnvVars: []string{"WEAVE_SWITCH_PLUGIN_SOCKETS"}}),
+	altsrc.NewStringFlag(&cli.StringFlag{Name: "cni-state-dir", Value: config.DefaultCNIStateDir, Usage: "directory shared with the CNI plugin: the releases it recorded while the router was down (carried out at start) and the CNI attachments, which outlive the router ('' for none: they end with it)", EnvVars: []string{"WEAVE_SWITCH_CNI_STATE_DIR"}}),
 	altsrc.NewBoolFlag(&cli.BoolFlag{Name: "no-dns", Usage: "no DNS server and no mesh-wide name registry", EnvVars: []string{"WEAVE_SWITCH_NO_DNS"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "dns-listen", Usage: "IP:PORT the DNS server answers on", DefaultText: "port 53 of each IPv4 address of the bridge, as they come and go", EnvVars: []string{"WEAVE_SWITCH_DNS_LISTEN"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "dns-domain", Value: "weave.local.", Usage: "domain the DNS server answers from the mesh's names; other names go to the host's resolvers", EnvVars: []string{"WEAVE_SWITCH_DNS_DOMAIN"}}),
 	altsrc.NewDurationFlag(&cli.DurationFlag{Name: "dns-ttl", Value: time.Second, Usage: "TTL of the answers for the mesh's names", EnvVars: []string{"WEAVE_SWITCH_DNS_TTL"}}),
+	altsrc.NewBoolFlag(&cli.BoolFlag{Name: "kube", Usage: "Kubernetes mode: peers are the cluster's nodes (in-cluster config); a node deleted from the cluster is forgotten and rmpeer'ed once its router is dead", EnvVars: []string{"WEAVE_SWITCH_KUBE"}}),
+	altsrc.NewStringFlag(&cli.StringFlag{Name: "kube-node-name", Usage: "with --kube, this router's node (give it and --nickname the node's name)", DefaultText: "--nickname", EnvVars: []string{"WEAVE_SWITCH_KUBE_NODE_NAME", "NODE_NAME"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"WEAVE_SWITCH_LOG_LEVEL"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json (the log goes to stderr)", EnvVars: []string{"WEAVE_SWITCH_LOG_FORMAT"}}),
 }
@@ -144,10 +147,13 @@ func upCommand() *cli.Command {
 				NoDocker:        c.Bool("no-docker"),
 				ProxySocket:     c.String("proxy-socket"),
 				PluginSockets:   splitList(c.StringSlice("plugin-socket")),
+				CNIStateDir:     c.String("cni-state-dir"),
 				NoDNS:           c.Bool("no-dns"),
 				DNSListen:       c.String("dns-listen"),
 				DNSDomain:       c.String("dns-domain"),
 				DNSTTL:          c.Duration("dns-ttl"),
+				Kube:            c.Bool("kube"),
+				KubeNodeName:    c.String("kube-node-name"),
 				Logger:          logger,
 			}
 			cfg.FastPathUnencrypted = c.Bool("fastpath-unencrypted")

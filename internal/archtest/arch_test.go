@@ -46,6 +46,8 @@ var seams = []seam{
 		"the API types are a leaf the CLI and plugins share"},
 	{"dns/...", []string{"switch/...", "router/...", "transport/...", "gossip/...", "host/...", "kernel/...", "alloc/...", "isolation/..."},
 		"DNS learns about peers through the interfaces it defines and knows nothing of the data plane"},
+	{"kube/...", []string{"switch/...", "router/...", "transport/...", "gossip/...", "host/...", "kernel/...", "alloc/...", "isolation/..."},
+		"the Kubernetes mode acts on the mesh and IPAM through the interfaces it defines"},
 	{"internal/...", []string{"switch/...", "router/...", "transport/...", "gossip/...", "host/...", "kernel/...", "alloc/...", "isolation/...", "api/..."},
 		"internal/ holds helpers below every service"},
 }
