@@ -7,7 +7,7 @@ LDFLAGS := -X github.com/weave-switch/weave-switch/daemon.Version=$(VERSION)
 PKGS    := ./...
 FUZZTIME ?= 20s
 
-.PHONY: all build deps test unit race fuzz netns-test qemu-test demo bench lint vet clean
+.PHONY: all build deps test unit race fuzz netns-test nat-test qemu-test demo bench lint vet clean
 
 all: build
 
@@ -41,6 +41,12 @@ netns-test: build
 	scripts/netns-ipam-test.sh
 	scripts/netns-isolation-test.sh
 	scripts/netns-hostile-test.sh
+	scripts/netns-nat-test.sh
+
+# Sites behind NAT (two masquerading routers with a stateful filter), on
+# every transport.
+nat-test: build
+	scripts/netns-nat-test.sh
 
 # The OVS datapath tests in a qemu VM booting Debian's cloud kernel (this
 # machine's kernel has no openvswitch module): scripts/qemu-ovs-test.sh.

@@ -32,6 +32,7 @@ want jq jq
 want nft nftables
 want make make
 want curl curl
+want conntrack conntrack # the NAT suite flushes a NAT router's mappings
 want wg wireguard-tools # the stock-WireGuard interop test
 if [ "${1:-}" = bench ]; then
 	want ethtool ethtool
