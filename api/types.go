@@ -141,8 +141,12 @@ type Connection struct {
 	// Encrypted reports whether the data path is encrypted with keys
 	// from an authenticated handshake; false on every link of an
 	// insecure mesh, WireGuard and QUIC ones included.
-	Encrypted bool   `json:"encrypted"`
-	Datapath  string `json:"datapath,omitempty"` // "fastpath" or "userspace"
+	Encrypted bool `json:"encrypted"`
+	// Endpoint is the peer's underlay address:port the link sends to
+	// now: where the control connection said, or, for a peer behind NAT,
+	// the mapping its authenticated traffic came from.
+	Endpoint string `json:"endpoint,omitempty"`
+	Datapath string `json:"datapath,omitempty"` // "fastpath" or "userspace"
 	// DatapathReason is why the link is (or is not) on the fast path.
 	DatapathReason string    `json:"datapath_reason,omitempty"`
 	MTU            int       `json:"mtu,omitempty"`      // the overlay's

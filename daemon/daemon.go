@@ -231,7 +231,7 @@ func (d *Daemon) buildTransports() (func(), error) {
 		if err != nil {
 			return undo, err
 		}
-		wg, err := wireguard.New(wireguard.Config{Self: d.self, Listen: wl, PrivateKey: key, Logger: d.log.With("component", "wireguard")})
+		wg, err := wireguard.New(wireguard.Config{Self: d.self, Listen: wl, PrivateKey: key, Keepalive: c.Keepalive, Logger: d.log.With("component", "wireguard")})
 		if err != nil {
 			return undo, fmt.Errorf("wireguard: %w", err)
 		}
@@ -245,7 +245,7 @@ func (d *Daemon) buildTransports() (func(), error) {
 		if err != nil {
 			return undo, fmt.Errorf("quic certificate: %w", err)
 		}
-		q, err := quictransport.New(quictransport.Config{Self: d.self, Listen: ql, Certificate: &cert, Logger: d.log.With("component", "quic")})
+		q, err := quictransport.New(quictransport.Config{Self: d.self, Listen: ql, Certificate: &cert, KeepAlive: c.Keepalive, Logger: d.log.With("component", "quic")})
 		if err != nil {
 			return undo, fmt.Errorf("quic: %w", err)
 		}

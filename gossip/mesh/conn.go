@@ -60,6 +60,7 @@ type connection struct {
 	failure       string
 	rtt           time.Duration
 	controlRTT    time.Duration
+	endpoint      netip.AddrPort // where the data path sends (link.Health)
 
 	summaryDiffered bool
 	lastDigestSent  time.Time
@@ -161,11 +162,11 @@ func (m *Mesh) register(hc *handshake.Conn, outbound bool, target string) {
 	var keys link.Keys
 	keys.Send, keys.Recv, keys.OK = hc.DataKeys()
 	link, note := m.chooseLink(asked, hello.Caps)
-	dataEP, err := link.Add(hello.Name, addr.Addr(), hello.Caps, keys)
+	dataEP, err := link.Add(hello.Name, addr.Addr(), hello.Caps, keys, outbound)
 	if err != nil && link != m.cfg.Links[0] {
 		note = fmt.Sprintf("%s failed (%v), fell back", link.Name(), err)
 		link = m.cfg.Links[0]
-		dataEP, err = link.Add(hello.Name, addr.Addr(), hello.Caps, keys)
+		dataEP, err = link.Add(hello.Name, addr.Addr(), hello.Caps, keys, outbound)
 	}
 	if err != nil {
 		m.log.Error("refusing connection: cannot set up its data link", "peer", hello.Name.String(), "err", err)

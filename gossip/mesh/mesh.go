@@ -358,7 +358,7 @@ func (m *Mesh) checkLinks() {
 	for name, c := range m.conns {
 		h := health[name]
 		up := !h.LastPong.IsZero() && now.Sub(h.LastPong) <= m.cfg.LinkTimeout
-		c.rtt = h.RTT
+		c.rtt, c.endpoint = h.RTT, h.Endpoint
 		if up != c.established {
 			c.established = up
 			changed = true

@@ -28,8 +28,12 @@ type ConnStatus struct {
 	MTU       int           `json:"mtu,omitempty"`      // the overlay's
 	PathMTU   int           `json:"path_mtu,omitempty"` // the underlay path's, as the link's transport knows it
 	RTT       time.Duration `json:"rtt_ns,omitempty"`
-	Since     time.Time     `json:"since,omitzero"`
-	NextTry   time.Time     `json:"next_try,omitzero"`
+	// Endpoint is the underlay address:port the link's data path uses
+	// now: the one registered from the control connection, or the one
+	// the peer proved (its NAT's mapping).
+	Endpoint string    `json:"endpoint,omitempty"`
+	Since    time.Time `json:"since,omitzero"`
+	NextTry  time.Time `json:"next_try,omitzero"`
 }
 
 // PeerStatus is one peer of the topology.
@@ -89,6 +93,15 @@ func (m *Mesh) publishStatus() {
 		}
 		if pm, ok := c.link.(PathMTUer); ok && c.established {
 			cs.PathMTU = pm.PathMTU(c.hello.Name)
+		}
+		ep := c.endpoint
+		if e, ok := c.link.(Endpointer); ok {
+			if got := e.Endpoint(c.hello.Name); got.IsValid() {
+				ep = got
+			}
+		}
+		if ep.IsValid() {
+			cs.Endpoint = ep.String()
 		}
 		if c.outbound {
 			cs.Direction = "outbound"
