@@ -15,7 +15,7 @@ type ConnStatus struct {
 	Nickname  string `json:"nickname,omitempty"`
 	Direction string `json:"direction"` // "outbound" or "inbound"
 	Address   string `json:"address"`
-	State     string `json:"state"` // "connecting", "retrying", "failed", "refused", "pending", "established"
+	State     string `json:"state"` // "connecting", "retrying", "backoff" (a discovered address not reachable from here), "failed", "refused", "pending", "established"
 	Reason    string `json:"reason,omitempty"`
 	Transport string `json:"transport,omitempty"`
 	Asked     string `json:"transport_asked,omitempty"`
