@@ -169,6 +169,7 @@ type Peer struct {
 	Established int    `json:"established"`
 	Reachable   bool   `json:"reachable"`
 	NextHop     string `json:"next_hop,omitempty"`
+	Relay       bool   `json:"relay,omitempty"` // the peer offers to relay (--relay)
 }
 
 // SwitchStats summarises the MAC table.

@@ -91,6 +91,10 @@ type Config struct {
 	// data-path heartbeats cross every link, the sleeve's too, every
 	// second besides. If zero, DefaultKeepalive.
 	Keepalive time.Duration
+	// Relay marks this router as a relay: routes everywhere prefer it
+	// among equally short paths, so that sites with no link between them
+	// (both behind NAT) meet through it. For a router others can reach.
+	Relay bool
 	// NoDiscovery: connect only to Peers and to run-time connects, not to
 	// peers learned from gossip.
 	NoDiscovery bool

@@ -59,7 +59,7 @@ func (d *Daemon) Status() api.Status {
 	}
 	for _, p := range ms.Peers {
 		s.Peers = append(s.Peers, api.Peer{Name: p.Name, Nickname: p.Nickname, UID: p.UID, Connections: p.Connections,
-			Established: p.Established, Reachable: p.Reachable, NextHop: p.NextHop})
+			Established: p.Established, Reachable: p.Reachable, NextHop: p.NextHop, Relay: p.Relay})
 	}
 	sws := d.rt.SwitchStats()
 	s.Switch = api.SwitchStats{

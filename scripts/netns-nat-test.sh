@@ -11,8 +11,9 @@
 # forward filter (established/related accepted, new inbound dropped), with
 # the conntrack UDP timeouts of its namespace lowered to $UDP_TIMEOUT s so
 # that idle mappings expire within the test. A and C dial B with --peer;
-# the routers share a password (one mode runs --insecure). Peer names sort
-# A < B < C, so A is the smaller name of its link to B and C the larger.
+# the routers share a password (one mode runs --insecure); B is a relay
+# (--relay). Peer names sort A < B < C, so A is the smaller name of its
+# link to B and C the larger.
 #
 # For each transport (MODES, default: sleeve wireguard quic insecure, the
 # last being the sleeve without a secret), it checks: A-B and C-B links
@@ -27,6 +28,7 @@
 #
 #   scripts/netns-nat-test.sh                 # every mode
 #   MODES="sleeve quic" scripts/netns-nat-test.sh
+#   NAT_LOGS=/tmp/nat scripts/netns-nat-test.sh   # keep the routers' logs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -131,7 +133,7 @@ run_mode() {
 	if [ "$mode" = insecure ]; then tr=sleeve sec=(--insecure); fi
 	local common=(--listen 0.0.0.0:6783 --transport "$tr" "${sec[@]}")
 	pretty "mode $mode"
-	router_up "$p-b" "b$mode" "$WS_TMP/b-$mode.log" --name "${NAME[b]}" "${common[@]}"
+	router_up "$p-b" "b$mode" "$WS_TMP/b-$mode.log" --name "${NAME[b]}" "${common[@]}" --relay
 	t0=$(now)
 	router_up "$p-a" "a$mode" "$WS_TMP/a-$mode.log" --name "${NAME[a]}" "${common[@]}" --peer 203.0.113.2
 	router_up "$p-c" "c$mode" "$WS_TMP/c-$mode.log" --name "${NAME[c]}" "${common[@]}" --peer 203.0.113.2
@@ -148,6 +150,8 @@ run_mode() {
 	ws_check "$mode: C (NAT, larger name) pings B within 30 s (${cb:-never} s)" test -n "$cb"
 	ws_check "$mode: B pings A and C" bash -c "$(declare -f pings); p=$p; declare -A CIP=([a]=${CIP[a]} [b]=${CIP[b]} [c]=${CIP[c]}); pings b a && pings b c"
 	ws_check "$mode: A and C ping each other (through B)" bash -c "$(declare -f ping_until); p=$p; declare -A CIP=([a]=${CIP[a]} [c]=${CIP[c]}); ping_until 15 a c && ping_until 15 c a"
+	ws_check "$mode: A's status: C reachable, relayed via B, which is marked relay" bash -c \
+		"'$WS_BIN' status --api $WS_TMP/a$mode.sock --json | jq -e '(.peers[] | select(.name==\"${NAME[c]}\") | .reachable and .next_hop==\"${NAME[b]}\") and (.peers[] | select(.name==\"${NAME[b]}\") | .relay)'"
 	ws_check "$mode: every link of B is established" bash -c \
 		"'$WS_BIN' status --api $WS_TMP/b$mode.sock --json | jq -e '[.connections[] | select(.peer) | .state] == [\"established\",\"established\"]'"
 	ws_check "$mode: B shows the endpoint it uses for A (A's NAT, 203.0.113.10)" bash -c \
@@ -190,6 +194,7 @@ run_mode() {
 	in_ns "$p-nata" nft flush chain ip nat post
 	in_ns "$p-nata" nft add rule ip nat post oifname wan masquerade
 	for x in c a b; do router_down "$x$mode"; done
+	if [ -n "${NAT_LOGS:-}" ]; then mkdir -p "$NAT_LOGS" && cp "$WS_TMP"/*-"$mode".log "$NAT_LOGS"/; fi
 	for x in a b c; do in_ns "$p-nat${x/b/a}" conntrack -F >/dev/null 2>&1 || true; done
 }
 

@@ -35,6 +35,10 @@ type Config struct {
 	Peers []string
 	// NoDiscovery stops connecting to peers learned from gossip.
 	NoDiscovery bool
+	// Relay announces this router as a relay (topology.CapRelay): every
+	// router's routes prefer it among equally short paths, so sites
+	// that cannot reach each other (both behind NAT) meet through it.
+	Relay bool
 	// Caps are extra capabilities to announce (transports, keys...).
 	Caps map[string]string
 	// Channels are further CRDTs to gossip, by channel id.

@@ -120,6 +120,9 @@ func (m *Mesh) caps() map[string]string {
 	for k, v := range m.cfg.Caps {
 		caps[k] = v
 	}
+	if m.cfg.Relay {
+		caps[topology.CapRelay] = "1"
+	}
 	return caps
 }
 

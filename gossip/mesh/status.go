@@ -46,6 +46,7 @@ type PeerStatus struct {
 	Established int    `json:"established"`
 	Reachable   bool   `json:"reachable"`
 	NextHop     string `json:"next_hop,omitempty"`
+	Relay       bool   `json:"relay,omitempty"` // the peer offers to relay (--relay)
 }
 
 // Status is the control plane's state.
@@ -139,7 +140,7 @@ func (m *Mesh) publishStatus() {
 	}
 	for _, e := range m.topo.Entries() {
 		ps := PeerStatus{Name: e.Name.String(), Nickname: e.Nickname, UID: e.UID, Version: e.Version,
-			Connections: len(e.Conns), Reachable: e.Name == m.cfg.Self || routes.Reachable(e.Name)}
+			Connections: len(e.Conns), Reachable: e.Name == m.cfg.Self || routes.Reachable(e.Name), Relay: e.Caps[topology.CapRelay] != ""}
 		for _, c := range e.Conns {
 			if c.Established {
 				ps.Established++

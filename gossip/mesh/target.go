@@ -66,8 +66,14 @@ func (t *target) fail(m *Mesh, reason string, final bool) {
 	if !t.static && t.attempts >= unreachableAfter && t.learnedAs != frame.UnknownPeer && m.Alive(t.learnedAs) {
 		d = unreachableBackoff
 		t.state = "backoff"
-		t.reason = fmt.Sprintf("not reachable from here, behind NAT or a firewall? (%d dials failed, last: %s); %s is alive and reached through the mesh",
-			t.attempts, reason, t.learnedAs)
+		via := "the mesh"
+		if m.applied != nil {
+			if hop, ok := m.applied.NextHop(t.learnedAs); ok {
+				via = "relay " + hop.String()
+			}
+		}
+		t.reason = fmt.Sprintf("not reachable from here, behind NAT or a firewall? (%d dials failed, last: %s); %s is alive, reached via %s",
+			t.attempts, reason, t.learnedAs, via)
 	}
 	d = time.Duration(float64(d) * (0.5 + rand.Float64()))
 	t.nextTry = m.cfg.Now().Add(d)
