@@ -146,6 +146,9 @@ type Connection struct {
 	// now: where the control connection said, or, for a peer behind NAT,
 	// the mapping its authenticated traffic came from.
 	Endpoint string `json:"endpoint,omitempty"`
+	// Path is "direct" for an established link, "relayed via PEER" for
+	// a dial target whose peer is reached through PEER.
+	Path     string `json:"path,omitempty"`
 	Datapath string `json:"datapath,omitempty"` // "fastpath" or "userspace"
 	// DatapathReason is why the link is (or is not) on the fast path.
 	DatapathReason string    `json:"datapath_reason,omitempty"`

@@ -153,7 +153,7 @@ run_mode() {
 	ws_check "$mode: A's status: C reachable, relayed via B, which is marked relay" bash -c \
 		"'$WS_BIN' status --api $WS_TMP/a$mode.sock --json | jq -e '(.peers[] | select(.name==\"${NAME[c]}\") | .reachable and .next_hop==\"${NAME[b]}\") and (.peers[] | select(.name==\"${NAME[b]}\") | .relay)'"
 	ws_check "$mode: every link of B is established" bash -c \
-		"'$WS_BIN' status --api $WS_TMP/b$mode.sock --json | jq -e '[.connections[] | select(.peer) | .state] == [\"established\",\"established\"]'"
+		"'$WS_BIN' status --api $WS_TMP/b$mode.sock --json | jq -e '[.connections[] | select(.peer) | .state + \"/\" + .path] == [\"established/direct\",\"established/direct\"]'"
 	ws_check "$mode: B shows the endpoint it uses for A (A's NAT, 203.0.113.10)" bash -c \
 		"'$WS_BIN' status --api $WS_TMP/b$mode.sock --json | jq -e '.connections[] | select(.peer==\"${NAME[a]}\") | .endpoint | startswith(\"203.0.113.10:\")'"
 	local ws0
@@ -189,8 +189,8 @@ run_mode() {
 	ws_check "$mode: and B pings A" bash -c "$(declare -f pings); p=$p; declare -A CIP=([a]=${CIP[a]} [b]=${CIP[b]}); pings b a"
 	ws_check "$mode: nothing from an unproved source was accepted (B's wrong_source only grows)" \
 		test "$(wrong_source "b$mode")" -ge "$ws0"
-	ws_check "$mode: A backs off dialing C's NAT address (status shows it)" bash -c \
-		"'$WS_BIN' status --api $WS_TMP/a$mode.sock --json | jq -e '[.connections[] | select(.address | startswith(\"203.0.113.20:\")) | select(.state==\"backoff\" or (.reason // \"\" | test(\"NAT\")))] | length >= 1'"
+	ws_check "$mode: A backs off dialing C's NAT address (status: backoff, why, relayed via B)" bash -c \
+		"'$WS_BIN' status --api $WS_TMP/a$mode.sock --json | jq -e '[.connections[] | select(.address | startswith(\"203.0.113.20:\")) | select(.state==\"backoff\" and (.reason | test(\"NAT\")) and .path==\"relayed via ${NAME[b]}\")] | length == 1'"
 	in_ns "$p-nata" nft flush chain ip nat post
 	in_ns "$p-nata" nft add rule ip nat post oifname wan masquerade
 	for x in c a b; do router_down "$x$mode"; done

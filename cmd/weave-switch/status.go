@@ -141,7 +141,7 @@ func printPeers(w io.Writer, peers []api.Peer) {
 
 func printConnections(w io.Writer, conns []api.Connection) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "DIR\tADDRESS\tENDPOINT\tPEER\tSTATE\tTRANSPORT\tDATAPATH\tENCRYPTED\tMTU\tPATH MTU\tRTT\tREASON\tDATAPATH REASON")
+	fmt.Fprintln(tw, "DIR\tADDRESS\tENDPOINT\tPEER\tSTATE\tPATH\tTRANSPORT\tDATAPATH\tENCRYPTED\tMTU\tPATH MTU\tRTT\tREASON\tDATAPATH REASON")
 	for _, c := range conns {
 		dir := "->"
 		if c.Direction == "inbound" {
@@ -161,7 +161,7 @@ func printConnections(w io.Writer, conns []api.Connection) {
 		if c.PathMTU > 0 {
 			pmtu = strconv.Itoa(c.PathMTU)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%v\t%d\t%s\t%s\t%s\t%s\n", dir, c.Address, dash(c.Endpoint), dash(peer), c.State,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%v\t%d\t%s\t%s\t%s\t%s\n", dir, c.Address, dash(c.Endpoint), dash(peer), c.State, dash(c.Path),
 			tr, dash(c.Datapath), c.Encrypted, c.MTU, pmtu, dash(c.RTT), dash(reason), dash(c.DatapathReason))
 	}
 	tw.Flush()

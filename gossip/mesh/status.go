@@ -31,9 +31,12 @@ type ConnStatus struct {
 	// Endpoint is the underlay address:port the link's data path uses
 	// now: the one registered from the control connection, or the one
 	// the peer proved (its NAT's mapping).
-	Endpoint string    `json:"endpoint,omitempty"`
-	Since    time.Time `json:"since,omitzero"`
-	NextTry  time.Time `json:"next_try,omitzero"`
+	Endpoint string `json:"endpoint,omitempty"`
+	// Path is "direct" for an established link, and "relayed via PEER"
+	// for a dial target whose peer the routes reach through PEER.
+	Path    string    `json:"path,omitempty"`
+	Since   time.Time `json:"since,omitzero"`
+	NextTry time.Time `json:"next_try,omitzero"`
 }
 
 // PeerStatus is one peer of the topology.
@@ -110,7 +113,7 @@ func (m *Mesh) publishStatus() {
 			seen[c.target] = true
 		}
 		if c.established {
-			cs.State, cs.Reason = "established", ""
+			cs.State, cs.Reason, cs.Path = "established", "", "direct"
 		}
 		s.Connections = append(s.Connections, cs)
 	}
@@ -118,9 +121,13 @@ func (m *Mesh) publishStatus() {
 		if seen[addr] || t.state == "connected" {
 			continue
 		}
-		s.Connections = append(s.Connections, ConnStatus{
-			Direction: "outbound", Address: addr, State: t.state, Reason: t.reason, NextTry: t.nextTry,
-		})
+		cs := ConnStatus{Direction: "outbound", Address: addr, State: t.state, Reason: t.reason, NextTry: t.nextTry}
+		if m.applied != nil && t.learnedAs != frame.UnknownPeer {
+			if hop, ok := m.applied.NextHop(t.learnedAs); ok && hop != t.learnedAs {
+				cs.Path = "relayed via " + hop.String()
+			}
+		}
+		s.Connections = append(s.Connections, cs)
 	}
 	s.Connections = append(s.Connections, m.refused...)
 	slices.SortFunc(s.Connections, func(a, b ConnStatus) int {
