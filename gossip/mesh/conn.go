@@ -134,12 +134,16 @@ func (m *Mesh) register(hc *handshake.Conn, outbound bool, target string) {
 			return
 		}
 		// Keep the connection initiated by the peer with the smaller
-		// name, so that two routers dialing each other agree on one.
+		// name, so that two routers dialing each other agree on one. A
+		// second connection in the same direction as the first replaces
+		// it: the dialer lost the first (a NAT on the way that forgot
+		// its mapping cuts it on the dialer's side only) and dialled
+		// again.
 		initiator := m.cfg.Self
 		if !outbound {
 			initiator = hello.Name
 		}
-		if initiator > min(m.cfg.Self, hello.Name) {
+		if outbound != old.outbound && initiator > min(m.cfg.Self, hello.Name) {
 			hc.Close()
 			if t := m.targets[target]; t != nil {
 				t.connectedAs(hello.Name)
