@@ -175,15 +175,16 @@ run_mode() {
 		"'$WS_BIN' status --api $WS_TMP/b$mode.sock --json | jq -e '[.connections[] | select(.peer) | .state + \"/\" + .path] == [\"established/direct\",\"established/direct\"]'"
 	ws_check "$mode: B shows the endpoint it uses for A (A's NAT, 203.0.113.10)" bash -c \
 		"'$WS_BIN' status --api $WS_TMP/b$mode.sock --json | jq -e '.connections[] | select(.peer==\"${NAME[a]}\") | .endpoint | startswith(\"203.0.113.10:\")'"
-	local ws0
-	ws0=$(wrong_source "b$mode")
 	sleep $((2 * UDP_TIMEOUT + 1))
 	ws_check "$mode: after $((2 * UDP_TIMEOUT + 1)) s of silence A-B, C-B and A-C still ping" bash -c \
 		"$(declare -f pings); p=$p; declare -A CIP=([a]=${CIP[a]} [b]=${CIP[b]} [c]=${CIP[c]}); pings a b && pings b c && pings c a"
+	ws_check "$mode: A backs off dialing C's NAT address (status: backoff, why, relayed via B)" bash -c \
+		"'$WS_BIN' status --api $WS_TMP/a$mode.sock --json | jq -e '[.connections[] | select(.address | startswith(\"203.0.113.20:\")) | select(.state==\"backoff\" and (.reason | test(\"NAT\")) and .path==\"relayed via ${NAME[b]}\")] | length == 1' || '$WS_BIN' status connections --api $WS_TMP/a$mode.sock"
 	ws_check "$mode: iperf3 A -> B" iperf_ab
 	REPORT[$mode]+=", iperf3 A->B $(sed -n '$p' "$WS_TMP/check.out")"
-	# Both NATs forget every mapping; their masquerades then pick random
-	# ports, so A's and C's links come back from new addresses:ports.
+	# Both NATs forget their UDP mappings, as when they expire (the TCP
+	# control connections keep theirs); their masquerades then pick
+	# random ports, so A's and C's links come back from new ports.
 	local ep0a ep0c x backa backc
 	ep0a=$(conn_of "b$mode" a | jq -r .endpoint)
 	ep0c=$(conn_of "b$mode" c | jq -r .endpoint)
@@ -192,23 +193,31 @@ run_mode() {
 	for x in a c; do
 		in_ns "$p-nat$x" nft flush chain ip nat post
 		in_ns "$p-nat$x" nft add rule ip nat post oifname wan masquerade fully-random
-		in_ns "$p-nat$x" conntrack -F >/dev/null 2>&1
+		in_ns "$p-nat$x" conntrack -D -p udp >/dev/null 2>&1
 	done
 	t0=$(now)
 	backa=$(back_after "b$mode" a "$ep0a" "$t0")
 	backc=$(back_after "b$mode" c "$ep0c" "$t0")
-	REPORT[$mode]+=", back after conntrack -F: A-B ${backa%% *} s, C-B ${backc%% *} s"
-	ws_check "$mode: after A's NAT flushed its conntrack table, A pings B within 10 s, B's link to A established at A's new port ($ep0a -> $backa s)" \
+	REPORT[$mode]+=", back after the NATs' UDP mappings went: A-B ${backa%% *} s, C-B ${backc%% *} s"
+	ws_check "$mode: after A's NAT forgot its UDP mappings, A pings B within 10 s, B's link to A established at A's new port ($ep0a -> $backa s)" \
 		awk "BEGIN{exit !(\"${backa%% *}\" != \"never\" && ${backa%% *} <= 10)}"
 	ws_check "$mode: the same for C, the larger name ($ep0c -> $backc s)" \
 		awk "BEGIN{exit !(\"${backc%% *}\" != \"never\" && ${backc%% *} <= 10)}"
 	ws_check "$mode: and B pings A and C" bash -c "$(declare -f pings); p=$p; declare -A CIP=([a]=${CIP[a]} [b]=${CIP[b]} [c]=${CIP[c]}); pings b a && pings b c"
+	# Then A's NAT forgets everything, the control connection's mapping
+	# too: B resets A's next TCP segment, from a new port, and A dials
+	# again.
+	ep0a=${backa#* }
+	in_ns "$p-nata" conntrack -F >/dev/null 2>&1
+	t0=$(now)
+	backa=$(back_after "b$mode" a "$ep0a" "$t0")
+	REPORT[$mode]+=", after conntrack -F: A-B ${backa%% *} s"
+	ws_check "$mode: after A's NAT flushed its conntrack table (TCP too), B's link to A is back within 10 s ($ep0a -> $backa s)" \
+		awk "BEGIN{exit !(\"${backa%% *}\" != \"never\" && ${backa%% *} <= 10)}"
 	if [ "$tr" = sleeve ]; then
 		ws_check "$mode: B's router counted the endpoint moves ($moves0 -> $(endpoint_moves "b$mode"))" \
 			test "$(endpoint_moves "b$mode")" -ge $((moves0 + 2))
 	fi
-	ws_check "$mode: A backs off dialing C's NAT address (status: backoff, why, relayed via B)" bash -c \
-		"'$WS_BIN' status --api $WS_TMP/a$mode.sock --json | jq -e '[.connections[] | select(.address | startswith(\"203.0.113.20:\")) | select(.state==\"backoff\" and (.reason | test(\"NAT\")) and .path==\"relayed via ${NAME[b]}\")] | length == 1'"
 	for x in a c; do
 		in_ns "$p-nat$x" nft flush chain ip nat post
 		in_ns "$p-nat$x" nft add rule ip nat post oifname wan masquerade
