@@ -8,7 +8,8 @@
 #                                  B (203.0.113.2, public) ─ cB
 #
 # Each NAT router masquerades on its outside interface and has a stateful
-# forward filter (established/related accepted, new inbound dropped), with
+# forward filter (established/related accepted, new inbound dropped, to
+# the router itself too), with
 # the conntrack UDP timeouts of its namespace lowered to $UDP_TIMEOUT s so
 # that idle mappings expire within the test. A and C dial B with --peer;
 # the routers share a password (one mode runs --insecure); B is a relay
@@ -79,6 +80,14 @@ nat_site() {
 				ct state established,related accept
 				iifname "lan" oifname "wan" accept
 			}
+			# Nothing unsolicited reaches the router itself either: a
+			# datagram or SYN that no mapping answers is dropped (as
+			# most NATs do), so it neither resets a punching SYN nor
+			# leaves a conntrack entry that takes a port.
+			chain input {
+				type filter hook input priority filter; policy accept;
+				iifname "wan" ct state new drop
+			}
 		}
 	EOF
 	# The timeouts are conntrack's, per namespace; the module is loaded
@@ -146,11 +155,25 @@ iperf_ab() {
 	awk "BEGIN{exit !($bps > 0)}"
 }
 
+# iperf_ac PORT: iperf3 from A's container to C's, reported with the
+# path A's routes take to C (relayed via B, or direct).
+iperf_ac() {
+	local how=direct
+	if "$WS_BIN" status --api "$WS_TMP/a$mode.sock" --json | jq -e ".peers[] | select(.name==\"${NAME[c]}\") | .next_hop==\"${NAME[b]}\"" >/dev/null; then
+		how="relayed via B"
+	fi
+	ip netns exec "$p-cc" iperf3 -s -D -1 -B "${CIP[c]}" -p "$1" --pidfile "$WS_TMP/iperf$1.pid" >/dev/null
+	wait_listen "$p-cc" "$1"
+	local bps
+	bps=$(ip netns exec "$p-ca" iperf3 -c "${CIP[c]}" -p "$1" -t 2 -J 2>/dev/null | jq -r '.end.sum_received.bits_per_second // 0')
+	REPORT[$mode]+=", iperf3 A->C $how $(awk "BEGIN{printf \"%.2f\", $bps/1e9}") Gbit/s"
+}
+
 declare -A REPORT
 run_mode() {
 	local mode=$1 tr=$1 sec=(--password-file "$WS_TMP/pw") x t0
 	if [ "$mode" = insecure ]; then tr=sleeve sec=(--insecure); fi
-	local common=(--listen 0.0.0.0:6783 --transport "$tr" "${sec[@]}")
+	local common=(--listen 0.0.0.0:6783 --transport "$tr" "${sec[@]}" ${NAT_UP_FLAGS:-})
 	pretty "mode $mode"
 	router_up "$p-b" "b$mode" "$WS_TMP/b-$mode.log" --name "${NAME[b]}" "${common[@]}" --relay
 	t0=$(now)
@@ -171,6 +194,7 @@ run_mode() {
 	ws_check "$mode: A and C ping each other (through B)" bash -c "$(declare -f ping_until); p=$p; declare -A CIP=([a]=${CIP[a]} [c]=${CIP[c]}); ping_until 15 a c && ping_until 15 c a"
 	ws_check "$mode: A's status: C reachable, relayed via B, which is marked relay" bash -c \
 		"'$WS_BIN' status --api $WS_TMP/a$mode.sock --json | jq -e '(.peers[] | select(.name==\"${NAME[c]}\") | .reachable and .next_hop==\"${NAME[b]}\") and (.peers[] | select(.name==\"${NAME[b]}\") | .relay)'"
+	iperf_ac 5302
 	ws_check "$mode: every link of B is established" bash -c \
 		"'$WS_BIN' status --api $WS_TMP/b$mode.sock --json | jq -e '[.connections[] | select(.peer) | .state + \"/\" + .path] == [\"established/direct\",\"established/direct\"]'"
 	ws_check "$mode: B shows the endpoint it uses for A (A's NAT, 203.0.113.10)" bash -c \
@@ -182,6 +206,25 @@ run_mode() {
 		"'$WS_BIN' status --api $WS_TMP/a$mode.sock --json | jq -e '[.connections[] | select(.address | startswith(\"203.0.113.20:\")) | select(.state==\"backoff\" and (.reason | test(\"NAT\")) and .path==\"relayed via ${NAME[b]}\")] | length == 1' || '$WS_BIN' status connections --api $WS_TMP/a$mode.sock"
 	ws_check "$mode: iperf3 A -> B" iperf_ab
 	REPORT[$mode]+=", iperf3 A->B $(sed -n '$p' "$WS_TMP/check.out")"
+	# Both NATs keep a new mapping's port: A and C punch a connection
+	# to each other (simultaneous open at the same wall-clock slot, once
+	# each backed off dialing the other), and the link is direct.
+	t0=$(now)
+	local punched=""
+	for _ in $(seq 150); do
+		if "$WS_BIN" status --api "$WS_TMP/a$mode.sock" --json | jq -e ".connections[] | select(.peer==\"${NAME[c]}\" and .state==\"established\" and .path==\"punched\")" >/dev/null 2>&1; then
+			punched=$(since "$t0")
+			break
+		fi
+		sleep 0.2
+	done
+	REPORT[$mode]+=", A-C punched after ${punched:-never} s more"
+	ws_check "$mode: A and C punch a direct link through their NATs (${punched:-never} s)" test -n "$punched"
+	ws_check "$mode: C's status shows the punched link to A too" bash -c \
+		"'$WS_BIN' status --api $WS_TMP/c$mode.sock --json | jq -e '.connections[] | select(.peer==\"${NAME[a]}\" and .state==\"established\" and .path==\"punched\")'"
+	ws_check "$mode: A's routes reach C directly now" bash -c \
+		"'$WS_BIN' status --api $WS_TMP/a$mode.sock --json | jq -e '.peers[] | select(.name==\"${NAME[c]}\") | .next_hop==\"${NAME[c]}\"'"
+	iperf_ac 5303
 	# Both NATs forget their UDP mappings, as when they expire (the TCP
 	# control connections keep theirs); their masquerades then pick
 	# random ports, so A's and C's links come back from new ports.
@@ -214,6 +257,8 @@ run_mode() {
 	REPORT[$mode]+=", after conntrack -F: A-B ${backa%% *} s"
 	ws_check "$mode: after A's NAT flushed its conntrack table (TCP too), B's link to A is back within 10 s ($ep0a -> $backa s)" \
 		awk "BEGIN{exit !(\"${backa%% *}\" != \"never\" && ${backa%% *} <= 10)}"
+	ws_check "$mode: A and C still reach each other (their NATs now map every destination to a random port: relayed through B unless the punched link survived)" \
+		bash -c "$(declare -f ping_until); p=$p; declare -A CIP=([a]=${CIP[a]} [c]=${CIP[c]}); ping_until 20 a c && ping_until 20 c a"
 	if [ "$tr" = sleeve ]; then
 		ws_check "$mode: B's router counted the endpoint moves ($moves0 -> $(endpoint_moves "b$mode"))" \
 			test "$(endpoint_moves "b$mode")" -ge $((moves0 + 2))

@@ -53,6 +53,7 @@ type connection struct {
 	dataEP   transport.Endpoint
 
 	established   bool   // data path answered a heartbeat recently
+	punched       bool   // made by a simultaneous open through NAT (punch.go)
 	dataEncrypted bool   // the data link is encrypted
 	link          Link   // the data transport of this link
 	asked         string // the transport asked for
@@ -208,6 +209,17 @@ func (m *Mesh) register(hc *handshake.Conn, outbound bool, target string) {
 	m.sendChannels(c, false)
 	m.updateSelf()
 	m.cfg.Router.SendHeartbeats()
+}
+
+// registerPunched adopts a connection punched through NAT to target;
+// client is the side that ran the handshake's client, which counts as
+// the dialer.
+func (m *Mesh) registerPunched(hc *handshake.Conn, client bool, target string) {
+	m.register(hc, client, target)
+	if c := m.conns[hc.Remote().Name]; c != nil && c.hc == hc {
+		c.punched = true
+		m.publishStatus()
+	}
 }
 
 // inboundMeetsTarget marks the dial target that names the peer of a new

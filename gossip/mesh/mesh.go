@@ -58,6 +58,7 @@ type Mesh struct {
 	refusedLog  *ratelimit.Logger  // inbound connections refused before their handshake
 	failedLog   *ratelimit.Logger  // inbound handshakes that failed
 	discoverLog *ratelimit.Logger  // discovered peers not dialed
+	punchLog    *ratelimit.Logger  // connections punched through NAT
 
 	status struct {
 		sync.Mutex
@@ -88,6 +89,7 @@ func New(cfg Config) (*Mesh, error) {
 	m.refusedLog = ratelimit.NewLogger(m.log, refusalLogInterval, 1)
 	m.failedLog = ratelimit.NewLogger(m.log, refusalLogInterval, 4)
 	m.discoverLog = ratelimit.NewLogger(m.log, refusalLogInterval, 1)
+	m.punchLog = ratelimit.NewLogger(m.log, refusalLogInterval, 4)
 	topo, err := topology.New(topology.Entry{
 		Name: c.Self, Nickname: c.Nickname, UID: m.uid, Incarnation: m.inc, Version: 1, Caps: m.caps(),
 	}, &topology.Config{Now: c.Now})
@@ -144,7 +146,11 @@ func (m *Mesh) Addr() netip.AddrPort { return m.cfg.Listen }
 
 // Start listens and starts the actor and the connection maker.
 func (m *Mesh) Start() error {
-	ln, err := net.Listen("tcp", m.cfg.Listen.String())
+	var lc net.ListenConfig
+	if canPunch && !m.cfg.NoPunch {
+		lc.Control = reusePort // shared with the punching sockets
+	}
+	ln, err := lc.Listen(context.Background(), "tcp", m.cfg.Listen.String())
 	if err != nil {
 		return fmt.Errorf("control plane: %w", err)
 	}
@@ -256,6 +262,7 @@ func (m *Mesh) routineActor() {
 				m.learnTargets()
 			}
 			m.tryConnect()
+			m.punchDue()
 			m.antiEntropy()
 			m.pingControl()
 			for _, name := range m.topo.GC(m.cfg.Now()) {

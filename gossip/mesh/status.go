@@ -32,8 +32,9 @@ type ConnStatus struct {
 	// now: the one registered from the control connection, or the one
 	// the peer proved (its NAT's mapping).
 	Endpoint string `json:"endpoint,omitempty"`
-	// Path is "direct" for an established link, and "relayed via PEER"
-	// for a dial target whose peer the routes reach through PEER.
+	// Path is "direct" for an established link ("punched" if its
+	// connection was punched through NAT), and "relayed via PEER" for a
+	// dial target whose peer the routes reach through PEER.
 	Path    string    `json:"path,omitempty"`
 	Since   time.Time `json:"since,omitzero"`
 	NextTry time.Time `json:"next_try,omitzero"`
@@ -114,6 +115,9 @@ func (m *Mesh) publishStatus() {
 		}
 		if c.established {
 			cs.State, cs.Reason, cs.Path = "established", "", "direct"
+			if c.punched {
+				cs.Path = "punched"
+			}
 		}
 		s.Connections = append(s.Connections, cs)
 	}
@@ -122,6 +126,9 @@ func (m *Mesh) publishStatus() {
 			continue
 		}
 		cs := ConnStatus{Direction: "outbound", Address: addr, State: t.state, Reason: t.reason, NextTry: t.nextTry}
+		if t.punchNote != "" {
+			cs.Reason += "; " + t.punchNote
+		}
 		if m.applied != nil && t.learnedAs != frame.UnknownPeer {
 			if hop, ok := m.applied.NextHop(t.learnedAs); ok && hop != t.learnedAs {
 				cs.Path = "relayed via " + hop.String()

@@ -21,11 +21,16 @@ type target struct {
 	static    bool   // given by the user: never dropped by itself
 	peer      frame.PeerName
 	learnedAs frame.PeerName // the peer gossip said is at addr (discovered targets)
-	state     string         // "connecting", "connected", "retrying", "failed"
-	reason    string
-	attempts  int
-	nextTry   time.Time
-	dialing   bool
+	// Hole punching (punch.go): an attempt under way, the failed ones
+	// since the last success, and what the last failure was.
+	punching   bool
+	punchFails int
+	punchNote  string
+	state      string // "connecting", "connected", "retrying", "failed"
+	reason     string
+	attempts   int
+	nextTry    time.Time
+	dialing    bool
 }
 
 const (
