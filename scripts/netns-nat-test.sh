@@ -222,8 +222,15 @@ run_mode() {
 	ws_check "$mode: A and C punch a direct link through their NATs (${punched:-never} s)" test -n "$punched"
 	ws_check "$mode: C's status shows the punched link to A too" bash -c \
 		"'$WS_BIN' status --api $WS_TMP/c$mode.sock --json | jq -e '.connections[] | select(.peer==\"${NAME[a]}\" and .state==\"established\" and .path==\"punched\")'"
-	ws_check "$mode: A's routes reach C directly now" bash -c \
-		"'$WS_BIN' status --api $WS_TMP/a$mode.sock --json | jq -e '.peers[] | select(.name==\"${NAME[c]}\") | .next_hop==\"${NAME[c]}\"'"
+	direct_ac() {
+		local i
+		for i in $(seq 50); do
+			"$WS_BIN" status --api "$WS_TMP/a$mode.sock" --json | jq -e ".peers[] | select(.name==\"${NAME[c]}\") | .next_hop==\"${NAME[c]}\"" && return 0
+			sleep 0.2
+		done
+		return 1
+	}
+	ws_check "$mode: A's routes reach C directly now (within 10 s)" direct_ac
 	iperf_ac 5303
 	# Both NATs forget their UDP mappings, as when they expire (the TCP
 	# control connections keep theirs); their masquerades then pick
@@ -258,7 +265,7 @@ run_mode() {
 	ws_check "$mode: after A's NAT flushed its conntrack table (TCP too), B's link to A is back within 10 s ($ep0a -> $backa s)" \
 		awk "BEGIN{exit !(\"${backa%% *}\" != \"never\" && ${backa%% *} <= 10)}"
 	ws_check "$mode: A and C still reach each other (their NATs now map every destination to a random port: relayed through B unless the punched link survived)" \
-		bash -c "$(declare -f ping_until); p=$p; declare -A CIP=([a]=${CIP[a]} [c]=${CIP[c]}); ping_until 20 a c && ping_until 20 c a"
+		bash -c "$(declare -f ping_until); p=$p; declare -A CIP=([a]=${CIP[a]} [c]=${CIP[c]}); ping_until 30 a c && ping_until 30 c a"
 	if [ "$tr" = sleeve ]; then
 		ws_check "$mode: B's router counted the endpoint moves ($moves0 -> $(endpoint_moves "b$mode"))" \
 			test "$(endpoint_moves "b$mode")" -ge $((moves0 + 2))
@@ -267,8 +274,8 @@ run_mode() {
 		in_ns "$p-nat$x" nft flush chain ip nat post
 		in_ns "$p-nat$x" nft add rule ip nat post oifname wan masquerade
 	done
-	for x in c a b; do router_down "$x$mode"; done
 	if [ -n "${NAT_LOGS:-}" ]; then mkdir -p "$NAT_LOGS" && cp "$WS_TMP"/*-"$mode".log "$NAT_LOGS"/; fi
+	for x in c a b; do router_down "$x$mode"; done
 	for x in a c; do in_ns "$p-nat$x" conntrack -F >/dev/null 2>&1 || true; done
 }
 

@@ -58,16 +58,20 @@ func (m *Mesh) punchDue() {
 			slot = punchSlowSlot
 		}
 		at := now.Truncate(slot).Add(slot)
+		ask := t.transport
+		if ask == "" {
+			ask = m.cfg.DefaultTransport
+		}
 		t.punching = true
 		m.wg.Add(1)
-		go m.punch(addr, t.learnedAs, at)
+		go m.punch(addr, t.learnedAs, ask, at)
 	}
 }
 
 // punch waits until at, then dials addr (peer's NAT address) from the
 // control port and, if the SYNs met, runs the handshake in the role the
-// names give.
-func (m *Mesh) punch(addr string, peer frame.PeerName, at time.Time) {
+// names give; as the client it asks for transport ask, as a dialer does.
+func (m *Mesh) punch(addr string, peer frame.PeerName, ask string, at time.Time) {
 	defer m.wg.Done()
 	timer := time.NewTimer(time.Until(at))
 	defer timer.Stop()
@@ -88,7 +92,7 @@ func (m *Mesh) punch(addr string, peer frame.PeerName, at time.Time) {
 	var hc *handshake.Conn
 	if err == nil {
 		if client {
-			hc, err = handshake.Client(ctx, nc, m.handshakeConfig(""))
+			hc, err = handshake.Client(ctx, nc, m.handshakeConfig(ask))
 		} else {
 			hc, err = handshake.Server(ctx, nc, m.handshakeConfig(""))
 		}
