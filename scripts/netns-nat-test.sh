@@ -177,6 +177,7 @@ run_mode() {
 	pretty "mode $mode"
 	router_up "$p-b" "b$mode" "$WS_TMP/b-$mode.log" --name "${NAME[b]}" "${common[@]}" --relay
 	t0=$(now)
+	local tstart=$t0
 	router_up "$p-a" "a$mode" "$WS_TMP/a-$mode.log" --name "${NAME[a]}" "${common[@]}" --peer 203.0.113.2
 	router_up "$p-c" "c$mode" "$WS_TMP/c-$mode.log" --name "${NAME[c]}" "${common[@]}" --peer 203.0.113.2
 	for x in a b c; do
@@ -221,7 +222,8 @@ run_mode() {
 		fi
 		sleep 0.2
 	done
-	REPORT[$mode]+=", A-C punched after ${punched:-never} s more"
+	[ -n "$punched" ] && punched=$(since "$tstart")
+	REPORT[$mode]+=", A-C punched ${punched:-never} s after start"
 	ws_check "$mode: A and C punch a direct link through their NATs, both show it (${punched:-never} s)" test -n "$punched"
 	direct_ac() {
 		local i
@@ -267,6 +269,11 @@ run_mode() {
 		awk "BEGIN{exit !(\"${backa%% *}\" != \"never\" && ${backa%% *} <= 10)}"
 	ws_check "$mode: A and C still reach each other (their NATs now map every destination to a random port: relayed through B unless the punched link survived)" \
 		bash -c "$(declare -f ping_until); p=$p; declare -A CIP=([a]=${CIP[a]} [c]=${CIP[c]}); ping_until 30 a c && ping_until 30 c a"
+	if "$WS_BIN" status --api "$WS_TMP/a$mode.sock" --json | jq -e ".peers[] | select(.name==\"${NAME[c]}\") | .next_hop==\"${NAME[b]}\"" >/dev/null; then
+		REPORT[$mode]+=", A-C after: relayed via B"
+	else
+		REPORT[$mode]+=", A-C after: direct"
+	fi
 	if [ "$tr" = sleeve ]; then
 		ws_check "$mode: B's router counted the endpoint moves ($moves0 -> $(endpoint_moves "b$mode"))" \
 			test "$(endpoint_moves "b$mode")" -ge $((moves0 + 2))
