@@ -95,6 +95,9 @@ type Config struct {
 	// among equally short paths, so that sites with no link between them
 	// (both behind NAT) meet through it. For a router others can reach.
 	Relay bool
+	// NoPunch turns hole punching off: peers this router cannot dial are
+	// only ever reached through others.
+	NoPunch bool
 	// NoDiscovery: connect only to Peers and to run-time connects, not to
 	// peers learned from gossip.
 	NoDiscovery bool

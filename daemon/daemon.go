@@ -386,7 +386,7 @@ func (d *Daemon) startMesh() (func(), error) {
 	c := d.cfg
 	m, err := mesh.New(mesh.Config{
 		Self: d.self, Nickname: c.Nickname, Password: c.Password, Listen: d.listen,
-		Peers: c.Peers, NoDiscovery: c.NoDiscovery, Relay: c.Relay, Router: d.rt, Links: d.links, DefaultTransport: c.Transport, MTU: d.mtu,
+		Peers: c.Peers, NoDiscovery: c.NoDiscovery, Relay: c.Relay, NoPunch: c.NoPunch, Router: d.rt, Links: d.links, DefaultTransport: c.Transport, MTU: d.mtu,
 		Channels: map[uint8]mesh.Channel{alloc.ChannelID: d.ipam.Channel(), isolation.AllowChannelID: d.iso.Pairs()},
 		Logger:   d.log,
 	})
