@@ -131,15 +131,26 @@ endpoint_moves() {
 }
 # back_after ROUTER PEER EP0 T0: seconds from T0 until ROUTER's link to
 # PEER is established at another endpoint than EP0 and PEER's container
-# pings ROUTER's; "never" after 20 s. Prints "SECS ENDPOINT".
+# pings ROUTER's, for good: it must still be so 3 s later (a control
+# connection the NAT cut may take that long to be reset), else the wait
+# goes on; "never" after 25 s. Prints "SECS ENDPOINT".
 back_after() {
-	local end=$(($(date +%s) + 20)) c ep
+	local end=$(($(date +%s) + 25)) c ep at="" ok
 	while [ "$(date +%s)" -lt "$end" ]; do
 		c=$(conn_of "$1" "$2")
 		ep=$(jq -r '.endpoint // ""' <<<"$c" 2>/dev/null || true)
+		ok=no
 		if [ "$(jq -r .state <<<"$c" 2>/dev/null)" = established ] && [ -n "$ep" ] && [ "$ep" != "$3" ] &&
 			ip netns exec "$p-c$2" ping -c 1 -W 1 "${CIP[b]}" >/dev/null 2>&1; then
-			echo "$(since "$4") $ep"
+			ok=yes
+		fi
+		if [ $ok = yes ] && [ -z "$at" ]; then
+			at=$(now)
+		elif [ $ok = no ]; then
+			at=""
+		fi
+		if [ -n "$at" ] && awk "BEGIN{exit !($(now) - $at >= 3)}"; then
+			echo "$(awk "BEGIN{printf \"%.1f\", $at - $4}") $ep"
 			return
 		fi
 		sleep 0.2
@@ -249,8 +260,12 @@ run_mode() {
 		in_ns "$p-nat$x" conntrack -D -p udp >/dev/null 2>&1
 	done
 	t0=$(now)
-	backa=$(back_after "b$mode" a "$ep0a" "$t0")
-	backc=$(back_after "b$mode" c "$ep0c" "$t0")
+	local waiter
+	back_after "b$mode" a "$ep0a" "$t0" >"$WS_TMP/back.a" &
+	waiter=$!
+	back_after "b$mode" c "$ep0c" "$t0" >"$WS_TMP/back.c"
+	wait "$waiter" || true
+	backa=$(cat "$WS_TMP/back.a") backc=$(cat "$WS_TMP/back.c")
 	REPORT[$mode]+=", back after the NATs' UDP mappings went: A-B ${backa%% *} s, C-B ${backc%% *} s"
 	ws_check "$mode: after A's NAT forgot its UDP mappings, A pings B within 10 s, B's link to A established at A's new port ($ep0a -> $backa s)" \
 		awk "BEGIN{exit !(\"${backa%% *}\" != \"never\" && ${backa%% *} <= 10)}"
