@@ -112,3 +112,38 @@ func TestUnreachableTargetBacksOff(t *testing.T) {
 		t.Error("status does not show the backed-off target")
 	}
 }
+
+// TestPunchDue: a target in backoff gets one punching attempt at a time,
+// scheduled on the next wall-clock slot; a target in another state gets
+// none, and NoPunch turns it off. Close stops an attempt that is waiting
+// for its slot.
+func TestPunchDue(t *testing.T) {
+	const self, natted = frame.PeerName(0x020000000001), frame.PeerName(0x020000000003)
+	for _, noPunch := range []bool{false, true} {
+		tr := memory.NewNetwork().NewTransport(self, netip.MustParseAddrPort("127.0.0.1:1"))
+		m, err := New(Config{
+			Self: self, Listen: netip.MustParseAddrPort("127.0.0.1:6783"), NoPunch: noPunch,
+			Router: newFakeRouter(), Links: []Link{sleeveLink(tr, false)},
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		backoff := m.addTarget("203.0.113.20", false)
+		backoff.learnedAs, backoff.state = natted, "backoff"
+		retrying := m.addTarget("203.0.113.21", false)
+		retrying.learnedAs, retrying.state = natted, "retrying"
+		m.punchDue()
+		m.punchDue() // one attempt at a time
+		if want := canPunch && !noPunch; backoff.punching != want || retrying.punching {
+			t.Errorf("NoPunch %v: punching backoff %v, retrying %v; want %v, false", noPunch, backoff.punching, retrying.punching, want)
+		}
+		done := make(chan struct{})
+		go func() { m.Close(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("Close waited for the punching slot")
+		}
+	}
+}
