@@ -40,6 +40,9 @@ const (
 	punchSlowSlot  = 5 * time.Minute
 	punchSlowAfter = 6
 	punchTimeout   = 5 * time.Second
+	// maxPunching bounds the attempts under way at once: targets come
+	// from gossip, which is not to make the router a scanner.
+	maxPunching = 16
 )
 
 // punchDue starts a punching attempt for every target in backoff that has
@@ -49,7 +52,16 @@ func (m *Mesh) punchDue() {
 		return
 	}
 	now := m.cfg.Now()
+	busy := 0
+	for _, t := range m.targets {
+		if t.punching {
+			busy++
+		}
+	}
 	for addr, t := range m.targets {
+		if busy >= maxPunching {
+			return
+		}
 		if t.state != "backoff" || t.punching || t.learnedAs == frame.UnknownPeer || m.conns[t.learnedAs] != nil {
 			continue
 		}
@@ -63,6 +75,7 @@ func (m *Mesh) punchDue() {
 			ask = m.cfg.DefaultTransport
 		}
 		t.punching = true
+		busy++
 		m.wg.Add(1)
 		go m.punch(addr, t.learnedAs, ask, at)
 	}

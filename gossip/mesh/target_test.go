@@ -147,3 +147,37 @@ func TestPunchDue(t *testing.T) {
 		}
 	}
 }
+
+// TestPunchingBounded: however many targets are in backoff, at most
+// maxPunching attempts are under way at once.
+func TestPunchingBounded(t *testing.T) {
+	if !canPunch {
+		t.Skip("no punching on this platform")
+	}
+	const self = frame.PeerName(0x020000000001)
+	tr := memory.NewNetwork().NewTransport(self, netip.MustParseAddrPort("127.0.0.1:1"))
+	m, err := New(Config{
+		Self: self, Listen: netip.MustParseAddrPort("127.0.0.1:6783"),
+		Router: newFakeRouter(), Links: []Link{sleeveLink(tr, false)},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	for i := range 3 * maxPunching {
+		tg := m.addTarget(fmt.Sprintf("203.0.113.%d", i+1), false)
+		tg.learnedAs, tg.state = frame.PeerName(0x030000000000+i), "backoff"
+	}
+	m.punchDue()
+	m.punchDue()
+	n := 0
+	for _, tg := range m.targets {
+		if tg.punching {
+			n++
+		}
+	}
+	if n != maxPunching {
+		t.Errorf("%d attempts under way, want %d", n, maxPunching)
+	}
+}
