@@ -10,7 +10,7 @@ FUZZTIME ?= 20s
 
 PLUGIN_DIR := build/docker-plugin
 
-.PHONY: all build docker-plugin deps test unit race fuzz netns-test netns-lifecycle-test netns-web-test deploy-check docker-test deb-test qemu-test demo demo-docker bench lint vet clean dist deb docs dns-test image image-test install cni-test
+.PHONY: all build docker-plugin deps test unit race fuzz netns-test netns-lifecycle-test netns-web-test deploy-check docker-test deb-test qemu-test demo demo-docker bench lint vet clean dist deb docs dns-test image image-test install cni-test nat-test
 
 all: build
 
@@ -77,6 +77,7 @@ netns-test: build
 	scripts/netns-ipam-test.sh
 	scripts/netns-isolation-test.sh
 	scripts/netns-hostile-test.sh
+	scripts/netns-nat-test.sh
 	scripts/netns-lifecycle-test.sh
 	scripts/netns-web-test.sh
 	scripts/netns-dns-test.sh
@@ -126,6 +127,11 @@ deb-test: deb
 # (scripts/netns-docker-test.sh).
 docker-test: deps build docker-plugin
 	scripts/netns-docker-test.sh
+
+# Sites behind NAT (two masquerading routers with a stateful filter), on
+# every transport.
+nat-test: build
+	scripts/netns-nat-test.sh
 
 # The OVS datapath tests in a qemu VM booting Debian's cloud kernel (this
 # machine's kernel has no openvswitch module): scripts/qemu-ovs-test.sh.

@@ -163,8 +163,15 @@ type Connection struct {
 	// Encrypted reports whether the data path is encrypted with keys
 	// from an authenticated handshake; false on every link of an
 	// insecure mesh, WireGuard and QUIC ones included.
-	Encrypted bool   `json:"encrypted"`
-	Datapath  string `json:"datapath,omitempty"` // "fastpath" or "userspace"
+	Encrypted bool `json:"encrypted"`
+	// Endpoint is the peer's underlay address:port the link sends to
+	// now: where the control connection said, or, for a peer behind NAT,
+	// the mapping its authenticated traffic came from.
+	Endpoint string `json:"endpoint,omitempty"`
+	// Path is "direct" for an established link, "relayed via PEER" for
+	// a dial target whose peer is reached through PEER.
+	Path     string `json:"path,omitempty"`
+	Datapath string `json:"datapath,omitempty"` // "fastpath" or "userspace"
 	// DatapathReason is why the link is (or is not) on the fast path.
 	DatapathReason string `json:"datapath_reason,omitempty"`
 	MTU            int    `json:"mtu,omitempty"`      // the overlay's
@@ -192,6 +199,7 @@ type Peer struct {
 	// Links are the peers this one has established links to, as it
 	// gossips them: with every peer's, the whole mesh.
 	Links []string `json:"links,omitempty"`
+	Relay bool     `json:"relay,omitempty"` // the peer offers to relay (--relay)
 }
 
 // SwitchStats summarises the MAC table.

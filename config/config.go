@@ -33,6 +33,10 @@ const DefaultPort = 6783
 // plugin by default.
 const DefaultCNIStateDir = "/var/lib/cni/weave-switch"
 
+// DefaultKeepalive is Config.Keepalive's default: well under the 30 s
+// after which NATs commonly forget an idle UDP mapping.
+const DefaultKeepalive = 10 * time.Second
+
 // DefaultProxySocket is where the Docker API proxy listens by default.
 const DefaultProxySocket = proxy.DefaultSocket
 
@@ -87,6 +91,19 @@ type Config struct {
 	// WireGuardListen and QUICListen are the UDP addresses of those
 	// transports. If empty, 0.0.0.0:51820 and 0.0.0.0:6784.
 	WireGuardListen, QUICListen string
+	// Keepalive is the longest a WireGuard or QUIC link stays silent
+	// towards its peer (WireGuard's persistent keepalive, QUIC's
+	// keep-alive), which holds the mapping of a NAT on the way. The
+	// data-path heartbeats cross every link, the sleeve's too, every
+	// second besides. If zero, DefaultKeepalive.
+	Keepalive time.Duration
+	// Relay marks this router as a relay: routes everywhere prefer it
+	// among equally short paths, so that sites with no link between them
+	// (both behind NAT) meet through it. For a router others can reach.
+	Relay bool
+	// NoPunch turns hole punching off: peers this router cannot dial are
+	// only ever reached through others.
+	NoPunch bool
 	// NoDiscovery: connect only to Peers and to run-time connects, not to
 	// peers learned from gossip.
 	NoDiscovery bool
@@ -190,6 +207,9 @@ func (c Config) WithDefaults() Config {
 	if c.Transport == "" {
 		c.Transport = "sleeve"
 	}
+	if c.Keepalive == 0 {
+		c.Keepalive = DefaultKeepalive
+	}
 	if c.WireGuardListen == "" {
 		c.WireGuardListen = "0.0.0.0:51820"
 	}
@@ -239,6 +259,9 @@ func (c Config) Validate() error {
 	}
 	if strings.ContainsAny(c.Bridge, "/ \t") {
 		errs = append(errs, fmt.Errorf("--bridge: %q is not a valid interface name", c.Bridge))
+	}
+	if c.Keepalive != 0 && (c.Keepalive < time.Second || c.Keepalive > time.Hour) {
+		errs = append(errs, fmt.Errorf("--keepalive: %v is outside 1s..1h", c.Keepalive))
 	}
 	if c.RxWorkers < 0 || c.RxWorkers > 64 {
 		errs = append(errs, fmt.Errorf("--rx-workers: %d is outside 0..64", c.RxWorkers))

@@ -268,7 +268,7 @@ func (d *Daemon) buildTransports() (func(), error) {
 		if err != nil {
 			return undo, err
 		}
-		wg, err := wireguard.New(wireguard.Config{Self: d.self, Listen: wl, PrivateKey: key, Logger: d.log.With("component", "wireguard")})
+		wg, err := wireguard.New(wireguard.Config{Self: d.self, Listen: wl, PrivateKey: key, Keepalive: c.Keepalive, Logger: d.log.With("component", "wireguard")})
 		if err != nil {
 			return undo, fmt.Errorf("wireguard: %w", err)
 		}
@@ -282,7 +282,7 @@ func (d *Daemon) buildTransports() (func(), error) {
 		if err != nil {
 			return undo, fmt.Errorf("quic certificate: %w", err)
 		}
-		q, err := quictransport.New(quictransport.Config{Self: d.self, Listen: ql, Certificate: &cert, Logger: d.log.With("component", "quic")})
+		q, err := quictransport.New(quictransport.Config{Self: d.self, Listen: ql, Certificate: &cert, KeepAlive: c.Keepalive, Logger: d.log.With("component", "quic")})
 		if err != nil {
 			return undo, fmt.Errorf("quic: %w", err)
 		}
@@ -423,7 +423,7 @@ func (d *Daemon) startMesh() (func(), error) {
 	c := d.cfg
 	m, err := mesh.New(mesh.Config{
 		Self: d.self, Nickname: c.Nickname, Password: c.Password, Listen: d.listen,
-		Peers: c.Peers, NoDiscovery: c.NoDiscovery, Router: d.rt, Links: d.links, DefaultTransport: c.Transport, MTU: d.mtu,
+		Peers: c.Peers, NoDiscovery: c.NoDiscovery, Relay: c.Relay, NoPunch: c.NoPunch, Router: d.rt, Links: d.links, DefaultTransport: c.Transport, MTU: d.mtu,
 		Channels: d.channels(),
 		Logger:   d.log,
 	})

@@ -44,7 +44,7 @@ func (d *Daemon) Status() api.Status {
 		ac := api.Connection{
 			Peer: c.Peer, Nickname: c.Nickname, Direction: c.Direction, Address: c.Address, State: c.State,
 			Reason: c.Reason, Transport: c.Transport, Asked: c.Asked, Fallback: c.Fallback,
-			Encrypted: c.Encrypted, MTU: c.MTU, PathMTU: c.PathMTU, NextTry: c.NextTry,
+			Encrypted: c.Encrypted, MTU: c.MTU, PathMTU: c.PathMTU, NextTry: c.NextTry, Endpoint: c.Endpoint, Path: c.Path,
 		}
 		if c.Peer != "" {
 			ac.Datapath, ac.DatapathReason = "userspace", ""
@@ -63,7 +63,7 @@ func (d *Daemon) Status() api.Status {
 	}
 	for _, p := range ms.Peers {
 		s.Peers = append(s.Peers, api.Peer{Name: p.Name, Nickname: p.Nickname, UID: p.UID, Connections: p.Connections,
-			Established: p.Established, Reachable: p.Reachable, NextHop: p.NextHop, Links: p.Links})
+			Established: p.Established, Reachable: p.Reachable, NextHop: p.NextHop, Links: p.Links, Relay: p.Relay})
 	}
 	sws := d.rt.SwitchStats()
 	s.Switch = api.SwitchStats{

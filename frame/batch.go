@@ -13,6 +13,10 @@ type Meta struct {
 	// UnknownPeer for frames captured locally. Set by transports on
 	// receive, ignored on send.
 	Via PeerName
+	// Authenticated: the transport proved that Via sent the frame (the
+	// sleeve opened its datagram with the key only Via shares with this
+	// router). Set by transports on receive, ignored on send.
+	Authenticated bool
 	// GSO is the frame's offload information (checksum still to be done,
 	// super-frame to be segmented). Transports carry it to the peer, which
 	// hands it to its TAP. Zero for an ordinary frame.

@@ -41,6 +41,9 @@ type Routes interface {
 type Health struct {
 	LastPong time.Time     // zero: never answered
 	RTT      time.Duration // of the last answered ping
+	// Endpoint is the underlay address the data path sends to: the
+	// registered one, or where the peer proved it moved.
+	Endpoint netip.AddrPort
 }
 
 // Keys are the per-link keys the control handshake derived, for

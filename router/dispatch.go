@@ -117,7 +117,7 @@ func (d *dispatcher) flush(t *peerTable) {
 	for _, slot := range d.used {
 		v := d.views[slot]
 		p := t.list[slot]
-		if err := p.tr.Send(v, p.ep); err != nil {
+		if err := p.tr.Send(v, p.endpoint().ep); err != nil {
 			p.txErrors.Add(1)
 			d.r.counters.badSend.Add(1)
 		} else {

@@ -25,8 +25,9 @@
 // What the receive path lets in. A received frame or heartbeat speaks for
 // the neighbour its overlay header names as the previous hop (Meta.Via)
 // only if it came on that neighbour's link transport from the endpoint the
-// control plane registered for it there (peer.admits): names are public,
-// so a name alone proves nothing. Others are dropped and counted
+// control plane registered for it there, or the one the neighbour proved
+// it moved to behind NAT (peer.admits, learn.go): names are public, so a
+// name alone proves nothing. Others are dropped and counted
 // (unknown_sender when no neighbour has the name, wrong_source when one
 // has). A frame with an offload descriptor (Meta.GSO) is handed on only if
 // frame.CheckGSO accepts the descriptor for that frame (else bad_gso): the

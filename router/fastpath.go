@@ -157,7 +157,7 @@ func (r *Router) answerFastPing(fr []byte, pong *frame.Batch) {
 	}
 	f.pings.Add(1)
 	p := t.list[slot]
-	r.sendHeartbeat(pong, p.tr, p.ep, from, hbFastPong, int64(stamp))
+	r.sendHeartbeat(pong, p.tr, p.endpoint().ep, from, hbFastPong, int64(stamp))
 }
 
 // recordFastPong notes that peer p answered a fast ping with stamp, if the
@@ -190,7 +190,7 @@ func (r *Router) FastLinks() []link.FastLink {
 		if name == frame.UnknownPeer {
 			continue
 		}
-		h := link.FastLink{Peer: name, Addr: p.addr.Addr().Unmap(), Encrypted: p.encrypted}
+		h := link.FastLink{Peer: name, Addr: p.endpoint().addr.Addr(), Encrypted: p.encrypted}
 		if ns := p.fastAck.Load(); ns != 0 {
 			h.LastAck = time.Unix(0, ns)
 			h.RTT = time.Duration(p.fastRTT.Load())

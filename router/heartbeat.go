@@ -67,7 +67,7 @@ func (r *Router) SendHeartbeats() {
 		if name == frame.UnknownPeer {
 			continue
 		}
-		r.sendHeartbeat(r.hb.b, p.tr, p.ep, name, hbPing, now)
+		r.sendHeartbeat(r.hb.b, p.tr, p.endpoint().ep, name, hbPing, now)
 	}
 }
 
@@ -88,7 +88,7 @@ func (r *Router) LinkHealth() map[frame.PeerName]link.Health {
 		if name == frame.UnknownPeer {
 			continue
 		}
-		var h link.Health
+		h := link.Health{Endpoint: p.endpoint().addr}
 		if ns := p.lastPong.Load(); ns != 0 {
 			h.LastPong = time.Unix(0, ns)
 			h.RTT = time.Duration(p.rtt.Load())
@@ -101,7 +101,8 @@ func (r *Router) LinkHealth() map[frame.PeerName]link.Health {
 // filterBatch takes out of b the frames the switch must not see:
 // heartbeats (answered or recorded here), frames whose sender is not a
 // neighbour (SetPeers), frames that name a neighbour but did not come from
-// its registered endpoint on its link's transport (see peer.admits), and
+// its endpoint on its link's transport (see peer.admits) unless they prove
+// it moved (learn), and
 // frames whose GSO descriptor frame.CheckGSO refuses. tr is the transport
 // the batch was received on. It also counts what each neighbour sent and
 // when it was last heard from, looking a sender up once per run of its
@@ -147,6 +148,12 @@ func (r *Router) filterBatch(b *frame.Batch, eps []transport.Endpoint, tr transp
 				}
 			}
 		}
+		f := b.Frame(i)
+		if sender == nil && wrong {
+			if p := t.list[t.byName[via]]; r.learn(p, tr, eps[i], b.Meta[i].Authenticated, f) {
+				sender, wrong = p, false
+			}
+		}
 		if sender == nil {
 			if wrong {
 				wrongSource++
@@ -155,7 +162,6 @@ func (r *Router) filterBatch(b *frame.Batch, eps []transport.Endpoint, tr transp
 			}
 			continue
 		}
-		f := b.Frame(i)
 		if isHeartbeat(f) {
 			r.handleHeartbeat(sender, f, pong)
 			continue
@@ -191,7 +197,7 @@ func (r *Router) handleHeartbeat(p *peer, f []byte, pong *frame.Batch) {
 	clock := int64(binary.BigEndian.Uint64(f[22:30]))
 	switch f[14] {
 	case hbPing:
-		r.sendHeartbeat(pong, p.tr, p.ep, p.peerName(), hbPong, clock)
+		r.sendHeartbeat(pong, p.tr, p.endpoint().ep, p.peerName(), hbPong, clock)
 	case hbFastPong:
 		r.recordFastPong(p, clock)
 	case hbPong:

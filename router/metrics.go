@@ -11,6 +11,7 @@ type collector struct {
 	txFrames, txBytes, rxFrames, rxBytes *prometheus.Desc
 	txErrors, rtt                        *prometheus.Desc
 	bridgeFrames, drops, macs, events    *prometheus.Desc
+	moves                                *prometheus.Desc
 }
 
 // Collector returns the router's metrics: per link, the bridge port's,
@@ -30,13 +31,14 @@ func (r *Router) Collector() prometheus.Collector {
 		drops:        prometheus.NewDesc(ns+"_dropped_frames_total", "Frames the switch and the router dropped, by reason.", []string{"reason"}, nil),
 		macs:         prometheus.NewDesc(ns+"_mac_entries", "MAC addresses in the switch table.", nil, nil),
 		events:       prometheus.NewDesc(ns+"_mac_events_total", "MAC table events.", []string{"event"}, nil),
+		moves:        prometheus.NewDesc(ns+"_endpoint_moves_total", "Peers' data endpoints moved on proof (a NAT mapped a peer anew).", nil, nil),
 	}
 }
 
 // Describe implements prometheus.Collector.Describe.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.txFrames, c.txBytes, c.rxFrames, c.rxBytes, c.txErrors, c.rtt,
-		c.bridgeFrames, c.drops, c.macs, c.events} {
+		c.bridgeFrames, c.drops, c.macs, c.events, c.moves} {
 		ch <- d
 	}
 }
@@ -70,6 +72,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.events, s.Moves, "moved")
 	counter(c.events, s.Evictions, "evicted")
 	counter(c.events, s.Expired, "expired")
+	counter(c.moves, k.EndpointMoves)
 }
 
 // Drops are the frames the switch and the router dropped, by reason.

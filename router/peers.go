@@ -15,8 +15,11 @@ type peer struct {
 	kind string              // its name, for status and metrics
 	// encrypted: the link's data path is encrypted.
 	encrypted bool
-	ep        transport.Endpoint
-	addr      netip.AddrPort // normalised ep.DstAddrPort()
+	// registered is the normalised endpoint the control plane gave
+	// (link.Peer.Endpoint); cur is the one in use, which starts there and
+	// moves where the peer proves it sends from (see learn).
+	registered netip.AddrPort
+	cur        atomic.Pointer[endpoint]
 
 	name     atomic.Uint64 // frame.PeerName
 	lastSeen atomic.Int64  // unix nanoseconds of the last frame received
@@ -30,6 +33,24 @@ type peer struct {
 }
 
 func (p *peer) peerName() frame.PeerName { return frame.PeerName(p.name.Load()) }
+
+// endpoint is a peer's data endpoint, boxed once per change so that the
+// data path reads it with one atomic load and no allocation.
+type endpoint struct {
+	ep   transport.Endpoint
+	addr netip.AddrPort // normalised ep.DstAddrPort()
+}
+
+func newPeer(name frame.PeerName, ep transport.Endpoint, tr transport.Transport, kind string, encrypted bool) *peer {
+	addr := normalise(ep.DstAddrPort())
+	p := &peer{tr: tr, kind: kind, encrypted: encrypted, registered: addr}
+	p.cur.Store(&endpoint{ep: ep, addr: addr})
+	p.name.Store(uint64(name))
+	return p
+}
+
+// endpoint returns the endpoint frames to p go to.
+func (p *peer) endpoint() *endpoint { return p.cur.Load() }
 
 // peerTable is an immutable snapshot of the known peers. list is in a
 // stable order (the order peers became known), which is also the order
@@ -61,7 +82,7 @@ func newPeerTable(list []*peer) *peerTable {
 // from the relaying neighbour, which is its Meta.Via. This is the one
 // place that decides which underlay sender speaks for a neighbour.
 func (p *peer) admits(tr transport.Transport, from netip.AddrPort) bool {
-	return p.tr == tr && from.IsValid() && from == p.addr
+	return p.tr == tr && from.IsValid() && from == p.endpoint().addr
 }
 
 func normalise(ap netip.AddrPort) netip.AddrPort {

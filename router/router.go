@@ -19,10 +19,11 @@ import (
 // Router forwards frames between the local Device and the peers. Its
 // methods are safe for concurrent use.
 type Router struct {
-	cfg    Config
-	sw     *ethswitch.Switch
-	log    *slog.Logger
-	errLog *ratelimit.Logger // errors that can repeat per batch
+	cfg     Config
+	sw      *ethswitch.Switch
+	log     *slog.Logger
+	errLog  *ratelimit.Logger // errors that can repeat per batch
+	moveLog *ratelimit.Logger // peers' endpoints moving (learn.go)
 
 	peers struct {
 		sync.Mutex // serialises writers; readers use table
@@ -37,6 +38,7 @@ type Router struct {
 		wrongSource, badGSO      atomic.Uint64
 		devErrors                atomic.Uint64
 		rxQueueDrops             atomic.Uint64
+		endpointMoves            atomic.Uint64
 	}
 
 	workers []chan deliveryJob // delivery workers' queues; nil: deliver inline
@@ -69,6 +71,7 @@ func New(cfg Config) (*Router, error) {
 	}
 	log := ratelimit.OrDiscard(c.Logger)
 	r := &Router{cfg: c, sw: sw, log: log, errLog: ratelimit.NewLogger(log, time.Second, 1),
+		moveLog: ratelimit.NewLogger(log, time.Second, 5),
 		closing: make(chan struct{}), fatal: make(chan error, 1)}
 	r.peers.table.Store(newPeerTable(nil))
 	return r, nil

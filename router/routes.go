@@ -19,7 +19,8 @@ func (r *Router) SetRoutes(rt link.Routes) {
 // connected neighbours). Counters of neighbours that remain on the same
 // transport and address are kept. Frames from anyone else, and frames
 // naming a neighbour that come from another endpoint or transport than
-// its link's, are dropped.
+// its link's, are dropped, unless the peer proves it sent them (see
+// learn).
 func (r *Router) SetPeers(links []link.Peer) {
 	r.peers.Lock()
 	defer r.peers.Unlock()
@@ -32,11 +33,16 @@ func (r *Router) SetPeers(links []link.Peer) {
 			tr = r.cfg.Transport
 		}
 		var p *peer
-		if slot, ok := t.byName[l.Name]; ok && t.list[slot].tr == tr && t.list[slot].addr == addr && t.list[slot].encrypted == l.Encrypted {
-			p = t.list[slot] // same link: keep its counters
+		if slot, ok := t.byName[l.Name]; ok && t.list[slot].tr == tr && t.list[slot].registered == addr && t.list[slot].encrypted == l.Encrypted {
+			// Same link: keep its counters and the endpoint it moved to,
+			// which the transport may have been given again with the
+			// link's keys.
+			p = t.list[slot]
+			if cur := p.endpoint(); cur.addr != addr && !r.tellMoved(p, l.Name, cur.addr) {
+				p.cur.Store(&endpoint{ep: l.Endpoint, addr: addr})
+			}
 		} else {
-			p = &peer{ep: l.Endpoint, addr: addr, tr: tr, kind: l.Kind, encrypted: l.Encrypted}
-			p.name.Store(uint64(l.Name))
+			p = newPeer(l.Name, l.Endpoint, tr, l.Kind, l.Encrypted)
 		}
 		list = append(list, p)
 	}

@@ -10,8 +10,11 @@ import (
 type PeerStatus struct {
 	Name frame.PeerName
 	// Transport names the link's transport (sleeve, wireguard, quic).
-	Transport                                      string
-	Address                                        string
+	Transport string
+	// Address is the data endpoint the control plane registered;
+	// Endpoint the one in use (where the peer proved it sends from, see
+	// learn.go).
+	Address, Endpoint                              string
 	LastSeen                                       time.Time // zero if never heard from
 	TxFrames, TxBytes, RxFrames, RxBytes, TxErrors uint64
 }
@@ -32,6 +35,9 @@ type Counters struct {
 	// RxQueueDrops counts received frames dropped because their delivery
 	// worker's queue was full (ingress drops under overload).
 	RxQueueDrops uint64
+	// EndpointMoves counts neighbours' endpoints moved on proof (a NAT
+	// that mapped a neighbour to another address or port).
+	EndpointMoves uint64
 }
 
 // Peers returns a snapshot of the peers, in table order.
@@ -42,7 +48,8 @@ func (r *Router) Peers() []PeerStatus {
 		ps := PeerStatus{
 			Name:      p.peerName(),
 			Transport: p.kind,
-			Address:   p.addr.String(),
+			Address:   p.registered.String(),
+			Endpoint:  p.endpoint().addr.String(),
 			TxFrames:  p.txFrames.Load(),
 			TxBytes:   p.txBytes.Load(),
 			RxFrames:  p.rxFrames.Load(),
@@ -70,5 +77,6 @@ func (r *Router) Counters() Counters {
 		SendErrors:    r.counters.badSend.Load(),
 		DeviceErrors:  r.counters.devErrors.Load(),
 		RxQueueDrops:  r.counters.rxQueueDrops.Load(),
+		EndpointMoves: r.counters.endpointMoves.Load(),
 	}
 }

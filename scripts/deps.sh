@@ -33,6 +33,7 @@ want jq jq
 want nft nftables
 want make make
 want curl curl
+want conntrack conntrack # the NAT suite flushes a NAT router's mappings
 want wg wireguard-tools # the stock-WireGuard interop test
 want dockerd docker.io  # the Docker suite and demo: dockerd, containerd, runc, the CLI
 want nsenter util-linux

@@ -159,8 +159,10 @@ func printPeers(w io.Writer, peers []api.Peer) {
 
 // printConnections writes one line per link, within 100 columns for
 // IPv4 underlays. Why a link is not up, why it fell back or is off the
-// fast path, and a measured path MTU follow the table, one line per
-// link that has any, which names the link in full.
+// fast path, a measured path MTU, a route other than direct (punched,
+// relayed via a peer) and an endpoint other than the dialled address
+// (learned behind a NAT) follow the table, one line per link that has
+// any, which names the link in full.
 func printConnections(w io.Writer, conns []api.Connection) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "DIR\tADDRESS\tPEER\tSTATE\tTRANSPORT\tPATH\tENC\tRTT\tTX\tRX")
@@ -203,6 +205,12 @@ func printConnections(w io.Writer, conns []api.Connection) {
 		}
 		if c.PathMTU > 0 {
 			why = append(why, "path MTU "+strconv.Itoa(c.PathMTU))
+		}
+		if c.Path != "" && c.Path != "direct" {
+			why = append(why, c.Path)
+		}
+		if c.Endpoint != "" && c.Endpoint != c.Address {
+			why = append(why, "endpoint "+c.Endpoint)
 		}
 		if len(why) > 0 {
 			who := strings.Join([]string{dir, c.Address, dash(api.PeerLabel(c.Peer, c.Nickname)), c.State, tr, dash(c.Datapath)}, " ")

@@ -35,6 +35,15 @@ type Config struct {
 	Peers []string
 	// NoDiscovery stops connecting to peers learned from gossip.
 	NoDiscovery bool
+	// Relay announces this router as a relay (topology.CapRelay): every
+	// router's routes prefer it among equally short paths, so sites
+	// that cannot reach each other (both behind NAT) meet through it.
+	Relay bool
+	// NoPunch turns hole punching off (punch.go): peers this router
+	// cannot dial are only ever reached through others. With punching
+	// the control port is bound with SO_REUSEPORT, shared with the
+	// sockets that punch from it.
+	NoPunch bool
 	// Caps are extra capabilities to announce (transports, keys...).
 	Caps map[string]string
 	// Channels are further CRDTs to gossip, by channel id.

@@ -53,6 +53,7 @@ type connection struct {
 	dataEP   transport.Endpoint
 
 	established   bool   // data path answered a heartbeat recently
+	punched       bool   // made by a simultaneous open through NAT (punch.go)
 	dataEncrypted bool   // the data link is encrypted
 	link          Link   // the data transport of this link
 	asked         string // the transport asked for
@@ -60,6 +61,7 @@ type connection struct {
 	failure       string
 	rtt           time.Duration
 	controlRTT    time.Duration
+	endpoint      netip.AddrPort // where the data path sends (link.Health)
 
 	summaryDiffered bool
 	lastDigestSent  time.Time
@@ -133,12 +135,16 @@ func (m *Mesh) register(hc *handshake.Conn, outbound bool, target string) {
 			return
 		}
 		// Keep the connection initiated by the peer with the smaller
-		// name, so that two routers dialing each other agree on one.
+		// name, so that two routers dialing each other agree on one. A
+		// second connection in the same direction as the first replaces
+		// it: the dialer lost the first (a NAT on the way that forgot
+		// its mapping cuts it on the dialer's side only) and dialled
+		// again.
 		initiator := m.cfg.Self
 		if !outbound {
 			initiator = hello.Name
 		}
-		if initiator > min(m.cfg.Self, hello.Name) {
+		if outbound != old.outbound && initiator > min(m.cfg.Self, hello.Name) {
 			hc.Close()
 			if t := m.targets[target]; t != nil {
 				t.connectedAs(hello.Name)
@@ -161,11 +167,11 @@ func (m *Mesh) register(hc *handshake.Conn, outbound bool, target string) {
 	var keys link.Keys
 	keys.Send, keys.Recv, keys.OK = hc.DataKeys()
 	link, note := m.chooseLink(asked, hello.Caps)
-	dataEP, err := link.Add(hello.Name, addr.Addr(), hello.Caps, keys)
+	dataEP, err := link.Add(hello.Name, addr.Addr(), hello.Caps, keys, outbound)
 	if err != nil && link != m.cfg.Links[0] {
 		note = fmt.Sprintf("%s failed (%v), fell back", link.Name(), err)
 		link = m.cfg.Links[0]
-		dataEP, err = link.Add(hello.Name, addr.Addr(), hello.Caps, keys)
+		dataEP, err = link.Add(hello.Name, addr.Addr(), hello.Caps, keys, outbound)
 	}
 	if err != nil {
 		m.log.Error("refusing connection: cannot set up its data link", "peer", hello.Name.String(), "err", err)
@@ -203,6 +209,17 @@ func (m *Mesh) register(hc *handshake.Conn, outbound bool, target string) {
 	m.sendChannels(c, false)
 	m.updateSelf()
 	m.cfg.Router.SendHeartbeats()
+}
+
+// registerPunched adopts a connection punched through NAT to target;
+// client is the side that ran the handshake's client, which counts as
+// the dialer.
+func (m *Mesh) registerPunched(hc *handshake.Conn, client bool, target string) {
+	m.register(hc, client, target)
+	if c := m.conns[hc.Remote().Name]; c != nil && c.hc == hc {
+		c.punched = true
+		m.publishStatus()
+	}
 }
 
 // inboundMeetsTarget marks the dial target that names the peer of a new

@@ -28,7 +28,10 @@
 //     it becomes unreachable; its topology entry is garbage-collected
 //     after topology.DefaultGCGrace (1 min).
 //   - Dials retry with exponential backoff from 1 s to 60 s with ±50 %
-//     jitter.
+//     jitter; the TCP connect of a dial gives up after 5 s. A target
+//     learned from gossip whose dials failed twice while its peer is alive
+//     (reached through others: behind NAT) is tried every 10 minutes
+//     (state backoff), and punched meanwhile (punch.go).
 //   - Inbound handshakes: each source (an IPv4 address, an IPv6 /64) may
 //     start 2 a second with a burst of 8, and have 4 in progress; 64 may
 //     be in progress overall; each must finish within

@@ -35,8 +35,11 @@ type Link interface {
 	Encrypted() bool
 	// Add sets up the link to peer, reachable at ip, from the caps it
 	// announced and the handshake's data keys, and returns the peer's
-	// data endpoint.
-	Add(peer frame.PeerName, ip netip.Addr, caps map[string]string, keys link.Keys) (transport.Endpoint, error)
+	// data endpoint. dialer says this router dialled the control
+	// connection: it could reach the peer, and the peer may not be able
+	// to reach it (NAT), so a transport where one side opens the data
+	// path (QUIC) opens it from here.
+	Add(peer frame.PeerName, ip netip.Addr, caps map[string]string, keys link.Keys, dialer bool) (transport.Endpoint, error)
 	// Remove forgets the link to peer.
 	Remove(peer frame.PeerName)
 }
@@ -45,6 +48,15 @@ type Link interface {
 // (shown per connection in status).
 type PathMTUer interface {
 	PathMTU(peer frame.PeerName) int
+}
+
+// Endpointer is implemented by Links whose transport follows a peer on
+// its own (QUIC's connection, WireGuard's roaming): Endpoint is the
+// underlay address it uses for peer now, shown per connection in status.
+// For other Links status shows where the data path sends
+// (link.Health.Endpoint).
+type Endpointer interface {
+	Endpoint(peer frame.PeerName) netip.AddrPort
 }
 
 // linkNames is the CapTransports value: our links' names, comma-separated.

@@ -59,6 +59,7 @@ type Mesh struct {
 	refusedLog  *ratelimit.Logger  // inbound connections refused before their handshake
 	failedLog   *ratelimit.Logger  // inbound handshakes that failed
 	discoverLog *ratelimit.Logger  // discovered peers not dialed
+	punchLog    *ratelimit.Logger  // connections punched through NAT
 
 	status struct {
 		sync.Mutex
@@ -89,6 +90,7 @@ func New(cfg Config) (*Mesh, error) {
 	m.refusedLog = ratelimit.NewLogger(m.log, refusalLogInterval, 1)
 	m.failedLog = ratelimit.NewLogger(m.log, refusalLogInterval, 4)
 	m.discoverLog = ratelimit.NewLogger(m.log, refusalLogInterval, 1)
+	m.punchLog = ratelimit.NewLogger(m.log, refusalLogInterval, 4)
 	topo, err := topology.New(topology.Entry{
 		Name: c.Self, Nickname: c.Nickname, UID: m.uid, Incarnation: m.inc, Version: 1, Caps: m.caps(),
 	}, &topology.Config{Now: c.Now})
@@ -121,6 +123,9 @@ func (m *Mesh) caps() map[string]string {
 	for k, v := range m.cfg.Caps {
 		caps[k] = v
 	}
+	if m.cfg.Relay {
+		caps[topology.CapRelay] = "1"
+	}
 	return caps
 }
 
@@ -142,7 +147,11 @@ func (m *Mesh) Addr() netip.AddrPort { return m.cfg.Listen }
 
 // Start listens and starts the actor and the connection maker.
 func (m *Mesh) Start() error {
-	ln, err := net.Listen("tcp", m.cfg.Listen.String())
+	var lc net.ListenConfig
+	if canPunch && !m.cfg.NoPunch {
+		lc.Control = reusePort // shared with the punching sockets
+	}
+	ln, err := lc.Listen(context.Background(), "tcp", m.cfg.Listen.String())
 	if err != nil {
 		return fmt.Errorf("control plane: %w", err)
 	}
@@ -258,6 +267,7 @@ func (m *Mesh) routineActor() {
 				m.learnTargets()
 			}
 			m.tryConnect()
+			m.punchDue()
 			m.antiEntropy()
 			m.pingControl()
 			for _, name := range m.topo.GC(m.cfg.Now()) {
@@ -363,7 +373,7 @@ func (m *Mesh) checkLinks() {
 	for name, c := range m.conns {
 		h := health[name]
 		up := !h.LastPong.IsZero() && now.Sub(h.LastPong) <= m.cfg.LinkTimeout
-		c.rtt = h.RTT
+		c.rtt, c.endpoint = h.RTT, h.Endpoint
 		if up != c.established {
 			c.established = up
 			changed = true

@@ -8,7 +8,7 @@ import (
 
 // connStates are the states a connection or dial target can be in, each
 // reported even when no connection is in it.
-var connStates = []string{"connecting", "retrying", "failed", "refused", "pending", "established"}
+var connStates = []string{"connecting", "retrying", "backoff", "failed", "refused", "pending", "established"}
 
 // collector exposes the control plane to Prometheus from the mesh's
 // latest status snapshot (refreshed every 2 s), without waiting for it.

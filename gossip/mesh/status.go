@@ -15,7 +15,7 @@ type ConnStatus struct {
 	Nickname  string `json:"nickname,omitempty"`
 	Direction string `json:"direction"` // "outbound" or "inbound"
 	Address   string `json:"address"`
-	State     string `json:"state"` // "connecting", "retrying", "failed", "refused", "pending", "established"
+	State     string `json:"state"` // "connecting", "retrying", "backoff" (a discovered address not reachable from here), "failed", "refused", "pending", "established"
 	Reason    string `json:"reason,omitempty"`
 	Transport string `json:"transport,omitempty"`
 	Asked     string `json:"transport_asked,omitempty"`
@@ -28,8 +28,16 @@ type ConnStatus struct {
 	MTU       int           `json:"mtu,omitempty"`      // the overlay's
 	PathMTU   int           `json:"path_mtu,omitempty"` // the underlay path's, as the link's transport knows it
 	RTT       time.Duration `json:"rtt_ns,omitempty"`
-	Since     time.Time     `json:"since,omitzero"`
-	NextTry   time.Time     `json:"next_try,omitzero"`
+	// Endpoint is the underlay address:port the link's data path uses
+	// now: the one registered from the control connection, or the one
+	// the peer proved (its NAT's mapping).
+	Endpoint string `json:"endpoint,omitempty"`
+	// Path is "direct" for an established link ("punched" if its
+	// connection was punched through NAT), and "relayed via PEER" for a
+	// dial target whose peer the routes reach through PEER.
+	Path    string    `json:"path,omitempty"`
+	Since   time.Time `json:"since,omitzero"`
+	NextTry time.Time `json:"next_try,omitzero"`
 }
 
 // PeerStatus is one peer of the topology.
@@ -44,6 +52,7 @@ type PeerStatus struct {
 	NextHop     string `json:"next_hop,omitempty"`
 	// Links are the peers it has established links to, as gossiped.
 	Links []string `json:"links,omitempty"`
+	Relay bool     `json:"relay,omitempty"` // the peer offers to relay (--relay)
 }
 
 // Status is the control plane's state.
@@ -95,13 +104,25 @@ func (m *Mesh) publishStatus() {
 		if pm, ok := c.link.(PathMTUer); ok && c.established {
 			cs.PathMTU = pm.PathMTU(c.hello.Name)
 		}
+		ep := c.endpoint
+		if e, ok := c.link.(Endpointer); ok {
+			if got := e.Endpoint(c.hello.Name); got.IsValid() {
+				ep = got
+			}
+		}
+		if ep.IsValid() {
+			cs.Endpoint = ep.String()
+		}
 		if c.outbound {
 			cs.Direction = "outbound"
 			cs.Address = c.target
 			seen[c.target] = true
 		}
 		if c.established {
-			cs.State, cs.Reason = "established", ""
+			cs.State, cs.Reason, cs.Path = "established", "", "direct"
+			if c.punched {
+				cs.Path = "punched"
+			}
 		}
 		s.Connections = append(s.Connections, cs)
 	}
@@ -109,9 +130,16 @@ func (m *Mesh) publishStatus() {
 		if seen[addr] || t.state == "connected" {
 			continue
 		}
-		s.Connections = append(s.Connections, ConnStatus{
-			Direction: "outbound", Address: addr, State: t.state, Reason: t.reason, NextTry: t.nextTry,
-		})
+		cs := ConnStatus{Direction: "outbound", Address: addr, State: t.state, Reason: t.reason, NextTry: t.nextTry}
+		if t.punchNote != "" {
+			cs.Reason += "; " + t.punchNote
+		}
+		if m.applied != nil && t.learnedAs != frame.UnknownPeer {
+			if hop, ok := m.applied.NextHop(t.learnedAs); ok && hop != t.learnedAs {
+				cs.Path = "relayed via " + hop.String()
+			}
+		}
+		s.Connections = append(s.Connections, cs)
 	}
 	s.Connections = append(s.Connections, m.refused...)
 	slices.SortFunc(s.Connections, func(a, b ConnStatus) int {
@@ -131,7 +159,7 @@ func (m *Mesh) publishStatus() {
 	}
 	for _, e := range m.topo.Entries() {
 		ps := PeerStatus{Name: e.Name.String(), Nickname: e.Nickname, UID: e.UID, Version: e.Version,
-			Connections: len(e.Conns), Reachable: e.Name == m.cfg.Self || routes.Reachable(e.Name)}
+			Connections: len(e.Conns), Reachable: e.Name == m.cfg.Self || routes.Reachable(e.Name), Relay: e.Caps[topology.CapRelay] != ""}
 		for _, c := range e.Conns {
 			if c.Established {
 				ps.Established++

@@ -20,16 +20,34 @@ type target struct {
 	transport string // asked for on this link; empty: the default
 	static    bool   // given by the user: never dropped by itself
 	peer      frame.PeerName
-	state     string // "connecting", "connected", "retrying", "failed"
-	reason    string
-	attempts  int
-	nextTry   time.Time
-	dialing   bool
+	learnedAs frame.PeerName // the peer gossip said is at addr (discovered targets)
+	// Hole punching (punch.go): an attempt under way, the failed ones
+	// since the last success, and what the last failure was.
+	punching   bool
+	punchFails int
+	punchNote  string
+	state      string // "connecting", "connected", "retrying", "failed"
+	reason     string
+	attempts   int
+	nextTry    time.Time
+	dialing    bool
 }
 
 const (
 	minBackoff = time.Second
 	maxBackoff = 60 * time.Second
+	// A discovered target that failed unreachableAfter dials in a row
+	// while its peer is alive (other routers hold connections to it) is
+	// not reachable from here: behind NAT, most likely, or a firewall.
+	// It is tried again only every unreachableBackoff; the peer is
+	// reached through the mesh meanwhile, and if it dials us the target
+	// counts as connected.
+	unreachableAfter   = 2
+	unreachableBackoff = 10 * time.Minute
+	// connectTimeout bounds the TCP connect of a dial (the handshake
+	// has the rest of the dial's 15 s): an address behind NAT drops the
+	// SYNs, and waiting longer tells nothing more.
+	connectTimeout = 5 * time.Second
 )
 
 func (t *target) connectedAs(p frame.PeerName) {
@@ -49,8 +67,20 @@ func (t *target) fail(m *Mesh, reason string, final bool) {
 	t.attempts++
 	d := minBackoff << min(t.attempts-1, 6)
 	d = min(d, maxBackoff)
-	d = time.Duration(float64(d) * (0.5 + rand.Float64()))
 	t.state = "retrying"
+	if !t.static && t.attempts >= unreachableAfter && t.learnedAs != frame.UnknownPeer && m.Alive(t.learnedAs) {
+		d = unreachableBackoff
+		t.state = "backoff"
+		via := "the mesh"
+		if m.applied != nil {
+			if hop, ok := m.applied.NextHop(t.learnedAs); ok {
+				via = "relay " + hop.String()
+			}
+		}
+		t.reason = fmt.Sprintf("not reachable from here, behind NAT or a firewall? (%d dials failed, last: %s); %s is alive, reached via %s",
+			t.attempts, reason, t.learnedAs, via)
+	}
+	d = time.Duration(float64(d) * (0.5 + rand.Float64()))
 	t.nextTry = m.cfg.Now().Add(d)
 }
 
@@ -113,7 +143,7 @@ func (m *Mesh) dial(addr, ask string) {
 		case <-ctx.Done():
 		}
 	}()
-	var d net.Dialer
+	d := net.Dialer{Timeout: connectTimeout}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	var hc *handshake.Conn
 	if err == nil {
@@ -198,7 +228,7 @@ func (m *Mesh) learnTargets() {
 			m.discoverLog.Log(slog.LevelWarn, "too many peers discovered: not dialing more", "max", maxDiscovered)
 			break
 		}
-		m.addTarget(addr, false)
+		m.addTarget(addr, false).learnedAs = peer
 		discovered++
 		m.log.Info("discovered peer", "peer", peer.String(), "addr", addr)
 	}
@@ -215,8 +245,8 @@ func (m *Mesh) Connect(ctx context.Context, addr, tr string) error {
 		if tr != "" {
 			t.transport = tr
 		}
-		if t.state == "failed" {
-			t.state, t.nextTry = "connecting", time.Time{}
+		if t.state == "failed" || t.state == "backoff" {
+			t.state, t.nextTry, t.attempts = "connecting", time.Time{}, 0
 		}
 		m.tryConnect()
 	})

@@ -5,7 +5,9 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/gossip/topology"
@@ -57,5 +59,125 @@ func TestDiscoveredTargetsBounded(t *testing.T) {
 	m.learnTargets()
 	if len(m.targets) != 1 || m.targets["192.0.2.1:6783"] == nil {
 		t.Errorf("targets after the peers left: %d, want only the static one", len(m.targets))
+	}
+}
+
+// TestUnreachableTargetBacksOff: a discovered target whose peer is alive
+// (another router holds a connection to it) but whose dials keep failing
+// is not reachable from here (behind NAT): after unreachableAfter
+// failures it is tried only every unreachableBackoff, and status says
+// why. A static target, or one whose peer shows no sign of life, keeps
+// the ordinary backoff.
+func TestUnreachableTargetBacksOff(t *testing.T) {
+	const self, natted, gone = frame.PeerName(0x020000000001), frame.PeerName(0x020000000003), frame.PeerName(0x020000000004)
+	now := time.Unix(1_000_000, 0)
+	tr := memory.NewNetwork().NewTransport(self, netip.MustParseAddrPort("127.0.0.1:1"))
+	m, err := New(Config{
+		Self: self, Listen: netip.MustParseAddrPort("127.0.0.1:6783"),
+		Router: newFakeRouter(), Links: []Link{sleeveLink(tr, false)},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Now:    func() time.Time { return now },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.alive.Store(&map[frame.PeerName]bool{natted: true})
+	nat := m.addTarget("203.0.113.20", false)
+	nat.learnedAs = natted
+	down := m.addTarget("203.0.113.40", false)
+	down.learnedAs = gone
+	static := m.addTarget("203.0.113.30", true)
+	static.learnedAs = natted
+	for range unreachableAfter {
+		for _, tg := range []*target{nat, down, static} {
+			tg.fail(m, "i/o timeout", false)
+		}
+	}
+	if nat.state != "backoff" || nat.nextTry.Sub(now) < unreachableBackoff/2 || !strings.Contains(nat.reason, "NAT") {
+		t.Errorf("target of a live peer: state %q, next try in %v, reason %q; want backoff for about %v", nat.state, nat.nextTry.Sub(now), nat.reason, unreachableBackoff)
+	}
+	for _, tg := range []*target{down, static} {
+		if tg.state != "retrying" || tg.nextTry.Sub(now) > maxBackoff*3/2 {
+			t.Errorf("target %s: state %q, next try in %v; want retrying within %v", tg.addr, tg.state, tg.nextTry.Sub(now), maxBackoff)
+		}
+	}
+	found := false
+	m.publishStatus()
+	for _, c := range m.status.snap.Connections {
+		if c.Address == nat.addr && c.State == "backoff" && !c.NextTry.IsZero() {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("status does not show the backed-off target")
+	}
+}
+
+// TestPunchDue: a target in backoff gets one punching attempt at a time,
+// scheduled on the next wall-clock slot; a target in another state gets
+// none, and NoPunch turns it off. Close stops an attempt that is waiting
+// for its slot.
+func TestPunchDue(t *testing.T) {
+	const self, natted = frame.PeerName(0x020000000001), frame.PeerName(0x020000000003)
+	for _, noPunch := range []bool{false, true} {
+		tr := memory.NewNetwork().NewTransport(self, netip.MustParseAddrPort("127.0.0.1:1"))
+		m, err := New(Config{
+			Self: self, Listen: netip.MustParseAddrPort("127.0.0.1:6783"), NoPunch: noPunch,
+			Router: newFakeRouter(), Links: []Link{sleeveLink(tr, false)},
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		backoff := m.addTarget("203.0.113.20", false)
+		backoff.learnedAs, backoff.state = natted, "backoff"
+		retrying := m.addTarget("203.0.113.21", false)
+		retrying.learnedAs, retrying.state = natted, "retrying"
+		m.punchDue()
+		m.punchDue() // one attempt at a time
+		if want := canPunch && !noPunch; backoff.punching != want || retrying.punching {
+			t.Errorf("NoPunch %v: punching backoff %v, retrying %v; want %v, false", noPunch, backoff.punching, retrying.punching, want)
+		}
+		done := make(chan struct{})
+		go func() { m.Close(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("Close waited for the punching slot")
+		}
+	}
+}
+
+// TestPunchingBounded: however many targets are in backoff, at most
+// maxPunching attempts are under way at once.
+func TestPunchingBounded(t *testing.T) {
+	if !canPunch {
+		t.Skip("no punching on this platform")
+	}
+	const self = frame.PeerName(0x020000000001)
+	tr := memory.NewNetwork().NewTransport(self, netip.MustParseAddrPort("127.0.0.1:1"))
+	m, err := New(Config{
+		Self: self, Listen: netip.MustParseAddrPort("127.0.0.1:6783"),
+		Router: newFakeRouter(), Links: []Link{sleeveLink(tr, false)},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	for i := range 3 * maxPunching {
+		tg := m.addTarget(fmt.Sprintf("203.0.113.%d", i+1), false)
+		tg.learnedAs, tg.state = frame.PeerName(0x030000000000+i), "backoff"
+	}
+	m.punchDue()
+	m.punchDue()
+	n := 0
+	for _, tg := range m.targets {
+		if tg.punching {
+			n++
+		}
+	}
+	if n != maxPunching {
+		t.Errorf("%d attempts under way, want %d", n, maxPunching)
 	}
 }

@@ -45,7 +45,7 @@ func (l *testLink) Caps() map[string]string {
 	return map[string]string{l.portCap: strconv.Itoa(int(l.port))}
 }
 
-func (l *testLink) Add(peer frame.PeerName, ip netip.Addr, caps map[string]string, keys link.Keys) (transport.Endpoint, error) {
+func (l *testLink) Add(peer frame.PeerName, ip netip.Addr, caps map[string]string, keys link.Keys, _ bool) (transport.Endpoint, error) {
 	port, err := strconv.ParseUint(caps[l.portCap], 10, 16)
 	if err != nil || port == 0 {
 		return nil, fmt.Errorf("peer announced no %s port", l.name)

@@ -8,6 +8,12 @@ import (
 	"github.com/weave-switch/weave-switch/frame"
 )
 
+// CapRelay, in an entry's Caps, marks a peer that relays for others (a
+// site every other one can reach): routes prefer it among equally short
+// paths, so peers with no direct link between them (both behind NAT)
+// meet through it.
+const CapRelay = "relay"
+
 // Routes is an immutable routing snapshot computed from a set of entries
 // by Compute. Every peer computing from the same entries gets the same
 // trees, so unicast paths agree hop by hop and a broadcast reaches every
@@ -19,7 +25,7 @@ type Routes struct {
 	selfIdx int32 // -1 if self has no entry
 	names   []frame.PeerName
 	index   map[frame.PeerName]int32
-	adjOff  []int32 // the neighbours of i are adj[adjOff[i]:adjOff[i+1]], ascending
+	adjOff  []int32 // the neighbours of i are adj[adjOff[i]:adjOff[i+1]], relays first, then ascending
 	adj     []int32
 	next    []int32 // unicast next hop of each peer; -1 if unreachable or self
 
@@ -37,9 +43,11 @@ type Routes struct {
 // entries are ignored, and of duplicate names the newest wins). A link
 // A–B counts only if A lists B as established and B lists A as
 // established. Unicast follows the breadth-first tree from self that
-// visits neighbours in ascending PeerName order (first discovery wins),
-// so paths are shortest in hops and ties break the same way everywhere.
-// The broadcast tree of source S is the same rule applied from S.
+// visits neighbours relays first (entries with CapRelay), then in
+// ascending PeerName order (first discovery wins), so paths are shortest
+// in hops, go through a relay where one gives a shortest path, and ties
+// break the same way everywhere. The broadcast tree of source S is the
+// same rule applied from S.
 func Compute(self frame.PeerName, entries []Entry) *Routes {
 	es := make([]*Entry, 0, len(entries))
 	for i := range entries {
@@ -67,6 +75,10 @@ func Compute(self frame.PeerName, entries []Entry) *Routes {
 		r.names[i] = e.Name
 		r.index[e.Name] = int32(i)
 	}
+	relay := make([]bool, n)
+	for i, e := range es {
+		relay[i] = e.Caps[CapRelay] != ""
+	}
 	for i, e := range es {
 		r.adjOff[i] = int32(len(r.adj))
 		for _, c := range e.Conns { // ascending Peer, hence ascending index
@@ -74,6 +86,15 @@ func Compute(self frame.PeerName, entries []Entry) *Routes {
 				r.adj = append(r.adj, j)
 			}
 		}
+		slices.SortStableFunc(r.adj[r.adjOff[i]:], func(a, b int32) int {
+			switch {
+			case relay[a] && !relay[b]:
+				return -1
+			case relay[b] && !relay[a]:
+				return 1
+			}
+			return 0
+		})
 	}
 	r.adjOff[n] = int32(len(r.adj))
 	for i := range r.next {

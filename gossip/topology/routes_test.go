@@ -162,3 +162,39 @@ func BenchmarkLookup(b *testing.B) {
 		i++
 	}
 }
+
+// TestRoutesPreferRelay: of two equally short paths, the one through a
+// peer marked CapRelay wins (here 3 over the lower name 2), the same way
+// from every peer, broadcast included; a relay never makes a path longer.
+func TestRoutesPreferRelay(t *testing.T) {
+	edges := [][2]int{{1, 2}, {1, 3}, {2, 4}, {3, 4}, {1, 5}}
+	es := graph(5, edges)
+	if hop, _ := Compute(pn(1), es).NextHop(pn(4)); hop != pn(2) {
+		t.Fatalf("without a relay 1 reaches 4 via %v, want 2 (lowest name)", hop)
+	}
+	es[2].Caps = map[string]string{CapRelay: "1"}
+	if hop, _ := Compute(pn(1), es).NextHop(pn(4)); hop != pn(3) {
+		t.Errorf("1 reaches 4 via %v, want the relay 3", hop)
+	}
+	if hop, _ := Compute(pn(4), es).NextHop(pn(1)); hop != pn(3) {
+		t.Errorf("4 reaches 1 via %v, want the relay 3", hop)
+	}
+	if hop, _ := Compute(pn(1), es).NextHop(pn(5)); hop != pn(5) {
+		t.Errorf("1 reaches its neighbour 5 via %v", hop)
+	}
+	routes := map[frame.PeerName]*Routes{}
+	for i := 1; i <= 5; i++ {
+		routes[pn(i)] = Compute(pn(i), es)
+	}
+	for src := 1; src <= 5; src++ {
+		got := flood(pn(src), routes)
+		if len(got) != 5 {
+			t.Errorf("a broadcast from %d reaches %d peers, want 5", src, len(got))
+		}
+		for p, n := range got {
+			if n != 1 {
+				t.Errorf("a broadcast from %d reaches %v %d times", src, p, n)
+			}
+		}
+	}
+}

@@ -100,6 +100,7 @@ var exemptions = []exemption{
 	{"...", "github.com/google/go-cmp/...", true, "tests compare values with go-cmp"},
 	{"kernel/ovs", "host", true, "the datapath tests build a bridge and a TAP to run frames through"},
 	{"isolation", "golang.org/x/sys/unix", true, "the tests send raw frames through an AF_PACKET socket"},
+	{"gossip/mesh", "golang.org/x/sys/unix", false, "the control port is shared (SO_REUSEPORT) with the sockets that punch holes through NAT"},
 }
 
 // resolve turns a pattern into the import path (or prefix, for "/...") it

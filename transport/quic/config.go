@@ -35,8 +35,7 @@ const (
 // Config configures a Transport. The zero value of every field except
 // Self means "the default", documented on the field.
 type Config struct {
-	// Self is this router's peer name. Required. It decides the direction
-	// of each link: the peer with the smaller name dials.
+	// Self is this router's peer name. Required.
 	Self frame.PeerName
 	// Listen is the local UDP address of the one socket that both listens
 	// and dials. If zero, defaults to 0.0.0.0:6784 (DefaultListen). Port 0

@@ -9,14 +9,18 @@
 // New makes a Transport and its certificate (Config.Certificate, or an
 // ephemeral Ed25519 one; LoadOrCreateCert keeps one in the data directory,
 // files 0600), with no I/O. The control plane announces CertHash (the
-// SHA-256 of the leaf DER) and calls AddPeer(name, hash, endpoint) for
+// SHA-256 of the leaf DER) and calls AddPeer(name, hash, endpoint, dial) for
 // each peer it learns, RemovePeer when it goes; peers added before Open
 // are only recorded. Open binds one UDP socket (default 0.0.0.0:6784)
 // carrying one quic.Transport that both listens and dials, opens each
 // peer's path MTU socket and starts the dial loops.
-// For each link the peer with the smaller PeerName dials, the other
-// accepts (a connection from a peer that should have been dialed is
-// closed); the dialer reconnects after a failure with a backoff that
+// For each link one side dials (AddPeer's dial: the control plane makes
+// the side that dialled the control connection dial, since the other may
+// be behind NAT), the other accepts from wherever the peer's connection
+// comes (a connection from a peer that should have been dialed is
+// closed), and, while it has none, sends a byte to the peer's endpoint
+// every PMTUInterval, opening its own NAT, if any, for the dial; the
+// dialer reconnects after a failure with a backoff that
 // doubles from 50 ms up to Config.MaxBackoff, and QUIC keep-alives
 // (Config.KeepAlive, 5 s) hold idle links open. Close closes every
 // connection with CONNECTION_CLOSE, the listener and the socket, makes the

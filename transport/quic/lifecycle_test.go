@@ -40,7 +40,7 @@ func TestNewDoesNoIO(t *testing.T) {
 	if tr.CertHash() == ([32]byte{}) {
 		t.Error("no certificate hash before Open")
 	}
-	if err := tr.AddPeer(nameB, [32]byte{9}, netip.MustParseAddrPort("127.0.0.1:1")); err != nil {
+	if err := tr.AddPeer(nameB, [32]byte{9}, netip.MustParseAddrPort("127.0.0.1:1"), tr.cfg.Self < nameB); err != nil {
 		t.Errorf("AddPeer before Open: %v", err)
 	}
 	if m := tr.PathMTU(nameB); m != 1500 {
@@ -70,7 +70,7 @@ func TestOpenCloseLeavesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := tr.AddPeer(nameB, [32]byte{9}, netip.MustParseAddrPort("127.0.0.1:1")); err != nil {
+	if err := tr.AddPeer(nameB, [32]byte{9}, netip.MustParseAddrPort("127.0.0.1:1"), tr.cfg.Self < nameB); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := tr.Open(); err != nil {
@@ -122,10 +122,10 @@ func TestPeersAddedBeforeOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	if err := a.AddPeer(nameB, b.CertHash(), pb); err != nil {
+	if err := a.AddPeer(nameB, b.CertHash(), pb, a.cfg.Self < nameB); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.AddPeer(nameA, a.CertHash(), pa); err != nil {
+	if err := b.AddPeer(nameA, a.CertHash(), pa, b.cfg.Self < nameA); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := b.Open(); err != nil {

@@ -46,9 +46,11 @@ func (l *Link) Caps() map[string]string {
 }
 
 // Add pins the certificate hash peer announced, at ip and the port it
-// announced, and returns its endpoint. QUIC has its own handshake: the
-// control handshake's keys are not used.
-func (l *Link) Add(peer frame.PeerName, ip netip.Addr, caps map[string]string, _ meshlink.Keys) (transport.Endpoint, error) {
+// announced, and returns its endpoint. The side that dialled the control
+// connection (dialer) dials the QUIC connection: the other may be behind
+// NAT. QUIC has its own handshake: the control handshake's keys are not
+// used.
+func (l *Link) Add(peer frame.PeerName, ip netip.Addr, caps map[string]string, _ meshlink.Keys, dialer bool) (transport.Endpoint, error) {
 	b, err := hex.DecodeString(caps[CapCertHash])
 	if err != nil || len(b) != 32 {
 		return nil, errors.New("peer announced no QUIC certificate hash")
@@ -58,11 +60,14 @@ func (l *Link) Add(peer frame.PeerName, ip netip.Addr, caps map[string]string, _
 		return nil, fmt.Errorf("peer announced no port (%q)", caps[CapPort])
 	}
 	ap := netip.AddrPortFrom(ip, uint16(p))
-	if err := l.t.AddPeer(peer, [32]byte(b), ap); err != nil {
+	if err := l.t.AddPeer(peer, [32]byte(b), ap, dialer); err != nil {
 		return nil, err
 	}
 	return l.t.ParseEndpoint(ap.String())
 }
+
+// Endpoint returns the address the connection to peer uses now.
+func (l *Link) Endpoint(peer frame.PeerName) netip.AddrPort { return l.t.Endpoint(peer) }
 
 // Remove forgets peer.
 func (l *Link) Remove(peer frame.PeerName) { l.t.RemovePeer(peer) }

@@ -18,20 +18,20 @@ func TestLink(t *testing.T) {
 	}
 	ip := netip.MustParseAddr("127.0.0.1")
 	caps := lb.Caps()
-	if _, err := la.Add(nameB, ip, map[string]string{CapPort: caps[CapPort]}, meshlink.Keys{}); err == nil {
+	if _, err := la.Add(nameB, ip, map[string]string{CapPort: caps[CapPort]}, meshlink.Keys{}, true); err == nil {
 		t.Error("Add without a certificate hash: no error")
 	}
-	if _, err := la.Add(nameB, ip, map[string]string{CapCertHash: caps[CapCertHash]}, meshlink.Keys{}); err == nil {
+	if _, err := la.Add(nameB, ip, map[string]string{CapCertHash: caps[CapCertHash]}, meshlink.Keys{}, true); err == nil {
 		t.Error("Add without a port: no error")
 	}
-	ep, err := la.Add(nameB, ip, caps, meshlink.Keys{})
+	ep, err := la.Add(nameB, ip, caps, meshlink.Keys{}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if ep.DstAddrPort() != netip.AddrPortFrom(ip, b.local.Port()) {
 		t.Errorf("endpoint %v, want port %d", ep, b.local.Port())
 	}
-	if _, err := lb.Add(nameA, ip, la.Caps(), meshlink.Keys{}); err != nil {
+	if _, err := lb.Add(nameA, ip, la.Caps(), meshlink.Keys{}, false); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "connection", func() bool { return a.t.PeerConnected(nameB) && b.t.PeerConnected(nameA) })

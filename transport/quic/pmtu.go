@@ -86,7 +86,29 @@ func (t *Transport) routinePathMTU() {
 		t.mu.Unlock()
 		for _, p := range peers {
 			t.checkPathMTU(p)
+			t.openNAT(p)
 		}
+	}
+}
+
+// natOpener is the one byte openNAT sends: no QUIC packet, so the peer
+// drops it.
+var natOpener = []byte{0}
+
+// openNAT sends one byte from the transport's socket to p's endpoint
+// while p, which dials this side, has no connection: a NAT in front of
+// this router then lets p's dial in as an answer (both sides behind NAT,
+// their control connection punched), if it keeps the socket's port. Runs
+// on the path MTU routine's tick.
+func (t *Transport) openNAT(p *peer) {
+	if p.dials || p.link.Load() != nil {
+		return
+	}
+	t.mu.Lock()
+	qt := t.mu.qt
+	t.mu.Unlock()
+	if qt != nil {
+		_, _ = qt.WriteTo(natOpener, net.UDPAddrFromAddrPort(p.addr))
 	}
 }
 

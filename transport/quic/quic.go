@@ -74,7 +74,7 @@ type peer struct {
 	hash   [32]byte
 	addr   netip.AddrPort
 	ep     transport.Endpoint // addr, boxed once so receive does not allocate
-	dials  bool               // Self < name: this side dials
+	dials  bool               // this side dials (AddPeer's dial)
 	ctx    context.Context    // cancelled by RemovePeer and Close
 	cancel context.CancelFunc
 	link   atomic.Pointer[link]
@@ -125,13 +125,17 @@ func New(cfg Config) (*Transport, error) {
 // the value the control plane announces so that peers can pin it.
 func (t *Transport) CertHash() [32]byte { return t.certHash }
 
-// AddPeer pins peer name to certHash, reachable at endpoint. If Self <
-// name this side dials it (now, or at Open), reconnecting with bounded
-// backoff for as long as the peer stays added; otherwise it accepts the
-// peer's connection. Adding a peer again replaces it (and its
+// AddPeer pins peer name to certHash, at endpoint. With dial this side
+// dials it (now, or at Open), reconnecting with bounded backoff for as
+// long as the peer stays added; otherwise it accepts the peer's
+// connection, from whatever address it comes (a peer behind NAT dials
+// from an address of its NAT's choosing, and quic-go follows it when the
+// NAT maps it anew), and never dials. The two sides must agree: the
+// control plane makes the side that dialled its connection dial, since
+// that one can reach the other. Adding a peer again replaces it (and its
 // connection). Send finds the peer by endpoint, so two peers cannot share
 // one.
-func (t *Transport) AddPeer(name frame.PeerName, certHash [32]byte, endpoint netip.AddrPort) error {
+func (t *Transport) AddPeer(name frame.PeerName, certHash [32]byte, endpoint netip.AddrPort, dial bool) error {
 	if name == frame.UnknownPeer || name == t.cfg.Self {
 		return fmt.Errorf("quic: cannot add peer %v", name)
 	}
@@ -151,7 +155,7 @@ func (t *Transport) AddPeer(name frame.PeerName, certHash [32]byte, endpoint net
 		return fmt.Errorf("quic: certificate already pinned for peer %v", q.name)
 	}
 	t.removePeerLocked(name)
-	p := &peer{name: name, hash: certHash, addr: endpoint, ep: transport.AddrPortEndpoint(endpoint), dials: t.cfg.Self < name}
+	p := &peer{name: name, hash: certHash, addr: endpoint, ep: transport.AddrPortEndpoint(endpoint), dials: dial}
 	p.ctx, p.cancel = context.WithCancel(t.ctx)
 	p.mtu.Store(int32(t.cfg.UnderlayMTU))
 	if t.mu.opened {
@@ -198,6 +202,28 @@ func (t *Transport) storeAddrsLocked() {
 		m[p.addr] = p
 	}
 	t.byAddr.Store(&m)
+}
+
+// Endpoint returns the address the connection to peer name uses now (the
+// peer's NAT's, for a peer that dialled from behind one), or the zero
+// AddrPort if it has none.
+func (t *Transport) Endpoint(name frame.PeerName) netip.AddrPort {
+	t.mu.Lock()
+	p := t.mu.byName[name]
+	t.mu.Unlock()
+	if p == nil {
+		return netip.AddrPort{}
+	}
+	l := p.link.Load()
+	if l == nil {
+		return netip.AddrPort{}
+	}
+	ua, ok := l.conn.RemoteAddr().(*net.UDPAddr)
+	if !ok {
+		return netip.AddrPort{}
+	}
+	ap := ua.AddrPort()
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }
 
 // PeerConnected reports whether the link to peer name is up.

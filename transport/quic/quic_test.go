@@ -60,10 +60,10 @@ func newPairConfig(tb testing.TB, cfg Config) (a, b *node) {
 	ca, cb := cfg, cfg
 	ca.Self, cb.Self = nameA, nameB
 	a, b = newNodeConfig(tb, ca), newNodeConfig(tb, cb)
-	if err := a.t.AddPeer(nameB, b.t.CertHash(), b.local); err != nil {
+	if err := a.t.AddPeer(nameB, b.t.CertHash(), b.local, a.t.cfg.Self < nameB); err != nil {
 		tb.Fatal(err)
 	}
-	if err := b.t.AddPeer(nameA, a.t.CertHash(), a.local); err != nil {
+	if err := b.t.AddPeer(nameA, a.t.CertHash(), a.local, b.t.cfg.Self < nameA); err != nil {
 		tb.Fatal(err)
 	}
 	waitFor(tb, "connection", func() bool { return a.t.PeerConnected(nameB) && b.t.PeerConnected(nameA) })
@@ -282,7 +282,7 @@ func TestPinning(t *testing.T) {
 
 func mustAdd(t *testing.T, n *node, name frame.PeerName, h [32]byte, ep netip.AddrPort) {
 	t.Helper()
-	if err := n.t.AddPeer(name, h, ep); err != nil {
+	if err := n.t.AddPeer(name, h, ep, n.t.cfg.Self < name); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -386,5 +386,43 @@ func TestOverhead(t *testing.T) {
 	}
 	if MaxHeaderSize > transport.MaxOverhead {
 		t.Error("header does not fit the headroom")
+	}
+}
+
+// TestLargerNameDialsFromBehindNAT: the side told to dial does, whatever
+// the names' order (here the larger name, B), and the acceptor takes its
+// connection although B is registered at an address it does not come
+// from (B's announced endpoint is unreachable, as behind NAT). Frames
+// cross both ways, the acceptor's addressed to B's registered endpoint.
+func TestLargerNameDialsFromBehindNAT(t *testing.T) {
+	leakcheck.Check(t, leakWait)
+	a, b := newNode(t, nameA), newNode(t, nameB)
+	unreachable := netip.MustParseAddrPort("127.0.0.1:1")
+	if err := a.t.AddPeer(nameB, b.t.CertHash(), unreachable, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.t.AddPeer(nameA, a.t.CertHash(), a.local, true); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "connection", func() bool { return a.t.PeerConnected(nameB) && b.t.PeerConnected(nameA) })
+	if got := a.t.Endpoint(nameB); got != b.local {
+		t.Errorf("a's endpoint in use for b: %v, want b's address %v", got, b.local)
+	}
+	send := func(from *node, to netip.AddrPort, seed byte) {
+		out := frame.NewBatch(1, transport.MaxOverhead)
+		out.Sizes[0] = 100
+		fill(out.Frame(0), seed)
+		out.N = 1
+		if err := from.t.Send(out, transport.AddrPortEndpoint(to)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(b, a.local, 1)
+	if _, metas, _ := receiveN(t, a, 1); metas[0].Via != nameB {
+		t.Errorf("a got a frame via %v", metas[0].Via)
+	}
+	send(a, unreachable, 2)
+	if _, _, eps := receiveN(t, b, 1); eps[0].DstAddrPort() != a.local {
+		t.Errorf("b got a frame from %v, want %v", eps[0], a.local)
 	}
 }

@@ -167,6 +167,34 @@ func (s *Sleeve) SetKeys(peer frame.PeerName, addr netip.AddrPort, send, recv [3
 	return nil
 }
 
+// MoveEndpoint makes to peer's sleeve endpoint: what Send seals for to
+// uses peer's send key from now on, and its previous address has no key.
+// The data path calls it when peer proved it sends from to (a NAT mapped
+// it anew). A peer without keys (a Sleeve that does not encrypt) needs
+// nothing and MoveEndpoint does nothing. If another peer had to, it loses
+// it, as with SetKeys. It is safe for concurrent use.
+func (s *Sleeve) MoveEndpoint(peer frame.PeerName, to netip.AddrPort) error {
+	to = unmapAddrPort(to)
+	if !to.IsValid() || to.Port() == 0 {
+		return fmt.Errorf("sleeve: MoveEndpoint %v: invalid address %v", peer, to)
+	}
+	kr := &s.keys
+	kr.mu.Lock()
+	defer kr.mu.Unlock()
+	pk := kr.peers[peer]
+	if pk == nil || pk.addr == to {
+		return nil
+	}
+	for name, o := range kr.peers {
+		if name != peer && o.addr == to {
+			o.addr = netip.AddrPort{}
+		}
+	}
+	pk.addr = to
+	kr.publishLocked()
+	return nil
+}
+
 // RemoveKeys forgets the keys of peer, both directions, at once (no
 // grace): Send to its address fails with ErrNoKey, its datagrams are
 // dropped (DropNoKey). It is safe for concurrent use.

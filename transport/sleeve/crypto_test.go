@@ -744,3 +744,61 @@ func TestEncryptConcurrentRekey(t *testing.T) {
 		t.Errorf("dropped %v", s.Dropped)
 	}
 }
+
+// TestRoamingPeerIsAuthenticated: a datagram sealed by a, arriving from
+// another address (a's NAT mapped it anew), is delivered with
+// Meta.Authenticated and that address, once; the same datagram again is a
+// replay. MoveEndpoint moves a's send key for b to b's new address; the
+// old one then has none. A plaintext sleeve marks nothing authenticated.
+func TestRoamingPeerIsAuthenticated(t *testing.T) {
+	leakCheck(t)
+	a := openSleeve(t, Config{Self: peerA, Encrypt: true})
+	b := openSleeve(t, Config{Self: peerB, Encrypt: true})
+	setKeys(t, a, b, "roaming")
+	nat := listenRaw(t)
+	// a seals for b but the datagrams go to nat, which forwards them
+	// from its own address.
+	if err := a.s.MoveEndpoint(peerB, nat.addr); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.s.Send(oneFrame(1), b.ep); !errors.Is(err, ErrNoKey) {
+		t.Fatalf("Send to b's old address: %v, want ErrNoKey", err)
+	}
+	ds := nat.capture(t, a, oneFrame(2))
+	nat.forward(t, b, ds...)
+	in := frame.NewBatch(4, transport.MaxOverhead)
+	got := b.receiveN(t, in, 1)
+	if !got.metas[0].Authenticated || got.metas[0].Via != peerA || got.eps[0].DstAddrPort() != nat.addr {
+		t.Fatalf("got meta %+v from %v, want authenticated, via a, from %v", got.metas[0], got.eps[0], nat.addr)
+	}
+	nat.forward(t, b, ds...)
+	b.idle(t)
+	if d := b.s.Stats().Dropped[DropReplay]; d != 1 {
+		t.Errorf("replays dropped: %d, want 1", d)
+	}
+	// Moving back, and moving a peer without keys, are fine.
+	if err := a.s.MoveEndpoint(peerB, b.addr); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.s.MoveEndpoint(peerD, b.addr); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.s.Send(oneFrame(3), b.ep); err != nil {
+		t.Fatalf("Send after moving back: %v", err)
+	}
+	if got := b.receiveN(t, in, 1); !got.metas[0].Authenticated {
+		t.Error("frame after moving back not authenticated")
+	}
+	if err := a.s.MoveEndpoint(peerB, netip.AddrPort{}); err == nil {
+		t.Error("MoveEndpoint to an invalid address succeeded")
+	}
+
+	pa := openSleeve(t, Config{Self: peerA})
+	pb := openSleeve(t, Config{Self: peerB})
+	if err := pa.s.Send(oneFrame(4), pb.ep); err != nil {
+		t.Fatal(err)
+	}
+	if got := pb.receiveN(t, in, 1); got.metas[0].Authenticated {
+		t.Error("a plaintext frame is marked authenticated")
+	}
+}

@@ -45,7 +45,7 @@ func (l *Link) Encrypted() bool { return l.s.cfg.Encrypt }
 
 // Add returns the endpoint of peer, at ip and the port it announced, and,
 // when the Sleeve encrypts, installs the handshake's keys for it.
-func (l *Link) Add(peer frame.PeerName, ip netip.Addr, caps map[string]string, keys link.Keys) (transport.Endpoint, error) {
+func (l *Link) Add(peer frame.PeerName, ip netip.Addr, caps map[string]string, keys link.Keys, _ bool) (transport.Endpoint, error) {
 	port, err := strconv.ParseUint(caps[CapPort], 10, 16)
 	if err != nil || port == 0 {
 		return nil, fmt.Errorf("peer announced no %s port", l.Name())

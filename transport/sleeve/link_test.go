@@ -21,20 +21,20 @@ func TestLink(t *testing.T) {
 	}
 	k1, k2 := [32]byte{1}, [32]byte{2}
 	ip := netip.MustParseAddr("127.0.0.1")
-	if _, err := la.Add(peerB, ip, map[string]string{}, link.Keys{Send: k1, Recv: k2, OK: true}); err == nil {
+	if _, err := la.Add(peerB, ip, map[string]string{}, link.Keys{Send: k1, Recv: k2, OK: true}, false); err == nil {
 		t.Error("Add without a port: no error")
 	}
-	if _, err := la.Add(peerB, ip, lb.Caps(), link.Keys{}); err == nil {
+	if _, err := la.Add(peerB, ip, lb.Caps(), link.Keys{}, false); err == nil {
 		t.Error("Add without keys on an encrypting Sleeve: no error")
 	}
-	epB, err := la.Add(peerB, ip, lb.Caps(), link.Keys{Send: k1, Recv: k2, OK: true})
+	epB, err := la.Add(peerB, ip, lb.Caps(), link.Keys{Send: k1, Recv: k2, OK: true}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if epB.DstAddrPort() != b.addr {
 		t.Errorf("endpoint %v, want %v", epB, b.addr)
 	}
-	if _, err := lb.Add(peerA, ip, la.Caps(), link.Keys{Send: k2, Recv: k1, OK: true}); err != nil {
+	if _, err := lb.Add(peerA, ip, la.Caps(), link.Keys{Send: k2, Recv: k1, OK: true}, false); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := la.PathMTU(peerB), a.s.PathMTU(ip); got != want || got == 0 {

@@ -37,6 +37,7 @@ type receiver struct {
 	from    netip.AddrPort
 	fromEP  transport.Endpoint
 	cur     Reader // frames left in the current datagram
+	auth    bool   // the current datagram was opened with its sender's key
 
 	// A frame completed by a fragment and not delivered yet.
 	pending     bool
@@ -79,7 +80,9 @@ func newReceiver(s *Sleeve, conn *net.UDPConn, gro bool, now func() time.Time) (
 // already read (leftovers of the previous call); only when there are none
 // does it read the socket, blocking until at least one datagram arrives.
 // Encrypted datagrams are opened (authenticated, decrypted, checked
-// against the replay window of their sender's key) before decoding.
+// against the replay window of their sender's key) before decoding, and
+// their frames carry Meta.Authenticated: Via, the datagram's sender, is
+// proven, whatever the source address.
 // Malformed datagrams, and those refused by encryption (plaintext to an
 // encrypting Sleeve, no key, failed authentication, replayed), are dropped
 // and counted, never returned as errors; so are frames bigger than the
@@ -130,6 +133,7 @@ func (r *receiver) drain(b *frame.Batch, eps []transport.Endpoint, limit int) in
 				}
 				continue
 			}
+			meta.Authenticated = r.auth
 			ep = r.fromEP
 		}
 		if room := b.Bufs[k][b.Offset:]; len(room) >= len(fr) {
@@ -165,6 +169,7 @@ func (r *receiver) nextDatagram() bool {
 			r.s.drop(DropOversize, 0, size, size, r.from)
 			continue
 		}
+		auth := false
 		if size >= HeaderSize && d[0] == Version {
 			if d[1]&FlagEncrypted != 0 {
 				p, reason, val := r.s.keys.table.Load().open(d, r.plain, &r.nonce, r.ra.Now())
@@ -172,7 +177,7 @@ func (r *receiver) nextDatagram() bool {
 					r.s.drop(reason, 0, val, size, r.from)
 					continue
 				}
-				d = p
+				d, auth = p, true
 			} else if r.s.cfg.Encrypt {
 				r.s.drop(DropPlaintext, 1, int(d[1]), size, r.from)
 				continue
@@ -183,6 +188,7 @@ func (r *receiver) nextDatagram() bool {
 			continue
 		}
 		if r.cur.More() {
+			r.auth = auth
 			return true
 		}
 		// A fragment.
@@ -191,6 +197,9 @@ func (r *receiver) nextDatagram() bool {
 		fr, meta, slot, ok := r.ra.add(r.from, f)
 		f.Data = nil
 		if ok {
+			// Every fragment was authenticated only if the Sleeve
+			// refuses plaintext.
+			meta.Authenticated = auth && r.s.cfg.Encrypt
 			r.s.stats.reassembled.Add(1)
 			r.pending, r.pendingFr, r.pendingMeta, r.pendingSlot, r.pendingEP = true, fr, meta, slot, r.fromEP
 			return true

@@ -130,6 +130,7 @@ func checkReceived(t *testing.T, r received, sent *frame.Batch, from *end) {
 		}
 		want := sent.Meta[i]
 		want.Via = from.s.cfg.Self
+		want.Authenticated = from.s.cfg.Encrypt // the receiver encrypts too
 		if r.metas[i] != want {
 			t.Errorf("frame %d: meta %+v, want %+v", i, r.metas[i], want)
 		}

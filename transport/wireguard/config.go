@@ -48,6 +48,11 @@ type Config struct {
 	// PMTUInterval is how often the path MTUs are read again. If zero,
 	// defaults to 2 s.
 	PMTUInterval time.Duration
+	// Keepalive is the persistent keepalive of every peer: the longest
+	// the device stays silent towards a peer, which keeps a NAT's mapping
+	// on the way alive. Whole seconds, 1 s to 18 h. If zero, defaults
+	// to 25 s.
+	Keepalive time.Duration
 }
 
 func (c *Config) withDefaults() Config {
@@ -64,6 +69,9 @@ func (c *Config) withDefaults() Config {
 	if !out.Listen.IsValid() {
 		out.Listen = DefaultListen
 	}
+	if out.Keepalive == 0 {
+		out.Keepalive = 25 * time.Second
+	}
 	return out
 }
 
@@ -74,6 +82,9 @@ func (c *Config) Validate() error {
 	}
 	if c.PrivateKey == ([32]byte{}) {
 		return errors.New("wireguard: Config.PrivateKey is required")
+	}
+	if c.Keepalive != 0 && (c.Keepalive < time.Second || c.Keepalive > 65535*time.Second) {
+		return fmt.Errorf("wireguard: Config.Keepalive %v is outside 1s..18h", c.Keepalive)
 	}
 	return nil
 }

@@ -47,7 +47,7 @@ func (l *Link) Caps() map[string]string {
 // Add makes peer a WireGuard peer with the key and port it announced, at
 // ip, and returns its endpoint. WireGuard has its own handshake: the
 // control handshake's keys are not used.
-func (l *Link) Add(peer frame.PeerName, ip netip.Addr, caps map[string]string, _ link.Keys) (transport.Endpoint, error) {
+func (l *Link) Add(peer frame.PeerName, ip netip.Addr, caps map[string]string, _ link.Keys, _ bool) (transport.Endpoint, error) {
 	key, err := ParseKey(caps[CapPublicKey])
 	if err != nil {
 		return nil, fmt.Errorf("peer's WireGuard key: %w", err)
@@ -62,6 +62,9 @@ func (l *Link) Add(peer frame.PeerName, ip netip.Addr, caps map[string]string, _
 	}
 	return l.t.ParseEndpoint(ap.String())
 }
+
+// Endpoint returns the address the device sends to peer now.
+func (l *Link) Endpoint(peer frame.PeerName) netip.AddrPort { return l.t.Endpoint(peer) }
 
 // Remove removes peer from the WireGuard device.
 func (l *Link) Remove(peer frame.PeerName) { _ = l.t.RemovePeer(peer) }

@@ -27,18 +27,21 @@ func TestLink(t *testing.T) {
 	if k, err := ParseKey(caps[CapPublicKey]); err != nil || k != b.PublicKey() {
 		t.Fatalf("announced key %q: %v", caps[CapPublicKey], err)
 	}
-	if _, err := la.Add(nameB, ip, map[string]string{CapPort: caps[CapPort]}, link.Keys{}); err == nil {
+	if _, err := la.Add(nameB, ip, map[string]string{CapPort: caps[CapPort]}, link.Keys{}, false); err == nil {
 		t.Error("Add without a key: no error")
 	}
-	if _, err := la.Add(nameB, ip, map[string]string{CapPublicKey: caps[CapPublicKey]}, link.Keys{}); err == nil {
+	if _, err := la.Add(nameB, ip, map[string]string{CapPublicKey: caps[CapPublicKey]}, link.Keys{}, false); err == nil {
 		t.Error("Add without a port: no error")
 	}
-	ep, err := la.Add(nameB, ip, caps, link.Keys{})
+	ep, err := la.Add(nameB, ip, caps, link.Keys{}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if ep.DstAddrPort() != netip.AddrPortFrom(ip, lb.Port()) {
 		t.Errorf("endpoint %v, want port %d", ep, lb.Port())
+	}
+	if got := la.Endpoint(nameB); got != ep.DstAddrPort() {
+		t.Errorf("endpoint in use %v, want %v", got, ep)
 	}
 	if la.PathMTU(nameB) == 0 {
 		t.Error("PathMTU of an added peer is 0")

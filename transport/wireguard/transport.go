@@ -127,6 +127,8 @@ type Transport struct {
 	listen netip.AddrPort
 	log    *slog.Logger
 	v6     bool
+	// keepalive is every peer's persistent keepalive, in seconds.
+	keepalive int
 
 	// mu serialises Open and Close. dev and tun are set by a successful
 	// Open, under mu and peers' lock (AddPeer and RemovePeer read dev
@@ -172,15 +174,16 @@ func New(cfg Config) (*Transport, error) {
 		return nil, err
 	}
 	t := &Transport{
-		self:   cfg.Self,
-		pub:    PublicKeyOf(cfg.PrivateKey),
-		priv:   cfg.PrivateKey,
-		listen: cfg.Listen,
-		log:    ratelimit.OrDiscard(cfg.Logger),
-		v6:     !cfg.Listen.Addr().Unmap().Is4(),
-		txq:    make(chan *txReq, txQueueLen),
-		rxq:    make(chan *rxReq, rxQueueLen),
-		quit:   make(chan struct{}),
+		self:      cfg.Self,
+		pub:       PublicKeyOf(cfg.PrivateKey),
+		priv:      cfg.PrivateKey,
+		listen:    cfg.Listen,
+		log:       ratelimit.OrDiscard(cfg.Logger),
+		v6:        !cfg.Listen.Addr().Unmap().Is4(),
+		keepalive: int(cfg.Keepalive / time.Second),
+		txq:       make(chan *txReq, txQueueLen),
+		rxq:       make(chan *rxReq, rxQueueLen),
+		quit:      make(chan struct{}),
 
 		defaultMTU:   cfg.UnderlayMTU,
 		pmtuInterval: cfg.PMTUInterval,
@@ -213,6 +216,40 @@ func ipcGetInt(dev *device.Device, key string) (int64, error) {
 	return 0, fmt.Errorf("no %s in the device configuration", key)
 }
 
+// Endpoint returns the address the device sends to peer name now: where
+// it was added, or where wireguard-go saw its authenticated packets come
+// from last (a NAT's mapping). The zero AddrPort if unknown or before
+// Open.
+func (t *Transport) Endpoint(name frame.PeerName) netip.AddrPort {
+	t.peers.Lock()
+	p, dev := t.peers.byName[name], t.dev
+	t.peers.Unlock()
+	if p == nil || dev == nil {
+		return netip.AddrPort{}
+	}
+	s, err := dev.IpcGet()
+	if err != nil {
+		return netip.AddrPort{}
+	}
+	key := hex.EncodeToString(p.pub[:])
+	in := false
+	sc := bufio.NewScanner(strings.NewReader(s))
+	for sc.Scan() {
+		k, v, _ := strings.Cut(sc.Text(), "=")
+		switch {
+		case k == "public_key":
+			in = v == key
+		case in && k == "endpoint":
+			ap, err := netip.ParseAddrPort(v)
+			if err != nil {
+				return netip.AddrPort{}
+			}
+			return unmap(ap)
+		}
+	}
+	return netip.AddrPort{}
+}
+
 // PublicKey returns this peer's public key, for the control plane to send
 // to the other peers.
 func (t *Transport) PublicKey() [32]byte { return t.pub }
@@ -222,7 +259,7 @@ func (t *Transport) Stats() *Stats { return &t.stats }
 
 // AddPeer adds (or updates) peer name with its public key and the UDP
 // endpoint of its Transport: the device routes fd77:7773::<name>/128 to it
-// and keeps the session alive every 25 s. Send finds the peer by endpoint.
+// and keeps the session alive every Config.Keepalive. Send finds the peer by endpoint.
 // Before Open the peer is only recorded; Open configures it. A public
 // key that this Transport or another peer has is refused (ErrKeyInUse).
 func (t *Transport) AddPeer(name frame.PeerName, publicKey [32]byte, endpoint netip.AddrPort) error {
@@ -250,7 +287,7 @@ func (t *Transport) AddPeer(name frame.PeerName, publicKey [32]byte, endpoint ne
 		if old != nil && old.pub != publicKey {
 			fmt.Fprintf(&b, "public_key=%s\nremove=true\n", hex.EncodeToString(old.pub[:]))
 		}
-		writePeerConfig(&b, p)
+		t.writePeerConfig(&b, p)
 		if err := t.dev.IpcSet(b.String()); err != nil {
 			return fmt.Errorf("wireguard: add peer %v: %w", name, err)
 		}
@@ -290,9 +327,9 @@ func (t *Transport) RemovePeer(name frame.PeerName) error {
 }
 
 // writePeerConfig writes p's UAPI configuration to b.
-func writePeerConfig(b *strings.Builder, p *peer) {
-	fmt.Fprintf(b, "public_key=%s\nendpoint=%s\nreplace_allowed_ips=true\nallowed_ip=%s/128\npersistent_keepalive_interval=25\n",
-		hex.EncodeToString(p.pub[:]), p.ep, netip.AddrFrom16(PeerAddr(p.name)))
+func (t *Transport) writePeerConfig(b *strings.Builder, p *peer) {
+	fmt.Fprintf(b, "public_key=%s\nendpoint=%s\nreplace_allowed_ips=true\nallowed_ip=%s/128\npersistent_keepalive_interval=%d\n",
+		hex.EncodeToString(p.pub[:]), p.ep, netip.AddrFrom16(PeerAddr(p.name)), t.keepalive)
 }
 
 // openProbe makes p's path MTU socket: a connected UDP socket that sends
@@ -343,7 +380,7 @@ func (t *Transport) Open() ([]transport.ReceiveFunc, netip.AddrPort, error) {
 	t.peers.Lock()
 	var b strings.Builder
 	for _, p := range t.peers.byName {
-		writePeerConfig(&b, p)
+		t.writePeerConfig(&b, p)
 	}
 	if b.Len() > 0 {
 		if err := dev.IpcSet(b.String()); err != nil {
