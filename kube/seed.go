@@ -16,7 +16,7 @@ import (
 )
 
 // listRetry is the pause between two attempts of Seeds to list the nodes.
-const listRetry = time.Second
+var listRetry = time.Second
 
 // PeerNameOf is the peer name of the router on the node named node: a
 // locally administered unicast MAC derived from "weave-switch/" and the
