@@ -61,26 +61,27 @@ type Daemon struct {
 	links  []mesh.Link
 	queues []*host.TAP
 
-	rt  *router.Router
-	iso *isolation.Service
+	rt      *router.Router
+	iso     *isolation.Service
+	ipam    *ipam.Service
+	mesh    *mesh.Mesh
+	fast    *kernel.Service
+	att     *attach.Service
+	docker  *client.Client // nil with --no-docker
+	watch   *watch.Service
+	proxy   *proxy.Service
+	plugin  *plugin.Service
+	dns     *dns.Service // nil with --no-dns
+	apiLn   net.Listener
+	metrics http.Handler
+	// web serves the status page over TCP (--http-addr); set after the
+	// API serves, so read by its handlers concurrently.
+	web atomic.Pointer[web.Server]
+
 	// kube is the cluster's API and kubeRing how the allocation ring is
 	// seeded, in Kubernetes mode (kubeSeeds).
 	kube     kubernetes.Interface
 	kubeRing *ringSeeds
-	ipam     *ipam.Service
-	mesh     *mesh.Mesh
-	fast     *kernel.Service
-	att      *attach.Service
-	docker   *client.Client // nil with --no-docker
-	watch    *watch.Service
-	proxy    *proxy.Service
-	plugin   *plugin.Service
-	dns      *dns.Service // nil with --no-dns
-	apiLn    net.Listener
-	metrics  http.Handler
-	// web serves the status page over TCP (--http-addr); set after the
-	// API serves, so read by its handlers concurrently.
-	web atomic.Pointer[web.Server]
 
 	undo []undoStep // in creation order; run in reverse
 
