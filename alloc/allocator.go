@@ -20,7 +20,7 @@ var (
 	ErrPending = errors.New("waiting for a peer to grant address space")
 	// ErrFresh: the ring was just built from the seeds and no other
 	// member has been heard from yet.
-	ErrFresh = errors.New("waiting to hear from another seed before allocating from a new ring")
+	ErrFresh = errors.New("waiting to hear from another member before allocating from a new ring")
 	// ErrExhausted is wrapped by an *ExhaustedError.
 	ErrExhausted = errors.New("address space exhausted")
 	// ErrInUse: a claimed address is allocated to another container.
@@ -60,6 +60,12 @@ type Config struct {
 	// use) it gives way to a peer's ring instead of refusing it, so that
 	// `up` on one host and `connect` later just works.
 	Yield bool
+	// Await: a ring built here from Seeds allocates nothing until another
+	// member is heard from (ErrFresh), as a ring of several seeds does,
+	// even with this peer as its only seed. A peer that seeds the ring
+	// for others who are expected to exist sets it, so that it never
+	// hands out space of a ring its peers already divided.
+	Await bool
 	// Alive reports whether a peer is up and reachable now. If nil, no
 	// peer but Self is.
 	Alive func(frame.PeerName) bool
@@ -124,9 +130,9 @@ type Allocator struct {
 	proposal uint32         // seq of our last proposal
 	commits  map[uint32]int // seq of a committed proposal → addresses reclaimed
 	dirty    bool           // state changed since TakeDirty
-	// fresh: the ring was built from several seeds here and we have not
-	// heard from another member yet, so it may be stale (a seed whose
-	// data was wiped): allocate nothing from it yet.
+	// fresh: the ring was built here from several seeds (or with Await)
+	// and we have not heard from another member yet, so it may be stale
+	// (a seed whose data was wiped): allocate nothing from it yet.
 	fresh bool
 	lost  int // addresses dropped because their range moved away
 
@@ -189,7 +195,7 @@ func New(cfg Config) (*Allocator, error) {
 		for _, s := range a.st.Ring.Seeds {
 			a.st.Members[s] = &Member{Name: s, Version: 1}
 		}
-		a.fresh = len(a.st.Ring.Seeds) > 1
+		a.fresh = len(a.st.Ring.Seeds) > 1 || c.Await
 		a.dirty = true
 	}
 	if a.st != nil {

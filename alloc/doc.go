@@ -40,7 +40,9 @@
 // data directory.
 // A peer that built a ring from several seeds allocates from it only once
 // it has heard from another member (ErrFresh), so that a seed whose data
-// was wiped cannot hand out space the ring gave away since.
+// was wiped cannot hand out space the ring gave away since; Config.Await
+// asks the same of a ring with one seed (the Kubernetes mode's oldest
+// node, whose router seeds the ring alone while the others wait for it).
 //
 // # Subnets
 //

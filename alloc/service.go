@@ -293,7 +293,7 @@ func (s *Service) Status() Status {
 		st.State = "waiting for the allocation ring from a peer"
 		return st
 	case a.fresh:
-		st.State = "waiting to hear from another seed"
+		st.State = "waiting to hear from another member"
 	case a.stateUnsaved:
 		st.State = "cannot save the allocation ring to the database: allocating nothing"
 	default:

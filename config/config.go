@@ -177,7 +177,10 @@ type Config struct {
 	// Kube takes the peers from the Kubernetes cluster's node list (the
 	// pod's in-cluster configuration): every other node is connected,
 	// and a node deleted from the cluster is forgotten and its router's
-	// address space reclaimed once it is dead (package kube).
+	// address space reclaimed once it is dead (package kube). Without
+	// Name, the peer name is derived from KubeNodeName; without
+	// IPAllocSeeds, the oldest node's router seeds the allocation ring
+	// and the others wait for it.
 	Kube bool
 	// KubeNodeName is the node this router runs on, with Kube. If empty,
 	// defaults to Nickname: the routers of a cluster are nicknamed after

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/client"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/weave-switch/weave-switch/alloc"
 	"github.com/weave-switch/weave-switch/alloc/ipam"
@@ -76,6 +77,11 @@ type Daemon struct {
 	// web serves the status page over TCP (--http-addr); set after the
 	// API serves, so read by its handlers concurrently.
 	web atomic.Pointer[web.Server]
+
+	// kube is the cluster's API and kubeRing how the allocation ring is
+	// seeded, in Kubernetes mode (kubeSeeds).
+	kube     kubernetes.Interface
+	kubeRing *ringSeeds
 
 	undo []undoStep // in creation order; run in reverse
 
@@ -169,6 +175,7 @@ func start(cfg config.Config, failAfter string) (*Daemon, error) {
 func (d *Daemon) steps() []step {
 	return []step{
 		{"identity", d.startIdentity},
+		{"kube-seeds", d.kubeSeeds},
 		{"transports", d.buildTransports},
 		{"api-socket", d.listenAPI},
 		{"tap", d.openTAP},
@@ -212,9 +219,14 @@ func (d *Daemon) startIdentity() (func(), error) {
 	if err := os.MkdirAll(d.cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("--data-dir: %w", err)
 	}
-	var err error
-	if d.self, err = peerName(d.cfg); err != nil {
+	self, replaced, err := peerName(d.cfg)
+	if err != nil {
 		return nil, err
+	}
+	d.self = self
+	if replaced != frame.UnknownPeer {
+		d.log.Warn("the data dir's peer name is replaced by the one derived from the node's name (Kubernetes mode)",
+			"was", replaced.String(), "now", self.String(), "node", d.cfg.KubeNodeName)
 	}
 	d.cfg.Password, d.secret, err = resolveSecret(d.cfg)
 	if err != nil {
@@ -390,8 +402,12 @@ func (d *Daemon) startIsolation() (func(), error) {
 		allow = append(allow, pr)
 	}
 	seeds, yield, _ := ipam.ParseSeeds(c.IPAllocSeeds, d.self, len(c.Peers) > 0)
+	var await bool
+	if r := d.kubeRing; r != nil {
+		seeds, yield, await = r.seeds, r.yield, r.await
+	}
 	universe, _ := ipam.ParseRange(c.IPAllocRange)
-	d.ipam = ipam.New(ipam.Config{Self: d.self, Nickname: c.Nickname, Range: universe, Seeds: seeds, Yield: yield,
+	d.ipam = ipam.New(ipam.Config{Self: d.self, Nickname: c.Nickname, Range: universe, Seeds: seeds, Yield: yield, Await: await,
 		DataDir: c.DataDir, Logger: d.log.With("component", "ipam")})
 	trusted := []string{d.tapName}
 	for _, name := range fastPathPorts {

@@ -7,6 +7,7 @@ import (
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/host"
 	"github.com/weave-switch/weave-switch/internal/meshsecret"
+	"github.com/weave-switch/weave-switch/kube"
 )
 
 // resolveSecret is meshsecret.Resolve for c.
@@ -28,11 +29,24 @@ func (d *Daemon) JoinToken() (string, error) {
 	return t.String(), nil
 }
 
-// peerName is --name, else the name kept in the data directory (made
-// on the first start).
-func peerName(c config.Config) (frame.PeerName, error) {
+// peerName is --name; else, in Kubernetes mode, the name derived from
+// the node's (kube.PeerNameOf), which every router of the cluster works
+// out alike, written to the data directory over whatever it held
+// (returned as replaced when it differed); else the name kept in the
+// data directory (made on the first start).
+func peerName(c config.Config) (self, replaced frame.PeerName, err error) {
 	if c.Name != "" {
-		return frame.ParsePeerName(c.Name)
+		self, err = frame.ParsePeerName(c.Name)
+		return self, 0, err
 	}
-	return host.LoadOrCreatePeerName(c.DataDir)
+	if c.Kube && c.KubeNodeName != "" {
+		self = kube.PeerNameOf(c.KubeNodeName)
+		old, err := host.SavePeerName(c.DataDir, self)
+		if old == self {
+			old = 0
+		}
+		return self, old, err
+	}
+	self, err = host.LoadOrCreatePeerName(c.DataDir)
+	return self, 0, err
 }

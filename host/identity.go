@@ -36,3 +36,24 @@ func LoadOrCreatePeerName(dir string) (frame.PeerName, error) {
 	}
 	return n, nil
 }
+
+// SavePeerName writes n to dir/peer-name, where LoadOrCreatePeerName
+// finds it, unless it is there already. It returns the name the file
+// held before (UnknownPeer if none, or if it was unreadable).
+func SavePeerName(dir string, n frame.PeerName) (frame.PeerName, error) {
+	file := filepath.Join(dir, "peer-name")
+	var old frame.PeerName
+	if b, err := os.ReadFile(file); err == nil {
+		old, _ = frame.ParsePeerName(strings.TrimSpace(string(b)))
+	}
+	if old == n {
+		return old, nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return old, fmt.Errorf("data dir: %w", err)
+	}
+	if err := atomicfile.Write(file, []byte(n.String()+"\n"), 0o600); err != nil {
+		return old, fmt.Errorf("save peer name: %w", err)
+	}
+	return old, nil
+}

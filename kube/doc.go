@@ -25,6 +25,19 @@
 // while the router was not running are not seen: their space is left to
 // a manual `weave-switch rmpeer`.
 //
+// # Seeding the allocation ring
+//
+// Before the allocator is built, Seeds lists the nodes once and says how
+// this router's ring is seeded (Seeding.Alloc): every router's peer name
+// is derived from its node's name (PeerNameOf), the router of the oldest
+// node (by creation time, then name) seeds the ring alone, and every
+// other router builds none and waits for it from its peers. A waiting
+// router takes whatever ring reaches it, so a router whose node joins
+// after the seeding node was deleted still joins the cluster's ring; the
+// seeding router yields its ring while unused and, when other nodes
+// exist, allocates only once it has heard from one of them, so that one
+// whose data was wiped gives way to the ring the others hold.
+//
 // # Life
 //
 // New validates and stores the configuration and does no I/O. Start

@@ -14,7 +14,6 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	listersv1 "k8s.io/client-go/listers/core/v1"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
@@ -131,13 +130,9 @@ func (s *Service) Start() error {
 	}
 	client := s.cfg.Client
 	if client == nil {
-		rc, err := rest.InClusterConfig()
-		if err != nil {
-			return fmt.Errorf("kube: in-cluster config: %w", err)
-		}
-		rc.UserAgent = "weave-switch"
-		if client, err = kubernetes.NewForConfig(rc); err != nil {
-			return fmt.Errorf("kube: client: %w", err)
+		var err error
+		if client, err = NewClient(); err != nil {
+			return err
 		}
 	}
 	// client-go logs through klog, a process-wide logger: its lines go

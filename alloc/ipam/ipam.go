@@ -35,9 +35,10 @@ type Config struct {
 	Nickname string
 	// Range is the range addresses come from.
 	Range netip.Prefix
-	// Seeds and Yield are alloc.Config's.
+	// Seeds, Yield and Await are alloc.Config's.
 	Seeds []frame.PeerName
 	Yield bool
+	Await bool
 	// DataDir holds the allocator's database, ipam.db.
 	DataDir string
 	Logger  *slog.Logger
@@ -88,7 +89,7 @@ func (s *Service) Start() error {
 		return fmt.Errorf("ipam: %w", err)
 	}
 	svc, err := alloc.NewService(alloc.Config{
-		Self: s.cfg.Self, Universe: s.cfg.Range, Seeds: s.cfg.Seeds, Yield: s.cfg.Yield, Store: store, Logger: s.log,
+		Self: s.cfg.Self, Universe: s.cfg.Range, Seeds: s.cfg.Seeds, Yield: s.cfg.Yield, Await: s.cfg.Await, Store: store, Logger: s.log,
 		Alive: func(p frame.PeerName) bool {
 			t := s.topo.Load()
 			return t != nil && (*t).Alive(p)
