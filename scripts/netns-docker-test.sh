@@ -259,7 +259,7 @@ rm_unnames() {
 	a=$!
 	gone_ms h2 "$4" "$t0" 30 >"$WS_TMP/gone.h2" || rc=1
 	wait "$a" || rc=1
-	GONE="h1 $(cat "$WS_TMP/gone.h1") ms, h2 $(cat "$WS_TMP/gone.h2") ms (docker rm returned after $back ms)"
+	GONE="from h1's router $(cat "$WS_TMP/gone.h1") ms, from h2's $(cat "$WS_TMP/gone.h2") ms after docker rm was sent (it returned after $back ms)"
 	echo "gone: $GONE"
 	return $rc
 }
@@ -291,7 +291,8 @@ ip -n "$p-up" link set eth0 up
 ip netns exec "$p-up" dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts --pid-file --user=root \
 	--listen-address="$UP" --bind-interfaces --local=/test/ --address="/$FWD/$FWD_ADDR" --log-queries --log-facility=- \
 	>"$WS_TMP/upstream-dnsmasq.log" 2>&1 &
-WS_PIDS+=("$!")
+UP_PID=$!
+WS_PIDS+=("$UP_PID")
 echo "nameserver $UP" >"$WS_TMP/resolv.conf"
 dh_resolv h1 "$WS_TMP/resolv.conf"
 dh_resolv h2 "$WS_TMP/resolv.conf"
@@ -566,6 +567,11 @@ ws_check "p4 (h1) gets the three addresses for $lb" retry 10 resolves h1 "$p-p4"
 ws_check "h2's router answers the three" retry 10 router_answers h2 "$lb" "$lb1" "$lb2" "$w1"
 ws_check "weave-switch dns-remove $w1 $p-lb (h1)" ws_on h1 dns-remove "$w1" "$p-lb"
 ws_check "h2's router answers the two containers again" retry 10 router_answers h2 "$lb" "$lb1" "$lb2"
+ws_check "docker stop lb2 (plain, h2)" dk h2 stop -t 1 "$p-lb2"
+ws_check "$lb answers lb1 alone on h1" retry 10 resolves h1 "$p-p4" "$lb" "$lb1"
+ws_check "docker start lb2" dk h2 start "$p-lb2"
+lb2=$(caddr h2 "$p-lb2" || true)
+ws_check "$lb answers both again on h1 (lb2 now $lb2)" retry 10 resolves h1 "$p-p4" "$lb" "$lb1" "$lb2"
 
 pretty "names outside weave.local go to the upstream"
 ws_check "p4 (proxy, h1) resolves $FWD through the upstream ($FWD_ADDR)" retry 6 resolves h1 "$p-p4" "$FWD" "$FWD_ADDR"
@@ -574,6 +580,19 @@ ws_check "a name the upstream does not know fails cleanly in p4 (NXDOMAIN)" nxdo
 ws_check "an unknown name in weave.local fails cleanly in n2 (NXDOMAIN)" nxdomain h2 "$p-n2" "nope-$WS_ID.weave.local"
 upstream_asked() { grep -F "query[A] $FWD from" "$WS_TMP/upstream-dnsmasq.log"; }
 ws_check "the upstream's log shows the forwarded query" upstream_asked
+# upstream_down: stop the upstream; a forwarded name then gets an error
+# answer in p4, not a time-out.
+upstream_down() {
+	local out pid keep=()
+	kill -TERM "$UP_PID" 2>/dev/null || true
+	wait "$UP_PID" 2>/dev/null || true
+	for pid in "${WS_PIDS[@]}"; do [ "$pid" = "$UP_PID" ] || keep+=("$pid"); done
+	WS_PIDS=("${keep[@]}")
+	out=$(dk h1 exec "$p-p4" nslookup -type=a "$FWD" 2>&1) || true
+	echo "$out"
+	grep -qE "can't find $FWD: (SERVFAIL|REFUSED)" <<<"$out" && ! grep -q 'timed out' <<<"$out"
+}
+ws_check "with the upstream stopped, $FWD fails cleanly in p4 (SERVFAIL, not a time-out)" upstream_down
 
 pretty "names follow the container's life"
 # A plain --network weave container gets a new address when it starts
@@ -586,12 +605,12 @@ ws_check "docker restart lb1 through the proxy (h2)" pdk h2 restart -t 1 "$p-lb1
 ws_check "lb1 keeps its address $lb1" retry 10 has_ip h2 "$p-lb1" "$lb1"
 ws_check "$lb answers both on h1 after lb1's restart" retry 10 resolves h1 "$p-p4" "$lb" "$lb1" "$lb2"
 ws_check "docker rm -f n2 (plain, h2): its name is gone from both routers within 30 s" rm_unnames dk h2 "$p-n2" "$p-n2.weave.local"
-pretty "  n2's name gone ${GONE:-?} after docker rm was sent on h2"
+pretty "  n2 (rm on h2): name gone ${GONE:-?}"
 ws_check "p4 no longer resolves n2" retry 6 nxdomain h1 "$p-p4" "$p-n2.weave.local"
 ws_check "docker rm -f lb1 through the proxy (h2): its names are gone from both routers within 30 s" rm_unnames pdk h2 "$p-lb1" "$p-lb1.weave.local"
-pretty "  lb1's name gone ${GONE:-?} after docker rm was sent on h2"
+pretty "  lb1 (rm on h2): name gone ${GONE:-?}"
 ws_check "$lb answers lb2 alone on h1" retry 10 resolves h1 "$p-p4" "$lb" "$lb2"
 ws_check "docker rm -f p4 through the proxy (h1): its name is gone from both routers within 30 s" rm_unnames pdk h1 "$p-p4" "$p-p4.weave.local"
-pretty "  p4's name gone ${GONE:-?} after docker rm was sent on h1"
+pretty "  p4 (rm on h1): name gone ${GONE:-?}"
 
 [ $WS_FAILED -eq 0 ]
