@@ -20,6 +20,7 @@ DH_HOSTS=()
 declare -A DH_NS=() DH_MNT=() DH_DOCKERD=() DH_ROUTER=() DH_ROUTER_ARGS=() DH_IDS=()
 DH_LAN=
 DH_MADE_DIRS=()                       # mount points this run had to create on the machine
+DH_HOLDS=()                           # files that keep the machine's mount points in place (dh_add)
 DH_HOST_DIRS=(/run/docker /run/weave-switch /etc/docker)
 DH_IMAGE=ws-busybox:latest
 export DOCKER_CONFIG=$WS_TMP/docker-config # the CLI's config, not root's ~/.docker
@@ -35,7 +36,7 @@ dh_lan() {
 # dh_add HOST NETNS IDX: a host named HOST (h1, ...) in namespace NETNS,
 # 198.18.0.IDX/24 on the underlay, with its own mount namespace.
 dh_add() {
-	local h=$1 n=$2 i=$3 d pid
+	local h=$1 n=$2 i=$3 d pid hold
 	ns_add "$n"
 	ip link add eth0 netns "$n" type veth peer name "$h" netns "$DH_LAN"
 	ip -n "$DH_LAN" link set "$h" master lan up
@@ -45,6 +46,18 @@ dh_add() {
 		if [ ! -d "$d" ]; then
 			mkdir -p "$d"
 			DH_MADE_DIRS+=("$d")
+		fi
+		# A file of this run keeps the machine's directory from being
+		# removed (as empty) by anyone else while the run lasts: removing a
+		# directory that is a mount point in another mount namespace
+		# detaches that mount, and the hosts would lose their tmpfs.
+		hold=$d/.wsdk-hold-$WS_ID
+		if [ ! -e "$hold" ]; then
+			for _ in 1 2 3; do
+				mkdir -p "$d" && : >"$hold" 2>/dev/null && break
+			done
+			[ -e "$hold" ] || fail "cannot hold $d with $hold"
+			DH_HOLDS+=("$hold")
 		fi
 	done
 	unshare --mount --propagation private sleep infinity &
@@ -67,6 +80,13 @@ dh_add() {
 	nsenter --mount="/proc/$pid/ns/mnt" sh -c '
 		awk -v keep="^/run/netns/$1" '\''$5 ~ "^/run/netns/." && $5 !~ keep { print $5 }'\'' /proc/self/mountinfo |
 			while read -r m; do umount -l "$m" 2>/dev/null || true; done' sh "${WS_PREFIX:-$n}"
+}
+
+# dh_resolv HOST FILE: HOST's /etc/resolv.conf is FILE (a bind mount in
+# its private mount namespace), for its router's DNS forwarder and its
+# dockerd. Call before starting either: both read it at start.
+dh_resolv() {
+	nsenter --mount="/proc/${DH_MNT[$1]}/ns/mnt" mount --bind "$2" /etc/resolv.conf
 }
 
 # on_host HOST CMD...: run CMD in HOST's network and mount namespaces.
@@ -279,6 +299,8 @@ dh_teardown() {
 		ip netns del "$n" 2>/dev/null || true
 	done
 	WS_NETNS=()
+	rm -f "${DH_HOLDS[@]}"
+	DH_HOLDS=()
 	for p in "${DH_MADE_DIRS[@]}"; do rmdir "$p" 2>/dev/null || true; done
 	DH_MADE_DIRS=()
 }
@@ -301,6 +323,9 @@ dh_leftovers() {
 		grep -qF "$WS_TMP" "$p/cmdline" 2>/dev/null && echo "process ${p#/proc/} still runs: $(tr '\0' ' ' <"$p/cmdline")"
 	done
 	ip netns list | grep -F "${WS_PREFIX:-ws-}" | sed 's/^/namespace left: /'
+	for h in "${DH_HOST_DIRS[@]}"; do
+		[ -e "$h/.wsdk-hold-$WS_ID" ] && echo "file left: $h/.wsdk-hold-$WS_ID"
+	done
 	diff <(sed -n '/^## mounts/,/^## nft/p' "$before") <(sed -n '/^## mounts/,/^## nft/p' "$now") | sed -n 's/^> /mount left: /p' |
 		grep -E "mount left: (/run/docker|/run/weave-switch|/etc/docker|/run/netns/${WS_PREFIX:-ws-}|$WS_TMP)" || true
 	diff <(sed -n '/^## links/,/^## mounts/p' "$before") <(sed -n '/^## links/,/^## mounts/p' "$now") | sed -n 's/^> /link left: /p' |

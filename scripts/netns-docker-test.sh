@@ -20,8 +20,16 @@
 # with an automatic address, attach/stdin/exec through it; restart keeps
 # the address; rm releases it within 30 s and a new container gets it back;
 # router restarts (SIGTERM and SIGKILL) while containers run lose nothing;
-# the managed (v2) plugin; `weave-switch attach` of a container's PID; and
-# a teardown that leaves no dockerd, namespace, link, mount, cgroup or rule.
+# the managed (v2) plugin; `weave-switch attach` of a container's PID;
+# the routers' DNS (on each bridge address; the hosts' resolv.conf names an
+# upstream dnsmasq of the test's own): containers started through the proxy
+# and plain `--network weave --dns ADDR --dns-search weave.local` ones find
+# the other host's containers by Docker name, several containers under one
+# hostname and a `dns-add` name all answer, other names are forwarded (an
+# unknown one fails with NXDOMAIN), names follow restarts (router and
+# container) and `docker rm` removes them from both routers (the time is
+# shown), `status dns` names each entry's owner; and a teardown that
+# leaves no dockerd, namespace, link, mount, cgroup or rule.
 # Needs root. Names are unique per run (wsdk-$$-…); everything is removed on
 # exit, even on failure.
 set -euo pipefail
@@ -31,12 +39,14 @@ cd "$(dirname "$0")/.."
 
 [ "$(id -u)" -eq 0 ] || { echo "netns-docker-test: needs root" >&2; exit 1; }
 [ -x "$WS_BIN" ] || fail "no binary at $WS_BIN (run make build)"
-for c in dockerd docker busybox nsenter unshare jq; do
+for c in dockerd docker busybox nsenter unshare jq dnsmasq; do
 	command -v "$c" >/dev/null || fail "no $c (run scripts/deps.sh)"
 done
 
 p=wsdk-$WS_ID
 WS_PREFIX=$p
+# The routers serve DNS (docker-lib.sh starts them with --no-dns otherwise).
+export WS_DNS=1
 IMG=$DH_IMAGE
 dh_snapshot "$WS_TMP/before.snapshot"
 
@@ -184,11 +194,108 @@ released_within() {
 	return 1
 }
 
+# lookup HOST CONTAINER NAME: the IPv4 addresses busybox's nslookup in
+# CONTAINER finds for NAME (through the container's resolv.conf), sorted,
+# one a line; nothing when it finds none.
+lookup() {
+	dk "$1" exec "$2" nslookup -type=a "$3" 2>&1 | awk '/^Name:/ { a = 1 } a && /^Address:/ { print $2 }' | sort
+}
+# resolves HOST CONTAINER NAME ADDR...: NAME resolves in CONTAINER to
+# exactly ADDR... (in any order).
+resolves() {
+	local h=$1 c=$2 n=$3 want got; shift 3
+	want=$(printf '%s\n' "$@" | sort)
+	got=$(lookup "$h" "$c" "$n")
+	echo "$n in $c on $h: $(echo ${got:-nothing}), want $(echo $want)"
+	[ -n "$1" ] && [ "$got" = "$want" ]
+}
+# nxdomain HOST CONTAINER NAME: NAME does not resolve in CONTAINER, and
+# the answer says so (NXDOMAIN, not a time-out).
+nxdomain() {
+	local out
+	out=$(dk "$1" exec "$2" nslookup -type=a "$3" 2>&1) || true
+	echo "$out"
+	grep -q NXDOMAIN <<<"$out"
+}
+# dns_ns HOST: the address HOST's router serves DNS on in the default
+# subnet (10.32.0.0/13), from `status dns --json`.
+dns_ns() {
+	{ ws_on "$1" status dns --json 2>/dev/null || true; } | jq -r '.serving[]?' | sed 's/:53$//' | grep -E '^10\.3[2-9]\.' | head -1
+}
+declare -A NS=()
+# router_lookup HOST NAME: NAME's IPv4 addresses as HOST's router's DNS
+# answers them, asked from the host itself.
+router_lookup() {
+	on_host "$1" busybox nslookup -type=a "$2" "${NS[$1]}" 2>&1 | awk '/^Name:/ { a = 1 } a && /^Address:/ { print $2 }' | sort
+}
+# gone_ms HOST NAME T0 SECONDS: wait until HOST's router answers NXDOMAIN
+# for NAME, at most SECONDS; print the milliseconds since T0 (date +%s%N).
+gone_ms() {
+	local out
+	for _ in $(seq $(($4 * 50))); do
+		out=$(on_host "$1" busybox nslookup -type=a "$2" "${NS[$1]}" 2>&1) || true
+		if grep -q NXDOMAIN <<<"$out"; then
+			echo $((($(date +%s%N) - $3) / 1000000))
+			return 0
+		fi
+		sleep 0.02
+	done
+	echo "$2 still answered by $1 after $4 s: $out" >&2
+	return 1
+}
+# rm_unnames DK HOST CONTAINER NAME: NAME is known to both routers,
+# `docker rm -f CONTAINER` (DK: dk or pdk) and both answer NXDOMAIN for it
+# within 30 s; GONE says after how long on each host.
+GONE=
+rm_unnames() {
+	local x t0 a back rc=0
+	for x in h1 h2; do
+		[ -n "$(router_lookup "$x" "$4")" ] || { echo "$4 is not known to $x's router before the rm"; return 1; }
+	done
+	t0=$(date +%s%N)
+	"$1" "$2" rm -f "$3" >/dev/null || return 1
+	back=$((($(date +%s%N) - t0) / 1000000))
+	gone_ms h1 "$4" "$t0" 30 >"$WS_TMP/gone.h1" &
+	a=$!
+	gone_ms h2 "$4" "$t0" 30 >"$WS_TMP/gone.h2" || rc=1
+	wait "$a" || rc=1
+	GONE="from h1's router $(cat "$WS_TMP/gone.h1") ms, from h2's $(cat "$WS_TMP/gone.h2") ms after docker rm was sent (it returned after $back ms)"
+	echo "gone: $GONE"
+	return $rc
+}
+# dns_owner HOST NAME OWNER: `status dns` on HOST lists NAME.weave.local.
+# with owner OWNER (peer(nickname)).
+dns_owner() {
+	local out
+	out=$(ws_on "$1" status dns) || return 1
+	echo "$out"
+	awk -v n="$2.weave.local." -v o="$3" '$1 == n && $3 == o { f = 1 } END { exit !f }' <<<"$out"
+}
+
 pretty "two hosts (network + mount namespaces) on one underlay bridge"
 dh_lan "$p-lan"
 dh_add h1 "$p-h1" 1
 dh_add h2 "$p-h2" 2
 dh_rootfs
+
+pretty "an upstream resolver (dnsmasq) in its own namespace on the underlay, each host's resolv.conf"
+# It knows fwd-ID.test and answers NXDOMAIN for every other name under
+# test.; each host's /etc/resolv.conf names it, so that names outside
+# weave.local go from the routers' DNS to it and nowhere else.
+UP=198.18.0.53 FWD=fwd-$WS_ID.test FWD_ADDR=192.0.2.77
+ns_add "$p-up"
+ip link add eth0 netns "$p-up" type veth peer name ups netns "$p-lan"
+ip -n "$p-lan" link set dev ups master lan up
+ip -n "$p-up" addr add "$UP/24" dev eth0
+ip -n "$p-up" link set eth0 up
+ip netns exec "$p-up" dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts --pid-file --user=root \
+	--listen-address="$UP" --bind-interfaces --local=/test/ --address="/$FWD/$FWD_ADDR" --log-queries --log-facility=- \
+	>"$WS_TMP/upstream-dnsmasq.log" 2>&1 &
+UP_PID=$!
+WS_PIDS+=("$UP_PID")
+echo "nameserver $UP" >"$WS_TMP/resolv.conf"
+dh_resolv h1 "$WS_TMP/resolv.conf"
+dh_resolv h2 "$WS_TMP/resolv.conf"
 
 pretty "starting dockerd on each host"
 dh_dockerd h1 1
@@ -360,11 +467,13 @@ ws_check "w1 -> w2 after h1's restart" retry 6 cping h1 "$p-w1" "$w2"
 ws_check "p4 -> p2 after h1's restart" retry 3 cping h1 "$p-p4" 10.32.2.6
 ws_check "p3 -> w2 after h1's restart" retry 3 cping h1 "$p-p3" "$w2"
 ws_check "the allocator still holds p4's address" ipam_held h1 "docker:$(dk h1 inspect -f '{{.Id}}' "$p-p4" 2>/dev/null)" 10.32.1.5
+ws_check "h1's container p4 resolves by name on h2 after h1's restart" retry 10 resolves h2 "$p-p2" "$p-p4.weave.local" 10.32.1.5
 ws_check "h2's router is killed (SIGKILL) and starts again with its data dir" dh_router_restart h2 KILL
 ws_check "h2 meshes again" dh_wait_links h2 1
 ws_check "containers keep their addresses across h2's restart" same_addrs
 ws_check "w2 -> w1 after h2's restart" retry 6 cping h2 "$p-w2" "$w1"
 ws_check "p2 -> p4 after h2's restart" retry 3 cping h2 "$p-p2" 10.32.1.5
+ws_check "h2's container p2 resolves by name on h1 after h2's restart (SIGKILL)" retry 10 resolves h1 "$p-p4" "$p-p2.weave.local" 10.32.2.6
 ws_check "a new container on weave after the restarts" dk h2 run -d --name "$p-w3" --network weave "$IMG" sleep 3600
 ws_check "it pings w1" retry 3 cping h2 "$p-w3" "$w1"
 
@@ -405,5 +514,103 @@ ws_check "the allocator holds p3's automatic $p3 under docker:<p3's ID>" \
 	ipam_held h1 "docker:$(dk h1 inspect -f '{{.Id}}' "$p-p3" 2>/dev/null)" "$p3"
 ws_check "docker rm -f p3 through the proxy: $p3 is released within 30 s" rm_releases pdk h1 "$p-p3" "$p3"
 pretty "  released ${RELEASED_AFTER:-?} s after docker rm was sent"
+
+pretty "finding containers by name: the routers' DNS"
+NS[h1]=$(dns_ns h1) NS[h2]=$(dns_ns h2)
+ws_check "each router serves DNS on its bridge address in the default subnet (h1 ${NS[h1]:-none}, h2 ${NS[h2]:-none})" \
+	bash -c "[ -n '${NS[h1]}' ] && [ -n '${NS[h2]}' ]"
+upstreams() { ws_on "$1" status dns --json | jq -e --arg u "$UP:53" '.upstreams == [$u]'; }
+ws_check "h1's router forwards to the test's upstream only ($UP)" upstreams h1
+ws_check "so does h2's" upstreams h2
+ws_check "the proxy gave p4 (h1) the router's DNS: --dns ${NS[h1]} --dns-search weave.local" \
+	output_is "[${NS[h1]}] [weave.local]" dk h1 inspect -f '{{.HostConfig.Dns}} {{.HostConfig.DnsSearch}}' "$p-p4"
+# On a user-defined network (weave) Docker writes its embedded resolver
+# (127.0.0.11) into the container's resolv.conf; it forwards the names it
+# does not know itself to the --dns server the proxy set.
+embedded_resolver() {
+	local rc
+	rc=$(dk "$1" exec "$2" cat /etc/resolv.conf) || return 1
+	echo "$rc"
+	grep -qx 'nameserver 127.0.0.11' <<<"$rc" && grep -qx 'search weave.local' <<<"$rc"
+}
+ws_check "p4's resolv.conf: Docker's embedded resolver, search weave.local" embedded_resolver h1 "$p-p4"
+w2=$(caddr h2 "$p-w2" || true)
+ws_check "p4 (proxy, h1) resolves p2 (proxy, h2) by name" retry 10 resolves h1 "$p-p4" "$p-p2.weave.local" 10.32.2.6
+ws_check "p4 (proxy, h1) resolves w2 (plain --network weave, h2) by name" retry 10 resolves h1 "$p-p4" "$p-w2.weave.local" "$w2"
+bare_name() { local out; out=$(dk h1 exec "$p-p4" ping -c 1 -W 2 "$p-p2" 2>&1); echo "$out"; grep -qF "PING $p-p2 (10.32.2.6)" <<<"$out"; }
+ws_check "p4 pings p2 by its bare name (search domain, the C library's resolver)" retry 6 bare_name
+ws_check "docker run --network weave --dns ${NS[h2]} --dns-search weave.local n2 (h2)" \
+	dk h2 run -d --name "$p-n2" --network weave --dns "${NS[h2]}" --dns-search weave.local "$IMG" sleep 3600
+d2=$(caddr h2 "$p-n2" || true) w1=$(caddr h1 "$p-w1" || true)
+ws_check "n2's resolv.conf: Docker's embedded resolver, search weave.local" embedded_resolver h2 "$p-n2"
+ws_check "n2 (plain, h2) resolves p4 (proxy, h1) by name" retry 10 resolves h2 "$p-n2" "$p-p4.weave.local" 10.32.1.5
+ws_check "n2 (plain, h2) resolves w1 (plain, h1) by name" retry 10 resolves h2 "$p-n2" "$p-w1.weave.local" "$w1"
+ws_check "p4 (proxy, h1) resolves n2 (plain, h2) by name ($d2)" retry 10 resolves h1 "$p-p4" "$p-n2.weave.local" "$d2"
+ws_check "status dns on h1 lists p2 owned by h2's router" dns_owner h1 "$p-p2" "$n2(h2)"
+ws_check "status dns on h1 lists p4 owned by h1's router" dns_owner h1 "$p-p4" "$n1(h1)"
+ws_check "status dns on h2 lists p4 owned by h1's router" dns_owner h2 "$p-p4" "$n1(h1)"
+
+pretty "several containers under one name"
+# Docker's embedded resolver answers the names of its own containers on
+# the same network itself (container name, aliases, hostname) and
+# forwards only the others: a shared name is asked from the other host.
+lb=$p-lb.weave.local
+ws_check "docker run --hostname $lb through the proxy (h2)" pdk h2 run -d --name "$p-lb1" --hostname "$lb" "$IMG" sleep 3600
+ws_check "docker run --network weave --hostname $lb (h2)" dk h2 run -d --name "$p-lb2" --network weave --hostname "$lb" "$IMG" sleep 3600
+lb1=$(caddr h2 "$p-lb1" || true) lb2=$(caddr h2 "$p-lb2" || true)
+ws_check "p4 (h1) gets both containers' addresses for $lb ($lb1 $lb2)" retry 10 resolves h1 "$p-p4" "$lb" "$lb1" "$lb2"
+router_answers() { local h=$1 n=$2 want got; shift 2; want=$(printf '%s\n' "$@" | sort); got=$(router_lookup "$h" "$n"); echo "got: $(echo $got)"; [ "$got" = "$want" ]; }
+ws_check "h1's router answers both" retry 10 router_answers h1 "$lb" "$lb1" "$lb2"
+ws_check "h2's router answers both" retry 10 router_answers h2 "$lb" "$lb1" "$lb2"
+ws_check "weave-switch dns-add $w1 $p-lb (h1)" ws_on h1 dns-add "$w1" "$p-lb"
+ws_check "p4 (h1) gets the three addresses for $lb" retry 10 resolves h1 "$p-p4" "$lb" "$lb1" "$lb2" "$w1"
+ws_check "h2's router answers the three" retry 10 router_answers h2 "$lb" "$lb1" "$lb2" "$w1"
+ws_check "weave-switch dns-remove $w1 $p-lb (h1)" ws_on h1 dns-remove "$w1" "$p-lb"
+ws_check "h2's router answers the two containers again" retry 10 router_answers h2 "$lb" "$lb1" "$lb2"
+ws_check "docker stop lb2 (plain, h2)" dk h2 stop -t 1 "$p-lb2"
+ws_check "$lb answers lb1 alone on h1" retry 10 resolves h1 "$p-p4" "$lb" "$lb1"
+ws_check "docker start lb2" dk h2 start "$p-lb2"
+lb2=$(caddr h2 "$p-lb2" || true)
+ws_check "$lb answers both again on h1 (lb2 now $lb2)" retry 10 resolves h1 "$p-p4" "$lb" "$lb1" "$lb2"
+
+pretty "names outside weave.local go to the upstream"
+ws_check "p4 (proxy, h1) resolves $FWD through the upstream ($FWD_ADDR)" retry 6 resolves h1 "$p-p4" "$FWD" "$FWD_ADDR"
+ws_check "n2 (plain, h2) resolves $FWD through the upstream" retry 6 resolves h2 "$p-n2" "$FWD" "$FWD_ADDR"
+ws_check "a name the upstream does not know fails cleanly in p4 (NXDOMAIN)" nxdomain h1 "$p-p4" "nope-$WS_ID.test"
+ws_check "an unknown name in weave.local fails cleanly in n2 (NXDOMAIN)" nxdomain h2 "$p-n2" "nope-$WS_ID.weave.local"
+upstream_asked() { grep -F "query[A] $FWD from" "$WS_TMP/upstream-dnsmasq.log"; }
+ws_check "the upstream's log shows the forwarded query" upstream_asked
+# upstream_down: stop the upstream; a forwarded name then gets an error
+# answer in p4, not a time-out.
+upstream_down() {
+	local out pid keep=()
+	kill -TERM "$UP_PID" 2>/dev/null || true
+	wait "$UP_PID" 2>/dev/null || true
+	for pid in "${WS_PIDS[@]}"; do [ "$pid" = "$UP_PID" ] || keep+=("$pid"); done
+	WS_PIDS=("${keep[@]}")
+	out=$(dk h1 exec "$p-p4" nslookup -type=a "$FWD" 2>&1) || true
+	echo "$out"
+	grep -qE "can't find $FWD: (SERVFAIL|REFUSED)" <<<"$out" && ! grep -q 'timed out' <<<"$out"
+}
+ws_check "with the upstream stopped, $FWD fails cleanly in p4 (SERVFAIL, not a time-out)" upstream_down
+
+pretty "names follow the container's life"
+# A plain --network weave container gets a new address when it starts
+# again (dockerd releases it on stop and asks for one on start, with no
+# container ID); its name follows.
+ws_check "docker restart n2 (plain, h2)" dk h2 restart -t 1 "$p-n2"
+d2=$(caddr h2 "$p-n2" || true)
+ws_check "n2 resolves on h1 after its restart, to its address now ($d2)" retry 10 resolves h1 "$p-p4" "$p-n2.weave.local" "$d2"
+ws_check "docker restart lb1 through the proxy (h2)" pdk h2 restart -t 1 "$p-lb1"
+ws_check "lb1 keeps its address $lb1" retry 10 has_ip h2 "$p-lb1" "$lb1"
+ws_check "$lb answers both on h1 after lb1's restart" retry 10 resolves h1 "$p-p4" "$lb" "$lb1" "$lb2"
+ws_check "docker rm -f n2 (plain, h2): its name is gone from both routers within 30 s" rm_unnames dk h2 "$p-n2" "$p-n2.weave.local"
+pretty "  n2 (rm on h2): name gone ${GONE:-?}"
+ws_check "p4 no longer resolves n2" retry 6 nxdomain h1 "$p-p4" "$p-n2.weave.local"
+ws_check "docker rm -f lb1 through the proxy (h2): its names are gone from both routers within 30 s" rm_unnames pdk h2 "$p-lb1" "$p-lb1.weave.local"
+pretty "  lb1 (rm on h2): name gone ${GONE:-?}"
+ws_check "$lb answers lb2 alone on h1" retry 10 resolves h1 "$p-p4" "$lb" "$lb2"
+ws_check "docker rm -f p4 through the proxy (h1): its name is gone from both routers within 30 s" rm_unnames pdk h1 "$p-p4" "$p-p4.weave.local"
+pretty "  p4 (rm on h1): name gone ${GONE:-?}"
 
 [ $WS_FAILED -eq 0 ]
