@@ -19,9 +19,13 @@
 // Today's services, in start order: the transports (transport/sleeve,
 // transport/wireguard, transport/quic), the router (switch and data path),
 // the bridge (host), isolation, exposed addresses and NAT
-// (isolation.Service), address management (alloc/ipam), the control plane
-// (gossip/mesh), the kernel fast path (kernel.Service), attachments
-// (attach.Service), and the API and metrics servers.
+// (isolation.Service), address management (alloc/ipam), DNS and the
+// mesh's name registry (dns), the control plane (gossip/mesh), the
+// Kubernetes node list (kube, with --kube), the kernel fast path
+// (kernel.Service), attachments (attach.Service), the Docker network and
+// IPAM plugin, events watcher and API proxy (docker/plugin, docker/watch,
+// docker/proxy, unless --no-docker), and the API, metrics and status page
+// servers (api, web).
 //
 // # Start steps
 //
