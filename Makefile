@@ -81,6 +81,7 @@ netns-test: build
 	scripts/netns-lifecycle-test.sh
 	scripts/netns-web-test.sh
 	scripts/netns-dns-test.sh
+	scripts/netns-faults-test.sh --short
 	scripts/netns-docker-test.sh
 	scripts/deps.sh cni
 	scripts/netns-cni-test.sh
