@@ -10,7 +10,7 @@ FUZZTIME ?= 20s
 
 PLUGIN_DIR := build/docker-plugin
 
-.PHONY: all build docker-plugin deps test unit race fuzz netns-test netns-lifecycle-test netns-web-test deploy-check docker-test deb-test qemu-test demo demo-docker bench lint vet clean dist deb docs dns-test image image-test install cni-test nat-test
+.PHONY: all build docker-plugin deps test unit race fuzz netns-test netns-lifecycle-test netns-web-test deploy-check docker-test deb-test qemu-test demo demo-docker bench lint vet clean dist deb docs dns-test image image-test install cni-test nat-test faults soak
 
 all: build
 
@@ -81,6 +81,7 @@ netns-test: build
 	scripts/netns-lifecycle-test.sh
 	scripts/netns-web-test.sh
 	scripts/netns-dns-test.sh
+	scripts/netns-faults-test.sh --short
 	scripts/netns-docker-test.sh
 	scripts/deps.sh cni
 	scripts/netns-cni-test.sh
@@ -127,6 +128,18 @@ deb-test: deb
 # (scripts/netns-docker-test.sh).
 docker-test: deps build docker-plugin
 	scripts/netns-docker-test.sh
+
+# Faults under load on a five-host mesh (relay kill -9, partition, underlay
+# loss, churn, disk full), each checked for lost or duplicate addresses:
+# writes docs/faults.md from its own measurements.
+faults: build
+	scripts/netns-faults-test.sh --full
+
+# Ten minutes of mixed traffic and churn, every router's RSS, goroutines
+# and fds sampled: fails on a slope above its bounds; writes docs/soak.md,
+# soak.csv and soak-rss.svg.
+soak: build
+	scripts/netns-faults-test.sh --soak
 
 # Sites behind NAT (two masquerading routers with a stateful filter), on
 # every transport.
