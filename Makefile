@@ -10,7 +10,7 @@ FUZZTIME ?= 20s
 
 PLUGIN_DIR := build/docker-plugin
 
-.PHONY: all build docker-plugin deps test unit race fuzz netns-test netns-lifecycle-test netns-web-test deploy-check docker-test deb-test qemu-test demo demo-docker bench lint vet clean dist deb docs dns-test image image-test install cni-test nat-test faults soak
+.PHONY: all build docker-plugin deps test unit race fuzz netns-test netns-lifecycle-test netns-web-test deploy-check docker-test deb-test qemu-test demo demo-docker bench lint vet clean dist deb docs dns-test image image-test install cni-test nat-test faults soak bench-scale
 
 all: build
 
@@ -163,6 +163,13 @@ demo-docker: deps build
 bench: build
 	scripts/deps.sh bench
 	bench/run.sh
+
+# Cost per peer (not part of `make test`): BENCH_SCALE_N routers in network
+# namespaces, full mesh, idle; RSS, heap, goroutines, fds, idle CPU per
+# router and the time a new router takes to be reachable from all.
+BENCH_SCALE_N ?= 10
+bench-scale: build
+	scripts/bench-scale.sh $(BENCH_SCALE_N)
 
 # go vet, gofmt, staticcheck (its default checks, unused code included)
 # and the import-graph rules of internal/archtest.
