@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"math"
+	"runtime/debug"
 	"sync"
 
 	"github.com/flynn/noise"
@@ -66,6 +67,12 @@ func derivePSK(password []byte) [32]byte {
 	pskCache.Unlock()
 	e.once.Do(func() {
 		copy(e.key[:], argon2.IDKey(password, []byte(argonSalt), argonTime, argonMemory, argonThreads, 32))
+		// The derivation's 32 MiB are garbage as soon as it returns, but
+		// a collection that ran during it counted them live and set the
+		// next heap goal from them: a router would then carry tens of MiB
+		// of garbage for as long as it runs. Collect now and give the
+		// pages back, so the goal follows the heap the router keeps.
+		debug.FreeOSMemory()
 	})
 	return e.key
 }
