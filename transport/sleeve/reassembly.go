@@ -8,9 +8,11 @@ import (
 	"github.com/weave-switch/weave-switch/internal/reassembly"
 )
 
-// Reassembly limits: each ReceiveFunc owns reassemblySlots buffers of
-// frame.MaxSuperFrameSize bytes (2 MiB) plus a bitmap of one bit per byte
-// for each (256 KiB).
+// Reassembly limits: each ReceiveFunc has reassemblySlots slots, each with
+// a bitmap of one bit per byte (256 KiB in all) and, while it reassembles a
+// frame, a buffer of frame.MaxSuperFrameSize bytes from the ReceiveFunc's
+// pool: the buffers are made the first time so many frames are in
+// fragments at once (2 MiB at most), none while nothing is fragmented.
 const (
 	reassemblySlots   = reassembly.DefaultSlots
 	reassemblyTimeout = reassembly.DefaultTimeout
@@ -38,7 +40,7 @@ type reassembler struct {
 }
 
 func newReassembler(n int, now func() time.Time, stats *counters) *reassembler {
-	return &reassembler{reassembly.New(n, now, &stats.frameDrops)}
+	return &reassembler{reassembly.NewPooled(n, reassembly.NewPool(n), now, &stats.frameDrops)}
 }
 
 // add files fragment f (checked by a Reader) from the underlay address

@@ -188,7 +188,9 @@ func New(cfg Config) (*Transport, error) {
 		defaultMTU:   cfg.UnderlayMTU,
 		pmtuInterval: cfg.PMTUInterval,
 	}
-	t.ra = reassembly.New(reassembly.DefaultSlots, time.Now, &t.stats.FrameDrops)
+	// Slot buffers come from a pool of one per slot, made when first
+	// needed: nothing while no frame arrives in fragments.
+	t.ra = reassembly.NewPooled(reassembly.DefaultSlots, reassembly.NewPool(reassembly.DefaultSlots), time.Now, &t.stats.FrameDrops)
 	t.txPool.New = func() any { return &txReq{done: make(chan struct{}, 1)} }
 	t.rxPool.New = func() any { return &rxReq{done: make(chan struct{}, 1)} }
 	t.peers.byName = make(map[frame.PeerName]*peer)
