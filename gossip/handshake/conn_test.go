@@ -196,7 +196,7 @@ func TestTooBig(t *testing.T) {
 	stream = append(stream, full[:headerSize]...)
 	rr := recordReader{r: bytes.NewReader(stream)}
 	buf := make([]byte, 0, MaxMessageSize)
-	rr.scratch = make([]byte, 0, maxBody)
+	rr.big = new(recordBuf) // given back and taken again by every read
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	_, _, err := rr.readMessage(kindMsg, buf, MaxMessageSize)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync"
 )
 
 // kind is the first byte of a record header.
@@ -50,6 +51,48 @@ const (
 	flagMore uint8 = 1
 )
 
+// Record buffers. A connection's reader and writer each keep a buffer of
+// at most smallRecord bytes for everyday records, and borrow a buffer for
+// a whole record from bigRecords, shared by every connection of the
+// process, for a bigger one: the writer gives it back once the record is
+// written, the reader at its next read (the body it returned is valid
+// until then). An idle connection holds no big buffer, however big the
+// messages it carried; the free list keeps at most maxFreeRecords.
+const (
+	smallRecord    = 4 << 10
+	maxFreeRecords = 8
+)
+
+type recordBuf = [headerSize + maxBody]byte
+
+var bigRecords recordPool
+
+// recordPool is a bounded free list of record buffers, safe for
+// concurrent use.
+type recordPool struct {
+	mu   sync.Mutex
+	free []*recordBuf
+}
+
+func (p *recordPool) get() *recordBuf {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := len(p.free); n > 0 {
+		b := p.free[n-1]
+		p.free = p.free[:n-1]
+		return b
+	}
+	return new(recordBuf)
+}
+
+func (p *recordPool) put(b *recordBuf) {
+	p.mu.Lock()
+	if len(p.free) < maxFreeRecords {
+		p.free = append(p.free, b)
+	}
+	p.mu.Unlock()
+}
+
 func fragSize(frag int) int {
 	if frag == 0 {
 		return maxFragment
@@ -77,7 +120,8 @@ type recordReader struct {
 	frag    int  // fragment size if not 0 (fuzz tests shrink it), else maxFragment
 	alerts  bool // an alert record ends the handshake (else it is a protocol error)
 	hdr     [headerSize]byte
-	scratch []byte // one record body, grown up to maxBody
+	scratch []byte     // a record body of up to smallRecord bytes
+	big     *recordBuf // borrowed for a bigger body, until the next read
 }
 
 func (rr *recordReader) sealed(k kind) bool { return rr.open != nil && k.fragmented() }
@@ -85,6 +129,10 @@ func (rr *recordReader) sealed(k kind) bool { return rr.open != nil && k.fragmen
 // readHeader reads and checks one record header. At a record boundary a
 // clean end of stream is io.EOF.
 func (rr *recordReader) readHeader() (header, error) {
+	if rr.big != nil {
+		bigRecords.put(rr.big)
+		rr.big = nil
+	}
 	if n, err := io.ReadFull(rr.r, rr.hdr[:]); err != nil {
 		if n > 0 && errors.Is(err, io.ErrUnexpectedEOF) {
 			return header{}, fmt.Errorf("%w: truncated record header", err)
@@ -122,12 +170,19 @@ func (rr *recordReader) plainLen(h header) int {
 }
 
 // readBody reads the body h announces and, for a sealed record, decrypts
-// it. The result aliases rr.scratch: valid until the next read.
+// it. The result aliases rr.scratch or rr.big: valid until the next read.
 func (rr *recordReader) readBody(h header) ([]byte, error) {
-	if cap(rr.scratch) < h.length {
-		rr.scratch = make([]byte, 0, max(h.length, 512)) // h.length <= maxBody
+	var body []byte
+	switch {
+	case h.length > smallRecord:
+		rr.big = bigRecords.get()
+		body = rr.big[:h.length] // h.length <= maxBody
+	case cap(rr.scratch) < h.length:
+		rr.scratch = make([]byte, 0, max(h.length, 512))
+		fallthrough
+	default:
+		body = rr.scratch[:h.length]
 	}
-	body := rr.scratch[:h.length]
 	if _, err := io.ReadFull(rr.r, body); err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
@@ -228,26 +283,31 @@ func (rr *recordReader) readMessage(want kind, buf []byte, limit int) (typ uint8
 type recordWriter struct {
 	w    io.Writer
 	seal *cipherState
-	frag int    // as recordReader.frag
-	buf  []byte // one record, grown up to headerSize+maxBody
+	frag int        // as recordReader.frag
+	buf  []byte     // a record of up to smallRecord bytes
+	big  *recordBuf // borrowed for a bigger record while it is written
 }
 
 // writeRecord writes body as one record of kind k.
 func (rw *recordWriter) writeRecord(k kind, body []byte) error {
-	return rw.finish(k, 0, append(rw.start(), body...))
+	return rw.finish(k, 0, append(rw.start(len(body)), body...))
 }
 
 // writeMessage writes typ and payload as records of kind k: fragments of
 // maxFragment bytes, all but the last flagged flagMore.
 func (rw *recordWriter) writeMessage(k kind, typ uint8, payload []byte) error {
 	for first := true; first || len(payload) > 0; first = false {
-		rec := rw.start()
 		room := fragSize(rw.frag)
 		if first {
-			rec = append(rec, typ)
 			room--
 		}
 		chunk := payload[:min(room, len(payload))]
+		var rec []byte
+		if first {
+			rec = append(rw.start(1+len(chunk)), typ)
+		} else {
+			rec = rw.start(len(chunk))
+		}
 		payload = payload[len(chunk):]
 		rec = append(rec, chunk...)
 		var flags uint8
@@ -261,10 +321,16 @@ func (rw *recordWriter) writeMessage(k kind, typ uint8, payload []byte) error {
 	return nil
 }
 
-// start returns rw.buf with room for a header.
-func (rw *recordWriter) start() []byte {
-	if cap(rw.buf) < headerSize {
-		rw.buf = make([]byte, 0, 512)
+// start returns a buffer for a record of body plaintext bytes (rw.buf,
+// or a borrowed big one), holding room for its header.
+func (rw *recordWriter) start(body int) []byte {
+	need := headerSize + body + tagSize
+	if need > smallRecord {
+		rw.big = bigRecords.get()
+		return rw.big[:headerSize]
+	}
+	if cap(rw.buf) < need {
+		rw.buf = make([]byte, 0, max(need, 512))
 	}
 	return rw.buf[:headerSize]
 }
@@ -286,7 +352,12 @@ func (rw *recordWriter) finish(k kind, flags uint8, rec []byte) error {
 			return err
 		}
 	}
-	rw.buf = rec[:0]
 	_, err := rw.w.Write(rec)
+	if rw.big != nil {
+		bigRecords.put(rw.big)
+		rw.big = nil
+	} else {
+		rw.buf = rec[:0]
+	}
 	return err
 }
