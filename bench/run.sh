@@ -369,7 +369,7 @@ for s in $systems; do
 	r1=$(awk "BEGIN{print ($base1>0)?$t1/$base1:0}")
 	r4=$(awk "BEGIN{print ($base4>0)?$t4/$base4:0}")
 	rt=$(median <<<"${RES[$s,retr]:-0}")
-	printf '%-22s %12.2f %7.3f %12.2f %7.3f %10.3f %10d' "$s" "$t1" "$r1" "$t4" "$r4" "$pg" "$rt"
+	printf '%-22s %12.2f %7.3f %12.2f %7.3f %10.3f %10.0f' "$s" "$t1" "$r1" "$t4" "$r4" "$pg" "$rt"
 	cpg=0 apf=0 drp=0
 	if [ -n "${RES[$s,cpu_per_gbps]:-}" ]; then
 		cpg=$(median <<<"${RES[$s,cpu_per_gbps]}")
@@ -378,7 +378,7 @@ for s in $systems; do
 		if [ "$s" = wireguard-go ]; then
 			printf '   its CPU %.2f cores per Gbit/s' "$cpg"
 		else
-			printf '   router CPU %.2f cores per Gbit/s, %.4f allocs per frame, %d transport drops' "$cpg" "$apf" "$drp"
+			printf '   router CPU %.2f cores per Gbit/s, %.4f allocs per frame, %.0f transport drops' "$cpg" "$apf" "$drp"
 		fi
 	fi
 	printf '\n'
