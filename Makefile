@@ -4,7 +4,7 @@ GO      ?= go
 BIN     := bin/weave-switch
 CNI_PLUGIN := bin/weave-switch-cni
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X github.com/weave-switch/weave-switch/daemon.Version=$(VERSION)
+LDFLAGS := -X github.com/weave-switch/weave-switch/internal/version.Version=$(VERSION)
 PKGS    := ./...
 FUZZTIME ?= 20s
 
@@ -191,7 +191,7 @@ vet:
 DIST         := dist
 DIST_ARCHS   ?= amd64 arm64
 DIST_VERSION ?= $(if $(wildcard .git/HEAD),,$(shell git describe --always --dirty 2>/dev/null))
-DIST_LDFLAGS  = -s -w $(if $(DIST_VERSION),-X github.com/weave-switch/weave-switch/daemon.Version=$(DIST_VERSION))
+DIST_LDFLAGS  = -s -w $(if $(DIST_VERSION),-X github.com/weave-switch/weave-switch/internal/version.Version=$(DIST_VERSION))
 
 dist:
 	@mkdir -p $(DIST)

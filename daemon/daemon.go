@@ -41,9 +41,6 @@ import (
 	"github.com/weave-switch/weave-switch/web"
 )
 
-// Version is the build's version, set with -ldflags.
-var Version = "dev"
-
 // Daemon is a running router: the services of one host, built in order
 // by Start and torn down in reverse by Close.
 type Daemon struct {

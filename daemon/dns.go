@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"net/netip"
 
+	"github.com/weave-switch/weave-switch/alloc/ipam"
 	"github.com/weave-switch/weave-switch/api"
 	"github.com/weave-switch/weave-switch/attach"
 	"github.com/weave-switch/weave-switch/dns"
-	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/host"
 )
 
@@ -67,25 +67,12 @@ func (r rmpeer) RmPeer(ctx context.Context, req api.RmPeerRequest) (api.RmPeerRe
 	}
 	nick := r.d.mesh.Nicknames()
 	for _, n := range req.Names {
-		for _, p := range peersNamed(n, nick) {
+		// The allocator accepted every name: each names one peer.
+		if p, err := ipam.ResolvePeer(n, nick); err == nil {
 			if _, err := r.d.dns.ForgetPeer(p); err != nil {
 				r.d.log.Warn("rmpeer: names not forgotten", "peer", p.String(), "err", err)
 			}
 		}
 	}
 	return out, nil
-}
-
-// peersNamed are the peers whose name or nickname is s.
-func peersNamed(s string, nick map[frame.PeerName]string) []frame.PeerName {
-	if p, err := frame.ParsePeerName(s); err == nil {
-		return []frame.PeerName{p}
-	}
-	var out []frame.PeerName
-	for p, n := range nick {
-		if n == s {
-			out = append(out, p)
-		}
-	}
-	return out
 }

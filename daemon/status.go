@@ -8,6 +8,7 @@ import (
 	"github.com/weave-switch/weave-switch/api"
 	"github.com/weave-switch/weave-switch/gossip/mesh"
 	"github.com/weave-switch/weave-switch/internal/meshsecret"
+	"github.com/weave-switch/weave-switch/internal/version"
 	"github.com/weave-switch/weave-switch/kernel"
 	"github.com/weave-switch/weave-switch/router"
 )
@@ -16,7 +17,7 @@ import (
 // joined with the data path's counters and fast-path state per peer.
 func (d *Daemon) Status() api.Status {
 	s := api.Status{
-		Schema: api.SchemaVersion, Name: d.self.String(), Nickname: d.cfg.Nickname, Version: Version, Started: d.started, PID: os.Getpid(),
+		Schema: api.SchemaVersion, Name: d.self.String(), Nickname: d.cfg.Nickname, Version: version.Version, Started: d.started, PID: os.Getpid(),
 		Listen: d.listen.String(), Transport: d.cfg.Transport,
 		Bridge: d.cfg.Bridge, TAP: d.tapName, MTU: d.mtu, Insecure: d.secret == meshsecret.None, Secret: d.secret,
 	}

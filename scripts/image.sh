@@ -20,7 +20,7 @@ out=${1:-dist/weave-switch-image.tar}
 version=${IMAGE_VERSION:-$(git describe --always --dirty 2>/dev/null || echo dev)}
 repo=${IMAGE_REPO:-weave-switch/node}
 tag=$(printf '%s' "$version" | tr -c 'A-Za-z0-9_.-' '-' | cut -c1-128)
-ldflags="-s -w -X github.com/weave-switch/weave-switch/daemon.Version=$version"
+ldflags="-s -w -X github.com/weave-switch/weave-switch/internal/version.Version=$version"
 
 ctx=$(mktemp -d /tmp/ws-image.XXXXXX)
 own_dockerd=

@@ -223,7 +223,7 @@ func (s *Service) RmPeer(ctx context.Context, req api.RmPeerRequest) (api.RmPeer
 	nick := s.nicknames()
 	var dead []frame.PeerName
 	for _, n := range req.Names {
-		p, err := resolvePeer(n, nick)
+		p, err := ResolvePeer(n, nick)
 		if err != nil {
 			return api.RmPeerResponse{}, &api.BadRequestError{Err: fmt.Errorf("rmpeer: %w", err)}
 		}
@@ -242,9 +242,9 @@ func (s *Service) RmPeer(ctx context.Context, req api.RmPeerRequest) (api.RmPeer
 	return api.RmPeerResponse{Reclaimed: n}, nil
 }
 
-// resolvePeer reads a peer name, or a nickname of exactly one known
-// peer.
-func resolvePeer(s string, nick map[frame.PeerName]string) (frame.PeerName, error) {
+// ResolvePeer reads a peer name, or a nickname of exactly one known
+// peer (nick maps the known peers to their nicknames).
+func ResolvePeer(s string, nick map[frame.PeerName]string) (frame.PeerName, error) {
 	if p, err := frame.ParsePeerName(s); err == nil {
 		return p, nil
 	}

@@ -89,7 +89,7 @@ func TestRmPeerNames(t *testing.T) {
 	if _, err := s.RmPeer(ctx, api.RmPeerRequest{}); !errors.As(err, new(*api.BadRequestError)) {
 		t.Errorf("RmPeer() = %v, want a bad request", err)
 	}
-	if p, err := resolvePeer("h2", s.nicknames()); err != nil || p != 0x020000000002 {
-		t.Errorf("resolvePeer(h2) = %v, %v", p, err)
+	if p, err := ResolvePeer("h2", s.nicknames()); err != nil || p != 0x020000000002 {
+		t.Errorf("ResolvePeer(h2) = %v, %v", p, err)
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	buildversion "github.com/weave-switch/weave-switch/internal/version"
 	"io"
 	"log/slog"
 	"os"
@@ -13,10 +14,9 @@ import (
 	"github.com/urfave/cli/v2/altsrc"
 
 	"github.com/weave-switch/weave-switch/config"
-	"github.com/weave-switch/weave-switch/daemon"
 )
 
-func version() string { return daemon.Version }
+func version() string { return buildversion.Version }
 
 // upFlags are the flags of `up`; each can also be set in the --config file.
 var upFlags = []cli.Flag{

@@ -1,6 +1,12 @@
-package daemon
+// Package version is the build's version: the one -ldflags set, else
+// the VCS stamp of the build.
+package version
 
 import "runtime/debug"
+
+// Version is the build's version. -ldflags sets it with
+// -X github.com/weave-switch/weave-switch/internal/version.Version=V.
+var Version = "dev"
 
 // init takes the version from the build's VCS stamp unless -ldflags set
 // one: a plain `go build` in a git checkout says which commit it is.
