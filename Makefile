@@ -182,7 +182,8 @@ lint: vet
 vet:
 	$(GO) vet $(PKGS)
 
-# Release artefacts in dist/: static binaries for amd64 and arm64 whose
+# Release artefacts in dist/: static binaries (the router and the CNI
+# plugin) for amd64 and arm64 whose
 # --version is the VCS stamp of the checkout (runtime/debug.ReadBuildInfo),
 # the man page and the shell completions generated from the CLI
 # definition. DIST_VERSION=1.2.3 sets the version instead; in a git
@@ -198,6 +199,8 @@ dist:
 	for arch in $(DIST_ARCHS); do \
 	  CGO_ENABLED=0 GOOS=linux GOARCH=$$arch GOFLAGS=-buildvcs=auto $(GO) build -trimpath -ldflags '$(DIST_LDFLAGS)' \
 	    -o $(DIST)/weave-switch-linux-$$arch ./cmd/weave-switch || exit 1; \
+	  CGO_ENABLED=0 GOOS=linux GOARCH=$$arch GOFLAGS=-buildvcs=auto $(GO) build -trimpath -ldflags '$(DIST_LDFLAGS)' \
+	    -o $(DIST)/weave-switch-cni-linux-$$arch ./cmd/weave-switch-cni || exit 1; \
 	done
 	$(MAKE) docs BIN_FOR_DOCS=$(DIST)/weave-switch-linux-$$($(GO) env GOARCH)
 
@@ -211,11 +214,12 @@ docs:
 	$(BIN_FOR_DOCS) completion zsh > $(DIST)/completion/_weave-switch
 	$(BIN_FOR_DOCS) completion fish > $(DIST)/completion/weave-switch.fish
 
-# A Debian package (dpkg-deb) of the static amd64 binary, the systemd
+# A Debian package (dpkg-deb) of the static amd64 binaries (the router,
+# and the CNI plugin in /usr/lib/cni), the systemd
 # unit, /etc/default/weave-switch, the config file, man page and
 # completions: deploy/debian/build.sh.
 deb: dist
-	deploy/debian/build.sh $(DIST)/weave-switch-linux-amd64 $(DIST)
+	deploy/debian/build.sh $(DIST)/weave-switch-linux-amd64 $(DIST)/weave-switch-cni-linux-amd64 $(DIST)
 
 clean:
 	rm -rf bin build dist

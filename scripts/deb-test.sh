@@ -54,6 +54,8 @@ unit=/lib/systemd/system/weave-switch.service
 
 ws_check "dpkg says the package is installed" bash -c "dpkg-query -W -f '\${Status}' weave-switch | grep -q 'install ok installed'"
 ws_check "the binary runs and says its version" bash -c "/usr/bin/weave-switch --version | grep -q 'weave-switch version [0-9a-f]'"
+ws_check "the CNI plugin is installed in /usr/lib/cni and answers VERSION" bash -c "
+	CNI_COMMAND=VERSION /usr/lib/cni/weave-switch-cni </dev/null | jq -e '.supportedVersions | index(\"1.1.0\")' >/dev/null"
 ws_check "the binary is static" bash -c "file -L /usr/bin/weave-switch | grep -q 'statically linked' || ! ldd /usr/bin/weave-switch"
 ws_check "the unit file landed: Type=notify, reload by SIGHUP, env file, config file" bash -c "
 	grep -qx 'Type=notify' $unit && grep -q '^ExecReload=.*-HUP' $unit &&

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Builds the weave-switch .deb with dpkg-deb from a static binary and the
-# generated docs (make dist): deploy/debian/build.sh BINARY DISTDIR.
-# The package holds the binary, the systemd unit, /etc/default/weave-switch,
+# generated docs (make dist): deploy/debian/build.sh BINARY CNI_PLUGIN DISTDIR.
+# The package holds the router, the CNI plugin in /usr/lib/cni (where
+# Debian's CNI plugins live; runtimes that look in /opt/cni/bin get it
+# from `weave-switch kube-install` or a symlink), the systemd unit, /etc/default/weave-switch,
 # /etc/weave-switch/config.yaml (both conffiles), the man page, the bash,
 # zsh and fish completions and the licence. It writes
 # DISTDIR/weave-switch_VERSION_ARCH.deb and prints its path.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-bin=$1 dist=$2
+[ $# -eq 3 ] || { echo "usage: build.sh BINARY CNI_PLUGIN DISTDIR" >&2; exit 2; }
+bin=$1 cni=$2 dist=$3
 [ -x "$bin" ] || { echo "build.sh: no binary at $bin" >&2; exit 1; }
+[ -x "$cni" ] || { echo "build.sh: no CNI plugin at $cni" >&2; exit 1; }
 arch=${DEB_ARCH:-$(dpkg --print-architecture)}
 
 # The binary's version as a Debian version: v1.2.3 -> 1.2.3; a commit
@@ -25,6 +29,7 @@ root=$(mktemp -d)
 chmod 0755 "$root"
 trap 'rm -rf "$root"' EXIT
 install -D -m 0755 "$bin" "$root/usr/bin/weave-switch"
+install -D -m 0755 "$cni" "$root/usr/lib/cni/weave-switch-cni"
 install -D -m 0644 deploy/systemd/weave-switch.service "$root/lib/systemd/system/weave-switch.service"
 install -D -m 0644 deploy/systemd/weave-switch.default "$root/etc/default/weave-switch"
 install -D -m 0644 deploy/systemd/config.yaml "$root/etc/weave-switch/config.yaml"
