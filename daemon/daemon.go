@@ -15,7 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/moby/moby/client"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/weave-switch/weave-switch/alloc"
@@ -24,9 +23,7 @@ import (
 	"github.com/weave-switch/weave-switch/attach"
 	"github.com/weave-switch/weave-switch/config"
 	"github.com/weave-switch/weave-switch/dns"
-	"github.com/weave-switch/weave-switch/docker/plugin"
-	"github.com/weave-switch/weave-switch/docker/proxy"
-	"github.com/weave-switch/weave-switch/docker/watch"
+	"github.com/weave-switch/weave-switch/docker/integration"
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/gossip/mesh"
 	"github.com/weave-switch/weave-switch/host"
@@ -64,11 +61,8 @@ type Daemon struct {
 	mesh    *mesh.Mesh
 	fast    *kernel.Service
 	att     *attach.Service
-	docker  *client.Client // nil with --no-docker
-	watch   *watch.Service
-	proxy   *proxy.Service
-	plugin  *plugin.Service
-	dns     *dns.Service // nil with --no-dns
+	docker  *integration.Service // nil with --no-docker
+	dns     *dns.Service         // nil with --no-dns
 	apiLn   net.Listener
 	metrics http.Handler
 	// web serves the status page over TCP (--http-addr); set after the
@@ -186,9 +180,7 @@ func (d *Daemon) steps() []step {
 		{"fastpath", d.startFastPath},
 		{"docker-client", d.dockerClient},
 		{"attach", d.startAttach},
-		{"docker-plugin", d.startDockerPlugin},
-		{"docker-watch", d.startDockerWatch},
-		{"docker-proxy", d.startDockerProxy},
+		{"docker", d.startDocker},
 		{"api", d.serveAPI},
 		{"metrics", d.serveMetrics},
 		{"http", d.serveWeb},

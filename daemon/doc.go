@@ -22,10 +22,11 @@
 // (isolation.Service), address management (alloc/ipam), DNS and the
 // mesh's name registry (dns), the control plane (gossip/mesh), the
 // Kubernetes node list (kube, with --kube), the kernel fast path
-// (kernel.Service), attachments (attach.Service), the Docker network and
-// IPAM plugin, events watcher and API proxy (docker/plugin, docker/watch,
-// docker/proxy, unless --no-docker), and the API, metrics and status page
-// servers (api, web).
+// (kernel.Service), attachments (attach.Service), the Docker integration
+// (docker/integration: the network and IPAM plugin, events watcher and
+// API proxy, unless --no-docker; its client is made before attach, which
+// resolves containers by name through it, and its parts start after), and
+// the API, metrics and status page servers (api, web).
 //
 // # Start steps
 //

@@ -29,6 +29,6 @@ func (d *Daemon) metricsHandler() http.Handler {
 	reg.MustRegister(d.rt.Collector(), d.mesh.Collector(), transport.Collector(d.reporters()...),
 		d.iso.Collector(), d.ipam.Collector(), d.fast.Collector(),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(d.dockerCollectors()...)
+	reg.MustRegister(d.optionalCollectors()...)
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
