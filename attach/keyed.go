@@ -278,11 +278,28 @@ func (s *Service) restoreOne(ctx context.Context, r keyedRecord) (bool, error) {
 		}
 		return false, err
 	}
+	s.reclaim(ctx, r.Key, r.Addrs)
 	e := &entry{Attachment: api.Attachment{HostVeth: r.HostVeth, MAC: r.MAC, Addrs: r.Addrs, Container: r.Key}, key: r.Key, keyed: true}
 	s.mu.Lock()
 	s.attachments[r.Key] = e
 	s.mu.Unlock()
 	return true, nil
+}
+
+// reclaim claims addrs for key again, which the allocator holds already
+// (nothing changes) unless it lost them, its database having been
+// replaced: then a restored container keeps its addresses and no other
+// gets them. A claim the allocator refuses (another key holds the
+// address, the database cannot be written) is logged; the container
+// keeps the address on its interface until its runtime deletes it.
+func (s *Service) reclaim(ctx context.Context, key string, addrs []netip.Prefix) {
+	if len(addrs) == 0 {
+		return
+	}
+	if _, _, err := s.cfg.Addresses.Assign(ctx, key, addrs, nil); err != nil {
+		s.log.Error("a restored attachment's addresses could not be claimed again (if another key holds one, two containers share it)",
+			"key", key, "addrs", addrs, "err", err)
+	}
 }
 
 // readLimited reads at most limit bytes of the file at p.

@@ -186,6 +186,13 @@ if stage a; then
 	ws_check "the restarted router restored a4's attachment" grep -q "attachments restored.*restored=.*cni:$NET:" "$WS_TMP/h1.log"
 	ws_check "a4 (h1) reaches a5 (h2) after h1's router restarted" ip netns exec "$p-a4" ping -c 2 -i 0.2 -W 5 "$A5"
 	ws_check "cnitool check a4 after the restart" cni h1 check "$p-a4"
+	A4=$(addr_in "$p-a4")
+	router_down h1
+	mv "$WS_TMP/h1/ipam.db" "$WS_TMP/h1/ipam.db.damaged"
+	start_h1
+	wait_links h1 1
+	ws_check "with its ipam.db replaced, the restarted router claims a4's address again under a4's key" bash -c \
+		"$(declare -f on); WS_BIN=$WS_BIN WS_TMP=$WS_TMP; for _ in \$(seq 100); do on h1 status --json | jq -e --arg a $A4 --arg k cni:$NET: '.ipam.allocations[] | select(.key | startswith(\$k)) | select(.addrs | index(\$a))' >/dev/null && exit 0; sleep 0.1; done; exit 1"
 	ws_check "cnitool del a4, a5" bash -c "$(declare -f cni); p=$p CNIBIN=$CNIBIN WS_TMP=$WS_TMP CNITOOL=$CNITOOL NET=$NET; cni h1 del $p-a4 && cni h2 del $p-a5"
 	ws_check "no attachment record left" bash -c "! ls $WS_TMP/state-h1/*.attachment $WS_TMP/state-h2/*.attachment"
 	ws_check "cnitool gc (no valid list) releases nothing more" cni h1 gc "$p-a3"

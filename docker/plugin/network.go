@@ -277,6 +277,8 @@ func (s *Service) restore(ctx context.Context) {
 			gone = append(gone, id)
 		case err != nil:
 			s.log.Warn("docker endpoint not restored", "endpoint", short(id), "err", err)
+		default:
+			s.reclaim(ctx, id, ep.Addrs)
 		}
 	}
 	if len(gone) > 0 {
@@ -286,6 +288,24 @@ func (s *Service) restore(ctx context.Context) {
 			}
 		}); err != nil {
 			s.log.Warn("docker plugin state", "err", err)
+		}
+	}
+}
+
+// reclaim claims again, each under its AddrKeyPrefix key, the addresses
+// of a restored endpoint that no key holds: the allocator lost them (its
+// database was replaced), and the container still has them. They are
+// released as any other when dockerd releases the address or deletes the
+// endpoint. An address the allocator refuses is logged.
+func (s *Service) reclaim(ctx context.Context, id string, addrs []netip.Prefix) {
+	for _, p := range addrs {
+		if _, held := s.cfg.Addresses.Holder(p.Addr()); held {
+			continue
+		}
+		if _, _, err := s.cfg.Addresses.Assign(ctx, AddrKeyPrefix+p.Addr().String(), []netip.Prefix{p}, nil); err != nil {
+			s.log.Error("a restored docker endpoint's address could not be claimed again", "endpoint", short(id), "addr", p, "err", err)
+		} else {
+			s.log.Warn("claimed a restored docker endpoint's address again: the allocator had lost it", "endpoint", short(id), "addr", p)
 		}
 	}
 }

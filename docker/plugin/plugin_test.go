@@ -343,6 +343,33 @@ func TestRestart(t *testing.T) {
 	}
 }
 
+// TestRestartAfterTheAllocatorLostItsState: when the router comes back
+// with an empty allocator (its database was replaced), the restored
+// endpoint's address is claimed again, so that no other container gets
+// it, and dockerd's release still frees it.
+func TestRestartAfterTheAllocatorLostItsState(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "state.json")
+	r := newRig(t, file)
+	poolID, _ := r.createNetwork(netID, requestPoolRequest{})
+	var ad requestAddressResponse
+	r.must("IpamDriver.RequestAddress", requestAddressRequest{PoolID: poolID}, &ad)
+	r.must("NetworkDriver.CreateEndpoint", createEndpointRequest{NetworkID: netID, EndpointID: epID, Interface: &endpointInterface{Address: ad.Address}}, nil)
+	addr := netip.MustParsePrefix(ad.Address).Addr()
+
+	r2 := newRig(t, file) // a new, empty allocator
+	if err := r2.s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer r2.s.Close()
+	if k, ok := r2.a.Holder(addr); !ok || k != AddrKeyPrefix+addr.String() {
+		t.Fatalf("after the restart %s is held by %q (%v), want %s", addr, k, ok, AddrKeyPrefix+addr.String())
+	}
+	r2.must("IpamDriver.ReleaseAddress", releaseAddressRequest{PoolID: poolID, Address: addr.String()}, nil)
+	if _, ok := r2.a.Holder(addr); ok {
+		t.Fatalf("%s still held after dockerd released it", addr)
+	}
+}
+
 // TestStartServesAndCloseCleans: the sockets answer, Close removes them
 // and the FORWARD rules, twice.
 func TestStartServesAndCloseCleans(t *testing.T) {
