@@ -54,8 +54,9 @@ type Sleeve struct {
 	free    chan *sendState
 	nStates atomic.Int32
 
-	keys keyring   // encryption keys per peer (SetKeys)
-	pmtu pmtuTable // path MTUs learned per destination
+	keys    keyring   // encryption keys per peer (SetKeys)
+	ciphers []Cipher  // accepted on links, the preferred first; nil without Encrypt
+	pmtu    pmtuTable // path MTUs learned per destination
 
 	stats counters
 }
@@ -85,6 +86,9 @@ func New(cfg Config) (*Sleeve, error) {
 		free: make(chan *sendState, min(max(runtime.GOMAXPROCS(0), 2), 8)),
 	}
 	s.keys.init()
+	if c.Encrypt {
+		s.ciphers = acceptedCiphers(c.Cipher, HasHardwareAES() && !c.NoHardwareAES)
+	}
 	// A random first id, so that a restarted peer does not reuse the ids
 	// of frames its receivers may still be reassembling.
 	s.fragIDs.Seed(rand.Uint32())
