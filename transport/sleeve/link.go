@@ -102,6 +102,15 @@ func (l *Link) PathMTU(peer frame.PeerName) int {
 	return l.s.PathMTU(a.(netip.Addr))
 }
 
+// CipherName returns the name of the cipher of the encrypted link to
+// peer, or "" if there is none (it implements the mesh's Cipherer).
+func (l *Link) CipherName(peer frame.PeerName) string {
+	if c, ok := l.Cipher(peer); ok {
+		return c.String()
+	}
+	return ""
+}
+
 // Cipher returns the cipher of the encrypted link to peer; ok is false if
 // there is none (no link, or the Sleeve does not encrypt).
 func (l *Link) Cipher(peer frame.PeerName) (c Cipher, ok bool) {
