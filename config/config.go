@@ -287,8 +287,10 @@ func (c Config) Validate() error {
 	if c.MTU != 0 && (c.MTU < 576 || c.MTU > frame.MaxFrameSize-frame.EthernetHeaderSize-4) {
 		errs = append(errs, fmt.Errorf("--mtu: %d is outside 576..%d", c.MTU, frame.MaxFrameSize-frame.EthernetHeaderSize-4))
 	}
-	if _, err := sleeve.ParseCipher(c.Cipher); err != nil {
+	if ci, err := sleeve.ParseCipher(c.Cipher); err != nil {
 		errs = append(errs, fmt.Errorf("--cipher: %w", err))
+	} else if ci != sleeve.CipherAuto && c.Insecure {
+		errs = append(errs, fmt.Errorf("--cipher %s: an --insecure mesh encrypts nothing", ci))
 	}
 	if err := kernel.ValidMode(c.Datapath); err != nil {
 		errs = append(errs, fmt.Errorf("--datapath: %w", err))

@@ -29,6 +29,8 @@ func TestValidate(t *testing.T) {
 		{name: "cipher chacha", cfg: Config{Cipher: "chacha20-poly1305"}},
 		{name: "cipher auto", cfg: Config{Cipher: "auto"}},
 		{name: "bad cipher", cfg: Config{Cipher: "aes"}, want: "--cipher"},
+		{name: "cipher without a secret", cfg: Config{Insecure: true, Cipher: "aes256-gcm"}, want: "--insecure mesh encrypts nothing"},
+		{name: "cipher auto without a secret", cfg: Config{Insecure: true, Cipher: "auto"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
