@@ -40,12 +40,12 @@ type Config struct {
 	// Encrypt makes the Sleeve send only encrypted datagrams (AES-256-GCM
 	// or ChaCha20-Poly1305 under per-peer keys, see SetKeys and Cipher;
 	// Send to an address without a key fails with ErrNoKey) and drop,
-	// counting them,
-	// every plaintext datagram it receives (DropPlaintext) and every
-	// encrypted one from a sender it has no key for (DropNoKey). It adds
-	// EncryptionOverhead (24) bytes to each datagram, and to Overhead. If
-	// false (the default), datagrams are sent in plaintext; encrypted ones
-	// are still opened when SetKeys gave a key for their sender.
+	// counting them, every plaintext datagram it receives (DropPlaintext)
+	// and every encrypted one from a sender it has no key for (DropNoKey).
+	// It adds EncryptionOverhead (24) bytes to each datagram, and to
+	// Overhead. If false (the default), datagrams are sent in plaintext;
+	// encrypted ones are still opened when SetKeys gave a key for their
+	// sender.
 	Encrypt bool
 	// Cipher is what an encrypting Sleeve accepts on its links (see
 	// NegotiateCipher and CapCiphers): CipherAuto, the zero value and

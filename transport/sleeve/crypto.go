@@ -109,20 +109,21 @@ func (s *Sleeve) SetKeys(peer frame.PeerName, addr netip.AddrPort, send, recv [3
 // installs the receive key only. If another peer had addr, it loses it
 // (Send to addr uses peer's key).
 //
-// Calling it again for peer rekeys it: a new send key is used from
-// the next Send on; a new receive key becomes current and the previous one
-// is still accepted for RekeyGrace. Keys equal to the ones installed, with
+// Calling it again for peer rekeys it: a new send key is used from the
+// next Send on; a new receive key becomes current and the previous one is
+// still accepted for RekeyGrace. Keys equal to the ones installed, with
 // the same cipher, keep their state, so the call may be repeated (to
-// change addr, say); a new cipher makes new keys. Counters
-// are never reused under a key: one installed again after RemoveKeys
-// resumes where it stopped (for the last 4096 keys removed), and its
-// replay window refuses what it accepted before. Fresh keys for every
-// connection are still the rule.
+// change addr, say); a new cipher makes new keys. Counters are never
+// reused under a key: one installed again after RemoveKeys resumes where
+// it stopped (for the last 4096 keys removed), and its replay window
+// refuses what it accepted before. Fresh keys for every connection are
+// still the rule.
 //
 // It returns an error, and changes nothing, if peer is UnknownPeer,
 // Config.Self or wider than 48 bits, if c is not a cipher (CipherAuto is
-// not), or if a key is all zero or both are equal. It is safe for concurrent use with every other method; Sends and
-// receives in progress finish with the keys they started with.
+// not), or if a key is all zero or both are equal. It is safe for
+// concurrent use with every other method; Sends and receives in progress
+// finish with the keys they started with.
 func (s *Sleeve) SetCipherKeys(peer frame.PeerName, addr netip.AddrPort, c Cipher, send, recv [32]byte) error {
 	switch {
 	case !c.valid():
