@@ -212,3 +212,45 @@ func TestCipherMismatch(t *testing.T) {
 		t.Error("SetCipherKeys with CipherAuto: no error")
 	}
 }
+
+// FuzzParseCiphers feeds a peer's CapCiphers value (from its Hello) to
+// the parser and the negotiation: the ciphers read are valid and distinct,
+// format back to themselves, and negotiating with every setting of this
+// router gives the same answer both ways round, a cipher both accept or
+// an error.
+func FuzzParseCiphers(f *testing.F) {
+	f.Add("aes256-gcm,chacha20-poly1305")
+	f.Add("chacha20-poly1305")
+	f.Add("")
+	// Malformed seeds:
+	f.Add("aes256-gcm,,aes256-gcm") // empty and repeated entries
+	f.Add(" chacha20-poly1305 ,x")  // spaces, an unknown cipher
+	f.Add("auto")                   // a setting, not a cipher
+	f.Add("\xff\x00,aes256-gcm")    // not UTF-8
+	f.Fuzz(func(t *testing.T, v string) {
+		cs := parseCiphers(v)
+		seen := map[Cipher]bool{}
+		for _, c := range cs {
+			if !c.valid() || seen[c] {
+				t.Fatalf("parseCiphers(%q) = %v: invalid or repeated", v, cs)
+			}
+			seen[c] = true
+		}
+		if len(cs) > 0 && !slices.Equal(parseCiphers(formatCiphers(cs)), cs) {
+			t.Fatalf("%v does not round-trip", cs)
+		}
+		for _, set := range []Cipher{CipherAuto, ChaCha20Poly1305, AES256GCM} {
+			for _, hw := range []bool{false, true} {
+				ours := acceptedCiphers(set, hw)
+				c1, err1 := NegotiateCipher(ours, cs)
+				c2, err2 := NegotiateCipher(cs, ours)
+				if (err1 == nil) != (err2 == nil) || c1 != c2 {
+					t.Fatalf("%v with %v: %v, %v; the other way: %v, %v", ours, cs, c1, err1, c2, err2)
+				}
+				if err1 == nil && (!slices.Contains(ours, c1) || !slices.Contains(cs, c1)) {
+					t.Fatalf("%v with %v: chose %v, which one of them does not accept", ours, cs, c1)
+				}
+			}
+		}
+	})
+}
