@@ -73,6 +73,7 @@ netns-test: build
 	scripts/netns-test.sh
 	scripts/netns-mesh-test.sh
 	scripts/netns-transports-test.sh
+	scripts/netns-cipher-test.sh
 	scripts/netns-fastpath-test.sh
 	scripts/netns-ipam-test.sh
 	scripts/netns-isolation-test.sh

@@ -164,6 +164,9 @@ type Connection struct {
 	// from an authenticated handshake; false on every link of an
 	// insecure mesh, WireGuard and QUIC ones included.
 	Encrypted bool `json:"encrypted"`
+	// Cipher is the AEAD of an encrypted sleeve link: aes256-gcm or
+	// chacha20-poly1305, chosen in the handshake; empty otherwise.
+	Cipher string `json:"cipher,omitempty"`
 	// Endpoint is the peer's underlay address:port the link sends to
 	// now: where the control connection said, or, for a peer behind NAT,
 	// the mapping its authenticated traffic came from.

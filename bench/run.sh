@@ -13,7 +13,10 @@
 # Usage: bench/run.sh [-t SECONDS] [-r REPS] [-o FILE.json] [-s SYSTEMS] [-p DIR] [-b BASE_BIN]
 #   writes FILE.json and FILE.svg, its bar chart (bench/plot).
 #   defaults: -t 5 -r 3 -o bench/results/latest.json -s "veth vxlan fastpath-vxlan wireguard-go sleeve sleeve-encrypted ws-wireguard ws-quic sleeve-nooffload"
-#   sleeve-encrypted: routers with a password (ChaCha20-Poly1305 per link).
+#   sleeve-encrypted: routers with a password (--cipher auto: AES-256-GCM
+#   per link where both have hardware AES, else ChaCha20-Poly1305).
+#   sleeve-chacha: the same with --cipher chacha20-poly1305 (not in the
+#   defaults; run it beside sleeve-encrypted to compare the ciphers).
 #   ws-wireguard, ws-quic: weave-switch links on the WireGuard / QUIC transports.
 #   wireguard-go: stock userspace WireGuard host to host (encrypted, L3).
 #   -p DIR: also write a 1-stream CPU profile of every weave-switch router
@@ -64,7 +67,7 @@ link_ns "$h1" "$h2" ul0 ul0 198.18.0.1/24 198.18.0.2/24
 # The server and client namespace, and the server address, per system.
 declare -A SRC DST ADDR
 # The two routers of each weave-switch system, for CPU and allocation figures.
-declare -A ROUTERS=([sleeve]="h1 h2" [sleeve-encrypted]="e1 e2" [sleeve-nooffload]="n1 n2")
+declare -A ROUTERS=([sleeve]="h1 h2" [sleeve-encrypted]="e1 e2" [sleeve-chacha]="c1 c2" [sleeve-nooffload]="n1 n2")
 SRC[veth]=$h1 DST[veth]=$h2 ADDR[veth]=198.18.0.2
 
 setup_vxlan() {
@@ -96,7 +99,9 @@ setup_vxlan() {
 # insecure prints --insecure if $WS_BIN knows it: the bench measures the
 # transports, so the routers without a password run without a secret (the
 # plaintext sleeve, the kernel fast path), as builds before the flag did.
-insecure() { "$WS_BIN" up --help 2>&1 | grep -q -- '--insecure' && echo --insecure || true; }
+# (grep reads the whole help: with -q it may exit at the match, the binary
+# then dies of SIGPIPE, and pipefail reports the pipeline as failed.)
+insecure() { "$WS_BIN" up --help 2>&1 | grep -- '--insecure' >/dev/null && echo --insecure || true; }
 
 setup_sleeve() {
 	router_up "$h1" h1 "$WS_TMP/h1.log" --name 02:00:00:00:00:01 --listen 198.18.0.1:6783 --peer 198.18.0.2 $(insecure)
@@ -185,6 +190,18 @@ setup_sleeve_encrypted() {
 	SRC[sleeve-encrypted]=$p-e1 DST[sleeve-encrypted]=$p-e2 ADDR[sleeve-encrypted]=10.35.0.2
 }
 
+setup_sleeve_chacha() {
+	printf 'bench-password\n' >"$WS_TMP/pw"
+	router_up "$h1" c1 "$WS_TMP/c1.log" --name 02:00:00:00:05:01 --bridge wschacha --listen 198.18.0.1:6797 --peer 198.18.0.2:6797 --password-file "$WS_TMP/pw" --cipher chacha20-poly1305
+	router_up "$h2" c2 "$WS_TMP/c2.log" --name 02:00:00:00:05:02 --bridge wschacha --listen 198.18.0.2:6797 --peer 198.18.0.1:6797 --password-file "$WS_TMP/pw" --cipher chacha20-poly1305
+	wait_links c1 1
+	ns_add "$p-c1"
+	ns_add "$p-c2"
+	ws attach --api "$WS_TMP/c1.sock" "$p-c1" 10.41.0.1/16 >/dev/null
+	ws attach --api "$WS_TMP/c2.sock" "$p-c2" 10.41.0.2/16 >/dev/null
+	SRC[sleeve-chacha]=$p-c1 DST[sleeve-chacha]=$p-c2 ADDR[sleeve-chacha]=10.41.0.2
+}
+
 # weave-switch links on the WireGuard and QUIC transports (routers ask for
 # the transport with --transport; each pair on its own bridge and ports).
 setup_link() { # setup_link SYSTEM TRANSPORT N
@@ -256,6 +273,7 @@ for s in $systems; do
 	sleeve-nooffload) setup_sleeve_nooffload ;;
 	wireguard-go) setup_wireguard_go ;;
 	sleeve-encrypted) setup_sleeve_encrypted ;;
+	sleeve-chacha) setup_sleeve_chacha ;;
 	ws-wireguard) setup_link ws-wireguard wireguard 6 ;;
 	ws-quic) setup_link ws-quic quic 7 ;;
 	*) echo "bench: unknown system $s" >&2; exit 2 ;;
@@ -394,6 +412,18 @@ if [[ " $systems " == *" vxlan "* && " $systems " == *" fastpath-vxlan "* ]]; th
 	fr1=$(awk "BEGIN{print ($v1>0)?$f1/$v1:0}") fr4=$(awk "BEGIN{print ($v4>0)?$f4/$v4:0}")
 	printf '\nfastpath-vxlan / vxlan (container -> bridge -> kernel vxlan): tcp1 %.3f, tcp4 %.3f (target >= 0.90)\n' "$fr1" "$fr4" >&2
 	json=$(jq --argjson r1 "$fr1" --argjson r4 "$fr4" '.fastpath_vs_vxlan={tcp1_ratio:$r1,tcp4_ratio:$r4}' <<<"$json")
+fi
+# The encrypted sleeve's target is relative to the plain sleeve in the
+# same run.
+if [[ " $systems " == *" sleeve "* ]]; then
+	s1=$(median <<<"${RES[sleeve,tcp1]}") s4=$(median <<<"${RES[sleeve,tcp4]}")
+	for e in sleeve-encrypted sleeve-chacha; do
+		[[ " $systems " == *" $e "* ]] || continue
+		e1=$(median <<<"${RES[$e,tcp1]}") e4=$(median <<<"${RES[$e,tcp4]}")
+		er1=$(awk "BEGIN{print ($s1>0)?$e1/$s1:0}") er4=$(awk "BEGIN{print ($s4>0)?$e4/$s4:0}")
+		printf '%s / sleeve: tcp1 %.3f, tcp4 %.3f (target >= 0.70)\n' "$e" "$er1" "$er4" >&2
+		json=$(jq --arg e "$e" --argjson r1 "$er1" --argjson r4 "$er4" '.encrypted_vs_sleeve[$e]={tcp1_ratio:$r1,tcp4_ratio:$r4}' <<<"$json")
+	done
 fi
 echo "$json" >"$out"
 echo "bench: results in $out (median of $reps interleaved repetitions, ratio to raw veth in this run)" >&2

@@ -24,6 +24,7 @@ import (
 	"github.com/weave-switch/weave-switch/isolation"
 	"github.com/weave-switch/weave-switch/kernel"
 	"github.com/weave-switch/weave-switch/transport"
+	"github.com/weave-switch/weave-switch/transport/sleeve"
 )
 
 // DefaultPort is the TCP control port and the UDP sleeve port.
@@ -82,6 +83,14 @@ type Config struct {
 	// Insecure runs the mesh without a secret: nothing is authenticated
 	// or encrypted. Status and the start-up log say so.
 	Insecure bool
+	// Cipher is the AEAD the sleeve encrypts links with when the mesh
+	// has a secret: "auto" (AES-256-GCM on links between routers that
+	// both have hardware AES, else ChaCha20-Poly1305), "aes256-gcm" or
+	// "chacha20-poly1305". An explicit cipher is the only one this router
+	// accepts: a peer that does not accept it gets no link, with the
+	// reason in the log and status. If empty, "auto". The WireGuard and
+	// QUIC transports have their own.
+	Cipher string
 	// Transport is the transport asked for on links without a per-peer
 	// choice: sleeve, wireguard or quic. If empty, "sleeve".
 	Transport string
@@ -210,6 +219,9 @@ func (c Config) WithDefaults() Config {
 	if c.Transport == "" {
 		c.Transport = "sleeve"
 	}
+	if c.Cipher == "" {
+		c.Cipher = "auto"
+	}
 	if c.Keepalive == 0 {
 		c.Keepalive = DefaultKeepalive
 	}
@@ -274,6 +286,11 @@ func (c Config) Validate() error {
 	}
 	if c.MTU != 0 && (c.MTU < 576 || c.MTU > frame.MaxFrameSize-frame.EthernetHeaderSize-4) {
 		errs = append(errs, fmt.Errorf("--mtu: %d is outside 576..%d", c.MTU, frame.MaxFrameSize-frame.EthernetHeaderSize-4))
+	}
+	if ci, err := sleeve.ParseCipher(c.Cipher); err != nil {
+		errs = append(errs, fmt.Errorf("--cipher: %w", err))
+	} else if ci != sleeve.CipherAuto && c.Insecure {
+		errs = append(errs, fmt.Errorf("--cipher %s: an --insecure mesh encrypts nothing", ci))
 	}
 	if err := kernel.ValidMode(c.Datapath); err != nil {
 		errs = append(errs, fmt.Errorf("--datapath: %w", err))

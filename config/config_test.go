@@ -25,6 +25,12 @@ func TestValidate(t *testing.T) {
 		{name: "vxlan with a password", cfg: Config{Password: []byte("pw"), Datapath: "vxlan"}, want: "--fastpath-unencrypted"},
 		{name: "vxlan with a password, unencrypted", cfg: Config{Password: []byte("pw"), Datapath: "vxlan", FastPathUnencrypted: true}},
 		{name: "auto with a password", cfg: Config{Password: []byte("pw"), Datapath: "auto"}},
+		{name: "cipher aes", cfg: Config{Password: []byte("pw"), Cipher: "aes256-gcm"}},
+		{name: "cipher chacha", cfg: Config{Cipher: "chacha20-poly1305"}},
+		{name: "cipher auto", cfg: Config{Cipher: "auto"}},
+		{name: "bad cipher", cfg: Config{Cipher: "aes"}, want: "--cipher"},
+		{name: "cipher without a secret", cfg: Config{Insecure: true, Cipher: "aes256-gcm"}, want: "--insecure mesh encrypts nothing"},
+		{name: "cipher auto without a secret", cfg: Config{Insecure: true, Cipher: "auto"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

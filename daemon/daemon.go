@@ -249,7 +249,11 @@ func (d *Daemon) buildTransports() (func(), error) {
 	}
 	encrypt := len(c.Password) > 0
 	listen, _ := transport.ParseListen(c.Listen, config.DefaultPort)
-	sl, err := sleeve.New(sleeve.Config{Self: d.self, Listen: listen, Encrypt: encrypt, Logger: d.log.With("component", "sleeve")})
+	cipher, err := sleeve.ParseCipher(c.Cipher)
+	if err != nil {
+		return undo, fmt.Errorf("--cipher: %w", err)
+	}
+	sl, err := sleeve.New(sleeve.Config{Self: d.self, Listen: listen, Encrypt: encrypt, Cipher: cipher, Logger: d.log.With("component", "sleeve")})
 	if err != nil {
 		return undo, fmt.Errorf("sleeve: %w", err)
 	}

@@ -59,7 +59,7 @@ func TestConnectionsWidth(t *testing.T) {
 	conns := []api.Connection{{
 		Peer: "02:00:00:00:00:02", Nickname: "a-very-long-nickname", Direction: "outbound",
 		Address: "255.255.255.255:65535", State: "established", Transport: "wireguard", Fallback: "peer lacks quic",
-		Encrypted: true, Datapath: "userspace", RTT: 0.0123456, TxBytes: 1023 << 30, RxBytes: 999 << 40,
+		Encrypted: true, Cipher: "chacha20-poly1305", Datapath: "userspace", RTT: 0.0123456, TxBytes: 1023 << 30, RxBytes: 999 << 40,
 		Reason: "", DatapathReason: "userspace datapath",
 	}, {Direction: "inbound", Address: "[2001:db8::1]:6783", State: "retrying", Reason: "connection refused"}}
 	var b bytes.Buffer
@@ -72,7 +72,7 @@ func TestConnectionsWidth(t *testing.T) {
 			t.Errorf("%d columns: %q", n, l)
 		}
 	}
-	for _, want := range []string{"TX", "RX", "1.0T", "999T", "12.3ms", "wireguard*", "fast path: userspace datapath"} {
+	for _, want := range []string{"TX", "RX", "1.0T", "999T", "12.3ms", "wireguard*", "fast path: userspace datapath", "cipher chacha20-poly1305"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("no %q in\n%s", want, b.String())
 		}

@@ -200,6 +200,9 @@ func printConnections(w io.Writer, conns []api.Connection) {
 		if c.Fallback != "" {
 			why = append(why, "*"+c.Fallback)
 		}
+		if c.Cipher != "" {
+			why = append(why, "cipher "+c.Cipher)
+		}
 		if c.DatapathReason != "" {
 			why = append(why, "fast path: "+c.DatapathReason)
 		}

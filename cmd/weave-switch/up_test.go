@@ -52,13 +52,14 @@ func TestNewLogger(t *testing.T) {
 	}
 }
 
-// A bad --log-format or --log-level stops `up` before it does anything,
+// A bad --log-format, --log-level or --cipher stops `up` before it does anything,
 // with a usage exit code. (The invalid --transport keeps `up` from
 // starting a router should the log flags be let through.)
 func TestUpRejectsBadLogFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"ws", "up", "--log-format", "xml", "--transport", "none"},
 		{"ws", "up", "--log-level", "loud", "--transport", "none"},
+		{"ws", "up", "--cipher", "rot13", "--transport", "none"},
 	} {
 		err := newApp().RunContext(context.Background(), args)
 		var ec cli.ExitCoder

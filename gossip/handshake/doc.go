@@ -81,7 +81,9 @@
 //   - Hellos, thus names, UIDs, capabilities and any public keys in them,
 //     travel only after the handshake, sealed: a passive observer learns
 //     nothing but sizes; an active one without the password learns
-//     nothing at all.
+//     nothing at all, and cannot change, drop or replay a capability, so
+//     what routers choose from them (the link transport, the sleeve's
+//     cipher) cannot be downgraded on the path.
 //   - Each record is sealed with a counter nonce that only moves forward:
 //     a replayed, reordered, dropped or modified record fails to open
 //     (ErrAuth) and ends the connection.

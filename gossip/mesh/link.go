@@ -50,6 +50,13 @@ type PathMTUer interface {
 	PathMTU(peer frame.PeerName) int
 }
 
+// Cipherer is implemented by Links that choose a cipher per link (the
+// sleeve): CipherName is the one of the link to peer, shown per
+// connection in status, or "" if it has none.
+type Cipherer interface {
+	CipherName(peer frame.PeerName) string
+}
+
 // Endpointer is implemented by Links whose transport follows a peer on
 // its own (QUIC's connection, WireGuard's roaming): Endpoint is the
 // underlay address it uses for peer now, shown per connection in status.

@@ -24,10 +24,13 @@ type ConnStatus struct {
 	// keys that came over an authenticated handshake (a mesh with a
 	// secret). A WireGuard or QUIC link of a mesh without a secret
 	// encrypts, but its keys are unauthenticated, so it is false.
-	Encrypted bool          `json:"encrypted"`
-	MTU       int           `json:"mtu,omitempty"`      // the overlay's
-	PathMTU   int           `json:"path_mtu,omitempty"` // the underlay path's, as the link's transport knows it
-	RTT       time.Duration `json:"rtt_ns,omitempty"`
+	Encrypted bool `json:"encrypted"`
+	// Cipher is the AEAD of an encrypted sleeve link (aes256-gcm or
+	// chacha20-poly1305), chosen in the handshake; empty otherwise.
+	Cipher  string        `json:"cipher,omitempty"`
+	MTU     int           `json:"mtu,omitempty"`      // the overlay's
+	PathMTU int           `json:"path_mtu,omitempty"` // the underlay path's, as the link's transport knows it
+	RTT     time.Duration `json:"rtt_ns,omitempty"`
 	// Endpoint is the underlay address:port the link's data path uses
 	// now: the one registered from the control connection, or the one
 	// the peer proved (its NAT's mapping).
@@ -91,7 +94,7 @@ func (m *Mesh) publishStatus() {
 		s.GossipDropped[topology.DropReason(r).String()] = n
 	}
 	if secret {
-		s.Encryption = "encrypted (control: Noise NNpsk0; data: ChaCha20-Poly1305 per link)"
+		s.Encryption = "encrypted (control: Noise NNpsk0; data: AES-256-GCM or ChaCha20-Poly1305 per link, see each connection)"
 	}
 	seen := map[string]bool{}
 	for _, c := range m.conns {
@@ -103,6 +106,9 @@ func (m *Mesh) publishStatus() {
 		}
 		if pm, ok := c.link.(PathMTUer); ok && c.established {
 			cs.PathMTU = pm.PathMTU(c.hello.Name)
+		}
+		if ci, ok := c.link.(Cipherer); ok && cs.Encrypted {
+			cs.Cipher = ci.CipherName(c.hello.Name)
 		}
 		ep := c.endpoint
 		if e, ok := c.link.(Endpointer); ok {

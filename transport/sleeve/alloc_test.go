@@ -18,7 +18,8 @@ func TestSendAllocs(t *testing.T) {
 	for i := range mixed {
 		mixed[i] = []int{superSize, 60, 1400, frame.MaxSuperFrameSize}[i%4]
 	}
-	for _, enc := range []bool{false, true} {
+	for _, c := range encModes {
+		enc := c != noEncryption
 		for _, noGSO := range []bool{false, true} {
 			for _, size := range append(benchSizes, 0) {
 				name := sizeName(size)
@@ -28,14 +29,11 @@ func TestSendAllocs(t *testing.T) {
 				if noGSO {
 					name += "/no-gso"
 				}
-				if enc {
-					name = "encrypted/" + name
-				}
-				t.Run(name, func(t *testing.T) {
+				t.Run(encName(c, name), func(t *testing.T) {
 					a := openSleeve(t, Config{Self: peerA, noGSO: noGSO, Encrypt: enc})
 					dst := openSleeve(t, Config{Self: peerB})
 					if enc {
-						setKeys(t, a, dst, "allocs")
+						setCipherKeys(t, a, dst, "allocs", c)
 					}
 					out := benchBatch(a.s, size)
 					if size == 0 {
@@ -62,14 +60,10 @@ func TestReceiveAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are not meaningful under the race detector")
 	}
-	for _, enc := range []bool{false, true} {
+	for _, c := range encModes {
 		for _, size := range benchSizes {
-			name := sizeName(size)
-			if enc {
-				name = "encrypted/" + name
-			}
-			t.Run(name, func(t *testing.T) {
-				rt := newRoundTripper(t, size, enc)
+			t.Run(encName(c, sizeName(size)), func(t *testing.T) {
+				rt := newRoundTripper(t, size, c)
 				rt.b.s.sock.Load().conn.SetReadDeadline(time.Now().Add(time.Minute))
 				allocs := testing.AllocsPerRun(50, func() { rt.run(t) })
 				if allocs != 0 {

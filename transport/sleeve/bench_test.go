@@ -43,13 +43,29 @@ type roundTripper struct {
 	eps  []transport.Endpoint
 }
 
-// newRoundTripper returns a roundTripper for frames of size; with enc,
-// both sleeves encrypt, with keys set for each other.
-func newRoundTripper(t testing.TB, size int, enc bool) *roundTripper {
+// encModes are the variants of the benchmarks and allocation tests:
+// plaintext (noEncryption), then each cipher.
+var encModes = []Cipher{noEncryption, ChaCha20Poly1305, AES256GCM}
+
+// noEncryption, as an encryption mode of the tests, is plaintext.
+const noEncryption = CipherAuto
+
+// encName prefixes name with the encryption mode c.
+func encName(c Cipher, name string) string {
+	if c == noEncryption {
+		return name
+	}
+	return "encrypted/" + c.String() + "/" + name
+}
+
+// newRoundTripper returns a roundTripper for frames of size; with a
+// cipher c, both sleeves encrypt, with keys for c set for each other.
+func newRoundTripper(t testing.TB, size int, c Cipher) *roundTripper {
+	enc := c != noEncryption
 	a := openSleeve(t, Config{Self: peerA, Encrypt: enc})
 	b := openSleeve(t, Config{Self: peerB, Encrypt: enc})
 	if enc {
-		setKeys(t, a, b, "round trip")
+		setCipherKeys(t, a, b, "round trip", c)
 	}
 	// A generous deadline: a lost datagram fails the run instead of
 	// hanging it. Extended on each run.
@@ -80,38 +96,41 @@ func (rt *roundTripper) run(t testing.TB) {
 }
 
 func BenchmarkSend(b *testing.B) {
-	for _, size := range append(benchSizes, -1400, -superSize) {
-		name := sizeName(size)
-		enc := size < 0
-		if enc {
-			size = -size
-			name = "encrypted/" + sizeName(size)
+	for _, c := range encModes {
+		sizes := benchSizes
+		if c != noEncryption {
+			sizes = encBenchSizes
 		}
-		b.Run(name, func(b *testing.B) {
-			a := openSleeve(b, Config{Self: peerA, Encrypt: enc})
-			dst := openSleeve(b, Config{Self: peerB}) // never read: the kernel drops the excess
-			if enc {
-				setKeys(b, a, dst, "send")
-			}
-			out := benchBatch(a.s, size)
-			b.ReportAllocs()
-			b.SetBytes(int64(out.N * size))
-			for b.Loop() {
-				if err := a.s.Send(out, dst.ep); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(b.N*out.N)/b.Elapsed().Seconds(), "frames/s")
-		})
+		for _, size := range sizes {
+			b.Run(encName(c, sizeName(size)), func(b *testing.B) { benchmarkSend(b, c, size) })
+		}
 	}
+}
+
+func benchmarkSend(b *testing.B, c Cipher, size int) {
+	enc := c != noEncryption
+	a := openSleeve(b, Config{Self: peerA, Encrypt: enc})
+	dst := openSleeve(b, Config{Self: peerB}) // never read: the kernel drops the excess
+	if enc {
+		setCipherKeys(b, a, dst, "send", c)
+	}
+	out := benchBatch(a.s, size)
+	b.ReportAllocs()
+	b.SetBytes(int64(out.N * size))
+	for b.Loop() {
+		if err := a.s.Send(out, dst.ep); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*out.N)/b.Elapsed().Seconds(), "frames/s")
 }
 
 // BenchmarkRoundTrip sends and receives over 127.0.0.1 on one goroutine;
 // Gbit/s counts frame bytes (b.SetBytes), so MB/s*8/1000. The encrypted/
-// variants seal and open every datagram (ChaCha20-Poly1305).
+// variants seal and open every datagram with each cipher.
 func BenchmarkRoundTrip(b *testing.B) {
-	run := func(b *testing.B, size int, enc bool) {
-		rt := newRoundTripper(b, size, enc)
+	run := func(b *testing.B, size int, c Cipher) {
+		rt := newRoundTripper(b, size, c)
 		b.ReportAllocs()
 		b.SetBytes(int64(rt.out.N * size))
 		for b.Loop() {
@@ -121,10 +140,13 @@ func BenchmarkRoundTrip(b *testing.B) {
 		b.ReportMetric(float64(b.N*rt.out.N)/sec, "frames/s")
 		b.ReportMetric(float64(b.N*rt.out.N*size)*8/sec/1e9, "Gbit/s")
 	}
-	for _, size := range benchSizes {
-		b.Run(sizeName(size), func(b *testing.B) { run(b, size, false) })
-	}
-	for _, size := range encBenchSizes {
-		b.Run("encrypted/"+sizeName(size), func(b *testing.B) { run(b, size, true) })
+	for _, c := range encModes {
+		sizes := benchSizes
+		if c != noEncryption {
+			sizes = encBenchSizes
+		}
+		for _, size := range sizes {
+			b.Run(encName(c, sizeName(size)), func(b *testing.B) { run(b, size, c) })
+		}
 	}
 }

@@ -37,15 +37,29 @@ type Config struct {
 	// recvmmsg. If zero, defaults to 128 on Linux, 1 elsewhere. Must be in
 	// [1, 1024].
 	BatchSize int
-	// Encrypt makes the Sleeve send only encrypted datagrams
-	// (ChaCha20-Poly1305 under per-peer keys, see SetKeys; Send to an
-	// address without a key fails with ErrNoKey) and drop, counting them,
-	// every plaintext datagram it receives (DropPlaintext) and every
-	// encrypted one from a sender it has no key for (DropNoKey). It adds
-	// EncryptionOverhead (24) bytes to each datagram, and to Overhead. If
-	// false (the default), datagrams are sent in plaintext; encrypted ones
-	// are still opened when SetKeys gave a key for their sender.
+	// Encrypt makes the Sleeve send only encrypted datagrams (AES-256-GCM
+	// or ChaCha20-Poly1305 under per-peer keys, see SetKeys and Cipher;
+	// Send to an address without a key fails with ErrNoKey) and drop,
+	// counting them, every plaintext datagram it receives (DropPlaintext)
+	// and every encrypted one from a sender it has no key for (DropNoKey).
+	// It adds EncryptionOverhead (24) bytes to each datagram, and to
+	// Overhead. If false (the default), datagrams are sent in plaintext;
+	// encrypted ones are still opened when SetKeys gave a key for their
+	// sender.
 	Encrypt bool
+	// Cipher is what an encrypting Sleeve accepts on its links (see
+	// NegotiateCipher and CapCiphers): CipherAuto, the zero value and
+	// default, accepts AES-256-GCM, preferred, and ChaCha20-Poly1305 when
+	// the host has hardware AES (HasHardwareAES), ChaCha20-Poly1305 only
+	// when it has not; so a link uses AES-256-GCM when both ends have
+	// hardware AES. An explicit cipher is the only one accepted: a peer
+	// that does not accept it gets no link (Link.Add fails, naming both
+	// ends' ciphers). Unused without Encrypt.
+	Cipher Cipher
+	// NoHardwareAES makes the Sleeve choose ciphers as on a host without
+	// hardware AES, whatever the CPU has: tests simulate such a peer with
+	// it. False (the default) asks the CPU.
+	NoHardwareAES bool
 	// Logger receives rate-limited reports of malformed datagrams
 	// (Debug), socket errors and the UDP GSO fallback (Error). If nil,
 	// nothing is logged.
@@ -104,6 +118,9 @@ func (c *Config) Validate() error {
 	}
 	if c.UnderlayMTU != 0 && (c.UnderlayMTU < MinUnderlayMTU || c.UnderlayMTU > MaxUnderlayMTU) {
 		return fmt.Errorf("sleeve: Config.UnderlayMTU %d out of range [%d, %d]", c.UnderlayMTU, MinUnderlayMTU, MaxUnderlayMTU)
+	}
+	if c.Cipher != CipherAuto && !c.Cipher.valid() {
+		return fmt.Errorf("sleeve: Config.Cipher %v is not a cipher", c.Cipher)
 	}
 	if c.BatchSize < 0 || c.BatchSize > MaxBatchSize {
 		return fmt.Errorf("sleeve: Config.BatchSize %d out of range [1, %d]", c.BatchSize, MaxBatchSize)

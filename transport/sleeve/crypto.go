@@ -10,8 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/crypto/chacha20poly1305"
-
 	"github.com/weave-switch/weave-switch/frame"
 )
 
@@ -36,14 +34,16 @@ var (
 // sendKey is a send key with its counter: the next counter to seal with.
 // The counter only grows, so no nonce is used twice under the key.
 type sendKey struct {
-	key  [32]byte
-	aead cipher.AEAD
-	next atomic.Uint64
+	key    [32]byte
+	cipher Cipher
+	aead   cipher.AEAD
+	next   atomic.Uint64
 }
 
 // recvKey is a receive key with its replay window.
 type recvKey struct {
 	key    [32]byte
+	cipher Cipher
 	aead   cipher.AEAD
 	window replayWindow
 }
@@ -94,8 +94,14 @@ func (kr *keyring) init() {
 	kr.retiredRecv = make(map[[32]byte]uint64)
 }
 
-// SetKeys installs the data keys of the connection with peer, as the
-// control-plane handshake derived them (handshake.Conn.DataKeys): send
+// SetKeys is SetCipherKeys with ChaCha20Poly1305.
+func (s *Sleeve) SetKeys(peer frame.PeerName, addr netip.AddrPort, send, recv [32]byte) error {
+	return s.SetCipherKeys(peer, addr, ChaCha20Poly1305, send, recv)
+}
+
+// SetCipherKeys installs the data keys of the connection with peer, as the
+// control-plane handshake derived them (handshake.Conn.DataKeys), for
+// cipher c (both ends must use the same: see NegotiateCipher): send
 // seals what this Sleeve sends to addr, recv opens what arrives from peer
 // (the sender named in the datagram header, whatever its source address,
 // which NAT may rewrite). addr is peer's sleeve endpoint, the address Send
@@ -103,21 +109,25 @@ func (kr *keyring) init() {
 // installs the receive key only. If another peer had addr, it loses it
 // (Send to addr uses peer's key).
 //
-// Calling SetKeys again for peer rekeys it: a new send key is used from
-// the next Send on; a new receive key becomes current and the previous one
-// is still accepted for RekeyGrace. Keys equal to the ones installed keep
-// their state, so SetKeys may be repeated (to change addr, say). Counters
-// are never reused under a key: one installed again after RemoveKeys
-// resumes where it stopped (for the last 4096 keys removed), and its
-// replay window refuses what it accepted before. Fresh keys for every
-// connection are still the rule.
+// Calling it again for peer rekeys it: a new send key is used from the
+// next Send on; a new receive key becomes current and the previous one is
+// still accepted for RekeyGrace. Keys equal to the ones installed, with
+// the same cipher, keep their state, so the call may be repeated (to
+// change addr, say); a new cipher makes new keys. Counters are never
+// reused under a key: one installed again after RemoveKeys resumes where
+// it stopped (for the last 4096 keys removed), and its replay window
+// refuses what it accepted before. Fresh keys for every connection are
+// still the rule.
 //
-// SetKeys returns an error, and changes nothing, if peer is UnknownPeer,
-// Config.Self or wider than 48 bits, or if a key is all zero or both are
-// equal. It is safe for concurrent use with every other method; Sends and
-// receives in progress finish with the keys they started with.
-func (s *Sleeve) SetKeys(peer frame.PeerName, addr netip.AddrPort, send, recv [32]byte) error {
+// It returns an error, and changes nothing, if peer is UnknownPeer,
+// Config.Self or wider than 48 bits, if c is not a cipher (CipherAuto is
+// not), or if a key is all zero or both are equal. It is safe for
+// concurrent use with every other method; Sends and receives in progress
+// finish with the keys they started with.
+func (s *Sleeve) SetCipherKeys(peer frame.PeerName, addr netip.AddrPort, c Cipher, send, recv [32]byte) error {
 	switch {
+	case !c.valid():
+		return fmt.Errorf("sleeve: SetKeys %v: invalid cipher %v", peer, c)
 	case peer == frame.UnknownPeer || peer>>48 != 0:
 		return fmt.Errorf("sleeve: SetKeys: invalid peer %#x", uint64(peer))
 	case peer == s.cfg.Self:
@@ -145,23 +155,23 @@ func (s *Sleeve) SetKeys(peer frame.PeerName, addr netip.AddrPort, send, recv [3
 		}
 	}
 	pk.addr = addr
-	if pk.send == nil || pk.send.key != send {
+	if pk.send == nil || pk.send.key != send || pk.send.cipher != c {
 		old := pk.send
-		pk.send = kr.newSendKeyLocked(send)
+		pk.send = kr.newSendKeyLocked(c, send)
 		kr.retireSendLocked(old)
 	}
 	r := &pk.recv
 	switch {
-	case r.cur != nil && r.cur.key == recv:
+	case r.cur != nil && r.cur.key == recv && r.cur.cipher == c:
 		// Unchanged.
-	case r.prev != nil && r.prev.key == recv && now.Before(r.prevUntil):
+	case r.prev != nil && r.prev.key == recv && r.prev.cipher == c && now.Before(r.prevUntil):
 		// Back to the previous key: swap.
 		r.cur, r.prev = r.prev, r.cur
 		r.prevUntil = now.Add(RekeyGrace)
 	default:
 		kr.retireRecvLocked(r.prev)
 		r.prev, r.prevUntil = r.cur, now.Add(RekeyGrace)
-		r.cur = kr.newRecvKeyLocked(recv)
+		r.cur = kr.newRecvKeyLocked(c, recv)
 	}
 	kr.publishLocked()
 	return nil
@@ -213,16 +223,18 @@ func (s *Sleeve) RemoveKeys(peer frame.PeerName) {
 	kr.publishLocked()
 }
 
-// newSendKeyLocked returns the send key object for key: the one already in
-// use (for another peer) if any, so that they share its counter, or a new
-// one that resumes a retired counter.
-func (kr *keyring) newSendKeyLocked(key [32]byte) *sendKey {
+// newSendKeyLocked returns the send key object for key and c: the one
+// already in use (for another peer) if any, so that they share its
+// counter, or a new one that resumes a retired counter (retired counters
+// are by key only: a key back with another cipher still never reuses a
+// nonce).
+func (kr *keyring) newSendKeyLocked(c Cipher, key [32]byte) *sendKey {
 	for _, pk := range kr.peers {
-		if pk.send != nil && pk.send.key == key {
+		if pk.send != nil && pk.send.key == key && pk.send.cipher == c {
 			return pk.send
 		}
 	}
-	k := &sendKey{key: key, aead: newAEAD(key)}
+	k := &sendKey{key: key, cipher: c, aead: newAEAD(c, key)}
 	if next, ok := kr.retiredSend[key]; ok {
 		k.next.Store(next)
 		delete(kr.retiredSend, key)
@@ -231,15 +243,15 @@ func (kr *keyring) newSendKeyLocked(key [32]byte) *sendKey {
 }
 
 // newRecvKeyLocked is newSendKeyLocked for a receive key and its window.
-func (kr *keyring) newRecvKeyLocked(key [32]byte) *recvKey {
+func (kr *keyring) newRecvKeyLocked(c Cipher, key [32]byte) *recvKey {
 	for _, pk := range kr.peers {
 		for _, k := range [2]*recvKey{pk.recv.cur, pk.recv.prev} {
-			if k != nil && k.key == key {
+			if k != nil && k.key == key && k.cipher == c {
 				return k
 			}
 		}
 	}
-	k := &recvKey{key: key, aead: newAEAD(key)}
+	k := &recvKey{key: key, cipher: c, aead: newAEAD(c, key)}
 	if next, ok := kr.retiredRecv[key]; ok {
 		k.window.resume(next)
 		delete(kr.retiredRecv, key)
@@ -290,14 +302,6 @@ func (kr *keyring) publishLocked() {
 		t.recv[name] = &r
 	}
 	kr.table.Store(t)
-}
-
-func newAEAD(key [32]byte) cipher.AEAD {
-	a, err := chacha20poly1305.New(key[:])
-	if err != nil {
-		panic("sleeve: chacha20poly1305.New with a 32-byte key: " + err.Error()) // broken invariant
-	}
-	return a
 }
 
 // unmapAddrPort unmaps an IPv4-mapped address, as ParseEndpoint does.

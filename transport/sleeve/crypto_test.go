@@ -26,14 +26,23 @@ func testKey(label string) [32]byte { return sha256.Sum256([]byte(label)) }
 // with label/a->b, which b receives with.
 func setKeys(t testing.TB, a, b *end, label string) {
 	t.Helper()
+	setCipherKeys(t, a, b, label, ChaCha20Poly1305)
+}
+
+// setCipherKeys is setKeys for cipher c.
+func setCipherKeys(t testing.TB, a, b *end, label string, c Cipher) {
+	t.Helper()
 	ab, ba := testKey(label+"/a->b"), testKey(label+"/b->a")
-	if err := a.s.SetKeys(b.s.cfg.Self, b.addr, ab, ba); err != nil {
+	if err := a.s.SetCipherKeys(b.s.cfg.Self, b.addr, c, ab, ba); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.s.SetKeys(a.s.cfg.Self, a.addr, ba, ab); err != nil {
+	if err := b.s.SetCipherKeys(a.s.cfg.Self, a.addr, c, ba, ab); err != nil {
 		t.Fatal(err)
 	}
 }
+
+// testCiphers are the ciphers the encrypted round trips run with.
+var testCiphers = []Cipher{ChaCha20Poly1305, AES256GCM}
 
 // rawPeer is a plain UDP socket on 127.0.0.1: a sleeve's destination
 // whose datagrams the test reads as they are on the wire, and a sender of
@@ -122,10 +131,16 @@ func oneFrame(seed byte) *frame.Batch {
 }
 
 func TestEncryptedSendReceive(t *testing.T) {
+	for _, c := range testCiphers {
+		t.Run(c.String(), func(t *testing.T) { testEncryptedSendReceive(t, c) })
+	}
+}
+
+func testEncryptedSendReceive(t *testing.T, c Cipher) {
 	leakCheck(t)
 	a := openSleeve(t, Config{Self: peerA, Encrypt: true})
 	b := openSleeve(t, Config{Self: peerB, Encrypt: true})
-	setKeys(t, a, b, "send-receive")
+	setCipherKeys(t, a, b, "send-receive", c)
 	// Encrypted, a datagram is at most 1472 bytes on the wire, so its
 	// plaintext at most 1448: one frame up to 1426 bytes (the 1402-byte
 	// overlay MTU and 24 bytes of Ethernet header and GSO descriptor);
@@ -263,6 +278,12 @@ func TestEncryptedWire(t *testing.T) {
 }
 
 func TestEncryptedSuperFrames(t *testing.T) {
+	for _, c := range testCiphers {
+		t.Run(c.String(), func(t *testing.T) { testEncryptedSuperFrames(t, c) })
+	}
+}
+
+func testEncryptedSuperFrames(t *testing.T, c Cipher) {
 	const big = frame.MaxSuperFrameSize
 	batches := [][]int{
 		{big},
@@ -277,7 +298,7 @@ func TestEncryptedSuperFrames(t *testing.T) {
 			leakCheck(t)
 			a := openSleeve(t, Config{Self: peerA, Encrypt: true, noGSO: m.noGSO})
 			b := openSleeve(t, Config{Self: peerB, Encrypt: true, noGRO: m.noGRO})
-			setKeys(t, a, b, "super-frames")
+			setCipherKeys(t, a, b, "super-frames", c)
 			in := superBatch()
 			for _, sizes := range batches {
 				out := withGSO(makeBatch(sizes))

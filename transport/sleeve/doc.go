@@ -3,8 +3,9 @@
 // port 6783: several small frames packed into one datagram, a frame bigger
 // than a datagram (such as a 64 KiB TCP super-frame from a TAP with
 // offloads) cut into sleeve fragments. With Config.Encrypt every datagram
-// is sealed with ChaCha20-Poly1305 under per-peer keys from the control
-// plane (see Encryption). It implements transport.Transport.
+// is sealed with AES-256-GCM or ChaCha20-Poly1305, chosen per link, under
+// per-peer keys from the control plane (see Encryption). It implements
+// transport.Transport.
 //
 // # Wire format
 //
@@ -119,9 +120,11 @@
 // # Encryption
 //
 // An encrypted datagram (FlagEncrypted set) keeps the 8-byte header in
-// clear, then a counter, then the ChaCha20-Poly1305 (RFC 8439) ciphertext
-// of everything that follows the header in the plaintext datagram, then
-// the 16-byte Poly1305 tag:
+// clear, then a counter, then the ciphertext of everything that follows
+// the header in the plaintext datagram, then the 16-byte tag, under the
+// link's cipher: AES-256-GCM (NIST SP 800-38D) or ChaCha20-Poly1305 (RFC
+// 8439). Both have 12-byte nonces and 16-byte tags, so the layout is the
+// same; nothing on the wire names the cipher, the receive key does:
 //
 //	encrypted := header counter ciphertext tag
 //	header    := version(1) = 1 | flags(1), E set | sender PeerName(6)
@@ -147,15 +150,32 @@
 //	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+ -'
 //	|                                                               |
 //	+                                                               +
-//	|                    Poly1305 tag (16 bytes)                    |
+//	|            tag: GCM or Poly1305 (16 bytes)                    |
 //	+                                                               +
 //	|                                                               |
 //	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 //
+// Ciphers. Each router announces the ciphers it accepts (CapCiphers, in
+// its control-handshake Hello, which travels sealed under keys only
+// holders of the mesh password can derive, so nobody on the path can
+// change it) and both ends of a link apply the same symmetric rule to the
+// two lists (NegotiateCipher): AES-256-GCM if both accept it, else
+// ChaCha20-Poly1305. With Config.Cipher auto, a router accepts
+// AES-256-GCM only where the CPU has AES and carry-less multiplication
+// instructions (HasHardwareAES: there Go's AES-GCM is constant time and
+// several times faster than ChaCha20-Poly1305), so a link uses it when
+// both ends have them. An explicit Config.Cipher is the only cipher the
+// router accepts: a peer without it gets no link (Link.Add fails, both
+// ends say why). A router that announces no ciphers speaks
+// ChaCha20-Poly1305. AES-256-GCM keeps an attacker's advantage under
+// 2^-32 for about 2^48 blocks (4 PiB) per key; keys are new for every
+// control connection.
+//
 // Keys. The control-plane handshake (gossip/handshake, Conn.DataKeys)
 // derives two fresh 32-byte keys per connection, one per direction; the
-// daemon installs them with SetKeys(peer, addr, send, recv) and removes
-// them with RemoveKeys. Send finds the send key by the destination
+// daemon installs them, for the link's cipher, with SetCipherKeys(peer,
+// addr, cipher, send, recv) (Link.Add does) and removes them with
+// RemoveKeys. Send finds the send key by the destination
 // address, the next hop's endpoint (all Send knows); the receiver finds
 // the receive key by the sender named in the header, not by the source
 // address, which NAT may rewrite. The keys live in an immutable table

@@ -287,45 +287,51 @@ func sealForTest(k *sendKey, plain []byte) []byte {
 // bytes must never panic; an opened datagram must be exactly the sealing
 // of its plaintext at its counter, and never open twice; a sealed datagram
 // must open to its plaintext, once, and not at all with any bit flipped.
+// aes picks the cipher of every key: AES-256-GCM or ChaCha20-Poly1305.
 func FuzzOpen(f *testing.F) {
 	cur, prev := testKey("fuzz/cur"), testKey("fuzz/prev")
 	frames := encode(peerA, []decoded{{frame.Meta{Src: peerA, Dst: peerB}, testFrame(60, 1)}})
 	frag := AppendFragment(nil, peerA, &Fragment{Meta: frame.Meta{Src: peerA, GSO: tcp4GSO}, ID: 9, Offset: 0, Total: 3000, Data: testFrame(1400, 2)})
-	seal := func(key [32]byte, ctr uint64, plain []byte) []byte {
-		k := &sendKey{key: key, aead: newAEAD(key)}
+	seal := func(c Cipher, key [32]byte, ctr uint64, plain []byte) []byte {
+		k := &sendKey{key: key, cipher: c, aead: newAEAD(c, key)}
 		k.next.Store(ctr)
 		return sealForTest(k, plain)
 	}
-	f.Add(seal(cur, 0, frames), byte(0), []byte{}, uint64(0), uint16(0))
-	f.Add(seal(cur, 1<<40, frag), FlagFragment|FlagGSO, frag[HeaderSize:], uint64(7), uint16(1))
-	f.Add(seal(prev, 5, frames), byte(0), frames[HeaderSize:], uint64(maxCounter-1), uint16(100))
-	// Malformed seeds:
-	sealed := seal(cur, 3, frames)
-	f.Add(sealed[:HeaderSize+CounterSize+TagSize-1], byte(0), []byte{1}, uint64(0), uint16(0)) // too short for the tag
-	f.Add(sealed[:len(sealed)-1], byte(0), []byte{1}, uint64(0), uint16(0))                    // truncated tag
-	other := bytes.Clone(sealed)                                                               // another sender
-	peerC.Put(other[2:])
-	f.Add(other, byte(0), []byte{}, uint64(0), uint16(0))
-	f.Add(seal(testKey("wrong"), 3, frames), byte(0), []byte{}, uint64(0), uint16(0)) // wrong key
+	for _, aes := range []bool{false, true} {
+		c := cipherOf(aes)
+		f.Add(seal(c, cur, 0, frames), byte(0), []byte{}, uint64(0), uint16(0), aes)
+		f.Add(seal(c, cur, 1<<40, frag), FlagFragment|FlagGSO, frag[HeaderSize:], uint64(7), uint16(1), aes)
+		f.Add(seal(c, prev, 5, frames), byte(0), frames[HeaderSize:], uint64(maxCounter-1), uint16(100), aes)
+		// Malformed seeds:
+		sealed := seal(c, cur, 3, frames)
+		f.Add(sealed[:HeaderSize+CounterSize+TagSize-1], byte(0), []byte{1}, uint64(0), uint16(0), aes) // too short for the tag
+		f.Add(sealed[:len(sealed)-1], byte(0), []byte{1}, uint64(0), uint16(0), aes)                    // truncated tag
+		other := bytes.Clone(sealed)                                                                    // another sender
+		peerC.Put(other[2:])
+		f.Add(other, byte(0), []byte{}, uint64(0), uint16(0), aes)
+		f.Add(seal(c, testKey("wrong"), 3, frames), byte(0), []byte{}, uint64(0), uint16(0), aes) // wrong key
+		f.Add(seal(cipherOf(!aes), cur, 3, frames), byte(0), []byte{}, uint64(0), uint16(0), aes) // the other cipher
+	}
 
 	out := make([]byte, MaxDatagramSize+1<<16)
 	var nonce [12]byte
 	// table returns keys for peerA: cur, and prev in its grace.
-	table := func(t *testing.T) *keyTable {
+	table := func(t *testing.T, c Cipher) *keyTable {
 		s, err := New(Config{Self: peerB, Encrypt: true})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := s.SetKeys(peerA, netip.AddrPort{}, testKey("fuzz/send"), prev); err != nil {
+		if err := s.SetCipherKeys(peerA, netip.AddrPort{}, c, testKey("fuzz/send"), prev); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.SetKeys(peerA, netip.AddrPort{}, testKey("fuzz/send"), cur); err != nil {
+		if err := s.SetCipherKeys(peerA, netip.AddrPort{}, c, testKey("fuzz/send"), cur); err != nil {
 			t.Fatal(err)
 		}
 		return s.keys.table.Load()
 	}
-	f.Fuzz(func(t *testing.T, d []byte, flags byte, body []byte, ctr uint64, flip uint16) {
-		tb, now := table(t), time.Now()
+	f.Fuzz(func(t *testing.T, d []byte, flags byte, body []byte, ctr uint64, flip uint16, aes bool) {
+		c := cipherOf(aes)
+		tb, now := table(t, c), time.Now()
 		allowed := func(reason DropReason) bool {
 			return reason == DropAuth || reason == DropNoKey || reason == DropReplay || reason == DropOversize
 		}
@@ -346,8 +352,8 @@ func FuzzOpen(f *testing.F) {
 			}
 			plain := bytes.Clone(p)
 			plain[1] = d[1] // sealing sets FlagEncrypted
-			c := counterOf(d)
-			if !bytes.Equal(seal(cur, c, plain), d) && !bytes.Equal(seal(prev, c, plain), d) {
+			n := counterOf(d)
+			if !bytes.Equal(seal(c, cur, n, plain), d) && !bytes.Equal(seal(c, prev, n, plain), d) {
 				t.Fatal("opened a datagram that is not the sealing of its plaintext")
 			}
 			if _, reason, _ := tb.open(d, out, &nonce, now); reason != DropReplay {
@@ -356,7 +362,7 @@ func FuzzOpen(f *testing.F) {
 		}
 
 		// A datagram sealed here, opened with fresh windows.
-		tb = table(t)
+		tb = table(t, c)
 		if len(body) > MaxDatagramSize-HeaderSize-EncryptionOverhead {
 			body = body[:MaxDatagramSize-HeaderSize-EncryptionOverhead]
 		}
@@ -366,7 +372,7 @@ func FuzzOpen(f *testing.F) {
 			key = prev
 		}
 		ctr %= maxCounter
-		e := seal(key, ctr, plain)
+		e := seal(c, key, ctr, plain)
 		if len(e) != len(plain)+EncryptionOverhead || e[1] != plain[1]|FlagEncrypted || counterOf(e) != ctr {
 			t.Fatalf("sealed %d bytes to %d, header %x", len(plain), len(e), e[:HeaderSize+CounterSize])
 		}
@@ -383,4 +389,12 @@ func FuzzOpen(f *testing.F) {
 			t.Fatalf("opened twice: %v", reason)
 		}
 	})
+}
+
+// cipherOf returns AES256GCM if aes, else ChaCha20Poly1305.
+func cipherOf(aes bool) Cipher {
+	if aes {
+		return AES256GCM
+	}
+	return ChaCha20Poly1305
 }

@@ -45,7 +45,7 @@ type sendState struct {
 	sk *socket
 
 	split fragment.Splitter
-	nonce [12]byte // ChaCha20-Poly1305 nonce: 4 zero bytes, the counter
+	nonce [12]byte // AEAD nonce: 4 zero bytes, the counter
 }
 
 func (s *Sleeve) newSendState() *sendState {

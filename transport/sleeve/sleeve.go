@@ -38,7 +38,9 @@ var (
 // 512 KiB of scratch plus about 190 bytes per datagram slot
 // (2*BatchSize+512 slots, 140 KiB at 128), kept in a free list of up to
 // min(max(GOMAXPROCS, 2), 8) states. Each peer with keys costs about
-// 2.5 KiB (two ciphers and a 1 KiB replay window per receive key).
+// 2.5 KiB (two ciphers and a 1 KiB replay window per receive key), and
+// 1.25 KiB more per key with AES-256-GCM (its key schedule and GHASH
+// tables): about 5 KiB.
 type Sleeve struct {
 	cfg Config // with defaults
 	log *ratelimit.Logger
@@ -54,8 +56,9 @@ type Sleeve struct {
 	free    chan *sendState
 	nStates atomic.Int32
 
-	keys keyring   // encryption keys per peer (SetKeys)
-	pmtu pmtuTable // path MTUs learned per destination
+	keys    keyring   // encryption keys per peer (SetKeys)
+	ciphers []Cipher  // accepted on links, the preferred first; nil without Encrypt
+	pmtu    pmtuTable // path MTUs learned per destination
 
 	stats counters
 }
@@ -85,6 +88,9 @@ func New(cfg Config) (*Sleeve, error) {
 		free: make(chan *sendState, min(max(runtime.GOMAXPROCS(0), 2), 8)),
 	}
 	s.keys.init()
+	if c.Encrypt {
+		s.ciphers = acceptedCiphers(c.Cipher, HasHardwareAES() && !c.NoHardwareAES)
+	}
 	// A random first id, so that a restarted peer does not reuse the ids
 	// of frames its receivers may still be reassembling.
 	s.fragIDs.Seed(rand.Uint32())

@@ -53,7 +53,7 @@ const (
 const (
 	// CounterSize is the size of the big-endian counter after the header.
 	CounterSize = 8
-	// TagSize is the size of the ChaCha20-Poly1305 tag at the end.
+	// TagSize is the size of the AEAD tag at the end (GCM's or Poly1305's).
 	TagSize = 16
 	// EncryptionOverhead is what encryption adds to a datagram.
 	EncryptionOverhead = CounterSize + TagSize
