@@ -44,6 +44,11 @@ type Config struct {
 	// the control port is bound with SO_REUSEPORT, shared with the
 	// sockets that punch from it.
 	NoPunch bool
+	// LocalAddrs lists this router's own addresses, offered to peers as
+	// candidates to punch to (punch.go): the host's interface addresses
+	// other than the overlay's. If nil, the listen address is, unless it
+	// is a wildcard.
+	LocalAddrs func() []netip.Addr
 	// Caps are extra capabilities to announce (transports, keys...).
 	Caps map[string]string
 	// Channels are further CRDTs to gossip, by channel id.

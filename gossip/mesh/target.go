@@ -21,12 +21,7 @@ type target struct {
 	static    bool   // given by the user: never dropped by itself
 	peer      frame.PeerName
 	learnedAs frame.PeerName // the peer gossip said is at addr (discovered targets)
-	// Hole punching (punch.go): an attempt under way, the failed ones
-	// since the last success, and what the last failure was.
-	punching   bool
-	punchFails int
-	punchNote  string
-	state      string // "connecting", "connected", "retrying", "failed"
+	state     string         // "connecting", "connected", "retrying", "backoff", "failed"
 	reason     string
 	attempts   int
 	nextTry    time.Time
@@ -117,6 +112,9 @@ func (m *Mesh) tryConnect() {
 		if t.peer != frame.UnknownPeer && m.conns[t.peer] != nil {
 			t.state = "connected"
 			continue
+		}
+		if t.state == "backoff" && t.learnedAs != frame.UnknownPeer && m.conns[t.learnedAs] != nil {
+			continue // connected by punching meanwhile
 		}
 		if !t.nextTry.IsZero() && now.Before(t.nextTry) {
 			continue
