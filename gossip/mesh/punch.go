@@ -395,6 +395,7 @@ func (m *Mesh) punch(peer frame.PeerName, cands []candidate, ask string) {
 	)
 	for got := range conns {
 		if hc != nil {
+			abortOnClose(got.nc)
 			got.nc.Close()
 			continue
 		}
@@ -410,6 +411,7 @@ func (m *Mesh) punch(peer frame.PeerName, cands []candidate, ask string) {
 			err = fmt.Errorf("%s reached %s, not %s", got.c.addr, h.Remote().Name, peer)
 		}
 		if err != nil {
+			abortOnClose(got.nc)
 			got.nc.Close()
 			mu.Lock()
 			lastErr = err
@@ -478,5 +480,12 @@ func (m *Mesh) punchedLost(peer frame.PeerName, wasUp bool) {
 		p.fails, p.note, p.nextCall = 0, "", time.Time{}
 	} else {
 		p.fail(m, "its data path never answered")
+	}
+}
+
+// abortOnClose makes closing nc reset the connection (SO_LINGER 0).
+func abortOnClose(nc net.Conn) {
+	if tc, ok := nc.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
 	}
 }

@@ -22,10 +22,10 @@ type target struct {
 	peer      frame.PeerName
 	learnedAs frame.PeerName // the peer gossip said is at addr (discovered targets)
 	state     string         // "connecting", "connected", "retrying", "backoff", "failed"
-	reason     string
-	attempts   int
-	nextTry    time.Time
-	dialing    bool
+	reason    string
+	attempts  int
+	nextTry   time.Time
+	dialing   bool
 }
 
 const (
