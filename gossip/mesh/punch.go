@@ -26,8 +26,8 @@ import (
 //
 // The two sides agree on the moment with a message, not a clock. A
 // router that reaches a live peer only through others (the routes' next
-// hop is another router, and no plain dial to it is under way: its dial
-// targets, if any, are in backoff) sends it a call, a routed message
+// hop is another router, and no first plain dial to it is under way)
+// sends it a call, a routed message
 // (routed.go) that the routers between carry over their authenticated
 // control connections, with its candidate endpoints: its own interface
 // addresses, and the addresses its neighbours see it at, each with its
@@ -119,11 +119,13 @@ func (m *Mesh) punchBusy() int {
 	return n
 }
 
-// plainDialing reports whether a dial target for peer is still being
-// dialled the plain way (not yet in backoff).
+// plainDialing reports whether the first plain dial of a target for
+// peer is still under way: a peer that can be dialled needs no punch,
+// and one whose first dial failed (a NAT drops the SYN: the connect
+// timed out) is called while the dials go on.
 func (m *Mesh) plainDialing(peer frame.PeerName) bool {
 	for _, t := range m.targets {
-		if (t.learnedAs == peer || t.peer == peer) && (t.dialing || t.state == "connecting" || t.state == "retrying") {
+		if (t.learnedAs == peer || t.peer == peer) && t.attempts == 0 && (t.dialing || t.state == "connecting") {
 			return true
 		}
 	}
