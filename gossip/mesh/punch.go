@@ -33,10 +33,14 @@ import (
 // addresses, and the addresses its neighbours see it at, each with its
 // control port. The peer answers with its own candidates and starts
 // punching at once; the caller starts when the answer arrives. Each side
-// connects from its control port to every candidate of the other
-// (punchTries times, punchRetry apart, each connect bounded by
-// punchTimeout), and the first connection whose handshake reaches the
-// peer is registered like any other, with its link set up on it; its
+// connects from its control port to every candidate of the other, again
+// and again punchRetry apart for punchWindow, each connect bounded by
+// punchTimeout (one retransmission of the SYN): the two sides start
+// within a relay's round trip of each other, so their attempts overlap,
+// and a SYN that the other NAT dropped because it came first is followed
+// by one that meets the other's. The first connection whose handshake
+// reaches the peer is registered like any other, with its link set up
+// on it; its
 // data path crosses the NATs the same way (both sides send heartbeats to
 // the other's endpoint at once).
 //
@@ -59,9 +63,8 @@ const (
 	callTimeout    = 3 * time.Second
 	callBackoff    = 2 * time.Second
 	callMaxBackoff = 5 * time.Minute
-	punchTries     = 4
-	punchRetry     = 700 * time.Millisecond
-	punchTimeout   = 3 * time.Second
+	punchRetry     = 500 * time.Millisecond
+	punchTimeout   = 1500 * time.Millisecond
 	punchWindow    = 10 * time.Second
 	// minPunchGap: a peer's calls start at most one punch a gap.
 	minPunchGap = time.Second
@@ -368,7 +371,7 @@ func (m *Mesh) punch(peer frame.PeerName, cands []candidate, ask string) {
 		go func() {
 			defer dials.Done()
 			d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(m.cfg.Listen), Timeout: punchTimeout, Control: reusePort}
-			for try := range punchTries {
+			for try := 0; dialCtx.Err() == nil; try++ {
 				if try > 0 {
 					select {
 					case <-time.After(punchRetry):

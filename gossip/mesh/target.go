@@ -113,8 +113,8 @@ func (m *Mesh) tryConnect() {
 			t.state = "connected"
 			continue
 		}
-		if t.state == "backoff" && t.learnedAs != frame.UnknownPeer && m.conns[t.learnedAs] != nil {
-			continue // connected by punching meanwhile
+		if !t.static && t.learnedAs != frame.UnknownPeer && m.conns[t.learnedAs] != nil {
+			continue // connected otherwise meanwhile (punched)
 		}
 		if !t.nextTry.IsZero() && now.Before(t.nextTry) {
 			continue
@@ -153,6 +153,7 @@ func (m *Mesh) dial(addr, ask string) {
 			if t != nil {
 				t.fail(m, err.Error(), false)
 				m.log.Debug("connect failed", "addr", addr, "err", err, "retry_in", time.Until(t.nextTry).Round(time.Millisecond))
+				m.punchDue() // its peer may be called now
 			}
 			return
 		}
