@@ -76,6 +76,39 @@ const (
 	maxLocalCandidates = 4
 )
 
+// punchExpect is a candidate of a peer we punch to: a connection from it
+// that our listener accepts is the peer's punch.
+type punchExpect struct {
+	peer frame.PeerName
+	ask  string
+	cand candidate
+}
+
+// punchExpected returns the punch a connection from addr belongs to.
+func (m *Mesh) punchExpected(addr netip.AddrPort) (punchExpect, bool) {
+	m.expect.Lock()
+	defer m.expect.Unlock()
+	e, ok := m.expect.m[addr]
+	return e, ok
+}
+
+// expectPunch records (or, with on false, forgets) the candidates of a
+// punch to peer.
+func (m *Mesh) expectPunch(peer frame.PeerName, ask string, cands []candidate, on bool) {
+	m.expect.Lock()
+	defer m.expect.Unlock()
+	if m.expect.m == nil {
+		m.expect.m = map[netip.AddrPort]punchExpect{}
+	}
+	for _, c := range cands {
+		if on {
+			m.expect.m[c.addr] = punchExpect{peer: peer, ask: ask, cand: c}
+		} else if m.expect.m[c.addr].peer == peer {
+			delete(m.expect.m, c.addr)
+		}
+	}
+}
+
 // punchPeer is the punching state for one peer. Owned by the actor.
 type punchPeer struct {
 	calling  time.Time // when our unanswered call went out; zero if none
@@ -242,6 +275,7 @@ func (m *Mesh) handleCall(r *routed) {
 		}
 	}
 	p.punching, p.started = true, now
+	m.expectPunch(r.src, ask, cands, true)
 	m.wg.Add(1)
 	go m.punch(r.src, cands, ask)
 }
@@ -432,7 +466,10 @@ func (m *Mesh) punch(peer frame.PeerName, cands []candidate, ask string) {
 	if hc != nil {
 		err = nil
 	}
-	if !m.post(func() { m.punched(peer, client, hc, used, err) }) && hc != nil {
+	if !m.post(func() {
+		m.expectPunch(peer, "", cands, false)
+		m.punched(peer, client, hc, used, err)
+	}) && hc != nil {
 		hc.Close()
 	}
 }
@@ -461,6 +498,17 @@ func (m *Mesh) punched(peer frame.PeerName, client bool, hc *handshake.Conn, use
 		m.log.Debug("punching failed", "peer", peer.String(), "err", err)
 		return
 	}
+	m.adoptPunched(hc, client, used)
+}
+
+// adoptPunched registers a connection a punch made to candidate used
+// (client: ours is the handshake's client side). Runs on the actor.
+func (m *Mesh) adoptPunched(hc *handshake.Conn, client bool, used candidate) {
+	peer := hc.Remote().Name
+	if m.conns[peer] != nil {
+		hc.Close() // connected meanwhile
+		return
+	}
 	how := "punched a connection through NAT"
 	if used.local {
 		how = "connected to a local address the peer sent"
@@ -470,6 +518,9 @@ func (m *Mesh) punched(peer frame.PeerName, client bool, hc *handshake.Conn, use
 	if c := m.conns[peer]; c != nil && c.hc == hc {
 		c.viaPunch = true
 		c.punched = !used.local
+		if p := m.punches[peer]; p != nil {
+			p.fails, p.note = 0, ""
+		}
 		m.publishStatus()
 	}
 }

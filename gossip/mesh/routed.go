@@ -86,7 +86,8 @@ var errRoutedShort = errors.New("routed message: truncated")
 
 // decodeRouted parses a routed message. It refuses anything malformed:
 // unknown kinds, too many candidates, addresses of another length than
-// 4 or 16 bytes, invalid or zero addresses and ports, trailing bytes.
+// 4 or 16 bytes, unspecified or IPv4-mapped addresses, port 0, trailing
+// bytes.
 func decodeRouted(b []byte) (routed, error) {
 	var r routed
 	if len(b) < routedHeader {
@@ -122,10 +123,9 @@ func decodeRouted(b []byte) (routed, error) {
 			return r, errRoutedShort
 		}
 		a, _ := netip.AddrFromSlice(b[2 : 2+l])
-		a = a.Unmap()
 		port := binary.BigEndian.Uint16(b[2+l:])
-		if a.IsUnspecified() || port == 0 {
-			return r, errors.New("routed message: unspecified candidate address or port")
+		if a.IsUnspecified() || port == 0 || a.Is4In6() {
+			return r, errors.New("routed message: unspecified or IPv4-mapped candidate address, or port 0")
 		}
 		r.cands = append(r.cands, candidate{addr: netip.AddrPortFrom(a, port), local: flags&candLocal != 0})
 		b = b[2+l+2:]
