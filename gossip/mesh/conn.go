@@ -109,13 +109,6 @@ func (m *Mesh) send(c *connection, typ uint8, payload []byte) {
 func (m *Mesh) register(hc *handshake.Conn, outbound bool, target string) {
 	hello := hc.Remote()
 	addr := parseHostPort(hc.NetConn())
-	if strconv.Itoa(int(addr.Port())) == hello.Caps[CapControlPort] {
-		// From the peer's control port: a punched connection. Closed, it
-		// is reset, so that its address pair is free at once for the
-		// next punch instead of held by a FIN that the NAT may no longer
-		// let through.
-		abortOnClose(hc.NetConn())
-	}
 	if hello.Name == m.cfg.Self {
 		hc.Close()
 		if t := m.targets[target]; t != nil {

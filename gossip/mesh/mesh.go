@@ -65,13 +65,6 @@ type Mesh struct {
 	// forwardLimit bounds the routed messages forwarded for others.
 	forwardLimit ratelimit.Limiter
 
-	// expect: the candidates of the punches under way, for the
-	// listener (punch.go). Written by the actor, read by inbound.
-	expect struct {
-		sync.Mutex
-		m map[netip.AddrPort]punchExpect
-	}
-
 	status struct {
 		sync.Mutex
 		snap Status
@@ -456,19 +449,7 @@ func (m *Mesh) inbound(nc net.Conn, from netip.Addr) {
 	stop := context.AfterFunc(m.ctx, cancel)
 	defer stop()
 	remote := nc.RemoteAddr().String()
-	// A connection from a candidate of a peer we punch to is that
-	// peer's punch, which our listener took because it arrived while no
-	// attempt of ours was under way: its handshake roles are the
-	// punch's, by the names.
-	exp, punch := m.punchExpected(parseHostPort(nc))
-	client := punch && m.cfg.Self < exp.peer
-	var hc *handshake.Conn
-	var err error
-	if client {
-		hc, err = handshake.Client(ctx, nc, m.handshakeConfig(exp.ask))
-	} else {
-		hc, err = handshake.Server(ctx, nc, m.handshakeConfig(""))
-	}
+	hc, err := handshake.Server(ctx, nc, m.handshakeConfig(""))
 	if err != nil {
 		reason := RefusedHandshakeErr
 		if errors.Is(err, handshake.ErrTimeout) {
@@ -479,13 +460,7 @@ func (m *Mesh) inbound(nc net.Conn, from netip.Addr) {
 		m.post(func() { m.noteRefusal(remote, err) })
 		return
 	}
-	if !m.post(func() {
-		if punch && hc.Remote().Name == exp.peer {
-			m.adoptPunched(hc, client, exp.cand)
-			return
-		}
-		m.register(hc, client, "")
-	}) {
+	if !m.post(func() { m.register(hc, false, "") }) {
 		hc.Close()
 	}
 }

@@ -18,31 +18,32 @@ import (
 
 // Hole punching. Two routers behind NAT cannot dial each other: each NAT
 // drops the other's SYN as new inbound traffic. But if both send a SYN to
-// the other at about the same time, each from its control port, a NAT
-// that keeps the source port of a new mapping while it is free (Linux's
-// masquerade does) and lets in what answers an outbound connection lets
-// the other's SYN in as the answer to its own: the two SYNs cross and
-// make one TCP connection (a simultaneous open).
+// the other at about the same time, a NAT that keeps the source port of
+// a new mapping while it is free (Linux's masquerade does) and lets in
+// what answers an outbound connection lets the other's SYN in as the
+// answer to its own: the two SYNs cross and make one TCP connection (a
+// simultaneous open).
 //
 // The two sides agree on the moment with a message, not a clock. A
 // router that reaches a live peer only through others (the routes' next
 // hop is another router, and no first plain dial to it is under way)
-// sends it a call, a routed message
-// (routed.go) that the routers between carry over their authenticated
-// control connections, with its candidate endpoints: its own interface
-// addresses, and the addresses its neighbours see it at, each with its
-// control port. The peer answers with its own candidates and starts
-// punching at once; the caller starts when the answer arrives. Each side
-// connects from its control port to every candidate of the other, again
-// and again punchRetry apart for punchWindow, each connect bounded by
-// punchTimeout (one retransmission of the SYN): the two sides start
-// within a relay's round trip of each other, so their attempts overlap,
-// and a SYN that the other NAT dropped because it came first is followed
-// by one that meets the other's. The first connection whose handshake
-// reaches the peer is registered like any other, with its link set up
-// on it; its
-// data path crosses the NATs the same way (both sides send heartbeats to
-// the other's endpoint at once).
+// sends it a call, a routed message (routed.go) that the routers between
+// carry over their authenticated control connections, with its
+// candidate endpoints: its own interface addresses with its control
+// port, and the addresses its neighbours see it at with the port it will
+// punch from, a new one per call (so that no NAT on the way holds state
+// of an earlier punch for the new one's address pair). The peer answers
+// with its own candidates and starts punching at once; the caller starts
+// when the answer arrives. Each side connects from its punching port to
+// every candidate of the other, again and again punchRetry apart for
+// punchWindow, each connect bounded by punchTimeout (one retransmission
+// of the SYN): the two sides start within a relay's round trip of each
+// other, so their attempts overlap, and a SYN that the other NAT dropped
+// because it came first is followed by one that meets the other's. The
+// first connection whose handshake reaches the peer is registered like
+// any other, with its link set up on it; its data path crosses the NATs
+// the same way (both sides send heartbeats to the other's endpoint at
+// once).
 //
 // Roles: the peer with the smaller name runs the client side of the
 // handshake. It alone connects to the other's local addresses too: two
@@ -54,11 +55,11 @@ import (
 // A call unanswered within callTimeout and a punch that connects nowhere
 // count as failures: the next call waits callBackoff doubled per failure
 // (up to callMaxBackoff, ±25 %). A punched connection whose data path
-// goes silent, or that drops, is closed and the peer called again at
-// once: a NAT that forgot or rebound the mapping is punched anew through
-// the relay while the routes go through it. Where a NAT maps every
-// destination to a new port (symmetric), nothing meets: the attempts stay
-// failures and the peers stay relayed.
+// goes silent, or that drops, is closed (reset) and the peer called
+// again at once: a NAT that forgot or rebound the mapping is punched
+// anew through the relay while the routes go through it. Where a NAT
+// maps every destination to a new port (symmetric), nothing meets: the
+// attempts stay failures and the peers stay relayed.
 const (
 	callTimeout    = 3 * time.Second
 	callBackoff    = 2 * time.Second
@@ -74,50 +75,25 @@ const (
 	// Candidates this router sends: at most maxLocalCandidates of its
 	// own addresses and the rest (up to maxCandidates) observed ones.
 	maxLocalCandidates = 4
+	// Punches go from a port picked at random among punchPorts from
+	// punchPortBase.
+	punchPortBase = 49152
+	punchPorts    = 16384
 )
-
-// punchExpect is a candidate of a peer we punch to: a connection from it
-// that our listener accepts is the peer's punch.
-type punchExpect struct {
-	peer frame.PeerName
-	ask  string
-	cand candidate
-}
-
-// punchExpected returns the punch a connection from addr belongs to.
-func (m *Mesh) punchExpected(addr netip.AddrPort) (punchExpect, bool) {
-	m.expect.Lock()
-	defer m.expect.Unlock()
-	e, ok := m.expect.m[addr]
-	return e, ok
-}
-
-// expectPunch records (or, with on false, forgets) the candidates of a
-// punch to peer.
-func (m *Mesh) expectPunch(peer frame.PeerName, ask string, cands []candidate, on bool) {
-	m.expect.Lock()
-	defer m.expect.Unlock()
-	if m.expect.m == nil {
-		m.expect.m = map[netip.AddrPort]punchExpect{}
-	}
-	for _, c := range cands {
-		if on {
-			m.expect.m[c.addr] = punchExpect{peer: peer, ask: ask, cand: c}
-		} else if m.expect.m[c.addr].peer == peer {
-			delete(m.expect.m, c.addr)
-		}
-	}
-}
 
 // punchPeer is the punching state for one peer. Owned by the actor.
 type punchPeer struct {
-	calling  time.Time // when our unanswered call went out; zero if none
-	callID   uint32
-	punching bool // a punch under way
-	started  time.Time
-	fails    int
-	nextCall time.Time
-	note     string
+	calling time.Time // when our unanswered call went out; zero if none
+	port    uint16    // the port our call or answer offered to punch from
+	// punchedOnce: a punch connected the peer before; plain dials to it
+	// are not waited for.
+	punchedOnce bool
+	callID      uint32
+	punching    bool // a punch under way
+	started     time.Time
+	fails       int
+	nextCall    time.Time
+	note        string
 }
 
 func (p *punchPeer) fail(m *Mesh, why string) {
@@ -193,7 +169,10 @@ func (m *Mesh) punchDue() {
 		if hop, ok := m.applied.NextHop(e.Name); !ok || hop == e.Name {
 			continue
 		}
-		if _, err := strconv.ParseUint(e.Caps[CapControlPort], 10, 16); err != nil || m.plainDialing(e.Name) {
+		if _, err := strconv.ParseUint(e.Caps[CapControlPort], 10, 16); err != nil {
+			continue
+		}
+		if (p == nil || !p.punchedOnce) && m.plainDialing(e.Name) {
 			continue
 		}
 		if p == nil {
@@ -206,8 +185,8 @@ func (m *Mesh) punchDue() {
 		if busy >= maxPunching {
 			continue
 		}
-		p.callID = rand.Uint32()
-		r := routed{dst: e.Name, src: m.cfg.Self, ttl: routedTTL, kind: routedCall, id: p.callID, cands: m.candidates()}
+		p.callID, p.port = rand.Uint32(), punchPort()
+		r := routed{dst: e.Name, src: m.cfg.Self, ttl: routedTTL, kind: routedCall, id: p.callID, cands: m.candidates(p.port)}
 		if m.sendRouted(&r, frame.UnknownPeer) {
 			p.calling = now
 			busy++
@@ -227,8 +206,7 @@ func (m *Mesh) handleCall(r *routed) {
 	if !m.punchEnabled() || r.src == m.cfg.Self {
 		return
 	}
-	e, ok := m.topo.Get(r.src)
-	if !ok {
+	if _, ok := m.topo.Get(r.src); !ok {
 		return
 	}
 	if c := m.conns[r.src]; c != nil {
@@ -249,7 +227,12 @@ func (m *Mesh) handleCall(r *routed) {
 	}
 	switch r.kind {
 	case routedCall:
-		a := routed{dst: r.src, src: m.cfg.Self, ttl: routedTTL, kind: routedAnswer, id: r.id, cands: m.candidates()}
+		if p.calling.IsZero() && !p.punching {
+			// Else the port our own call offered, which the peer
+			// punches to already or will.
+			p.port = punchPort()
+		}
+		a := routed{dst: r.src, src: m.cfg.Self, ttl: routedTTL, kind: routedAnswer, id: r.id, cands: m.candidates(p.port)}
 		if !m.sendRouted(&a, frame.UnknownPeer) {
 			return
 		}
@@ -263,7 +246,7 @@ func (m *Mesh) handleCall(r *routed) {
 	if p.punching || now.Sub(p.started) < minPunchGap || m.punchBusy() >= maxPunching {
 		return
 	}
-	cands := m.peerCandidates(r.src, e.Caps[CapControlPort], r.cands)
+	cands := m.peerCandidates(r.cands)
 	if len(cands) == 0 {
 		p.fail(m, "no candidate endpoint")
 		return
@@ -275,28 +258,38 @@ func (m *Mesh) handleCall(r *routed) {
 		}
 	}
 	p.punching, p.started = true, now
-	m.expectPunch(r.src, ask, cands, true)
 	m.wg.Add(1)
-	go m.punch(r.src, cands, ask)
+	go m.punch(r.src, cands, ask, p.port)
 }
 
-// candidates are this router's candidate endpoints: its own addresses
-// (Config.LocalAddrs, else the listen address if it is not a wildcard),
-// then the addresses its neighbours see its connections come from, each
-// with the control port, in the listen address's family. Runs on the
-// actor.
-func (m *Mesh) candidates() []candidate {
-	port := m.cfg.Listen.Port()
+// punchPort picks the port a punch goes from: a new one for each call,
+// so that no NAT on the way holds state from an earlier punch (a
+// connection reset a moment ago) for the new one's address pair.
+func punchPort() uint16 {
+	return uint16(punchPortBase + rand.IntN(punchPorts))
+}
+
+// candidates are this router's candidate endpoints, in the listen
+// address's family: its own addresses (Config.LocalAddrs, else the
+// listen address if it is not a wildcard) with the control port, where
+// its listener accepts a plain connection, then the addresses its
+// neighbours see its connections come from with port, the one it
+// punches from. Runs on the actor.
+func (m *Mesh) candidates(port uint16) []candidate {
 	var out []candidate
-	seen := map[netip.Addr]bool{}
+	seen := map[netip.AddrPort]bool{}
 	v4 := m.cfg.Listen.Addr().Unmap().Is4()
 	add := func(a netip.Addr, local bool) {
 		a = a.Unmap()
-		if !usableCandidate(a) || seen[a] || v4 && !a.Is4() {
+		ap := netip.AddrPortFrom(a, port)
+		if local {
+			ap = netip.AddrPortFrom(a, m.cfg.Listen.Port())
+		}
+		if !usableCandidate(a) || seen[ap] || v4 && !a.Is4() {
 			return
 		}
-		seen[a] = true
-		out = append(out, candidate{addr: netip.AddrPortFrom(a, port), local: local})
+		seen[ap] = true
+		out = append(out, candidate{addr: ap, local: local})
 	}
 	for _, a := range m.localAddrs() {
 		if len(out) >= maxLocalCandidates {
@@ -335,11 +328,9 @@ func usableCandidate(a netip.Addr) bool {
 	return a.IsValid() && !a.IsLoopback() && !a.IsLinkLocalUnicast() && !a.IsMulticast() && !a.IsUnspecified() && !a.IsInterfaceLocalMulticast()
 }
 
-// peerCandidates are where to punch to peer: the candidates it sent
-// (usable ones, in our family, none of our own addresses), and the
-// addresses our neighbours see it at with its control port, at most
-// 2*maxCandidates in all.
-func (m *Mesh) peerCandidates(peer frame.PeerName, ctlPort string, sent []candidate) []candidate {
+// peerCandidates are where to punch to a peer: the usable candidates it
+// sent in our family, none at one of our own addresses.
+func (m *Mesh) peerCandidates(sent []candidate) []candidate {
 	own := map[netip.Addr]bool{}
 	for _, a := range m.localAddrs() {
 		own[a.Unmap()] = true
@@ -350,7 +341,7 @@ func (m *Mesh) peerCandidates(peer frame.PeerName, ctlPort string, sent []candid
 	add := func(c candidate) {
 		a := c.addr.Addr().Unmap()
 		c.addr = netip.AddrPortFrom(a, c.addr.Port())
-		if !usableCandidate(a) || own[a] || seen[c.addr] || v4 && !a.Is4() || len(out) >= 2*maxCandidates {
+		if !usableCandidate(a) || own[a] || seen[c.addr] || v4 && !a.Is4() {
 			return
 		}
 		seen[c.addr] = true
@@ -359,28 +350,14 @@ func (m *Mesh) peerCandidates(peer frame.PeerName, ctlPort string, sent []candid
 	for _, c := range sent {
 		add(c)
 	}
-	port, err := strconv.ParseUint(ctlPort, 10, 16)
-	if err != nil {
-		return out
-	}
-	for _, e := range m.topo.Entries() {
-		for _, c := range e.Conns {
-			if c.Peer != peer {
-				continue
-			}
-			if ap, err := netip.ParseAddrPort(c.Addr); err == nil {
-				add(candidate{addr: netip.AddrPortFrom(ap.Addr(), uint16(port))})
-			}
-		}
-	}
 	return out
 }
 
-// punch connects from the control port to the peer's candidates (the
-// larger name: only to those observed from outside) and runs the
-// handshake in the role the names give on the first connection that
-// comes up; as the client it asks for transport ask, as a dialer does.
-func (m *Mesh) punch(peer frame.PeerName, cands []candidate, ask string) {
+// punch connects from port to the peer's candidates (the larger name:
+// only to those observed from outside) and runs the handshake in the
+// role the names give on the first connection that comes up; as the
+// client it asks for transport ask, as a dialer does.
+func (m *Mesh) punch(peer frame.PeerName, cands []candidate, ask string, port uint16) {
 	defer m.wg.Done()
 	ctx, cancel := context.WithTimeout(m.ctx, punchWindow)
 	defer cancel()
@@ -404,7 +381,10 @@ func (m *Mesh) punch(peer frame.PeerName, cands []candidate, ask string) {
 		dials.Add(1)
 		go func() {
 			defer dials.Done()
-			d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(m.cfg.Listen), Timeout: punchTimeout, Control: reusePort}
+			// Every attempt of the punch goes from port, the one the
+			// peer was told; the sockets share it (SO_REUSEPORT).
+			local := netip.AddrPortFrom(m.cfg.Listen.Addr(), port)
+			d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(local), Timeout: punchTimeout, Control: reusePort}
 			for try := 0; dialCtx.Err() == nil; try++ {
 				if try > 0 {
 					select {
@@ -466,10 +446,7 @@ func (m *Mesh) punch(peer frame.PeerName, cands []candidate, ask string) {
 	if hc != nil {
 		err = nil
 	}
-	if !m.post(func() {
-		m.expectPunch(peer, "", cands, false)
-		m.punched(peer, client, hc, used, err)
-	}) && hc != nil {
+	if !m.post(func() { m.punched(peer, client, hc, used, err) }) && hc != nil {
 		hc.Close()
 	}
 }
@@ -514,12 +491,13 @@ func (m *Mesh) adoptPunched(hc *handshake.Conn, client bool, used candidate) {
 		how = "connected to a local address the peer sent"
 	}
 	m.punchLog.Log(slog.LevelInfo, how, "peer", peer.String(), "addr", used.addr.String())
+	abortOnClose(hc.NetConn())
 	m.register(hc, client, "")
 	if c := m.conns[peer]; c != nil && c.hc == hc {
 		c.viaPunch = true
 		c.punched = !used.local
 		if p := m.punches[peer]; p != nil {
-			p.fails, p.note = 0, ""
+			p.fails, p.note, p.punchedOnce = 0, "", true
 		}
 		m.publishStatus()
 	}

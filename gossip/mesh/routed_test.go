@@ -125,7 +125,7 @@ func sent(c *connection) []outMsg {
 
 // TestPunchCall: a peer reached only through a neighbour is called
 // through it, once until answered or timed out, with our candidates
-// (the listen address, and the address the neighbour sees us at); with
+// (the address the neighbour sees us at, with our punching port); with
 // NoPunch nobody is called.
 func TestPunchCall(t *testing.T) {
 	const b, c = frame.PeerName(0x020000000002), frame.PeerName(0x020000000003)
@@ -158,8 +158,9 @@ func TestPunchCall(t *testing.T) {
 		if r.dst != c || r.src != m.cfg.Self || r.kind != routedCall || r.ttl != routedTTL || r.id != m.punches[c].callID {
 			t.Errorf("call %+v", r)
 		}
-		// The listen address is loopback: not a candidate.
-		want := []candidate{{addr: netip.MustParseAddrPort("203.0.113.10:6783")}}
+		// The listen address is loopback: not a candidate. The address
+		// b sees us at is, with the port the punch goes from.
+		want := []candidate{{addr: netip.AddrPortFrom(netip.MustParseAddr("203.0.113.10"), m.punches[c].port)}}
 		if len(r.cands) != len(want) || r.cands[0] != want[0] {
 			t.Errorf("candidates %v, want %v", r.cands, want)
 		}
