@@ -35,11 +35,12 @@ import (
 // of an earlier punch for the new one's address pair). The peer answers
 // with its own candidates and starts punching at once; the caller starts
 // when the answer arrives. Each side connects from its punching port to
-// every candidate of the other, again and again punchRetry apart for
-// punchWindow, each connect bounded by punchTimeout (one retransmission
-// of the SYN): the two sides start within a relay's round trip of each
-// other, so their attempts overlap, and a SYN that the other NAT dropped
-// because it came first is followed by one that meets the other's. The
+// every candidate of the other punchAttempts times, punchTimeout +
+// punchRetry apart, each connect bounded by punchTimeout (one
+// retransmission of the SYN), each attempt from and to the next port:
+// the two sides start within a relay's round trip of each other, so
+// their attempts overlap, and a SYN that the other NAT dropped because
+// it came first is followed by one that meets the other's. The
 // first connection whose handshake reaches the peer is registered like
 // any other, with its link set up on it; its data path crosses the NATs
 // the same way (both sides send heartbeats to the other's endpoint at
@@ -66,7 +67,8 @@ const (
 	callMaxBackoff = 5 * time.Minute
 	punchRetry     = 500 * time.Millisecond
 	punchTimeout   = 1500 * time.Millisecond
-	punchWindow    = 10 * time.Second
+	punchAttempts  = 5
+	punchWindow    = punchAttempts*(punchTimeout+punchRetry) + 5*time.Second // and the handshake
 	// minPunchGap: a peer's calls start at most one punch a gap.
 	minPunchGap = time.Second
 	// maxPunching bounds the calls waiting and punches under way at once:
@@ -76,9 +78,9 @@ const (
 	// own addresses and the rest (up to maxCandidates) observed ones.
 	maxLocalCandidates = 4
 	// Punches go from a port picked at random among punchPorts from
-	// punchPortBase.
+	// punchPortBase (and the punchAttempts-1 ports above it).
 	punchPortBase = 49152
-	punchPorts    = 16384
+	punchPorts    = 16384 - punchAttempts
 )
 
 // punchPeer is the punching state for one peer. Owned by the actor.
@@ -381,19 +383,32 @@ func (m *Mesh) punch(peer frame.PeerName, cands []candidate, ask string, port ui
 		dials.Add(1)
 		go func() {
 			defer dials.Done()
-			// Every attempt of the punch goes from port, the one the
-			// peer was told; the sockets share it (SO_REUSEPORT).
-			local := netip.AddrPortFrom(m.cfg.Listen.Addr(), port)
-			d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(local), Timeout: punchTimeout, Control: reusePort}
-			for try := 0; dialCtx.Err() == nil; try++ {
-				if try > 0 {
+			// Attempt k starts k slots after the punch did, from
+			// port+k to the candidate's port+k (a local candidate's
+			// listener stays at its port): the peer's attempt k starts
+			// within a relay's round trip of ours, and goes between
+			// the same ports the other way. A fresh pair of ports per
+			// attempt meets no state that an earlier attempt left in
+			// the NATs or in our stack (a socket that saw the other's
+			// SYN and could not answer). The sockets of one attempt
+			// share its port (SO_REUSEPORT) and are reset when given
+			// up (SO_LINGER 0).
+			start := time.Now()
+			for k := range punchAttempts {
+				if wait := time.Until(start.Add(time.Duration(k) * (punchTimeout + punchRetry))); wait > 0 {
 					select {
-					case <-time.After(punchRetry):
+					case <-time.After(wait):
 					case <-dialCtx.Done():
 						return
 					}
 				}
-				nc, err := d.DialContext(dialCtx, "tcp", c.addr.String())
+				local := netip.AddrPortFrom(m.cfg.Listen.Addr(), port+uint16(k))
+				remote := c.addr
+				if !c.local {
+					remote = netip.AddrPortFrom(remote.Addr(), remote.Port()+uint16(k))
+				}
+				d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(local), Timeout: punchTimeout, Control: punchSocket}
+				nc, err := d.DialContext(dialCtx, "tcp", remote.String())
 				if err == nil {
 					conns <- conn{nc, c}
 					return
