@@ -155,9 +155,6 @@ func (m *Mesh) Addr() netip.AddrPort { return m.cfg.Listen }
 // Start listens and starts the actor and the connection maker.
 func (m *Mesh) Start() error {
 	var lc net.ListenConfig
-	if canPunch && !m.cfg.NoPunch {
-		lc.Control = reusePort // shared with the punching sockets
-	}
 	ln, err := lc.Listen(context.Background(), "tcp", m.cfg.Listen.String())
 	if err != nil {
 		return fmt.Errorf("control plane: %w", err)

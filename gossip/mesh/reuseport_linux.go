@@ -7,8 +7,8 @@ import (
 )
 
 // reusePort sets SO_REUSEPORT on a socket before it binds, so that the
-// control listener and the sockets that punch holes from its port
-// (punch.go) can share it.
+// sockets of one punching attempt (punch.go), one per candidate, can
+// share its port.
 func reusePort(_, _ string, c syscall.RawConn) error {
 	var serr error
 	err := c.Control(func(fd uintptr) {
@@ -20,8 +20,7 @@ func reusePort(_, _ string, c syscall.RawConn) error {
 	return serr
 }
 
-// canPunch: this platform shares the control port between the listener
-// and punching sockets.
+// canPunch: this platform can share a port between punching sockets.
 const canPunch = true
 
 // punchSocket prepares a punching socket: it shares its port with the
