@@ -133,13 +133,17 @@ func (m *Mesh) punchBusy() int {
 	return n
 }
 
-// plainDialing reports whether the first plain dial of a target for
-// peer is still under way: a peer that can be dialled needs no punch,
-// and one whose first dial failed (a NAT drops the SYN: the connect
-// timed out) is called while the dials go on.
+// plainDialing reports whether a plain dial to peer is to be waited
+// for: the first dial of a target for it, not failed yet (a peer that
+// can be dialled needs no punch; one whose first dial failed, a NAT
+// dropping the SYN, is called while the dials go on), or the redial of
+// a target that reached it before, until it failed again.
 func (m *Mesh) plainDialing(peer frame.PeerName) bool {
 	for _, t := range m.targets {
-		if (t.learnedAs == peer || t.peer == peer) && t.attempts == 0 && (t.dialing || t.state == "connecting") {
+		if t.learnedAs != peer && t.peer != peer || t.state == "failed" || t.state == "backoff" {
+			continue
+		}
+		if t.attempts == 0 || t.peer == peer && t.attempts < unreachableAfter {
 			return true
 		}
 	}
