@@ -181,8 +181,10 @@ type Connection struct {
 	PathMTU        int    `json:"path_mtu,omitempty"` // the underlay path's, per link
 	// RTT is the control connection's latest round trip, in seconds; 0
 	// (absent) until measured.
-	RTT      float64   `json:"rtt,omitempty"`
-	NextTry  time.Time `json:"next_try,omitzero"`
+	RTT     float64   `json:"rtt,omitempty"`
+	NextTry time.Time `json:"next_try,omitzero"`
+	// Since is when the connection was made (absent for a dial target).
+	Since    time.Time `json:"since,omitzero"`
 	TxFrames uint64    `json:"tx_frames"`
 	TxBytes  uint64    `json:"tx_bytes"`
 	RxFrames uint64    `json:"rx_frames"`

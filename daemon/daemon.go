@@ -433,8 +433,8 @@ func (d *Daemon) startMesh() (func(), error) {
 	m, err := mesh.New(mesh.Config{
 		Self: d.self, Nickname: c.Nickname, Password: c.Password, Listen: d.listen,
 		Peers: c.Peers, NoDiscovery: c.NoDiscovery, Relay: c.Relay, NoPunch: c.NoPunch, Router: d.rt, Links: d.links, DefaultTransport: c.Transport, MTU: d.mtu,
-		Channels: d.channels(),
-		Logger:   d.log,
+		Channels: d.channels(), LocalAddrs: d.localAddrs,
+		Logger: d.log,
 	})
 	if err != nil {
 		return nil, err

@@ -45,7 +45,7 @@ func (d *Daemon) Status() api.Status {
 		ac := api.Connection{
 			Peer: c.Peer, Nickname: c.Nickname, Direction: c.Direction, Address: c.Address, State: c.State,
 			Reason: c.Reason, Transport: c.Transport, Asked: c.Asked, Fallback: c.Fallback,
-			Encrypted: c.Encrypted, Cipher: c.Cipher, MTU: c.MTU, PathMTU: c.PathMTU, NextTry: c.NextTry, Endpoint: c.Endpoint, Path: c.Path,
+			Encrypted: c.Encrypted, Cipher: c.Cipher, MTU: c.MTU, PathMTU: c.PathMTU, NextTry: c.NextTry, Since: c.Since, Endpoint: c.Endpoint, Path: c.Path,
 		}
 		if c.Peer != "" {
 			ac.Datapath, ac.DatapathReason = "userspace", ""

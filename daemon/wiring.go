@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 
 	"github.com/weave-switch/weave-switch/alloc/ipam"
 	"github.com/weave-switch/weave-switch/api"
@@ -46,4 +48,42 @@ func (p peers) Connect(ctx context.Context, req api.ConnectRequest) error {
 func (p peers) Forget(ctx context.Context, req api.ConnectRequest) (api.ForgetResponse, error) {
 	ok, err := p.d.mesh.Forget(ctx, req.Address)
 	return api.ForgetResponse{Forgotten: ok}, err
+}
+
+// localAddrs are the host's addresses the mesh offers peers to punch to:
+// those of its interfaces other than the bridge and its TAP, outside the
+// overlay's allocation range (an address there is reached through the
+// overlay itself).
+func (d *Daemon) localAddrs() []netip.Addr {
+	overlay, _ := ipam.ParseRange(d.cfg.IPAllocRange)
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil
+	}
+	var out []netip.Addr
+	for _, ifc := range ifs {
+		if ifc.Name == d.cfg.Bridge || ifc.Name == d.tapName || ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			ipn, ok := a.(*net.IPNet)
+			if !ok {
+				continue
+			}
+			ip, ok := netip.AddrFromSlice(ipn.IP)
+			if !ok {
+				continue
+			}
+			ip = ip.Unmap()
+			if overlay.IsValid() && overlay.Contains(ip) {
+				continue
+			}
+			out = append(out, ip)
+		}
+	}
+	return out
 }

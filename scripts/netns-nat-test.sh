@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Three sites joined through an "internet", two of them behind NAT:
 #
-#     cA ─ A (192.168.1.2) ─ natA ─┐                 ┌─ natC ─ C (192.168.2.2) ─ cC
-#                     masquerade   │   internet      │   masquerade
-#                                  └── 203.0.113.0/24 ──┘
-#                                            │
-#                                  B (203.0.113.2, public) ─ cB
+#     cA ─ A (192.168.1.2) ─┐
+#                           ├ natA ─┐                 ┌─ natC ─ C (192.168.2.2) ─ cC
+#     cD ─ D (192.168.1.3) ─┘  masquerade   internet   masquerade
+#                                   └── 203.0.113.0/24 ──┘
+#                                             │
+#                                   B (203.0.113.2, public) ─ cB
 #
 # Each NAT router masquerades on its outside interface and has a stateful
 # forward filter (established/related accepted, new inbound dropped, to
@@ -13,8 +14,8 @@
 # the conntrack UDP timeouts of its namespace lowered to $UDP_TIMEOUT s so
 # that idle mappings expire within the test. A and C dial B with --peer;
 # the routers share a password (one mode runs --insecure); B is a relay
-# (--relay). Peer names sort A < B < C, so A is the smaller name of its
-# link to B and C the larger.
+# (--relay). Peer names sort A < B < C < D, so A is the smaller name of
+# its link to B and C the larger. D sits on A's LAN, behind the same NAT.
 #
 # For each transport (MODES, default: sleeve wireguard quic insecure, the
 # last being the sleeve without a secret), it checks: A-B and C-B links
@@ -25,7 +26,11 @@
 # A and C are established again at the new ports and ping within 10 s
 # (the times are printed); B's status shows the endpoint it uses for A and
 # each link as direct; A's shows C relayed via B; the dial targets A and C
-# learned for each other back off (state backoff, relayed via B).
+# learned for each other back off (state backoff, relayed via B); A and D
+# connect directly at their LAN addresses (candidates exchanged through
+# B); A and C punch a direct link, and after C's NAT drops everything
+# from A's for a while (the punched link goes silent) they are relayed
+# through B at once and punched again soon after the block ends.
 #
 #   scripts/netns-nat-test.sh                 # every mode
 #   MODES="sleeve quic" scripts/netns-nat-test.sh
@@ -59,6 +64,16 @@ wan_port() {
 ns_add "$p-b"
 wan_port "$p-b" eth0 203.0.113.2/24 wb
 
+# lan_host NATNS NS PORT ADDR GW: host NS on NATNS's LAN bridge (its
+# port there is PORT), with ADDR and default route GW.
+lan_host() {
+	ip link add eth0 netns "$2" type veth peer name "$3" netns "$1"
+	ip -n "$1" link set "$3" master lan up
+	ip -n "$2" addr add "$4" dev eth0
+	ip -n "$2" link set eth0 up
+	ip -n "$2" route add default via "$5"
+}
+
 # nat_site X OCTET: NAT router natX (203.0.113.OCTET outside, 192.168.N.1
 # inside) and host X (192.168.N.2) behind it.
 nat_site() {
@@ -66,8 +81,10 @@ nat_site() {
 	ns_add "$p-nat$x"
 	ns_add "$p-$x"
 	wan_port "$p-nat$x" wan "203.0.113.$pub/24" "w$x"
-	link_ns "$p-nat$x" "$p-$x" lan eth0 "192.168.$n.1/24" "192.168.$n.2/24"
-	ip -n "$p-$x" route add default via "192.168.$n.1"
+	ip -n "$p-nat$x" link add lan type bridge
+	ip -n "$p-nat$x" addr add "192.168.$n.1/24" dev lan
+	ip -n "$p-nat$x" link set lan up
+	lan_host "$p-nat$x" "$p-$x" "l$x" "192.168.$n.2/24" "192.168.$n.1"
 	in_ns "$p-nat$x" sysctl -qw net.ipv4.ip_forward=1
 	in_ns "$p-nat$x" sysctl -qw net.netfilter.nf_conntrack_udp_timeout="$UDP_TIMEOUT" 2>/dev/null || true
 	in_ns "$p-nat$x" nft -f - <<-EOF
@@ -79,6 +96,7 @@ nat_site() {
 				type filter hook forward priority filter; policy drop;
 				ct state established,related accept
 				iifname "lan" oifname "wan" accept
+				iifname "lan" oifname "lan" accept
 			}
 			# Nothing unsolicited reaches the router itself either: a
 			# datagram or SYN that no mapping answers is dropped (as
@@ -97,7 +115,9 @@ nat_site() {
 }
 nat_site a 10 1
 nat_site c 20 2
-for x in a b c; do ns_add "$p-c$x"; done
+ns_add "$p-d"
+lan_host "$p-nata" "$p-d" ld 192.168.1.3/24 192.168.1.1
+for x in a b c d; do ns_add "$p-c$x"; done
 
 ws_check "the NAT routers' conntrack UDP timeouts are lowered in their namespaces" bash -c \
 	"[ \$(ip netns exec $p-nata sysctl -n net.netfilter.nf_conntrack_udp_timeout_stream) = $UDP_TIMEOUT ] && [ \$(sysctl -n net.netfilter.nf_conntrack_udp_timeout_stream) != $UDP_TIMEOUT -o $UDP_TIMEOUT = 120 ]"
@@ -105,8 +125,8 @@ ws_check "the internet cannot reach A or C (new inbound dropped)" bash -c \
 	"! ip netns exec $p-b ping -c 1 -W 1 192.168.1.2 && ! ip netns exec $p-b timeout 2 bash -c \"</dev/tcp/203.0.113.10/6783\""
 
 printf 'nat-test-secret\n' >"$WS_TMP/pw"
-declare -A NAME=([a]=02:00:00:00:00:01 [b]=02:00:00:00:00:02 [c]=02:00:00:00:00:03)
-declare -A CIP=([a]=10.32.0.1 [b]=10.32.0.2 [c]=10.32.0.3)
+declare -A NAME=([a]=02:00:00:00:00:01 [b]=02:00:00:00:00:02 [c]=02:00:00:00:00:03 [d]=02:00:00:00:00:04)
+declare -A CIP=([a]=10.32.0.1 [b]=10.32.0.2 [c]=10.32.0.3 [d]=10.32.0.4)
 
 now() { date +%s.%N; }
 since() { awk "BEGIN{printf \"%.1f\", $(now) - $1}"; }
@@ -125,6 +145,14 @@ pings() { # pings SRC DST: three pings, all answered
 st() { "$WS_BIN" status --api "$WS_TMP/$1.sock" --json; }
 conn_of() { # conn_of ROUTER PEER: its connection to PEER, as JSON
 	st "$1" | jq -c ".connections[] | select(.peer==\"${NAME[$2]}\")"
+}
+# conn_at ROUTER PEER T0: seconds from T0 until ROUTER's connection to
+# PEER was made (its since).
+conn_at() {
+	local at
+	at=$(conn_of "$1" "$2" | jq -r '.since // empty')
+	[ -n "$at" ] || { echo never; return; }
+	awk "BEGIN{printf \"%.1f\", $(date -d "$at" +%s.%N) - $3}"
 }
 endpoint_moves() {
 	curl -sf --unix-socket "$WS_TMP/$1.sock" http://x/metrics | awk '/^weave_switch_endpoint_moves_total / {print $2}'
@@ -191,7 +219,11 @@ run_mode() {
 	local tstart=$t0
 	router_up "$p-a" "a$mode" "$WS_TMP/a-$mode.log" --name "${NAME[a]}" "${common[@]}" --peer 203.0.113.2
 	router_up "$p-c" "c$mode" "$WS_TMP/c-$mode.log" --name "${NAME[c]}" "${common[@]}" --peer 203.0.113.2
-	for x in a b c; do
+	# D shares A's NAT: other ports than A's, so that the NAT can keep
+	# both routers' ports when each punches to the same peer.
+	router_up "$p-d" "d$mode" "$WS_TMP/d-$mode.log" --name "${NAME[d]}" "${common[@]}" --peer 203.0.113.2 \
+		--listen 0.0.0.0:7783 --wireguard-listen 0.0.0.0:52820 --quic-listen 0.0.0.0:7784
+	for x in a b c d; do
 		# The same addresses in every mode: detach what the previous one left.
 		ip -n "$p-c$x" link del eth0 2>/dev/null || true
 		ws attach --api "$WS_TMP/$x$mode.sock" "$p-c$x" "${CIP[$x]}/12" >/dev/null
@@ -203,24 +235,40 @@ run_mode() {
 	ws_check "$mode: A (NAT, smaller name) pings B within 30 s (${ab:-never} s)" test -n "$ab"
 	ws_check "$mode: C (NAT, larger name) pings B within 30 s (${cb:-never} s)" test -n "$cb"
 	ws_check "$mode: B pings A and C" bash -c "$(declare -f pings); p=$p; declare -A CIP=([a]=${CIP[a]} [b]=${CIP[b]} [c]=${CIP[c]}); pings b a && pings b c"
-	ws_check "$mode: A and C ping each other (through B)" bash -c "$(declare -f ping_until); p=$p; declare -A CIP=([a]=${CIP[a]} [c]=${CIP[c]}); ping_until 15 a c && ping_until 15 c a"
-	ws_check "$mode: A's status: C reachable, relayed via B, which is marked relay" bash -c \
-		"'$WS_BIN' status --api $WS_TMP/a$mode.sock --json | jq -e '(.peers[] | select(.name==\"${NAME[c]}\") | .reachable and .next_hop==\"${NAME[b]}\") and (.peers[] | select(.name==\"${NAME[b]}\") | .relay)'"
-	iperf_ac 5302
+	# Through B, or punched already: the relayed path is checked at the
+	# end, once the NATs map every destination to a random port.
+	ws_check "$mode: A and C ping each other" bash -c "$(declare -f ping_until); p=$p; declare -A CIP=([a]=${CIP[a]} [c]=${CIP[c]}); ping_until 15 a c && ping_until 15 c a"
+	# A and D, behind one NAT, learn each other's LAN address from the
+	# candidates their calls through B carry, and link directly there.
+	local ad=""
+	direct_ad() { # both ends established, direct, at the other's LAN address, and A's routes go direct
+		"$WS_BIN" status --api "$WS_TMP/a$mode.sock" --json | jq -e "(.connections[] | select(.peer==\"${NAME[d]}\" and .state==\"established\" and .path==\"direct\" and (.endpoint // \"\" | startswith(\"192.168.1.3:\")))) and (.peers[] | select(.name==\"${NAME[d]}\") | .next_hop==\"${NAME[d]}\")" >/dev/null 2>&1 &&
+			"$WS_BIN" status --api "$WS_TMP/d$mode.sock" --json | jq -e ".connections[] | select(.peer==\"${NAME[a]}\" and .state==\"established\" and .path==\"direct\" and (.endpoint // \"\" | startswith(\"192.168.1.2:\")))" >/dev/null 2>&1
+	}
+	for _ in $(seq 150); do
+		if direct_ad; then
+			ad=$(since "$tstart")
+			break
+		fi
+		sleep 0.2
+	done
+	[ -n "$ad" ] && ad=$(conn_at "a$mode" d "$tstart")
+	REPORT[$mode]+=", A-D connected at LAN addresses ${ad:-never} s after start"
+	ws_check "$mode: A and D (behind one NAT) link directly at their LAN addresses, both say direct, A's routes to D direct (${ad:-never} s)" test -n "$ad"
+	ws_check "$mode: D and A ping each other, D pings B" bash -c "$(declare -f pings); p=$p; declare -A CIP=([a]=${CIP[a]} [b]=${CIP[b]} [d]=${CIP[d]}); pings d a && pings a d && pings d b"
 	ws_check "$mode: every link of B is established" bash -c \
-		"'$WS_BIN' status --api $WS_TMP/b$mode.sock --json | jq -e '[.connections[] | select(.peer) | .state + \"/\" + .path] == [\"established/direct\",\"established/direct\"]'"
+		"'$WS_BIN' status --api $WS_TMP/b$mode.sock --json | jq -e '[.connections[] | select(.peer) | .state + \"/\" + .path] == [\"established/direct\",\"established/direct\",\"established/direct\"]'"
 	ws_check "$mode: B shows the endpoint it uses for A (A's NAT, 203.0.113.10)" bash -c \
 		"'$WS_BIN' status --api $WS_TMP/b$mode.sock --json | jq -e '.connections[] | select(.peer==\"${NAME[a]}\") | .endpoint | startswith(\"203.0.113.10:\")'"
 	sleep $((2 * UDP_TIMEOUT + 1))
 	ws_check "$mode: after $((2 * UDP_TIMEOUT + 1)) s of silence A-B, C-B and A-C still ping" bash -c \
 		"$(declare -f pings); p=$p; declare -A CIP=([a]=${CIP[a]} [b]=${CIP[b]} [c]=${CIP[c]}); pings a b && pings b c && pings c a"
-	ws_check "$mode: A backs off dialing C's NAT address (status: backoff, why, relayed via B)" bash -c \
-		"'$WS_BIN' status --api $WS_TMP/a$mode.sock --json | jq -e '[.connections[] | select(.address | startswith(\"203.0.113.20:\")) | select(.state==\"backoff\" and (.reason | test(\"NAT\")) and .path==\"relayed via ${NAME[b]}\")] | length == 1' || '$WS_BIN' status connections --api $WS_TMP/a$mode.sock"
 	ws_check "$mode: iperf3 A -> B" iperf_ab
 	REPORT[$mode]+=", iperf3 A->B $(sed -n '$p' "$WS_TMP/check.out")"
 	# Both NATs keep a new mapping's port: A and C punch a connection
-	# to each other (simultaneous open at the same wall-clock slot, once
-	# each backed off dialing the other), and the link is direct.
+	# to each other (simultaneous open, started at once by both when
+	# one's call through B is answered, once each backed off dialing the
+	# other), and the link is direct.
 	t0=$(now)
 	local punched=""
 	punched_to() { # punched_to ROUTER PEER: ROUTER's link to PEER is punched and established
@@ -233,7 +281,7 @@ run_mode() {
 		fi
 		sleep 0.2
 	done
-	[ -n "$punched" ] && punched=$(since "$tstart")
+	[ -n "$punched" ] && punched=$(conn_at "a$mode" c "$tstart")
 	REPORT[$mode]+=", A-C punched ${punched:-never} s after start"
 	ws_check "$mode: A and C punch a direct link through their NATs, both show it (${punched:-never} s)" test -n "$punched"
 	direct_ac() {
@@ -246,6 +294,44 @@ run_mode() {
 	}
 	ws_check "$mode: A's routes reach C directly now (within 10 s)" direct_ac
 	iperf_ac 5303
+	# C's NAT drops everything from A's NAT for a while: the punched
+	# link goes silent, A and C drop it, the routes go through B, and
+	# they call each other through B to punch again, which gets through
+	# once the block is lifted.
+	in_ns "$p-natc" nft -f - <<-EOF
+		table ip block {
+			chain blockfwd { type filter hook forward priority -10; ip saddr 203.0.113.10 drop; }
+			chain blockin { type filter hook input priority -10; ip saddr 203.0.113.10 drop; }
+		}
+	EOF
+	t0=$(now)
+	local relayed="" repunched=""
+	via_b() {
+		"$WS_BIN" status --api "$WS_TMP/a$mode.sock" --json | jq -e ".peers[] | select(.name==\"${NAME[c]}\") | .next_hop==\"${NAME[b]}\"" >/dev/null 2>&1
+	}
+	for _ in $(seq 100); do
+		if via_b; then
+			relayed=$(since "$t0")
+			break
+		fi
+		sleep 0.2
+	done
+	ws_check "$mode: with the punched path blocked, A's routes to C go through B within 10 s (${relayed:-never} s)" test -n "$relayed"
+	ws_check "$mode: and A and C ping each other through B" \
+		bash -c "$(declare -f ping_until); p=$p; declare -A CIP=([a]=${CIP[a]} [c]=${CIP[c]}); ping_until 10 a c && ping_until 10 c a"
+	in_ns "$p-natc" nft delete table ip block
+	t0=$(now)
+	for _ in $(seq 150); do
+		if punched_to a c && punched_to c a && ! via_b; then
+			repunched=$(since "$t0")
+			break
+		fi
+		sleep 0.2
+	done
+	REPORT[$mode]+=", punched path blocked: relayed after ${relayed:-never} s, punched again ${repunched:-never} s after the block"
+	ws_check "$mode: A and C punch again within 10 s of the block's end, routes direct (${repunched:-never} s)" \
+		awk "BEGIN{exit !(\"${repunched:-never}\" != \"never\" && ${repunched:-99} <= 10)}"
+	ws_check "$mode: A pings C after the new punch" bash -c "$(declare -f pings); p=$p; declare -A CIP=([a]=${CIP[a]} [c]=${CIP[c]}); pings a c"
 	# Both NATs forget their UDP mappings, as when they expire (the TCP
 	# control connections keep theirs); their masquerades then pick
 	# random ports, so A's and C's links come back from new ports.
@@ -284,11 +370,28 @@ run_mode() {
 		awk "BEGIN{exit !(\"${backa%% *}\" != \"never\" && ${backa%% *} <= 10)}"
 	ws_check "$mode: A and C still reach each other (their NATs now map every destination to a random port: relayed through B unless the punched link survived)" \
 		bash -c "$(declare -f ping_until); p=$p; declare -A CIP=([a]=${CIP[a]} [c]=${CIP[c]}); ping_until 30 a c && ping_until 30 c a"
-	if "$WS_BIN" status --api "$WS_TMP/a$mode.sock" --json | jq -e ".peers[] | select(.name==\"${NAME[c]}\") | .next_hop==\"${NAME[b]}\"" >/dev/null; then
-		REPORT[$mode]+=", A-C after: relayed via B"
-	else
-		REPORT[$mode]+=", A-C after: direct"
-	fi
+	# The punched link cannot survive random ports (its data path goes
+	# silent, and it is dropped), nor be punched again: A and C are
+	# relayed through B, and A's dial target for C's NAT address backs
+	# off.
+	relayed_ac() {
+		"$WS_BIN" status --api "$WS_TMP/a$mode.sock" --json | jq -e "(.peers[] | select(.name==\"${NAME[c]}\") | .reachable and .next_hop==\"${NAME[b]}\") and (.peers[] | select(.name==\"${NAME[b]}\") | .relay)" >/dev/null
+	}
+	backoff_ac() {
+		"$WS_BIN" status --api "$WS_TMP/a$mode.sock" --json | jq -e "[.connections[] | select(.address | startswith(\"203.0.113.20:\")) | select(.state==\"backoff\" and (.reason | test(\"NAT\")) and .path==\"relayed via ${NAME[b]}\")] | length == 1" >/dev/null
+	}
+	until_ok() { # until_ok SECS CMD...: true once CMD is
+		local end=$(($(date +%s) + $1))
+		shift
+		while [ "$(date +%s)" -lt "$end" ]; do
+			"$@" && return 0
+			sleep 0.5
+		done
+		return 1
+	}
+	ws_check "$mode: A's status: C reachable, relayed via B, which is marked relay (within 20 s)" until_ok 20 relayed_ac
+	iperf_ac 5302
+	ws_check "$mode: A backs off dialing C's NAT address (status: backoff, why, relayed via B; within 20 s)" until_ok 20 backoff_ac
 	if [ "$tr" = sleeve ]; then
 		ws_check "$mode: B's router counted the endpoint moves ($moves0 -> $(endpoint_moves "b$mode"))" \
 			test "$(endpoint_moves "b$mode")" -ge $((moves0 + 2))
@@ -298,7 +401,7 @@ run_mode() {
 		in_ns "$p-nat$x" nft add rule ip nat post oifname wan masquerade
 	done
 	if [ -n "${NAT_LOGS:-}" ]; then mkdir -p "$NAT_LOGS" && cp "$WS_TMP"/*-"$mode".log "$NAT_LOGS"/; fi
-	for x in c a b; do router_down "$x$mode"; done
+	for x in d c a b; do router_down "$x$mode"; done
 	for x in a c; do in_ns "$p-nat$x" conntrack -F >/dev/null 2>&1 || true; done
 }
 

@@ -40,10 +40,14 @@ type Config struct {
 	// that cannot reach each other (both behind NAT) meet through it.
 	Relay bool
 	// NoPunch turns hole punching off (punch.go): peers this router
-	// cannot dial are only ever reached through others. With punching
-	// the control port is bound with SO_REUSEPORT, shared with the
-	// sockets that punch from it.
+	// cannot dial are only ever reached through others, and calls from
+	// them are not answered.
 	NoPunch bool
+	// LocalAddrs lists this router's own addresses, offered to peers as
+	// candidates to punch to (punch.go): the host's interface addresses
+	// other than the overlay's. If nil, the listen address is, unless it
+	// is a wildcard.
+	LocalAddrs func() []netip.Addr
 	// Caps are extra capabilities to announce (transports, keys...).
 	Caps map[string]string
 	// Channels are further CRDTs to gossip, by channel id.

@@ -25,6 +25,7 @@ const (
 	msgPing    = 4 // 8-byte clock
 	msgPong    = 5 // the ping's clock, echoed
 	msgChannel = 6 // channel id byte, then a Channel's state
+	msgRouted  = 7 // a message for another router (routed.go)
 )
 
 // A connection's send queue holds at most sendQueueLen messages and
@@ -53,7 +54,9 @@ type connection struct {
 	dataEP   transport.Endpoint
 
 	established   bool   // data path answered a heartbeat recently
-	punched       bool   // made by a simultaneous open through NAT (punch.go)
+	viaPunch      bool   // made by punching (punch.go), to a local address or through NAT
+	punched       bool   // made by a simultaneous open through NAT
+	wasUp         bool   // its data path answered at some point
 	dataEncrypted bool   // the data link is encrypted
 	link          Link   // the data transport of this link
 	asked         string // the transport asked for
@@ -211,17 +214,6 @@ func (m *Mesh) register(hc *handshake.Conn, outbound bool, target string) {
 	m.cfg.Router.SendHeartbeats()
 }
 
-// registerPunched adopts a connection punched through NAT to target;
-// client is the side that ran the handshake's client, which counts as
-// the dialer.
-func (m *Mesh) registerPunched(hc *handshake.Conn, client bool, target string) {
-	m.register(hc, client, target)
-	if c := m.conns[hc.Remote().Name]; c != nil && c.hc == hc {
-		c.punched = true
-		m.publishStatus()
-	}
-}
-
 // inboundMeetsTarget marks the dial target that names the peer of a new
 // inbound connection (its address and control port) as connected to it,
 // so that the connection maker does not dial it again: a later dial would
@@ -260,6 +252,9 @@ func (m *Mesh) dropConnKeys(c *connection, reason string, removeKeys bool) {
 	m.log.Info("disconnected", "peer", name.String(), "addr", c.addr, "reason", reason)
 	if t := m.targets[c.target]; t != nil {
 		t.fail(m, reason, false)
+	}
+	if c.viaPunch {
+		m.punchedLost(name, c.wasUp)
 	}
 	m.updateSelf()
 }
@@ -366,6 +361,8 @@ func (m *Mesh) handle(c *connection, typ uint8, msg []byte) {
 		m.send(c, msgPong, msg)
 	case msgChannel:
 		m.handleChannel(from, msg)
+	case msgRouted:
+		m.handleRouted(from, msg)
 	case msgPong:
 		if len(msg) == 8 {
 			c.controlRTT = time.Duration(m.cfg.Now().UnixNano() - int64(binary.BigEndian.Uint64(msg)))

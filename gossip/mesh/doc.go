@@ -31,7 +31,13 @@
 //     jitter; the TCP connect of a dial gives up after 5 s. A target
 //     learned from gossip whose dials failed twice while its peer is alive
 //     (reached through others: behind NAT) is tried every 10 minutes
-//     (state backoff), and punched meanwhile (punch.go).
+//     (state backoff). A peer reached only through others is called to
+//     punch (punch.go) once the first plain dial to it failed: a call
+//     unanswered within 3 s or a punch that fails backs the next call
+//     off from 2 s, doubling, to 5 minutes; a punched link whose data
+//     path is silent for LinkTimeout is dropped and called again at once.
+//   - Routed messages (calls and their answers) are forwarded at most 16
+//     hops and 64 a second per router.
 //   - Inbound handshakes: each source (an IPv4 address, an IPv6 /64) may
 //     start 2 a second with a burst of 8, and have 4 in progress; 64 may
 //     be in progress overall; each must finish within

@@ -47,6 +47,7 @@ type Mesh struct {
 	topo        *topology.Topology
 	conns       map[frame.PeerName]*connection
 	targets     map[string]*target // by dial address
+	punches     map[frame.PeerName]*punchPeer
 	unreachable map[frame.PeerName]bool
 	recompute   *time.Timer
 	refused     []ConnStatus     // the latest inbound handshake failures
@@ -60,6 +61,9 @@ type Mesh struct {
 	failedLog   *ratelimit.Logger  // inbound handshakes that failed
 	discoverLog *ratelimit.Logger  // discovered peers not dialed
 	punchLog    *ratelimit.Logger  // connections punched through NAT
+	routedLog   *ratelimit.Logger  // routed messages refused or dropped
+	// forwardLimit bounds the routed messages forwarded for others.
+	forwardLimit ratelimit.Limiter
 
 	status struct {
 		sync.Mutex
@@ -82,6 +86,7 @@ func New(cfg Config) (*Mesh, error) {
 		closing:     make(chan struct{}),
 		conns:       map[frame.PeerName]*connection{},
 		targets:     map[string]*target{},
+		punches:     map[frame.PeerName]*punchPeer{},
 		unreachable: map[frame.PeerName]bool{},
 		channelLog:  newChannelLog(),
 		admission:   newAdmission(c.Now),
@@ -91,6 +96,8 @@ func New(cfg Config) (*Mesh, error) {
 	m.failedLog = ratelimit.NewLogger(m.log, refusalLogInterval, 4)
 	m.discoverLog = ratelimit.NewLogger(m.log, refusalLogInterval, 1)
 	m.punchLog = ratelimit.NewLogger(m.log, refusalLogInterval, 4)
+	m.routedLog = ratelimit.NewLogger(m.log, refusalLogInterval, 1)
+	m.forwardLimit = ratelimit.Limiter{Interval: time.Second, Burst: maxForwarded}
 	topo, err := topology.New(topology.Entry{
 		Name: c.Self, Nickname: c.Nickname, UID: m.uid, Incarnation: m.inc, Version: 1, Caps: m.caps(),
 	}, &topology.Config{Now: c.Now})
@@ -148,9 +155,6 @@ func (m *Mesh) Addr() netip.AddrPort { return m.cfg.Listen }
 // Start listens and starts the actor and the connection maker.
 func (m *Mesh) Start() error {
 	var lc net.ListenConfig
-	if canPunch && !m.cfg.NoPunch {
-		lc.Control = reusePort // shared with the punching sockets
-	}
 	ln, err := lc.Listen(context.Background(), "tcp", m.cfg.Listen.String())
 	if err != nil {
 		return fmt.Errorf("control plane: %w", err)
@@ -345,6 +349,7 @@ func (m *Mesh) applyRoutes() {
 			}
 		}
 	}
+	m.punchDue()
 	m.publishStatus()
 }
 
@@ -374,12 +379,19 @@ func (m *Mesh) checkLinks() {
 		h := health[name]
 		up := !h.LastPong.IsZero() && now.Sub(h.LastPong) <= m.cfg.LinkTimeout
 		c.rtt, c.endpoint = h.RTT, h.Endpoint
+		if c.viaPunch && !up && (c.wasUp || now.Sub(c.since) >= 2*m.cfg.LinkTimeout) {
+			// The mappings it crossed are gone, or never let the data
+			// path through: punch anew through the relay.
+			m.dropConn(c, fmt.Sprintf("punched link's data path silent for %s", m.cfg.LinkTimeout))
+			continue
+		}
 		if up != c.established {
 			c.established = up
 			changed = true
 			if up {
 				m.log.Info("link established", "peer", name.String(), "nickname", c.hello.Nickname, "rtt", h.RTT)
 				c.failure = ""
+				c.wasUp = true
 			} else {
 				c.failure = fmt.Sprintf("data path silent for %s", m.cfg.LinkTimeout)
 				m.log.Warn("link down: data path not answering", "peer", name.String(), "addr", c.addr)

@@ -7,8 +7,8 @@ import (
 )
 
 // reusePort sets SO_REUSEPORT on a socket before it binds, so that the
-// control listener and the sockets that punch holes from its port
-// (punch.go) can share it.
+// sockets of one punching attempt (punch.go), one per candidate, can
+// share its port.
 func reusePort(_, _ string, c syscall.RawConn) error {
 	var serr error
 	err := c.Control(func(fd uintptr) {
@@ -20,6 +20,23 @@ func reusePort(_, _ string, c syscall.RawConn) error {
 	return serr
 }
 
-// canPunch: this platform shares the control port between the listener
-// and punching sockets.
+// canPunch: this platform can share a port between punching sockets.
 const canPunch = true
+
+// punchSocket prepares a punching socket: it shares its port with the
+// other attempts to the same peer (SO_REUSEPORT) and is reset when
+// closed (SO_LINGER 0), so that an attempt given up holds no address
+// pair.
+func punchSocket(network, address string, c syscall.RawConn) error {
+	if err := reusePort(network, address, c); err != nil {
+		return err
+	}
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		serr = unix.SetsockoptLinger(int(fd), unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}

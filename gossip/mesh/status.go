@@ -121,8 +121,10 @@ func (m *Mesh) publishStatus() {
 		}
 		if c.outbound {
 			cs.Direction = "outbound"
-			cs.Address = c.target
-			seen[c.target] = true
+			if c.target != "" {
+				cs.Address = c.target
+				seen[c.target] = true
+			}
 		}
 		if c.established {
 			cs.State, cs.Reason, cs.Path = "established", "", "direct"
@@ -132,16 +134,37 @@ func (m *Mesh) publishStatus() {
 		}
 		s.Connections = append(s.Connections, cs)
 	}
+	noted := map[frame.PeerName]bool{}
 	for addr, t := range m.targets {
-		if seen[addr] || t.state == "connected" {
+		if seen[addr] || t.state == "connected" || t.learnedAs != frame.UnknownPeer && m.conns[t.learnedAs] != nil {
 			continue
 		}
 		cs := ConnStatus{Direction: "outbound", Address: addr, State: t.state, Reason: t.reason, NextTry: t.nextTry}
-		if t.punchNote != "" {
-			cs.Reason += "; " + t.punchNote
+		if p := m.punches[t.learnedAs]; p != nil && t.learnedAs != frame.UnknownPeer {
+			noted[t.learnedAs] = true
+			if n := p.status(); n != "" {
+				cs.Reason += "; " + n
+			}
 		}
 		if m.applied != nil && t.learnedAs != frame.UnknownPeer {
 			if hop, ok := m.applied.NextHop(t.learnedAs); ok && hop != t.learnedAs {
+				cs.Path = "relayed via " + hop.String()
+			}
+		}
+		s.Connections = append(s.Connections, cs)
+	}
+	// Peers punched to without a dial target of their own (two behind
+	// one NAT address, seen by others at the same address).
+	for name, p := range m.punches {
+		if noted[name] || m.conns[name] != nil || p.status() == "" {
+			continue
+		}
+		cs := ConnStatus{Peer: name.String(), Direction: "outbound", State: "punching", Reason: p.status(), NextTry: p.nextCall}
+		if !p.punching && p.calling.IsZero() {
+			cs.State = "backoff"
+		}
+		if m.applied != nil {
+			if hop, ok := m.applied.NextHop(name); ok && hop != name {
 				cs.Path = "relayed via " + hop.String()
 			}
 		}

@@ -21,16 +21,11 @@ type target struct {
 	static    bool   // given by the user: never dropped by itself
 	peer      frame.PeerName
 	learnedAs frame.PeerName // the peer gossip said is at addr (discovered targets)
-	// Hole punching (punch.go): an attempt under way, the failed ones
-	// since the last success, and what the last failure was.
-	punching   bool
-	punchFails int
-	punchNote  string
-	state      string // "connecting", "connected", "retrying", "failed"
-	reason     string
-	attempts   int
-	nextTry    time.Time
-	dialing    bool
+	state     string         // "connecting", "connected", "retrying", "backoff", "failed"
+	reason    string
+	attempts  int
+	nextTry   time.Time
+	dialing   bool
 }
 
 const (
@@ -118,6 +113,9 @@ func (m *Mesh) tryConnect() {
 			t.state = "connected"
 			continue
 		}
+		if !t.static && t.learnedAs != frame.UnknownPeer && m.conns[t.learnedAs] != nil {
+			continue // connected otherwise meanwhile (punched)
+		}
 		if !t.nextTry.IsZero() && now.Before(t.nextTry) {
 			continue
 		}
@@ -155,6 +153,7 @@ func (m *Mesh) dial(addr, ask string) {
 			if t != nil {
 				t.fail(m, err.Error(), false)
 				m.log.Debug("connect failed", "addr", addr, "err", err, "retry_in", time.Until(t.nextTry).Round(time.Millisecond))
+				m.punchDue() // its peer may be called now
 			}
 			return
 		}

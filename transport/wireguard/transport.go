@@ -160,6 +160,15 @@ type Transport struct {
 		byEndpoint map[netip.AddrPort]*peer
 	}
 
+	// endpoints caches the endpoint wireguard-go uses for each public
+	// key, read from one configuration dump for at most
+	// endpointCacheTTL; adding or removing a peer drops it.
+	endpoints struct {
+		sync.Mutex
+		at    time.Time
+		byKey map[[32]byte]netip.AddrPort
+	}
+
 	stats Stats
 }
 
@@ -220,8 +229,8 @@ func ipcGetInt(dev *device.Device, key string) (int64, error) {
 
 // Endpoint returns the address the device sends to peer name now: where
 // it was added, or where wireguard-go saw its authenticated packets come
-// from last (a NAT's mapping). The zero AddrPort if unknown or before
-// Open.
+// from last (a NAT's mapping), as a configuration dump at most
+// endpointCacheTTL old says. The zero AddrPort if unknown or before Open.
 func (t *Transport) Endpoint(name frame.PeerName) netip.AddrPort {
 	t.peers.Lock()
 	p, dev := t.peers.byName[name], t.dev
@@ -229,27 +238,52 @@ func (t *Transport) Endpoint(name frame.PeerName) netip.AddrPort {
 	if p == nil || dev == nil {
 		return netip.AddrPort{}
 	}
-	s, err := dev.IpcGet()
-	if err != nil {
-		return netip.AddrPort{}
+	t.endpoints.Lock()
+	defer t.endpoints.Unlock()
+	if t.endpoints.byKey == nil || time.Since(t.endpoints.at) >= endpointCacheTTL {
+		s, err := dev.IpcGet()
+		if err != nil {
+			return netip.AddrPort{}
+		}
+		t.endpoints.byKey, t.endpoints.at = parseEndpoints(s), time.Now()
 	}
-	key := hex.EncodeToString(p.pub[:])
+	return t.endpoints.byKey[p.pub]
+}
+
+// endpointCacheTTL: status asks for every peer's endpoint in a row; one
+// configuration dump serves them all.
+const endpointCacheTTL = time.Second
+
+// forgetEndpoints drops the cached endpoints.
+func (t *Transport) forgetEndpoints() {
+	t.endpoints.Lock()
+	t.endpoints.byKey = nil
+	t.endpoints.Unlock()
+}
+
+// parseEndpoints reads each peer's endpoint from a configuration dump
+// (wireguard-go's UAPI "get" format), by public key.
+func parseEndpoints(s string) map[[32]byte]netip.AddrPort {
+	out := map[[32]byte]netip.AddrPort{}
+	var key [32]byte
 	in := false
 	sc := bufio.NewScanner(strings.NewReader(s))
 	for sc.Scan() {
 		k, v, _ := strings.Cut(sc.Text(), "=")
 		switch {
 		case k == "public_key":
-			in = v == key
-		case in && k == "endpoint":
-			ap, err := netip.ParseAddrPort(v)
-			if err != nil {
-				return netip.AddrPort{}
+			b, err := hex.DecodeString(v)
+			in = err == nil && len(b) == len(key)
+			if in {
+				copy(key[:], b)
 			}
-			return unmap(ap)
+		case in && k == "endpoint":
+			if ap, err := netip.ParseAddrPort(v); err == nil {
+				out[key] = unmap(ap)
+			}
 		}
 	}
-	return netip.AddrPort{}
+	return out
 }
 
 // PublicKey returns this peer's public key, for the control plane to send
@@ -272,6 +306,7 @@ func (t *Transport) AddPeer(name frame.PeerName, publicKey [32]byte, endpoint ne
 		return fmt.Errorf("wireguard: add peer %v: %w: it is this router's own key", name, ErrKeyInUse)
 	}
 	endpoint = unmap(endpoint)
+	defer t.forgetEndpoints()
 	t.peers.Lock()
 	defer t.peers.Unlock()
 	for other, q := range t.peers.byName {
@@ -308,6 +343,7 @@ func (t *Transport) AddPeer(name frame.PeerName, publicKey [32]byte, endpoint ne
 
 // RemovePeer removes peer name (a no-op for an unknown name).
 func (t *Transport) RemovePeer(name frame.PeerName) error {
+	defer t.forgetEndpoints()
 	t.peers.Lock()
 	defer t.peers.Unlock()
 	p := t.peers.byName[name]
