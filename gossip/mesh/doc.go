@@ -15,11 +15,14 @@
 //
 // # Liveness and timing
 //
-//   - Heartbeats: the router pings every neighbour through the data path
-//     every HeartbeatInterval (1 s). A link is "established" once a ping
-//     was answered, and only established links enter the topology and the
-//     routes. A link silent for LinkTimeout (5 s) falls back to "pending"
-//     and leaves the routes at once.
+//   - Heartbeats: every HeartbeatInterval (1 s) the router pings its
+//     neighbours through the data path: every one whose link carries data
+//     or whose last ping is unanswered, an idle one whose last ping was
+//     answered every other time (router.Config.IdleHeartbeat). A link is
+//     "established" once a ping was answered, and only established links
+//     enter the topology and the routes. A link without an answer for
+//     LinkTimeout (5 s) falls back to "pending" and leaves the routes at
+//     once.
 //   - Control connections exchange a ping every 2 s; a connection silent
 //     for 10 s is closed.
 //   - A peer that leaves or dies is out of the routes as soon as the
