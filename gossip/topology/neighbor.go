@@ -108,6 +108,22 @@ func (t *Topology) PendingFor(nb frame.PeerName) []Entry {
 	return out
 }
 
+// HasPending reports whether PendingFor would return entries for some
+// neighbour. It costs O(neighbours + entries changed since their last
+// PendingFor) and changes nothing.
+func (t *Topology) HasPending() bool {
+	for _, n := range t.nbrs {
+		for _, s := range n.queue {
+			x := &n.slots[s]
+			e := &t.ents[s]
+			if e.Name != frame.UnknownPeer && (!x.known || e.stamp().cmp(x.st) > 0) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // Sent records that neighbour nb now has entries (we sent them, or it
 // told us). Entries about unknown peers are ignored.
 func (t *Topology) Sent(nb frame.PeerName, entries []Entry) {
