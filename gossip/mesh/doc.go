@@ -25,9 +25,10 @@
 //     once.
 //   - Control connections exchange a topology summary and a ping every
 //     2 s while busy (young, data link not answering, summaries differing
-//     or the topology changed in the last 6 s), every 6 s while quiet;
-//     a connection silent for 10 s is closed. Deltas and channel changes
-//     go out within 100 ms of happening, whatever the pace (pace.go).
+//     or the topology changed in the last 6 s); while quiet, a summary
+//     every 6 s and a ping every 30 s. A connection silent for 10 s is
+//     closed. Deltas and channel changes go out within 100 ms of
+//     happening, whatever the pace (pace.go).
 //   - A peer that leaves or dies is out of the routes as soon as the
 //     connection closes or its link times out (at most 5 s after its data
 //     path went silent), and its MACs are purged from the switch as soon as

@@ -248,6 +248,7 @@ func (m *Mesh) routineActor() {
 	defer heartbeat.Stop()
 	slow := time.NewTicker(GossipInterval)
 	defer slow.Stop()
+	slowTicks := 0
 	m.recompute = time.NewTimer(time.Hour)
 	defer m.recompute.Stop()
 	m.tryConnect()
@@ -275,12 +276,15 @@ func (m *Mesh) routineActor() {
 			}
 			m.tryConnect()
 			m.punchDue()
-			m.slowGossip()
+			busy := m.slowGossip()
+			slowTicks++
 			for _, name := range m.topo.GC(m.cfg.Now()) {
 				n := m.cfg.Router.ForgetMACs(name)
 				m.log.Info("peer gone", "peer", name.String(), "macs_purged", n)
 			}
-			m.publishStatus()
+			if busy || slowTicks%quietTicks == 0 {
+				m.publishStatus()
+			}
 		case <-m.recompute.C:
 			m.applyRoutes()
 		}

@@ -11,10 +11,14 @@ import (
 // ping (its round-trip time), and every channelRefresh ticks each
 // channel's whole state, while it is busy: young, its data link not
 // answering, its peer's last summary differing from ours, or our topology
-// changed lately. A quiet connection (none of these) gets them every
-// quietTicks ticks only: deltas and channel changes still go out at once
-// (gossipSoon), so what a quiet tick saves is only the repair of what was
-// lost, and a quiet peer still hears from us well within controlTimeout.
+// changed lately. A quiet connection (none of these) gets a summary every
+// quietTicks ticks, a ping with every quietPings-th of those and the
+// channels with every channelRefresh-th: deltas and channel changes still
+// go out at once (gossipSoon), so what a quiet tick saves is the repair
+// of what was lost and a fresh round-trip time, and a quiet peer still
+// hears from us well within controlTimeout. The status snapshot is
+// refreshed on every slow tick while a connection is busy, every
+// quietTicks ticks otherwise (and whenever the routes change).
 //
 // Deltas and channel changes: the actor arms a 100 ms timer when a
 // neighbour has topology entries pending or a channel signalled a change
@@ -24,6 +28,10 @@ import (
 // many slow ticks (6 s; controlTimeout is 10 s), and channel states every
 // channelRefresh × quietTicks (30 s).
 const quietTicks = 3
+
+// quietPings: a quiet connection gets a ping with every this many
+// summaries (30 s).
+const quietPings = 5
 
 // busyFor: a connection is busy for this long after it came up and after
 // our topology last changed.
@@ -38,10 +46,10 @@ func (m *Mesh) busy(c *connection, now time.Time) bool {
 		now.Sub(c.since) < busyFor || now.Sub(m.topoChanged) < busyFor
 }
 
-// slowGossip runs on each slow tick: summaries and pings to the
-// connections due (all if busy, every quietTicks ticks if quiet), and
-// the channels' states every channelRefresh ticks on the same terms.
-func (m *Mesh) slowGossip() {
+// slowGossip runs on each slow tick: summaries, pings and channel states
+// to the connections due (see above). It reports whether a connection
+// is busy.
+func (m *Mesh) slowGossip() (busy bool) {
 	now := m.cfg.Now()
 	if sum := m.topo.Summary(); sum != m.lastSummary {
 		m.lastSummary, m.topoChanged = sum, now
@@ -50,19 +58,28 @@ func (m *Mesh) slowGossip() {
 	binary.BigEndian.PutUint64(s[:], m.lastSummary)
 	binary.BigEndian.PutUint64(p[:], uint64(now.UnixNano()))
 	for _, c := range m.conns {
-		every := 1
-		if !m.busy(c, now) {
-			every = quietTicks
+		c.ticks++
+		if m.busy(c, now) {
+			busy = true
+			m.send(c, msgSummary, append([]byte(nil), s[:]...))
+			m.send(c, msgPing, append([]byte(nil), p[:]...))
+			if c.ticks%channelRefresh == 0 {
+				m.sendChannels(c, false)
+			}
+			continue
 		}
-		if c.ticks++; c.ticks%every != 0 {
+		if c.ticks%quietTicks != 0 {
 			continue
 		}
 		m.send(c, msgSummary, append([]byte(nil), s[:]...))
-		m.send(c, msgPing, append([]byte(nil), p[:]...))
-		if c.ticks%(every*channelRefresh) == 0 {
+		if n := c.ticks / quietTicks; n%quietPings == 0 {
+			m.send(c, msgPing, append([]byte(nil), p[:]...))
+		}
+		if c.ticks%(quietTicks*channelRefresh) == 0 {
 			m.sendChannels(c, false)
 		}
 	}
+	return busy
 }
 
 // gossipSoon arms the gossip timer unless it is armed.

@@ -109,19 +109,27 @@ func (t *Topology) PendingFor(nb frame.PeerName) []Entry {
 }
 
 // HasPending reports whether PendingFor would return entries for some
-// neighbour. It costs O(neighbours + entries changed since their last
-// PendingFor) and changes nothing.
+// neighbour. It drops from the neighbours' queues what they are known to
+// have (as PendingFor does), so that calling it again costs
+// O(neighbours) until something changes.
 func (t *Topology) HasPending() bool {
+	pending := false
 	for _, n := range t.nbrs {
+		keep := n.queue[:0]
 		for _, s := range n.queue {
 			x := &n.slots[s]
 			e := &t.ents[s]
-			if e.Name != frame.UnknownPeer && (!x.known || e.stamp().cmp(x.st) > 0) {
-				return true
+			if e.Name == frame.UnknownPeer || x.known && e.stamp().cmp(x.st) <= 0 {
+				x.queued = false
+				continue
 			}
+			keep = append(keep, s)
 		}
+		clear(n.queue[len(keep):])
+		n.queue = keep
+		pending = pending || len(keep) > 0
 	}
-	return false
+	return pending
 }
 
 // Sent records that neighbour nb now has entries (we sent them, or it
