@@ -13,8 +13,9 @@ import (
 // it collects. So a reading goroutine's batch starts with minBatchBufs
 // buffers, doubles (up to the batch size) after each read that fills it
 // — under load it is full after a few reads and stays so — and drops back
-// to minBatchBufs before a read once no read has returned more than
-// minBatchBufs frames for one to two housekeeping periods (10 to 20 s);
+// to minBatchBufs before a read once no read has filled it or returned
+// more than minBatchBufs frames for one to two housekeeping periods (10
+// to 20 s);
 // the buffers dropped are the garbage collector's. Readers see the
 // buffers they have as the batch's Cap.
 
@@ -68,13 +69,15 @@ func (g *growBatch) beforeRead(epoch uint64) {
 	}
 }
 
-// afterRead records a read of n frames: a big one keeps the buffers, one
-// that filled the batch doubles it for the next read.
+// afterRead records a read of n frames: a big one (more than
+// minBatchBufs frames, or as many as the batch holds) keeps the buffers,
+// one that filled the batch doubles it for the next read.
 func (g *growBatch) afterRead(n int, epoch uint64) {
-	if n > minBatchBufs {
+	c := len(g.b.Bufs)
+	if n > minBatchBufs || n >= c {
 		g.lastBig = epoch
 	}
-	if c := len(g.b.Bufs); n >= c && c < g.full {
+	if n >= c && c < g.full {
 		g.grow(min(2*c, g.full))
 	}
 }

@@ -57,6 +57,22 @@ func TestGrowBatch(t *testing.T) {
 	if g.b.Cap() != 2*minBatchBufs || g.lastBig != epoch {
 		t.Fatalf("a big read that did not fill: %d buffers, last big %d", g.b.Cap(), g.lastBig)
 	}
+	// Reads of exactly minBatchBufs frames into a batch of minBatchBufs
+	// grow it and keep it grown: no shrinking and growing again on every
+	// read.
+	epoch += 5
+	g.beforeRead(epoch)
+	if g.b.Cap() != minBatchBufs {
+		t.Fatalf("%d buffers after idle periods", g.b.Cap())
+	}
+	for range 4 {
+		g.beforeRead(epoch)
+		g.afterRead(minBatchBufs, epoch)
+		epoch++
+	}
+	if g.b.Cap() != 2*minBatchBufs {
+		t.Fatalf("reads of %d frames: %d buffers, want %d", minBatchBufs, g.b.Cap(), 2*minBatchBufs)
+	}
 	// A batch smaller than minBatchBufs never grows or shrinks.
 	s := newGrowBatch(1, frame.MaxFrameSize)
 	s.afterRead(1, 0)
