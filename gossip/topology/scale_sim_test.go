@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/weave-switch/weave-switch/frame"
-	"github.com/weave-switch/weave-switch/gossip/handshake"
 )
 
 // The sim in topology_sim_test.go runs one real Topology per peer, which
@@ -19,13 +18,18 @@ import (
 // (Sent, or received from it: MergeFrom's learn). In each synchronous
 // round every peer sends each neighbour every entry it holds that the
 // neighbour is not known to hold, in messages of at most
-// handshake.MaxMessageSize, each counted with simFraming bytes; an entry
+// simMaxMessage, each counted with simFraming bytes; an entry
 // costs its real encoded size (AppendEntry of the peer's own entry).
 // Every DigestEvery rounds each directed link also carries an 8-byte
 // summary; without loss a digest is exchanged only if a link's summaries
 // differ at two digest rounds in a row, which TestScaleModelMatchesSim
 // checks never happens here. The model is checked against the real-code
 // sim: same graph, same rounds, entries and bytes.
+// simMaxMessage is the control connection's largest message (the mesh
+// sends entries in messages of at most handshake.MaxMessageSize, 1 MiB;
+// this package imports nothing of it).
+const simMaxMessage = 1 << 20
+
 type scaleModel struct {
 	n, words int
 	adj      [][]int32  // neighbours by index
@@ -109,7 +113,7 @@ func (m *scaleModel) round() bool {
 				continue
 			}
 			any = true
-			msgs := max((bytes+handshake.MaxMessageSize-1)/handshake.MaxMessageSize,
+			msgs := max((bytes+simMaxMessage-1)/simMaxMessage,
 				(count+MaxEntriesPerMessage-1)/MaxEntriesPerMessage)
 			m.sent[i] += bytes + msgs*simFraming
 			m.entries += count
@@ -253,7 +257,7 @@ func BenchmarkRoutes10k(b *testing.B) {
 			runtime.GC()
 			runtime.ReadMemStats(&before)
 			tp := newTopo(b, es[0], nil)
-			msgs := EncodeEntries(es[1:], handshake.MaxMessageSize)
+			msgs := EncodeEntries(es[1:], simMaxMessage)
 			state := 0
 			t0 := time.Now()
 			for _, msg := range msgs {
