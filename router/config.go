@@ -68,13 +68,10 @@ type Config struct {
 	// IdleHeartbeat paces the data-path pings on idle, healthy links:
 	// SendHeartbeats pings a neighbour whose last ping was answered and
 	// whose link carried no data frame either way since that ping only
-	// if the ping is at least this old, and then only from one side
-	// (the smaller peer name, while its pings come and carry a recent
-	// answer's age: see SendHeartbeats). Other links (never pinged, last
+	// if the ping is at least this old. Other links (never pinged, last
 	// ping unanswered, traffic flowing) are pinged on every call. If zero,
 	// defaults to 1.5 s: every other call at the control plane's 1 s
-	// pace. Negative: every call pings every neighbour, and pings carry
-	// no age.
+	// pace. Negative: every call pings every neighbour.
 	IdleHeartbeat time.Duration
 	// Logger receives the routines' start and stop (Debug) and device
 	// and receive errors (Error, at most one a second). If nil, nothing is

@@ -19,18 +19,10 @@ import (
 //	dst MAC  03:77:73:68:62:00  (group, locally administered: "wshb")
 //	src MAC  03:77:73:68:62:00  (a group source: any switch drops it)
 //	type     0x88b5             (IEEE local experimental)
-//	payload  kind(1: 1 ping, 2 pong) | flags (1) | age (4, BE ms) |
-//	         2 reserved | sender's clock (8, BE ns)
+//	payload  kind(1: 1 ping, 2 pong) | 7 reserved | sender's clock (8, BE ns)
 //
 // The receive routine takes heartbeats out of each batch before the switch
 // sees it, answers pings at once and records pongs (time and RTT).
-//
-// A ping with flag hbAge set carries the age of the sender's last pong
-// from the receiver: the sender heard the receiver's answer that long ago
-// and the receiver hears the sender now, so the receiver counts its link
-// as answered at its own clock minus that age, as if it had pinged itself
-// then (see pingDue: on an idle link one side pings for both). A router
-// that does not know the flag leaves those bytes zero and ignores them.
 var heartbeatMAC = frame.MAC{0x03, 0x77, 0x73, 0x68, 0x62, 0x00}
 
 const (
@@ -38,8 +30,6 @@ const (
 	heartbeatLen  = frame.EthernetHeaderSize + 16
 	hbPing        = 1
 	hbPong        = 2
-
-	hbAge = 1 // flag: bytes 16..19 hold the age of the sender's last pong
 )
 
 func isHeartbeat(f []byte) bool {
@@ -55,21 +45,6 @@ func putHeartbeat(f []byte, kind byte, clock int64) int {
 	f[14] = kind
 	binary.BigEndian.PutUint64(f[22:30], uint64(clock))
 	return heartbeatLen
-}
-
-// putPongAge marks ping f as carrying age, the age of the sender's last
-// pong from the receiver (in milliseconds, clamped to 0..2^32-1).
-func putPongAge(f []byte, age time.Duration) {
-	f[15] |= hbAge
-	binary.BigEndian.PutUint32(f[16:20], uint32(min(max(age.Milliseconds(), 0), 1<<32-1)))
-}
-
-// pongAge returns the age ping f carries, if any.
-func pongAge(f []byte) (time.Duration, bool) {
-	if f[15]&hbAge == 0 {
-		return 0, false
-	}
-	return time.Duration(binary.BigEndian.Uint32(f[16:20])) * time.Millisecond, true
 }
 
 // heartbeater owns the scratch space for sending heartbeats.
@@ -88,15 +63,10 @@ const defaultIdleHeartbeat = 1500 * time.Millisecond
 // most: a link never pinged, one whose last ping is unanswered (suspect),
 // and one that carried data frames since its last ping, received or
 // sent. An idle link whose last ping was answered is pinged only when
-// that ping is Config.IdleHeartbeat old, and by one side only: each ping
-// tells the receiver how old the sender's last answer from it is
-// (hbAge), and the router with the larger peer name does not ping while
-// such pings keep coming (within 2 × IdleHeartbeat) and keep its own
-// evidence younger than 8/3 × IdleHeartbeat (4 s at the default, a 1 s
-// call below the control plane's 5 s timeout, so that a lost ping is
-// made up for in time). An idle link then costs a ping and a pong every
-// 2 s instead of two of each every second. A link that dies is still
-// declared down when its last answer is the control plane's timeout old.
+// that ping is Config.IdleHeartbeat old, which halves the idle cost of a
+// link at the default pace and keeps the answers no more than about 2 s
+// apart. A link that dies is still declared down when its last answer
+// is the control plane's timeout old: only that answer's age counts.
 func (r *Router) SendHeartbeats() {
 	r.hb.mu.Lock()
 	defer r.hb.mu.Unlock()
@@ -104,45 +74,32 @@ func (r *Router) SendHeartbeats() {
 		r.hb.b = frame.NewBatchSize(1, transport.MaxOverhead, heartbeatLen)
 	}
 	now := r.cfg.Now().UnixNano()
-	b := r.hb.b
 	for _, p := range r.peers.table.Load().list {
 		name := p.peerName()
-		if name == frame.UnknownPeer || !r.pingDue(p, name, now) {
+		if name == frame.UnknownPeer || !r.pingDue(p, now) {
 			continue
 		}
 		p.lastPing.Store(now)
 		p.pingTx.Store(p.txFrames.Load())
-		b.Sizes[0] = putHeartbeat(b.Room(0), hbPing, now)
-		if pong := p.lastPong.Load(); pong != 0 && r.cfg.IdleHeartbeat >= 0 {
-			putPongAge(b.Frame(0), time.Duration(now-pong))
-		}
-		r.sendFrame(b, p.tr, p.endpoint().ep, name)
+		r.sendHeartbeat(r.hb.b, p.tr, p.endpoint().ep, name, hbPing, now)
 	}
 }
 
-// pingDue reports whether SendHeartbeats pings p, named name, at now (see
-// there).
-func (r *Router) pingDue(p *peer, name frame.PeerName, now int64) bool {
-	idle := int64(r.cfg.IdleHeartbeat)
+// pingDue reports whether SendHeartbeats pings p at now (see there).
+func (r *Router) pingDue(p *peer, now int64) bool {
+	idle := r.cfg.IdleHeartbeat
 	ping := p.lastPing.Load()
 	switch {
 	case idle < 0, ping == 0, p.lastPong.Load() < ping:
 		return true
 	case p.lastSeen.Load() > ping, p.txFrames.Load() != p.pingTx.Load():
 		return true
-	case r.cfg.Self > name && now-p.lastProbe.Load() < 2*idle && now-p.lastPong.Load() < idle*8/3:
-		return false // the other side pings for both
 	}
-	return now-ping >= idle
+	return now-ping >= int64(idle)
 }
 
 func (r *Router) sendHeartbeat(b *frame.Batch, tr transport.Transport, ep transport.Endpoint, to frame.PeerName, kind byte, clock int64) {
 	b.Sizes[0] = putHeartbeat(b.Room(0), kind, clock)
-	r.sendFrame(b, tr, ep, to)
-}
-
-// sendFrame sends the heartbeat in b (Sizes[0] set) to peer to.
-func (r *Router) sendFrame(b *frame.Batch, tr transport.Transport, ep transport.Endpoint, to frame.PeerName) {
 	b.Meta[0] = frame.Meta{Src: r.cfg.Self, Dst: to}
 	b.N = 1
 	if err := tr.Send(b, ep); err != nil {
@@ -268,13 +225,6 @@ func (r *Router) handleHeartbeat(p *peer, f []byte, pong *frame.Batch) {
 	switch f[14] {
 	case hbPing:
 		r.sendHeartbeat(pong, p.tr, p.endpoint().ep, p.peerName(), hbPong, clock)
-		if age, ok := pongAge(f); ok {
-			now := r.cfg.Now().UnixNano()
-			p.lastProbe.Store(now)
-			if at := now - int64(age); at > p.lastPong.Load() {
-				p.lastPong.Store(at)
-			}
-		}
 	case hbFastPong:
 		r.recordFastPong(p, clock)
 	case hbPong:

@@ -26,12 +26,9 @@ type peer struct {
 	lastPong atomic.Int64  // unix nanoseconds of the last heartbeat answer
 	lastPing atomic.Int64  // unix nanoseconds of the last heartbeat sent (SendHeartbeats)
 	pingTx   atomic.Uint64 // txFrames when that heartbeat was sent
-	// lastProbe: unix nanoseconds of the last ping from the peer that
-	// carried the age of its last answer from us (hbAge).
-	lastProbe atomic.Int64
-	rtt       atomic.Int64 // nanoseconds, of that answer
-	fastAck   atomic.Int64 // unix nanoseconds of the last fast-path heartbeat answer
-	fastRTT   atomic.Int64 // nanoseconds, of that answer
+	rtt      atomic.Int64  // nanoseconds, of that answer
+	fastAck  atomic.Int64  // unix nanoseconds of the last fast-path heartbeat answer
+	fastRTT  atomic.Int64  // nanoseconds, of that answer
 
 	txFrames, txBytes, rxFrames, rxBytes atomic.Uint64
 	txErrors                             atomic.Uint64
