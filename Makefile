@@ -10,7 +10,7 @@ FUZZTIME ?= 20s
 
 PLUGIN_DIR := build/docker-plugin
 
-.PHONY: all build docker-plugin deps test unit race fuzz netns-test netns-lifecycle-test netns-web-test deploy-check docker-test deb-test qemu-test demo demo-docker bench lint vet clean dist deb docs dns-test image image-test install cni-test nat-test faults soak bench-scale
+.PHONY: all build docker-plugin deps test unit race fuzz netns-test netns-lifecycle-test netns-web-test deploy-check docker-test deb-test qemu-test demo demo-docker bench lint vet clean dist deb docs dns-test image image-test install cni-test nat-test faults soak bench-scale scale-check
 
 all: build
 
@@ -83,6 +83,7 @@ netns-test: build
 	scripts/netns-web-test.sh
 	scripts/netns-dns-test.sh
 	scripts/netns-faults-test.sh --short
+	scripts/bench-scale.sh -c 10
 	scripts/netns-docker-test.sh
 	scripts/deps.sh cni
 	scripts/netns-cni-test.sh
@@ -166,11 +167,18 @@ bench: build
 	bench/run.sh
 
 # Cost per peer (not part of `make test`): BENCH_SCALE_N routers in network
-# namespaces, full mesh, idle; RSS, heap, goroutines, fds, idle CPU per
-# router and the time a new router takes to be reachable from all.
+# namespaces, full mesh (BENCH_SCALE_FLAGS=-d4: a partial mesh of degree
+# 4), idle; RSS, heap, goroutines, fds, idle CPU, control and underlay
+# bytes per router and the time a new router takes to be reachable from
+# all. `make test` runs the short check (netns-test: scale-check): 10
+# routers, bounds on anonymous RSS and goroutines per peer, half of them
+# restarted, nothing grows.
 BENCH_SCALE_N ?= 10
+BENCH_SCALE_FLAGS ?=
 bench-scale: build
-	scripts/bench-scale.sh $(BENCH_SCALE_N)
+	scripts/bench-scale.sh $(BENCH_SCALE_FLAGS) $(BENCH_SCALE_N)
+scale-check: build
+	scripts/bench-scale.sh -c 10
 
 # go vet, gofmt, staticcheck (its default checks, unused code included)
 # and the import-graph rules of internal/archtest.

@@ -99,9 +99,13 @@ setup_vxlan() {
 # insecure prints --insecure if $WS_BIN knows it: the bench measures the
 # transports, so the routers without a password run without a secret (the
 # plaintext sleeve, the kernel fast path), as builds before the flag did.
-# (grep reads the whole help: with -q it may exit at the match, the binary
-# then dies of SIGPIPE, and pipefail reports the pipeline as failed.)
-insecure() { "$WS_BIN" up --help 2>&1 | grep -- '--insecure' >/dev/null && echo --insecure || true; }
+# The help is read whole first: with pipefail, `grep -q` quitting at the
+# match would fail the pipeline when the help was still being written.
+insecure() {
+	local help
+	help=$("$WS_BIN" up --help 2>&1)
+	grep -q -- '--insecure' <<<"$help" && echo --insecure || true
+}
 
 setup_sleeve() {
 	router_up "$h1" h1 "$WS_TMP/h1.log" --name 02:00:00:00:00:01 --listen 198.18.0.1:6783 --peer 198.18.0.2 $(insecure)

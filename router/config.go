@@ -65,6 +65,14 @@ type Config struct {
 	// MACMaxAge is how long an idle MAC stays learned. If zero, defaults
 	// to the switch's default (10 minutes).
 	MACMaxAge time.Duration
+	// IdleHeartbeat paces the data-path pings on idle, healthy links:
+	// SendHeartbeats pings a neighbour whose last ping was answered and
+	// whose link carried no data frame either way since that ping only
+	// if the ping is at least this old. Other links (never pinged, last
+	// ping unanswered, traffic flowing) are pinged on every call. If zero,
+	// defaults to 1.5 s: every other call at the control plane's 1 s
+	// pace. Negative: every call pings every neighbour.
+	IdleHeartbeat time.Duration
 	// Logger receives the routines' start and stop (Debug) and device
 	// and receive errors (Error, at most one a second). If nil, nothing is
 	// logged.
@@ -83,6 +91,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if out.FrameSize == 0 {
 		out.FrameSize = frame.MaxFrameSize
+	}
+	if out.IdleHeartbeat == 0 {
+		out.IdleHeartbeat = defaultIdleHeartbeat
 	}
 	if out.Workers == 0 {
 		out.Workers = defaultWorkers(runtime.GOMAXPROCS(0))

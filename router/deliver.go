@@ -55,7 +55,8 @@ func (r *Router) deliverInline(b *frame.Batch, local []int) bool {
 
 // rxBatch is a received batch and the frame indexes each worker delivers.
 type rxBatch struct {
-	b    *frame.Batch
+	g    *growBatch
+	b    *frame.Batch // g.b
 	eps  []transport.Endpoint
 	idx  [][]int // per worker
 	refs atomic.Int32
@@ -75,8 +76,10 @@ func newRxPool(workers, batchSize, frameSize int) *rxPool {
 	p := &rxPool{max: workers*(queueDepth+1) + 1}
 	p.free = make(chan *rxBatch, p.max)
 	p.newBatch = func() *rxBatch {
+		g := newGrowBatch(batchSize, frameSize)
 		rb := &rxBatch{
-			b:    frame.NewBatchSize(batchSize, transport.MaxOverhead, frameSize),
+			g:    g,
+			b:    g.b,
 			eps:  make([]transport.Endpoint, batchSize),
 			idx:  make([][]int, workers),
 			pool: p,

@@ -53,8 +53,20 @@ type heartbeater struct {
 	b  *frame.Batch
 }
 
-// SendHeartbeats pings every named peer through the transport. The
-// control plane calls it periodically (about once a second).
+// defaultIdleHeartbeat is Config.IdleHeartbeat's default.
+const defaultIdleHeartbeat = 1500 * time.Millisecond
+
+// SendHeartbeats pings the named peers through the transport. The
+// control plane calls it periodically (about once a second) and judges a
+// link by the age of its last answer (LinkHealth), so a ping is due on
+// every call while that judgement may be about to change or matters
+// most: a link never pinged, one whose last ping is unanswered (suspect),
+// and one that carried data frames since its last ping, received or
+// sent. An idle link whose last ping was answered is pinged only when
+// that ping is Config.IdleHeartbeat old, which halves the idle cost of a
+// link at the default pace and keeps the answers no more than about 2 s
+// apart. A link that dies is still declared down when its last answer
+// is the control plane's timeout old: only that answer's age counts.
 func (r *Router) SendHeartbeats() {
 	r.hb.mu.Lock()
 	defer r.hb.mu.Unlock()
@@ -64,11 +76,26 @@ func (r *Router) SendHeartbeats() {
 	now := r.cfg.Now().UnixNano()
 	for _, p := range r.peers.table.Load().list {
 		name := p.peerName()
-		if name == frame.UnknownPeer {
+		if name == frame.UnknownPeer || !r.pingDue(p, now) {
 			continue
 		}
+		p.lastPing.Store(now)
+		p.pingTx.Store(p.txFrames.Load())
 		r.sendHeartbeat(r.hb.b, p.tr, p.endpoint().ep, name, hbPing, now)
 	}
+}
+
+// pingDue reports whether SendHeartbeats pings p at now (see there).
+func (r *Router) pingDue(p *peer, now int64) bool {
+	idle := r.cfg.IdleHeartbeat
+	ping := p.lastPing.Load()
+	switch {
+	case idle < 0, ping == 0, p.lastPong.Load() < ping:
+		return true
+	case p.lastSeen.Load() > ping, p.txFrames.Load() != p.pingTx.Load():
+		return true
+	}
+	return now-ping >= int64(idle)
 }
 
 func (r *Router) sendHeartbeat(b *frame.Batch, tr transport.Transport, ep transport.Endpoint, to frame.PeerName, kind byte, clock int64) {

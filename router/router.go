@@ -43,6 +43,7 @@ type Router struct {
 
 	workers []chan deliveryJob // delivery workers' queues; nil: deliver inline
 	pending atomic.Int32       // jobs queued or being written by the workers
+	epoch   atomic.Uint64      // housekeeping periods since Start (batches.go)
 
 	hb       heartbeater
 	fast     fastPath
@@ -177,12 +178,14 @@ func (r *Router) routineReadDevice(idx int, dev Device) {
 	r.log.Debug("routineReadDevice started", "idx", idx)
 	defer r.log.Debug("routineReadDevice stopped", "idx", idx)
 	bs := r.cfg.BatchSize
-	b := frame.NewBatchSize(bs, transport.MaxOverhead, r.cfg.FrameSize)
+	g := newGrowBatch(bs, r.cfg.FrameSize)
+	b := g.b
 	dec := make([]ethswitch.Decision, bs)
 	d := newDispatcher(r, bs)
 	pong := frame.NewBatchSize(1, transport.MaxOverhead, heartbeatLen)
 	errs := 0
 	for {
+		g.beforeRead(r.epoch.Load())
 		n, err := dev.Read(b)
 		if err != nil {
 			if r.stopping() || isClosed(err) {
@@ -198,6 +201,7 @@ func (r *Router) routineReadDevice(idx int, dev Device) {
 			continue
 		}
 		errs = 0
+		g.afterRead(n, r.epoch.Load())
 		b.N = n
 		r.takeFastPings(b, pong)
 		if n = b.N; n == 0 {
@@ -230,6 +234,7 @@ func (r *Router) routineReceive(idx int, fn transport.ReceiveFunc, tr transport.
 	errs := 0
 	for {
 		b, eps := rb.b, rb.eps
+		rb.g.beforeRead(r.epoch.Load())
 		n, err := fn(b, eps)
 		if err != nil {
 			if r.stopping() || isClosed(err) {
@@ -244,6 +249,7 @@ func (r *Router) routineReceive(idx int, fn transport.ReceiveFunc, tr transport.
 			continue
 		}
 		errs = 0
+		rb.g.afterRead(n, r.epoch.Load())
 		r.filterBatch(b, eps[:n], tr, pong)
 		if n = b.N; n == 0 {
 			continue
@@ -302,6 +308,7 @@ func (r *Router) routineHousekeeping() {
 			return
 		case <-tick.C:
 			r.sw.Expire()
+			r.epoch.Add(1)
 		}
 	}
 }

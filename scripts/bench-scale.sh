@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Cost per peer: N routers in network namespaces on one underlay bridge,
-# full mesh (every router is given the first one with --peer and dials the
-# rest from gossip), one container attached to each, idle.
+# full mesh (every router joins through the first one and dials the rest
+# from gossip) or, with -d 4, a partial mesh of degree 4 (router I dials
+# I-1 and I-2 with --no-discovery, and the last two close the ring to the
+# first two), one container attached to each, idle.
 #
 #   ns br: bridge ub (198.18.0.0/24)
 #     h1 .1 --veth-- ub --veth-- h2 .2 ... hN .N
@@ -13,14 +15,20 @@
 # goroutines and heap in use (the router's
 # /metrics: go_goroutines, go_memstats_heap_inuse_bytes), open fds
 # (/proc/PID/fd) and idle CPU (utime+stime over CPU_SECS, default 10, from
-# /proc/PID/stat); then the time a new router (N+1) takes to be reachable
-# from every other (an established link and a route on each). It writes a
-# JSON file and prints a table of the means, minima and maxima.
+# /proc/PID/stat), and over the same window the control plane's traffic
+# (payload bytes it sent, /metrics weave_switch_control_payload_bytes_total,
+# where the router has it) and the underlay's (bytes the router's veth
+# sent: control connections and data-path heartbeats); then the time a
+# new router (N+1) takes to be reachable from every other (an established
+# link and a route on each; with -d, a route on each: it dials two). It
+# writes a JSON file and prints a table of the means, minima and maxima.
 #
-# Usage: scripts/bench-scale.sh [-o FILE.json] [-p DIR] [-c] [N]
+# Usage: scripts/bench-scale.sh [-o FILE.json] [-p DIR] [-c] [-d 4] [N]
 #   N: routers (default 10)
+#   -d 4: partial mesh of degree 4 instead of the full mesh
 #   -o: JSON output (default bench/results/scale-N.json)
-#   -p DIR: also save h1's heap profile to DIR/heap-N.pprof
+#   -p DIR: also save h1's heap profile to DIR/heap-N.pprof and a CPU
+#       profile of CPU_SECS to DIR/cpu-N.pprof (after the measurement)
 #   -c: leak and growth check instead of the report: the same mesh, then
 #       bounds on anonymous RSS and goroutines per peer (RSS_BASE_KIB,
 #       RSS_PEER_KIB, GOR_BASE, GOR_PEER; see below), then half the
@@ -32,24 +40,43 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 trap ws_cleanup EXIT
 
-out= profdir= check=
-while getopts "o:p:c" opt; do
+out= profdir= check= degree=
+while getopts "o:p:cd:" opt; do
 	case $opt in
 	o) out=$OPTARG ;;
 	p) profdir=$OPTARG ;;
 	c) check=1 ;;
-	*) echo "usage: $0 [-o FILE.json] [-p PROFILE_DIR] [-c] [N]" >&2; exit 2 ;;
+	d) degree=$OPTARG ;;
+	*) echo "usage: $0 [-o FILE.json] [-p PROFILE_DIR] [-c] [-d 4] [N]" >&2; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
 n=${1:-10}
 idle=${IDLE:-20}
 cpu_secs=${CPU_SECS:-10}
-out=${out:-bench/results/scale-$n.json}
+out=${out:-bench/results/scale-$n${degree:+-d$degree}.json}
 [ "$(id -u)" -eq 0 ] || { echo "bench-scale: needs root" >&2; exit 1; }
 [ -x "$WS_BIN" ] || { echo "bench-scale: no binary at $WS_BIN (make build)" >&2; exit 1; }
 [ "$n" -ge 2 ] && [ "$n" -le 200 ] || { echo "bench-scale: N must be 2..200" >&2; exit 2; }
+[ -z "$degree" ] || { [ "$degree" = 4 ] && [ "$n" -ge 6 ]; } || { echo "bench-scale: -d takes 4, with N of 6 or more" >&2; exit 2; }
+links=$((n - 1)) meshname="full mesh" # links per router
+[ -z "$degree" ] || links=$degree meshname="partial mesh of degree $degree"
 mkdir -p "$(dirname "$out")"
+
+# The kernel's ARP table is one for all network namespaces, 1024 entries
+# at most by default (gc_thresh3), and a full mesh of N routers on one
+# underlay needs N × N: beyond about 30 routers new neighbours fail with
+# ENOBUFS and dials time out. Raise the thresholds for the run when they
+# are lower than it needs (with room for what else runs), and put them
+# back at the end.
+neigh=/proc/sys/net/ipv4/neigh/default
+need=$((n * (n + 1) + 1024))
+neigh_old=("$(cat $neigh/gc_thresh2)" "$(cat $neigh/gc_thresh3)")
+if [ "${neigh_old[1]}" -lt $((2 * need)) ]; then
+	echo $((need > neigh_old[0] ? need : neigh_old[0])) >$neigh/gc_thresh2
+	echo $((2 * need)) >$neigh/gc_thresh3
+	trap 'echo "${neigh_old[0]}" >$neigh/gc_thresh2; echo "${neigh_old[1]}" >$neigh/gc_thresh3; ws_cleanup' EXIT
+fi
 
 p=wss-$WS_ID
 ns_add "$p-br"
@@ -66,22 +93,40 @@ host() { # host I: namespace hI on the underlay bridge at 198.18.0.I, container 
 	ip -n "$p-h$i" link set "u$i" up
 }
 name_of() { printf '02:00:00:00:%02x:%02x' $(($1 / 256)) $(($1 % 256)); }
+dials() { # dials I: the routers hI dials in the partial mesh (those before it, the ring closed at the end)
+	local i=$1 j
+	for j in $((i - 1)) $((i - 2)); do [ "$j" -ge 1 ] && echo "$j"; done
+	[ "$i" -eq "$n" ] && echo 1 2
+	[ "$i" -eq $((n - 1)) ] && echo 1
+	return 0
+}
+args_of() { # args_of I: hI's arguments to `up`
+	local i=$1 j addrs=()
+	args=(--name "$(name_of "$i")" --nickname "h$i" --listen 0.0.0.0:6783)
+	if [ -z "$degree" ]; then
+		[ "$i" -gt 1 ] && args+=(--join "$token")
+		return 0
+	fi
+	for j in $(dials "$i"); do addrs+=(--addr "198.18.0.$j"); done
+	[ "$i" -gt 1 ] && args+=(--no-discovery --join "$(ws join-token --api "$WS_TMP/h1.sock" "${addrs[@]}")")
+	[ "$i" -eq 1 ] && args+=(--no-discovery)
+	return 0
+}
 start() { # start I: router on hI (joining through h1 unless I is 1), container attached
 	local i=$1 args
-	args=(--name "$(name_of "$i")" --nickname "h$i" --listen 0.0.0.0:6783)
-	[ "$i" -gt 1 ] && args+=(--join "$token")
+	args_of "$i"
 	router_up "$p-h$i" "h$i" "$WS_TMP/h$i.log" "${args[@]}"
 	ws attach --api "$WS_TMP/h$i.sock" "$p-c$i" "10.32.0.$i/12" >/dev/null
 }
 
-pretty "bench-scale: $n routers, full mesh"
+pretty "bench-scale: $n routers, $meshname"
 for i in $(seq "$n"); do host "$i"; done
 token=
 start 1
 token=$(ws join-token --api "$WS_TMP/h1.sock" --addr 198.18.0.1)
 for i in $(seq 2 "$n"); do start "$i"; done
 t0=$(date +%s.%N)
-for i in $(seq "$n"); do wait_links "h$i" $((n - 1)) 120; done
+for i in $(seq "$n"); do wait_links "h$i" "$links" 120; done
 t1=$(date +%s.%N)
 pretty "full mesh after $(echo "$t1 - $t0" | bc) s; idle ${idle} s"
 sleep "$idle"
@@ -89,15 +134,24 @@ sleep "$idle"
 pid_of() { eval "echo \${PID_h$1}"; }
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
-measure() { # measure: rows[] gets one JSON object per router, CPU over cpu_secs
-	local i pid cpu rss anon fds m gor heap
-	declare -A cpu0
-	for i in $(seq "$n"); do cpu0[$i]=$(ticks "$(pid_of "$i")"); done
+txb() { ip -n "$p-h$1" -s -j link show "u$1" | jq '.[0].stats64.tx.bytes'; }
+ctlb() { # ctlb I: control payload bytes hI sent (0 if it does not count them)
+	curl -s --unix-socket "$WS_TMP/h$1.sock" http://x/metrics |
+		awk '/^weave_switch_control_payload_bytes_total\{direction="sent"/ {s += $2} END {printf "%d", s}'
+}
+measure() { # measure: rows[] gets one JSON object per router, CPU and traffic over cpu_secs
+	local i pid cpu rss anon fds m gor heap ub cb
+	declare -A cpu0 tx0 ctl0
+	for i in $(seq "$n"); do
+		cpu0[$i]=$(ticks "$(pid_of "$i")") tx0[$i]=$(txb "$i") ctl0[$i]=$(ctlb "$i")
+	done
 	sleep "$cpu_secs"
 	rows=()
 	for i in $(seq "$n"); do
 		pid=$(pid_of "$i")
 		cpu=$(echo "scale=3; ($(ticks "$pid") - ${cpu0[$i]}) * 100 / $hz / $cpu_secs" | bc)
+		ub=$(( ($(txb "$i") - ${tx0[$i]}) / cpu_secs ))
+		cb=$(( ($(ctlb "$i") - ${ctl0[$i]}) / cpu_secs ))
 		rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status")
 		anon=$(awk '/^RssAnon:/ {print $2}' "/proc/$pid/status")
 		fds=$(find "/proc/$pid/fd" -mindepth 1 -maxdepth 1 | wc -l)
@@ -105,14 +159,16 @@ measure() { # measure: rows[] gets one JSON object per router, CPU over cpu_secs
 		gor=$(awk '$1 == "go_goroutines" {print $2}' <<<"$m")
 		heap=$(awk '$1 == "go_memstats_heap_inuse_bytes" {printf "%d", $2}' <<<"$m")
 		rows+=("$(jq -nc --argjson i "$i" --argjson rss "$rss" --argjson anon "$anon" --argjson fds "$fds" \
-			--argjson gor "$gor" --argjson heap "$heap" --argjson cpu "$cpu" \
-			'{router: "h\($i)", rss_kib: $rss, rss_anon_kib: $anon, heap_inuse_bytes: $heap, goroutines: $gor, fds: $fds, idle_cpu_pct: $cpu}')")
+			--argjson gor "$gor" --argjson heap "$heap" --argjson cpu "$cpu" --argjson ub "$ub" --argjson cb "$cb" \
+			'{router: "h\($i)", rss_kib: $rss, rss_anon_kib: $anon, heap_inuse_bytes: $heap, goroutines: $gor, fds: $fds, idle_cpu_pct: $cpu,
+			  underlay_tx_bytes_per_s: $ub, control_tx_bytes_per_s: $cb}')")
 	done
 }
 measure
 if [ -n "$profdir" ]; then
 	mkdir -p "$profdir"
 	curl -s --unix-socket "$WS_TMP/h1.sock" "http://x/debug/pprof/heap?gc=1" >"$profdir/heap-$n.pprof"
+	curl -s --unix-socket "$WS_TMP/h1.sock" "http://x/debug/pprof/profile?seconds=$cpu_secs" >"$profdir/cpu-$n.pprof"
 fi
 
 if [ -n "$check" ]; then
@@ -129,10 +185,10 @@ if [ -n "$check" ]; then
 		local r name rss gor
 		for r in "${rows[@]}"; do
 			read -r name rss gor < <(jq -r '"\(.router) \(.rss_anon_kib) \(.goroutines)"' <<<"$r")
-			if [ "$rss" -gt $((rss_base_kib + rss_peer_kib * (n - 1))) ]; then
+			if [ "$rss" -gt $((rss_base_kib + rss_peer_kib * links)) ]; then
 				echo "$1: $name: anonymous RSS $rss KiB over $rss_base_kib + $rss_peer_kib per peer" >&2; bad=1
 			fi
-			if [ "$gor" -gt $((gor_base + gor_peer * (n - 1))) ]; then
+			if [ "$gor" -gt $((gor_base + gor_peer * links)) ]; then
 				echo "$1: $name: $gor goroutines over $gor_base + $gor_peer per peer" >&2; bad=1
 			fi
 		done
@@ -143,9 +199,10 @@ if [ -n "$check" ]; then
 	pretty "stopping and restarting h2..h$((half + 1))"
 	for i in $(seq 2 $((half + 1))); do router_down "h$i"; done
 	for i in $(seq 2 $((half + 1))); do
-		router_up "$p-h$i" "h$i" "$WS_TMP/h$i.log" --name "$(name_of "$i")" --nickname "h$i" --listen 0.0.0.0:6783 --join "$token"
+		args_of "$i"
+		router_up "$p-h$i" "h$i" "$WS_TMP/h$i.log" "${args[@]}"
 	done
-	for i in $(seq "$n"); do wait_links "h$i" $((n - 1)) 120; done
+	for i in $(seq "$n"); do wait_links "h$i" "$links" 120; done
 	sleep "$idle"
 	measure
 	bounds "after the restarts"
@@ -166,12 +223,22 @@ fi
 k=$((n + 1))
 host "$k"
 j0=$(date +%s.%N)
-start "$k"
+if [ -n "$degree" ]; then
+	# It dials h1 and hN: a route is what the others need.
+	args=(--name "$(name_of "$k")" --nickname "h$k" --listen 0.0.0.0:6783 --no-discovery
+		--join "$(ws join-token --api "$WS_TMP/h1.sock" --addr 198.18.0.1 --addr "198.18.0.$n")")
+	router_up "$p-h$k" "h$k" "$WS_TMP/h$k.log" "${args[@]}"
+	ws attach --api "$WS_TMP/h$k.sock" "$p-c$k" "10.32.0.$k/12" >/dev/null
+else
+	start "$k"
+fi
 newname=$(name_of "$k")
+linked=true
+[ -n "$degree" ] && linked=false
 for i in $(seq "$n"); do
 	for _ in $(seq 600); do
-		"$WS_BIN" status --api "$WS_TMP/h$i.sock" --json 2>/dev/null | jq -e --arg p "$newname" \
-			'([.connections[]? | select(.state=="established" and .peer==$p)] | length > 0) and
+		"$WS_BIN" status --api "$WS_TMP/h$i.sock" --json 2>/dev/null | jq -e --arg p "$newname" --argjson linked "$linked" \
+			'(($linked | not) or ([.connections[]? | select(.state=="established" and .peer==$p)] | length > 0)) and
 			 ([.peers[]? | select(.name==$p and .reachable)] | length > 0)' >/dev/null && break
 		sleep 0.1
 	done
@@ -182,18 +249,21 @@ join_s=$(echo "scale=2; ($j1 - $j0) / 1" | bc)
 jq -n --argjson n "$n" --argjson idle "$idle" --argjson cpu_secs "$cpu_secs" --argjson join "$join_s" \
 	--arg rev "$("$WS_BIN" --version 2>/dev/null | awk '{print $NF; exit}')" \
 	--slurpfile rows <(printf '%s\n' "${rows[@]}") \
-	'{routers: $n, links_per_router: ($n - 1), idle_s: $idle, cpu_window_s: $cpu_secs, revision: $rev,
+	--argjson links "$links" --arg mesh "$meshname" \
+	'{routers: $n, mesh: $mesh, links_per_router: $links, idle_s: $idle, cpu_window_s: $cpu_secs, revision: $rev,
 	  join_reachable_s: $join, per_router: $rows}' >"$out"
 
 jq -r '
   def stat(f): [.per_router[] | f] | {mean: (add / length), min: min, max: max};
   def fmt(s; d): "\(s.mean / d * 10 | round / 10) (\(s.min / d * 10 | round / 10)-\(s.max / d * 10 | round / 10))";
-  "routers \(.routers), links per router \(.links_per_router), \(.revision)",
+  "routers \(.routers), \(.mesh), links per router \(.links_per_router), \(.revision)",
   "  RSS MiB           " + fmt(stat(.rss_kib); 1024),
   "  of it anonymous   " + fmt(stat(.rss_anon_kib); 1024),
   "  heap in use MiB   " + fmt(stat(.heap_inuse_bytes); 1048576),
   "  goroutines        " + fmt(stat(.goroutines); 1),
   "  fds               " + fmt(stat(.fds); 1),
   "  idle CPU % core   " + fmt(stat(.idle_cpu_pct); 1) + ", all routers \([.per_router[].idle_cpu_pct] | add * 10 | round / 10)",
+  "  underlay B/s sent " + fmt(stat(.underlay_tx_bytes_per_s); 1),
+  "  control B/s sent  " + fmt(stat(.control_tx_bytes_per_s); 1),
   "  new router reachable from all in \(.join_reachable_s) s"' "$out"
 pretty "wrote $out"

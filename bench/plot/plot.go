@@ -3,12 +3,13 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"math"
 	"slices"
 	"strings"
+
+	"github.com/weave-switch/weave-switch/bench/internal/svgchart"
 )
 
 // results is the part of bench/run.sh's JSON the chart shows.
@@ -175,8 +176,4 @@ func render(r results) []byte {
 }
 
 // esc escapes s for SVG text and attribute values.
-func esc(s string) string {
-	var b strings.Builder
-	_ = xml.EscapeText(&b, []byte(s))
-	return b.String()
-}
+func esc(s string) string { return svgchart.Esc(s) }

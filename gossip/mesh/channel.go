@@ -14,9 +14,10 @@ func newChannelLog() *ratelimit.Limiter {
 
 // Channel is a further state-based CRDT the mesh carries beside the
 // topology (the IP allocator is one). The mesh sends the channel's whole
-// state to every neighbour when the channel signals a change (at most
-// once per gossip tick, 100 ms), when a connection comes up, and every
-// channelRefresh as anti-entropy; a neighbour whose merge changed its
+// state to every neighbour when the channel signals a change (within
+// 100 ms, coalesced), when a connection comes up, and every
+// channelRefresh slow ticks as anti-entropy (less often on a quiet
+// connection: pace.go); a neighbour whose merge changed its
 // state signals in turn, so a change floods the mesh and stops where
 // states agree. Merging must be idempotent and commutative.
 //
@@ -37,7 +38,7 @@ type Channel interface {
 const MaxChannelState = handshake.MaxMessageSize - 1
 
 // channelRefresh: every this many slow ticks (2 s) each channel's state
-// goes to every neighbour even without a change.
+// goes to every busy neighbour even without a change (pace.go).
 const channelRefresh = 5
 
 // channelMsg builds a channel message, or nil if there is nothing to send.
@@ -54,15 +55,15 @@ func (m *Mesh) channelMsg(id uint8, ch Channel) []byte {
 }
 
 // sendChannels sends the state of every channel (or only those that
-// signalled a change) to every connection (or only to c).
+// signalled a change since the last such call: m.dirty) to every
+// connection (or only to c).
 func (m *Mesh) sendChannels(c *connection, onlyUpdated bool) {
 	for id, ch := range m.cfg.Channels {
 		if onlyUpdated {
-			select {
-			case <-ch.GossipUpdated():
-			default:
+			if !m.dirty[id] {
 				continue
 			}
+			delete(m.dirty, id)
 		}
 		msg := m.channelMsg(id, ch)
 		if msg == nil {

@@ -68,6 +68,7 @@ type connection struct {
 
 	summaryDiffered bool
 	lastDigestSent  time.Time
+	ticks           int // slow ticks seen (pace.go)
 
 	sendq  chan outMsg
 	queued atomic.Int64 // payload bytes in sendq
@@ -284,6 +285,7 @@ func (m *Mesh) routineRead(c *connection, readerDone chan struct{}) {
 			m.post(func() { m.dropConn(c, reason) })
 			return
 		}
+		m.traffic.received(typ, len(payload))
 		msg := append([]byte(nil), payload...)
 		if !m.post(func() { m.handle(c, typ, msg); handled <- struct{}{} }) {
 			return
@@ -305,6 +307,7 @@ func (m *Mesh) routineWrite(c *connection, readerDone chan struct{}) {
 				c.close()
 				return
 			}
+			m.traffic.sent(msg.typ, len(msg.payload))
 		case <-c.quit:
 			c.hc.Close()
 			return
@@ -392,21 +395,5 @@ func (m *Mesh) pushPending(c *connection) {
 func (m *Mesh) gossipDeltas() {
 	for _, c := range m.conns {
 		m.pushPending(c)
-	}
-}
-
-func (m *Mesh) antiEntropy() {
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], m.topo.Summary())
-	for _, c := range m.conns {
-		m.send(c, msgSummary, append([]byte(nil), b[:]...))
-	}
-}
-
-func (m *Mesh) pingControl() {
-	for _, c := range m.conns {
-		var b [8]byte
-		binary.BigEndian.PutUint64(b[:], uint64(m.cfg.Now().UnixNano()))
-		m.send(c, msgPing, b[:])
 	}
 }

@@ -15,13 +15,20 @@
 //
 // # Liveness and timing
 //
-//   - Heartbeats: the router pings every neighbour through the data path
-//     every HeartbeatInterval (1 s). A link is "established" once a ping
-//     was answered, and only established links enter the topology and the
-//     routes. A link silent for LinkTimeout (5 s) falls back to "pending"
-//     and leaves the routes at once.
-//   - Control connections exchange a ping every 2 s; a connection silent
-//     for 10 s is closed.
+//   - Heartbeats: every HeartbeatInterval (1 s) the router pings its
+//     neighbours through the data path: every one whose link carries data
+//     or whose last ping is unanswered, an idle one whose last ping was
+//     answered every other time (router.Config.IdleHeartbeat). A link is
+//     "established" once a ping was answered, and only established links
+//     enter the topology and the routes. A link without an answer for
+//     LinkTimeout (5 s) falls back to "pending" and leaves the routes at
+//     once.
+//   - Control connections exchange a topology summary and a ping every
+//     2 s while busy (young, data link not answering, summaries differing
+//     or the topology changed in the last 6 s); while quiet, a summary
+//     every 6 s and a ping every 30 s. A connection silent for 10 s is
+//     closed. Deltas and channel changes go out within 100 ms of
+//     happening, whatever the pace (pace.go).
 //   - A peer that leaves or dies is out of the routes as soon as the
 //     connection closes or its link times out (at most 5 s after its data
 //     path went silent), and its MACs are purged from the switch as soon as

@@ -50,6 +50,11 @@ type Mesh struct {
 	punches     map[frame.PeerName]*punchPeer
 	unreachable map[frame.PeerName]bool
 	recompute   *time.Timer
+	gossipTimer *time.Timer      // armed while deltas or channel changes wait (pace.go)
+	gossipArmed bool             // gossipTimer is running
+	dirty       map[uint8]bool   // channels that signalled a change
+	lastSummary uint64           // our topology's summary at the last slow tick
+	topoChanged time.Time        // when a slow tick last saw it change
 	refused     []ConnStatus     // the latest inbound handshake failures
 	lastGossip  time.Time        // when a peer's gossip last arrived
 	applied     *topology.Routes // the routes the data path has now
@@ -64,6 +69,8 @@ type Mesh struct {
 	routedLog   *ratelimit.Logger  // routed messages refused or dropped
 	// forwardLimit bounds the routed messages forwarded for others.
 	forwardLimit ratelimit.Limiter
+
+	traffic traffic // control messages, counted by the connections' goroutines
 
 	status struct {
 		sync.Mutex
@@ -88,6 +95,7 @@ func New(cfg Config) (*Mesh, error) {
 		targets:     map[string]*target{},
 		punches:     map[frame.PeerName]*punchPeer{},
 		unreachable: map[frame.PeerName]bool{},
+		dirty:       map[uint8]bool{},
 		channelLog:  newChannelLog(),
 		admission:   newAdmission(c.Now),
 	}
@@ -179,9 +187,12 @@ func (m *Mesh) Start() error {
 		}
 		m.addTarget(addr, true).transport = tr
 	}
-	m.wg.Add(2)
+	m.wg.Add(2 + len(m.cfg.Channels))
 	go m.routineActor()
 	go m.routineAccept()
+	for id, ch := range m.cfg.Channels {
+		go m.routineChannel(id, ch)
+	}
 	return nil
 }
 
@@ -225,16 +236,18 @@ func (m *Mesh) call(ctx context.Context, fn func()) error {
 	}
 }
 
-// GossipInterval is how often every control connection carries at least
-// a summary of the topology: a live peer is never silent for longer.
+// GossipInterval is the slow tick: how often a busy control connection
+// carries a summary of the topology and a ping (a quiet one every
+// quietTicks ticks, pace.go).
 const GossipInterval = 2 * time.Second
 
 func (m *Mesh) routineActor() {
 	defer m.wg.Done()
 	m.log.Debug("routineActor: started")
 	defer m.log.Debug("routineActor: stopped")
-	gossip := time.NewTicker(100 * time.Millisecond)
-	defer gossip.Stop()
+	m.gossipTimer = time.NewTimer(time.Hour)
+	m.gossipTimer.Stop()
+	defer m.gossipTimer.Stop()
 	heartbeat := time.NewTicker(m.cfg.HeartbeatInterval)
 	defer heartbeat.Stop()
 	slow := time.NewTicker(GossipInterval)
@@ -256,32 +269,30 @@ func (m *Mesh) routineActor() {
 			return
 		case fn := <-m.actions:
 			fn()
-		case <-gossip.C:
-			m.gossipDeltas()
-			m.sendChannels(nil, true)
+		case <-m.gossipTimer.C:
+			m.gossip()
 		case <-heartbeat.C:
 			m.cfg.Router.SendHeartbeats()
 			m.checkLinks()
 		case <-slow.C:
-			slowTicks++
-			if slowTicks%channelRefresh == 0 {
-				m.sendChannels(nil, false)
-			}
 			if !m.cfg.NoDiscovery {
 				m.learnTargets()
 			}
 			m.tryConnect()
 			m.punchDue()
-			m.antiEntropy()
-			m.pingControl()
+			busy := m.slowGossip()
+			slowTicks++
 			for _, name := range m.topo.GC(m.cfg.Now()) {
 				n := m.cfg.Router.ForgetMACs(name)
 				m.log.Info("peer gone", "peer", name.String(), "macs_purged", n)
 			}
-			m.publishStatus()
+			if busy || slowTicks%quietTicks == 0 {
+				m.publishStatus()
+			}
 		case <-m.recompute.C:
 			m.applyRoutes()
 		}
+		m.gossipPending()
 	}
 }
 

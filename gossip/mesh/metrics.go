@@ -17,6 +17,7 @@ type collector struct {
 	peers, conns, pmtu *prometheus.Desc
 	refused, encrypted *prometheus.Desc
 	gossipDropped      *prometheus.Desc
+	msgs, bytes        *prometheus.Desc
 }
 
 // Collector returns the mesh's metrics.
@@ -29,13 +30,15 @@ func (m *Mesh) Collector() prometheus.Collector {
 		pmtu:          prometheus.NewDesc(ns+"_link_path_mtu_bytes", "The underlay path MTU of each established link, as its transport knows it.", []string{"peer", "transport"}, nil),
 		gossipDropped: prometheus.NewDesc(ns+"_gossip_dropped_total", "Topology entries merges refused, by reason (ahead: stamped too far in the future).", []string{"reason"}, nil),
 		refused:       prometheus.NewDesc(ns+"_handshakes_refused_total", "Inbound control connections refused, by reason: rate, source_busy, busy (before the handshake), timeout, handshake (by it), name_claim (a known peer's name from another address).", []string{"reason"}, nil),
+		msgs:          prometheus.NewDesc(ns+"_control_messages_total", "Control-plane messages over all connections, by direction (sent, received) and type (entries, summary, digest, ping, pong, channel, other).", []string{"direction", "type"}, nil),
+		bytes:         prometheus.NewDesc(ns+"_control_payload_bytes_total", "Payload bytes of those messages (without the encrypted records' framing).", []string{"direction", "type"}, nil),
 		encrypted:     prometheus.NewDesc(ns+"_link_encrypted", "Whether each established link's data path is encrypted with keys from an authenticated handshake (1) or not (0).", []string{"peer", "transport"}, nil),
 	}
 }
 
 // Describe implements prometheus.Collector.Describe.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.peers, c.conns, c.pmtu, c.refused, c.encrypted, c.gossipDropped} {
+	for _, d := range []*prometheus.Desc{c.peers, c.conns, c.pmtu, c.refused, c.encrypted, c.gossipDropped, c.msgs, c.bytes} {
 		ch <- d
 	}
 }
@@ -74,5 +77,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for r, n := range s.GossipDropped {
 		ch <- prometheus.MustNewConstMetric(c.gossipDropped, prometheus.CounterValue, float64(n), r)
+	}
+	t := &c.m.traffic
+	for i, name := range msgNames {
+		ch <- prometheus.MustNewConstMetric(c.msgs, prometheus.CounterValue, float64(t.sentMsgs[i].Load()), "sent", name)
+		ch <- prometheus.MustNewConstMetric(c.msgs, prometheus.CounterValue, float64(t.recvMsgs[i].Load()), "received", name)
+		ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.CounterValue, float64(t.sentBytes[i].Load()), "sent", name)
+		ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.CounterValue, float64(t.recvBytes[i].Load()), "received", name)
 	}
 }

@@ -108,6 +108,30 @@ func (t *Topology) PendingFor(nb frame.PeerName) []Entry {
 	return out
 }
 
+// HasPending reports whether PendingFor would return entries for some
+// neighbour. It drops from the neighbours' queues what they are known to
+// have (as PendingFor does), so that calling it again costs
+// O(neighbours) until something changes.
+func (t *Topology) HasPending() bool {
+	pending := false
+	for _, n := range t.nbrs {
+		keep := n.queue[:0]
+		for _, s := range n.queue {
+			x := &n.slots[s]
+			e := &t.ents[s]
+			if e.Name == frame.UnknownPeer || x.known && e.stamp().cmp(x.st) <= 0 {
+				x.queued = false
+				continue
+			}
+			keep = append(keep, s)
+		}
+		clear(n.queue[len(keep):])
+		n.queue = keep
+		pending = pending || len(keep) > 0
+	}
+	return pending
+}
+
 // Sent records that neighbour nb now has entries (we sent them, or it
 // told us). Entries about unknown peers are ignored.
 func (t *Topology) Sent(nb frame.PeerName, entries []Entry) {

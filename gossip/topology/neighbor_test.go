@@ -91,3 +91,33 @@ func TestMissing(t *testing.T) {
 		})
 	}
 }
+
+// TestHasPending: HasPending agrees with PendingFor over all neighbours,
+// including after Sent (the queue still holds the sent slots until the
+// next PendingFor) and without changing what PendingFor returns.
+func TestHasPending(t *testing.T) {
+	tp := newTopo(t, ent(1, 1, 1, est(2)), nil)
+	if tp.HasPending() {
+		t.Fatal("pending with no neighbours")
+	}
+	tp.AddNeighbor(2)
+	if !tp.HasPending() {
+		t.Fatal("new neighbour: nothing pending")
+	}
+	if !tp.HasPending() || len(tp.PendingFor(2)) == 0 {
+		t.Fatal("HasPending consumed the queue")
+	}
+	tp.Sent(2, tp.PendingFor(2))
+	if tp.HasPending() {
+		t.Fatal("pending after Sent")
+	}
+	tp.Merge([]Entry{ent(4, 1, 1)})
+	if !tp.HasPending() {
+		t.Fatal("new entry not pending")
+	}
+	tp.Sent(2, tp.PendingFor(2))
+	tp.PendingFor(2)
+	if tp.HasPending() {
+		t.Fatal("pending after Sent and PendingFor")
+	}
+}

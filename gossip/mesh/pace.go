@@ -1,0 +1,150 @@
+package mesh
+
+import (
+	"encoding/binary"
+	"sync/atomic"
+	"time"
+)
+
+// Pacing of the control plane. Each connection carries, every slow tick
+// (GossipInterval, 2 s), a summary of our topology (anti-entropy) and a
+// ping (its round-trip time), and every channelRefresh ticks each
+// channel's whole state, while it is busy: young, its data link not
+// answering, its peer's last summary differing from ours, or our topology
+// changed lately. A quiet connection (none of these) gets a summary every
+// quietTicks ticks, a ping with every quietPings-th of those and the
+// channels with every channelRefresh-th: deltas and channel changes still
+// go out at once (gossipSoon), so what a quiet tick saves is the repair
+// of what was lost and a fresh round-trip time, and a quiet peer still
+// hears from us well within controlTimeout. The status snapshot is
+// refreshed on every slow tick while a connection is busy, every
+// quietTicks ticks otherwise (and whenever the routes change).
+//
+// Deltas and channel changes: the actor arms a 100 ms timer when a
+// neighbour has topology entries pending or a channel signalled a change
+// (routineChannel), so an idle mesh does not wake for them at all.
+
+// quietTicks: a quiet connection gets a summary and a ping every this
+// many slow ticks (6 s; controlTimeout is 10 s), and channel states every
+// channelRefresh × quietTicks (30 s).
+const quietTicks = 3
+
+// quietPings: a quiet connection gets a ping with every this many
+// summaries (30 s).
+const quietPings = 5
+
+// busyFor: a connection is busy for this long after it came up and after
+// our topology last changed.
+const busyFor = 3 * GossipInterval
+
+// gossipDelay coalesces deltas and channel changes.
+const gossipDelay = 100 * time.Millisecond
+
+// busy reports whether c gets the full pace at now (see above).
+func (m *Mesh) busy(c *connection, now time.Time) bool {
+	return !c.established || c.summaryDiffered ||
+		now.Sub(c.since) < busyFor || now.Sub(m.topoChanged) < busyFor
+}
+
+// slowGossip runs on each slow tick: summaries, pings and channel states
+// to the connections due (see above). It reports whether a connection
+// is busy.
+func (m *Mesh) slowGossip() (busy bool) {
+	now := m.cfg.Now()
+	if sum := m.topo.Summary(); sum != m.lastSummary {
+		m.lastSummary, m.topoChanged = sum, now
+	}
+	var s, p [8]byte
+	binary.BigEndian.PutUint64(s[:], m.lastSummary)
+	binary.BigEndian.PutUint64(p[:], uint64(now.UnixNano()))
+	for _, c := range m.conns {
+		c.ticks++
+		if m.busy(c, now) {
+			busy = true
+			m.send(c, msgSummary, append([]byte(nil), s[:]...))
+			m.send(c, msgPing, append([]byte(nil), p[:]...))
+			if c.ticks%channelRefresh == 0 {
+				m.sendChannels(c, false)
+			}
+			continue
+		}
+		if c.ticks%quietTicks != 0 {
+			continue
+		}
+		m.send(c, msgSummary, append([]byte(nil), s[:]...))
+		if n := c.ticks / quietTicks; n%quietPings == 0 {
+			m.send(c, msgPing, append([]byte(nil), p[:]...))
+		}
+		if c.ticks%(quietTicks*channelRefresh) == 0 {
+			m.sendChannels(c, false)
+		}
+	}
+	return busy
+}
+
+// gossipSoon arms the gossip timer unless it is armed.
+func (m *Mesh) gossipSoon() {
+	if !m.gossipArmed {
+		m.gossipArmed = true
+		m.gossipTimer.Reset(gossipDelay)
+	}
+}
+
+// gossipPending arms the gossip timer if a neighbour has entries pending
+// or a channel changed. The actor calls it after everything it does.
+func (m *Mesh) gossipPending() {
+	if len(m.dirty) > 0 || m.topo.HasPending() {
+		m.gossipSoon()
+	}
+}
+
+// gossip sends the pending deltas and the changed channels' states.
+func (m *Mesh) gossip() {
+	m.gossipArmed = false
+	m.gossipDeltas()
+	m.sendChannels(nil, true)
+}
+
+// routineChannel turns channel id's change signals into gossip.
+func (m *Mesh) routineChannel(id uint8, ch Channel) {
+	defer m.wg.Done()
+	for {
+		select {
+		case <-m.closing:
+			return
+		case <-ch.GossipUpdated():
+			if !m.post(func() { m.dirty[id] = true }) {
+				return
+			}
+		}
+	}
+}
+
+// msgNames names the control message types for the traffic counters;
+// index 0 counts the types this version does not know.
+var msgNames = [...]string{"other", "entries", "summary", "digest", "ping", "pong", "channel"}
+
+// traffic counts the control messages and their payload bytes sent and
+// received, by type (msgNames).
+type traffic struct {
+	sentMsgs, sentBytes, recvMsgs, recvBytes [len(msgNames)]atomic.Uint64
+}
+
+func msgIndex(typ uint8) int {
+	if int(typ) < len(msgNames) {
+		return int(typ)
+	}
+	return 0
+}
+
+func (t *traffic) sent(typ uint8, n int) {
+	i := msgIndex(typ)
+	t.sentMsgs[i].Add(1)
+	t.sentBytes[i].Add(uint64(n))
+}
+
+func (t *traffic) received(typ uint8, n int) {
+	i := msgIndex(typ)
+	t.recvMsgs[i].Add(1)
+	t.recvBytes[i].Add(uint64(n))
+}

@@ -1,0 +1,98 @@
+package router
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/transport"
+)
+
+// TestGrowBatch: a batch starts with minBatchBufs buffers, doubles after
+// each read that fills it up to its full size, keeps them while reads
+// are big, and drops back to minBatchBufs once no read was big for
+// idleEpochs housekeeping periods; the buffers it keeps are whole.
+func TestGrowBatch(t *testing.T) {
+	g := newGrowBatch(64, frame.MaxSuperFrameSize)
+	if c := g.b.Cap(); c != minBatchBufs {
+		t.Fatalf("new batch holds %d buffers, want %d", c, minBatchBufs)
+	}
+	var caps []int
+	epoch := uint64(0)
+	for range 6 { // reads that fill whatever the batch holds
+		g.beforeRead(epoch)
+		n := g.b.Cap()
+		g.afterRead(n, epoch)
+		caps = append(caps, g.b.Cap())
+	}
+	if want := []int{8, 16, 32, 64, 64, 64}; !slices.Equal(caps, want) {
+		t.Fatalf("caps after filling reads %v, want %v", caps, want)
+	}
+	for i := range g.b.Cap() {
+		if len(g.b.Bufs[i]) != transport.MaxOverhead+frame.MaxSuperFrameSize {
+			t.Fatalf("buffer %d is %d bytes", i, len(g.b.Bufs[i]))
+		}
+	}
+	// Small reads: kept for idleEpochs periods after the last big one.
+	epoch++
+	g.beforeRead(epoch)
+	g.afterRead(1, epoch)
+	if g.b.Cap() != 64 {
+		t.Fatalf("shrunk %d periods after a big read", 1)
+	}
+	epoch++
+	g.beforeRead(epoch)
+	if c := g.b.Cap(); c != minBatchBufs {
+		t.Fatalf("%d buffers after %d idle periods, want %d", c, idleEpochs, minBatchBufs)
+	}
+	if got := g.b.Bufs[:cap(g.b.Bufs)][minBatchBufs]; got != nil {
+		t.Fatal("a dropped buffer is still referenced")
+	}
+	// A big read that does not fill: kept, not grown.
+	g.afterRead(minBatchBufs, epoch)
+	if g.b.Cap() != 2*minBatchBufs {
+		t.Fatalf("filled: %d buffers, want %d", g.b.Cap(), 2*minBatchBufs)
+	}
+	g.afterRead(minBatchBufs+1, epoch)
+	if g.b.Cap() != 2*minBatchBufs || g.lastBig != epoch {
+		t.Fatalf("a big read that did not fill: %d buffers, last big %d", g.b.Cap(), g.lastBig)
+	}
+	// Reads of exactly minBatchBufs frames into a batch of minBatchBufs
+	// grow it and keep it grown: no shrinking and growing again on every
+	// read.
+	epoch += 5
+	g.beforeRead(epoch)
+	if g.b.Cap() != minBatchBufs {
+		t.Fatalf("%d buffers after idle periods", g.b.Cap())
+	}
+	for range 4 {
+		g.beforeRead(epoch)
+		g.afterRead(minBatchBufs, epoch)
+		epoch++
+	}
+	if g.b.Cap() != 2*minBatchBufs {
+		t.Fatalf("reads of %d frames: %d buffers, want %d", minBatchBufs, g.b.Cap(), 2*minBatchBufs)
+	}
+	// A batch smaller than minBatchBufs never grows or shrinks.
+	s := newGrowBatch(1, frame.MaxFrameSize)
+	s.afterRead(1, 0)
+	s.beforeRead(10)
+	if s.b.Cap() != 1 {
+		t.Fatalf("batch of 1: %d buffers", s.b.Cap())
+	}
+}
+
+// TestGrowBatchAllocs: reads at a steady size allocate nothing.
+func TestGrowBatchAllocs(t *testing.T) {
+	g := newGrowBatch(64, frame.MaxFrameSize)
+	for range 5 {
+		g.afterRead(g.b.Cap(), 0)
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		g.beforeRead(1)
+		g.afterRead(40, 1)
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per read", allocs)
+	}
+}

@@ -1,0 +1,84 @@
+package router
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/weave-switch/weave-switch/link"
+	"github.com/weave-switch/weave-switch/transport"
+)
+
+// TestHeartbeatPacing: a link is pinged on every call while it was never
+// pinged, while its last ping is unanswered and while data frames cross
+// it; an idle link whose last ping was answered is pinged only once that
+// ping is IdleHeartbeat old.
+func TestHeartbeatPacing(t *testing.T) {
+	clock := time.Unix(1_000_000, 0)
+	now := func() time.Time { return clock }
+	tr := &mover{}
+	r, err := New(Config{Self: nameA, Device: newFakeDevice(), Transport: tr, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.SetPeers([]link.Peer{{Name: nameB, Endpoint: transport.AddrPortEndpoint(regB)}})
+	pings := func() int {
+		tr.mu.Lock()
+		defer tr.mu.Unlock()
+		return len(tr.to)
+	}
+	tick := func() int { // one control-plane call, a second after the last
+		clock = clock.Add(time.Second)
+		before := pings()
+		r.SendHeartbeats()
+		return pings() - before
+	}
+	answer := func() { // B answers the last ping
+		f := make([]byte, heartbeatLen)
+		putHeartbeat(f, hbPong, clock.UnixNano())
+		if !receive(r, tr, regB, false, f) {
+			t.Fatal("pong refused")
+		}
+	}
+
+	if n := tick(); n != 1 {
+		t.Fatalf("never pinged: %d pings, want 1", n)
+	}
+	if n := tick(); n != 1 {
+		t.Fatalf("last ping unanswered: %d pings, want 1", n)
+	}
+	answer()
+	var got []int
+	for range 4 { // B answers every ping
+		n := tick()
+		if got = append(got, n); n > 0 {
+			answer()
+		}
+	}
+	if want := []int{0, 1, 0, 1}; !slices.Equal(got, want) {
+		t.Fatalf("idle, answered link: pings per call %v, want %v", got, want)
+	}
+	// The next ping goes unanswered: suspect, pinged on every call.
+	got = []int{tick(), tick(), tick(), tick()}
+	if want := []int{0, 1, 1, 1}; !slices.Equal(got, want) {
+		t.Fatalf("unanswered link: pings per call %v, want %v", got, want)
+	}
+	answer()
+	// Data from B since the last ping: pinged on the next call.
+	clock = clock.Add(10 * time.Millisecond)
+	if !receive(r, tr, regB, false, dataFrame) {
+		t.Fatal("data frame refused")
+	}
+	if n := tick(); n != 1 {
+		t.Fatalf("link with traffic: %d pings, want 1", n)
+	}
+
+	r.cfg.IdleHeartbeat = -1
+	answer()
+	for range 3 {
+		if n := tick(); n != 1 {
+			t.Fatalf("IdleHeartbeat < 0: %d pings, want 1 on every call", n)
+		}
+		answer()
+	}
+}
