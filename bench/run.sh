@@ -23,6 +23,9 @@
 #   -b BASE_BIN: also measure every weave-switch userspace system with the
 #   binary BASE_BIN (an earlier build), as SYSTEM@base, interleaved with the
 #   rest: a before/after comparison in one run.
+#   WS_TASKSET=CPUS in the environment starts every router (and stock
+#   wireguard-go) pinned to those CPUs (taskset -c CPUS), e.g. 0 for one core.
+#   Variables the routers read (WEAVE_SWITCH_RX_WORKERS=N, say) pass through.
 # Needs root, iperf3, jq, ping.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -156,7 +159,7 @@ setup_wireguard_go() {
 	for i in 1 2; do
 		(umask 077; wg genkey >"$WS_TMP/wg$i.key")
 		wg pubkey <"$WS_TMP/wg$i.key" >"$WS_TMP/wg$i.pub"
-		WG_PROCESS_FOREGROUND=1 ip netns exec "$p-h$i" "$wg" -f "wgb$WS_ID$i" >"$WS_TMP/wg$i.log" 2>&1 &
+		WG_PROCESS_FOREGROUND=1 ${WS_TASKSET:+taskset -c "$WS_TASKSET"} ip netns exec "$p-h$i" "$wg" -f "wgb$WS_ID$i" >"$WS_TMP/wg$i.log" 2>&1 &
 		WS_PIDS+=($!)
 		eval "PID_wgo$i=$!" # for its CPU use (ip netns exec execs, so $! is wireguard-go)
 	done
@@ -362,7 +365,7 @@ for n in h1 n1; do
 done
 base1=$(median <<<"${RES[veth,tcp1]:-0}")
 base4=$(median <<<"${RES[veth,tcp4]:-0}")
-json='{"date":"'"$(date -Is)"'","seconds":'"$secs"',"reps":'"$reps"',"nproc":'"$(nproc)"',"systems":{}}'
+json='{"date":"'"$(date -Is)"'","seconds":'"$secs"',"reps":'"$reps"',"nproc":'"$(nproc)"',"taskset":"'"${WS_TASKSET:-}"'","systems":{}}'
 printf '\n%-22s %12s %7s %12s %7s %10s %10s\n' system "tcp1 Gbit/s" ratio "tcp4 Gbit/s" ratio "ping ms" "tcp1 retr" >&2
 for s in $systems; do
 	t1=$(median <<<"${RES[$s,tcp1]}")
