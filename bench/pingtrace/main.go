@@ -12,8 +12,10 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strconv"
@@ -61,12 +63,19 @@ func main() {
 			}
 		}
 	}
-	evs, pingTid := parse(bufio.NewScanner(os.Stdin))
-	if pingTid == 0 {
-		fmt.Fprintln(os.Stderr, "pingtrace: no ping in the trace")
+	if err := run(os.Stdin, os.Stdout, owner); err != nil {
+		fmt.Fprintln(os.Stderr, "pingtrace:", err)
 		os.Exit(1)
 	}
-	analyse(evs, owner, pingTid)
+}
+
+// run reads perf script text from in and writes the breakdown to out.
+func run(in io.Reader, out io.Writer, owner map[int]int) error {
+	evs, pingTid := parse(bufio.NewScanner(in))
+	if pingTid == 0 {
+		return errors.New("no ping in the trace")
+	}
+	return analyse(out, evs, owner, pingTid)
 }
 
 func parse(sc *bufio.Scanner) ([]event, int) {
@@ -165,7 +174,7 @@ var verbose bool
 
 const maxRTT = 0.005 // seconds
 
-func analyse(evs []event, owner map[int]int, pingTid int) {
+func analyse(w io.Writer, evs []event, owner map[int]int, pingTid int) error {
 	// Each ping: its sendto enter, then the chain of hops, then ping's
 	// recvmsg exit.
 	var sums [][]float64 // per ping: per hop×part, then the tail
@@ -254,11 +263,11 @@ func analyse(evs []event, owner map[int]int, pingTid int) {
 			}
 			marks := []float64{from, wake, in, re, rx, we, wx}
 			if verbose {
-				fmt.Printf("ping at %.6f hop %d tid %d:", e.t, h+1, tid)
+				fmt.Fprintf(w, "ping at %.6f hop %d tid %d:", e.t, h+1, tid)
 				for _, m := range marks {
-					fmt.Printf(" %.0f", (m-e.t)*1e6)
+					fmt.Fprintf(w, " %.0f", (m-e.t)*1e6)
 				}
-				fmt.Println()
+				fmt.Fprintln(w)
 			}
 			for p := range nParts {
 				row[h*nParts+p] = (marks[p+1] - marks[p]) * 1e6
@@ -290,7 +299,7 @@ func analyse(evs []event, owner map[int]int, pingTid int) {
 			}
 		}
 		if evs[end].t-e.t > maxRTT {
-			lost++ // an event of the chain was lost: the match is wrong
+			lost++ // too slow to tell from a wrong match
 			continue
 		}
 		lastSend := evs[j].t
@@ -300,21 +309,20 @@ func analyse(evs []event, owner map[int]int, pingTid int) {
 		extraWakes = append(extraWakes, float64(wakes))
 	}
 	if len(sums) == 0 {
-		fmt.Fprintln(os.Stderr, "pingtrace: no complete round trip in the trace")
-		os.Exit(1)
+		return errors.New("no complete round trip in the trace")
 	}
-	fmt.Printf("%d round trips traced, %d left out (longer than %.0f ms: a lost event made the match wrong)\n", len(sums), lost, maxRTT*1e3)
-	fmt.Println("times in µs: median, mean; the tracing itself slows every system call and switch")
-	fmt.Printf("round trip (ping's sendto to its recvmsg returning): %s\n", stat(rtts))
+	fmt.Fprintf(w, "%d round trips traced, %d left out (longer than %.0f ms: the machine was busy, or an event was lost and the match is wrong)\n", len(sums), lost, maxRTT*1e3)
+	fmt.Fprintln(w, "times in µs: median, mean; the tracing itself slows every system call and switch")
+	fmt.Fprintf(w, "round trip (ping's sendto to its recvmsg returning): %s\n", stat(rtts))
 	var sched, kern, router []float64
 	for h, hp := range hops {
-		fmt.Printf("\nhop %d: %s\n", h+1, hp.name)
+		fmt.Fprintf(w, "\nhop %d: %s\n", h+1, hp.name)
 		for p, name := range parts {
 			col := make([]float64, len(sums))
 			for r := range sums {
 				col[r] = sums[r][h*nParts+p]
 			}
-			fmt.Printf("  %-52s %s\n", name, stat(col))
+			fmt.Fprintf(w, "  %-52s %s\n", name, stat(col))
 		}
 	}
 	for r := range sums {
@@ -326,12 +334,13 @@ func analyse(evs []event, owner map[int]int, pingTid int) {
 		}
 		sched, kern, router = append(sched, s), append(kern, k), append(router, w)
 	}
-	fmt.Printf("\nlast write -> ping's recvmsg returns: %s\n", stat(tails))
-	fmt.Printf("\ntotals per round trip:\n")
-	fmt.Printf("  %-52s %s\n", "scheduler (run-queue waits + Go runtime hand-over)", stat(sched))
-	fmt.Printf("  %-52s %s\n", "kernel (wake-up paths + send syscalls)", stat(kern))
-	fmt.Printf("  %-52s %s\n", "routers (read syscalls + own work)", stat(router))
-	fmt.Printf("  %-52s %s\n", "futex wake-ups by router threads", stat(extraWakes))
+	fmt.Fprintf(w, "\nlast write -> ping's recvmsg returns: %s\n", stat(tails))
+	fmt.Fprintf(w, "\ntotals per round trip:\n")
+	fmt.Fprintf(w, "  %-52s %s\n", "scheduler (run-queue waits + Go runtime hand-over)", stat(sched))
+	fmt.Fprintf(w, "  %-52s %s\n", "kernel (wake-up paths + send syscalls)", stat(kern))
+	fmt.Fprintf(w, "  %-52s %s\n", "routers (read syscalls + own work)", stat(router))
+	fmt.Fprintf(w, "  %-52s %s\n", "futex wake-ups by router threads", stat(extraWakes))
+	return nil
 }
 
 func stat(v []float64) string {
