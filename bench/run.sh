@@ -26,6 +26,9 @@
 #   -b BASE_BIN: also measure every weave-switch userspace system with the
 #   binary BASE_BIN (an earlier build), as SYSTEM@base, interleaved with the
 #   rest: a before/after comparison in one run.
+#   WS_TASKSET=CPUS in the environment starts every router (and stock
+#   wireguard-go) pinned to those CPUs (taskset -c CPUS), e.g. 0 for one core.
+#   Variables the routers read (WEAVE_SWITCH_RX_WORKERS=N, say) pass through.
 # Needs root, iperf3, jq, ping.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -163,7 +166,7 @@ setup_wireguard_go() {
 	for i in 1 2; do
 		(umask 077; wg genkey >"$WS_TMP/wg$i.key")
 		wg pubkey <"$WS_TMP/wg$i.key" >"$WS_TMP/wg$i.pub"
-		WG_PROCESS_FOREGROUND=1 ip netns exec "$p-h$i" "$wg" -f "wgb$WS_ID$i" >"$WS_TMP/wg$i.log" 2>&1 &
+		WG_PROCESS_FOREGROUND=1 ${WS_TASKSET:+taskset -c "$WS_TASKSET"} ip netns exec "$p-h$i" "$wg" -f "wgb$WS_ID$i" >"$WS_TMP/wg$i.log" 2>&1 &
 		WS_PIDS+=($!)
 		eval "PID_wgo$i=$!" # for its CPU use (ip netns exec execs, so $! is wireguard-go)
 	done
@@ -382,7 +385,7 @@ for n in h1 n1; do
 done
 base1=$(median <<<"${RES[veth,tcp1]:-0}")
 base4=$(median <<<"${RES[veth,tcp4]:-0}")
-json='{"date":"'"$(date -Is)"'","seconds":'"$secs"',"reps":'"$reps"',"nproc":'"$(nproc)"',"systems":{}}'
+json='{"date":"'"$(date -Is)"'","seconds":'"$secs"',"reps":'"$reps"',"nproc":'"$(nproc)"',"taskset":"'"${WS_TASKSET:-}"'","systems":{}}'
 printf '\n%-22s %12s %7s %12s %7s %10s %10s\n' system "tcp1 Gbit/s" ratio "tcp4 Gbit/s" ratio "ping ms" "tcp1 retr" >&2
 for s in $systems; do
 	t1=$(median <<<"${RES[$s,tcp1]}")
@@ -428,6 +431,19 @@ if [[ " $systems " == *" sleeve "* ]]; then
 		printf '%s / sleeve: tcp1 %.3f, tcp4 %.3f (target >= 0.70)\n' "$e" "$er1" "$er4" >&2
 		json=$(jq --arg e "$e" --argjson r1 "$er1" --argjson r4 "$er4" '.encrypted_vs_sleeve[$e]={tcp1_ratio:$r1,tcp4_ratio:$r4}' <<<"$json")
 	done
+fi
+# The latency target: a userspace system's ping against the kernel's own
+# container -> bridge -> vxlan path in the same run.
+if [[ " $systems " == *" vxlan "* ]]; then
+	vp=$(median <<<"${RES[vxlan,ping]}")
+	printf '\nping / vxlan ping (%.3f ms), target <= 2:' "$vp" >&2
+	for s in $systems; do
+		case $s in veth | vxlan | fastpath-vxlan | wireguard-go) continue ;; esac
+		pr=$(awk "BEGIN{print ($vp>0)?$(median <<<"${RES[$s,ping]}")/$vp:0}")
+		printf ' %s %.2f' "$s" "$pr" >&2
+		json=$(jq --arg s "$s" --argjson pr "$pr" '.systems[$s].ping_vs_vxlan=$pr' <<<"$json")
+	done
+	printf '\n' >&2
 fi
 echo "$json" >"$out"
 echo "bench: results in $out (median of $reps interleaved repetitions, ratio to raw veth in this run)" >&2

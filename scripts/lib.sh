@@ -66,7 +66,9 @@ router_up() {
 	if [ -z "${WS_DNS:-}" ] && grep -q -- --no-dns <<<"$help"; then
 		dp+=(--no-dns)
 	fi
-	ip netns exec "$n" "$WS_BIN" up --api "$WS_TMP/$name.sock" --data-dir "$WS_TMP/$name" "${dp[@]}" "$@" >"$log" 2>&1 &
+	# WS_TASKSET=CPUS starts the router pinned to those CPUs (taskset -c),
+	# so its runtime sizes itself for them from the start.
+	${WS_TASKSET:+taskset -c "$WS_TASKSET"} ip netns exec "$n" "$WS_BIN" up --api "$WS_TMP/$name.sock" --data-dir "$WS_TMP/$name" "${dp[@]}" "$@" >"$log" 2>&1 &
 	local pid=$!
 	WS_PIDS+=("$pid")
 	eval "PID_$name=$pid"

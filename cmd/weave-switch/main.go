@@ -12,13 +12,23 @@ import (
 	"syscall"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/weave-switch/weave-switch/internal/sysmon"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	app := newApp()
-	if err := app.RunContext(ctx, permuteArgs(app, os.Args)); err != nil {
+	args := permuteArgs(app, os.Args)
+	if command(args) == "up" {
+		// A router keeps the runtime's sysmon awake: see package sysmon.
+		// This returns only if there is nothing to do or exec failed.
+		if err := sysmon.Exec(); err != nil {
+			fmt.Fprintln(os.Stderr, "weave-switch: re-executing with GODEBUG="+sysmon.Setting+" failed, going on without:", err)
+		}
+	}
+	if err := app.RunContext(ctx, args); err != nil {
 		var ec cli.ExitCoder
 		if errors.As(err, &ec) {
 			if msg := err.Error(); msg != "" {
@@ -29,6 +39,17 @@ func main() {
 		fmt.Fprintln(os.Stderr, "weave-switch:", err)
 		os.Exit(1)
 	}
+}
+
+// command returns the command args name (its first argument that is not
+// a flag), or "".
+func command(args []string) string {
+	for _, a := range args[1:] {
+		if !strings.HasPrefix(a, "-") {
+			return a
+		}
+	}
+	return ""
 }
 
 var apiFlag = &cli.StringFlag{
