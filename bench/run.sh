@@ -12,11 +12,11 @@
 #
 # Usage: bench/run.sh [-t SECONDS] [-r REPS] [-o FILE.json] [-s SYSTEMS] [-p DIR] [-b BASE_BIN]
 #   writes FILE.json and FILE.svg, its bar chart (bench/plot).
-#   defaults: -t 5 -r 3 -o bench/results/latest.json -s "veth vxlan fastpath-vxlan wireguard-go sleeve sleeve-encrypted ws-wireguard ws-quic sleeve-nooffload"
+#   defaults: -t 5 -r 3 -o bench/results/latest.json -s "veth vxlan fastpath-vxlan wireguard-go sleeve sleeve-encrypted sleeve-chacha ws-wireguard ws-quic sleeve-nooffload"
 #   sleeve-encrypted: routers with a password (--cipher auto: AES-256-GCM
 #   per link where both have hardware AES, else ChaCha20-Poly1305).
-#   sleeve-chacha: the same with --cipher chacha20-poly1305 (not in the
-#   defaults; run it beside sleeve-encrypted to compare the ciphers).
+#   sleeve-chacha: the same with --cipher chacha20-poly1305, to compare
+#   the ciphers in one run.
 #   ws-wireguard, ws-quic: weave-switch links on the WireGuard / QUIC transports.
 #   wireguard-go: stock userspace WireGuard host to host (encrypted, L3).
 #   -p DIR: also write a 1-stream CPU profile of every weave-switch router
@@ -35,7 +35,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 trap ws_cleanup EXIT
 
-secs=5 reps=3 out=bench/results/latest.json systems="veth vxlan fastpath-vxlan wireguard-go sleeve sleeve-encrypted ws-wireguard ws-quic sleeve-nooffload"
+secs=5 reps=3 out=bench/results/latest.json systems="veth vxlan fastpath-vxlan wireguard-go sleeve sleeve-encrypted sleeve-chacha ws-wireguard ws-quic sleeve-nooffload"
 profdir= base_bin=
 while getopts "t:r:o:s:p:b:" opt; do
 	case $opt in
