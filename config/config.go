@@ -104,6 +104,10 @@ type Config struct {
 	// NoPunch turns hole punching off: peers this router cannot dial are
 	// only ever reached through others.
 	NoPunch bool
+	// TestClock gives every service one wall clock that the API steps
+	// (POST /v1/debug/clock), for fault tests; `up` sets it when the
+	// environment has WS_TEST_CLOCK=1. Never for production.
+	TestClock bool
 	// NoDiscovery: connect only to Peers and to run-time connects, not to
 	// peers learned from gossip.
 	NoDiscovery bool

@@ -30,6 +30,7 @@ import (
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/gossip/mesh"
 	"github.com/weave-switch/weave-switch/host"
+	"github.com/weave-switch/weave-switch/internal/clock"
 	"github.com/weave-switch/weave-switch/internal/meshsecret"
 	"github.com/weave-switch/weave-switch/isolation"
 	"github.com/weave-switch/weave-switch/kernel"
@@ -52,6 +53,9 @@ type Daemon struct {
 	tapName string
 	listen  netip.AddrPort
 	secret  string // where the mesh's secret came from: Secret*
+	// clock is every service's wall clock; only the API's test hook
+	// (with TestClock) steps it.
+	clock clock.Stepped
 
 	sleeve *sleeve.Sleeve
 	extra  []transport.Transport // the WireGuard and QUIC transports offered
@@ -355,7 +359,7 @@ func (d *Daemon) startRouter() (func(), error) {
 	}
 	rt, err := router.New(router.Config{
 		Self: d.self, Nickname: c.Nickname, Device: tap, Transport: d.sleeve, Logger: d.log.With("component", "router"),
-		FrameSize: frameSize, Queues: more, Extra: d.extra, Workers: c.RxWorkers,
+		FrameSize: frameSize, Queues: more, Extra: d.extra, Workers: c.RxWorkers, Now: d.clock.Now,
 	})
 	if err != nil {
 		return nil, err
@@ -412,7 +416,7 @@ func (d *Daemon) startIsolation() (func(), error) {
 	}
 	slices.Sort(trusted)
 	d.iso = isolation.NewService(isolation.ServiceConfig{Self: d.self, Bridge: c.Bridge, Isolate: !c.NoIsolation, Trusted: trusted,
-		Allow: allow, DataDir: c.DataDir, Addresses: d.ipam, Logger: d.log.With("component", "isolation")})
+		Allow: allow, DataDir: c.DataDir, Addresses: d.ipam, Now: d.clock.Now, Logger: d.log.With("component", "isolation")})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := d.iso.Start(ctx); err != nil {
@@ -438,6 +442,7 @@ func (d *Daemon) startMesh() (func(), error) {
 		Self: d.self, Nickname: c.Nickname, Password: c.Password, Listen: d.listen,
 		Peers: c.Peers, NoDiscovery: c.NoDiscovery, Relay: c.Relay, NoPunch: c.NoPunch, Router: d.rt, Links: d.links, DefaultTransport: c.Transport, MTU: d.mtu,
 		Channels: d.channels(),
+		Now:      d.clock.Now,
 		Logger:   d.log,
 	})
 	if err != nil {
@@ -470,6 +475,7 @@ func (d *Daemon) startFastPath() (func(), error) {
 	d.fast = kernel.NewService(kernel.ServiceConfig{
 		Mode: c.Datapath, Encrypted: len(c.Password) > 0, Unencrypted: c.FastPathUnencrypted, Builders: backends,
 		Env:    kernel.Env{Self: d.self, Bridge: c.Bridge, TAP: d.tapName, MTU: d.mtu, Port: uint16(c.FastPathPort)},
+		Now:    d.clock.Now,
 		Logger: d.log.With("component", "fastpath"),
 	})
 	if err := d.fast.Start(d.rt); err != nil {
@@ -499,7 +505,7 @@ func (d *Daemon) serveAPI() (func(), error) {
 	mux := http.NewServeMux()
 	mux.Handle("/", api.NewHandler(api.Backends{
 		Status: d.Status, Containers: d.att, Peers: peers{d}, IPAM: rmpeer{d}, Host: d.iso, JoinToken: d.JoinToken, DNS: d.dnsBackend(),
-		Shutdown: d.shutdown,
+		Shutdown: d.shutdown, Clock: d.clockHook(),
 	}))
 	mux.Handle("GET /metrics", d.metrics)
 	page := web.Handler(d.webSource())

@@ -19,6 +19,11 @@ import (
 func version() string { return buildversion.Version }
 
 // upFlags are the flags of `up`; each can also be set in the --config file.
+// EnvTestClock, set to 1, starts the router with a wall clock that the
+// API steps (POST /v1/debug/clock): a hook for the fault tests, never
+// for production.
+const EnvTestClock = "WS_TEST_CLOCK"
+
 var upFlags = []cli.Flag{
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "name", Usage: "peer name aa:bb:cc:dd:ee:ff", DefaultText: "derived from the host, kept in --data-dir", EnvVars: []string{"WEAVE_SWITCH_NAME"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "nickname", Usage: "human name shown in status", DefaultText: "the host name", EnvVars: []string{"WEAVE_SWITCH_NICKNAME"}}),
@@ -130,6 +135,7 @@ func upCommand() *cli.Command {
 				Keepalive:       c.Duration("keepalive"),
 				Relay:           c.Bool("relay"),
 				NoPunch:         c.Bool("no-punch"),
+				TestClock:       os.Getenv(EnvTestClock) == "1",
 				Name:            c.String("name"),
 				Nickname:        c.String("nickname"),
 				Listen:          c.String("listen"),
