@@ -144,6 +144,12 @@ func start(cfg config.Config, failAfter string) (*Daemon, error) {
 		return nil, errors.New("up needs root (CAP_NET_ADMIN) to create the bridge and TAP")
 	}
 	d := &Daemon{cfg: c, log: c.Logger, started: time.Now(), stop: make(chan struct{})}
+	if c.TestClock {
+		if _, ok := d.clock.Step(c.TestClockOffset); !ok {
+			return nil, fmt.Errorf("test clock offset %v beyond ±%v", c.TestClockOffset, clock.MaxStep)
+		}
+		d.log.Warn("test clock on: the API steps this router's wall clock", "offset", c.TestClockOffset.String())
+	}
 	for _, s := range d.steps() {
 		undo, err := s.run()
 		if undo != nil {
