@@ -850,7 +850,7 @@ go run ./bench/soakplot -o "$OUT/soak-rss.svg" "$csv" || fail "bench/soakplot fa
 pretty "wrote $OUT/soak.md, $csv and $OUT/soak-rss.svg"
 if [ "$OUT" = docs ]; then
 	{
-		echo "From the last \`make soak\` ($SOAK_S s, $(date -u +%F)); the bounds and how RSS is fitted: [docs/soak.md](docs/soak.md)."
+		echo "From the last \`make soak\` ($SOAK_S s, $(date -u +%F)): it fails above $heap_max KiB/min of Go heap in use, $rss_max KiB/min of RSS, $g_max goroutines/min or $fd_max fds/min; how each is fitted: [docs/soak.md](docs/soak.md)."
 		echo
 		sed -n '/^| router/,$p' "$OUT/soak.md"
 		echo
