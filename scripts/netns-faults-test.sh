@@ -579,7 +579,10 @@ snap() {
 		on "h$1" status ipam --json | jq -c '[.allocations[]?] | sort_by(.key)'
 		iso_table "$1"
 		ip -n "$p-h$1" -o link show type veth | awk '{print $2}' | sort
-	} | sed "s/$v/VETH/g"
+	} | sed "s/$v/VETH/g" |
+		# A set's elements are listed in an order of the kernel's, which
+		# the renamed veth changes: sort them.
+		perl -pe 's/\{ ([^{}]*) \}/"{ " . join(", ", sort split(m{, }, $1)) . " }"/ge'
 }
 if want restarts; then
 	pretty "fault 7: $RESTART_N restarts of a container on h4 under load"
