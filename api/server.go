@@ -50,6 +50,9 @@ type Backends struct {
 	Shutdown func(ctx context.Context, req DownRequest) (DownResponse, error)
 	// DNS serves dns-add, dns-remove and status dns.
 	DNS DNSBackend
+	// Clock steps the router's wall clock (POST /v1/debug/clock): set
+	// only for a router started with the test clock.
+	Clock Clock
 }
 
 // BadRequestError marks an error caused by the request (HTTP 400).
@@ -85,6 +88,9 @@ func NewHandler(b Backends) http.Handler {
 	}
 	if d := b.DNS; d != nil {
 		registerDNS(mux, d)
+	}
+	if c := b.Clock; c != nil {
+		registerClock(mux, c)
 	}
 	if j := b.JoinToken; j != nil {
 		mux.HandleFunc("GET /v1/join-token", func(w http.ResponseWriter, r *http.Request) {

@@ -113,6 +113,12 @@ type Config struct {
 	// NoPunch turns hole punching off: peers this router cannot dial are
 	// only ever reached through others.
 	NoPunch bool
+	// TestClock gives every service one wall clock that the API steps
+	// (POST /v1/debug/clock), for fault tests, starting TestClockOffset
+	// away from the system's; `up` sets them from the environment's
+	// WS_TEST_CLOCK (1, or an offset such as -10m). Never for production.
+	TestClock       bool
+	TestClockOffset time.Duration
 	// NoDiscovery: connect only to Peers and to run-time connects, not to
 	// peers learned from gossip.
 	NoDiscovery bool

@@ -27,6 +27,7 @@ import (
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/gossip/mesh"
 	"github.com/weave-switch/weave-switch/host"
+	"github.com/weave-switch/weave-switch/internal/clock"
 	"github.com/weave-switch/weave-switch/internal/meshsecret"
 	"github.com/weave-switch/weave-switch/isolation"
 	"github.com/weave-switch/weave-switch/kernel"
@@ -49,6 +50,9 @@ type Daemon struct {
 	tapName string
 	listen  netip.AddrPort
 	secret  string // where the mesh's secret came from: Secret*
+	// clock is every service's wall clock; only the API's test hook
+	// (with TestClock) steps it.
+	clock clock.Stepped
 
 	sleeve *sleeve.Sleeve
 	extra  []transport.Transport // the WireGuard and QUIC transports offered
@@ -134,6 +138,12 @@ func start(cfg config.Config, failAfter string) (*Daemon, error) {
 		return nil, errors.New("up needs root (CAP_NET_ADMIN) to create the bridge and TAP")
 	}
 	d := &Daemon{cfg: c, log: c.Logger, started: time.Now(), stop: make(chan struct{})}
+	if c.TestClock {
+		if _, ok := d.clock.Step(c.TestClockOffset); !ok {
+			return nil, fmt.Errorf("test clock offset %v beyond ±%v", c.TestClockOffset, clock.MaxStep)
+		}
+		d.log.Warn("test clock on: the API steps this router's wall clock", "offset", c.TestClockOffset.String())
+	}
 	for _, s := range d.steps() {
 		undo, err := s.run()
 		if undo != nil {
@@ -351,7 +361,7 @@ func (d *Daemon) startRouter() (func(), error) {
 	}
 	rt, err := router.New(router.Config{
 		Self: d.self, Nickname: c.Nickname, Device: tap, Transport: d.sleeve, Logger: d.log.With("component", "router"),
-		FrameSize: frameSize, Queues: more, Extra: d.extra, Workers: c.RxWorkers,
+		FrameSize: frameSize, Queues: more, Extra: d.extra, Workers: c.RxWorkers, Now: d.clock.Now,
 	})
 	if err != nil {
 		return nil, err
@@ -408,7 +418,7 @@ func (d *Daemon) startIsolation() (func(), error) {
 	}
 	slices.Sort(trusted)
 	d.iso = isolation.NewService(isolation.ServiceConfig{Self: d.self, Bridge: c.Bridge, Isolate: !c.NoIsolation, Trusted: trusted,
-		Allow: allow, DataDir: c.DataDir, Addresses: d.ipam, Logger: d.log.With("component", "isolation")})
+		Allow: allow, DataDir: c.DataDir, Addresses: d.ipam, Now: d.clock.Now, Logger: d.log.With("component", "isolation")})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := d.iso.Start(ctx); err != nil {
@@ -434,6 +444,7 @@ func (d *Daemon) startMesh() (func(), error) {
 		Self: d.self, Nickname: c.Nickname, Password: c.Password, Listen: d.listen,
 		Peers: c.Peers, NoDiscovery: c.NoDiscovery, Relay: c.Relay, NoPunch: c.NoPunch, Router: d.rt, Links: d.links, DefaultTransport: c.Transport, MTU: d.mtu,
 		Channels: d.channels(), LocalAddrs: d.localAddrs,
+		Now:    d.clock.Now,
 		Logger: d.log,
 	})
 	if err != nil {
@@ -466,6 +477,7 @@ func (d *Daemon) startFastPath() (func(), error) {
 	d.fast = kernel.NewService(kernel.ServiceConfig{
 		Mode: c.Datapath, Encrypted: len(c.Password) > 0, Unencrypted: c.FastPathUnencrypted, Builders: backends,
 		Env:    kernel.Env{Self: d.self, Bridge: c.Bridge, TAP: d.tapName, MTU: d.mtu, Port: uint16(c.FastPathPort)},
+		Now:    d.clock.Now,
 		Logger: d.log.With("component", "fastpath"),
 	})
 	if err := d.fast.Start(d.rt); err != nil {
@@ -495,7 +507,7 @@ func (d *Daemon) serveAPI() (func(), error) {
 	mux := http.NewServeMux()
 	mux.Handle("/", api.NewHandler(api.Backends{
 		Status: d.Status, Containers: d.att, Peers: peers{d}, IPAM: rmpeer{d}, Host: d.iso, JoinToken: d.JoinToken, DNS: d.dnsBackend(),
-		Shutdown: d.shutdown,
+		Shutdown: d.shutdown, Clock: d.clockHook(),
 	}))
 	mux.Handle("GET /metrics", d.metrics)
 	page := web.Handler(d.webSource())

@@ -20,7 +20,7 @@ func (d *Daemon) startDNS() (func(), error) {
 		return nil, nil
 	}
 	cfg := dns.Config{Self: d.self, Bridge: c.Bridge, BridgeAddrs: host.BridgeAddrs, Domain: c.DNSDomain, TTL: c.DNSTTL,
-		DataDir: c.DataDir, Logger: d.log.With("component", "dns")}
+		DataDir: c.DataDir, Now: d.clock.Now, Logger: d.log.With("component", "dns")}
 	if c.DNSListen != "" {
 		ap, err := netip.ParseAddrPort(c.DNSListen)
 		if err != nil {

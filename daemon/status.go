@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"os"
-	"time"
 
 	"github.com/weave-switch/weave-switch/api"
 	"github.com/weave-switch/weave-switch/gossip/mesh"
@@ -29,7 +28,7 @@ func (d *Daemon) Status() api.Status {
 	s.Encryption, s.HandshakesRefused, s.GossipDropped = ms.Encryption, ms.HandshakesRefused, ms.GossipDropped
 	s.Gossip = api.Gossip{Last: ms.LastGossip, Interval: mesh.GossipInterval.Seconds()}
 	if !ms.LastGossip.IsZero() {
-		s.Gossip.Age = time.Since(ms.LastGossip).Seconds()
+		s.Gossip.Age = d.clock.Now().Sub(ms.LastGossip).Seconds() // on the clock the mesh dated it by
 	}
 	data := map[string]router.PeerStatus{}
 	for _, p := range d.rt.Peers() {

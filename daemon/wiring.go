@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/weave-switch/weave-switch/alloc/ipam"
 	"github.com/weave-switch/weave-switch/api"
 	"github.com/weave-switch/weave-switch/gossip/mesh"
+	"github.com/weave-switch/weave-switch/internal/clock"
 	"github.com/weave-switch/weave-switch/kernel"
 	"github.com/weave-switch/weave-switch/kernel/vxlan"
 	"github.com/weave-switch/weave-switch/router"
@@ -86,4 +88,26 @@ func (d *Daemon) localAddrs() []netip.Addr {
 		}
 	}
 	return out
+}
+
+// clockHook is the API's test hook on the daemon's clock: nil (no
+// route) unless the router was started with TestClock.
+func (d *Daemon) clockHook() api.Clock {
+	if !d.cfg.TestClock {
+		return nil
+	}
+	return clockStepper{d}
+}
+
+// clockStepper steps the daemon's clock for the API.
+type clockStepper struct{ d *Daemon }
+
+func (s clockStepper) StepClock(_ context.Context, req api.ClockStepRequest) (api.ClockStepResponse, error) {
+	step := time.Duration(req.Seconds * float64(time.Second))
+	off, ok := s.d.clock.Step(step)
+	if !ok {
+		return api.ClockStepResponse{Offset: off.Seconds()}, &api.BadRequestError{Err: fmt.Errorf("a step of %v would take the clock beyond ±%v", step, clock.MaxStep)}
+	}
+	s.d.log.Warn("test clock stepped", "step", step.String(), "offset", off.String())
+	return api.ClockStepResponse{Offset: off.Seconds()}, nil
 }

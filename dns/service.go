@@ -76,6 +76,9 @@ type Config struct {
 	// MaxTCPConns bounds the TCP connections served at once. If zero,
 	// DefaultMaxTCPConns.
 	MaxTCPConns int
+	// Now is the clock register stamps and tombstones are dated by. If
+	// nil, time.Now.
+	Now func() time.Time
 	// DataDir holds the registry's state (StateFile), kept across a
 	// restart. If empty, nothing is saved.
 	DataDir string
@@ -165,6 +168,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s.udpClient = &mdns.Client{Net: "udp", Timeout: cfg.ForwardTimeout, UDPSize: maxUDPSize}
 	s.tcpClient = &mdns.Client{Net: "tcp", Timeout: cfg.ForwardTimeout}
+	s.reg.Now = cfg.Now
 	if cfg.DataDir != "" {
 		path := filepath.Join(cfg.DataDir, StateFile)
 		s.reg.Save = func(b []byte) error { return atomicfile.Write(path, b, 0o600) }

@@ -48,6 +48,9 @@ type ServiceConfig struct {
 	// Addresses allocates the addresses Expose gives the host. Required
 	// for Expose and Hide.
 	Addresses Addresses
+	// Now is the clock the allowed pairs' tombstones are dated by. If
+	// nil, time.Now.
+	Now func() time.Time
 	// Logger; if nil, silent.
 	Logger *slog.Logger
 }
@@ -124,6 +127,7 @@ func NewService(cfg ServiceConfig) *Service {
 		default:
 		}
 	})
+	s.pairs.Now = cfg.Now
 	return s
 }
 

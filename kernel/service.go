@@ -36,6 +36,9 @@ type ServiceConfig struct {
 	Builders map[string]Builder
 	// Probes say which backends can work here; zero: SystemProbes.
 	Probes Probes
+	// Now is the clock heartbeat answers are judged by. If nil,
+	// time.Now.
+	Now    func() time.Time
 	Logger *slog.Logger
 }
 
@@ -142,7 +145,7 @@ func (s *Service) Start(src Source) error {
 		}
 	}
 	s.choice, s.src, s.fence = choice, src, fence
-	ctl := NewController(ControllerConfig{Self: env.Self, Datapath: dp, Fence: fence, Unencrypted: s.unencrypted(), Logger: s.log})
+	ctl := NewController(ControllerConfig{Self: env.Self, Datapath: dp, Fence: fence, Unencrypted: s.unencrypted(), Now: s.cfg.Now, Logger: s.log})
 	s.ctl.Store(ctl)
 	s.log.Info("datapath", "backend", choice.Backend, "reason", choice.Reason, "udp_port", env.Port)
 	if choice.Backend == ModeUserspace {

@@ -77,7 +77,11 @@ type Config struct {
 	// and receive errors (Error, at most one a second). If nil, nothing is
 	// logged.
 	Logger *slog.Logger
-	// Now is the clock. If nil, time.Now.
+	// Now is the wall clock the router reports times on (LinkHealth,
+	// FastLinks, Peers). If nil, time.Now. What the router measures
+	// (heartbeat round trips, how long a neighbour has been silent, MAC
+	// ages) it measures on the process's monotonic clock, which no step
+	// of the wall clock moves.
 	Now func() time.Time
 }
 

@@ -82,7 +82,7 @@ func (r *Router) SendFastHeartbeats(to []link.FastTarget) int {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	now := r.cfg.Now().UnixNano()
+	now := r.mono()
 	idx := []int{0}
 	sent := 0
 	for _, t := range to {
@@ -167,7 +167,7 @@ func (r *Router) recordFastPong(p *peer, stamp int64) {
 	if !f.on.Load() {
 		return
 	}
-	now := r.cfg.Now().UnixNano()
+	now := r.mono()
 	clock := int64(uint64(stamp) ^ f.secret)
 	if age := now - clock; age < 0 || age > int64(fastPongMaxAge) {
 		f.bad.Add(1) // forged, or very late
@@ -192,7 +192,7 @@ func (r *Router) FastLinks() []link.FastLink {
 		}
 		h := link.FastLink{Peer: name, Addr: p.endpoint().addr.Addr(), Encrypted: p.encrypted}
 		if ns := p.fastAck.Load(); ns != 0 {
-			h.LastAck = time.Unix(0, ns)
+			h.LastAck = r.wall(ns)
 			h.RTT = time.Duration(p.fastRTT.Load())
 		}
 		out = append(out, h)

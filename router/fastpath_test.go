@@ -94,11 +94,11 @@ func TestFastPongForged(t *testing.T) {
 	a.EnableFastHeartbeats(frame.MAC{0x02, 0xfa, 0, 0, 0, 1}, 1400)
 	a.SetPeers([]link.Peer{{Name: nameB, Endpoint: transport.AddrPortEndpoint(netip.MustParseAddrPort("192.0.2.2:6783"))}})
 	p := a.peers.table.Load().list[0]
-	a.recordFastPong(p, a.cfg.Now().UnixNano()) // a plain clock, as a forger would send
+	a.recordFastPong(p, a.mono()) // a plain clock, as a forger would send
 	if p.fastAck.Load() != 0 {
 		t.Fatal("a forged stamp was accepted")
 	}
-	a.recordFastPong(p, int64(uint64(a.cfg.Now().UnixNano())^a.fast.secret))
+	a.recordFastPong(p, int64(uint64(a.mono())^a.fast.secret))
 	if p.fastAck.Load() == 0 {
 		t.Fatal("a genuine stamp was refused")
 	}

@@ -73,7 +73,7 @@ func (r *Router) SendHeartbeats() {
 	if r.hb.b == nil {
 		r.hb.b = frame.NewBatchSize(1, transport.MaxOverhead, heartbeatLen)
 	}
-	now := r.cfg.Now().UnixNano()
+	now := r.mono()
 	for _, p := range r.peers.table.Load().list {
 		name := p.peerName()
 		if name == frame.UnknownPeer || !r.pingDue(p, now) {
@@ -117,7 +117,7 @@ func (r *Router) LinkHealth() map[frame.PeerName]link.Health {
 		}
 		h := link.Health{Endpoint: p.endpoint().addr}
 		if ns := p.lastPong.Load(); ns != 0 {
-			h.LastPong = time.Unix(0, ns)
+			h.LastPong = r.wall(ns)
 			h.RTT = time.Duration(p.rtt.Load())
 		}
 		out[name] = h
@@ -138,7 +138,7 @@ func (r *Router) LinkHealth() map[frame.PeerName]link.Health {
 // never copying frames.
 func (r *Router) filterBatch(b *frame.Batch, eps []transport.Endpoint, tr transport.Transport, pong *frame.Batch) {
 	t := r.peers.table.Load()
-	now := r.cfg.Now().UnixNano()
+	now := r.mono()
 	var (
 		sender        *peer // nil: the run's frames are dropped
 		wrong         bool  // the run names a neighbour from the wrong source
@@ -228,7 +228,7 @@ func (r *Router) handleHeartbeat(p *peer, f []byte, pong *frame.Batch) {
 	case hbFastPong:
 		r.recordFastPong(p, clock)
 	case hbPong:
-		now := r.cfg.Now().UnixNano()
+		now := r.mono()
 		p.lastPong.Store(now)
 		if rtt := now - clock; rtt >= 0 {
 			p.rtt.Store(rtt)

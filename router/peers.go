@@ -22,12 +22,12 @@ type peer struct {
 	cur        atomic.Pointer[endpoint]
 
 	name     atomic.Uint64 // frame.PeerName
-	lastSeen atomic.Int64  // unix nanoseconds of the last frame received
-	lastPong atomic.Int64  // unix nanoseconds of the last heartbeat answer
-	lastPing atomic.Int64  // unix nanoseconds of the last heartbeat sent (SendHeartbeats)
+	lastSeen atomic.Int64  // mono of the last frame received
+	lastPong atomic.Int64  // mono of the last heartbeat answer
+	lastPing atomic.Int64  // mono of the last heartbeat sent (SendHeartbeats)
 	pingTx   atomic.Uint64 // txFrames when that heartbeat was sent
 	rtt      atomic.Int64  // nanoseconds, of that answer
-	fastAck  atomic.Int64  // unix nanoseconds of the last fast-path heartbeat answer
+	fastAck  atomic.Int64  // mono of the last fast-path heartbeat answer
 	fastRTT  atomic.Int64  // nanoseconds, of that answer
 
 	txFrames, txBytes, rxFrames, rxBytes atomic.Uint64

@@ -21,6 +21,7 @@ import (
 type Router struct {
 	cfg     Config
 	sw      *ethswitch.Switch
+	born    time.Time // the origin of mono, with its monotonic reading
 	log     *slog.Logger
 	errLog  *ratelimit.Logger // errors that can repeat per batch
 	moveLog *ratelimit.Logger // peers' endpoints moving (learn.go)
@@ -65,13 +66,13 @@ func New(cfg Config) (*Router, error) {
 		Self:       c.Self,
 		MaxEntries: c.MaxMACs,
 		MaxAge:     c.MACMaxAge,
-		Now:        c.Now,
+		Now:        time.Now, // ages only: Switch subtracts readings, on the monotonic clock
 	})
 	if err != nil {
 		return nil, fmt.Errorf("router: %w", err)
 	}
 	log := ratelimit.OrDiscard(c.Logger)
-	r := &Router{cfg: c, sw: sw, log: log, errLog: ratelimit.NewLogger(log, time.Second, 1),
+	r := &Router{cfg: c, sw: sw, born: time.Now(), log: log, errLog: ratelimit.NewLogger(log, time.Second, 1),
 		moveLog: ratelimit.NewLogger(log, time.Second, 5),
 		closing: make(chan struct{}), fatal: make(chan error, 1)}
 	r.peers.table.Store(newPeerTable(nil))

@@ -57,7 +57,7 @@ func (r *Router) Peers() []PeerStatus {
 			TxErrors:  p.txErrors.Load(),
 		}
 		if ns := p.lastSeen.Load(); ns != 0 {
-			ps.LastSeen = time.Unix(0, ns)
+			ps.LastSeen = r.wall(ns)
 		}
 		out = append(out, ps)
 	}

@@ -19,6 +19,27 @@ import (
 func version() string { return buildversion.Version }
 
 // upFlags are the flags of `up`; each can also be set in the --config file.
+// EnvTestClock, set to 1 or to an offset (a Go duration: 1h, -10m),
+// starts the router with a wall clock that far from the system's, which
+// the API steps (POST /v1/debug/clock): a hook for the fault tests,
+// never for production.
+const EnvTestClock = "WS_TEST_CLOCK"
+
+// parseTestClock reads EnvTestClock: empty or 0 is off.
+func parseTestClock(v string) (on bool, offset time.Duration, err error) {
+	switch v {
+	case "", "0":
+		return false, 0, nil
+	case "1":
+		return true, 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return false, 0, fmt.Errorf("%s=%q: neither 1 nor an offset like -10m", EnvTestClock, v)
+	}
+	return true, d, nil
+}
+
 var upFlags = []cli.Flag{
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "name", Usage: "peer name aa:bb:cc:dd:ee:ff", DefaultText: "derived from the host, kept in --data-dir", EnvVars: []string{"WEAVE_SWITCH_NAME"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "nickname", Usage: "human name shown in status", DefaultText: "the host name", EnvVars: []string{"WEAVE_SWITCH_NICKNAME"}}),
@@ -115,11 +136,17 @@ func upCommand() *cli.Command {
 					return cli.Exit("--password-file: "+f+" is empty", 2)
 				}
 			}
+			testClock, testOffset, err := parseTestClock(os.Getenv(EnvTestClock))
+			if err != nil {
+				return cli.Exit(err.Error(), 2)
+			}
 			allow, err := splitPairs(c.StringSlice("allow"))
 			if err != nil {
 				return cli.Exit(err.Error(), 2)
 			}
 			cfg := config.Config{
+				TestClock:       testClock,
+				TestClockOffset: testOffset,
 				Password:        password,
 				Join:            c.String("join"),
 				Insecure:        c.Bool("insecure"),
