@@ -353,9 +353,9 @@ run_mode() {
 	wait "$waiter" || true
 	backa=$(cat "$WS_TMP/back.a") backc=$(cat "$WS_TMP/back.c")
 	REPORT[$mode]+=", back after the NATs' UDP mappings went: A-B ${backa%% *} s, C-B ${backc%% *} s"
-	ws_check "$mode: after A's NAT forgot its UDP mappings, A pings B within 10 s, B's link to A established at A's new port ($ep0a -> $backa s)" \
+	ws_check "$mode: after A's NAT forgot its UDP mappings, A pings B within 10 s, B's link to A established at A's new port ($ep0a -> ${backa#* }, ${backa%% *} s)" \
 		awk "BEGIN{exit !(\"${backa%% *}\" != \"never\" && ${backa%% *} <= 10)}"
-	ws_check "$mode: the same for C, the larger name ($ep0c -> $backc s)" \
+	ws_check "$mode: the same for C, the larger name ($ep0c -> ${backc#* }, ${backc%% *} s)" \
 		awk "BEGIN{exit !(\"${backc%% *}\" != \"never\" && ${backc%% *} <= 10)}"
 	ws_check "$mode: and B pings A and C" bash -c "$(declare -f pings); p=$p; declare -A CIP=([a]=${CIP[a]} [b]=${CIP[b]} [c]=${CIP[c]}); pings b a && pings b c"
 	# Then A's NAT forgets everything, the control connection's mapping
@@ -366,7 +366,7 @@ run_mode() {
 	t0=$(now)
 	backa=$(back_after "b$mode" a "$ep0a" "$t0")
 	REPORT[$mode]+=", after conntrack -F: A-B ${backa%% *} s"
-	ws_check "$mode: after A's NAT flushed its conntrack table (TCP too), B's link to A is back within 10 s ($ep0a -> $backa s)" \
+	ws_check "$mode: after A's NAT flushed its conntrack table (TCP too), B's link to A is back within 10 s ($ep0a -> ${backa#* }, ${backa%% *} s)" \
 		awk "BEGIN{exit !(\"${backa%% *}\" != \"never\" && ${backa%% *} <= 10)}"
 	ws_check "$mode: A and C still reach each other (their NATs now map every destination to a random port: relayed through B unless the punched link survived)" \
 		bash -c "$(declare -f ping_until); p=$p; declare -A CIP=([a]=${CIP[a]} [c]=${CIP[c]}); ping_until 30 a c && ping_until 30 c a"
