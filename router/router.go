@@ -269,7 +269,9 @@ func (r *Router) routineReceive(idx int, fn transport.ReceiveFunc, tr transport.
 				local = append(local, i)
 				dec[i].Action = ethswitch.Flood
 				relay = true
-			case ethswitch.Peer:
+			case ethswitch.Peer, ethswitch.Flood:
+				// Flood: a flooded frame for a MAC on another peer
+				// goes on along the tree but not into the bridge.
 				relay = true
 			}
 		}

@@ -149,3 +149,59 @@ func TestMultiHopSeedTopology(t *testing.T) {
 	}
 	expectNothing(t, devs[5])
 }
+
+// TestFloodForMACElsewhereNotDelivered: on the line 1–2–3, router 1 has
+// forgotten where 3's MAC lives (as after a partition) and floods a frame
+// for it; router 2, which knows the MAC is on 3, passes the flood on to 3
+// but does not write it into its own bridge, where a kernel fast-path
+// entry for that MAC would send 3 a second copy.
+func TestFloodForMACElsewhereNotDelivered(t *testing.T) {
+	net := memory.NewNetwork()
+	names := []frame.PeerName{0, 0x020000000001, 0x020000000002, 0x020000000003}
+	edges := [][2]frame.PeerName{{names[1], names[2]}, {names[2], names[3]}}
+	addr := func(i int) netip.AddrPort { return netip.MustParseAddrPort(fmt.Sprintf("192.0.2.%d:6783", i)) }
+	devs := map[int]*fakeDevice{}
+	routers := map[int]*Router{}
+	for i := 1; i <= 3; i++ {
+		devs[i] = newFakeDevice()
+		r, err := New(Config{Self: names[i], Device: devs[i], Transport: net.NewTransport(names[i], addr(i))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() })
+		routers[i] = r
+	}
+	ep := func(i int) link.Peer { return link.Peer{Name: names[i], Endpoint: transport.AddrPortEndpoint(addr(i))} }
+	routers[1].SetPeers([]link.Peer{ep(2)})
+	routers[2].SetPeers([]link.Peer{ep(1), ep(3)})
+	routers[3].SetPeers([]link.Peer{ep(2)})
+	for i := 1; i <= 3; i++ {
+		routers[i].SetRoutes(newBFSRoutes(names[i], edges))
+	}
+	mac := func(i int) frame.MAC { return frame.MAC{0x0a, 0, 0, 0, 0, byte(i)} }
+
+	// Every router learns where mac(3) lives.
+	bc := ethFrame(frame.Broadcast, mac(3), "hello from 3")
+	devs[3].in <- bc
+	expectFrame(t, devs[1], bc)
+	expectFrame(t, devs[2], bc)
+	if n := routers[1].sw.ForgetPeer(names[3]); n != 1 {
+		t.Fatalf("1 forgot %d MACs of 3, want 1", n)
+	}
+
+	uni := ethFrame(mac(3), mac(1), "to 3, flooded by 1")
+	devs[1].in <- uni
+	expectFrame(t, devs[3], uni)
+	// A broadcast from 1 behind it takes the same path: it must be the
+	// next frame 2's bridge gets.
+	marker := ethFrame(frame.Broadcast, mac(1), "marker")
+	devs[1].in <- marker
+	expectFrame(t, devs[2], marker)
+	expectFrame(t, devs[3], marker)
+	if s := routers[2].SwitchStats(); s.FloodOnly != 1 {
+		t.Errorf("2 passed on %d flooded frames without delivering them, want 1", s.FloodOnly)
+	}
+}
