@@ -37,6 +37,7 @@ type Router struct {
 		noPeer, noRoute, badSend atomic.Uint64
 		unknownSender            atomic.Uint64
 		wrongSource, badGSO      atomic.Uint64
+		offTree                  atomic.Uint64
 		devErrors                atomic.Uint64
 		rxQueueDrops             atomic.Uint64
 		endpointMoves            atomic.Uint64
