@@ -13,9 +13,12 @@
 // bridge sends unicast to it straight into the kernel path. Broadcast,
 // multicast and unknown unicast are never offloaded: the bridge floods them
 // to the router's TAP as before, the router floods them over the userspace
-// transports, and nothing is delivered twice. Frames that arrive over the
-// fast path enter the bridge from the fast-path port; the bridge delivers
-// them by its own (local) learning.
+// transports, and nothing is delivered twice: a router that receives a
+// flooded unicast frame for a MAC its switch places on another peer passes
+// the flood on without writing the frame into its bridge, whose fast-path
+// entry for that MAC would send the peer a second copy. Frames that arrive
+// over the fast path enter the bridge from the fast-path port; the bridge
+// delivers them by its own (local) learning.
 //
 // # The contract between the router and a backend
 //

@@ -138,8 +138,10 @@ func (r *Router) LinkHealth() map[frame.PeerName]link.Health {
 // never copying frames.
 func (r *Router) filterBatch(b *frame.Batch, eps []transport.Endpoint, tr transport.Transport, pong *frame.Batch) {
 	t := r.peers.table.Load()
+	rt := r.routes.Load()
 	now := r.mono()
 	var (
+		offTree       uint64
 		sender        *peer // nil: the run's frames are dropped
 		wrong         bool  // the run names a neighbour from the wrong source
 		senderName    frame.PeerName
@@ -197,6 +199,10 @@ func (r *Router) filterBatch(b *frame.Batch, eps []transport.Endpoint, tr transp
 			badGSO++
 			continue
 		}
+		if b.Meta[i].Dst == frame.UnknownPeer && !rt.onTree(b.Meta[i].Src, via) {
+			offTree++ // a second copy of a flood, while views of the topology differ
+			continue
+		}
 		frames++
 		bytes += uint64(b.Sizes[i])
 		if keep != i {
@@ -214,6 +220,9 @@ func (r *Router) filterBatch(b *frame.Batch, eps []transport.Endpoint, tr transp
 	}
 	if badGSO > 0 {
 		r.counters.badGSO.Add(badGSO)
+	}
+	if offTree > 0 {
+		r.counters.offTree.Add(offTree)
 	}
 	b.N = keep
 }

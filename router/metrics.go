@@ -84,6 +84,7 @@ func (r *Router) Drops() map[string]uint64 {
 		"echo": s.DropEcho, "local_dst": s.DropLocalDst, "own_frame": s.DropOwnFrame, "no_src_peer": s.DropNoSrcPeer,
 		"no_peer": k.NoPeer, "send_error": k.SendErrors, "no_route": k.NoRoute, "unknown_sender": k.UnknownSender,
 		"rx_queue_full": k.RxQueueDrops, "wrong_source": k.WrongSource, "bad_gso": k.BadGSO,
+		"off_tree": k.OffTree,
 	}
 	if d, ok := r.cfg.Device.(interface{ Dropped() uint64 }); ok {
 		out["needs_offload"] = d.Dropped()

@@ -37,6 +37,7 @@ type Router struct {
 		noPeer, noRoute, badSend atomic.Uint64
 		unknownSender            atomic.Uint64
 		wrongSource, badGSO      atomic.Uint64
+		offTree                  atomic.Uint64
 		devErrors                atomic.Uint64
 		rxQueueDrops             atomic.Uint64
 		endpointMoves            atomic.Uint64
@@ -269,7 +270,9 @@ func (r *Router) routineReceive(idx int, fn transport.ReceiveFunc, tr transport.
 				local = append(local, i)
 				dec[i].Action = ethswitch.Flood
 				relay = true
-			case ethswitch.Peer:
+			case ethswitch.Peer, ethswitch.Flood:
+				// Flood: a flooded frame for a MAC on another peer
+				// goes on along the tree but not into the bridge.
 				relay = true
 			}
 		}

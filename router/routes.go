@@ -1,8 +1,35 @@
 package router
 
-import "github.com/weave-switch/weave-switch/link"
+import (
+	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/link"
+)
 
-type routesBox struct{ r link.Routes }
+type routesBox struct {
+	r    link.Routes
+	from broadcastFrom // r, if it knows where broadcasts come from; else nil
+}
+
+// broadcastFrom is implemented by routes that know which neighbour a
+// flooded frame of each source should arrive from (this peer's parent in
+// the source's broadcast tree). The receive path drops a flooded frame
+// that arrives from another neighbour: while peers disagree on the
+// topology, two neighbours may both forward one flood here, and only one
+// copy may be delivered.
+type broadcastFrom interface {
+	BroadcastFrom(src frame.PeerName) (frame.PeerName, bool)
+}
+
+// onTree reports whether a flooded frame from src that arrived from via
+// should be taken: always without such routes or when the routes expect
+// nothing in particular (src unknown or unreachable in this peer's view).
+func (b *routesBox) onTree(src, via frame.PeerName) bool {
+	if b == nil || b.from == nil {
+		return true
+	}
+	p, ok := b.from.BroadcastFrom(src)
+	return !ok || p == via
+}
 
 // SetRoutes installs the routes used from now on; with nil (before the
 // control plane computed any) a flood goes to every neighbour and nothing
@@ -12,7 +39,8 @@ func (r *Router) SetRoutes(rt link.Routes) {
 		r.routes.Store(nil)
 		return
 	}
-	r.routes.Store(&routesBox{rt})
+	from, _ := rt.(broadcastFrom)
+	r.routes.Store(&routesBox{r: rt, from: from})
 }
 
 // SetPeers replaces the neighbours with links (the control plane's

@@ -32,6 +32,11 @@ type Counters struct {
 	// BadGSO counts received frames whose GSO descriptor does not fit
 	// the frame (frame.CheckGSO).
 	BadGSO uint64
+	// OffTree counts received flooded frames that came from another
+	// neighbour than the one this peer's routes expect them from (its
+	// parent in the source's broadcast tree): second copies of a flood
+	// while peers disagree on the topology.
+	OffTree uint64
 	// RxQueueDrops counts received frames dropped because their delivery
 	// worker's queue was full (ingress drops under overload).
 	RxQueueDrops uint64
@@ -74,6 +79,7 @@ func (r *Router) Counters() Counters {
 		UnknownSender: r.counters.unknownSender.Load(),
 		WrongSource:   r.counters.wrongSource.Load(),
 		BadGSO:        r.counters.badGSO.Load(),
+		OffTree:       r.counters.offTree.Load(),
 		SendErrors:    r.counters.badSend.Load(),
 		DeviceErrors:  r.counters.devErrors.Load(),
 		RxQueueDrops:  r.counters.rxQueueDrops.Load(),

@@ -58,8 +58,9 @@ func (s *Switch) FromLocal(b *frame.Batch, out []Decision) {
 // is learned as owned by Meta.Src, moving it at once if another peer owned
 // it. Then: link-local destination -> Drop; Meta.Dst is Self -> Local (the
 // sender addressed this peer; the bridge drops what it cannot deliver);
-// destination MAC owned by Self -> Local; anything else (unknown,
-// broadcast, multicast, or owned by another peer) -> LocalAndFlood.
+// destination MAC owned by Self -> Local; unicast destination MAC owned by
+// another peer -> Flood (passed on along the flood, not delivered here);
+// anything else (unknown, broadcast, multicast) -> LocalAndFlood.
 //
 // FromPeer reads only the 14-byte headers, retains nothing, does not
 // allocate, and is safe to call concurrently with every other method.
@@ -223,9 +224,20 @@ func (s *Switch) decidePeer(h frame.Ethernet, m *frame.Meta, now int64, write bo
 		c[cLocal]++
 		return Decision{Action: Local}, true
 	case !dst.IsMulticast():
-		if e := s.fdb.find(macKey(dst)); e != nil && e.owner == s.self {
+		switch e := s.fdb.find(macKey(dst)); {
+		case e == nil:
+		case e.owner == s.self:
 			c[cLocal]++
 			return Decision{Action: Local}, true
+		default:
+			// The sender did not know where the MAC lives, this peer
+			// does, and it is not here: the flood goes on towards the
+			// owner but the local bridge does not get it. Written to
+			// the bridge, it would be forwarded to that MAC again by
+			// whatever the bridge knows of it: a kernel fast-path port
+			// holding the MAC would deliver a second copy.
+			c[cFloodOnly]++
+			return Decision{Action: Flood}, true
 		}
 	}
 	c[cLocalAndFlood]++

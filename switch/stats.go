@@ -18,6 +18,7 @@ type Stats struct {
 	Relayed       uint64 // FromPeer -> Peer (Meta.Dst was another peer)
 	Flooded       uint64 // FromLocal -> Flood
 	LocalAndFlood uint64 // FromPeer -> LocalAndFlood
+	FloodOnly     uint64 // FromPeer -> Flood (flooded, destination MAC on another peer)
 
 	// Drops by reason.
 	DropMalformed    uint64 // shorter than an Ethernet header
@@ -49,6 +50,7 @@ const (
 	cRelayed
 	cFlooded
 	cLocalAndFlood
+	cFloodOnly
 	cDropMalformed
 	cDropMulticastSrc
 	cDropLinkLocal
@@ -91,6 +93,7 @@ func (c *counters) snapshot() Stats {
 		Relayed:          g(cRelayed),
 		Flooded:          g(cFlooded),
 		LocalAndFlood:    g(cLocalAndFlood),
+		FloodOnly:        g(cFloodOnly),
 		DropMalformed:    g(cDropMalformed),
 		DropMulticastSrc: g(cDropMulticastSrc),
 		DropLinkLocal:    g(cDropLinkLocal),

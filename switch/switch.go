@@ -23,7 +23,9 @@ const (
 	// router maps it to a next hop.
 	Peer
 	// Flood sends a locally captured frame to all peers along this peer's
-	// broadcast tree.
+	// broadcast tree; for a frame from a peer, it continues the frame's
+	// flood along the originating peer's (Meta.Src) broadcast tree,
+	// excluding Meta.Via, without delivering it locally.
 	Flood
 	// LocalAndFlood delivers a frame from a peer locally and continues its
 	// flood along the originating peer's (Meta.Src) broadcast tree,

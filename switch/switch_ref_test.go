@@ -161,6 +161,10 @@ func (r *refSwitch) fromPeer(f []byte, m frame.Meta, now int64) Decision {
 		r.st.Local++
 		return Decision{Action: Local}
 	}
+	if dst[0]&1 == 0 && r.owner(dst) != frame.UnknownPeer {
+		r.st.FloodOnly++
+		return Decision{Action: Flood}
+	}
 	r.st.LocalAndFlood++
 	return Decision{Action: LocalAndFlood}
 }

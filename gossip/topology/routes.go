@@ -29,14 +29,14 @@ type Routes struct {
 	adj     []int32
 	next    []int32 // unicast next hop of each peer; -1 if unreachable or self
 
-	// bcast[i] caches our children in peer i's broadcast tree, computed
+	// bcast[i] caches our place in peer i's broadcast tree, computed
 	// on first use (one BFS, O(peers+links): ~20 µs at 1000 peers, so
 	// precomputing every source would cost ~20 ms per topology change
 	// while a router typically floods from few sources). A slice indexed
 	// like names avoids sync.Map, which would box the PeerName key and
 	// allocate on every lookup. Concurrent first uses may both compute;
 	// they store identical results.
-	bcast []atomic.Pointer[[]frame.PeerName]
+	bcast []atomic.Pointer[bcastTree]
 }
 
 // Compute returns the routes of self over entries (any order; invalid
@@ -69,7 +69,7 @@ func Compute(self frame.PeerName, entries []Entry) *Routes {
 		index:  make(map[frame.PeerName]int32, n),
 		adjOff: make([]int32, n+1),
 		next:   make([]int32, n),
-		bcast:  make([]atomic.Pointer[[]frame.PeerName], n),
+		bcast:  make([]atomic.Pointer[bcastTree], n),
 	}
 	for i, e := range es {
 		r.names[i] = e.Name

@@ -75,6 +75,44 @@ func TestRoutesBroadcastSeed(t *testing.T) {
 	}
 }
 
+// TestRoutesBroadcastFrom: each peer's parent in a source's tree is the
+// one peer that has it as a child, so a broadcast is accepted from
+// exactly the neighbour that sends it.
+func TestRoutesBroadcastFrom(t *testing.T) {
+	es := graph(5, seedEdges)
+	routes := map[frame.PeerName]*Routes{}
+	for i := 1; i <= 5; i++ {
+		routes[pn(i)] = Compute(pn(i), es)
+	}
+	for src := 1; src <= 5; src++ {
+		for self := 1; self <= 5; self++ {
+			from, ok := routes[pn(self)].BroadcastFrom(pn(src))
+			if self == src {
+				if ok {
+					t.Errorf("%d: broadcast of its own from %v", self, from)
+				}
+				continue
+			}
+			if !ok || !slices.Contains(routes[from].BroadcastNext(pn(src)), pn(self)) {
+				t.Errorf("%d expects %d's broadcast from %v (%v), which does not send it there", self, src, from, ok)
+			}
+		}
+	}
+	if from, ok := routes[3].BroadcastFrom(1); !ok || from != 1 {
+		t.Errorf("3 expects 1's broadcast from %v, %v; want 1", from, ok)
+	}
+	if from, ok := routes[5].BroadcastFrom(2); !ok || from != 3 {
+		t.Errorf("5 expects 2's broadcast from %v, %v; want 3", from, ok)
+	}
+	if _, ok := routes[1].BroadcastFrom(9); ok {
+		t.Error("a parent in an unknown peer's tree")
+	}
+	cut := Compute(1, graph(5, seedEdges[:1])) // 1–2 only: 3 unreachable
+	if _, ok := cut.BroadcastFrom(3); ok {
+		t.Error("a parent in an unreachable peer's tree")
+	}
+}
+
 func TestRoutesEqual(t *testing.T) {
 	a := Compute(1, graph(5, seedEdges))
 	es := graph(5, seedEdges)
@@ -97,6 +135,7 @@ func TestRoutesNoAllocs(t *testing.T) {
 		for p := 1; p <= 6; p++ {
 			r.NextHop(pn(p))
 			r.BroadcastNext(pn(p))
+			r.BroadcastFrom(pn(p))
 			r.Reachable(pn(p))
 		}
 	})
