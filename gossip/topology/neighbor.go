@@ -90,20 +90,14 @@ func (t *Topology) PendingFor(nb frame.PeerName) []Entry {
 	if n == nil {
 		return nil
 	}
-	var out []Entry
-	keep := n.queue[:0]
-	for _, s := range n.queue {
-		x := &n.slots[s]
-		e := &t.ents[s]
-		if e.Name == frame.UnknownPeer || x.known && e.stamp().cmp(x.st) <= 0 {
-			x.queued = false
-			continue
-		}
-		keep = append(keep, s)
-		out = append(out, *e)
+	t.prune(n)
+	if len(n.queue) == 0 {
+		return nil
 	}
-	clear(n.queue[len(keep):])
-	n.queue = keep
+	out := make([]Entry, 0, len(n.queue))
+	for _, s := range n.queue {
+		out = append(out, t.ents[s])
+	}
 	slices.SortFunc(out, func(a, b Entry) int { return cmp.Compare(a.Name, b.Name) })
 	return out
 }
@@ -115,21 +109,27 @@ func (t *Topology) PendingFor(nb frame.PeerName) []Entry {
 func (t *Topology) HasPending() bool {
 	pending := false
 	for _, n := range t.nbrs {
-		keep := n.queue[:0]
-		for _, s := range n.queue {
-			x := &n.slots[s]
-			e := &t.ents[s]
-			if e.Name == frame.UnknownPeer || x.known && e.stamp().cmp(x.st) <= 0 {
-				x.queued = false
-				continue
-			}
-			keep = append(keep, s)
-		}
-		clear(n.queue[len(keep):])
-		n.queue = keep
-		pending = pending || len(keep) > 0
+		t.prune(n)
+		pending = pending || len(n.queue) > 0
 	}
 	return pending
+}
+
+// prune drops from n's queue the entries n is known to have and those
+// that are gone.
+func (t *Topology) prune(n *neighbor) {
+	keep := n.queue[:0]
+	for _, s := range n.queue {
+		x := &n.slots[s]
+		e := &t.ents[s]
+		if e.Name == frame.UnknownPeer || x.known && e.stamp().cmp(x.st) <= 0 {
+			x.queued = false
+			continue
+		}
+		keep = append(keep, s)
+	}
+	clear(n.queue[len(keep):])
+	n.queue = keep
 }
 
 // Sent records that neighbour nb now has entries (we sent them, or it
