@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"time"
 
 	"github.com/weave-switch/weave-switch/alloc/ipam"
 	"github.com/weave-switch/weave-switch/api"
 	"github.com/weave-switch/weave-switch/gossip/mesh"
+	"github.com/weave-switch/weave-switch/host"
 	"github.com/weave-switch/weave-switch/internal/clock"
 	"github.com/weave-switch/weave-switch/kernel"
 	"github.com/weave-switch/weave-switch/kernel/vxlan"
@@ -53,41 +53,11 @@ func (p peers) Forget(ctx context.Context, req api.ConnectRequest) (api.ForgetRe
 }
 
 // localAddrs are the host's addresses the mesh offers peers to punch to:
-// those of its interfaces other than the bridge and its TAP, outside the
-// overlay's allocation range (an address there is reached through the
-// overlay itself).
+// its interfaces' but the bridge's and the TAP's, outside the overlay's
+// allocation range.
 func (d *Daemon) localAddrs() []netip.Addr {
 	overlay, _ := ipam.ParseRange(d.cfg.IPAllocRange)
-	ifs, err := net.Interfaces()
-	if err != nil {
-		return nil
-	}
-	var out []netip.Addr
-	for _, ifc := range ifs {
-		if ifc.Name == d.cfg.Bridge || ifc.Name == d.tapName || ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
-			continue
-		}
-		addrs, err := ifc.Addrs()
-		if err != nil {
-			continue
-		}
-		for _, a := range addrs {
-			ipn, ok := a.(*net.IPNet)
-			if !ok {
-				continue
-			}
-			ip, ok := netip.AddrFromSlice(ipn.IP)
-			if !ok {
-				continue
-			}
-			ip = ip.Unmap()
-			if overlay.IsValid() && overlay.Contains(ip) {
-				continue
-			}
-			out = append(out, ip)
-		}
-	}
-	return out
+	return host.LocalAddrs([]string{d.cfg.Bridge, d.tapName}, overlay)
 }
 
 // clockHook is the API's test hook on the daemon's clock: nil (no
