@@ -44,29 +44,32 @@ type Mesh struct {
 	once    sync.Once
 
 	// Owned by the actor.
-	topo        *topology.Topology
-	conns       map[frame.PeerName]*connection
-	targets     map[string]*target // by dial address
-	punches     map[frame.PeerName]*punchPeer
-	unreachable map[frame.PeerName]bool
-	recompute   *time.Timer
-	gossipTimer *time.Timer      // armed while deltas or channel changes wait (pace.go)
-	gossipArmed bool             // gossipTimer is running
-	dirty       map[uint8]bool   // channels that signalled a change
-	lastSummary uint64           // our topology's summary at the last slow tick
-	topoChanged time.Time        // when a slow tick last saw it change
-	refused     []ConnStatus     // the latest inbound handshake failures
-	lastGossip  time.Time        // when a peer's gossip last arrived
-	applied     *topology.Routes // the routes the data path has now
-	reachable   atomic.Pointer[topology.Routes]
-	alive       atomic.Pointer[map[frame.PeerName]bool]
-	channelLog  *ratelimit.Limiter // refused channel states
-	admission   *admission         // inbound handshakes: limits and refusal counts
-	refusedLog  *ratelimit.Logger  // inbound connections refused before their handshake
-	failedLog   *ratelimit.Logger  // inbound handshakes that failed
-	discoverLog *ratelimit.Logger  // discovered peers not dialed
-	punchLog    *ratelimit.Logger  // connections punched through NAT
-	routedLog   *ratelimit.Logger  // routed messages refused or dropped
+	topo    *topology.Topology
+	conns   map[frame.PeerName]*connection
+	targets map[string]*target // by dial address
+	punches map[frame.PeerName]*punchPeer
+	// punchResults counts the punches and calls ended, by
+	// PunchResults.
+	punchResults map[string]uint64
+	unreachable  map[frame.PeerName]bool
+	recompute    *time.Timer
+	gossipTimer  *time.Timer      // armed while deltas or channel changes wait (pace.go)
+	gossipArmed  bool             // gossipTimer is running
+	dirty        map[uint8]bool   // channels that signalled a change
+	lastSummary  uint64           // our topology's summary at the last slow tick
+	topoChanged  time.Time        // when a slow tick last saw it change
+	refused      []ConnStatus     // the latest inbound handshake failures
+	lastGossip   time.Time        // when a peer's gossip last arrived
+	applied      *topology.Routes // the routes the data path has now
+	reachable    atomic.Pointer[topology.Routes]
+	alive        atomic.Pointer[map[frame.PeerName]bool]
+	channelLog   *ratelimit.Limiter // refused channel states
+	admission    *admission         // inbound handshakes: limits and refusal counts
+	refusedLog   *ratelimit.Logger  // inbound connections refused before their handshake
+	failedLog    *ratelimit.Logger  // inbound handshakes that failed
+	discoverLog  *ratelimit.Logger  // discovered peers not dialed
+	punchLog     *ratelimit.Logger  // connections punched through NAT
+	routedLog    *ratelimit.Logger  // routed messages refused or dropped
 	// forwardLimit bounds the routed messages forwarded for others.
 	forwardLimit ratelimit.Limiter
 
@@ -85,19 +88,20 @@ func New(cfg Config) (*Mesh, error) {
 	}
 	c := cfg.withDefaults()
 	m := &Mesh{
-		cfg:         c,
-		log:         c.Logger.With("component", "mesh"),
-		uid:         randUint64(),
-		inc:         uint64(c.Now().UnixNano()),
-		actions:     make(chan func(), 256),
-		closing:     make(chan struct{}),
-		conns:       map[frame.PeerName]*connection{},
-		targets:     map[string]*target{},
-		punches:     map[frame.PeerName]*punchPeer{},
-		unreachable: map[frame.PeerName]bool{},
-		dirty:       map[uint8]bool{},
-		channelLog:  newChannelLog(),
-		admission:   newAdmission(c.Now),
+		cfg:          c,
+		log:          c.Logger.With("component", "mesh"),
+		uid:          randUint64(),
+		inc:          uint64(c.Now().UnixNano()),
+		actions:      make(chan func(), 256),
+		closing:      make(chan struct{}),
+		conns:        map[frame.PeerName]*connection{},
+		targets:      map[string]*target{},
+		punches:      map[frame.PeerName]*punchPeer{},
+		punchResults: map[string]uint64{},
+		unreachable:  map[frame.PeerName]bool{},
+		dirty:        map[uint8]bool{},
+		channelLog:   newChannelLog(),
+		admission:    newAdmission(c.Now),
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.refusedLog = ratelimit.NewLogger(m.log, refusalLogInterval, 1)

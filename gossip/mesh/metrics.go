@@ -18,6 +18,7 @@ type collector struct {
 	refused, encrypted *prometheus.Desc
 	gossipDropped      *prometheus.Desc
 	msgs, bytes        *prometheus.Desc
+	punching, punches  *prometheus.Desc
 }
 
 // Collector returns the mesh's metrics.
@@ -32,13 +33,15 @@ func (m *Mesh) Collector() prometheus.Collector {
 		refused:       prometheus.NewDesc(ns+"_handshakes_refused_total", "Inbound control connections refused, by reason: rate, source_busy, busy (before the handshake), timeout, handshake (by it), name_claim (a known peer's name from another address).", []string{"reason"}, nil),
 		msgs:          prometheus.NewDesc(ns+"_control_messages_total", "Control-plane messages over all connections, by direction (sent, received) and type (entries, summary, digest, ping, pong, channel, other).", []string{"direction", "type"}, nil),
 		bytes:         prometheus.NewDesc(ns+"_control_payload_bytes_total", "Payload bytes of those messages (without the encrypted records' framing).", []string{"direction", "type"}, nil),
+		punching:      prometheus.NewDesc(ns+"_punching", "Calls to punch through NAT waiting for the peer's answer, and punches under way.", nil, nil),
+		punches:       prometheus.NewDesc(ns+"_punches_total", "Calls and punches through NAT ended, by result: connected, overtaken (connected another way meanwhile), failed (no candidate connected), unanswered (the call timed out).", []string{"result"}, nil),
 		encrypted:     prometheus.NewDesc(ns+"_link_encrypted", "Whether each established link's data path is encrypted with keys from an authenticated handshake (1) or not (0).", []string{"peer", "transport"}, nil),
 	}
 }
 
 // Describe implements prometheus.Collector.Describe.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.peers, c.conns, c.pmtu, c.refused, c.encrypted, c.gossipDropped, c.msgs, c.bytes} {
+	for _, d := range []*prometheus.Desc{c.peers, c.conns, c.pmtu, c.refused, c.encrypted, c.gossipDropped, c.msgs, c.bytes, c.punching, c.punches} {
 		ch <- d
 	}
 }
@@ -74,6 +77,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.peers, prometheus.GaugeValue, float64(reach[false]), "false")
 	for _, r := range RefusalReasons {
 		ch <- prometheus.MustNewConstMetric(c.refused, prometheus.CounterValue, float64(s.HandshakesRefused[r]), r)
+	}
+	ch <- prometheus.MustNewConstMetric(c.punching, prometheus.GaugeValue, float64(s.Punching))
+	for _, r := range PunchResults {
+		ch <- prometheus.MustNewConstMetric(c.punches, prometheus.CounterValue, float64(s.Punches[r]), r)
 	}
 	for r, n := range s.GossipDropped {
 		ch <- prometheus.MustNewConstMetric(c.gossipDropped, prometheus.CounterValue, float64(n), r)

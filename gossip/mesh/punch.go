@@ -122,6 +122,12 @@ func (m *Mesh) punchEnabled() bool {
 	return canPunch && !m.cfg.NoPunch && !m.cfg.NoDiscovery
 }
 
+// PunchResults are the ways a call or punch ends, as Status.Punches
+// counts them: connected (a punch made the connection), overtaken (the
+// peer got connected another way meanwhile), failed (a punch connected
+// to no candidate), unanswered (a call the peer did not answer in time).
+var PunchResults = [...]string{"connected", "overtaken", "failed", "unanswered"}
+
 // punchBusy counts the calls waiting and the punches under way.
 func (m *Mesh) punchBusy() int {
 	n := 0
@@ -153,7 +159,8 @@ func (m *Mesh) plainDialing(peer frame.PeerName) bool {
 // punchDue calls every live peer that the routes reach through others,
 // that has no connection to us and no plain dial under way, and whose
 // last call is answered or timed out and whose backoff is over. It
-// forgets the state of peers gone from the topology. Runs on the actor.
+// forgets the state of peers gone from the topology once nothing is
+// under way for them and their backoff is over. Runs on the actor.
 func (m *Mesh) punchDue() {
 	if !m.punchEnabled() || m.applied == nil {
 		return
@@ -167,6 +174,7 @@ func (m *Mesh) punchDue() {
 		if p != nil && !p.calling.IsZero() && now.Sub(p.calling) >= callTimeout {
 			p.calling = time.Time{}
 			busy--
+			m.punchResults["unanswered"]++
 			p.fail(m, "no answer to the call")
 		}
 		if e.Name == m.cfg.Self || m.conns[e.Name] != nil {
@@ -199,8 +207,11 @@ func (m *Mesh) punchDue() {
 			m.log.Debug("calling peer to punch", "peer", e.Name.String(), "candidates", len(r.cands))
 		}
 	}
-	for name := range m.punches {
-		if !known[name] {
+	// A peer gone from the topology keeps its state until its backoff
+	// is over, so one that leaves and comes back (a flapping relay) is
+	// not called again any sooner than if it had stayed.
+	for name, p := range m.punches {
+		if !known[name] && !p.punching && p.calling.IsZero() && !now.Before(p.nextCall) {
 			delete(m.punches, name)
 		}
 	}
@@ -485,12 +496,14 @@ func (m *Mesh) punched(peer frame.PeerName, client bool, hc *handshake.Conn, use
 		if p != nil {
 			p.fails, p.note = 0, ""
 		}
+		m.punchResults["overtaken"]++
 		return
 	}
 	if err != nil {
 		if p != nil {
 			p.fail(m, err.Error())
 		}
+		m.punchResults["failed"]++
 		m.log.Debug("punching failed", "peer", peer.String(), "err", err)
 		return
 	}
@@ -503,6 +516,7 @@ func (m *Mesh) adoptPunched(hc *handshake.Conn, client bool, used candidate) {
 	peer := hc.Remote().Name
 	if m.conns[peer] != nil {
 		hc.Close() // connected meanwhile
+		m.punchResults["overtaken"]++
 		return
 	}
 	how := "punched a connection through NAT"
@@ -511,6 +525,7 @@ func (m *Mesh) adoptPunched(hc *handshake.Conn, client bool, used candidate) {
 	}
 	m.punchLog.Log(slog.LevelInfo, how, "peer", peer.String(), "addr", used.addr.String())
 	abortOnClose(hc.NetConn())
+	m.punchResults["connected"]++
 	m.register(hc, client, "")
 	if c := m.conns[peer]; c != nil && c.hc == hc {
 		c.viaPunch = true

@@ -244,3 +244,48 @@ func TestHandleCall(t *testing.T) {
 		t.Errorf("forwarded %d messages out of hops or back to where they came from", len(msgs))
 	}
 }
+
+// TestPunchBackoffOutlivesTopology: a call unanswered in time is counted
+// and backs the next one off; a peer gone from the topology keeps that
+// state until its backoff is over, so coming back does not reset it.
+func TestPunchBackoffOutlivesTopology(t *testing.T) {
+	if !canPunch {
+		t.Skip("no punching on this platform")
+	}
+	const b, c = frame.PeerName(0x020000000002), frame.PeerName(0x020000000003)
+	m, nb := punchMesh(t, false, b, c)
+	now := time.Now() // after punchMesh's routes called c
+	m.cfg.Now = func() time.Time { return now }
+	// The test plays the actor: the status is published here.
+	status := func() Status { m.publishStatus(); return m.status.snap }
+	m.punchDue()
+	if s := status(); s.Punching != 1 {
+		t.Fatalf("punching %d after the call, want 1", s.Punching)
+	}
+	sent(nb)
+	now = now.Add(callTimeout)
+	m.punchDue()
+	p := m.punches[c]
+	if p == nil || !p.calling.IsZero() || p.fails != 1 || !p.nextCall.After(now) {
+		t.Fatalf("after the call timed out: %+v, want one failure and a backoff", p)
+	}
+	s := status()
+	if s.Punching != 0 || s.Punches["unanswered"] != 1 || len(s.Punches) != len(PunchResults) {
+		t.Errorf("status punching %d, punches %v; want 0 and one unanswered", s.Punching, s.Punches)
+	}
+	if !m.topo.Forget(c) {
+		t.Fatal("c not in the topology")
+	}
+	m.punchDue()
+	if m.punches[c] != p {
+		t.Fatal("a peer gone from the topology lost its backoff at once")
+	}
+	now = p.nextCall
+	m.punchDue()
+	if m.punches[c] != nil {
+		t.Error("a peer gone from the topology kept its state after its backoff")
+	}
+	if msgs := sent(nb); len(msgs) != 0 {
+		t.Errorf("%d messages sent for a peer gone from the topology", len(msgs))
+	}
+}

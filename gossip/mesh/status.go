@@ -69,6 +69,11 @@ type Status struct {
 	GossipDropped map[string]uint64 `json:"gossip_dropped"`
 	Connections   []ConnStatus      `json:"connections"`
 	Peers         []PeerStatus      `json:"peers"`
+	// Punching counts the calls to punch waiting for an answer and the
+	// punches under way; Punches counts those ended, by PunchResults
+	// (every one present).
+	Punching int               `json:"punching"`
+	Punches  map[string]uint64 `json:"punches"`
 	// LastGossip is when gossip (topology entries, summary, digest or a
 	// channel's state) last arrived from a peer; zero if never.
 	LastGossip time.Time `json:"last_gossip,omitzero"`
@@ -89,7 +94,11 @@ func (m *Mesh) Status(ctx context.Context) Status {
 
 func (m *Mesh) publishStatus() {
 	secret := len(m.cfg.Password) > 0
-	s := Status{Encryption: "none: no secret (--insecure), nothing is authenticated", HandshakesRefused: m.admission.refusals(), GossipDropped: map[string]uint64{}, LastGossip: m.lastGossip}
+	s := Status{Encryption: "none: no secret (--insecure), nothing is authenticated", HandshakesRefused: m.admission.refusals(), GossipDropped: map[string]uint64{}, LastGossip: m.lastGossip,
+		Punching: m.punchBusy(), Punches: map[string]uint64{}}
+	for _, r := range PunchResults {
+		s.Punches[r] = m.punchResults[r]
+	}
 	for r, n := range m.topo.Stats().Dropped {
 		s.GossipDropped[topology.DropReason(r).String()] = n
 	}
