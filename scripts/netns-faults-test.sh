@@ -141,6 +141,35 @@ metric() { # metric I NAME: a router's unlabelled metric, as an integer
 	curl -sf --unix-socket "$WS_TMP/h$1.sock" http://weave-switch/metrics |
 		awk -v m="$2" '$1 == m { printf "%d\n", $2 }'
 }
+# goroutines_settled I MAX: waits (up to 60 s) until router I has no
+# call or punch through NAT under way (their goroutines end within
+# seconds; the peers h1 and h5 are not reachable from h4 and are punched
+# to, again after a link flap) and at most MAX goroutines, and prints
+# its count then (the last one seen if that never came).
+goroutines_settled() {
+	local n=0
+	for _ in $(seq 600); do
+		n=$(metric "$1" go_goroutines)
+		[ "$(metric "$1" weave_switch_punching)" = 0 ] && [ "$n" -le "$2" ] && break
+		sleep 0.1
+	done
+	echo "$n"
+}
+# goroutine_groups I: router I's goroutines, a line per stack with its
+# count, functions only (no addresses), sorted.
+goroutine_groups() {
+	curl -sf --unix-socket "$WS_TMP/h$1.sock" 'http://weave-switch/debug/pprof/goroutine?debug=1' |
+		awk '/^[0-9]+ @/ { if (k != "") print n, k; n = $1; k = ""; next }
+			/^#\t/ { k = k (k == "" ? "" : " < ") $3 }
+			END { if (k != "") print n, k }' | sort -k2
+}
+# goroutines_grown I BEFORE: prints the stacks router I has more of than
+# in BEFORE (a goroutine_groups output), to say what a grown count is.
+goroutines_grown() {
+	echo "goroutines on h$1 grown since the start (count now, before, stack):" >&2
+	goroutine_groups "$1" | awk 'NR == FNR { b[substr($0, index($0, " ") + 1)] = $1; next }
+		{ k = substr($0, index($0, " ") + 1); if ($1 > b[k] + 0) printf "  %d (was %d) %s\n", $1, b[k] + 0, substr(k, 1, 600) }' "$2" - >&2
+}
 addr_of() { ip -n "$1" -4 -j addr show ethws | jq -r '.[0].addr_info[0].local'; }
 export -f on
 export WS_BIN WS_TMP p
@@ -434,7 +463,8 @@ snap_h2() { # the state that must come back: attachments, allocations, table, ve
 	ip -n "$p-h2" -o link show type veth | awk '{print $2}' | sort
 }
 snap_h2 >"$WS_TMP/h2.before"
-fd0=$(ls "/proc/$PID_h2/fd" | wc -l); g0=$(metric 2 go_goroutines); mac0=$(metric 2 weave_switch_mac_entries)
+fd0=$(ls "/proc/$PID_h2/fd" | wc -l); g0=$(goroutines_settled 2 100000); mac0=$(metric 2 weave_switch_mac_entries)
+goroutine_groups 2 >"$WS_TMP/h2.goroutines.before"
 load_start; ping_start
 t0=$(date +%s)
 for n in $(seq "$CHURN_N"); do
@@ -454,11 +484,12 @@ snap_h2 >"$WS_TMP/h2.after"
 ws_check "attachments, IPAM, isolation table and veths on h2 end where they started" diff "$WS_TMP/h2.after" "$WS_TMP/h2.before"
 # Goroutines and fds come back to within a few of the start (connections
 # and timers come and go); the churn's count would be far above that.
-fd_rt=$(recover_time bash -c "[ \$(ls /proc/$PID_h2/fd | wc -l) -le $((fd0 + 2)) ]") || true
-g_rt=$(recover_time bash -c "[ \$(curl -sf --unix-socket $WS_TMP/h2.sock http://x/metrics | awk '\$1==\"go_goroutines\"{print \$2}') -le $((g0 + 5)) ]") || true
-fd1=$(ls "/proc/$PID_h2/fd" | wc -l); g1=$(metric 2 go_goroutines); mac1=$(metric 2 weave_switch_mac_entries)
+recover_time bash -c "[ \$(ls /proc/$PID_h2/fd | wc -l) -le $((fd0 + 2)) ]" >/dev/null || true
+g1=$(goroutines_settled 2 $((g0 + 5)))
+fd1=$(ls "/proc/$PID_h2/fd" | wc -l); mac1=$(metric 2 weave_switch_mac_entries)
 ws_check "h2's open fds back to the start ($fd0 -> $fd1, slack 2)" back "$fd1" "$fd0" 2
 ws_check "h2's goroutines back to the start ($g0 -> $g1, slack 5)" back "$g1" "$g0" 5
+[ "$g1" -le $((g0 + 5)) ] || goroutines_grown 2 "$WS_TMP/h2.goroutines.before"
 pretty "h2's MAC table: $mac0 -> $mac1 entries"
 ws_check "no address held twice after the churn" no_duplicates
 row "churn: $CHURN_N attach/detach on h2 (${churn_s}s)" "$(verdict $f0)" "n/a" "$PING_LOST/$PING_SENT pings (dup $PING_DUP); no state" "$(dup_cell)" "fds $fd0→$fd1, goroutines $g0→$g1, MAC table $mac0→$mac1"
@@ -608,7 +639,8 @@ if want restarts; then
 	r0=$(addr_of "$rns")
 	snap 4 "$rns" >"$WS_TMP/h4.before"
 	fd0=$(ls "/proc/$PID_h4/fd" | wc -l)
-	g0=$(metric 4 go_goroutines)
+	g0=$(goroutines_settled 4 100000)
+	goroutine_groups 4 >"$WS_TMP/h4.goroutines.before"
 	load_start
 	ping_start
 	t0=$(date +%s)
@@ -632,11 +664,11 @@ if want restarts; then
 	snap 4 "$rns" >"$WS_TMP/h4.after"
 	ws_check "attachments, IPAM, isolation table and veths on h4 end where they started" diff "$WS_TMP/h4.after" "$WS_TMP/h4.before"
 	recover_time bash -c "[ \$(ls /proc/$PID_h4/fd | wc -l) -le $((fd0 + 2)) ]" >/dev/null || true
-	recover_time bash -c "[ \$(curl -sf --unix-socket $WS_TMP/h4.sock http://x/metrics | awk '\$1==\"go_goroutines\"{print \$2}') -le $((g0 + 5)) ]" >/dev/null || true
+	g1=$(goroutines_settled 4 $((g0 + 5)))
 	fd1=$(ls "/proc/$PID_h4/fd" | wc -l)
-	g1=$(metric 4 go_goroutines)
 	ws_check "h4's open fds back to the start ($fd0 -> $fd1, slack 2)" back "$fd1" "$fd0" 2
 	ws_check "h4's goroutines back to the start ($g0 -> $g1, slack 5)" back "$g1" "$g0" 5
+	[ "$g1" -le $((g0 + 5)) ] || goroutines_grown 4 "$WS_TMP/h4.goroutines.before"
 	ws_check "no address held twice after the restarts" no_duplicates
 	kill -KILL "$RPID" 2>/dev/null || true
 	wait "$RPID" 2>/dev/null || true
