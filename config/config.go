@@ -100,11 +100,12 @@ type Config struct {
 	// WireGuardListen and QUICListen are the UDP addresses of those
 	// transports. If empty, 0.0.0.0:51820 and 0.0.0.0:6784.
 	WireGuardListen, QUICListen string
-	// Keepalive is the longest a WireGuard or QUIC link stays silent
-	// towards its peer (WireGuard's persistent keepalive, QUIC's
-	// keep-alive), which holds the mapping of a NAT on the way. The
-	// data-path heartbeats cross every link, the sleeve's too, every
-	// second besides. If zero, DefaultKeepalive.
+	// Keepalive is the longest an idle link stays silent towards its
+	// peer, which holds the mapping of a NAT on the way: the pace of the
+	// data-path heartbeats on an idle, healthy link (every second on a
+	// link with traffic or a suspect one), and WireGuard's persistent
+	// keepalive and QUIC's keep-alive. A link that dies while idle is
+	// found within Keepalive and 6 s. If zero, DefaultKeepalive.
 	Keepalive time.Duration
 	// Relay marks this router as a relay: routes everywhere prefer it
 	// among equally short paths, so that sites with no link between them

@@ -362,6 +362,7 @@ func (d *Daemon) startRouter() (func(), error) {
 	rt, err := router.New(router.Config{
 		Self: d.self, Nickname: c.Nickname, Device: tap, Transport: d.sleeve, Logger: d.log.With("component", "router"),
 		FrameSize: frameSize, Queues: more, Extra: d.extra, Workers: c.RxWorkers, Now: d.clock.Now,
+		IdleHeartbeat: c.Keepalive,
 	})
 	if err != nil {
 		return nil, err

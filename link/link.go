@@ -41,6 +41,9 @@ type Routes interface {
 type Health struct {
 	LastPong time.Time     // zero: never answered
 	RTT      time.Duration // of the last answered ping
+	// Unanswered is when the first ping since the last answer went out,
+	// while the latest ping is unanswered; zero when it was answered.
+	Unanswered time.Time
 	// Endpoint is the underlay address the data path sends to: the
 	// registered one, or where the peer proved it moved.
 	Endpoint netip.AddrPort

@@ -69,9 +69,10 @@ type Config struct {
 	// SendHeartbeats pings a neighbour whose last ping was answered and
 	// whose link carried no data frame either way since that ping only
 	// if the ping is at least this old. Other links (never pinged, last
-	// ping unanswered, traffic flowing) are pinged on every call. If zero,
-	// defaults to 1.5 s: every other call at the control plane's 1 s
-	// pace. Negative: every call pings every neighbour.
+	// ping unanswered, traffic flowing) are pinged on every call. It is
+	// also the longest an idle link stays silent, which holds the NAT
+	// mappings on its way. If zero, defaults to 10 s. Negative: every
+	// call pings every neighbour.
 	IdleHeartbeat time.Duration
 	// Logger receives the routines' start and stop (Debug) and device
 	// and receive errors (Error, at most one a second). If nil, nothing is

@@ -54,19 +54,21 @@ type heartbeater struct {
 }
 
 // defaultIdleHeartbeat is Config.IdleHeartbeat's default.
-const defaultIdleHeartbeat = 1500 * time.Millisecond
+const defaultIdleHeartbeat = 10 * time.Second
 
 // SendHeartbeats pings the named peers through the transport. The
 // control plane calls it periodically (about once a second) and judges a
-// link by the age of its last answer (LinkHealth), so a ping is due on
-// every call while that judgement may be about to change or matters
-// most: a link never pinged, one whose last ping is unanswered (suspect),
-// and one that carried data frames since its last ping, received or
-// sent. An idle link whose last ping was answered is pinged only when
-// that ping is Config.IdleHeartbeat old, which halves the idle cost of a
-// link at the default pace and keeps the answers no more than about 2 s
-// apart. A link that dies is still declared down when its last answer
-// is the control plane's timeout old: only that answer's age counts.
+// link by its answers (LinkHealth): a link whose oldest unanswered ping
+// is the control plane's timeout old is down. So a ping is due on every
+// call while that judgement may be about to change or matters most: a
+// link never pinged, one whose last ping is unanswered (suspect), and
+// one that carried data frames since its last ping, received or sent: a
+// link that dies under traffic is found within the timeout and a
+// second. An idle link whose last ping was answered is pinged only when
+// that ping is Config.IdleHeartbeat old: an idle mesh costs a ping and
+// its answer each way per link every IdleHeartbeat, and a link that dies
+// while idle is found within IdleHeartbeat and the timeout, or at once
+// when traffic starts (the first frame sent makes a ping due).
 func (r *Router) SendHeartbeats() {
 	r.hb.mu.Lock()
 	defer r.hb.mu.Unlock()
@@ -78,6 +80,9 @@ func (r *Router) SendHeartbeats() {
 		name := p.peerName()
 		if name == frame.UnknownPeer || !r.pingDue(p, now) {
 			continue
+		}
+		if p.lastPong.Load() >= p.lastPing.Load() {
+			p.firstPing.Store(now) // the first since the last answer
 		}
 		p.lastPing.Store(now)
 		p.pingTx.Store(p.txFrames.Load())
@@ -116,9 +121,13 @@ func (r *Router) LinkHealth() map[frame.PeerName]link.Health {
 			continue
 		}
 		h := link.Health{Endpoint: p.endpoint().addr}
-		if ns := p.lastPong.Load(); ns != 0 {
-			h.LastPong = r.wall(ns)
+		pong := p.lastPong.Load()
+		if pong != 0 {
+			h.LastPong = r.wall(pong)
 			h.RTT = time.Duration(p.rtt.Load())
+		}
+		if ping := p.lastPing.Load(); ping != 0 && pong < ping {
+			h.Unanswered = r.wall(p.firstPing.Load())
 		}
 		out[name] = h
 	}

@@ -15,7 +15,7 @@ import (
 // ping is IdleHeartbeat old.
 func TestHeartbeatPacing(t *testing.T) {
 	tr := &mover{}
-	r, err := New(Config{Self: nameA, Device: newFakeDevice(), Transport: tr})
+	r, err := New(Config{Self: nameA, Device: newFakeDevice(), Transport: tr, IdleHeartbeat: 1500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,5 +81,73 @@ func TestHeartbeatPacing(t *testing.T) {
 			t.Fatalf("IdleHeartbeat < 0: %d pings, want 1 on every call", n)
 		}
 		answer()
+	}
+}
+
+// TestLinkHealthUnanswered: LinkHealth says since when the link's pings
+// go unanswered (the first ping since the last answer, not the latest),
+// and nothing once a ping is answered; an idle link is pinged every
+// IdleHeartbeat (10 s by default) and stays answered in between.
+func TestLinkHealthUnanswered(t *testing.T) {
+	tr := &mover{}
+	r, err := New(Config{Self: nameA, Device: newFakeDevice(), Transport: tr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.SetPeers([]link.Peer{{Name: nameB, Endpoint: transport.AddrPortEndpoint(regB)}})
+	advance := func(d time.Duration) { r.born = r.born.Add(-d) }
+	health := func() link.Health { return r.LinkHealth()[nameB] }
+	answer := func() {
+		f := make([]byte, heartbeatLen)
+		putHeartbeat(f, hbPong, r.mono())
+		if !receive(r, tr, regB, false, f) {
+			t.Fatal("pong refused")
+		}
+	}
+	pings := func() int {
+		tr.mu.Lock()
+		defer tr.mu.Unlock()
+		return len(tr.to)
+	}
+
+	if h := health(); !h.Unanswered.IsZero() || !h.LastPong.IsZero() {
+		t.Fatalf("never pinged: %+v", h)
+	}
+	advance(time.Second)
+	r.SendHeartbeats()
+	first := health().Unanswered
+	if first.IsZero() {
+		t.Fatal("a ping went out, unanswered: Unanswered is zero")
+	}
+	advance(time.Second)
+	r.SendHeartbeats()
+	// Moving born back moves the wall time LinkHealth gives a past
+	// instant back as much (and real time goes on meanwhile).
+	if h := health(); h.Unanswered.Sub(first.Add(-time.Second)).Abs() > 100*time.Millisecond {
+		t.Errorf("second unanswered ping: Unanswered %v, want the first's %v", h.Unanswered, first.Add(-time.Second))
+	}
+	answer()
+	if h := health(); !h.Unanswered.IsZero() || h.LastPong.IsZero() {
+		t.Fatalf("answered: %+v", h)
+	}
+	// Idle and answered: no ping for the next 9 calls, one at 10 s.
+	n0 := pings()
+	for range 9 {
+		advance(time.Second)
+		r.SendHeartbeats()
+	}
+	if n := pings() - n0; n != 0 {
+		t.Errorf("idle, answered link: %d pings in 9 s, want 0 (default IdleHeartbeat 10 s)", n)
+	}
+	if h := health(); !h.Unanswered.IsZero() {
+		t.Errorf("idle between pings: Unanswered %v, want zero", h.Unanswered)
+	}
+	advance(time.Second)
+	r.SendHeartbeats()
+	if n := pings() - n0; n != 1 {
+		t.Errorf("idle link at 10 s: %d pings, want 1", n)
+	}
+	if h := health(); h.Unanswered.IsZero() {
+		t.Error("the idle ping went out unanswered: Unanswered is zero")
 	}
 }

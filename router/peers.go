@@ -25,10 +25,14 @@ type peer struct {
 	lastSeen atomic.Int64  // mono of the last frame received
 	lastPong atomic.Int64  // mono of the last heartbeat answer
 	lastPing atomic.Int64  // mono of the last heartbeat sent (SendHeartbeats)
-	pingTx   atomic.Uint64 // txFrames when that heartbeat was sent
-	rtt      atomic.Int64  // nanoseconds, of that answer
-	fastAck  atomic.Int64  // mono of the last fast-path heartbeat answer
-	fastRTT  atomic.Int64  // nanoseconds, of that answer
+	// firstPing is the mono of the first heartbeat sent since the last
+	// answer: while the latest is unanswered, how long the link has been
+	// suspect.
+	firstPing atomic.Int64
+	pingTx    atomic.Uint64 // txFrames when that heartbeat was sent
+	rtt       atomic.Int64  // nanoseconds, of that answer
+	fastAck   atomic.Int64  // mono of the last fast-path heartbeat answer
+	fastRTT   atomic.Int64  // nanoseconds, of that answer
 
 	txFrames, txBytes, rxFrames, rxBytes atomic.Uint64
 	txErrors                             atomic.Uint64

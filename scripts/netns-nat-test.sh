@@ -212,7 +212,9 @@ declare -A REPORT
 run_mode() {
 	local mode=$1 tr=$1 sec=(--password-file "$WS_TMP/pw") x t0
 	if [ "$mode" = insecure ]; then tr=sleeve sec=(--insecure); fi
-	local common=(--listen 0.0.0.0:6783 --transport "$tr" "${sec[@]}" ${NAT_UP_FLAGS:-})
+	# These NATs forget an idle UDP mapping after $UDP_TIMEOUT s: the
+	# keepalive goes under that, as it must behind such a NAT.
+	local common=(--listen 0.0.0.0:6783 --transport "$tr" --keepalive 2s "${sec[@]}" ${NAT_UP_FLAGS:-})
 	pretty "mode $mode"
 	router_up "$p-b" "b$mode" "$WS_TMP/b-$mode.log" --name "${NAME[b]}" "${common[@]}" --relay
 	t0=$(now)

@@ -180,6 +180,12 @@ table inet $nft_table {
 	chain out { type filter hook output priority -10; policy accept; oifname "u21" meta l4proto udp drop; }
 }
 EOF
+# c1 keeps pinging c2 across the cut link: a link with traffic is pinged
+# every second and found down within about 6 s; an idle one only within
+# the keepalive (10 s) and 6 s.
+ip netns exec "$p-c1" ping -q -i 0.2 -W 1 10.32.0.2 >/dev/null 2>&1 &
+cut_ping=$!
+WS_PIDS+=("$cut_ping")
 cut=$(date +%s.%N) state=up
 for _ in $(seq 20); do
 	dom "$p-h1" "$page1" "$WS_TMP/h1-down.html"
@@ -188,9 +194,10 @@ for _ in $(seq 20); do
 	sleep 0.5
 done
 took=$(awk "BEGIN{printf \"%.1f\", $(date +%s.%N) - $cut}")
-# The bound: the mesh declares a link down 5 s after its last answered
-# heartbeat (LinkTimeout), the status refreshes within 2 s, the page polls
-# every second; plus Chromium's start.
+# The bound: with traffic the link is pinged every second and declared
+# down when a ping has gone unanswered for 5 s (LinkTimeout), the status
+# refreshes within 2 s, the page polls every second; plus Chromium's
+# start.
 ws_check "the cut link turns from up to '$state' in h1's page after ${took}s (bound 12 s)" \
 	bash -c "[ '$state' != up ] && [ -n '$state' ] && awk 'BEGIN{exit !($took <= 12)}'"
 ws_check "h1's page still shows h1-h3 up" bash -c "$(declare -f link_state); [ \"\$(link_state $WS_TMP/h1-down.html '${links[1]}')\" = up ]"
@@ -204,6 +211,7 @@ for _ in $(seq 30); do
 	sleep 0.5
 done
 ws_check "restored, the link is up again in h1's page" bash -c "[ '$state' = up ]"
+kill "$cut_ping" 2>/dev/null || true
 
 console_clean() { # no message on any page's JS console, in any Chromium run
 	[ "$(ls "$WS_TMP"/chromium-*.err | wc -l)" -eq "$BROWSED" ] || { echo "missing Chromium logs"; return 1; }

@@ -50,7 +50,7 @@ var upFlags = []cli.Flag{
 	altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "offer", Usage: "further transports to offer peers: wireguard, quic (repeatable)", EnvVars: []string{"WEAVE_SWITCH_OFFER"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "wireguard-listen", Value: ":51820", Usage: "UDP HOST:PORT of the WireGuard transport", EnvVars: []string{"WEAVE_SWITCH_WIREGUARD_LISTEN"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "quic-listen", Value: ":6784", Usage: "UDP HOST:PORT of the QUIC transport", EnvVars: []string{"WEAVE_SWITCH_QUIC_LISTEN"}}),
-	altsrc.NewDurationFlag(&cli.DurationFlag{Name: "keepalive", Value: config.DefaultKeepalive, Usage: "longest a WireGuard or QUIC link stays silent, holding NAT mappings (data-path heartbeats go every 1 to 2 s on every link besides)", EnvVars: []string{"WEAVE_SWITCH_KEEPALIVE"}}),
+	altsrc.NewDurationFlag(&cli.DurationFlag{Name: "keepalive", Value: config.DefaultKeepalive, Usage: "longest an idle link stays silent, holding NAT mappings: the data-path heartbeats on idle links (every second on links with traffic), WireGuard's and QUIC's keepalive; an idle link that dies is found within it and 6 s", EnvVars: []string{"WEAVE_SWITCH_KEEPALIVE"}}),
 	altsrc.NewBoolFlag(&cli.BoolFlag{Name: "relay", Usage: "offer this router as a relay: peers with no link between them (both behind NAT) are routed through it in preference", EnvVars: []string{"WEAVE_SWITCH_RELAY"}}),
 	altsrc.NewBoolFlag(&cli.BoolFlag{Name: "no-punch", Usage: "do not punch holes through NAT to peers this router cannot dial (they stay relayed)", EnvVars: []string{"WEAVE_SWITCH_NO_PUNCH"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "bridge", Value: "weave", Usage: "name of the Linux bridge", EnvVars: []string{"WEAVE_SWITCH_BRIDGE"}}),

@@ -64,8 +64,8 @@ type Config struct {
 	MTU int
 	// HeartbeatInterval: data-path pings. If zero, 1 s.
 	HeartbeatInterval time.Duration
-	// LinkTimeout: a link without an answered ping for this long is down.
-	// If zero, 5 s.
+	// LinkTimeout: a link whose ping stays unanswered for this long is
+	// down. If zero, 5 s.
 	LinkTimeout time.Duration
 	// Logger; if nil, slog.Default().
 	Logger *slog.Logger

@@ -17,12 +17,13 @@
 //
 //   - Heartbeats: every HeartbeatInterval (1 s) the router pings its
 //     neighbours through the data path: every one whose link carries data
-//     or whose last ping is unanswered, an idle one whose last ping was
-//     answered every other time (router.Config.IdleHeartbeat). A link is
-//     "established" once a ping was answered, and only established links
-//     enter the topology and the routes. A link without an answer for
-//     LinkTimeout (5 s) falls back to "pending" and leaves the routes at
-//     once.
+//     or whose last ping is unanswered; an idle one whose last ping was
+//     answered only every router.Config.IdleHeartbeat (the keepalive,
+//     10 s). A link is "established" once a ping was answered, and only
+//     established links enter the topology and the routes. A link whose
+//     ping stays unanswered for LinkTimeout (5 s) falls back to "pending"
+//     and leaves the routes at once: within about 6 s of its data path
+//     going silent under traffic, within the keepalive and 6 s when idle.
 //   - Control connections exchange a topology summary and a ping every
 //     2 s while busy (young, data link not answering, summaries differing
 //     or the topology changed in the last 6 s); while quiet, a summary
@@ -30,8 +31,7 @@
 //     closed. Deltas and channel changes go out within 100 ms of
 //     happening, whatever the pace (pace.go).
 //   - A peer that leaves or dies is out of the routes as soon as the
-//     connection closes or its link times out (at most 5 s after its data
-//     path went silent), and its MACs are purged from the switch as soon as
+//     connection closes or its link times out (see Heartbeats), and its MACs are purged from the switch as soon as
 //     it becomes unreachable; its topology entry is garbage-collected
 //     after topology.DefaultGCGrace (1 min).
 //   - Dials retry with exponential backoff from 1 s to 60 s with ±50 %

@@ -385,14 +385,17 @@ func (m *Mesh) updateSelf() {
 	m.scheduleRoutes()
 }
 
-// checkLinks turns data-path heartbeat answers into link states.
+// checkLinks turns data-path heartbeat answers into link states: a
+// link is up once a ping was answered, until a ping stays unanswered for
+// LinkTimeout. An idle link is pinged seldom (router.Config.IdleHeartbeat)
+// and stays up between its answered pings.
 func (m *Mesh) checkLinks() {
 	health := m.cfg.Router.LinkHealth()
 	now := m.cfg.Now()
 	changed := false
 	for name, c := range m.conns {
 		h := health[name]
-		up := !h.LastPong.IsZero() && now.Sub(h.LastPong) <= m.cfg.LinkTimeout
+		up := !h.LastPong.IsZero() && (h.Unanswered.IsZero() || now.Sub(h.Unanswered) <= m.cfg.LinkTimeout)
 		c.rtt, c.endpoint = h.RTT, h.Endpoint
 		if c.viaPunch && !up && (c.wasUp || now.Sub(c.since) >= 2*m.cfg.LinkTimeout) {
 			// The mappings it crossed are gone, or never let the data

@@ -27,6 +27,8 @@ type fakeRouter struct {
 	routes  link.Routes
 	forgot  map[frame.PeerName]int
 	silence bool // heartbeats go unanswered
+	// health, if set, is what LinkHealth reports instead.
+	health map[frame.PeerName]link.Health
 }
 
 func newFakeRouter() *fakeRouter { return &fakeRouter{forgot: map[frame.PeerName]int{}} }
@@ -44,6 +46,12 @@ func (f *fakeRouter) LinkHealth() map[frame.PeerName]link.Health {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	out := map[frame.PeerName]link.Health{}
+	if f.health != nil {
+		for k, v := range f.health {
+			out[k] = v
+		}
+		return out
+	}
 	if f.silence {
 		return out
 	}

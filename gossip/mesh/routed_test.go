@@ -10,6 +10,7 @@ import (
 
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/gossip/topology"
+	"github.com/weave-switch/weave-switch/link"
 	"github.com/weave-switch/weave-switch/transport/memory"
 )
 
@@ -287,5 +288,36 @@ func TestPunchBackoffOutlivesTopology(t *testing.T) {
 	}
 	if msgs := sent(nb); len(msgs) != 0 {
 		t.Errorf("%d messages sent for a peer gone from the topology", len(msgs))
+	}
+}
+
+// TestLinkJudgedByUnansweredPings: a link is up once a ping was answered
+// however long ago (an idle link is pinged seldom), and down once a ping
+// has gone unanswered for LinkTimeout.
+func TestLinkJudgedByUnansweredPings(t *testing.T) {
+	const b = frame.PeerName(0x020000000002)
+	m, _ := punchMesh(t, true, b)
+	rt := m.cfg.Router.(*fakeRouter)
+	now := time.Now()
+	m.cfg.Now = func() time.Time { return now }
+	c := m.conns[b]
+	for _, step := range []struct {
+		what string
+		h    link.Health
+		up   bool
+	}{
+		{"never answered", link.Health{Unanswered: now.Add(-time.Second)}, false},
+		{"answered 30 s ago, nothing unanswered since", link.Health{LastPong: now.Add(-30 * time.Second)}, true},
+		{"a ping unanswered for 4 s", link.Health{LastPong: now.Add(-30 * time.Second), Unanswered: now.Add(-4 * time.Second)}, true},
+		{"a ping unanswered for the link timeout", link.Health{LastPong: now.Add(-30 * time.Second), Unanswered: now.Add(-m.cfg.LinkTimeout - time.Millisecond)}, false},
+		{"answered again", link.Health{LastPong: now}, true},
+	} {
+		rt.mu.Lock()
+		rt.health = map[frame.PeerName]link.Health{b: step.h}
+		rt.mu.Unlock()
+		m.checkLinks()
+		if c.established != step.up {
+			t.Errorf("%s: established %v, want %v", step.what, c.established, step.up)
+		}
 	}
 }
