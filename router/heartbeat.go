@@ -2,6 +2,7 @@ package router
 
 import (
 	"encoding/binary"
+	"math/rand/v2"
 	"net/netip"
 	"sync"
 	"time"
@@ -65,10 +66,11 @@ const defaultIdleHeartbeat = 10 * time.Second
 // one that carried data frames since its last ping, received or sent: a
 // link that dies under traffic is found within the timeout and a
 // second. An idle link whose last ping was answered is pinged only when
-// that ping is Config.IdleHeartbeat old: an idle mesh costs a ping and
-// its answer each way per link every IdleHeartbeat, and a link that dies
-// while idle is found within IdleHeartbeat and the timeout, or at once
-// when traffic starts (the first frame sent makes a ping due).
+// that ping is 3/4 to all of Config.IdleHeartbeat old (see pingDue): an
+// idle mesh costs a ping and its answer each way per link about every
+// IdleHeartbeat, and a link that dies while idle is found within
+// IdleHeartbeat and the timeout, or at once when traffic starts (the
+// first frame sent makes a ping due).
 func (r *Router) SendHeartbeats() {
 	r.hb.mu.Lock()
 	defer r.hb.mu.Unlock()
@@ -86,11 +88,19 @@ func (r *Router) SendHeartbeats() {
 		}
 		p.lastPing.Store(now)
 		p.pingTx.Store(p.txFrames.Load())
+		if idle := int64(r.cfg.IdleHeartbeat); idle > 0 {
+			p.idleGap.Store(idle - rand.Int64N(idle/4+1))
+		}
 		r.sendHeartbeat(r.hb.b, p.tr, p.endpoint().ep, name, hbPing, now)
 	}
 }
 
-// pingDue reports whether SendHeartbeats pings p at now (see there).
+// pingDue reports whether SendHeartbeats pings p at now (see there). An
+// idle link's ping is due between 3/4 of IdleHeartbeat and all of it
+// after the last, drawn at random per ping: the idle pings of a router's
+// links, all sent in one call when the links came up, drift apart, and
+// so do their answers, which would otherwise arrive in one burst as big
+// as the number of peers and keep the receive batch that large.
 func (r *Router) pingDue(p *peer, now int64) bool {
 	idle := r.cfg.IdleHeartbeat
 	ping := p.lastPing.Load()
@@ -100,7 +110,11 @@ func (r *Router) pingDue(p *peer, now int64) bool {
 	case p.lastSeen.Load() > ping, p.txFrames.Load() != p.pingTx.Load():
 		return true
 	}
-	return now-ping >= int64(idle)
+	gap := p.idleGap.Load()
+	if gap == 0 {
+		gap = int64(idle)
+	}
+	return now-ping >= gap
 }
 
 func (r *Router) sendHeartbeat(b *frame.Batch, tr transport.Transport, ep transport.Endpoint, to frame.PeerName, kind byte, clock int64) {

@@ -1,10 +1,12 @@
 package router
 
 import (
+	"net/netip"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/link"
 	"github.com/weave-switch/weave-switch/transport"
 )
@@ -130,24 +132,94 @@ func TestLinkHealthUnanswered(t *testing.T) {
 	if h := health(); !h.Unanswered.IsZero() || h.LastPong.IsZero() {
 		t.Fatalf("answered: %+v", h)
 	}
-	// Idle and answered: no ping for the next 9 calls, one at 10 s.
+	// Idle and answered: no ping before 3/4 of the default
+	// IdleHeartbeat (10 s), one by 10 s.
 	n0 := pings()
-	for range 9 {
+	for range 7 {
 		advance(time.Second)
 		r.SendHeartbeats()
 	}
 	if n := pings() - n0; n != 0 {
-		t.Errorf("idle, answered link: %d pings in 9 s, want 0 (default IdleHeartbeat 10 s)", n)
+		t.Errorf("idle, answered link: %d pings in 7 s, want 0 (default IdleHeartbeat 10 s)", n)
 	}
 	if h := health(); !h.Unanswered.IsZero() {
 		t.Errorf("idle between pings: Unanswered %v, want zero", h.Unanswered)
 	}
-	advance(time.Second)
-	r.SendHeartbeats()
+	for range 3 {
+		advance(time.Second)
+		r.SendHeartbeats()
+		if pings() > n0 {
+			break
+		}
+	}
 	if n := pings() - n0; n != 1 {
-		t.Errorf("idle link at 10 s: %d pings, want 1", n)
+		t.Errorf("idle link by 10 s: %d pings, want 1", n)
 	}
 	if h := health(); h.Unanswered.IsZero() {
 		t.Error("the idle ping went out unanswered: Unanswered is zero")
+	}
+}
+
+// TestIdlePingsDriftApart: links that came up together (pinged in one
+// call) are pinged, once idle, on calls spread over the last quarter of
+// IdleHeartbeat, not all in one, so their answers do not come in one
+// burst; and never more than IdleHeartbeat apart.
+func TestIdlePingsDriftApart(t *testing.T) {
+	tr := &mover{}
+	r, err := New(Config{Self: nameA, Device: newFakeDevice(), Transport: tr, IdleHeartbeat: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 64
+	var peers []link.Peer
+	for i := range n {
+		peers = append(peers, link.Peer{Name: nameB + frame.PeerName(i), Endpoint: transport.AddrPortEndpoint(netip.AddrPortFrom(regB.Addr(), regB.Port()+uint16(i)))})
+	}
+	r.SetPeers(peers)
+	advance := func(d time.Duration) { r.born = r.born.Add(-d) }
+	answerAll := func() {
+		for _, p := range r.peers.table.Load().list {
+			p.lastPong.Store(r.mono())
+		}
+	}
+	advance(time.Second)
+	r.SendHeartbeats() // all of them, never pinged
+	answerAll()
+	last := map[frame.PeerName]int{}     // second of the last idle ping
+	pinged := map[frame.PeerName]int64{} // lastPing seen
+	for _, p := range r.peers.table.Load().list {
+		pinged[p.peerName()] = p.lastPing.Load()
+	}
+	calls := map[int]int{} // call (second) -> pings in it
+	for sec := 1; sec <= 60; sec++ {
+		advance(time.Second)
+		tr.mu.Lock()
+		before := len(tr.to)
+		tr.mu.Unlock()
+		r.SendHeartbeats()
+		answerAll()
+		tr.mu.Lock()
+		sent := len(tr.to) - before
+		tr.mu.Unlock()
+		calls[sec] += sent
+		for _, p := range r.peers.table.Load().list {
+			if ping := p.lastPing.Load(); ping != pinged[p.peerName()] {
+				pinged[p.peerName()] = ping
+				if l, ok := last[p.peerName()]; ok && sec-l > 20 {
+					t.Errorf("%v pinged %d s after its last ping, IdleHeartbeat 20 s", p.peerName(), sec-l)
+				}
+				last[p.peerName()] = sec
+			}
+		}
+	}
+	busiest := 0
+	for _, c := range calls {
+		busiest = max(busiest, c)
+	}
+	if busiest > n/2 {
+		t.Errorf("the busiest call pinged %d of %d idle links: not spread", busiest, n)
+	}
+	if len(last) != n {
+		t.Errorf("%d of %d idle links pinged in 60 s", len(last), n)
 	}
 }

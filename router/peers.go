@@ -25,6 +25,9 @@ type peer struct {
 	lastSeen atomic.Int64  // mono of the last frame received
 	lastPong atomic.Int64  // mono of the last heartbeat answer
 	lastPing atomic.Int64  // mono of the last heartbeat sent (SendHeartbeats)
+	// idleGap is how long after that heartbeat the next is due if the
+	// link stays idle and answered: drawn per ping (see pingDue).
+	idleGap atomic.Int64
 	// firstPing is the mono of the first heartbeat sent since the last
 	// answer: while the latest is unanswered, how long the link has been
 	// suspect.
