@@ -96,3 +96,34 @@ func TestGrowBatchAllocs(t *testing.T) {
 		t.Fatalf("%v allocations per read", allocs)
 	}
 }
+
+// TestDispatcherViewsGrowWithTraffic: a peer's view starts with room for
+// viewStart frames and grows, up to the batch size, as a batch brings it
+// more, keeping every frame in order; a peer that gets one frame keeps a
+// small view.
+func TestDispatcherViewsGrowWithTraffic(t *testing.T) {
+	const bs = 64
+	d := newDispatcher(nil, bs)
+	src := frame.NewBatch(bs, 0)
+	src.N = 50
+	for i := range src.N {
+		src.Sizes[i] = i + 1
+		src.Meta[i].Dst = frame.PeerName(i)
+	}
+	for i := range src.N {
+		d.add(0, src, i)
+	}
+	d.add(1, src, 7)
+	big, small := d.views[0], d.views[1]
+	if big.N != 50 || len(big.Bufs) != bs || len(big.Sizes) != bs || len(big.Meta) != bs {
+		t.Fatalf("view of 50 frames: N %d, room %d/%d/%d, want 50 in %d", big.N, len(big.Bufs), len(big.Sizes), len(big.Meta), bs)
+	}
+	for i := range big.N {
+		if big.Sizes[i] != i+1 || big.Meta[i].Dst != frame.PeerName(i) || &big.Bufs[i][0] != &src.Bufs[i][0] {
+			t.Fatalf("frame %d out of place after growing", i)
+		}
+	}
+	if small.N != 1 || len(small.Bufs) != viewStart || small.Sizes[0] != 8 {
+		t.Errorf("view of one frame: N %d, room %d, size %d; want 1 in %d, size 8", small.N, len(small.Bufs), small.Sizes[0], viewStart)
+	}
+}

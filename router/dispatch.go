@@ -8,7 +8,10 @@ import (
 
 // dispatcher groups the frames of a batch by the peer they go to and sends
 // each group with one Transport.Send. Each routine owns one; it allocates
-// only when the number of peers grows.
+// only when the number of peers grows, or a peer's view grows: a view
+// starts with room for viewStart frames and doubles, up to the batch
+// size, when a batch has more for its peer. Memory follows the traffic
+// each peer gets, not the number of peers times the batch size.
 type dispatcher struct {
 	r     *Router
 	bs    int
@@ -16,16 +19,20 @@ type dispatcher struct {
 	used  []int          // slots with frames, in first-use order
 }
 
+// viewStart is the room a peer's view starts with.
+const viewStart = 4
+
 func newDispatcher(r *Router, bs int) *dispatcher {
 	return &dispatcher{r: r, bs: bs}
 }
 
 func (d *dispatcher) view(slot int, offset int) *frame.Batch {
 	for len(d.views) <= slot {
+		n := min(viewStart, d.bs)
 		d.views = append(d.views, &frame.Batch{
-			Bufs:  make([][]byte, d.bs),
-			Sizes: make([]int, d.bs),
-			Meta:  make([]frame.Meta, d.bs),
+			Bufs:  make([][]byte, n),
+			Sizes: make([]int, n),
+			Meta:  make([]frame.Meta, n),
 		})
 	}
 	v := d.views[slot]
@@ -38,10 +45,22 @@ func (d *dispatcher) view(slot int, offset int) *frame.Batch {
 
 func (d *dispatcher) add(slot int, b *frame.Batch, i int) {
 	v := d.view(slot, b.Offset)
+	if v.N == len(v.Bufs) {
+		grow(v, min(2*v.N, d.bs))
+	}
 	v.Bufs[v.N] = b.Bufs[i]
 	v.Sizes[v.N] = b.Sizes[i]
 	v.Meta[v.N] = b.Meta[i]
 	v.N++
+}
+
+// grow gives view v room for n frames, keeping the first v.N.
+func grow(v *frame.Batch, n int) {
+	bufs, sizes, meta := make([][]byte, n), make([]int, n), make([]frame.Meta, n)
+	copy(bufs, v.Bufs[:v.N])
+	copy(sizes, v.Sizes[:v.N])
+	copy(meta, v.Meta[:v.N])
+	v.Bufs, v.Sizes, v.Meta = bufs, sizes, meta
 }
 
 // dispatch sends the frames whose decision is Peer or Flood; other
