@@ -35,7 +35,9 @@
 //     it becomes unreachable; its topology entry is garbage-collected
 //     after topology.DefaultGCGrace (1 min).
 //   - Dials retry with exponential backoff from 1 s to 60 s with ±50 %
-//     jitter; the TCP connect of a dial gives up after 5 s. A target
+//     jitter; the TCP connect of a dial gives up after 5 s; at most 32
+//     dials are under way at once, the other due targets waiting for one
+//     to end. A target
 //     learned from gossip whose dials failed twice while its peer is alive
 //     (reached through others: behind NAT) is tried every 10 minutes
 //     (state backoff). A peer reached only through others is called to

@@ -47,6 +47,7 @@ type Mesh struct {
 	topo    *topology.Topology
 	conns   map[frame.PeerName]*connection
 	targets map[string]*target // by dial address
+	dials   int                // dials under way (maxDials)
 	punches map[frame.PeerName]*punchPeer
 	// punchResults counts the punches and calls ended, by
 	// PunchResults.

@@ -119,6 +119,10 @@ func (m *Mesh) tryConnect() {
 		if !t.nextTry.IsZero() && now.Before(t.nextTry) {
 			continue
 		}
+		if m.dials >= maxDials {
+			return // the rest when dials under way end
+		}
+		m.dials++
 		t.dialing = true
 		t.state = "connecting"
 		ask := t.transport
@@ -132,22 +136,17 @@ func (m *Mesh) tryConnect() {
 
 func (m *Mesh) dial(addr, ask string) {
 	defer m.wg.Done()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	ctx, cancel := context.WithTimeout(m.ctx, 15*time.Second)
 	defer cancel()
-	go func() {
-		select {
-		case <-m.closing:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	d := net.Dialer{Timeout: connectTimeout}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	var hc *handshake.Conn
 	if err == nil {
 		hc, err = handshake.Client(ctx, nc, m.handshakeConfig(ask))
 	}
-	m.post(func() {
+	posted := m.post(func() {
+		m.dials--
+		defer m.tryConnect() // the targets waiting for a dial slot
 		t := m.targets[addr]
 		if err != nil {
 			if t != nil {
@@ -163,7 +162,16 @@ func (m *Mesh) dial(addr, ask string) {
 		}
 		m.register(hc, true, addr)
 	})
+	if !posted && hc != nil {
+		hc.Close() // closing
+	}
 }
+
+// maxDials bounds the dials under way at once: a mesh that learns
+// hundreds of peers at once (or gossip naming hundreds of addresses)
+// dials them a few dozen at a time, not with a goroutine and a socket
+// each.
+const maxDials = 32
 
 // maxDiscovered bounds the dial targets learned from gossip: the
 // addresses in gossiped entries are not to turn the router into a
