@@ -120,7 +120,7 @@ func (m *Mesh) tryConnect() {
 			continue
 		}
 		if m.dials >= maxDials {
-			return // the rest when dials under way end
+			continue // dialled when a dial under way ends
 		}
 		m.dials++
 		t.dialing = true
