@@ -273,6 +273,11 @@ func TestWatcher(t *testing.T) {
 	d.send(events.ActionDie, "live")
 	d.add("live", "web", 43)
 	d.send(events.ActionStart, "live")
+	// The start is handled (the container inspected) before the
+	// container goes: the events are read while the test goes on.
+	wait(t, "start handled", func() bool {
+		return slices.Contains(att.get(), "started docker:live /proc/43/ns/net web")
+	})
 	d.mu.Lock()
 	delete(d.containers, "live")
 	d.mu.Unlock()
