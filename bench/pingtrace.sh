@@ -36,27 +36,8 @@ h1=$p-h1 h2=$p-h2
 for x in $h1 $h2; do ns_add "$x"; done
 link_ns "$h1" "$h2" ul0 ul0 198.18.0.1/24 198.18.0.2/24
 
-for i in 1 2; do
-	h=$p-h$i c=$p-x$i other=$((3 - i))
-	ns_add "$c"
-	ip -n "$h" link add vx42 type vxlan id 42 local "198.18.0.$i" remote "198.18.0.$other" dstport 4789 nolearning
-	ip -n "$h" link add bx type bridge
-	ip -n "$h" link set vx42 master bx
-	ip link add eth0 netns "$c" type veth peer name vx-c netns "$h"
-	ip -n "$h" link set vx-c master bx
-	ip -n "$h" link set vx-c mtu 1450
-	ip -n "$c" link set eth0 mtu 1450
-	ip -n "$c" addr add "10.99.0.$i/24" dev eth0
-	for l in vx42 bx vx-c; do ip -n "$h" link set "$l" up; done
-	ip -n "$c" link set eth0 up
-done
-for i in 1 2; do
-	other=$((3 - i))
-	mac=$(ip -n "$p-x$other" -j link show eth0 | jq -r '.[0].address')
-	bridge -n "$p-h$i" fdb append "$mac" dev vx42 dst "198.18.0.$other" self permanent
-done
+vxlan_pair "$p"
 
-insecure() { local h; h=$("$WS_BIN" up --help 2>&1); grep -q -- '--insecure' <<<"$h" && echo --insecure || true; }
 router_up "$h1" r1 "$WS_TMP/r1.log" --name 02:00:00:00:00:01 --listen 198.18.0.1:6783 --peer 198.18.0.2 $(insecure) "$@"
 router_up "$h2" r2 "$WS_TMP/r2.log" --name 02:00:00:00:00:02 --listen 198.18.0.2:6783 --peer 198.18.0.1 $(insecure) "$@"
 wait_links r1 1

@@ -74,42 +74,13 @@ declare -A ROUTERS=([sleeve]="h1 h2" [sleeve-encrypted]="e1 e2" [sleeve-chacha]=
 SRC[veth]=$h1 DST[veth]=$h2 ADDR[veth]=198.18.0.2
 
 setup_vxlan() {
-	local i
-	for i in 1 2; do
-		local h=$p-h$i c=$p-x$i other=$((3 - i))
-		ns_add "$c"
-		ip -n "$h" link add vx42 type vxlan id 42 local "198.18.0.$i" remote "198.18.0.$other" dstport 4789 nolearning
-		ip -n "$h" link add bx type bridge
-		ip -n "$h" link set vx42 master bx
-		ip link add eth0 netns "$c" type veth peer name vx-c netns "$h"
-		ip -n "$h" link set vx-c master bx
-		ip -n "$h" link set vx-c mtu 1450
-		ip -n "$c" link set eth0 mtu 1450
-		ip -n "$c" addr add "10.99.0.$i/24" dev eth0
-		for l in vx42 bx vx-c; do ip -n "$h" link set "$l" up; done
-		ip -n "$c" link set eth0 up
-	done
-	# Static FDB: like the fast path, no flood-and-learn on the underlay.
-	for i in 1 2; do
-		local other=$((3 - i))
-		local mac
-		mac=$(ip -n "$p-x$other" -j link show eth0 | jq -r '.[0].address')
-		bridge -n "$p-h$i" fdb append "$mac" dev vx42 dst "198.18.0.$other" self permanent
-	done
+	vxlan_pair "$p"
 	SRC[vxlan]=$p-x1 DST[vxlan]=$p-x2 ADDR[vxlan]=10.99.0.2
 }
 
-# insecure prints --insecure if $WS_BIN knows it: the bench measures the
-# transports, so the routers without a password run without a secret (the
-# plaintext sleeve, the kernel fast path), as builds before the flag did.
-# The help is read whole first: with pipefail, `grep -q` quitting at the
-# match would fail the pipeline when the help was still being written.
-insecure() {
-	local help
-	help=$("$WS_BIN" up --help 2>&1)
-	grep -q -- '--insecure' <<<"$help" && echo --insecure || true
-}
-
+# The bench measures the transports: routers without a password run
+# without a secret (insecure, scripts/lib.sh: the plaintext sleeve, the
+# kernel fast path).
 setup_sleeve() {
 	router_up "$h1" h1 "$WS_TMP/h1.log" --name 02:00:00:00:00:01 --listen 198.18.0.1:6783 --peer 198.18.0.2 $(insecure)
 	router_up "$h2" h2 "$WS_TMP/h2.log" --name 02:00:00:00:00:02 --listen 198.18.0.2:6783 --peer 198.18.0.1 $(insecure)

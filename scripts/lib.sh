@@ -44,6 +44,42 @@ link_ns() {
 	ip -n "$1" link set "$3" up
 	ip -n "$2" link set "$4" up
 }
+# vxlan_pair P: the kernel's own overlay between hosts P-h1 and P-h2
+# (underlay 198.18.0.1 and .2, already linked): a vxlan (VNI 42, UDP
+# 4789) bridged on each host to a container, P-x1 and P-x2 (10.99.0.1 and
+# .2/24, MTU 1450), with a static FDB: like the fast path, no
+# flood-and-learn on the underlay.
+vxlan_pair() {
+	local i h c other mac l
+	for i in 1 2; do
+		h=$1-h$i c=$1-x$i other=$((3 - i))
+		ns_add "$c"
+		ip -n "$h" link add vx42 type vxlan id 42 local "198.18.0.$i" remote "198.18.0.$other" dstport 4789 nolearning
+		ip -n "$h" link add bx type bridge
+		ip -n "$h" link set vx42 master bx
+		ip link add eth0 netns "$c" type veth peer name vx-c netns "$h"
+		ip -n "$h" link set vx-c master bx
+		ip -n "$h" link set vx-c mtu 1450
+		ip -n "$c" link set eth0 mtu 1450
+		ip -n "$c" addr add "10.99.0.$i/24" dev eth0
+		for l in vx42 bx vx-c; do ip -n "$h" link set "$l" up; done
+		ip -n "$c" link set eth0 up
+	done
+	for i in 1 2; do
+		other=$((3 - i))
+		mac=$(ip -n "$1-x$other" -j link show eth0 | jq -r '.[0].address')
+		bridge -n "$1-h$i" fdb append "$mac" dev vx42 dst "198.18.0.$other" self permanent
+	done
+}
+# insecure prints --insecure if $WS_BIN knows the flag (builds before it
+# ran without a secret when given none). The help is read whole first:
+# with pipefail, `grep -q` quitting at the match would fail the pipeline
+# while the help was still being written.
+insecure() {
+	local help
+	help=$("$WS_BIN" up --help 2>&1)
+	grep -q -- '--insecure' <<<"$help" && echo --insecure || true
+}
 
 # router_up NS NAME LOG [up flags...]: start `weave-switch up` in NS, wait
 # for its API, remember its PID. The API socket is $WS_TMP/NAME.sock.
