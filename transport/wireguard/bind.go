@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"golang.zx2c4.com/wireguard/conn"
+	"golang.zx2c4.com/wireguard/device"
 
 	"github.com/weave-switch/weave-switch/internal/udpbatch"
 )
@@ -25,6 +26,8 @@ import (
 // own buffer). Endpoints are kept per source address, so a receive does
 // not allocate one per message.
 type bind struct {
+	initiations *atomic.Uint64 // handshake initiations sent
+
 	mu      sync.Mutex
 	conn    *net.UDPConn
 	gso     atomic.Bool
@@ -41,8 +44,8 @@ var _ conn.Bind = (*bind)(nil)
 // hold up to 64 coalesced datagrams, split into the following buffers.
 const groReadMessages = conn.IdealBatchSize / 64
 
-func newBind(socketBuffer int) *bind {
-	return &bind{socketBuffer: socketBuffer}
+func newBind(socketBuffer int, initiations *atomic.Uint64) *bind {
+	return &bind{socketBuffer: socketBuffer, initiations: initiations}
 }
 
 // Open implements conn.Bind.Open.
@@ -165,6 +168,9 @@ func (b *bind) Send(bufs [][]byte, ep conn.Endpoint) error {
 		return net.ErrClosed
 	}
 	defer b.writers.Put(w)
+	if len(bufs) == 1 && len(bufs[0]) == device.MessageInitiationSize && bufs[0][0] == device.MessageInitiationType {
+		b.initiations.Add(1) // the device sends each handshake message alone
+	}
 	for len(bufs) > 0 {
 		k := min(len(bufs), conn.IdealBatchSize)
 		if err := w.Write(bufs[:k], se.AddrPort); err != nil {
@@ -206,6 +212,24 @@ func (b *bind) SetMark(mark uint32) error {
 		return errors.New("wireguard: SO_MARK " + strconv.FormatUint(uint64(mark), 10) + ": " + serr.Error())
 	}
 	return nil
+}
+
+// opener is the datagram sendOpener sends: shorter than any WireGuard
+// message, so that a device (ours or a stock one) drops it unread.
+var opener = []byte{0}
+
+// sendOpener sends one opener datagram to ap from the device's socket:
+// a NAT or stateful firewall in front of this host then lets the peer's
+// datagrams from ap in. A no-op while the bind is closed.
+func (b *bind) sendOpener(ap netip.AddrPort) error {
+	b.mu.Lock()
+	c := b.conn
+	b.mu.Unlock()
+	if c == nil {
+		return net.ErrClosed
+	}
+	_, err := c.WriteToUDPAddrPort(opener, ap)
+	return err
 }
 
 // BatchSize implements conn.Bind.BatchSize.

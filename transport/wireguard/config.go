@@ -53,6 +53,15 @@ type Config struct {
 	// on the way alive. Whole seconds, 1 s to 18 h. If zero, defaults
 	// to 25 s.
 	Keepalive time.Duration
+	// InitiateDelay is how long the first handshake with a new peer
+	// whose name is smaller than Self is left to that peer before this
+	// device starts one itself (see AddPeer): two devices that initiate
+	// at once each drop the answer to their own initiation, and have no
+	// session until a retry five seconds later. It is to exceed the time
+	// between the two sides setting the peer up plus the initiation's
+	// trip: a round trip or two of the control connection. If zero,
+	// defaults to 1 s.
+	InitiateDelay time.Duration
 }
 
 func (c *Config) withDefaults() Config {
@@ -71,6 +80,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if out.Keepalive == 0 {
 		out.Keepalive = 25 * time.Second
+	}
+	if out.InitiateDelay == 0 {
+		out.InitiateDelay = time.Second
 	}
 	return out
 }

@@ -141,34 +141,7 @@ func TestPeersAddedBeforeOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := make(chan error, 1)
-	go func() {
-		in := frame.NewBatch(8, transport.MaxOverhead)
-		_, err := fb[0](in, make([]transport.Endpoint, 8))
-		got <- err
-	}()
-	out := frame.NewBatch(1, transport.MaxOverhead)
-	copy(out.Room(0), testFrame(60, 1))
-	out.Sizes[0], out.Meta[0], out.N = 60, frame.Meta{Src: nameA, Dst: nameB}, 1
-	deadline := time.After(30 * time.Second)
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if err := a.Send(out, transport.AddrPortEndpoint(epB)); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case err := <-got:
-			if err != nil {
-				t.Fatal(err)
-			}
-			return
-		case <-deadline:
-			b.Close() // unblocks the receiver
-			t.Fatal("no frame from a peer added before Open")
-		case <-tick.C:
-		}
-	}
+	linkUp(t, a, b, fb[0], nameA, nameB, transport.AddrPortEndpoint(epB))
 }
 
 // wireguard-go's own lines reach Config.Logger.

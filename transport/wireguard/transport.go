@@ -65,18 +65,22 @@ var ErrFrameTooBig = errors.New("frame larger than wireguard.MaxFrameSize")
 // and RxFragments count the packets that carried a piece of a frame too
 // big for one packet on its path; Reassembled the frames put back
 // together; FrameDrops the pieces and frames the reassembly dropped.
+//
+// Initiations counts the handshake initiations the device sent;
+// TxAwaiting the frames dropped because the first handshake with
+// their peer was left to it and had not happened yet.
 type Stats struct {
-	TxFrames, TxDropped, TxTooBig, TxFragments              atomic.Uint64
+	TxFrames, TxDropped, TxTooBig, TxFragments, TxAwaiting  atomic.Uint64
 	RxFrames, RxDropped, RxMalformed, RxTooBig, RxFragments atomic.Uint64
-	Reassembled                                             atomic.Uint64
+	Reassembled, Initiations                                atomic.Uint64
 	FrameDrops                                              reassembly.Drops
 }
 
 // StatsSnapshot is Stats read at one time, for status and metrics.
 type StatsSnapshot struct {
-	TxFrames, TxDropped, TxTooBig, TxFragments              uint64
+	TxFrames, TxDropped, TxTooBig, TxFragments, TxAwaiting  uint64
 	RxFrames, RxDropped, RxMalformed, RxTooBig, RxFragments uint64
-	Reassembled                                             uint64
+	Reassembled, Initiations                                uint64
 	FrameDrops                                              map[string]uint64 `json:",omitempty"`
 }
 
@@ -84,8 +88,9 @@ type StatsSnapshot struct {
 func (s *Stats) Snapshot() StatsSnapshot {
 	out := StatsSnapshot{
 		TxFrames: s.TxFrames.Load(), TxDropped: s.TxDropped.Load(), TxTooBig: s.TxTooBig.Load(), TxFragments: s.TxFragments.Load(),
-		RxFrames: s.RxFrames.Load(), RxDropped: s.RxDropped.Load(), RxMalformed: s.RxMalformed.Load(), RxTooBig: s.RxTooBig.Load(),
-		RxFragments: s.RxFragments.Load(), Reassembled: s.Reassembled.Load(),
+		TxAwaiting: s.TxAwaiting.Load(),
+		RxFrames:   s.RxFrames.Load(), RxDropped: s.RxDropped.Load(), RxMalformed: s.RxMalformed.Load(), RxTooBig: s.RxTooBig.Load(),
+		RxFragments: s.RxFragments.Load(), Reassembled: s.Reassembled.Load(), Initiations: s.Initiations.Load(),
 	}
 	for i := range s.FrameDrops {
 		if v := s.FrameDrops[i].Load(); v > 0 {
@@ -110,7 +115,18 @@ type peer struct {
 	// kernel (IP_MTU), nil if it could not be made.
 	mtu, packet atomic.Int32
 	probe       *net.UDPConn
+
+	// waiting: the first handshake is left to the peer (see startWait);
+	// Send drops frames to it and the device has no keepalive for it
+	// until data from it arrives or wait fires. wait is guarded by the
+	// peers' lock.
+	waiting atomic.Bool
+	wait    *wait
 }
+
+// wait is a peer's wait for its first handshake: endWait acts only on
+// the peer's current one.
+type wait struct{ timer *time.Timer }
 
 // Transport is the WireGuard transport: a wireguard-go device behind an
 // in-process TUN. It implements transport.Transport; all methods are safe
@@ -128,7 +144,8 @@ type Transport struct {
 	log    *slog.Logger
 	v6     bool
 	// keepalive is every peer's persistent keepalive, in seconds.
-	keepalive int
+	keepalive     int
+	initiateDelay time.Duration
 
 	// mu serialises Open and Close. dev and tun are set by a successful
 	// Open, under mu and peers' lock (AddPeer and RemovePeer read dev
@@ -136,6 +153,7 @@ type Transport struct {
 	mu    sync.Mutex
 	dev   *device.Device
 	tun   *tunDevice
+	bind  *bind
 	local netip.AddrPort
 
 	txq    chan *txReq
@@ -183,16 +201,17 @@ func New(cfg Config) (*Transport, error) {
 		return nil, err
 	}
 	t := &Transport{
-		self:      cfg.Self,
-		pub:       PublicKeyOf(cfg.PrivateKey),
-		priv:      cfg.PrivateKey,
-		listen:    cfg.Listen,
-		log:       ratelimit.OrDiscard(cfg.Logger),
-		v6:        !cfg.Listen.Addr().Unmap().Is4(),
-		keepalive: int(cfg.Keepalive / time.Second),
-		txq:       make(chan *txReq, txQueueLen),
-		rxq:       make(chan *rxReq, rxQueueLen),
-		quit:      make(chan struct{}),
+		self:          cfg.Self,
+		pub:           PublicKeyOf(cfg.PrivateKey),
+		priv:          cfg.PrivateKey,
+		listen:        cfg.Listen,
+		log:           ratelimit.OrDiscard(cfg.Logger),
+		v6:            !cfg.Listen.Addr().Unmap().Is4(),
+		keepalive:     int(cfg.Keepalive / time.Second),
+		initiateDelay: cfg.InitiateDelay,
+		txq:           make(chan *txReq, txQueueLen),
+		rxq:           make(chan *rxReq, rxQueueLen),
+		quit:          make(chan struct{}),
 
 		defaultMTU:   cfg.UnderlayMTU,
 		pmtuInterval: cfg.PMTUInterval,
@@ -296,8 +315,12 @@ func (t *Transport) Stats() *Stats { return &t.stats }
 // AddPeer adds (or updates) peer name with its public key and the UDP
 // endpoint of its Transport: the device routes fd77:7773::<name>/128 to it
 // and keeps the session alive every Config.Keepalive. Send finds the peer by endpoint.
-// Before Open the peer is only recorded; Open configures it. A public
-// key that this Transport or another peer has is refused (ErrKeyInUse).
+// The first handshake with a new peer is the smaller name's: until the
+// peer's data arrives or Config.InitiateDelay passes, frames to a peer
+// with a smaller name than Self are dropped (Stats.TxAwaiting). Before
+// Open the peer is only recorded;
+// Open configures it. A public key that this Transport or another peer
+// has is refused (ErrKeyInUse).
 func (t *Transport) AddPeer(name frame.PeerName, publicKey [32]byte, endpoint netip.AddrPort) error {
 	if name == frame.UnknownPeer || !endpoint.IsValid() {
 		return fmt.Errorf("wireguard: invalid peer %v at %v", name, endpoint)
@@ -324,10 +347,22 @@ func (t *Transport) AddPeer(name frame.PeerName, publicKey [32]byte, endpoint ne
 		if old != nil && old.pub != publicKey {
 			fmt.Fprintf(&b, "public_key=%s\nremove=true\n", hex.EncodeToString(old.pub[:]))
 		}
+		if old != nil && old.pub == publicKey {
+			// The same device peer at a new endpoint: its session, or
+			// the wait for one, goes on.
+			p.waiting.Store(old.waiting.Load())
+			p.wait, old.wait = old.wait, nil
+		} else {
+			t.startWait(p)
+		}
 		t.writePeerConfig(&b, p)
 		if err := t.dev.IpcSet(b.String()); err != nil {
+			t.stopWait(p)
 			return fmt.Errorf("wireguard: add peer %v: %w", name, err)
 		}
+	}
+	if old != nil {
+		t.stopWait(old)
 	}
 	if old != nil && old.probe != nil {
 		old.probe.Close()
@@ -352,6 +387,7 @@ func (t *Transport) RemovePeer(name frame.PeerName) error {
 	}
 	delete(t.peers.byName, name)
 	delete(t.peers.byEndpoint, p.ep)
+	t.stopWait(p)
 	if p.probe != nil {
 		p.probe.Close()
 	}
@@ -364,10 +400,69 @@ func (t *Transport) RemovePeer(name frame.PeerName) error {
 	return nil
 }
 
-// writePeerConfig writes p's UAPI configuration to b.
+// writePeerConfig writes p's UAPI configuration to b: no keepalive
+// while the first handshake is left to the peer.
 func (t *Transport) writePeerConfig(b *strings.Builder, p *peer) {
+	keepalive := t.keepalive
+	if p.waiting.Load() {
+		keepalive = 0
+	}
 	fmt.Fprintf(b, "public_key=%s\nendpoint=%s\nreplace_allowed_ips=true\nallowed_ip=%s/128\npersistent_keepalive_interval=%d\n",
-		hex.EncodeToString(p.pub[:]), p.ep, netip.AddrFrom16(PeerAddr(p.name)), t.keepalive)
+		hex.EncodeToString(p.pub[:]), p.ep, netip.AddrFrom16(PeerAddr(p.name)), keepalive)
+}
+
+// startWait leaves the first handshake with the new peer p to p if p's
+// name is the smaller. Both sides set the peer up at about the same time
+// (both ends of a connection, or of a punch): were both devices to
+// initiate at once, each would answer the other's initiation and drop
+// the answer to its own, and no session would exist until a retry five
+// seconds later. So the device stays silent towards p until data from p
+// shows a session (receive) or Config.InitiateDelay passes (endWait)
+// and the keepalive starts, and with it a handshake if none was made.
+// It first sends an opener datagram to p's endpoint, so that its own
+// NAT, if any, lets p's initiation in. Called with the peers' lock held,
+// before p's configuration is written.
+func (t *Transport) startWait(p *peer) {
+	t.stopWait(p)
+	if p.name >= t.self {
+		return
+	}
+	if t.bind != nil {
+		if err := t.bind.sendOpener(p.ep); err != nil {
+			t.log.Debug("wireguard: opener not sent", "peer", p.name.String(), "endpoint", p.ep, "err", err)
+		}
+	}
+	p.waiting.Store(true)
+	w := &wait{}
+	w.timer = time.AfterFunc(t.initiateDelay, func() { t.endWait(p.name, w) })
+	p.wait = w
+}
+
+// stopWait cancels p's wait timer, if any. Called with the peers' lock
+// held.
+func (t *Transport) stopWait(p *peer) {
+	if p.wait != nil {
+		p.wait.timer.Stop()
+		p.wait = nil
+	}
+}
+
+// endWait ends the wait w for peer name, if it is still that peer's:
+// frames go to it, and its keepalive is set, which makes the device
+// send one at once and so start a handshake if the peer's did not make
+// a session.
+func (t *Transport) endWait(name frame.PeerName, w *wait) {
+	t.peers.Lock()
+	defer t.peers.Unlock()
+	p := t.peers.byName[name]
+	if p == nil || p.wait != w || t.dev == nil || t.closed.Load() {
+		return // replaced, removed, or the Open that started it failed
+	}
+	p.wait = nil
+	p.waiting.Store(false)
+	if err := t.dev.IpcSet(fmt.Sprintf("public_key=%s\npersistent_keepalive_interval=%d\n", hex.EncodeToString(p.pub[:]), t.keepalive)); err != nil {
+		t.log.Error("wireguard: setting a peer's keepalive", "peer", name.String(), "err", err)
+	}
 }
 
 // openProbe makes p's path MTU socket: a connected UDP socket that sends
@@ -397,7 +492,8 @@ func (t *Transport) Open() ([]transport.ReceiveFunc, netip.AddrPort, error) {
 		return nil, netip.AddrPort{}, t.opErr("open", nil, errors.New("already open"))
 	}
 	tun := newTunDevice(t)
-	dev := device.NewDevice(tun, newBind(socketBuffer), deviceLogger(t.log))
+	bd := newBind(socketBuffer, &t.stats.Initiations)
+	dev := device.NewDevice(tun, bd, deviceLogger(t.log))
 	ok := false
 	defer func() {
 		if !ok {
@@ -418,6 +514,7 @@ func (t *Transport) Open() ([]transport.ReceiveFunc, netip.AddrPort, error) {
 	t.peers.Lock()
 	var b strings.Builder
 	for _, p := range t.peers.byName {
+		t.startWait(p)
 		t.writePeerConfig(&b, p)
 	}
 	if b.Len() > 0 {
@@ -430,7 +527,7 @@ func (t *Transport) Open() ([]transport.ReceiveFunc, netip.AddrPort, error) {
 		t.openProbe(p)
 		t.updatePathMTU(p)
 	}
-	t.dev, t.tun = dev, tun
+	t.dev, t.tun, t.bind = dev, tun, bd
 	t.local = netip.AddrPortFrom(t.listen.Addr(), uint16(port))
 	t.peers.Unlock()
 	ok = true
@@ -464,6 +561,10 @@ func (t *Transport) Send(b *frame.Batch, ep transport.Endpoint) error {
 	t.peers.RUnlock()
 	if p == nil {
 		return t.opErr("send", ep, ErrUnknownPeer)
+	}
+	if p.waiting.Load() {
+		t.stats.TxAwaiting.Add(uint64(b.N))
+		return nil
 	}
 	r := t.txPool.Get().(*txReq)
 	r.b, r.via, r.packet, r.next, r.split, r.tooBig = b, p.name, int(p.packet.Load()), 0, fragment.Splitter{}, 0
@@ -547,6 +648,10 @@ func (t *Transport) drain(b *frame.Batch, eps []transport.Endpoint, max int) int
 			t.stats.RxDropped.Add(1)
 			continue
 		}
+		if p.waiting.Load() {
+			// The peer's handshake made a session: answer on it.
+			p.waiting.Store(false)
+		}
 		fr, meta, slot := d.Frame, d.Meta, -1
 		if d.Frag {
 			t.stats.RxFragments.Add(1)
@@ -624,6 +729,7 @@ func (t *Transport) Close() error {
 	t.wg.Wait()
 	t.peers.Lock()
 	for _, p := range t.peers.byName {
+		t.stopWait(p)
 		if p.probe != nil {
 			p.probe.Close()
 		}
