@@ -157,7 +157,7 @@ func (r *Router) answerFastPing(fr []byte, pong *frame.Batch) {
 	}
 	f.pings.Add(1)
 	p := t.list[slot]
-	r.sendHeartbeat(pong, p.tr, p.endpoint().ep, from, hbFastPong, int64(stamp))
+	r.sendHeartbeat(pong, p.tr, p.endpoint().ep, from, hbFastPong, 0, int64(stamp))
 }
 
 // recordFastPong notes that peer p answered a fast ping with stamp, if the

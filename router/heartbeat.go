@@ -20,7 +20,8 @@ import (
 //	dst MAC  03:77:73:68:62:00  (group, locally administered: "wshb")
 //	src MAC  03:77:73:68:62:00  (a group source: any switch drops it)
 //	type     0x88b5             (IEEE local experimental)
-//	payload  kind(1: 1 ping, 2 pong) | 7 reserved | sender's clock (8, BE ns)
+//	payload  kind(1: 1 ping, 2 pong) | flags (1: 1 the ping answers a
+//	         ping, see pingBack) | 6 reserved | sender's clock (8, BE ns)
 //
 // The receive routine takes heartbeats out of each batch before the switch
 // sees it, answers pings at once and records pongs (time and RTT).
@@ -31,6 +32,7 @@ const (
 	heartbeatLen  = frame.EthernetHeaderSize + 16
 	hbPing        = 1
 	hbPong        = 2
+	hbFlagBack    = 1 // in the flags byte
 )
 
 func isHeartbeat(f []byte) bool {
@@ -39,11 +41,15 @@ func isHeartbeat(f []byte) bool {
 }
 
 func putHeartbeat(f []byte, kind byte, clock int64) int {
+	return putHeartbeatFlags(f, kind, 0, clock)
+}
+
+func putHeartbeatFlags(f []byte, kind, flags byte, clock int64) int {
 	copy(f[0:6], heartbeatMAC[:])
 	copy(f[6:12], heartbeatMAC[:])
 	binary.BigEndian.PutUint16(f[12:14], heartbeatType)
 	clear(f[14:heartbeatLen])
-	f[14] = kind
+	f[14], f[15] = kind, flags
 	binary.BigEndian.PutUint64(f[22:30], uint64(clock))
 	return heartbeatLen
 }
@@ -87,12 +93,43 @@ func (r *Router) SendHeartbeats() {
 			p.firstPing.Store(now) // the first since the last answer
 		}
 		p.lastPing.Store(now)
-		p.pingTx.Store(p.txFrames.Load())
-		if idle := int64(r.cfg.IdleHeartbeat); idle > 0 {
-			p.idleGap.Store(idle - rand.Int64N(idle/4+1))
-		}
-		r.sendHeartbeat(r.hb.b, p.tr, p.endpoint().ep, name, hbPing, now)
+		r.notePing(p)
+		r.sendHeartbeat(r.hb.b, p.tr, p.endpoint().ep, name, hbPing, 0, now)
 	}
+}
+
+// notePing records, after lastPing, what the next pingDue compares with.
+func (r *Router) notePing(p *peer) {
+	p.pingTx.Store(p.txFrames.Load())
+	if idle := int64(r.cfg.IdleHeartbeat); idle > 0 {
+		p.idleGap.Store(idle - rand.Int64N(idle/4+1))
+	}
+}
+
+// pingBack pings neighbour p, whose ping just arrived, if our link to it
+// is not known to work (never pinged, or the last ping unanswered): its
+// ping shows that the path works now (a new link, one whose first
+// handshake just completed, one back after a break), where our last ping
+// may have been lost (a transport still setting the path up drops it),
+// and the answer to ours marks the link up on the next check, instead of
+// a heartbeat interval or two later. A ping back is flagged and never
+// pinged back itself, so two routers whose answers are lost do not ping
+// each other in a loop. Runs on a receive routine, concurrently with
+// SendHeartbeats.
+func (r *Router) pingBack(p *peer, b *frame.Batch) {
+	now := r.mono()
+	last := p.lastPing.Load()
+	if last != 0 && p.lastPong.Load() >= last {
+		return
+	}
+	if last == 0 {
+		p.firstPing.Store(now)
+	}
+	if !p.lastPing.CompareAndSwap(last, now) {
+		return // SendHeartbeats pinged meanwhile
+	}
+	r.notePing(p)
+	r.sendHeartbeat(b, p.tr, p.endpoint().ep, p.peerName(), hbPing, hbFlagBack, now)
 }
 
 // pingDue reports whether SendHeartbeats pings p at now (see there). An
@@ -117,8 +154,8 @@ func (r *Router) pingDue(p *peer, now int64) bool {
 	return now-ping >= gap
 }
 
-func (r *Router) sendHeartbeat(b *frame.Batch, tr transport.Transport, ep transport.Endpoint, to frame.PeerName, kind byte, clock int64) {
-	b.Sizes[0] = putHeartbeat(b.Room(0), kind, clock)
+func (r *Router) sendHeartbeat(b *frame.Batch, tr transport.Transport, ep transport.Endpoint, to frame.PeerName, kind, flags byte, clock int64) {
+	b.Sizes[0] = putHeartbeatFlags(b.Room(0), kind, flags, clock)
 	b.Meta[0] = frame.Meta{Src: r.cfg.Self, Dst: to}
 	b.N = 1
 	if err := tr.Send(b, ep); err != nil {
@@ -251,12 +288,16 @@ func (r *Router) filterBatch(b *frame.Batch, eps []transport.Endpoint, tr transp
 }
 
 // handleHeartbeat answers a ping from neighbour p, on its link's transport
-// to its registered endpoint, or records p's pong.
+// to its registered endpoint (and pings back, see pingBack), or records
+// p's pong.
 func (r *Router) handleHeartbeat(p *peer, f []byte, pong *frame.Batch) {
 	clock := int64(binary.BigEndian.Uint64(f[22:30]))
 	switch f[14] {
 	case hbPing:
-		r.sendHeartbeat(pong, p.tr, p.endpoint().ep, p.peerName(), hbPong, clock)
+		r.sendHeartbeat(pong, p.tr, p.endpoint().ep, p.peerName(), hbPong, 0, clock)
+		if f[15]&hbFlagBack == 0 {
+			r.pingBack(p, pong)
+		}
 	case hbFastPong:
 		r.recordFastPong(p, clock)
 	case hbPong:

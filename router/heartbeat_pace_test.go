@@ -223,3 +223,67 @@ func TestIdlePingsDriftApart(t *testing.T) {
 		t.Errorf("%d of %d idle links pinged in 60 s", len(last), n)
 	}
 }
+
+// TestPingBack: a ping from a neighbour is answered with a pong, and with
+// a flagged ping of our own while our link to it is not known to work
+// (never pinged, or our last ping unanswered), so that the link is
+// judged up without waiting for the next heartbeat; a flagged ping is
+// answered with the pong alone.
+func TestPingBack(t *testing.T) {
+	tr := &mover{}
+	r, err := New(Config{Self: nameA, Device: newFakeDevice(), Transport: tr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.SetPeers([]link.Peer{{Name: nameB, Endpoint: transport.AddrPortEndpoint(regB)}})
+	advance := func(d time.Duration) { r.born = r.born.Add(-d) }
+	heartbeat := func(kind, flags byte) {
+		f := make([]byte, heartbeatLen)
+		putHeartbeatFlags(f, kind, flags, r.mono())
+		if !receive(r, tr, regB, false, f) {
+			t.Fatal("heartbeat refused")
+		}
+	}
+	sent := func() []byte { // the heartbeats sent since the last call
+		tr.mu.Lock()
+		defer tr.mu.Unlock()
+		k := tr.kinds
+		tr.kinds = nil
+		return k
+	}
+
+	advance(time.Second)
+	heartbeat(hbPing, 0) // never pinged
+	if got, want := sent(), []byte{hbPong, hbPing}; !slices.Equal(got, want) {
+		t.Fatalf("B's first ping: sent %v, want pong and ping %v", got, want)
+	}
+	if h := r.LinkHealth()[nameB]; h.Unanswered.IsZero() {
+		t.Error("the ping back is not counted as unanswered")
+	}
+	advance(time.Millisecond)
+	heartbeat(hbPing, hbFlagBack) // a ping back from B: not pinged back
+	if got, want := sent(), []byte{hbPong}; !slices.Equal(got, want) {
+		t.Fatalf("B's ping back: sent %v, want the pong %v", got, want)
+	}
+	advance(time.Millisecond)
+	heartbeat(hbPing, 0) // ours is still unanswered, however recent
+	if got, want := sent(), []byte{hbPong, hbPing}; !slices.Equal(got, want) {
+		t.Fatalf("B's ping, ours unanswered: sent %v, want %v", got, want)
+	}
+	heartbeat(hbPong, 0) // B answers
+	if h := r.LinkHealth()[nameB]; h.LastPong.IsZero() || !h.Unanswered.IsZero() {
+		t.Fatalf("answered: health %+v", h)
+	}
+	advance(time.Second)
+	heartbeat(hbPing, 0) // the link works: only the pong
+	if got, want := sent(), []byte{hbPong}; !slices.Equal(got, want) {
+		t.Fatalf("B's ping on a working link: sent %v, want %v", got, want)
+	}
+	// The pings back and SendHeartbeats share one record: the answered
+	// link is idle, not pinged on the next call.
+	advance(time.Second)
+	r.SendHeartbeats()
+	if got := sent(); len(got) != 0 {
+		t.Errorf("idle, answered link: SendHeartbeats sent %v", got)
+	}
+}

@@ -19,6 +19,7 @@ type mover struct {
 	moves  []netip.AddrPort
 	refuse bool
 	to     []netip.AddrPort // the endpoints Send was given
+	kinds  []byte           // the kind of each heartbeat sent (hbPing...), 0 for other frames
 }
 
 func (m *mover) MoveEndpoint(peer frame.PeerName, to netip.AddrPort) error {
@@ -35,6 +36,11 @@ func (m *mover) Send(b *frame.Batch, ep transport.Endpoint) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.to = append(m.to, ep.DstAddrPort())
+	var kind byte
+	if f := b.Frame(0); isHeartbeat(f) {
+		kind = f[14]
+	}
+	m.kinds = append(m.kinds, kind)
 	return nil
 }
 
@@ -145,8 +151,10 @@ func TestInsecureLinkLearnsPortFromControlIP(t *testing.T) {
 	if got := endpointOf(r, nameB); got != natB {
 		t.Fatalf("B's endpoint %v after its ping from %v", got, natB)
 	}
-	if len(tr.to) != 1 || tr.to[0] != natB {
-		t.Errorf("the ping was answered to %v, want %v", tr.to, natB)
+	// Answered (a pong, and a ping back: B's link is unconfirmed), to
+	// the new endpoint.
+	if len(tr.to) != 2 || tr.to[0] != natB || tr.to[1] != natB || tr.kinds[0] != hbPong {
+		t.Errorf("the ping was answered to %v (kinds %v), want a pong to %v", tr.to, tr.kinds, natB)
 	}
 	if !receive(r, tr, natB, false, dataFrame) {
 		t.Error("B's data frame from its new endpoint was dropped")
