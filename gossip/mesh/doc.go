@@ -43,7 +43,8 @@
 //     (state backoff). A peer reached only through others is called to
 //     punch (punch.go) once the first plain dial to it failed: a call
 //     unanswered within 3 s or a punch that fails backs the next call
-//     off from 2 s, doubling, to 5 minutes; a punched link whose data
+//     off from 2 s, doubling, to 5 minutes (30 s for a peer punched
+//     before); a punched link whose data
 //     path is silent for LinkTimeout is dropped and called again at once.
 //   - Routed messages (calls and their answers) are forwarded at most 16
 //     hops and 64 a second per router.

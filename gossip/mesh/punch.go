@@ -55,7 +55,10 @@ import (
 //
 // A call unanswered within callTimeout and a punch that connects nowhere
 // count as failures: the next call waits callBackoff doubled per failure
-// (up to callMaxBackoff, ±25 %). A punched connection whose data path
+// (up to callMaxBackoff, ±25 %), or up to punchedMaxBackoff for a peer
+// punched before: its NATs let a punch through, and the path that broke
+// (a NAT rebooted, a firewall closed for a while) is taken back soon
+// after it is possible again. A punched connection whose data path
 // goes silent, or that drops, is closed (reset) and the peer called
 // again at once: a NAT that forgot or rebound the mapping is punched
 // anew through the relay while the routes go through it. Where a NAT
@@ -65,10 +68,12 @@ const (
 	callTimeout    = 3 * time.Second
 	callBackoff    = 2 * time.Second
 	callMaxBackoff = 5 * time.Minute
-	punchRetry     = 500 * time.Millisecond
-	punchTimeout   = 1500 * time.Millisecond
-	punchAttempts  = 5
-	punchWindow    = punchAttempts*(punchTimeout+punchRetry) + 5*time.Second // and the handshake
+	// punchedMaxBackoff bounds the backoff of a peer punched before.
+	punchedMaxBackoff = 30 * time.Second
+	punchRetry        = 500 * time.Millisecond
+	punchTimeout      = 1500 * time.Millisecond
+	punchAttempts     = 5
+	punchWindow       = punchAttempts*(punchTimeout+punchRetry) + 5*time.Second // and the handshake
 	// minPunchGap: a peer's calls start at most one punch a gap.
 	minPunchGap = time.Second
 	// maxPunching bounds the calls waiting and punches under way at once:
@@ -100,10 +105,19 @@ type punchPeer struct {
 
 func (p *punchPeer) fail(m *Mesh, why string) {
 	p.fails++
-	d := min(callBackoff<<min(p.fails-1, 10), callMaxBackoff)
-	d = time.Duration(float64(d) * (0.75 + rand.Float64()/2))
+	d := time.Duration(float64(p.backoff()) * (0.75 + rand.Float64()/2))
 	p.nextCall = m.cfg.Now().Add(d)
 	p.note = fmt.Sprintf("punching failed %d times (last: %s)", p.fails, why)
+}
+
+// backoff is the wait before the next call after p.fails failures, before
+// jitter.
+func (p *punchPeer) backoff() time.Duration {
+	d := min(callBackoff<<min(p.fails-1, 10), callMaxBackoff)
+	if p.punchedOnce {
+		d = min(d, punchedMaxBackoff)
+	}
+	return d
 }
 
 // status says what punching to the peer is doing, for status; empty if

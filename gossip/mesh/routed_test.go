@@ -321,3 +321,30 @@ func TestLinkJudgedByUnansweredPings(t *testing.T) {
 		}
 	}
 }
+
+// A failed punch doubles the next call's backoff from callBackoff up to
+// callMaxBackoff, and only up to punchedMaxBackoff for a peer a punch
+// connected before.
+func TestPunchBackoff(t *testing.T) {
+	for _, tc := range []struct {
+		fails       int
+		punchedOnce bool
+		want        time.Duration
+	}{
+		{1, false, 2 * time.Second},
+		{2, false, 4 * time.Second},
+		{5, false, 32 * time.Second},
+		{8, false, 256 * time.Second},
+		{9, false, callMaxBackoff},
+		{40, false, callMaxBackoff},
+		{1, true, 2 * time.Second},
+		{4, true, 16 * time.Second},
+		{5, true, punchedMaxBackoff},
+		{40, true, punchedMaxBackoff},
+	} {
+		p := punchPeer{fails: tc.fails, punchedOnce: tc.punchedOnce}
+		if got := p.backoff(); got != tc.want {
+			t.Errorf("%d failures, punched before %v: backoff %v, want %v", tc.fails, tc.punchedOnce, got, tc.want)
+		}
+	}
+}
