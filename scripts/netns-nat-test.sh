@@ -365,8 +365,8 @@ run_mode() {
 	# too: B resets A's next TCP segment, from a new port, and A dials
 	# again. That segment can be a quiet connection's next summary (6 s),
 	# then the redial (1 s ± 50 %), the handshake, and on WireGuard a new
-	# session whose first handshake can cross the peer's and wait for its
-	# 5 s retry: the bound is 15 s.
+	# session, whose first handshake B may wait for up to 1 s before
+	# starting one: the bound is 15 s.
 	ep0a=${backa#* }
 	in_ns "$p-nata" conntrack -F >/dev/null 2>&1
 	t0=$(now)

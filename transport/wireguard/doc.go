@@ -79,6 +79,23 @@
 // sends over its authenticated channel; the receiving side calls AddPeer
 // with it. Users never write a WireGuard configuration.
 //
+// # The first handshake
+//
+// Both ends of a connection (or of a punch) add each other at about the
+// same moment. Were both devices to initiate then, each would answer the
+// other's initiation and drop the answer to its own, and no session would
+// exist until wireguard-go's retry five seconds later. So the peer with
+// the smaller name initiates at once (its keepalive starts with the
+// peer), and the other sends a one-byte opener datagram to the peer's
+// endpoint, which opens its own NAT or stateful firewall to the peer and
+// which any device drops unread (it is shorter than every WireGuard
+// message), then stays silent towards the peer: frames are dropped and
+// counted (Stats.TxAwaiting) and the keepalive is off until data from the
+// peer shows a session, or Config.InitiateDelay (1 s) passes and the
+// keepalive starts, with a handshake of its own if the peer's never came
+// (its NAT dropped it before the opener went out). Stats.Initiations
+// counts the handshake initiations sent.
+//
 // # Data path and lifecycle
 //
 // New does no I/O: PublicKey works at once, and peers added before Open
