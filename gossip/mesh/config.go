@@ -29,7 +29,8 @@ type Config struct {
 	// connection; peers without it are refused.
 	Password []byte
 	// Listen is the TCP address to accept control connections on; its
-	// port is also where peers dial us. Required.
+	// port is also where peers dial us. A specific address is also the
+	// source of our dials to peers of its family. Required.
 	Listen netip.AddrPort
 	// Peers are the initial HOST[:PORT] targets to connect to.
 	Peers []string

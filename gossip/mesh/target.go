@@ -134,11 +134,25 @@ func (m *Mesh) tryConnect() {
 	}
 }
 
+// dialFrom is the local address of a dial to addr: the listen address's
+// IP (any port) if it is a specific one of addr's family, so that the
+// peer sees connections come from the address this router announces
+// (a host with several addresses, or several routers on one host, each
+// with its own); nil, the route's source address, otherwise.
+func (m *Mesh) dialFrom(addr string) net.Addr {
+	l := m.cfg.Listen.Addr().Unmap()
+	to, err := netip.ParseAddrPort(addr)
+	if l.IsUnspecified() || err != nil || to.Addr().Unmap().Is4() != l.Is4() || to.Addr().IsLoopback() != l.IsLoopback() {
+		return nil
+	}
+	return &net.TCPAddr{IP: l.AsSlice()}
+}
+
 func (m *Mesh) dial(addr, ask string) {
 	defer m.wg.Done()
 	ctx, cancel := context.WithTimeout(m.ctx, 15*time.Second)
 	defer cancel()
-	d := net.Dialer{Timeout: connectTimeout}
+	d := net.Dialer{Timeout: connectTimeout, LocalAddr: m.dialFrom(addr)}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	var hc *handshake.Conn
 	if err == nil {
