@@ -318,9 +318,8 @@ func (t *Transport) Stats() *Stats { return &t.stats }
 // The first handshake with a new peer is the smaller name's: until the
 // peer's data arrives or Config.InitiateDelay passes, frames to a peer
 // with a smaller name than Self are dropped (Stats.TxAwaiting). Before
-// Open the peer is only recorded;
-// Open configures it. A public key that this Transport or another peer
-// has is refused (ErrKeyInUse).
+// Open the peer is only recorded; Open configures it. A public key that
+// this Transport or another peer has is refused (ErrKeyInUse).
 func (t *Transport) AddPeer(name frame.PeerName, publicKey [32]byte, endpoint netip.AddrPort) error {
 	if name == frame.UnknownPeer || !endpoint.IsValid() {
 		return fmt.Errorf("wireguard: invalid peer %v at %v", name, endpoint)
@@ -513,6 +512,7 @@ func (t *Transport) Open() ([]transport.ReceiveFunc, netip.AddrPort, error) {
 	}
 	t.peers.Lock()
 	var b strings.Builder
+	t.bind = bd // for the openers of startWait
 	for _, p := range t.peers.byName {
 		t.startWait(p)
 		t.writePeerConfig(&b, p)
@@ -527,7 +527,7 @@ func (t *Transport) Open() ([]transport.ReceiveFunc, netip.AddrPort, error) {
 		t.openProbe(p)
 		t.updatePathMTU(p)
 	}
-	t.dev, t.tun, t.bind = dev, tun, bd
+	t.dev, t.tun = dev, tun
 	t.local = netip.AddrPortFrom(t.listen.Addr(), uint16(port))
 	t.peers.Unlock()
 	ok = true
