@@ -10,7 +10,7 @@ FUZZTIME ?= 20s
 
 PLUGIN_DIR := build/docker-plugin
 
-.PHONY: all build docker-plugin deps test unit race fuzz netns-test netns-lifecycle-test netns-web-test deploy-check docker-test deb-test qemu-test demo demo-docker bench lint vet clean dist deb docs dns-test image image-test install cni-test nat-test faults soak bench-scale scale-check
+.PHONY: all build docker-plugin deps test unit race fuzz netns-test netns-lifecycle-test netns-web-test deploy-check docker-test deb-test qemu-test demo demo-docker bench lint vet clean dist deb docs dns-test image image-test install cni-test nat-test faults soak bench-scale scale-check bench-peers
 
 all: build
 
@@ -179,6 +179,14 @@ bench-scale: build
 	scripts/bench-scale.sh $(BENCH_SCALE_FLAGS) $(BENCH_SCALE_N)
 scale-check: build
 	scripts/bench-scale.sh -c 10
+
+# One router with BENCH_PEERS_N peers (not part of `make test`): a real
+# router and BENCH_PEERS_N-1 simulated peers (cmd/ws-peersim) in one
+# process; the router's RSS, heap (and its profile), goroutines, fds and
+# idle CPU once all are established.
+BENCH_PEERS_N ?= 1000
+bench-peers: build
+	scripts/bench-peers.sh $(BENCH_PEERS_N)
 
 # go vet, gofmt, staticcheck (its default checks, unused code included)
 # and the import-graph rules of internal/archtest.
