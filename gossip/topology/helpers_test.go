@@ -131,20 +131,17 @@ func checkInvariants(t testing.TB, tp *Topology) {
 	for nb, n := range tp.nbrs {
 		inQueue := map[int32]bool{}
 		for _, s := range n.queue {
-			if inQueue[s] || !n.slots[s].queued {
+			if inQueue[s] || n.has[s]&queuedBit == 0 {
 				t.Fatalf("neighbour %v: queue and flags disagree at slot %d", nb, s)
 			}
 			inQueue[s] = true
 		}
 		for s, e := range tp.ents {
-			x := nbSlot{}
-			if s < len(n.slots) {
-				x = n.slots[s]
-			}
-			if x.queued != inQueue[int32(s)] {
+			queued := s < len(n.has) && n.has[s]&queuedBit != 0
+			if queued != inQueue[int32(s)] {
 				t.Fatalf("neighbour %v: slot %d flagged but not queued", nb, s)
 			}
-			if e.Name != 0 && (!x.known || e.stamp().cmp(x.st) > 0) && !x.queued {
+			if e.Name != 0 && !n.covers(int32(s)) && !queued {
 				t.Fatalf("neighbour %v lacks %v but it is not queued", nb, e)
 			}
 		}

@@ -9,46 +9,74 @@ import (
 
 // neighbor is what we know a gossip neighbour has, by slot, and the slots
 // that changed since they were last checked (so that PendingFor costs
-// O(changes), not O(peers)).
+// O(changes), not O(peers)). A router keeps one per neighbour, each with
+// a word per peer: a hub with a thousand neighbours in a thousand-peer
+// mesh keeps a million. So what the neighbour has is kept as the number
+// of our version of the entry it has (Topology.seq; 4 bytes), and only a
+// version newer than ours, which it announced before we got it, as the
+// version itself (other, rare and short-lived).
 type neighbor struct {
-	slots []nbSlot
-	queue []int32 // slots with queued set
+	t     *Topology
+	has   []uint32        // by slot: queuedBit | the seq of our entry the neighbour has, 0 if none known
+	other map[int32]stamp // by slot: a version newer than ours the neighbour has
+	queue []int32         // slots with queuedBit set
 }
 
-type nbSlot struct {
-	st     stamp // the newest version the neighbour is known to have
-	known  bool  // st is meaningful
-	queued bool  // in queue
-}
+const (
+	queuedBit = 1 << 31
+	seqMask   = queuedBit - 1
+)
 
-func (n *neighbor) at(s int32) *nbSlot {
-	if int(s) >= len(n.slots) {
-		n.slots = append(n.slots, make([]nbSlot, int(s)+1-len(n.slots))...)
+func (n *neighbor) at(s int32) *uint32 {
+	if int(s) >= len(n.has) {
+		n.has = append(n.has, make([]uint32, int(s)+1-len(n.has))...)
 	}
-	return &n.slots[s]
+	return &n.has[s]
 }
 
 func (n *neighbor) enqueue(s int32) {
-	if x := n.at(s); !x.queued {
-		x.queued = true
+	if x := n.at(s); *x&queuedBit == 0 {
+		*x |= queuedBit
 		n.queue = append(n.queue, s)
 	}
 }
 
-// learn records that the neighbour has st for slot s; nil-safe.
+// covers reports whether the neighbour is known to have our entry in
+// slot s or a newer version of it.
+func (n *neighbor) covers(s int32) bool {
+	if st, ok := n.other[s]; ok && n.t.ents[s].stamp().cmp(st) <= 0 {
+		return true
+	}
+	return int(s) < len(n.has) && n.has[s]&seqMask == n.t.seq[s]
+}
+
+// learn records that the neighbour has version st of the entry in slot
+// s; nil-safe. A version older than ours tells nothing that decides what
+// to send it (ours only grows), so only ours or a newer one is kept.
 func (n *neighbor) learn(s int32, st stamp) {
-	if n == nil {
+	if n == nil || n.t.ents[s].Name == frame.UnknownPeer {
 		return
 	}
-	if x := n.at(s); !x.known || st.cmp(x.st) > 0 {
-		x.st, x.known = st, true
+	x := n.at(s)
+	o, newer := n.other[s]
+	switch c := st.cmp(n.t.ents[s].stamp()); {
+	case newer && st.cmp(o) <= 0:
+	case c == 0:
+		*x = *x&queuedBit | n.t.seq[s]
+		delete(n.other, s)
+	case c > 0:
+		if n.other == nil {
+			n.other = make(map[int32]stamp)
+		}
+		n.other[s] = st
 	}
 }
 
 // reset forgets what the neighbour has for a slot given to a new peer.
 func (n *neighbor) reset(s int32) {
 	x := n.at(s)
-	x.st, x.known = stamp{}, false
+	*x &= queuedBit
+	delete(n.other, s)
 }
 
 // AddNeighbor starts tracking gossip neighbour nb, assuming it has
@@ -60,7 +88,7 @@ func (t *Topology) AddNeighbor(nb frame.PeerName) {
 	if nb == t.self || nb == frame.UnknownPeer {
 		return
 	}
-	n := &neighbor{slots: make([]nbSlot, len(t.ents))}
+	n := &neighbor{t: t, has: make([]uint32, len(t.ents))}
 	for _, s := range t.sorted() {
 		n.enqueue(s)
 	}
@@ -120,16 +148,17 @@ func (t *Topology) HasPending() bool {
 func (t *Topology) prune(n *neighbor) {
 	keep := n.queue[:0]
 	for _, s := range n.queue {
-		x := &n.slots[s]
-		e := &t.ents[s]
-		if e.Name == frame.UnknownPeer || x.known && e.stamp().cmp(x.st) <= 0 {
-			x.queued = false
+		if t.ents[s].Name == frame.UnknownPeer || n.covers(s) {
+			n.has[s] &^= queuedBit
 			continue
 		}
 		keep = append(keep, s)
 	}
 	clear(n.queue[len(keep):])
 	n.queue = keep
+	if len(keep) == 0 && cap(keep) > 64 {
+		n.queue = nil // a full sync's queue, drained: give it back
+	}
 }
 
 // Sent records that neighbour nb now has entries (we sent them, or it
@@ -161,12 +190,11 @@ func (t *Topology) KnownBy(nb frame.PeerName, remote []DigestItem) {
 		for j < len(remote) && remote[j].Name < e.Name {
 			j++
 		}
-		x := n.at(s)
-		x.st, x.known = stamp{}, false
+		n.reset(s)
 		if j < len(remote) && remote[j].Name == e.Name {
-			x.st, x.known = remote[j].stamp(), true
+			n.learn(s, remote[j].stamp())
 		}
-		if !x.known || e.stamp().cmp(x.st) > 0 {
+		if !n.covers(s) {
 			n.enqueue(s)
 		}
 	}

@@ -21,6 +21,7 @@ type Topology struct {
 	self  frame.PeerName
 	slot  map[frame.PeerName]int32 // name → index in ents
 	ents  []Entry                  // by slot; Name == 0 marks a free slot
+	seq   []uint32                 // by slot: numbers the versions stored there (1 up, within seqMask)
 	free  []int32                  // free slots
 	order []int32                  // live slots in ascending name order; nil when stale
 	sum   uint64                   // Summary
@@ -133,6 +134,7 @@ func (t *Topology) alloc(name frame.PeerName) int32 {
 	} else {
 		s = int32(len(t.ents))
 		t.ents = append(t.ents, Entry{})
+		t.seq = append(t.seq, 0)
 	}
 	t.slot[name] = s
 	t.order = nil
@@ -148,6 +150,9 @@ func (t *Topology) store(s int32, e Entry) {
 		t.sum -= itemHash(old.Name, old.stamp())
 	}
 	t.ents[s] = e
+	if t.seq[s] = (t.seq[s] + 1) & seqMask; t.seq[s] == 0 {
+		t.seq[s] = 1 // 0 is no version
+	}
 	t.sum += itemHash(e.Name, e.stamp())
 	for _, nb := range t.nbrs {
 		nb.enqueue(s)
