@@ -106,8 +106,8 @@ hz=$(getconf CLK_TCK)
 txb() { ip -n "$p-h1" -s -j link show u1 | jq '.[0].stats64.tx.bytes'; }
 c0=$(ticks "$pid") s0=$(ticks "$sim") b0=$(txb)
 sleep "$cpu_secs"
-cpu=$(echo "scale=3; ($(ticks "$pid") - c0) * 100 / $hz / $cpu_secs" | bc)
-simcpu=$(echo "scale=3; ($(ticks "$sim") - s0) * 100 / $hz / $cpu_secs" | bc)
+cpu=$(echo "scale=3; ($(ticks "$pid") - $c0) * 100 / $hz / $cpu_secs" | bc)
+simcpu=$(echo "scale=3; ($(ticks "$sim") - $s0) * 100 / $hz / $cpu_secs" | bc)
 ub=$((($(txb) - b0) / cpu_secs))
 rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status")
 anon=$(awk '/^RssAnon:/ {print $2}' "/proc/$pid/status")
@@ -118,19 +118,22 @@ heap=$(awk '$1 == "go_memstats_heap_inuse_bytes" {printf "%d", $2}' <<<"$m")
 est=$("$WS_BIN" status --api "$WS_TMP/h1.sock" --json | jq '[.connections[] | select(.state=="established")] | length')
 prof="$profdir/peers-$n-heap.pprof"
 curl -s --unix-socket "$WS_TMP/h1.sock" "http://x/debug/pprof/heap?gc=1" >"$prof"
+# What keeps h1 busy while idle, and how often its links changed state.
+curl -s --unix-socket "$WS_TMP/h1.sock" "http://x/debug/pprof/profile?seconds=$cpu_secs" >"$profdir/peers-$n-cpu.pprof"
+churn=$(grep -c -E 'link down|link established|disconnected' "$WS_TMP/h1.log" || true)
 top=$("${GO:-go}" tool pprof -top -sample_index=inuse_space "$WS_BIN" "$prof" 2>/dev/null | sed -n '1,20p')
 
 jq -n --argjson n "$n" --argjson idle "$idle" --argjson cpu_secs "$cpu_secs" --argjson all "$all_s" \
 	--arg rev "$("$WS_BIN" --version 2>/dev/null | awk '{print $NF; exit}')" --arg cpu_model "$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)" \
 	--argjson rss "$rss" --argjson anon "$anon" --argjson heap "$heap" --argjson gor "$gor" --argjson fds "$fds" \
-	--argjson cpu "$cpu" --argjson simcpu "$simcpu" --argjson ub "$ub" --argjson est "$est" --arg prof "$prof" --arg top "$top" \
+	--argjson cpu "$cpu" --argjson simcpu "$simcpu" --argjson ub "$ub" --argjson est "$est" --arg prof "$prof" --arg top "$top" --argjson churn "$churn" \
 	'{peers: $n, established: $est, idle_s: $idle, cpu_window_s: $cpu_secs, revision: $rev, cpu: $cpu_model,
 	  all_established_s: $all, rss_kib: $rss, rss_anon_kib: $anon, heap_inuse_bytes: $heap, goroutines: $gor, fds: $fds,
-	  idle_cpu_pct: $cpu, simulator_cpu_pct: $simcpu, underlay_tx_bytes_per_s: $ub, heap_profile: $prof, heap_top: $top}' >"$out"
+	  idle_cpu_pct: $cpu, simulator_cpu_pct: $simcpu, underlay_tx_bytes_per_s: $ub, heap_profile: $prof, heap_top: $top, h1_link_events: $churn}' >"$out"
 jq -r '"h1 with \(.peers - 1) peers (\(.established) established), \(.revision), \(.cpu)",
   "  all established after \(.all_established_s) s",
   "  RSS \(.rss_kib / 1024 * 10 | round / 10) MiB, anonymous \(.rss_anon_kib / 1024 * 10 | round / 10) MiB, heap in use \(.heap_inuse_bytes / 1048576 * 10 | round / 10) MiB",
-  "  goroutines \(.goroutines), fds \(.fds)",
+  "  goroutines \(.goroutines), fds \(.fds), link events logged by h1 \(.h1_link_events)",
   "  idle CPU \(.idle_cpu_pct) % of a core (the simulator: \(.simulator_cpu_pct) %), underlay \(.underlay_tx_bytes_per_s) B/s sent"' "$out"
 printf '%s\n' "$top"
 pretty "wrote $out and $prof"

@@ -122,13 +122,16 @@ type peer struct {
 
 func startPeer(name frame.PeerName, listen, target netip.AddrPort, password []byte, log *slog.Logger) (*peer, error) {
 	l := log.With("peer", name.String())
-	sl, err := sleeve.New(sleeve.Config{Self: name, Listen: listen, Encrypt: len(password) > 0, Logger: l})
+	// Small buffers: a thousand of these share one process, and none
+	// carries more than heartbeats.
+	sl, err := sleeve.New(sleeve.Config{Self: name, Listen: listen, Encrypt: len(password) > 0, Logger: l,
+		BatchSize: 2, SocketBuffer: 256 << 10})
 	if err != nil {
 		return nil, err
 	}
 	rt, err := router.New(router.Config{
 		Self: name, Device: newNullDevice(), Transport: sl, Logger: l,
-		FrameSize: frame.MaxFrameSize, BatchSize: 8, Workers: 1,
+		FrameSize: frame.MaxFrameSize, BatchSize: 4, Workers: 1, MaxMACs: 64,
 	})
 	if err != nil {
 		sl.Close()
