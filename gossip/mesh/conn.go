@@ -8,7 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/weave-switch/weave-switch/gossip/handshake"
@@ -42,6 +42,76 @@ type outMsg struct {
 	payload []byte
 }
 
+// sendQueue is a connection's messages waiting for its writer. Its buffer
+// grows with what is queued and is given back once drained, so that an
+// idle connection holds none: a hub with a thousand peers would keep
+// sendQueueLen messages' worth (8 KB) for each. The zero value is empty.
+type sendQueue struct {
+	mu    sync.Mutex
+	msgs  []outMsg
+	bytes int64         // payload bytes queued or being written
+	ready chan struct{} // cap 1: signalled when a message is queued
+}
+
+// signal returns the channel that a push signals.
+func (q *sendQueue) signal() <-chan struct{} {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.ready == nil {
+		q.ready = make(chan struct{}, 1)
+	}
+	return q.ready
+}
+
+// push queues m, unless that would pass sendQueueLen messages or
+// sendQueueBytes bytes: then it reports false.
+func (q *sendQueue) push(m outMsg) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := int64(len(m.payload))
+	if len(q.msgs) >= sendQueueLen || q.bytes+n > sendQueueBytes {
+		return false
+	}
+	q.msgs = append(q.msgs, m)
+	q.bytes += n
+	if q.ready == nil {
+		q.ready = make(chan struct{}, 1)
+	}
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// take appends the queued messages to buf and empties the queue; their
+// bytes count until written (written).
+func (q *sendQueue) take(buf []outMsg) []outMsg {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	buf = append(buf, q.msgs...)
+	clear(q.msgs)
+	q.msgs = q.msgs[:0]
+	if cap(q.msgs) > 16 {
+		q.msgs = nil
+	}
+	return buf
+}
+
+// written drops the bytes of a message taken and written.
+func (q *sendQueue) written(n int) {
+	q.mu.Lock()
+	q.bytes -= int64(n)
+	q.mu.Unlock()
+}
+
+// size returns the messages and bytes queued (bytes: being written too).
+func (q *sendQueue) size() (int, int64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.msgs), q.bytes
+}
+
 // connection is an established, authenticated control connection. Fields
 // other than the channels are owned by the actor.
 type connection struct {
@@ -70,10 +140,9 @@ type connection struct {
 	lastDigestSent  time.Time
 	ticks           int // slow ticks seen (pace.go)
 
-	sendq  chan outMsg
-	queued atomic.Int64 // payload bytes in sendq
-	quit   chan struct{}
-	done   chan struct{} // closed when both goroutines have exited
+	sendq sendQueue
+	quit  chan struct{}
+	done  chan struct{} // closed when both goroutines have exited
 }
 
 func (c *connection) close() {
@@ -88,21 +157,16 @@ func (c *connection) close() {
 // send queues a message; a full queue means the peer cannot keep up, and
 // it is disconnected rather than allowed to block the actor.
 func (m *Mesh) send(c *connection, typ uint8, payload []byte) {
-	n := int64(len(payload))
-	if q := c.queued.Add(n); q <= sendQueueBytes {
-		select {
-		case c.sendq <- outMsg{typ, payload}:
-			return
-		default:
-		}
+	if c.sendq.push(outMsg{typ, payload}) {
+		return
 	}
-	c.queued.Add(-n)
 	select {
 	case <-c.quit:
 		return // already closing: said once
 	default:
 	}
-	m.log.Warn("peer too slow: disconnecting", "peer", c.hello.Name.String(), "queued", len(c.sendq), "queued_bytes", c.queued.Load())
+	msgs, bytes := c.sendq.size()
+	m.log.Warn("peer too slow: disconnecting", "peer", c.hello.Name.String(), "queued", msgs, "queued_bytes", bytes)
 	c.close()
 }
 
@@ -191,7 +255,7 @@ func (m *Mesh) register(hc *handshake.Conn, outbound bool, target string) {
 	c := &connection{
 		hc: hc, hello: hello, addr: addr.String(), outbound: outbound, target: target,
 		since: m.cfg.Now(), dataEP: dataEP, failure: "waiting for the data path to answer",
-		sendq: make(chan outMsg, sendQueueLen), quit: make(chan struct{}), done: make(chan struct{}),
+		quit: make(chan struct{}), done: make(chan struct{}),
 		link: link, asked: asked, linkNote: note, dataEncrypted: link.Encrypted(),
 	}
 	m.conns[hello.Name] = c
@@ -299,18 +363,28 @@ func (m *Mesh) routineWrite(c *connection, readerDone chan struct{}) {
 		<-readerDone
 		close(c.done)
 	}()
+	ready := c.sendq.signal()
+	var batch []outMsg
 	for {
 		select {
-		case msg := <-c.sendq:
-			c.queued.Add(-int64(len(msg.payload)))
-			if err := c.hc.WriteMsg(msg.typ, msg.payload); err != nil {
+		case <-ready:
+		case <-c.quit:
+			c.hc.Close()
+			return
+		}
+		batch = c.sendq.take(batch[:0])
+		for i, msg := range batch {
+			err := c.hc.WriteMsg(msg.typ, msg.payload)
+			c.sendq.written(len(msg.payload))
+			if err != nil {
 				c.close()
 				return
 			}
 			m.traffic.sent(msg.typ, len(msg.payload))
-		case <-c.quit:
-			c.hc.Close()
-			return
+			batch[i] = outMsg{}
+		}
+		if cap(batch) > 16 {
+			batch = nil
 		}
 	}
 }

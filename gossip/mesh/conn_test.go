@@ -29,7 +29,7 @@ func TestSendQueueBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := &Mesh{log: slog.New(slog.DiscardHandler)}
-	c := &connection{hc: hc, hello: hc.Remote(), sendq: make(chan outMsg, sendQueueLen), quit: make(chan struct{})}
+	c := &connection{hc: hc, hello: hc.Remote(), quit: make(chan struct{})}
 	msg := make([]byte, 1<<20)
 	for range sendQueueBytes / len(msg) {
 		m.send(c, msgChannel, msg)
@@ -45,8 +45,8 @@ func TestSendQueueBytes(t *testing.T) {
 	default:
 		t.Fatal("not disconnected above the byte bound")
 	}
-	if got := c.queued.Load(); got != sendQueueBytes || len(c.sendq) != sendQueueBytes/len(msg) {
-		t.Errorf("queued %d bytes in %d messages", got, len(c.sendq))
+	if msgs, got := c.sendq.size(); got != sendQueueBytes || msgs != sendQueueBytes/len(msg) {
+		t.Errorf("queued %d bytes in %d messages", got, msgs)
 	}
 }
 
@@ -90,5 +90,38 @@ func TestNameClaim(t *testing.T) {
 	}
 	if a.established() != 1 || b.established() != 1 {
 		t.Errorf("established: a %d, b %d; want 1 each", a.established(), b.established())
+	}
+}
+
+// TestSendQueue: the queue holds at most sendQueueLen messages, signals
+// its writer, and gives its buffer back once drained.
+func TestSendQueue(t *testing.T) {
+	var q sendQueue
+	ready := q.signal()
+	for i := range sendQueueLen {
+		if !q.push(outMsg{typ: msgPing, payload: []byte{byte(i)}}) {
+			t.Fatalf("message %d refused below the bound", i)
+		}
+	}
+	if q.push(outMsg{typ: msgPing}) {
+		t.Fatalf("message %d queued over the bound", sendQueueLen+1)
+	}
+	select {
+	case <-ready:
+	default:
+		t.Fatal("no signal for the queued messages")
+	}
+	got := q.take(nil)
+	if len(got) != sendQueueLen || got[7].payload[0] != 7 {
+		t.Fatalf("took %d messages, want %d in order", len(got), sendQueueLen)
+	}
+	if n, bytes := q.size(); n != 0 || bytes != sendQueueLen {
+		t.Errorf("after take: %d messages, %d bytes (being written), want 0, %d", n, bytes, sendQueueLen)
+	}
+	for _, m := range got {
+		q.written(len(m.payload))
+	}
+	if _, bytes := q.size(); bytes != 0 || q.msgs != nil {
+		t.Errorf("drained: %d bytes, buffer %d kept", bytes, cap(q.msgs))
 	}
 }

@@ -33,7 +33,7 @@ func TestSlowGossipPace(t *testing.T) {
 	}
 	conn := func(name frame.PeerName, established bool) *connection {
 		c := &connection{hello: handshake.Hello{Name: name}, since: clock, established: established,
-			sendq: make(chan outMsg, sendQueueLen), quit: make(chan struct{})}
+			quit: make(chan struct{})}
 		m.conns[name] = c
 		return c
 	}
@@ -41,15 +41,11 @@ func TestSlowGossipPace(t *testing.T) {
 	// drain returns the types queued on c since the last call.
 	drain := func(c *connection) []uint8 {
 		var out []uint8
-		for {
-			select {
-			case msg := <-c.sendq:
-				c.queued.Add(-int64(len(msg.payload)))
-				out = append(out, msg.typ)
-			default:
-				return out
-			}
+		for _, msg := range c.sendq.take(nil) {
+			c.sendq.written(len(msg.payload))
+			out = append(out, msg.typ)
 		}
+		return out
 	}
 	type count struct{ summaries, pings, channels int }
 	run := func(ticks int) (q, p count) {

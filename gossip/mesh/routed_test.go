@@ -89,7 +89,7 @@ func punchMesh(t *testing.T, noPunch bool, b frame.PeerName, others ...frame.Pee
 	m.recompute = time.NewTimer(time.Hour)
 	t.Cleanup(func() { m.recompute.Stop() })
 	c := &connection{
-		sendq: make(chan outMsg, sendQueueLen), quit: make(chan struct{}), done: make(chan struct{}),
+		quit: make(chan struct{}), done: make(chan struct{}),
 		link: m.cfg.Links[0], addr: "198.51.100.2:6783",
 	}
 	c.hello.Name = b
@@ -113,15 +113,11 @@ func punchMesh(t *testing.T, noPunch bool, b frame.PeerName, others ...frame.Pee
 
 // sent drains the messages queued on c.
 func sent(c *connection) []outMsg {
-	var out []outMsg
-	for {
-		select {
-		case msg := <-c.sendq:
-			out = append(out, msg)
-		default:
-			return out
-		}
+	out := c.sendq.take(nil)
+	for _, msg := range out {
+		c.sendq.written(len(msg.payload))
 	}
+	return out
 }
 
 // TestPunchCall: a peer reached only through a neighbour is called
