@@ -47,17 +47,8 @@ mkdir -p "$(dirname "$out")" "$profdir"
 SIM=bin/ws-peersim
 "${GO:-go}" build -o "$SIM" ./cmd/ws-peersim || fail "building cmd/ws-peersim"
 
-# h1 needs a neighbour entry per simulated peer, and the kernel's table
-# is one for all namespaces (1024 entries by default): raise its
-# thresholds for the run when they are lower than it needs.
-neigh=/proc/sys/net/ipv4/neigh/default
-need=$((n + 1024))
-neigh_old=("$(cat $neigh/gc_thresh2)" "$(cat $neigh/gc_thresh3)")
-if [ "${neigh_old[1]}" -lt $((2 * need)) ]; then
-	echo $((need > neigh_old[0] ? need : neigh_old[0])) >$neigh/gc_thresh2
-	echo $((2 * need)) >$neigh/gc_thresh3
-	trap 'echo "${neigh_old[0]}" >$neigh/gc_thresh2; echo "${neigh_old[1]}" >$neigh/gc_thresh3; ws_cleanup' EXIT
-fi
+# h1 needs a neighbour entry per simulated peer.
+neigh_room "$n"
 
 p=wsp-$WS_ID
 ns_add "$p-br"

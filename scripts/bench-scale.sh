@@ -63,20 +63,10 @@ links=$((n - 1)) meshname="full mesh" # links per router
 [ -z "$degree" ] || links=$degree meshname="partial mesh of degree $degree"
 mkdir -p "$(dirname "$out")"
 
-# The kernel's ARP table is one for all network namespaces, 1024 entries
-# at most by default (gc_thresh3), and a full mesh of N routers on one
-# underlay needs N × N: beyond about 30 routers new neighbours fail with
-# ENOBUFS and dials time out. Raise the thresholds for the run when they
-# are lower than it needs (with room for what else runs), and put them
-# back at the end.
-neigh=/proc/sys/net/ipv4/neigh/default
-need=$((n * (n + 1) + 1024))
-neigh_old=("$(cat $neigh/gc_thresh2)" "$(cat $neigh/gc_thresh3)")
-if [ "${neigh_old[1]}" -lt $((2 * need)) ]; then
-	echo $((need > neigh_old[0] ? need : neigh_old[0])) >$neigh/gc_thresh2
-	echo $((2 * need)) >$neigh/gc_thresh3
-	trap 'echo "${neigh_old[0]}" >$neigh/gc_thresh2; echo "${neigh_old[1]}" >$neigh/gc_thresh3; ws_cleanup' EXIT
-fi
+# A full mesh of N routers on one underlay needs N × N neighbour
+# entries: beyond about 30 routers the kernel's default table is full,
+# new neighbours fail with ENOBUFS and dials time out.
+neigh_room $((n * (n + 1)))
 
 p=wss-$WS_ID
 ns_add "$p-br"

@@ -181,6 +181,23 @@ ws_cleanup() {
 	rm -rf "$WS_TMP"
 }
 
+# neigh_room N: room for N more entries in the kernel's neighbour (ARP)
+# table, which is one for all network namespaces (1024 entries at most by
+# default, gc_thresh3): raise its thresholds for the run when they are
+# lower than N and the 1024 what else runs needs, and put them back at
+# exit. Sets the EXIT trap to do that and ws_cleanup.
+neigh_room() {
+	local neigh=/proc/sys/net/ipv4/neigh/default need=$(($1 + 1024))
+	WS_NEIGH_OLD=("$(cat $neigh/gc_thresh2)" "$(cat $neigh/gc_thresh3)")
+	if [ "${WS_NEIGH_OLD[1]}" -lt $((2 * need)) ]; then
+		echo $((need > WS_NEIGH_OLD[0] ? need : WS_NEIGH_OLD[0])) >$neigh/gc_thresh2
+		echo $((2 * need)) >$neigh/gc_thresh3
+		trap 'echo "${WS_NEIGH_OLD[0]}" >/proc/sys/net/ipv4/neigh/default/gc_thresh2
+			echo "${WS_NEIGH_OLD[1]}" >/proc/sys/net/ipv4/neigh/default/gc_thresh3
+			ws_cleanup' EXIT
+	fi
+}
+
 # The check/report harness of the namespace tests. ws_check runs a command
 # and counts it, showing its output only on failure; ws_finish (the EXIT
 # trap) shows the routers' logs on failure, cleans up and prints the
