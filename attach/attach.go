@@ -135,6 +135,7 @@ type Service struct {
 	mu          sync.Mutex
 	attachments map[string]*entry  // by allocator key
 	busy        map[string]*nsLock // by allocator key: namespaces being attached or detached
+	swept       map[string]swept   // by allocator key: namespaces Sweep released lately
 
 	cancel context.CancelFunc
 	done   sync.WaitGroup
@@ -383,6 +384,7 @@ func (s *Service) attachLocked(ctx context.Context, t target, req api.AttachRequ
 		}
 	}
 	s.attachments[t.key] = e
+	delete(s.swept, t.key) // a new namespace under the key
 	s.mu.Unlock()
 	if t.keyed {
 		s.saveKeyed(e)
@@ -401,7 +403,7 @@ func (s *Service) attachLocked(ctx context.Context, t target, req api.AttachRequ
 
 // Detach implements the API's detach. A namespace that is gone (its
 // container died) still gets its addresses released, by the key its
-// spec had.
+// spec had; if the sweep released them first, the answer is the same.
 func (s *Service) Detach(ctx context.Context, req api.DetachRequest) (api.DetachResponse, error) {
 	if req.Key != "" {
 		return s.detachKey(ctx, req.Key)
@@ -577,12 +579,45 @@ func (s *Service) sweepOne(ctx context.Context, g *entry) bool {
 	s.unisolatePort(ctx, e.Attachment)
 	s.removeNames(e.key, e.NetNS)
 	freed := s.cfg.Addresses.Release(e.key)
+	s.mu.Lock()
+	s.noteSwept(e.key, freed)
+	s.mu.Unlock()
 	s.log.Info("namespace gone: detached", "netns", e.NetNS, "veth", e.HostVeth, "released", freed)
 	return true
 }
 
+// swept is what Sweep released for a namespace that went: a detach of
+// that namespace soon after gets the same answer as if it had come
+// first, not a "not found".
+type swept struct {
+	addrs []netip.Addr
+	at    time.Time
+}
+
+// Bounds of Service.swept: entries are kept sweptFor, at most maxSwept.
+const (
+	sweptFor = 10 * time.Minute
+	maxSwept = 1024
+)
+
+// noteSwept records what the sweep released for key. Called with s.mu
+// held.
+func (s *Service) noteSwept(key string, addrs []netip.Addr) {
+	now := time.Now()
+	for k, v := range s.swept {
+		if now.Sub(v.at) > sweptFor || len(s.swept) >= maxSwept {
+			delete(s.swept, k)
+		}
+	}
+	if s.swept == nil {
+		s.swept = make(map[string]swept)
+	}
+	s.swept[key] = swept{addrs: addrs, at: now}
+}
+
 // releaseGone frees the addresses of a namespace that no longer exists,
-// by the key its spec (PID, path or name) had.
+// by the key its spec (PID, path or name) had; if the sweep released
+// them already, it returns what the sweep released.
 func (s *Service) releaseGone(spec string) []netip.Addr {
 	key := filepath.Join("/run/netns", spec)
 	switch {
@@ -597,13 +632,19 @@ func (s *Service) releaseGone(spec string) []netip.Addr {
 	s.mu.Lock()
 	e := s.attachments[key]
 	delete(s.attachments, key)
+	was, wasSwept := s.swept[key]
+	delete(s.swept, key)
 	s.mu.Unlock()
 	if e != nil {
 		_ = deleteVeth(e.HostVeth)
 		s.unisolatePort(context.Background(), e.Attachment)
 	}
 	s.removeNames(key, key)
-	return s.cfg.Addresses.Release(key)
+	freed := s.cfg.Addresses.Release(key)
+	if len(freed) == 0 && wasSwept && time.Since(was.at) <= sweptFor {
+		return was.addrs
+	}
+	return freed
 }
 
 // appSubnet is the application subnet an attached address belongs to:

@@ -196,6 +196,14 @@ func TestSweep(t *testing.T) {
 	if n := s.Sweep(context.Background()); n != 0 {
 		t.Errorf("second Sweep = %d", n)
 	}
+	// A detach of a removed namespace after the sweep released it gets
+	// what the sweep released, as if it had come first; once.
+	if r, err := s.Detach(context.Background(), api.DetachRequest{NetNS: removed}); err != nil || len(r.Released) == 0 {
+		t.Errorf("detach of the swept namespace = %+v, %v; want its addresses", r, err)
+	}
+	if r, err := s.Detach(context.Background(), api.DetachRequest{NetNS: removed}); err == nil {
+		t.Errorf("second detach of the swept namespace = %+v, want an error", r)
+	}
 	as := s.Attachments()
 	if len(as) != 2 || as[0].Container != "web" || !as[0].Stopped {
 		t.Errorf("Attachments = %+v", as)
