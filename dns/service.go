@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	mdns "github.com/miekg/dns"
@@ -465,19 +466,25 @@ func (s *Service) load() error {
 // listen binds UDP and TCP on the same address and port. The sockets
 // are bound with IP_FREEBIND: an explicit listen address (the bridge's)
 // may be added after the server starts, or come and go, and the server
-// answers as soon as it is there.
+// answers as soon as it is there. With port 0 the UDP socket picks the
+// port, and the TCP one can find it taken (by any TCP socket, one
+// connecting out included): then another port is picked, a few times.
 func listen(ap netip.AddrPort) (net.PacketConn, net.Listener, error) {
 	lc := net.ListenConfig{Control: freebind}
 	ctx := context.Background()
-	pc, err := lc.ListenPacket(ctx, "udp", ap.String())
-	if err != nil {
-		return nil, nil, err
-	}
-	port := pc.LocalAddr().(*net.UDPAddr).Port
-	ln, err := lc.Listen(ctx, "tcp", netip.AddrPortFrom(ap.Addr(), uint16(port)).String())
-	if err != nil {
+	for try := 1; ; try++ {
+		pc, err := lc.ListenPacket(ctx, "udp", ap.String())
+		if err != nil {
+			return nil, nil, err
+		}
+		port := pc.LocalAddr().(*net.UDPAddr).Port
+		ln, err := lc.Listen(ctx, "tcp", netip.AddrPortFrom(ap.Addr(), uint16(port)).String())
+		if err == nil {
+			return pc, ln, nil
+		}
 		pc.Close()
-		return nil, nil, err
+		if ap.Port() != 0 || !errors.Is(err, syscall.EADDRINUSE) || try == 8 {
+			return nil, nil, err
+		}
 	}
-	return pc, ln, nil
 }
