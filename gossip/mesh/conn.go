@@ -57,6 +57,10 @@ type sendQueue struct {
 func (q *sendQueue) signal() <-chan struct{} {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	return q.readyLocked()
+}
+
+func (q *sendQueue) readyLocked() chan struct{} {
 	if q.ready == nil {
 		q.ready = make(chan struct{}, 1)
 	}
@@ -74,11 +78,8 @@ func (q *sendQueue) push(m outMsg) bool {
 	}
 	q.msgs = append(q.msgs, m)
 	q.bytes += n
-	if q.ready == nil {
-		q.ready = make(chan struct{}, 1)
-	}
 	select {
-	case q.ready <- struct{}{}:
+	case q.readyLocked() <- struct{}{}:
 	default:
 	}
 	return true

@@ -2,7 +2,6 @@ package wireguard
 
 import (
 	"net"
-	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -14,16 +13,7 @@ import (
 // newTDelay is newT with an InitiateDelay.
 func newTDelay(t *testing.T, self frame.PeerName, delay time.Duration) *Transport {
 	t.Helper()
-	k, err := GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := New(Config{Self: self, Listen: netip.MustParseAddrPort("127.0.0.1:0"), PrivateKey: k, InitiateDelay: delay})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { tr.Close() })
-	return tr
+	return newTWith(t, Config{Self: self, InitiateDelay: delay})
 }
 
 // Two routers that set each other up at the same moment (both ends of a

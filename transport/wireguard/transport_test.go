@@ -24,18 +24,19 @@ const nameA, nameB frame.PeerName = 0x020000000001, 0x020000000002
 
 func newT(t testing.TB, self frame.PeerName) *Transport {
 	t.Helper()
-	return newTAt(t, self, 0)
+	return newTWith(t, Config{Self: self})
 }
 
-// newTAt returns a Transport of self on 127.0.0.1:port (0: any port),
-// closed when t ends.
-func newTAt(t testing.TB, self frame.PeerName, port uint16) *Transport {
+// newTWith returns a Transport configured by cfg on 127.0.0.1, any port,
+// with a new key, closed when t ends.
+func newTWith(t testing.TB, cfg Config) *Transport {
 	t.Helper()
 	k, err := GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := New(Config{Self: self, Listen: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port), PrivateKey: k})
+	cfg.Listen, cfg.PrivateKey = netip.MustParseAddrPort("127.0.0.1:0"), k
+	tr, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
