@@ -172,6 +172,14 @@ type Transport struct {
 	opened atomic.Bool // set by a successful Open
 	closed atomic.Bool // set by Close
 
+	// cfg serialises the changes to the device's peers (AddPeer,
+	// RemovePeer, endWait, Open's and Close's) and is held across the
+	// device's configuration calls, which the peers' lock never is:
+	// removing a device peer waits for that peer's receive routine,
+	// which can be waiting in the TUN's Write for the ReceiveFunc, which
+	// takes the peers' read lock. Taken before the peers' lock.
+	cfg sync.Mutex
+
 	peers struct {
 		sync.RWMutex
 		byName     map[frame.PeerName]*peer
@@ -329,44 +337,54 @@ func (t *Transport) AddPeer(name frame.PeerName, publicKey [32]byte, endpoint ne
 	}
 	endpoint = unmap(endpoint)
 	defer t.forgetEndpoints()
+	t.cfg.Lock()
+	defer t.cfg.Unlock()
 	t.peers.Lock()
-	defer t.peers.Unlock()
 	for other, q := range t.peers.byName {
 		if other != name && q.pub == publicKey {
+			t.peers.Unlock()
 			return fmt.Errorf("wireguard: add peer %v: %w by peer %v", name, ErrKeyInUse, other)
 		}
 	}
 	p := &peer{name: name, pub: publicKey, ep: endpoint, box: transport.AddrPortEndpoint(endpoint)}
-	old := t.peers.byName[name]
-	if old != nil {
-		delete(t.peers.byEndpoint, old.ep)
-	}
-	if t.dev != nil {
-		var b strings.Builder
-		if old != nil && old.pub != publicKey {
+	old, dev := t.peers.byName[name], t.dev
+	// The same device peer at a new endpoint: its session, or the wait
+	// for one, goes on.
+	same := old != nil && old.pub == publicKey
+	var b strings.Builder
+	if dev != nil {
+		if old != nil && !same {
 			fmt.Fprintf(&b, "public_key=%s\nremove=true\n", hex.EncodeToString(old.pub[:]))
 		}
-		if old != nil && old.pub == publicKey {
-			// The same device peer at a new endpoint: its session, or
-			// the wait for one, goes on.
+		if same {
 			p.waiting.Store(old.waiting.Load())
-			p.wait, old.wait = old.wait, nil
 		} else {
 			t.startWait(p)
 		}
 		t.writePeerConfig(&b, p)
-		if err := t.dev.IpcSet(b.String()); err != nil {
+	}
+	t.peers.Unlock()
+	if dev != nil {
+		if err := dev.IpcSet(b.String()); err != nil {
+			t.peers.Lock()
 			t.stopWait(p)
+			t.peers.Unlock()
 			return fmt.Errorf("wireguard: add peer %v: %w", name, err)
 		}
 	}
+	t.peers.Lock()
+	defer t.peers.Unlock()
 	if old != nil {
+		delete(t.peers.byEndpoint, old.ep)
+		if same {
+			p.wait, old.wait = old.wait, nil
+		}
 		t.stopWait(old)
+		if old.probe != nil {
+			old.probe.Close()
+		}
 	}
-	if old != nil && old.probe != nil {
-		old.probe.Close()
-	}
-	if t.dev != nil {
+	if dev != nil && !t.closed.Load() {
 		t.openProbe(p)
 	}
 	t.updatePathMTU(p)
@@ -378,10 +396,12 @@ func (t *Transport) AddPeer(name frame.PeerName, publicKey [32]byte, endpoint ne
 // RemovePeer removes peer name (a no-op for an unknown name).
 func (t *Transport) RemovePeer(name frame.PeerName) error {
 	defer t.forgetEndpoints()
+	t.cfg.Lock()
+	defer t.cfg.Unlock()
 	t.peers.Lock()
-	defer t.peers.Unlock()
-	p := t.peers.byName[name]
+	p, dev := t.peers.byName[name], t.dev
 	if p == nil {
+		t.peers.Unlock()
 		return nil
 	}
 	delete(t.peers.byName, name)
@@ -390,10 +410,11 @@ func (t *Transport) RemovePeer(name frame.PeerName) error {
 	if p.probe != nil {
 		p.probe.Close()
 	}
-	if t.dev == nil {
+	t.peers.Unlock()
+	if dev == nil {
 		return nil
 	}
-	if err := t.dev.IpcSet(fmt.Sprintf("public_key=%s\nremove=true\n", hex.EncodeToString(p.pub[:]))); err != nil {
+	if err := dev.IpcSet(fmt.Sprintf("public_key=%s\nremove=true\n", hex.EncodeToString(p.pub[:]))); err != nil {
 		return fmt.Errorf("wireguard: remove peer %v: %w", name, err)
 	}
 	return nil
@@ -451,15 +472,18 @@ func (t *Transport) stopWait(p *peer) {
 // send one at once and so start a handshake if the peer's did not make
 // a session.
 func (t *Transport) endWait(name frame.PeerName, w *wait) {
+	t.cfg.Lock()
+	defer t.cfg.Unlock()
 	t.peers.Lock()
-	defer t.peers.Unlock()
-	p := t.peers.byName[name]
-	if p == nil || p.wait != w || t.dev == nil || t.closed.Load() {
+	p, dev := t.peers.byName[name], t.dev
+	if p == nil || p.wait != w || dev == nil || t.closed.Load() {
+		t.peers.Unlock()
 		return // replaced, removed, or the Open that started it failed
 	}
 	p.wait = nil
 	p.waiting.Store(false)
-	if err := t.dev.IpcSet(fmt.Sprintf("public_key=%s\npersistent_keepalive_interval=%d\n", hex.EncodeToString(p.pub[:]), t.keepalive)); err != nil {
+	t.peers.Unlock()
+	if err := dev.IpcSet(fmt.Sprintf("public_key=%s\npersistent_keepalive_interval=%d\n", hex.EncodeToString(p.pub[:]), t.keepalive)); err != nil {
 		t.log.Error("wireguard: setting a peer's keepalive", "peer", name.String(), "err", err)
 	}
 }
@@ -510,6 +534,8 @@ func (t *Transport) Open() ([]transport.ReceiveFunc, netip.AddrPort, error) {
 	if err != nil {
 		return nil, netip.AddrPort{}, t.opErr("open", nil, err)
 	}
+	t.cfg.Lock()
+	defer t.cfg.Unlock()
 	t.peers.Lock()
 	var b strings.Builder
 	t.bind = bd // for the openers of startWait
@@ -517,12 +543,13 @@ func (t *Transport) Open() ([]transport.ReceiveFunc, netip.AddrPort, error) {
 		t.startWait(p)
 		t.writePeerConfig(&b, p)
 	}
+	t.peers.Unlock()
 	if b.Len() > 0 {
 		if err := dev.IpcSet(b.String()); err != nil {
-			t.peers.Unlock()
 			return nil, netip.AddrPort{}, t.opErr("open", nil, fmt.Errorf("adding peers: %w", err))
 		}
 	}
+	t.peers.Lock()
 	for _, p := range t.peers.byName {
 		t.openProbe(p)
 		t.updatePathMTU(p)
@@ -727,6 +754,8 @@ func (t *Transport) Close() error {
 		<-t.dev.Wait()
 	}
 	t.wg.Wait()
+	t.cfg.Lock()
+	defer t.cfg.Unlock()
 	t.peers.Lock()
 	for _, p := range t.peers.byName {
 		t.stopWait(p)
