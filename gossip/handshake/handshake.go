@@ -52,6 +52,12 @@ type handshaker struct {
 	deadline time.Time
 }
 
+// readBuffer is a connection's read buffer: enough for a header and the
+// everyday small record in one read. A bigger body is read straight into
+// its record buffer, past it; and a router keeps one per connection, a
+// thousand or more, mostly idle.
+const readBuffer = 1 << 10
+
 func handshake(ctx context.Context, conn net.Conn, cfg Config, client bool) (*Conn, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -67,7 +73,7 @@ func handshake(ctx context.Context, conn net.Conn, cfg Config, client bool) (*Co
 		conn:     conn,
 		client:   client,
 		rng:      rand.Reader,
-		rr:       recordReader{r: bufio.NewReaderSize(conn, 8<<10), alerts: true},
+		rr:       recordReader{r: bufio.NewReaderSize(conn, readBuffer), alerts: true},
 		rw:       recordWriter{w: conn},
 		deadline: time.Now().Add(cfg.Timeout),
 	}
