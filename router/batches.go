@@ -11,27 +11,30 @@ import (
 // loaded router's reads return one frame or a few; and whatever the
 // heap holds, the garbage collector lets it grow by as much again before
 // it collects. So a reading goroutine's batch starts with minBatchBufs
-// buffers, doubles (up to the batch size) after each read that fills it
-// — under load it is full after a few reads and stays so — and drops back
-// to minBatchBufs before a read once no read has filled it or returned
-// more than minBatchBufs frames for one to two housekeeping periods (10
-// to 20 s);
-// the buffers dropped are the garbage collector's. Readers see the
-// buffers they have as the batch's Cap.
+// buffers and doubles (up to the batch size) after each read that fills
+// it — under load it is full after a few reads and stays so. Before a
+// read it drops back to what the reads of the last one to two
+// housekeeping periods (10 to 20 s) needed: a read of n frames into a
+// batch that had more room needed n+1 buffers (one more to show the
+// socket was drained), one that filled it twice what it had; the batch
+// keeps that, rounded up to a power of two, and at least minBatchBufs.
+// A router with many quiet peers, whose reads bring a few heartbeats
+// each, so keeps a few buffers and not the whole batch. The buffers
+// dropped are the garbage collector's. Readers see the buffers they
+// have as the batch's Cap.
 
 // minBatchBufs is the number of buffers a reading goroutine keeps.
 const minBatchBufs = 4
 
-// idleEpochs: a batch shrinks when its last big read is this many
-// housekeeping periods old.
-const idleEpochs = 2
-
 // growBatch is a reading goroutine's batch and what it may grow to.
 type growBatch struct {
-	b       *frame.Batch
-	full    int    // buffers at most
-	size    int    // bytes per buffer, headroom included
-	lastBig uint64 // housekeeping epoch of the last read of more than minBatchBufs frames
+	b    *frame.Batch
+	full int // buffers at most
+	size int // bytes per buffer, headroom included
+	// The most buffers a read needed in housekeeping epoch epoch (cur)
+	// and in the one before it (prev).
+	epoch     uint64
+	cur, prev int
 }
 
 // newGrowBatch returns a batch of up to full buffers with room for
@@ -59,25 +62,46 @@ func (g *growBatch) grow(n int) {
 	}
 }
 
-// beforeRead drops the buffers beyond minBatchBufs if no big read came
-// for idleEpochs housekeeping periods (epoch is the current one). The
-// batch must hold no frames anyone still uses.
+// roll moves the record of needs to housekeeping epoch epoch.
+func (g *growBatch) roll(epoch uint64) {
+	if epoch == g.epoch {
+		return
+	}
+	g.prev = 0
+	if epoch == g.epoch+1 {
+		g.prev = g.cur
+	}
+	g.cur, g.epoch = 0, epoch
+}
+
+// beforeRead drops the buffers beyond what the reads of this epoch and
+// the last needed (epoch is the current one). The batch must hold no
+// frames anyone still uses.
 func (g *growBatch) beforeRead(epoch uint64) {
-	if len(g.b.Bufs) > minBatchBufs && epoch-g.lastBig >= idleEpochs {
-		clear(g.b.Bufs[minBatchBufs:])
-		g.b.Bufs = g.b.Bufs[:minBatchBufs]
+	g.roll(epoch)
+	c := len(g.b.Bufs)
+	if c <= minBatchBufs {
+		return
+	}
+	keep := minBatchBufs
+	for keep < max(g.cur, g.prev) {
+		keep *= 2
+	}
+	if keep < c {
+		clear(g.b.Bufs[keep:])
+		g.b.Bufs = g.b.Bufs[:keep]
 	}
 }
 
-// afterRead records a read of n frames: a big one (more than
-// minBatchBufs frames, or as many as the batch holds) keeps the buffers,
-// one that filled the batch doubles it for the next read.
+// afterRead records a read of n frames: one that filled the batch
+// doubles it for the next read.
 func (g *growBatch) afterRead(n int, epoch uint64) {
+	g.roll(epoch)
 	c := len(g.b.Bufs)
-	if n > minBatchBufs || n >= c {
-		g.lastBig = epoch
+	need := n + 1
+	if n >= c {
+		need = min(2*c, g.full)
+		g.grow(need)
 	}
-	if n >= c && c < g.full {
-		g.grow(min(2*c, g.full))
-	}
+	g.cur = max(g.cur, need)
 }

@@ -9,9 +9,10 @@ import (
 )
 
 // TestGrowBatch: a batch starts with minBatchBufs buffers, doubles after
-// each read that fills it up to its full size, keeps them while reads
-// are big, and drops back to minBatchBufs once no read was big for
-// idleEpochs housekeeping periods; the buffers it keeps are whole.
+// each read that fills it up to its full size, and before a read drops
+// back to what the reads of the current and the last housekeeping
+// periods needed (a power of two, at least minBatchBufs); the buffers it
+// keeps are whole.
 func TestGrowBatch(t *testing.T) {
 	g := newGrowBatch(64, frame.MaxSuperFrameSize)
 	if c := g.b.Cap(); c != minBatchBufs {
@@ -33,7 +34,8 @@ func TestGrowBatch(t *testing.T) {
 			t.Fatalf("buffer %d is %d bytes", i, len(g.b.Bufs[i]))
 		}
 	}
-	// Small reads: kept for idleEpochs periods after the last big one.
+	// Small reads: the buffers stay while the last period's big reads
+	// count, then go.
 	epoch++
 	g.beforeRead(epoch)
 	g.afterRead(1, epoch)
@@ -43,23 +45,23 @@ func TestGrowBatch(t *testing.T) {
 	epoch++
 	g.beforeRead(epoch)
 	if c := g.b.Cap(); c != minBatchBufs {
-		t.Fatalf("%d buffers after %d idle periods, want %d", c, idleEpochs, minBatchBufs)
+		t.Fatalf("%d buffers after periods of reads of one frame, want %d", c, minBatchBufs)
 	}
 	if got := g.b.Bufs[:cap(g.b.Bufs)][minBatchBufs]; got != nil {
 		t.Fatal("a dropped buffer is still referenced")
 	}
-	// A big read that does not fill: kept, not grown.
+	// A read that fills grows at once; one that does not, not.
 	g.afterRead(minBatchBufs, epoch)
 	if g.b.Cap() != 2*minBatchBufs {
 		t.Fatalf("filled: %d buffers, want %d", g.b.Cap(), 2*minBatchBufs)
 	}
 	g.afterRead(minBatchBufs+1, epoch)
-	if g.b.Cap() != 2*minBatchBufs || g.lastBig != epoch {
-		t.Fatalf("a big read that did not fill: %d buffers, last big %d", g.b.Cap(), g.lastBig)
+	if g.b.Cap() != 2*minBatchBufs {
+		t.Fatalf("a read that did not fill: %d buffers", g.b.Cap())
 	}
 	// Reads of exactly minBatchBufs frames into a batch of minBatchBufs
-	// grow it and keep it grown: no shrinking and growing again on every
-	// read.
+	// grow it and keep it grown: no shrinking and growing again every
+	// other period.
 	epoch += 5
 	g.beforeRead(epoch)
 	if g.b.Cap() != minBatchBufs {
@@ -72,6 +74,26 @@ func TestGrowBatch(t *testing.T) {
 	}
 	if g.b.Cap() != 2*minBatchBufs {
 		t.Fatalf("reads of %d frames: %d buffers, want %d", minBatchBufs, g.b.Cap(), 2*minBatchBufs)
+	}
+	// A burst grows the batch to its full size; then reads of a few
+	// frames each (a router with many quiet peers) need 8 buffers: the
+	// batch drops to 8, not to minBatchBufs, and not kept whole.
+	for range 4 {
+		g.beforeRead(epoch)
+		g.afterRead(g.b.Cap(), epoch)
+	}
+	if g.b.Cap() != 64 {
+		t.Fatalf("after a burst: %d buffers", g.b.Cap())
+	}
+	for range 3 {
+		epoch++
+		for _, n := range []int{5, 2, 7, 3} {
+			g.beforeRead(epoch)
+			g.afterRead(n, epoch)
+		}
+	}
+	if c := g.b.Cap(); c != 8 {
+		t.Fatalf("reads of up to 7 frames: %d buffers, want 8", c)
 	}
 	// A batch smaller than minBatchBufs never grows or shrinks.
 	s := newGrowBatch(1, frame.MaxFrameSize)
