@@ -273,8 +273,7 @@ func (m *Mesh) register(hc *handshake.Conn, outbound bool, target string) {
 	m.wg.Add(2)
 	go m.routineRead(c, readerDone)
 	go m.routineWrite(c, readerDone)
-	m.send(c, msgDigest, topology.AppendDigest(nil, m.topo.Digest()))
-	c.lastDigestSent = m.cfg.Now()
+	m.sendDigest(c)
 	m.sendChannels(c, false)
 	m.updateSelf()
 	m.cfg.Router.SendHeartbeats()
@@ -420,7 +419,7 @@ func (m *Mesh) handle(c *connection, typ uint8, msg []byte) {
 			return
 		}
 		differ := binary.BigEndian.Uint64(msg) != m.topo.Summary()
-		if differ && c.summaryDiffered {
+		if differ && c.summaryDiffered && !m.owes(m.cfg.Now()) {
 			m.sendDigest(c)
 		}
 		c.summaryDiffered = differ
@@ -432,7 +431,7 @@ func (m *Mesh) handle(c *connection, typ uint8, msg []byte) {
 		}
 		m.topo.KnownBy(from, items)
 		m.pushPending(c)
-		if _, weNeed := m.topo.Missing(items); len(weNeed) > 0 && m.cfg.Now().Sub(c.lastDigestSent) > time.Second {
+		if _, weNeed := m.topo.Missing(items); len(weNeed) > 0 && m.cfg.Now().Sub(c.lastDigestSent) > time.Second && !m.owes(m.cfg.Now()) {
 			m.sendDigest(c)
 		}
 	case msgPing:
@@ -451,8 +450,10 @@ func (m *Mesh) handle(c *connection, typ uint8, msg []byte) {
 }
 
 func (m *Mesh) sendDigest(c *connection) {
-	m.send(c, msgDigest, topology.AppendDigest(nil, m.topo.Digest()))
+	d := topology.AppendDigest(nil, m.topo.Digest())
+	m.send(c, msgDigest, d)
 	c.lastDigestSent = m.cfg.Now()
+	m.spend(c.lastDigestSent, len(d))
 }
 
 // pushPending sends c the entries it lacks.
@@ -461,10 +462,13 @@ func (m *Mesh) pushPending(c *connection) {
 	if len(pending) == 0 {
 		return
 	}
+	n := 0
 	for _, b := range topology.EncodeEntries(pending, handshake.MaxMessageSize) {
 		m.send(c, msgEntries, b)
+		n += len(b)
 	}
 	m.topo.Sent(c.hello.Name, pending)
+	m.spend(m.cfg.Now(), n)
 }
 
 func (m *Mesh) gossipDeltas() {

@@ -56,6 +56,7 @@ type Mesh struct {
 	recompute    *time.Timer
 	gossipTimer  *time.Timer      // armed while deltas or channel changes wait (pace.go)
 	gossipArmed  bool             // gossipTimer is running
+	gossipFree   time.Time        // when the deltas and digests sent so far are paid for (pace.go)
 	dirty        map[uint8]bool   // channels that signalled a change
 	lastSummary  uint64           // our topology's summary at the last slow tick
 	topoChanged  time.Time        // when a slow tick last saw it change

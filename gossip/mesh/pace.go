@@ -40,6 +40,45 @@ const busyFor = 3 * GossipInterval
 // gossipDelay coalesces deltas and channel changes.
 const gossipDelay = 100 * time.Millisecond
 
+// gossipRate bounds the bytes a second of the deltas and digests a
+// router sends: after a round of deltas the next waits until those bytes
+// are paid for at this rate (at least gossipDelay), and a digest is left
+// out while more than a slow tick's worth is owed (the next differing
+// summary asks again). Everyday meshes never reach it (a hundred
+// neighbours and 1.5 KB of changed entries is a 40 ms round); a hub with
+// a thousand neighbours, whose own entry names them all (15 KB) and goes
+// to each of them on every change, sends its changes a few seconds
+// apart while peers join, instead of 150 MB a second that its neighbours
+// could not take in.
+const gossipRate = 4 << 20
+
+// maxGossipDebt bounds what is owed: the whole state a new neighbour is
+// sent counts too, and is sent at once, so a hub that many peers join at
+// once would otherwise owe ever more and hold its deltas back ever
+// longer. Deltas wait at most this long.
+const maxGossipDebt = 5 * time.Second
+
+// spend records n bytes of deltas or digests sent at now.
+func (m *Mesh) spend(now time.Time, n int) {
+	if m.gossipFree.Before(now) {
+		m.gossipFree = now
+	}
+	m.gossipFree = m.gossipFree.Add(time.Duration(n) * time.Second / gossipRate)
+	if limit := now.Add(maxGossipDebt); m.gossipFree.After(limit) {
+		m.gossipFree = limit
+	}
+}
+
+// gossipWait is how long deltas due at now wait: gossipDelay, or until
+// what was sent is paid for.
+func (m *Mesh) gossipWait(now time.Time) time.Duration {
+	return max(gossipDelay, m.gossipFree.Sub(now))
+}
+
+// owes reports whether more than a slow tick's worth of bytes is owed
+// at now.
+func (m *Mesh) owes(now time.Time) bool { return m.gossipFree.Sub(now) > GossipInterval }
+
 // busy reports whether c gets the full pace at now (see above).
 func (m *Mesh) busy(c *connection, now time.Time) bool {
 	return !c.established || c.summaryDiffered ||
@@ -82,11 +121,12 @@ func (m *Mesh) slowGossip() (busy bool) {
 	return busy
 }
 
-// gossipSoon arms the gossip timer unless it is armed.
+// gossipSoon arms the gossip timer unless it is armed: for gossipDelay,
+// or until the last deltas are paid for (gossipRate).
 func (m *Mesh) gossipSoon() {
 	if !m.gossipArmed {
 		m.gossipArmed = true
-		m.gossipTimer.Reset(gossipDelay)
+		m.gossipTimer.Reset(m.gossipWait(m.cfg.Now()))
 	}
 }
 

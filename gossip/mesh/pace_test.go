@@ -97,3 +97,68 @@ func TestSlowGossipPace(t *testing.T) {
 		t.Fatalf("differing summaries: %d summaries in 2 ticks, want 2", q.summaries)
 	}
 }
+
+// TestGossipBudget: deltas wait gossipDelay while what was sent is
+// small; after a round bigger than gossipRate allows, until it is paid
+// for, never more than maxGossipDebt; and a differing summary gets no
+// digest while more than a slow tick's worth is owed.
+func TestGossipBudget(t *testing.T) {
+	clock := time.Unix(1_000_000, 0)
+	tr := memory.NewNetwork().NewTransport(1, netip.MustParseAddrPort("127.0.0.1:1"))
+	m, err := New(Config{
+		Self: 1, Listen: netip.MustParseAddrPort("127.0.0.1:0"), Router: newFakeRouter(),
+		Links: []Link{sleeveLink(tr, false)}, MTU: 1426,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: func() time.Time { return clock },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A hundred neighbours sent 1.5 KB each.
+	m.spend(clock, 100*1500)
+	if w := m.gossipWait(clock); w != gossipDelay || m.owes(clock) {
+		t.Fatalf("after 150 KB: wait %v, owes %v; want %v, false", w, m.owes(clock), gossipDelay)
+	}
+	// A hub's 15 KB entry to a thousand neighbours.
+	clock = clock.Add(time.Second)
+	m.spend(clock, 1000*15000)
+	want := time.Duration(1000*15000) * time.Second / gossipRate
+	if w := m.gossipWait(clock); w != want || !m.owes(clock) {
+		t.Fatalf("after 15 MB: wait %v, owes %v; want %v, true", w, m.owes(clock), want)
+	}
+	// More is owed than maxGossipDebt: the wait is that.
+	m.spend(clock, 100<<20)
+	if w := m.gossipWait(clock); w != maxGossipDebt {
+		t.Fatalf("after 100 MB more: wait %v, want %v", w, maxGossipDebt)
+	}
+	// A differing summary, twice: no digest while owing; one once paid.
+	c := &connection{hello: handshake.Hello{Name: 2}, since: clock, established: true, quit: make(chan struct{})}
+	m.conns[2] = c
+	m.topo.AddNeighbor(2)
+	digests := func() int {
+		n := 0
+		for _, msg := range c.sendq.take(nil) {
+			c.sendq.written(len(msg.payload))
+			if msg.typ == msgDigest {
+				n++
+			}
+		}
+		return n
+	}
+	other := []byte{0, 0, 0, 0, 0, 0, 0, 1}
+	if other[7] == byte(m.topo.Summary()) {
+		other[7] = 2
+	}
+	m.handle(c, msgSummary, other)
+	m.handle(c, msgSummary, other)
+	if n := digests(); n != 0 {
+		t.Fatalf("%d digests sent while owing %v", n, m.gossipFree.Sub(clock))
+	}
+	clock = clock.Add(maxGossipDebt)
+	m.handle(c, msgSummary, other)
+	if n := digests(); n != 1 {
+		t.Fatalf("%d digests sent once paid for, want 1", n)
+	}
+	if !m.gossipFree.After(clock) {
+		t.Fatal("the digest was not counted")
+	}
+}
