@@ -377,6 +377,8 @@ func (t *Transport) AddPeer(name frame.PeerName, publicKey [32]byte, endpoint ne
 	if old != nil {
 		delete(t.peers.byEndpoint, old.ep)
 		if same {
+			// old's data may have ended its wait since.
+			p.waiting.Store(old.waiting.Load())
 			p.wait, old.wait = old.wait, nil
 		}
 		t.stopWait(old)
