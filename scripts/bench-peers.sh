@@ -16,6 +16,12 @@
 # were established; then h1's heap profile (the top of `go tool pprof
 # -top`). It writes a JSON file and the profile.
 #
+# RATE (default 25) is how many simulated peers start a second.
+# MEMORY_MAX=BYTES runs h1 in a memory cgroup of that size (as a
+# container or a systemd unit's MemoryMax would; the router sets its Go
+# soft limit to 90 % of it) and adds the cgroup's peak, OOM kills and
+# limit hits to the report.
+#
 # Usage: scripts/bench-peers.sh [-o FILE.json] [-p DIR] [N]
 #   N: h1's peers (default 1000)
 #   -o: JSON output (default bench/results/peers-N.json)
@@ -73,10 +79,13 @@ done | ip -n "$p-sim" -batch -
 
 printf 'bench-peers-%s\n' "$WS_ID" >"$WS_TMP/pw"
 pretty "bench-peers: h1 and $((n - 1)) simulated peers"
+if [ -n "${MEMORY_MAX:-}" ]; then
+	memcg "$MEMORY_MAX" || fail "no memory cgroup for MEMORY_MAX"
+fi
 router_up "$p-h1" h1 "$WS_TMP/h1.log" --name 02:00:00:00:00:01 --nickname h1 --listen 0.0.0.0:6783 --password-file "$WS_TMP/pw"
 ws attach --api "$WS_TMP/h1.sock" "$p-c1" 10.32.0.1/12 >/dev/null
 t0=$(date +%s.%N)
-ip netns exec "$p-sim" "$SIM" -router 198.18.0.1:6783 -first 198.18.4.1 -n $((n - 1)) -password-file "$WS_TMP/pw" >"$WS_TMP/sim.log" 2>&1 &
+ip netns exec "$p-sim" "$SIM" -router 198.18.0.1:6783 -first 198.18.4.1 -n $((n - 1)) -rate "${RATE:-25}" -password-file "$WS_TMP/pw" >"$WS_TMP/sim.log" 2>&1 &
 sim=$!
 WS_PIDS+=("$sim")
 for _ in $(seq 1200); do
@@ -112,19 +121,27 @@ curl -s --unix-socket "$WS_TMP/h1.sock" "http://x/debug/pprof/heap?gc=1" >"$prof
 # What keeps h1 busy while idle, and how often its links changed state.
 curl -s --unix-socket "$WS_TMP/h1.sock" "http://x/debug/pprof/profile?seconds=$cpu_secs" >"$profdir/peers-$n-cpu.pprof"
 churn=$(grep -c -E 'link down|link established|disconnected' "$WS_TMP/h1.log" || true)
+memcg_json=null golimit=null
+if [ -n "${MEMORY_MAX:-}" ]; then
+	memcg_json=$(memcg_report)
+	golimit=$(grep -o 'msg="memory limit" go_soft_limit_bytes=[0-9]*' "$WS_TMP/h1.log" | grep -o '[0-9]*$' || echo null)
+fi
 top=$("${GO:-go}" tool pprof -top -sample_index=inuse_space "$WS_BIN" "$prof" 2>/dev/null | sed -n '1,20p')
 
 jq -n --argjson n "$n" --argjson idle "$idle" --argjson cpu_secs "$cpu_secs" --argjson all "$all_s" \
 	--arg rev "$("$WS_BIN" --version 2>/dev/null | awk '{print $NF; exit}')" --arg cpu_model "$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)" \
 	--argjson rss "$rss" --argjson anon "$anon" --argjson heap "$heap" --argjson gor "$gor" --argjson fds "$fds" \
 	--argjson cpu "$cpu" --argjson simcpu "$simcpu" --argjson ub "$ub" --argjson est "$est" --arg prof "$prof" --arg top "$top" --argjson churn "$churn" \
+	--argjson memcg "$memcg_json" --argjson golimit "${golimit:-null}" \
 	'{peers: $n, established: $est, idle_s: $idle, cpu_window_s: $cpu_secs, revision: $rev, cpu: $cpu_model,
 	  all_established_s: $all, rss_kib: $rss, rss_anon_kib: $anon, heap_inuse_bytes: $heap, goroutines: $gor, fds: $fds,
-	  idle_cpu_pct: $cpu, simulator_cpu_pct: $simcpu, underlay_tx_bytes_per_s: $ub, heap_profile: $prof, heap_top: $top, h1_link_events: $churn}' >"$out"
+	  idle_cpu_pct: $cpu, simulator_cpu_pct: $simcpu, underlay_tx_bytes_per_s: $ub, heap_profile: $prof, heap_top: $top, h1_link_events: $churn,
+	  memory_cgroup: $memcg, go_soft_limit_bytes: $golimit}' >"$out"
 jq -r '"h1 with \(.peers - 1) peers (\(.established) established), \(.revision), \(.cpu)",
   "  all established after \(.all_established_s) s",
   "  RSS \(.rss_kib / 1024 * 10 | round / 10) MiB, anonymous \(.rss_anon_kib / 1024 * 10 | round / 10) MiB, heap in use \(.heap_inuse_bytes / 1048576 * 10 | round / 10) MiB",
   "  goroutines \(.goroutines), fds \(.fds), link events logged by h1 \(.h1_link_events)",
-  "  idle CPU \(.idle_cpu_pct) % of a core (the simulator: \(.simulator_cpu_pct) %), underlay \(.underlay_tx_bytes_per_s) B/s sent"' "$out"
+  "  idle CPU \(.idle_cpu_pct) % of a core (the simulator: \(.simulator_cpu_pct) %), underlay \(.underlay_tx_bytes_per_s) B/s sent",
+  if .memory_cgroup then "  in a memory cgroup of \(.memory_cgroup.limit_bytes / 1048576) MiB (Go soft limit \(.go_soft_limit_bytes // 0 | . / 1048576 | floor) MiB): peak \(.memory_cgroup.peak_bytes / 1048576 * 10 | round / 10) MiB, OOM kills \(.memory_cgroup.oom_kills), now anonymous \(.memory_cgroup.anon_bytes / 1048576 * 10 | round / 10) MiB, file \(.memory_cgroup.file_bytes / 1048576 * 10 | round / 10) MiB" else empty end' "$out"
 printf '%s\n' "$top"
 pretty "wrote $out and $prof"

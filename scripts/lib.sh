@@ -104,7 +104,9 @@ router_up() {
 	fi
 	# WS_TASKSET=CPUS starts the router pinned to those CPUs (taskset -c),
 	# so its runtime sizes itself for them from the start.
-	${WS_TASKSET:+taskset -c "$WS_TASKSET"} ip netns exec "$n" "$WS_BIN" up --api "$WS_TMP/$name.sock" --data-dir "$WS_TMP/$name" "${dp[@]}" "$@" >"$log" 2>&1 &
+	# WS_WRAP, if set, is a command the router runs under inside its
+	# namespace (memcg's, say).
+	${WS_TASKSET:+taskset -c "$WS_TASKSET"} ip netns exec "$n" ${WS_WRAP:+"$WS_WRAP"} "$WS_BIN" up --api "$WS_TMP/$name.sock" --data-dir "$WS_TMP/$name" "${dp[@]}" "$@" >"$log" 2>&1 &
 	local pid=$!
 	WS_PIDS+=("$pid")
 	eval "PID_$name=$pid"
@@ -178,7 +180,71 @@ ws_cleanup() {
 		ip netns pids "$n" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
 		ip netns del "$n" 2>/dev/null || true
 	done
+	[ -z "${WS_MEMCG:-}" ] || rmdir "$WS_MEMCG" 2>/dev/null || true
 	rm -rf "$WS_TMP"
+}
+
+# memcg LIMIT: a memory cgroup of LIMIT bytes for one router, a child of
+# this shell's own (cgroup v2's unified hierarchy, else v1's memory one),
+# removed by ws_cleanup. Sets WS_MEMCG (its directory here), WS_MEMCG_V
+# (1 or 2) and WS_WRAP, the command router_up then runs the router
+# under: in the router's namespace it mounts the cgroup file system where
+# a container sees it (ip netns exec mounts a /sys without it), moves
+# itself into the cgroup and runs the router.
+memcg() {
+	local rel
+	if [ "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs ]; then
+		WS_MEMCG_V=2
+		rel=$(awk -F: '$1 == "0" {print $3}' /proc/self/cgroup)
+		WS_MEMCG=/sys/fs/cgroup${rel%/}/ws-$WS_ID
+		mkdir "$WS_MEMCG" || return 1
+		echo "$1" >"$WS_MEMCG/memory.max" || return 1
+	elif [ -d /sys/fs/cgroup/memory ]; then
+		WS_MEMCG_V=1
+		rel=$(awk -F: '$2 == "memory" {print $3}' /proc/self/cgroup)
+		WS_MEMCG=/sys/fs/cgroup/memory${rel%/}/ws-$WS_ID
+		mkdir "$WS_MEMCG" || return 1
+		echo "$1" >"$WS_MEMCG/memory.limit_in_bytes" || return 1
+	else
+		echo "memcg: no memory cgroup controller here" >&2
+		return 1
+	fi
+	WS_WRAP=$WS_TMP/in-memcg
+	cat >"$WS_WRAP" <<-EOF
+		#!/bin/sh
+		set -e
+		if [ $WS_MEMCG_V = 2 ]; then
+			mount -t cgroup2 cgroup2 /sys/fs/cgroup
+			echo \$\$ >/sys/fs/cgroup${rel%/}/ws-$WS_ID/cgroup.procs
+		else
+			mount -t tmpfs -o mode=755 cgroup /sys/fs/cgroup
+			mkdir /sys/fs/cgroup/memory
+			mount -t cgroup -o memory cgroup /sys/fs/cgroup/memory
+			echo \$\$ >/sys/fs/cgroup/memory${rel%/}/ws-$WS_ID/cgroup.procs
+		fi
+		exec "\$@"
+	EOF
+	chmod +x "$WS_WRAP"
+}
+
+# memcg_report: the cgroup's peak usage, its OOM kills and its anonymous
+# and file memory now, as JSON.
+memcg_report() {
+	local d=$WS_MEMCG
+	if [ "$WS_MEMCG_V" = 2 ]; then
+		jq -n --argjson limit "$(cat "$d/memory.max")" --argjson peak "$(cat "$d/memory.peak" 2>/dev/null || echo null)" \
+			--argjson oom "$(awk '$1 == "oom_kill" {print $2}' "$d/memory.events")" \
+			--argjson anon "$(awk '$1 == "anon" {print $2}' "$d/memory.stat")" --argjson file "$(awk '$1 == "file" {print $2}' "$d/memory.stat")" \
+			'{cgroup: 2, limit_bytes: $limit, peak_bytes: $peak, oom_kills: $oom, anon_bytes: $anon, file_bytes: $file}'
+	else
+		local oom fail
+		oom=$(awk '$1 == "oom_kill" {print $2}' "$d/memory.oom_control")
+		fail=$(cat "$d/memory.failcnt")
+		jq -n --argjson limit "$(cat "$d/memory.limit_in_bytes")" --argjson peak "$(cat "$d/memory.max_usage_in_bytes")" \
+			--argjson oom "${oom:-0}" --argjson failcnt "${fail:-0}" \
+			--argjson anon "$(awk '$1 == "total_rss" {print $2}' "$d/memory.stat")" --argjson file "$(awk '$1 == "total_cache" {print $2}' "$d/memory.stat")" \
+			'{cgroup: 1, limit_bytes: $limit, peak_bytes: $peak, oom_kills: $oom, limit_hits: $failcnt, anon_bytes: $anon, file_bytes: $file}'
+	fi
 }
 
 # neigh_room N: room for N more entries in the kernel's neighbour (ARP)

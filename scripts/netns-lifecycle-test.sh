@@ -23,7 +23,8 @@
 # reset finds nothing to do; a router stopped by reset sends STOPPING=1
 # (h2 runs with the notify socket on its second start); with --api-group
 # the socket's group may use the API and another user is told how to get
-# access, in one line. Needs
+# access, in one line; h3, started in a memory cgroup, sets the Go
+# runtime's soft memory limit to 90 % of the cgroup's. Needs
 # root; names are unique per run and everything is removed on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -72,11 +73,20 @@ pretty "starting h1 (config file, fake NOTIFY_SOCKET, vxlan fast path), h2 and h
 NOTIFY_SOCKET=$notify router_up "$p-h1" h1 "$WS_TMP/h1.log" --config "$WS_TMP/h1.yaml" --name $n1 \
 	"${seeds[@]}" --no-discovery --datapath vxlan --fastpath-unencrypted
 router_up "$p-h2" h2 "$WS_TMP/h2.log" --name $n2 --nickname h2 "${seeds[@]}" --peer 198.18.12.1 --peer 198.18.23.3
-router_up "$p-h3" h3 "$WS_TMP/h3.log" --name $n3 --nickname h3 "${seeds[@]}" --no-discovery --peer 198.18.23.2
+# h3 runs in a memory cgroup of 256 MiB, as under a container's memory
+# limit or a unit's MemoryMax.
+memcg $((256 << 20)) || fail "no memory cgroup"
+wrap=$WS_WRAP WS_WRAP=
+WS_WRAP=$wrap router_up "$p-h3" h3 "$WS_TMP/h3.log" --name $n3 --nickname h3 "${seeds[@]}" --no-discovery --peer 198.18.23.2
 wait_links h1 1
 wait_links h2 2
 wait_links h3 1
 
+ws_check "h3, in a memory cgroup of 256 MiB, set the Go runtime's soft memory limit to 90 % of it" \
+	grep -q 'msg="memory limit" go_soft_limit_bytes=241591910$' "$WS_TMP/h3.log"
+ws_check "h3's metrics show that limit" bash -c \
+	"curl -s --unix-socket '$WS_TMP/h3.sock' http://x/metrics | grep -qx 'go_gc_gomemlimit_bytes 2.4159191e+08'"
+ws_check "h1, with no memory limit, sets none" bash -c "! grep -q 'memory limit' '$WS_TMP/h1.log'"
 ws_check "readiness: h1 sent READY=1 to NOTIFY_SOCKET once serving" wait_for 5 grep -q 'READY=1' "$WS_TMP/notify.out"
 ws_check "h1 has no link to h3 before the reload (--no-discovery)" \
 	bash -c "! on h1 status connections --json | jq -e '.[] | select(.address | startswith(\"198.18.13.3\"))'"

@@ -3,17 +3,19 @@ package main
 import (
 	"bytes"
 	"fmt"
-	buildversion "github.com/weave-switch/weave-switch/internal/version"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/urfave/cli/v2"
 	"github.com/urfave/cli/v2/altsrc"
 
 	"github.com/weave-switch/weave-switch/config"
+	buildversion "github.com/weave-switch/weave-switch/internal/version"
 )
 
 func version() string { return buildversion.Version }
@@ -125,6 +127,7 @@ func upCommand() *cli.Command {
 			if err != nil {
 				return cli.Exit(err.Error(), 2)
 			}
+			setMemoryLimit(logger)
 			password := []byte(os.Getenv("WEAVE_SWITCH_PASSWORD"))
 			if f := c.String("password-file"); f != "" {
 				b, err := os.ReadFile(f)
@@ -260,4 +263,20 @@ func splitPeers(vals []string) []string {
 		}
 	}
 	return out
+}
+
+// setMemoryLimit makes a memory limit on the router's cgroup (a
+// container's, a systemd unit's MemoryMax) the Go runtime's soft limit,
+// at 90 % of it: near the limit the garbage collector works harder
+// rather than letting the heap grow into the kernel's OOM killer. A
+// GOMEMLIMIT in the environment wins; AUTOMEMLIMIT=off turns this off,
+// AUTOMEMLIMIT=0.8 takes another share.
+func setMemoryLimit(log *slog.Logger) {
+	limit, err := memlimit.Set(memlimit.WithProvider(memlimit.FromCgroup))
+	switch {
+	case err != nil:
+		log.Debug("no memory limit from the cgroup", "err", err)
+	case limit < math.MaxInt64:
+		log.Info("memory limit", "go_soft_limit_bytes", limit)
+	}
 }
