@@ -52,8 +52,13 @@ func TestSimultaneousPeersOneHandshake(t *testing.T) {
 		epA, epB := transport.AddrPortEndpoint(la), transport.AddrPortEndpoint(lb)
 		linkUp(t, a, b, fb[0], nameA, nameB, epB)
 		linkUp(t, b, a, fa[0], nameB, nameA, epA)
-		if got, want := [2]uint64{a.stats.Initiations.Load(), b.stats.Initiations.Load()}, [2]uint64{1, 0}; got != want {
-			t.Errorf("round %d: handshake initiations sent by a, b = %v, want %v", i, got, want)
+		// b never initiates. a may have initiated twice: its first
+		// initiation can reach b's device before b's AddPeer has
+		// configured a, which drops it, and a retries five seconds later
+		// (in a router b initiates itself once its wait ends; here the
+		// wait is a minute).
+		if ia, ib := a.stats.Initiations.Load(), b.stats.Initiations.Load(); ia < 1 || ib != 0 {
+			t.Errorf("round %d: handshake initiations sent by a, b = %d, %d; want at least 1, 0", i, ia, ib)
 		}
 		a.Close()
 		b.Close()
