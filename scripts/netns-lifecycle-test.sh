@@ -75,17 +75,23 @@ NOTIFY_SOCKET=$notify router_up "$p-h1" h1 "$WS_TMP/h1.log" --config "$WS_TMP/h1
 router_up "$p-h2" h2 "$WS_TMP/h2.log" --name $n2 --nickname h2 "${seeds[@]}" --peer 198.18.12.1 --peer 198.18.23.3
 # h3 runs in a memory cgroup of 256 MiB, as under a container's memory
 # limit or a unit's MemoryMax.
-memcg $((256 << 20)) || fail "no memory cgroup"
-wrap=$WS_WRAP WS_WRAP=
+wrap=
+if memcg $((256 << 20)); then
+	wrap=$WS_WRAP WS_WRAP=
+else
+	pretty "skip: h3 runs without a memory cgroup: this machine has no memory controller this shell may make a cgroup under"
+fi
 WS_WRAP=$wrap router_up "$p-h3" h3 "$WS_TMP/h3.log" --name $n3 --nickname h3 "${seeds[@]}" --no-discovery --peer 198.18.23.2
 wait_links h1 1
 wait_links h2 2
 wait_links h3 1
 
-ws_check "h3, in a memory cgroup of 256 MiB, set the Go runtime's soft memory limit to 90 % of it" \
-	grep -q 'msg="memory limit" go_soft_limit_bytes=241591910$' "$WS_TMP/h3.log"
-ws_check "h3's metrics show that limit" bash -c \
-	"curl -s --unix-socket '$WS_TMP/h3.sock' http://x/metrics | grep -qx 'go_gc_gomemlimit_bytes 2.4159191e+08'"
+if [ -n "$wrap" ]; then
+	ws_check "h3, in a memory cgroup of 256 MiB, set the Go runtime's soft memory limit to 90 % of it" \
+		grep -q 'msg="memory limit" go_soft_limit_bytes=241591910$' "$WS_TMP/h3.log"
+	ws_check "h3's metrics show that limit" bash -c \
+		"curl -s --unix-socket '$WS_TMP/h3.sock' http://x/metrics | grep -qx 'go_gc_gomemlimit_bytes 2.4159191e+08'"
+fi
 ws_check "h1, with no memory limit, sets none" bash -c "! grep -q 'memory limit' '$WS_TMP/h1.log'"
 ws_check "readiness: h1 sent READY=1 to NOTIFY_SOCKET once serving" wait_for 5 grep -q 'READY=1' "$WS_TMP/notify.out"
 ws_check "h1 has no link to h3 before the reload (--no-discovery)" \
