@@ -15,7 +15,7 @@ PLUGIN_DIR := build/docker-plugin
 all: build
 
 build:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/weave-switch
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/weave-switch
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(CNI_PLUGIN) ./cmd/weave-switch-cni
 
 # The router into $(PREFIX)/bin and the CNI plugin into $(CNI_BIN_DIR),

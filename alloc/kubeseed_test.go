@@ -10,24 +10,30 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/kube"
+	"github.com/weave-switch/weave-switch/kube/kubetest"
 )
 
 // kubeCluster is the routers of a Kubernetes cluster, each seeded the way
 // `up --kube` seeds it from the cluster's node list.
 type kubeCluster struct {
 	t       *testing.T
-	client  *fake.Clientset
+	api     *kubetest.Server
+	client  *kube.Client
 	routers map[string]*Allocator // by node
 	alive   map[frame.PeerName]bool
 	created time.Time
 }
 
 func newKubeCluster(t *testing.T) *kubeCluster {
-	return &kubeCluster{t: t, client: fake.NewClientset(), routers: map[string]*Allocator{},
+	api := kubetest.New(t)
+	client, err := kube.NewClient(kube.ClientConfig{Server: api.URL(), RootCAs: api.RootCAs(), TokenFile: api.TokenFile()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &kubeCluster{t: t, api: api, client: client, routers: map[string]*Allocator{},
 		alive: map[frame.PeerName]bool{}, created: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 }
 
@@ -36,9 +42,7 @@ func (c *kubeCluster) addNode(name string) {
 	c.t.Helper()
 	c.created = c.created.Add(time.Minute)
 	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, CreationTimestamp: metav1.NewTime(c.created)}}
-	if _, err := c.client.CoreV1().Nodes().Create(context.Background(), n, metav1.CreateOptions{}); err != nil {
-		c.t.Fatal(err)
-	}
+	c.api.Create(n)
 }
 
 // start starts the router of node with an empty data directory.
@@ -64,9 +68,7 @@ func (c *kubeCluster) deleteNode(node string) {
 	c.t.Helper()
 	delete(c.routers, node)
 	c.alive[kube.PeerNameOf(node)] = false
-	if err := c.client.CoreV1().Nodes().Delete(context.Background(), node, metav1.DeleteOptions{}); err != nil {
-		c.t.Fatal(err)
-	}
+	c.api.Delete(node)
 }
 
 func (c *kubeCluster) all() []*Allocator {

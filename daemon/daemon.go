@@ -15,8 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"k8s.io/client-go/kubernetes"
-
 	"github.com/weave-switch/weave-switch/alloc"
 	"github.com/weave-switch/weave-switch/alloc/ipam"
 	"github.com/weave-switch/weave-switch/api"
@@ -31,6 +29,7 @@ import (
 	"github.com/weave-switch/weave-switch/internal/meshsecret"
 	"github.com/weave-switch/weave-switch/isolation"
 	"github.com/weave-switch/weave-switch/kernel"
+	"github.com/weave-switch/weave-switch/kube"
 	"github.com/weave-switch/weave-switch/router"
 	"github.com/weave-switch/weave-switch/transport"
 	quictransport "github.com/weave-switch/weave-switch/transport/quic"
@@ -75,7 +74,7 @@ type Daemon struct {
 
 	// kube is the cluster's API and kubeRing how the allocation ring is
 	// seeded, in Kubernetes mode (kubeSeeds).
-	kube     kubernetes.Interface
+	kube     *kube.Client
 	kubeRing *ringSeeds
 
 	undo []undoStep // in creation order; run in reverse

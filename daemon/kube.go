@@ -15,6 +15,9 @@ import (
 // kubeSeedTimeout bounds the wait for the cluster's node list at start.
 const kubeSeedTimeout = 30 * time.Second
 
+// newKubeClient is the client of --kube: the pod's service account.
+var newKubeClient = kube.NewInClusterClient
+
 // ringSeeds are the allocator's Seeds, Yield and Await.
 type ringSeeds struct {
 	seeds        []frame.PeerName
@@ -33,7 +36,7 @@ func (d *Daemon) kubeSeeds() (func(), error) {
 	if !c.Kube {
 		return nil, nil
 	}
-	client, err := kube.NewClient()
+	client, err := newKubeClient()
 	if err != nil {
 		return nil, err
 	}

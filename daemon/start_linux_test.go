@@ -13,9 +13,14 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/weave-switch/weave-switch/config"
 	"github.com/weave-switch/weave-switch/internal/meshsecret"
 	"github.com/weave-switch/weave-switch/internal/nstest"
+	"github.com/weave-switch/weave-switch/kube"
+	"github.com/weave-switch/weave-switch/kube/kubetest"
 )
 
 // inNetNS is set in the child process that runs a test inside its own
@@ -233,6 +238,66 @@ func TestStartMakesSecret(t *testing.T) {
 		if string(parsed.Secret) != string(secret) || !slices.Equal(parsed.Addrs, []string{"127.0.0.1:6783"}) {
 			t.Errorf("start %d: token %+v, want the secret %q and 127.0.0.1:6783", i, parsed, secret)
 		}
+	}
+}
+
+// Kubernetes mode with an API server: the router seeds the allocation
+// ring as its node is the oldest, dials the other node's router, and
+// forgets it when the node is deleted.
+func TestStartKube(t *testing.T) {
+	if !runInNetNS(t) {
+		return
+	}
+	if err := exec.Command("ip", "link", "set", "lo", "up").Run(); err != nil {
+		t.Fatal(err)
+	}
+	srv := kubetest.New(t)
+	old := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	srv.Create(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-1", CreationTimestamp: metav1.NewTime(old)},
+		Status: corev1.NodeStatus{Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "127.0.0.1"}}}})
+	srv.Create(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-2", CreationTimestamp: metav1.NewTime(old.Add(time.Hour))},
+		Status: corev1.NodeStatus{Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "127.0.0.2"}}}})
+	defer func(f func() (*kube.Client, error)) { newKubeClient = f }(newKubeClient)
+	newKubeClient = func() (*kube.Client, error) {
+		return kube.NewClient(kube.ClientConfig{Server: srv.URL(), RootCAs: srv.RootCAs(), TokenFile: srv.TokenFile()})
+	}
+	c := testConfig(t)
+	c.Name, c.Datapath, c.Offer, c.MetricsAddr, c.NoDocker, c.NoDNS = "", "userspace", nil, "", true, true
+	c.Kube, c.KubeNodeName, c.Nickname = true, "node-1", "node-1"
+	d, err := Start(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	st := d.Status()
+	if st.Name != kube.PeerNameOf("node-1").String() || st.IPAM == nil ||
+		!slices.Equal(st.IPAM.Seeds, []string{kube.PeerNameOf("node-1").String()}) {
+		t.Fatalf("name %s, IPAM %+v: want the node's peer name, seeding the ring alone", st.Name, st.IPAM)
+	}
+	dialed := func() bool {
+		for _, conn := range d.Status().Connections {
+			if conn.Address == "127.0.0.2:6783" && conn.Direction == "outbound" {
+				return true
+			}
+		}
+		return false
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !dialed() {
+		if time.Now().After(deadline) {
+			t.Fatalf("node-2's router not dialed: %+v", d.Status().Connections)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	srv.Delete("node-2")
+	for dialed() {
+		if time.Now().After(deadline) {
+			t.Fatalf("node-2's router still dialed after its deletion: %+v", d.Status().Connections)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := srv.Requests("list"); n != 2 {
+		t.Errorf("%d node lists, want 2 (the seeding, the watch's)", n)
 	}
 }
 

@@ -4,8 +4,8 @@
 //
 // # What it does
 //
-// A Service watches the Node objects with a client-go informer (in-cluster
-// configuration unless a client is given). Every node other than this one
+// A Service lists the Node objects and then watches their changes (the
+// pod's service account unless a Client is given). Every node other than this one
 // (Config.NodeName) is a peer: the router connects to its address (the
 // first InternalIP, else ExternalIP, IPv4 before IPv6) on the control
 // port. A node whose address changes is forgotten at the old address and
@@ -18,10 +18,13 @@
 // no longer removed. A deleted node whose name no peer carries has no
 // space to reclaim.
 //
-// The work is level-triggered: the informer's events only wake one
-// goroutine (routineReconcile), which compares the nodes in the
-// informer's cache with the peers it has connected and acts on the
-// difference, so a missed or coalesced event loses nothing. Nodes deleted
+// The work is level-triggered: the watch's events only update the cache
+// of nodes and wake one goroutine (routineReconcile), which compares the
+// nodes in the cache with the peers it has connected and acts on the
+// difference, so a coalesced event loses nothing. A watch that ends is
+// resumed from the last resource version seen; when the server no
+// longer has it, the list is read again whole, and nodes missing from it
+// count as deleted. Nodes deleted
 // while the router was not running are not seen: their space is left to
 // a manual `weave-switch rmpeer`.
 //
@@ -42,10 +45,23 @@
 //
 // New validates and stores the configuration and does no I/O. Start
 // builds the client (reading the in-cluster configuration), starts the
-// informer and routineReconcile, and returns without waiting for the API
-// server: the informer keeps trying while it is unreachable. Close stops
+// node watch and routineReconcile, and returns without waiting for the
+// API server: the watch keeps trying while it is unreachable, pausing
+// from one second to thirty between attempts. Close stops
 // both and waits for them; it is idempotent and leaves the mesh's
 // targets as they are (the mesh itself is closed after).
+//
+// # The client
+//
+// Client speaks to the API server over HTTPS with the service account's
+// token (read again every minute, as the kubelet rotates it) and decodes
+// only what the router reads of a Node: name, creation and deletion
+// times, resource version and addresses. The cluster's other types, and
+// the rest of each Node (its images, conditions...), are never built, so
+// the router carries no Kubernetes client library and spends no memory
+// on objects it does not read. Lists are read in pages; watch events are
+// bounded in size, and anything that is not a watch event ends the watch
+// with an error (it is then resumed).
 //
 // The mesh and the allocator are reached through the interfaces Mesh and
 // IPAM, defined here for what this package needs of them.

@@ -7,11 +7,6 @@ import (
 	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-
 	"github.com/weave-switch/weave-switch/frame"
 )
 
@@ -24,21 +19,6 @@ var listRetry = time.Second
 // router and every router can work out every other's.
 func PeerNameOf(node string) frame.PeerName {
 	return frame.PeerNameFromSeed([]byte("weave-switch/" + node))
-}
-
-// NewClient is the cluster's API through the pod's in-cluster
-// configuration (its service account).
-func NewClient() (kubernetes.Interface, error) {
-	rc, err := rest.InClusterConfig()
-	if err != nil {
-		return nil, fmt.Errorf("kube: in-cluster config: %w", err)
-	}
-	rc.UserAgent = "weave-switch"
-	client, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		return nil, fmt.Errorf("kube: client: %w", err)
-	}
-	return client, nil
 }
 
 // Seeding is what the cluster's node list says about the allocation
@@ -61,13 +41,13 @@ type Seeding struct {
 // the API server does not answer, and says how the ring is seeded. It
 // fails if node is not in the list (a wrong NODE_NAME or
 // --kube-node-name).
-func Seeds(ctx context.Context, client kubernetes.Interface, node string) (Seeding, error) {
+func Seeds(ctx context.Context, client *Client, node string) (Seeding, error) {
 	if node == "" {
 		return Seeding{}, errors.New("kube: no node name (set NODE_NAME from the downward API, or --kube-node-name)")
 	}
-	var nodes []corev1.Node
+	var nodes []Node
 	for {
-		list, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		list, err := client.ListNodes(ctx)
 		if err == nil {
 			nodes = list.Items
 			break
@@ -84,8 +64,8 @@ func Seeds(ctx context.Context, client kubernetes.Interface, node string) (Seedi
 }
 
 // seeding picks the oldest of nodes and checks that node is among them.
-func seeding(nodes []corev1.Node, node string) (Seeding, error) {
-	var oldest *corev1.Node
+func seeding(nodes []Node, node string) (Seeding, error) {
+	var oldest *Node
 	found := false
 	for i := range nodes {
 		n := &nodes[i]
@@ -109,8 +89,8 @@ func seeding(nodes []corev1.Node, node string) (Seeding, error) {
 }
 
 // older orders nodes by creation time, then name.
-func older(a, b *corev1.Node) bool {
-	ta, tb := a.CreationTimestamp.Time, b.CreationTimestamp.Time
+func older(a, b *Node) bool {
+	ta, tb := a.CreationTimestamp, b.CreationTimestamp
 	if !ta.Equal(tb) {
 		return ta.Before(tb)
 	}

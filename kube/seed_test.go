@@ -3,17 +3,16 @@ package kube
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/kubernetes/fake"
-	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/kube/kubetest"
 )
 
 var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -24,10 +23,20 @@ func agedNode(name string, age int) *corev1.Node {
 		CreationTimestamp: metav1.NewTime(epoch.Add(time.Duration(age) * time.Second))}}
 }
 
+// cluster is a client of a new API server holding nodes.
+func cluster(t *testing.T, nodes ...*corev1.Node) *Client {
+	t.Helper()
+	srv := kubetest.New(t)
+	for _, n := range nodes {
+		srv.Create(n)
+	}
+	return newClient(t, srv)
+}
+
 func TestSeedsOldestNode(t *testing.T) {
 	// b-node is the oldest; a-node and c-node tie after it, a-node first
 	// by name.
-	client := fake.NewClientset(agedNode("c-node", 20), agedNode("b-node", 10), agedNode("a-node", 20))
+	client := cluster(t, agedNode("c-node", 20), agedNode("b-node", 10), agedNode("a-node", 20))
 	for _, self := range []string{"a-node", "b-node", "c-node"} {
 		s, err := Seeds(context.Background(), client, self)
 		if err != nil {
@@ -47,12 +56,12 @@ func TestSeedsOldestNode(t *testing.T) {
 		}
 	}
 	// Equal creation times: the name decides.
-	s, err := Seeds(context.Background(), fake.NewClientset(agedNode("y", 0), agedNode("x", 0)), "y")
+	s, err := Seeds(context.Background(), cluster(t, agedNode("y", 0), agedNode("x", 0)), "y")
 	if err != nil || s.Oldest != "x" {
 		t.Errorf("tie: %+v, %v; want x", s, err)
 	}
 	// Alone in the cluster, the router seeds and allocates at once.
-	s, err = Seeds(context.Background(), fake.NewClientset(agedNode("solo", 0)), "solo")
+	s, err = Seeds(context.Background(), cluster(t, agedNode("solo", 0)), "solo")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +89,7 @@ func TestPeerNameOfStable(t *testing.T) {
 }
 
 func TestSeedsNodeMissing(t *testing.T) {
-	client := fake.NewClientset(agedNode("a", 0), agedNode("b", 1))
+	client := cluster(t, agedNode("a", 0), agedNode("b", 1))
 	_, err := Seeds(context.Background(), client, "c")
 	if err == nil || !strings.Contains(err.Error(), `node "c" is not in the cluster's node list (a, b)`) ||
 		!strings.Contains(err.Error(), "NODE_NAME") {
@@ -96,28 +105,23 @@ func TestSeedsNodeMissing(t *testing.T) {
 func TestSeedsRetriesUntilDeadline(t *testing.T) {
 	defer func(d time.Duration) { listRetry = d }(listRetry)
 	listRetry = time.Millisecond
-	client := fake.NewClientset(agedNode("a", 0))
-	fails := 2
-	client.PrependReactor("list", "nodes", func(k8stesting.Action) (bool, runtime.Object, error) {
-		if fails > 0 {
-			fails--
-			return true, nil, errors.New("connection refused")
-		}
-		return false, nil, nil
-	})
-	s, err := Seeds(context.Background(), client, "a")
-	if err != nil || s.Oldest != "a" || fails != 0 {
-		t.Fatalf("after two failures: %+v, %v (failures left %d)", s, err, fails)
+	srv := kubetest.New(t)
+	srv.Create(agedNode("a", 0))
+	srv.Fail(http.StatusServiceUnavailable, http.StatusInternalServerError)
+	s, err := Seeds(context.Background(), newClient(t, srv), "a")
+	if err != nil || s.Oldest != "a" || srv.Requests("list") != 3 {
+		t.Fatalf("after two failures: %+v, %v (%d lists)", s, err, srv.Requests("list"))
 	}
 
-	down := fake.NewClientset()
-	down.PrependReactor("list", "nodes", func(k8stesting.Action) (bool, runtime.Object, error) {
-		return true, nil, errors.New("connection refused")
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
+	// An API server that is not there: its dial error, and the context's.
+	down, err := NewClient(ClientConfig{Server: "https://127.0.0.1:1", Token: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
 	_, err = Seeds(ctx, down, "a")
-	if err == nil || !strings.Contains(err.Error(), "connection refused") || !errors.Is(err, context.Canceled) {
+	if err == nil || !strings.Contains(err.Error(), "connection refused") || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("API down: %v, want its error and the context's", err)
 	}
 }

@@ -3,19 +3,10 @@ package kube
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
 	"time"
-
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
-	listersv1 "k8s.io/client-go/listers/core/v1"
-	"k8s.io/client-go/tools/cache"
-	"k8s.io/klog/v2"
 
 	"github.com/weave-switch/weave-switch/api"
 	"github.com/weave-switch/weave-switch/frame"
@@ -56,7 +47,7 @@ type IPAM interface {
 type Config struct {
 	// Client is the cluster's API. If nil, Start builds one from the
 	// in-cluster configuration (the pod's service account).
-	Client kubernetes.Interface
+	Client *Client
 	// NodeName is this router's node, which is not a peer of itself.
 	NodeName string
 	// Port is the control port the other nodes' routers listen on. If
@@ -88,8 +79,8 @@ type Service struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 
-	// wake has one slot: an informer event leaves a token in it for
-	// routineReconcile, never blocking the informer.
+	// wake has one slot: a change of the node list leaves a token in it
+	// for routineReconcile, never blocking the watch.
 	wake chan struct{}
 
 	// State owned by routineReconcile.
@@ -119,7 +110,7 @@ func New(cfg Config) (*Service, error) {
 		peers: map[string]string{}, gone: map[string]struct{}{}, stuck: map[string]bool{}}, nil
 }
 
-// Start builds the client if none was given, starts the node informer
+// Start builds the client if none was given, starts the node watch
 // and the goroutine that acts on it. It does not wait for the API
 // server. On failure it leaves nothing running.
 func (s *Service) Start() error {
@@ -131,40 +122,25 @@ func (s *Service) Start() error {
 	client := s.cfg.Client
 	if client == nil {
 		var err error
-		if client, err = NewClient(); err != nil {
+		if client, err = NewInClusterClient(); err != nil {
 			return err
 		}
-	}
-	// client-go logs through klog, a process-wide logger: its lines go
-	// to this service's logger, in the router's format.
-	klog.SetSlogLogger(s.log.With("lib", "client-go"))
-	factory := informers.NewSharedInformerFactory(client, 0)
-	nodes := factory.Core().V1().Nodes()
-	inf := nodes.Informer()
-	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { s.poke() },
-		UpdateFunc: func(_, _ any) { s.poke() },
-		DeleteFunc: func(any) { s.poke() },
-	}); err != nil {
-		return fmt.Errorf("kube: node informer: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.started = true
-	factory.Start(ctx.Done())
+	nodes := newNodeCache(client, s.log, s.poke)
 	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
-		// The factory's goroutines stop with ctx; Shutdown waits for them.
-		<-ctx.Done()
-		factory.Shutdown()
+		nodes.run(ctx)
 	}()
-	go s.routineReconcile(ctx, inf, nodes.Lister())
+	go s.routineReconcile(ctx, nodes)
 	s.log.Info("kube: following the cluster's nodes", "node", s.cfg.NodeName, "port", s.cfg.Port)
 	return nil
 }
 
-// Close stops the informer and the reconciling goroutine and waits for
+// Close stops the node watch and the reconciling goroutine and waits for
 // them. It is idempotent.
 func (s *Service) Close() error {
 	s.mu.Lock()
@@ -186,25 +162,22 @@ func (s *Service) poke() {
 	}
 }
 
-// routineReconcile waits for the informer's cache, then reconciles on
-// every event, and every RetryInterval while something is left to do.
-func (s *Service) routineReconcile(ctx context.Context, inf cache.SharedIndexInformer, lister listersv1.NodeLister) {
+// routineReconcile waits for the first node list, then reconciles on
+// every change, and every RetryInterval while something is left to do.
+func (s *Service) routineReconcile(ctx context.Context, nodes *nodeCache) {
 	defer s.wg.Done()
 	s.log.Debug("kube: reconcile loop started")
 	defer s.log.Debug("kube: reconcile loop stopped")
-	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+	select {
+	case <-ctx.Done():
 		return
+	case <-nodes.synced:
 	}
-	s.log.Info("kube: node list synced")
 	retry := time.NewTimer(0)
 	defer retry.Stop()
 	<-retry.C
 	for {
-		nodes, err := lister.List(labels.Everything())
-		if err != nil {
-			s.log.Warn("kube: list nodes", "err", err)
-		}
-		pending := s.reconcile(ctx, nodes)
+		pending := s.reconcile(ctx, nodes.list())
 		if pending {
 			retry.Reset(s.cfg.RetryInterval)
 		}
@@ -226,9 +199,10 @@ func (s *Service) routineReconcile(ctx context.Context, inf cache.SharedIndexInf
 // reconcile brings the mesh's targets in line with nodes and removes
 // the routers of deleted nodes that are dead. It reports whether
 // something is left to try again.
-func (s *Service) reconcile(ctx context.Context, nodes []*corev1.Node) (pending bool) {
+func (s *Service) reconcile(ctx context.Context, nodes []Node) (pending bool) {
 	want := map[string]string{}
-	for _, n := range nodes {
+	for i := range nodes {
+		n := &nodes[i]
 		if n.Name == s.cfg.NodeName || n.DeletionTimestamp != nil {
 			continue
 		}
@@ -250,7 +224,7 @@ func (s *Service) reconcile(ctx context.Context, nodes []*corev1.Node) (pending 
 			continue
 		}
 		delete(s.peers, name)
-		if !slices.ContainsFunc(nodes, func(n *corev1.Node) bool { return n.Name == name && n.DeletionTimestamp == nil }) {
+		if !slices.ContainsFunc(nodes, func(n Node) bool { return n.Name == name && n.DeletionTimestamp == nil }) {
 			s.gone[name] = struct{}{}
 		}
 	}

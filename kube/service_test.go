@@ -13,11 +13,11 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/weave-switch/weave-switch/api"
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/internal/leakcheck"
+	"github.com/weave-switch/weave-switch/kube/kubetest"
 )
 
 // fakeMesh records targets and rmpeers, and serves a liveness and
@@ -145,17 +145,15 @@ func external(ip string) corev1.NodeAddress {
 	return corev1.NodeAddress{Type: corev1.NodeExternalIP, Address: ip}
 }
 
-func start(t *testing.T, objs ...*corev1.Node) (*fake.Clientset, *fakeMesh, *Service) {
+func start(t *testing.T, objs ...*corev1.Node) (*kubetest.Server, *fakeMesh, *Service) {
 	t.Helper()
 	leakcheck.Check(t, 5*time.Second)
-	client := fake.NewClientset()
+	srv := kubetest.New(t)
 	for _, n := range objs {
-		if _, err := client.CoreV1().Nodes().Create(t.Context(), n, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
+		srv.Create(n)
 	}
 	m := newFakeMesh()
-	s, err := New(Config{Client: client, NodeName: "node-a", Mesh: m, IPAM: m, RetryInterval: 5 * time.Millisecond,
+	s, err := New(Config{Client: newClient(t, srv), NodeName: "node-a", Mesh: m, IPAM: m, RetryInterval: 5 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -168,11 +166,11 @@ func start(t *testing.T, objs ...*corev1.Node) (*fake.Clientset, *fakeMesh, *Ser
 			t.Error(err)
 		}
 	})
-	return client, m, s
+	return srv, m, s
 }
 
 func TestNodesBecomePeers(t *testing.T) {
-	client, m, _ := start(t,
+	srv, m, _ := start(t,
 		node("node-a", internal("192.0.2.1")),
 		node("node-b", internal("192.0.2.2")),
 		node("node-c", external("198.51.100.3")),
@@ -181,16 +179,11 @@ func TestNodesBecomePeers(t *testing.T) {
 	m.waitFor(t, "nodes b and c connected", func(f *fakeMesh) bool {
 		return f.targets["192.0.2.2:6783"] && f.targets["198.51.100.3:6783"]
 	})
-	nodes := client.CoreV1().Nodes()
 	// node-d gets an address: it becomes a peer.
-	if _, err := nodes.Update(t.Context(), node("node-d", internal("192.0.2.4")), metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	srv.Update(node("node-d", internal("192.0.2.4")))
 	m.waitFor(t, "node d connected", func(f *fakeMesh) bool { return f.targets["192.0.2.4:6783"] })
 	// node-b moves: forgotten at the old address, connected at the new.
-	if _, err := nodes.Update(t.Context(), node("node-b", internal("192.0.2.22")), metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	srv.Update(node("node-b", internal("192.0.2.22")))
 	m.waitFor(t, "node b moved", func(f *fakeMesh) bool {
 		return f.targets["192.0.2.22:6783"] && !f.targets["192.0.2.2:6783"]
 	})
@@ -210,7 +203,7 @@ func TestNodesBecomePeers(t *testing.T) {
 }
 
 func TestDeletedNodeRemovedOnceDead(t *testing.T) {
-	client, m, _ := start(t, node("node-a", internal("192.0.2.1")), node("node-b", internal("192.0.2.2")))
+	srv, m, _ := start(t, node("node-a", internal("192.0.2.1")), node("node-b", internal("192.0.2.2")))
 	peerB := frame.PeerName(0x0000000000b1)
 	m.mu.Lock()
 	m.nicks[peerB] = "node-b"
@@ -218,9 +211,7 @@ func TestDeletedNodeRemovedOnceDead(t *testing.T) {
 	m.mu.Unlock()
 	m.waitFor(t, "node b connected", func(f *fakeMesh) bool { return f.targets["192.0.2.2:6783"] })
 
-	if err := client.CoreV1().Nodes().Delete(t.Context(), "node-b", metav1.DeleteOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	srv.Delete("node-b")
 	m.waitFor(t, "node b forgotten", func(f *fakeMesh) bool { return !f.targets["192.0.2.2:6783"] })
 	// Its router still answers: asked several times, never removed.
 	m.mu.Lock()
@@ -250,21 +241,16 @@ func TestDeletedNodeRemovedOnceDead(t *testing.T) {
 }
 
 func TestDeletedNodeThatComesBackIsKept(t *testing.T) {
-	client, m, _ := start(t, node("node-a", internal("192.0.2.1")), node("node-b", internal("192.0.2.2")))
+	srv, m, _ := start(t, node("node-a", internal("192.0.2.1")), node("node-b", internal("192.0.2.2")))
 	peerB := frame.PeerName(0x0000000000b1)
 	m.mu.Lock()
 	m.nicks[peerB] = "node-b"
 	m.alive[peerB] = true
 	m.mu.Unlock()
 	m.waitFor(t, "node b connected", func(f *fakeMesh) bool { return f.targets["192.0.2.2:6783"] })
-	nodes := client.CoreV1().Nodes()
-	if err := nodes.Delete(t.Context(), "node-b", metav1.DeleteOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	srv.Delete("node-b")
 	m.waitFor(t, "node b forgotten", func(f *fakeMesh) bool { return !f.targets["192.0.2.2:6783"] })
-	if _, err := nodes.Create(t.Context(), node("node-b", internal("192.0.2.2")), metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	srv.Create(node("node-b", internal("192.0.2.2")))
 	m.waitFor(t, "node b connected again", func(f *fakeMesh) bool { return f.targets["192.0.2.2:6783"] })
 	// Its router stops now: the node is in the cluster, so it stays.
 	m.mu.Lock()
@@ -272,9 +258,7 @@ func TestDeletedNodeThatComesBackIsKept(t *testing.T) {
 	asked := m.aliveAsk
 	m.mu.Unlock()
 	// A third node's deletion makes the loop run again over the gone set.
-	if _, err := nodes.Create(t.Context(), node("node-c", internal("192.0.2.3")), metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	srv.Create(node("node-c", internal("192.0.2.3")))
 	m.waitFor(t, "node c connected", func(f *fakeMesh) bool { return f.targets["192.0.2.3:6783"] })
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -289,21 +273,17 @@ func TestDeletedNodeThatComesBackIsKept(t *testing.T) {
 }
 
 func TestDeletedNodeWithoutRouter(t *testing.T) {
-	client, m, _ := start(t, node("node-a", internal("192.0.2.1")), node("node-b", internal("192.0.2.2")),
+	srv, m, _ := start(t, node("node-a", internal("192.0.2.1")), node("node-b", internal("192.0.2.2")),
 		node("node-c", internal("192.0.2.3")))
 	// node-c's router is known under another nickname only.
 	m.mu.Lock()
 	m.nicks[frame.PeerName(0xc1)] = "other"
 	m.mu.Unlock()
 	m.waitFor(t, "nodes connected", func(f *fakeMesh) bool { return f.targets["192.0.2.2:6783"] && f.targets["192.0.2.3:6783"] })
-	if err := client.CoreV1().Nodes().Delete(t.Context(), "node-c", metav1.DeleteOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	srv.Delete("node-c")
 	m.waitFor(t, "node c forgotten", func(f *fakeMesh) bool { return !f.targets["192.0.2.3:6783"] })
 	// The next event runs the loop again: node-c is no longer pending.
-	if err := client.CoreV1().Nodes().Delete(t.Context(), "node-b", metav1.DeleteOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	srv.Delete("node-b")
 	m.waitFor(t, "node b forgotten", func(f *fakeMesh) bool { return !f.targets["192.0.2.2:6783"] })
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -314,7 +294,7 @@ func TestDeletedNodeWithoutRouter(t *testing.T) {
 
 func TestCloseIdempotentAndBeforeStart(t *testing.T) {
 	m := newFakeMesh()
-	s, err := New(Config{Client: fake.NewClientset(), NodeName: "n", Mesh: m, IPAM: m})
+	s, err := New(Config{NodeName: "n", Mesh: m, IPAM: m})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,11 +327,16 @@ func TestNodeAddress(t *testing.T) {
 		{"ipv4 before ipv6", []corev1.NodeAddress{internal("fd00::1"), internal("10.0.0.2")}, "10.0.0.2"},
 		{"ipv6 alone", []corev1.NodeAddress{internal("fd00::1")}, "fd00::1"},
 		{"garbage skipped", []corev1.NodeAddress{internal("nope"), internal("0.0.0.0"), internal("10.0.0.3")}, "10.0.0.3"},
+		{"zoned skipped", []corev1.NodeAddress{internal("2001:db8::1%eth0"), internal("2001:db8::2")}, "2001:db8::2"},
 		{"none", nil, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := NodeAddress(node("n", tt.addrs...))
+			var n Node
+			for _, a := range tt.addrs {
+				n.Status.Addresses = append(n.Status.Addresses, NodeAddr{Type: string(a.Type), Address: a.Address})
+			}
+			got, ok := NodeAddress(&n)
 			if tt.want == "" {
 				if ok {
 					t.Fatalf("got %v, want none", got)
