@@ -27,8 +27,10 @@
 #   N: routers (default 10)
 #   -d 4: partial mesh of degree 4 instead of the full mesh
 #   -o: JSON output (default bench/results/scale-N.json)
-#   -p DIR: also save h1's heap profile to DIR/heap-N.pprof and a CPU
-#       profile of CPU_SECS to DIR/cpu-N.pprof (after the measurement)
+#   -p DIR: also save h1's heap profile to DIR/heap-N.pprof, its Go
+#       runtime metrics to DIR/metrics-N.txt, its smaps_rollup to
+#       DIR/smaps-N.txt and a CPU profile of CPU_SECS to DIR/cpu-N.pprof
+#       (after the measurement)
 #   -c: leak and growth check instead of the report: the same mesh, then
 #       bounds on anonymous RSS and goroutines per peer (RSS_BASE_KIB,
 #       RSS_PEER_KIB, GOR_BASE, GOR_PEER; see below), then half the
@@ -158,6 +160,8 @@ measure
 if [ -n "$profdir" ]; then
 	mkdir -p "$profdir"
 	curl -s --unix-socket "$WS_TMP/h1.sock" "http://x/debug/pprof/heap?gc=1" >"$profdir/heap-$n.pprof"
+	curl -s --unix-socket "$WS_TMP/h1.sock" http://x/metrics | grep '^go_' >"$profdir/metrics-$n.txt"
+	cp "/proc/${PID_h1}/smaps_rollup" "$profdir/smaps-$n.txt"
 	curl -s --unix-socket "$WS_TMP/h1.sock" "http://x/debug/pprof/profile?seconds=$cpu_secs" >"$profdir/cpu-$n.pprof"
 fi
 

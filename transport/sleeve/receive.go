@@ -16,10 +16,24 @@ import (
 // datagrams in one buffer, so each ReceiveFunc reads at most groMessages
 // of groBufSize (4 MiB); without it, BatchSize buffers of one datagram
 // (MaxDatagramSize+1 bytes, the extra byte to tell oversize datagrams).
+//
+// They are made on demand: a ReceiveFunc starts with minRecvBufs and
+// doubles them after each read that fills them all, so under load it has
+// them all after a few reads. Before a read it drops back to what the
+// reads of the last one to two periods of recvEpoch needed (a read of n
+// messages needed n+1 buffers, one that filled them twice as many),
+// rounded up to a power of two: a router whose peers are quiet, each
+// read bringing a heartbeat or two, keeps minRecvBufs of them.
 const (
 	groMessages = 64
 	groBufSize  = 64 << 10
+	minRecvBufs = 4
+	recvEpoch   = 10 * time.Second
 )
+
+// noBuf stands in the reader's slots for the buffers not made: reads
+// never reach those slots.
+var noBuf = []byte{0}
 
 // receiver is the state of one ReceiveFunc: its receive buffers, the
 // messages read but not yet decoded, the datagrams left in the current
@@ -29,7 +43,14 @@ const (
 type receiver struct {
 	s    *Sleeve
 	br   *udpbatch.Reader
-	bufs [][]byte
+	bufs [][]byte // the first have are made, the rest are noBuf
+	have int
+	size int // bytes per buffer
+
+	// The most buffers a read needed in recvEpoch period epoch
+	// (needCur) and in the one before it (needPrev).
+	epoch             int64
+	needCur, needPrev int
 
 	n, next int    // messages [next, n) of the last read are not split yet
 	msg     []byte // datagrams of the current message not decoded yet
@@ -60,20 +81,68 @@ func newReceiver(s *Sleeve, conn *net.UDPConn, gro bool, now func() time.Time) (
 	if gro {
 		n, size = min(n, groMessages), groBufSize
 	}
-	backing := make([]byte, n*size)
 	bufs := make([][]byte, n)
 	for i := range bufs {
-		bufs[i] = backing[i*size : (i+1)*size : (i+1)*size]
+		bufs[i] = noBuf
 	}
 	br, err := udpbatch.NewReader(conn, bufs, gro)
 	if err != nil {
 		return nil, err
 	}
-	return &receiver{
-		s: s, br: br, bufs: bufs, eps: newEPCache(),
+	r := &receiver{
+		s: s, br: br, bufs: bufs, size: size, eps: newEPCache(),
 		ra:    newReassembler(reassemblySlots, now, &s.stats),
 		plain: make([]byte, MaxDatagramSize),
-	}, nil
+	}
+	r.grow(min(n, minRecvBufs))
+	return r, nil
+}
+
+// grow makes buffers until there are n.
+func (r *receiver) grow(n int) {
+	for ; r.have < n; r.have++ {
+		r.bufs[r.have] = make([]byte, r.size)
+	}
+}
+
+// roll moves the record of needs to period epoch.
+func (r *receiver) roll(epoch int64) {
+	if epoch == r.epoch {
+		return
+	}
+	r.needPrev = 0
+	if epoch == r.epoch+1 {
+		r.needPrev = r.needCur
+	}
+	r.needCur, r.epoch = 0, epoch
+}
+
+// beforeRead drops the buffers beyond what the reads of this period and
+// the last needed. Nothing may alias them: every message of the last
+// read has been decoded and its frames copied out.
+func (r *receiver) beforeRead(epoch int64) {
+	r.roll(epoch)
+	if r.have <= minRecvBufs {
+		return
+	}
+	keep := minRecvBufs
+	for keep < max(r.needCur, r.needPrev) {
+		keep *= 2
+	}
+	for ; r.have > keep; r.have-- {
+		r.bufs[r.have-1] = noBuf
+	}
+}
+
+// afterRead records a read of n messages: one that filled every buffer
+// doubles them for the next read.
+func (r *receiver) afterRead(n int) {
+	need := n + 1
+	if n >= r.have {
+		need = min(2*r.have, len(r.bufs))
+		r.grow(need)
+	}
+	r.needCur = max(r.needCur, need)
 }
 
 // receive is the ReceiveFunc. It first hands out frames of datagrams
@@ -103,7 +172,9 @@ func (r *receiver) receive(b *frame.Batch, eps []transport.Endpoint) (int, error
 			r.s.stats.receivedFrames.Add(uint64(k))
 			return k, nil
 		}
-		n, err := r.br.Read()
+		epoch := r.s.now().UnixNano() / int64(recvEpoch)
+		r.beforeRead(epoch)
+		n, err := r.br.ReadInto(r.bufs[:r.have])
 		if err != nil {
 			if r.s.closed.Load() || errors.Is(err, net.ErrClosed) {
 				return 0, transport.ErrClosed
@@ -113,6 +184,7 @@ func (r *receiver) receive(b *frame.Batch, eps []transport.Endpoint) (int, error
 		}
 		r.n, r.next = n, 0
 		r.ra.Tick()
+		r.afterRead(n)
 	}
 }
 

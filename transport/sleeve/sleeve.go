@@ -31,9 +31,10 @@ var (
 // ReceiveFunc must be called from one goroutine at a time. A Sleeve starts
 // no goroutine.
 //
-// Memory: the ReceiveFunc holds its receive buffers (4 MiB with UDP GRO:
-// 64 of 64 KiB; else BatchSize of MaxDatagramSize+1 bytes, 1.1 MiB at
-// 128) and a reassembly pool of 32 frame.MaxSuperFrameSize buffers
+// Memory: the ReceiveFunc holds its receive buffers, made as reads need
+// them (at most 4 MiB with UDP GRO: 64 of 64 KiB; else BatchSize of
+// MaxDatagramSize+1 bytes, 1.1 MiB at 128; 4 of them when the reads
+// bring a datagram or two) and a reassembly pool of 32 frame.MaxSuperFrameSize buffers
 // (2.3 MiB with their bitmaps); each concurrent Send uses a send state of
 // 512 KiB of scratch plus about 190 bytes per datagram slot
 // (2*BatchSize+512 slots, 140 KiB at 128), kept in a free list of up to

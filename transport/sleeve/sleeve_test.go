@@ -478,3 +478,72 @@ func (r *logRecorder) lines() []string {
 	}
 	return strings.Split(strings.TrimSuffix(r.buf.String(), "\n"), "\n")
 }
+
+// The receive buffers are made on demand: a burst doubles them read
+// after read, and two quiet periods later they are back to the minimum.
+func TestReceiveBuffersOnDemand(t *testing.T) {
+	a := openSleeve(t, Config{Self: peerA})
+	clk := &fakeClock{t: time.Unix(1000, 0)}
+	s, err := New(Config{Self: peerB, Listen: loopback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.now = clk.now
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.SetReadBuffer(1 << 20); err != nil {
+		t.Fatal(err)
+	}
+	r, err := newReceiver(s, conn, false, s.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := transport.AddrPortEndpoint(conn.LocalAddr().(*net.UDPAddr).AddrPort())
+	b := frame.NewBatchSize(s.cfg.BatchSize, transport.MaxOverhead, frame.MaxFrameSize)
+	eps := make([]transport.Endpoint, b.Cap())
+	// exchange sends n datagrams of one frame each, then reads them.
+	exchange := func(n int) {
+		t.Helper()
+		for range n {
+			if err := a.s.Send(makeBatch([]int{1000}), ep); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for got := 0; got < n; {
+			conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			k, err := r.receive(b, eps)
+			if err != nil {
+				t.Fatalf("after %d of %d frames: %v", got, n, err)
+			}
+			got += k
+		}
+	}
+	if r.have != minRecvBufs {
+		t.Fatalf("a new receiver has %d buffers, want %d", r.have, minRecvBufs)
+	}
+	// 100 datagrams queued: reads of 4, 8, 16, 32, then the rest.
+	exchange(100)
+	if r.have != 64 || r.have > len(r.bufs) {
+		t.Errorf("after a burst of 100: %d buffers, want 64", r.have)
+	}
+	// The next period still keeps what the last one needed.
+	clk.advance(recvEpoch)
+	exchange(1)
+	if r.have != 64 {
+		t.Errorf("one period after the burst: %d buffers, want 64", r.have)
+	}
+	// The one after keeps what single datagrams need.
+	clk.advance(recvEpoch)
+	exchange(1)
+	if r.have != minRecvBufs {
+		t.Errorf("two periods after the burst: %d buffers, want %d", r.have, minRecvBufs)
+	}
+	for i, buf := range r.bufs {
+		if made := len(buf) == r.size; made != (i < r.have) {
+			t.Fatalf("buffer %d: %d bytes with %d made", i, len(buf), r.have)
+		}
+	}
+}
