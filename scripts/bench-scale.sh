@@ -30,7 +30,8 @@
 #   -p DIR: also save h1's heap profile to DIR/heap-N.pprof, its Go
 #       runtime metrics to DIR/metrics-N.txt, its smaps_rollup to
 #       DIR/smaps-N.txt and a CPU profile of CPU_SECS to DIR/cpu-N.pprof
-#       (after the measurement)
+#       (after the measurement); the same but the CPU profile of the
+#       router with the most anonymous RSS, hK, to DIR/heap-N-hK.pprof...
 #   -c: leak and growth check instead of the report: the same mesh, then
 #       bounds on anonymous RSS and goroutines per peer (RSS_BASE_KIB,
 #       RSS_PEER_KIB, GOR_BASE, GOR_PEER; see below), then half the
@@ -163,6 +164,11 @@ if [ -n "$profdir" ]; then
 	curl -s --unix-socket "$WS_TMP/h1.sock" http://x/metrics | grep '^go_' >"$profdir/metrics-$n.txt"
 	cp "/proc/${PID_h1}/smaps_rollup" "$profdir/smaps-$n.txt"
 	curl -s --unix-socket "$WS_TMP/h1.sock" "http://x/debug/pprof/profile?seconds=$cpu_secs" >"$profdir/cpu-$n.pprof"
+	# And the router with the most anonymous RSS, as hK.
+	big=$(printf '%s\n' "${rows[@]}" | jq -rs 'max_by(.rss_anon_kib) | .router')
+	curl -s --unix-socket "$WS_TMP/$big.sock" "http://x/debug/pprof/heap?gc=1" >"$profdir/heap-$n-$big.pprof"
+	curl -s --unix-socket "$WS_TMP/$big.sock" http://x/metrics | grep '^go_' >"$profdir/metrics-$n-$big.txt"
+	cp "/proc/$(pid_of "${big#h}")/smaps_rollup" "$profdir/smaps-$n-$big.txt"
 fi
 
 if [ -n "$check" ]; then
