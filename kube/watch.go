@@ -116,7 +116,10 @@ func (c *nodeCache) run(ctx context.Context) {
 				continue
 			}
 			c.replace(l.Items)
-			rv = l.ResourceVersion
+			if rv = l.ResourceVersion; rv == "" {
+				fail("listing the nodes", errors.New("kube: the node list has no resource version to watch from"))
+				continue
+			}
 		}
 		timeout := watchTimeout + rand.N(watchTimeout)
 		w, err := c.client.WatchNodes(ctx, rv, timeout)
