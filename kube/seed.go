@@ -46,17 +46,21 @@ func Seeds(ctx context.Context, client *Client, node string) (Seeding, error) {
 		return Seeding{}, errors.New("kube: no node name (set NODE_NAME from the downward API, or --kube-node-name)")
 	}
 	var nodes []Node
+	var last error // the API server's last answer, not the end of ctx
 	for {
 		list, err := client.ListNodes(ctx)
 		if err == nil {
 			nodes = list.Items
 			break
 		}
+		if ctx.Err() == nil || last == nil {
+			last = err
+		}
 		t := time.NewTimer(listRetry)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return Seeding{}, fmt.Errorf("kube: list nodes: %w (%w)", err, context.Cause(ctx))
+			return Seeding{}, fmt.Errorf("kube: list nodes: %w (%w)", last, context.Cause(ctx))
 		case <-t.C:
 		}
 	}
