@@ -297,6 +297,9 @@ func TestNodeCacheResumesAndRelists(t *testing.T) {
 	// the history is compacted: the cache lists again.
 	srv.Fail(http.StatusServiceUnavailable, http.StatusServiceUnavailable)
 	srv.EndWatches()
+	for srv.Watches() > 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
 	srv.Delete("node-b")
 	srv.Compact()
 	waitNodes("listed again", "node-a=192.0.2.11", "node-c=192.0.2.3")

@@ -140,6 +140,13 @@ func (s *Server) Requests(kind string) int {
 	return s.requests[kind]
 }
 
+// Watches is how many watches are open.
+func (s *Server) Watches() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.watches)
+}
+
 // ResourceVersion is the store's resource version.
 func (s *Server) ResourceVersion() int64 {
 	s.mu.Lock()
