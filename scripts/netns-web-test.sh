@@ -109,15 +109,26 @@ ws_check "--http-addr sends a content security policy (no external asset can loa
 # namespace NS and let its script poll for 4 s of virtual time; the DOM
 # goes to OUT (or the screenshot where the flags say), Chromium's log
 # (with the JS console's messages) to $WS_TMP/chromium-N.err, one per run.
+# A Chromium that dies of a signal (a crash of the browser, not the
+# page's doing: a page cannot make it segfault) is started once more,
+# saying so; its log is kept.
 BROWSED=0
 browse() {
 	local ns=$1 url=$2 out=$3; shift 3
-	local prof
-	prof=$(mktemp -d "$WS_TMP/chromium.XXXX")
-	BROWSED=$((BROWSED + 1))
-	HOME=$prof ip netns exec "$ns" timeout 60 chromium --headless --no-sandbox --disable-gpu --no-first-run \
-		--user-data-dir="$prof" --enable-logging=stderr --v=0 --virtual-time-budget=4000 --hide-scrollbars \
-		"$@" "$url" >"$out" 2>"$WS_TMP/chromium-$BROWSED.err"
+	local prof rc attempt
+	for attempt in 1 2; do
+		prof=$(mktemp -d "$WS_TMP/chromium.XXXX")
+		BROWSED=$((BROWSED + 1))
+		rc=0
+		HOME=$prof ip netns exec "$ns" timeout 60 chromium --headless --no-sandbox --disable-gpu --no-first-run \
+			--user-data-dir="$prof" --enable-logging=stderr --v=0 --virtual-time-budget=4000 --hide-scrollbars \
+			"$@" "$url" >"$out" 2>"$WS_TMP/chromium-$BROWSED.err" || rc=$?
+		# 124: timeout killed it; above 128: it died of signal rc-128.
+		if [ "$rc" -le 128 ] || [ "$attempt" = 2 ]; then
+			return "$rc"
+		fi
+		pretty "chromium died of signal $((rc - 128)) loading $url (log $WS_TMP/chromium-$BROWSED.err); starting it again"
+	done
 }
 dom() { browse "$1" "$2" "$3" --dump-dom; }
 # link_state FILE KEY: the data-state of the SVG link KEY in a dumped DOM.
