@@ -35,6 +35,7 @@ type Reader struct {
 	ctl   int
 
 	vlen int // messages to read if not 0 (ReadInto)
+	set  int // slots the last ReadInto filled
 
 	// Results of the last recvmmsg, set by recvmmsg.
 	n     int
@@ -89,6 +90,10 @@ func NewReaderControl(conn *net.UDPConn, bufs [][]byte, ctl int) (*Reader, error
 // ReadInto is Read into bufs instead of the buffers given to NewReader
 // (at most as many, each at least 1 byte long): for callers whose buffers
 // change between reads, as wireguard-go's do.
+//
+// The slots beyond len(bufs) that an earlier ReadInto filled are cleared,
+// so that the reader no longer holds their buffers: a caller that reads
+// into fewer buffers than before can let the others go.
 func (r *Reader) ReadInto(bufs [][]byte) (int, error) {
 	bufs = bufs[:min(len(bufs), len(r.hdrs))]
 	for i, b := range bufs {
@@ -96,6 +101,11 @@ func (r *Reader) ReadInto(bufs [][]byte) (int, error) {
 		r.iovs[i].SetLen(len(b))
 		r.bufs[i] = b
 	}
+	for i := len(bufs); i < r.set; i++ {
+		r.iovs[i] = syscall.Iovec{}
+		r.bufs[i] = nil
+	}
+	r.set = len(bufs)
 	r.vlen = len(bufs)
 	n, err := r.Read()
 	r.vlen = 0

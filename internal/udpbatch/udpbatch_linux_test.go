@@ -88,6 +88,60 @@ func TestReaderBatch(t *testing.T) {
 	}
 }
 
+// ReadInto reads into the buffers it is given, at most that many, and
+// lets go of the ones an earlier call was given and this one is not.
+func TestReaderReadInto(t *testing.T) {
+	rx, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	tx, err := net.DialUDP("udp4", nil, rx.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	placeholder := []byte{0}
+	slots := make([][]byte, 8)
+	for i := range slots {
+		slots[i] = placeholder
+	}
+	r, err := NewReader(rx, slots, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine := make([][]byte, 4)
+	for i := range mine {
+		mine[i] = make([]byte, 2048)
+	}
+	for i := range 6 {
+		if _, err := tx.Write(make([]byte, 100+i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := r.ReadInto(mine)
+	if err != nil || n != 4 {
+		t.Fatalf("ReadInto 4 buffers with 6 datagrams queued: %d, %v", n, err)
+	}
+	for i := range n {
+		if r.Size(i) != 100+i || &r.bufs[i][0] != &mine[i][0] {
+			t.Fatalf("datagram %d: %d bytes, or not in the buffer given", i, r.Size(i))
+		}
+	}
+	n, err = r.ReadInto(mine[:1])
+	if err != nil || n != 1 || r.Size(0) != 104 {
+		t.Fatalf("ReadInto 1 buffer: %d, %v, %d bytes", n, err, r.Size(0))
+	}
+	for i := 1; i < 4; i++ {
+		if r.iovs[i].Base != nil || r.bufs[i] != nil {
+			t.Errorf("slot %d still holds the buffer of an earlier read", i)
+		}
+	}
+	if r.iovs[4].Base != &placeholder[0] {
+		t.Error("a slot no ReadInto filled lost the buffer NewReader gave it")
+	}
+}
+
 // Writer: runs of equal-size datagrams go as GSO messages without a copy;
 // every datagram arrives whole, in order, GSO on or off.
 func TestWriter(t *testing.T) {
