@@ -7,14 +7,14 @@ import (
 )
 
 const sample = `{"routers": 3, "mesh": "full mesh", "revision": "abc",
- "per_router": [{"rss_anon_kib": 1024, "idle_cpu_pct": 0.2}, {"rss_anon_kib": 3072, "idle_cpu_pct": 0.4}, {"rss_anon_kib": 2048, "idle_cpu_pct": 0.3}]}`
+ "per_router": [{"rss_kib": 20480, "rss_anon_kib": 1024, "idle_cpu_pct": 0.2}, {"rss_kib": 22528, "rss_anon_kib": 3072, "idle_cpu_pct": 0.4}, {"rss_kib": 21504, "rss_anon_kib": 2048, "idle_cpu_pct": 0.3}]}`
 
 func TestParse(t *testing.T) {
 	p, err := parse([]byte(sample))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.routers != 3 || p.anonMiB != 2 || p.cpuPct < 0.2999 || p.cpuPct > 0.3001 {
+	if p.routers != 3 || p.rssMiB != 21 || p.anonMiB != 2 || p.cpuPct < 0.2999 || p.cpuPct > 0.3001 {
 		t.Fatalf("parsed %+v", p)
 	}
 	for name, in := range map[string]string{
@@ -45,7 +45,7 @@ func TestRender(t *testing.T) {
 			t.Fatalf("not XML: %v\n%s", err, svg)
 		}
 	}
-	for _, want := range []string{"Anonymous resident memory", "Idle CPU", "before &lt;a&amp;b&gt;", ">after<"} {
+	for _, want := range []string{"Resident memory", ">bound<", "Anonymous resident memory", "Idle CPU", "before &lt;a&amp;b&gt;", ">after<"} {
 		if !strings.Contains(svg, want) {
 			t.Errorf("no %q in the chart", want)
 		}
