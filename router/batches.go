@@ -2,6 +2,7 @@ package router
 
 import (
 	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/internal/demand"
 	"github.com/weave-switch/weave-switch/transport"
 )
 
@@ -31,10 +32,9 @@ type growBatch struct {
 	b    *frame.Batch
 	full int // buffers at most
 	size int // bytes per buffer, headroom included
-	// The most buffers a read needed in housekeeping epoch epoch (cur)
-	// and in the one before it (prev).
-	epoch     uint64
-	cur, prev int
+	// needs is what the reads of this housekeeping epoch and the last
+	// needed.
+	needs demand.Window
 }
 
 // newGrowBatch returns a batch of up to full buffers with room for
@@ -62,32 +62,12 @@ func (g *growBatch) grow(n int) {
 	}
 }
 
-// roll moves the record of needs to housekeeping epoch epoch.
-func (g *growBatch) roll(epoch uint64) {
-	if epoch == g.epoch {
-		return
-	}
-	g.prev = 0
-	if epoch == g.epoch+1 {
-		g.prev = g.cur
-	}
-	g.cur, g.epoch = 0, epoch
-}
-
 // beforeRead drops the buffers beyond what the reads of this epoch and
 // the last needed (epoch is the current one). The batch must hold no
 // frames anyone still uses.
 func (g *growBatch) beforeRead(epoch uint64) {
-	g.roll(epoch)
 	c := len(g.b.Bufs)
-	if c <= minBatchBufs {
-		return
-	}
-	keep := minBatchBufs
-	for keep < max(g.cur, g.prev) {
-		keep *= 2
-	}
-	if keep < c {
+	if keep := g.needs.Keep(int64(epoch), c, minBatchBufs); keep < c {
 		clear(g.b.Bufs[keep:])
 		g.b.Bufs = g.b.Bufs[:keep]
 	}
@@ -96,12 +76,11 @@ func (g *growBatch) beforeRead(epoch uint64) {
 // afterRead records a read of n frames: one that filled the batch
 // doubles it for the next read.
 func (g *growBatch) afterRead(n int, epoch uint64) {
-	g.roll(epoch)
 	c := len(g.b.Bufs)
 	need := n + 1
 	if n >= c {
 		need = min(2*c, g.full)
 		g.grow(need)
 	}
-	g.cur = max(g.cur, need)
+	g.needs.Note(int64(epoch), need)
 }

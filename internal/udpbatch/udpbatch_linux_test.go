@@ -38,17 +38,25 @@ func TestSegmentCmsgRoundTrip(t *testing.T) {
 	}
 }
 
-func TestReaderBatch(t *testing.T) {
+// loopbackPair is a socket on 127.0.0.1 and one connected to it, closed
+// when the test ends.
+func loopbackPair(t *testing.T) (rx, tx *net.UDPConn) {
+	t.Helper()
 	rx, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rx.Close()
-	tx, err := net.DialUDP("udp4", nil, rx.LocalAddr().(*net.UDPAddr))
+	t.Cleanup(func() { rx.Close() })
+	tx, err = net.DialUDP("udp4", nil, rx.LocalAddr().(*net.UDPAddr))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tx.Close()
+	t.Cleanup(func() { tx.Close() })
+	return rx, tx
+}
+
+func TestReaderBatch(t *testing.T) {
+	rx, tx := loopbackPair(t)
 	for i := range 5 {
 		if _, err := tx.Write(make([]byte, 100+i)); err != nil {
 			t.Fatal(err)
@@ -91,16 +99,7 @@ func TestReaderBatch(t *testing.T) {
 // ReadInto reads into the buffers it is given, at most that many, and
 // lets go of the ones an earlier call was given and this one is not.
 func TestReaderReadInto(t *testing.T) {
-	rx, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rx.Close()
-	tx, err := net.DialUDP("udp4", nil, rx.LocalAddr().(*net.UDPAddr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Close()
+	rx, tx := loopbackPair(t)
 	placeholder := []byte{0}
 	slots := make([][]byte, 8)
 	for i := range slots {

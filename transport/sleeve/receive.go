@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/weave-switch/weave-switch/frame"
+	"github.com/weave-switch/weave-switch/internal/demand"
 	"github.com/weave-switch/weave-switch/internal/udpbatch"
 	"github.com/weave-switch/weave-switch/transport"
 )
@@ -47,10 +48,9 @@ type receiver struct {
 	have int
 	size int // bytes per buffer
 
-	// The most buffers a read needed in recvEpoch period epoch
-	// (needCur) and in the one before it (needPrev).
-	epoch             int64
-	needCur, needPrev int
+	// needs is what the reads of this recvEpoch period and the last
+	// needed.
+	needs demand.Window
 
 	n, next int    // messages [next, n) of the last read are not split yet
 	msg     []byte // datagrams of the current message not decoded yet
@@ -105,44 +105,24 @@ func (r *receiver) grow(n int) {
 	}
 }
 
-// roll moves the record of needs to period epoch.
-func (r *receiver) roll(epoch int64) {
-	if epoch == r.epoch {
-		return
-	}
-	r.needPrev = 0
-	if epoch == r.epoch+1 {
-		r.needPrev = r.needCur
-	}
-	r.needCur, r.epoch = 0, epoch
-}
-
 // beforeRead drops the buffers beyond what the reads of this period and
 // the last needed. Nothing may alias them: every message of the last
 // read has been decoded and its frames copied out.
-func (r *receiver) beforeRead(epoch int64) {
-	r.roll(epoch)
-	if r.have <= minRecvBufs {
-		return
-	}
-	keep := minRecvBufs
-	for keep < max(r.needCur, r.needPrev) {
-		keep *= 2
-	}
-	for ; r.have > keep; r.have-- {
+func (r *receiver) beforeRead(period int64) {
+	for keep := r.needs.Keep(period, r.have, minRecvBufs); r.have > keep; r.have-- {
 		r.bufs[r.have-1] = noBuf
 	}
 }
 
 // afterRead records a read of n messages: one that filled every buffer
 // doubles them for the next read.
-func (r *receiver) afterRead(n int) {
+func (r *receiver) afterRead(period int64, n int) {
 	need := n + 1
 	if n >= r.have {
 		need = min(2*r.have, len(r.bufs))
 		r.grow(need)
 	}
-	r.needCur = max(r.needCur, need)
+	r.needs.Note(period, need)
 }
 
 // receive is the ReceiveFunc. It first hands out frames of datagrams
@@ -172,8 +152,8 @@ func (r *receiver) receive(b *frame.Batch, eps []transport.Endpoint) (int, error
 			r.s.stats.receivedFrames.Add(uint64(k))
 			return k, nil
 		}
-		epoch := r.s.now().UnixNano() / int64(recvEpoch)
-		r.beforeRead(epoch)
+		period := r.s.now().UnixNano() / int64(recvEpoch)
+		r.beforeRead(period)
 		n, err := r.br.ReadInto(r.bufs[:r.have])
 		if err != nil {
 			if r.s.closed.Load() || errors.Is(err, net.ErrClosed) {
@@ -184,7 +164,7 @@ func (r *receiver) receive(b *frame.Batch, eps []transport.Endpoint) (int, error
 		}
 		r.n, r.next = n, 0
 		r.ra.Tick()
-		r.afterRead(n)
+		r.afterRead(period, n)
 	}
 }
 
