@@ -3,12 +3,14 @@ package kube
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -149,10 +151,18 @@ func (c *nodeCache) run(ctx context.Context) {
 // silent for longer than idle is closed.
 func (c *nodeCache) follow(w *Watch, rv string, idle time.Duration) (string, int, error) {
 	defer w.Close()
-	dog := time.AfterFunc(idle, func() { w.Close() })
+	var silent atomic.Bool
+	dog := time.AfterFunc(idle, func() {
+		silent.Store(true)
+		w.Close()
+	})
 	defer dog.Stop()
 	for n := 0; ; n++ {
 		ev, err := w.Next()
+		if silent.Load() {
+			// Whatever the closed stream returned, EOF included.
+			return rv, n, fmt.Errorf("kube: node watch silent for %v: closed", idle)
+		}
 		if err != nil {
 			return rv, n, err
 		}
