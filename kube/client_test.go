@@ -247,6 +247,7 @@ func TestNodeCacheResumesAndRelists(t *testing.T) {
 	leakcheck.Check(t, 5*time.Second)
 	srv := kubetest.New(t)
 	srv.SetMaxWatch(100 * time.Millisecond)
+	srv.SetBookmarkInterval(20 * time.Millisecond)
 	srv.Create(node("node-a", internal("192.0.2.1")))
 	srv.Create(node("node-b", internal("192.0.2.2")))
 	c := newClient(t, srv)
@@ -346,5 +347,26 @@ func TestFollowClosesSilentWatch(t *testing.T) {
 	}
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("silent watch closed after %v", d)
+	}
+}
+
+// Watches that end before their first event (a proxy that cuts them
+// short) are retried after a pause, not at once in a loop.
+func TestNodeCacheEmptyWatchesPause(t *testing.T) {
+	srv := kubetest.New(t)
+	srv.SetBookmarkInterval(time.Hour)
+	srv.SetMaxWatch(time.Millisecond)
+	srv.Create(node("node-a"))
+	nc := newNodeCache(newClient(t, srv), slog.New(slog.NewTextHandler(io.Discard, nil)), func() {})
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	wg.Go(func() { nc.run(ctx) })
+	<-nc.synced
+	time.Sleep(1500 * time.Millisecond)
+	cancel()
+	wg.Wait()
+	// Within 1.5 s: the first watch, and one after the 1 s pause.
+	if n := srv.Requests("watch"); n < 1 || n > 3 {
+		t.Errorf("%d watches in 1.5 s, want 1 to 3", n)
 	}
 }

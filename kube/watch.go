@@ -122,11 +122,12 @@ func (c *nodeCache) run(ctx context.Context) {
 				fail("listing the nodes", errors.New("kube: the node list has no resource version to watch from"))
 				continue
 			}
+			pause = retryMin
 		}
 		timeout := watchTimeout + rand.N(watchTimeout)
 		w, err := c.client.WatchNodes(ctx, rv, timeout)
+		n := 0
 		if err == nil {
-			var n int
 			rv, n, err = c.follow(w, rv, timeout+watchGrace)
 			if n > 0 {
 				pause = retryMin
@@ -137,9 +138,14 @@ func (c *nodeCache) run(ctx context.Context) {
 		case IsGone(err):
 			c.log.Info("kube: the node watch's resource version is gone; listing the nodes again", "err", err)
 			rv = ""
-		case errors.Is(err, io.EOF):
-			// The server ended the watch: resume at once.
+		case errors.Is(err, io.EOF) && n > 0:
+			// The server ended a watch that carried events or bookmarks:
+			// resume at once.
 			c.log.Debug("kube: node watch ended; resuming", "resource_version", rv)
+		case errors.Is(err, io.EOF):
+			// Ended before its first event: something between here and
+			// the server cuts watches short. Resuming at once would spin.
+			fail("watching the nodes", errors.New("kube: the node watch ended before its first event"))
 		default:
 			fail("watching the nodes", err)
 		}
