@@ -1,86 +1,101 @@
 package router
 
 import (
+	"sync"
+
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/internal/demand"
+	"github.com/weave-switch/weave-switch/internal/iomem"
 	"github.com/weave-switch/weave-switch/transport"
 )
 
 // Batch buffers on demand. A full batch of super-frame buffers is 4 MiB
 // (64 × 64 KiB), and a router has one per goroutine that reads frames
 // (each TAP queue, each transport ReceiveFunc), though an idle or lightly
-// loaded router's reads return one frame or a few; and whatever the
-// heap holds, the garbage collector lets it grow by as much again before
-// it collects. So a reading goroutine's batch starts with minBatchBufs
-// buffers and doubles (up to the batch size) after each read that fills
-// it — under load it is full after a few reads and stays so. Before a
-// read it drops back to what the reads of the last one to two
-// housekeeping periods (10 to 20 s) needed: a read of n frames into a
-// batch that had more room needed n+1 buffers (one more to show the
-// socket was drained), one that filled it twice what it had; the batch
-// keeps that, rounded up to a power of two, and at least minBatchBufs.
-// A router with many quiet peers, whose reads bring a few heartbeats
-// each, so keeps a few buffers and not the whole batch. The buffers
-// dropped are the garbage collector's. Readers see the buffers they
-// have as the batch's Cap.
+// loaded router's reads return one frame or a few. The buffers are in an
+// iomem.Region, outside the collected heap: every read is offered the
+// whole batch, and a buffer costs only the pages its frames were written
+// to (one for a heartbeat or an ACK). Before a read the batch gives back
+// the pages of the buffers beyond what the reads of the last one to two
+// housekeeping periods (10 to 20 s) needed: a read of n frames needed
+// n+1 buffers (one more to show the device or socket was drained), one
+// that filled the batch all of it; the batch keeps that many, rounded up
+// to a power of two, and at least minBatchBufs. A router with many quiet
+// peers, whose reads bring a burst of heartbeats now and then, so holds
+// a few pages and not the whole batch.
 
-// minBatchBufs is the number of buffers a reading goroutine keeps.
+// minBatchBufs is the number of buffers whose pages a batch always keeps.
 const minBatchBufs = 4
 
-// growBatch is a reading goroutine's batch and what it may grow to.
+// growBatch is a reading goroutine's batch and the region of its buffers.
 type growBatch struct {
 	b    *frame.Batch
-	full int // buffers at most
-	size int // bytes per buffer, headroom included
+	mem  *iomem.Region
+	bufs [][]byte // the region's buffers in its order
+	last int      // frames the last read returned
+
 	// needs is what the reads of this housekeeping epoch and the last
 	// needed.
 	needs demand.Window
 }
 
-// newGrowBatch returns a batch of up to full buffers with room for
-// frames of frameSize bytes behind transport.MaxOverhead of headroom,
-// holding min(full, minBatchBufs) of them.
+// newGrowBatch returns a batch of full buffers with room for frames of
+// frameSize bytes behind transport.MaxOverhead of headroom.
 func newGrowBatch(full, frameSize int) *growBatch {
-	g := &growBatch{
+	mem := iomem.New(full, transport.MaxOverhead+frameSize)
+	return &growBatch{
 		b: &frame.Batch{
-			Bufs:   make([][]byte, 0, full),
+			Bufs:   mem.Bufs(full),
 			Sizes:  make([]int, full),
 			Meta:   make([]frame.Meta, full),
 			Offset: transport.MaxOverhead,
 		},
-		full: full,
-		size: transport.MaxOverhead + frameSize,
+		mem:  mem,
+		bufs: mem.Bufs(full),
 	}
-	g.grow(min(full, minBatchBufs))
+}
+
+// beforeRead gives back the pages of the buffers beyond what the reads of
+// this epoch and the last needed (epoch is the current one). The batch
+// must hold no frames anyone still uses. Filters that take frames out of
+// a batch swap its buffers, within the frames read; the batch is put back
+// in the region's order, so that the next read's n frames are in the
+// region's first n buffers.
+func (g *growBatch) beforeRead(epoch uint64) {
+	copy(g.b.Bufs[:g.last], g.bufs[:g.last])
+	g.mem.Release(g.needs.Keep(int64(epoch), g.mem.Dirty(), minBatchBufs))
+}
+
+// afterRead records a read of n frames.
+func (g *growBatch) afterRead(n int, epoch uint64) {
+	g.last = n
+	g.mem.Used(n)
+	g.needs.Note(int64(epoch), min(n+1, g.mem.Len()))
+}
+
+// batchRegions are the regions of a router's batches, unmapped when the
+// router has stopped: a batch handed to delivery workers may outlive the
+// goroutine that read it.
+type batchRegions struct {
+	mu  sync.Mutex
+	all []*iomem.Region
+}
+
+// newGrowBatch is newGrowBatch for a batch whose region rs unmaps.
+func (rs *batchRegions) newGrowBatch(full, frameSize int) *growBatch {
+	g := newGrowBatch(full, frameSize)
+	rs.mu.Lock()
+	rs.all = append(rs.all, g.mem)
+	rs.mu.Unlock()
 	return g
 }
 
-// grow adds buffers until the batch has n.
-func (g *growBatch) grow(n int) {
-	for len(g.b.Bufs) < n {
-		g.b.Bufs = append(g.b.Bufs, make([]byte, g.size))
+// free unmaps every region. Nothing may use the batches after.
+func (rs *batchRegions) free() {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	for _, m := range rs.all {
+		m.Free()
 	}
-}
-
-// beforeRead drops the buffers beyond what the reads of this epoch and
-// the last needed (epoch is the current one). The batch must hold no
-// frames anyone still uses.
-func (g *growBatch) beforeRead(epoch uint64) {
-	c := len(g.b.Bufs)
-	if keep := g.needs.Keep(int64(epoch), c, minBatchBufs); keep < c {
-		clear(g.b.Bufs[keep:])
-		g.b.Bufs = g.b.Bufs[:keep]
-	}
-}
-
-// afterRead records a read of n frames: one that filled the batch
-// doubles it for the next read.
-func (g *growBatch) afterRead(n int, epoch uint64) {
-	c := len(g.b.Bufs)
-	need := n + 1
-	if n >= c {
-		need = min(2*c, g.full)
-		g.grow(need)
-	}
-	g.needs.Note(int64(epoch), need)
+	rs.all = nil
 }

@@ -1,112 +1,96 @@
 package router
 
 import (
-	"slices"
 	"testing"
 
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/transport"
 )
 
-// TestGrowBatch: a batch starts with minBatchBufs buffers, doubles after
-// each read that fills it up to its full size, and before a read drops
-// back to what the reads of the current and the last housekeeping
-// periods needed (a power of two, at least minBatchBufs); the buffers it
-// keeps are whole.
+// TestGrowBatch: every read is offered the whole batch; before a read the
+// batch gives back the pages of the buffers beyond what the reads of the
+// current and the last housekeeping periods needed (a power of two, at
+// least minBatchBufs).
 func TestGrowBatch(t *testing.T) {
 	g := newGrowBatch(64, frame.MaxSuperFrameSize)
-	if c := g.b.Cap(); c != minBatchBufs {
-		t.Fatalf("new batch holds %d buffers, want %d", c, minBatchBufs)
-	}
-	var caps []int
-	epoch := uint64(0)
-	for range 6 { // reads that fill whatever the batch holds
-		g.beforeRead(epoch)
-		n := g.b.Cap()
-		g.afterRead(n, epoch)
-		caps = append(caps, g.b.Cap())
-	}
-	if want := []int{8, 16, 32, 64, 64, 64}; !slices.Equal(caps, want) {
-		t.Fatalf("caps after filling reads %v, want %v", caps, want)
+	defer g.mem.Free()
+	if c := g.b.Cap(); c != 64 {
+		t.Fatalf("new batch offers %d buffers, want 64", c)
 	}
 	for i := range g.b.Cap() {
 		if len(g.b.Bufs[i]) != transport.MaxOverhead+frame.MaxSuperFrameSize {
 			t.Fatalf("buffer %d is %d bytes", i, len(g.b.Bufs[i]))
 		}
 	}
-	// Small reads: the buffers stay while the last period's big reads
-	// count, then go.
+	if d := g.mem.Dirty(); d != 0 {
+		t.Fatalf("new batch: %d buffers written", d)
+	}
+	epoch := uint64(0)
+	read := func(n int) {
+		t.Helper()
+		g.beforeRead(epoch)
+		if g.b.Cap() != 64 {
+			t.Fatalf("a read is offered %d buffers, want 64", g.b.Cap())
+		}
+		for i := range n {
+			g.b.Bufs[i][g.b.Offset] = 1
+		}
+		g.afterRead(n, epoch)
+	}
+	read(64) // a burst
+	// Small reads: the pages stay while the last period's big read counts,
+	// then go.
+	epoch++
+	read(1)
+	if d := g.mem.Dirty(); d != 64 {
+		t.Fatalf("%d buffers keep pages one period after a full read, want 64", d)
+	}
 	epoch++
 	g.beforeRead(epoch)
-	g.afterRead(1, epoch)
-	if g.b.Cap() != 64 {
-		t.Fatalf("shrunk %d periods after a big read", 1)
+	if d := g.mem.Dirty(); d != minBatchBufs {
+		t.Fatalf("%d buffers keep pages after periods of reads of one frame, want %d", d, minBatchBufs)
 	}
-	epoch++
-	g.beforeRead(epoch)
-	if c := g.b.Cap(); c != minBatchBufs {
-		t.Fatalf("%d buffers after periods of reads of one frame, want %d", c, minBatchBufs)
+	if g.b.Bufs[minBatchBufs][g.b.Offset] != 0 || g.b.Bufs[0][g.b.Offset] != 1 {
+		t.Fatal("the pages given back are not those of the buffers past the kept ones")
 	}
-	if got := g.b.Bufs[:cap(g.b.Bufs)][minBatchBufs]; got != nil {
-		t.Fatal("a dropped buffer is still referenced")
-	}
-	// A read that fills grows at once; one that does not, not.
-	g.afterRead(minBatchBufs, epoch)
-	if g.b.Cap() != 2*minBatchBufs {
-		t.Fatalf("filled: %d buffers, want %d", g.b.Cap(), 2*minBatchBufs)
-	}
-	g.afterRead(minBatchBufs+1, epoch)
-	if g.b.Cap() != 2*minBatchBufs {
-		t.Fatalf("a read that did not fill: %d buffers", g.b.Cap())
-	}
-	// Reads of exactly minBatchBufs frames into a batch of minBatchBufs
-	// grow it and keep it grown: no shrinking and growing again every
-	// other period.
+	// Reads of a few frames each (a router with many quiet peers) need 8
+	// buffers: the batch keeps the pages of 8, not of minBatchBufs, nor
+	// of all it was written to.
 	epoch += 5
-	g.beforeRead(epoch)
-	if g.b.Cap() != minBatchBufs {
-		t.Fatalf("%d buffers after idle periods", g.b.Cap())
-	}
-	for range 4 {
-		g.beforeRead(epoch)
-		g.afterRead(minBatchBufs, epoch)
-		epoch++
-	}
-	if g.b.Cap() != 2*minBatchBufs {
-		t.Fatalf("reads of %d frames: %d buffers, want %d", minBatchBufs, g.b.Cap(), 2*minBatchBufs)
-	}
-	// A burst grows the batch to its full size; then reads of a few
-	// frames each (a router with many quiet peers) need 8 buffers: the
-	// batch drops to 8, not to minBatchBufs, and not kept whole.
-	for range 4 {
-		g.beforeRead(epoch)
-		g.afterRead(g.b.Cap(), epoch)
-	}
-	if g.b.Cap() != 64 {
-		t.Fatalf("after a burst: %d buffers", g.b.Cap())
-	}
+	read(40)
 	for range 3 {
 		epoch++
 		for _, n := range []int{5, 2, 7, 3} {
-			g.beforeRead(epoch)
-			g.afterRead(n, epoch)
+			read(n)
 		}
 	}
-	if c := g.b.Cap(); c != 8 {
-		t.Fatalf("reads of up to 7 frames: %d buffers, want 8", c)
+	if d := g.mem.Dirty(); d != 8 {
+		t.Fatalf("reads of up to 7 frames: %d buffers keep pages, want 8", d)
 	}
-	// A batch smaller than minBatchBufs never grows or shrinks.
+	// A filter that swapped buffers within the frames read: the next read
+	// finds the batch in the region's order.
+	read(3)
+	g.b.Bufs[0], g.b.Bufs[2] = g.b.Bufs[2], g.b.Bufs[0]
+	g.beforeRead(epoch)
+	for i := range 3 {
+		if &g.b.Bufs[i][0] != &g.mem.Buf(i)[0] {
+			t.Fatalf("buffer %d is not the region's buffer %d after a swap", i, i)
+		}
+	}
+	// A batch of fewer buffers than minBatchBufs keeps them.
 	s := newGrowBatch(1, frame.MaxFrameSize)
+	defer s.mem.Free()
 	s.afterRead(1, 0)
 	s.beforeRead(10)
-	if s.b.Cap() != 1 {
-		t.Fatalf("batch of 1: %d buffers", s.b.Cap())
+	if s.b.Cap() != 1 || s.mem.Dirty() != 1 {
+		t.Fatalf("batch of 1: %d buffers, %d with pages", s.b.Cap(), s.mem.Dirty())
 	}
 }
 
 // TestGrowBatchAllocs: reads at a steady size allocate nothing.
 func TestGrowBatchAllocs(t *testing.T) {
 	g := newGrowBatch(64, frame.MaxFrameSize)
+	defer g.mem.Free()
 	for range 5 {
 		g.afterRead(g.b.Cap(), 0)
 	}

@@ -72,11 +72,11 @@ type rxPool struct {
 	newBatch  func() *rxBatch
 }
 
-func newRxPool(workers, batchSize, frameSize int) *rxPool {
+func newRxPool(rs *batchRegions, workers, batchSize, frameSize int) *rxPool {
 	p := &rxPool{max: workers*(queueDepth+1) + 1}
 	p.free = make(chan *rxBatch, p.max)
 	p.newBatch = func() *rxBatch {
-		g := newGrowBatch(batchSize, frameSize)
+		g := rs.newGrowBatch(batchSize, frameSize)
 		rb := &rxBatch{
 			g:    g,
 			b:    g.b,

@@ -46,6 +46,7 @@ type Router struct {
 	workers []chan deliveryJob // delivery workers' queues; nil: deliver inline
 	pending atomic.Int32       // jobs queued or being written by the workers
 	epoch   atomic.Uint64      // housekeeping periods since Start (batches.go)
+	regions batchRegions       // of the batches, unmapped by Close
 
 	hb       heartbeater
 	fast     fastPath
@@ -148,6 +149,7 @@ func (r *Router) Close() error {
 			errs = append(errs, tr.Close())
 		}
 		r.wg.Wait()
+		r.regions.free()
 		r.closeErr = errors.Join(errs...)
 	})
 	return r.closeErr
@@ -180,7 +182,7 @@ func (r *Router) routineReadDevice(idx int, dev Device) {
 	r.log.Debug("routineReadDevice started", "idx", idx)
 	defer r.log.Debug("routineReadDevice stopped", "idx", idx)
 	bs := r.cfg.BatchSize
-	g := newGrowBatch(bs, r.cfg.FrameSize)
+	g := r.regions.newGrowBatch(bs, r.cfg.FrameSize)
 	b := g.b
 	dec := make([]ethswitch.Decision, bs)
 	d := newDispatcher(r, bs)
@@ -227,7 +229,7 @@ func (r *Router) routineReceive(idx int, fn transport.ReceiveFunc, tr transport.
 	defer r.log.Debug("routineReceive stopped", "idx", idx)
 	bs := r.cfg.BatchSize
 	workers := len(r.workers)
-	pool := newRxPool(max(workers, 1), bs, r.cfg.FrameSize)
+	pool := newRxPool(&r.regions, max(workers, 1), bs, r.cfg.FrameSize)
 	rb := pool.get()
 	dec := make([]ethswitch.Decision, bs)
 	local := make([]int, 0, bs)

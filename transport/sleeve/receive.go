@@ -9,6 +9,7 @@ import (
 
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/internal/demand"
+	"github.com/weave-switch/weave-switch/internal/iomem"
 	"github.com/weave-switch/weave-switch/internal/udpbatch"
 	"github.com/weave-switch/weave-switch/transport"
 )
@@ -18,13 +19,14 @@ import (
 // of groBufSize (4 MiB); without it, BatchSize buffers of one datagram
 // (MaxDatagramSize+1 bytes, the extra byte to tell oversize datagrams).
 //
-// They are made on demand: a ReceiveFunc starts with minRecvBufs and
-// doubles them after each read that fills them all, so under load it has
-// them all after a few reads. Before a read it drops back to what the
-// reads of the last one to two periods of recvEpoch needed (a read of n
-// messages needed n+1 buffers, one that filled them twice as many),
-// rounded up to a power of two: a router whose peers are quiet, each
-// read bringing a heartbeat or two, keeps minRecvBufs of them.
+// They are in an iomem.Region, outside the collected heap: every read is
+// offered all of them, and a buffer costs only the pages its datagrams
+// were written to (one for a heartbeat). Before a read the receiver gives
+// back the pages of the buffers beyond what the reads of the last one to
+// two periods of recvEpoch needed (a read of n messages needed n+1
+// buffers, one that filled them all of them), rounded up to a power of
+// two: a router whose peers are quiet, each read bringing a heartbeat or
+// a burst of them, keeps the pages of minRecvBufs or a few more.
 const (
 	groMessages = 64
 	groBufSize  = 64 << 10
@@ -32,21 +34,15 @@ const (
 	recvEpoch   = 10 * time.Second
 )
 
-// noBuf stands in the reader's slots for the buffers not made: reads
-// never reach those slots.
-var noBuf = []byte{0}
-
 // receiver is the state of one ReceiveFunc: its receive buffers, the
 // messages read but not yet decoded, the datagrams left in the current
 // message, the frames left in the current datagram and the frames being
 // reassembled. It is used by one goroutine at a time (the ReceiveFunc
 // contract), so it needs no lock.
 type receiver struct {
-	s    *Sleeve
-	br   *udpbatch.Reader
-	bufs [][]byte // the first have are made, the rest are noBuf
-	have int
-	size int // bytes per buffer
+	s   *Sleeve
+	br  *udpbatch.Reader
+	mem *iomem.Region // the buffers br reads into
 
 	// needs is what the reads of this recvEpoch period and the last
 	// needed.
@@ -81,48 +77,38 @@ func newReceiver(s *Sleeve, conn *net.UDPConn, gro bool, now func() time.Time) (
 	if gro {
 		n, size = min(n, groMessages), groBufSize
 	}
-	bufs := make([][]byte, n)
-	for i := range bufs {
-		bufs[i] = noBuf
-	}
-	br, err := udpbatch.NewReader(conn, bufs, gro)
+	mem := iomem.New(n, size)
+	br, err := udpbatch.NewReader(conn, mem.Bufs(n), gro)
 	if err != nil {
+		mem.Free()
 		return nil, err
 	}
-	r := &receiver{
-		s: s, br: br, bufs: bufs, size: size, eps: newEPCache(),
+	return &receiver{
+		s: s, br: br, mem: mem, eps: newEPCache(),
 		ra:    newReassembler(reassemblySlots, now, &s.stats),
 		plain: make([]byte, MaxDatagramSize),
-	}
-	r.grow(min(n, minRecvBufs))
-	return r, nil
+	}, nil
 }
 
-// grow makes buffers until there are n.
-func (r *receiver) grow(n int) {
-	for ; r.have < n; r.have++ {
-		r.bufs[r.have] = make([]byte, r.size)
-	}
-}
-
-// beforeRead drops the buffers beyond what the reads of this period and
-// the last needed. Nothing may alias them: every message of the last
-// read has been decoded and its frames copied out.
+// beforeRead gives back the pages of the buffers beyond what the reads of
+// this period and the last needed. Nothing may alias them: every message
+// of the last read has been decoded and its frames copied out.
 func (r *receiver) beforeRead(period int64) {
-	for keep := r.needs.Keep(period, r.have, minRecvBufs); r.have > keep; r.have-- {
-		r.bufs[r.have-1] = noBuf
-	}
+	r.mem.Release(r.needs.Keep(period, r.mem.Dirty(), minRecvBufs))
 }
 
-// afterRead records a read of n messages: one that filled every buffer
-// doubles them for the next read.
+// afterRead records a read of n messages.
 func (r *receiver) afterRead(period int64, n int) {
-	need := n + 1
-	if n >= r.have {
-		need = min(2*r.have, len(r.bufs))
-		r.grow(need)
-	}
-	r.needs.Note(period, need)
+	r.mem.Used(n)
+	r.needs.Note(period, min(n+1, r.mem.Len()))
+}
+
+// free unmaps the receive buffers once the socket is closed: the
+// receiver reads no more, and no frame it returned aliases them (drain
+// copies frames out).
+func (r *receiver) free() {
+	r.msg, r.cur = nil, Reader{}
+	r.mem.Free()
 }
 
 // receive is the ReceiveFunc. It first hands out frames of datagrams
@@ -140,6 +126,7 @@ func (r *receiver) afterRead(period int64, n int) {
 func (r *receiver) receive(b *frame.Batch, eps []transport.Endpoint) (int, error) {
 	b.N = 0
 	if r.s.closed.Load() {
+		r.free()
 		return 0, transport.ErrClosed
 	}
 	limit := min(b.Cap(), len(eps))
@@ -154,9 +141,10 @@ func (r *receiver) receive(b *frame.Batch, eps []transport.Endpoint) (int, error
 		}
 		period := r.s.now().UnixNano() / int64(recvEpoch)
 		r.beforeRead(period)
-		n, err := r.br.ReadInto(r.bufs[:r.have])
+		n, err := r.br.Read()
 		if err != nil {
 			if r.s.closed.Load() || errors.Is(err, net.ErrClosed) {
+				r.free()
 				return 0, transport.ErrClosed
 			}
 			r.s.log.Log(slog.LevelError, "receive failed", "err", err)
@@ -278,7 +266,7 @@ func (r *receiver) nextMessage() bool {
 			r.s.drop(DropShort, 0, 0, 0, r.from)
 			continue
 		}
-		r.msg = r.bufs[i][:size]
+		r.msg = r.mem.Buf(i)[:size]
 		r.seg = size
 		if seg := r.br.SegSize(i); seg > 0 && seg < size {
 			r.seg = seg

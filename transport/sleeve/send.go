@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"syscall"
 
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/internal/fragment"
+	"github.com/weave-switch/weave-switch/internal/iomem"
 	"github.com/weave-switch/weave-switch/internal/udpbatch"
 	"github.com/weave-switch/weave-switch/transport"
 )
@@ -16,7 +18,11 @@ import (
 // Send scratch. A send state's arena holds packed datagrams and the
 // fragments of frames too big for a datagram, back to back: 512 KiB is
 // about 7 maximal super-frames at UnderlayMTU 1500, and more than the
-// fragments of one (71 KiB at the smallest MTU, 576).
+// fragments of one (71 KiB at the smallest MTU, 576). It is an
+// iomem.Region, outside the collected heap: a router whose Sends carry
+// heartbeats and small frames holds the arena's first pages, not all of
+// it, and the collector does not count it. It is unmapped when its send
+// state is collected (a Sleeve keeps its states for its life).
 const sendArenaSize = 512 << 10
 
 // dgram describes one datagram built by Send (its bytes, in the arena or
@@ -50,12 +56,17 @@ type sendState struct {
 
 func (s *Sleeve) newSendState() *sendState {
 	n := 2*s.cfg.BatchSize + 512 // datagrams per flush; Send flushes when full
-	return &sendState{
+	mem := iomem.New(1, sendArenaSize)
+	st := &sendState{
 		bufs:  make([][]byte, 0, n),
 		inert: make([]bool, 0, n),
 		dgs:   make([]dgram, 0, n),
-		arena: make([]byte, 0, sendArenaSize),
+		arena: mem.Buf(0)[:0],
 	}
+	// Nothing but st refers to the arena: Send holds st until it returns
+	// it (putSendState), and the datagrams in bufs are cleared then.
+	runtime.AddCleanup(st, (*iomem.Region).Free, mem)
+	return st
 }
 
 // add appends datagram b, described by d, to st.

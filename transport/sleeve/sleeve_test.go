@@ -479,8 +479,8 @@ func (r *logRecorder) lines() []string {
 	return strings.Split(strings.TrimSuffix(r.buf.String(), "\n"), "\n")
 }
 
-// The receive buffers are made on demand: a burst doubles them read
-// after read, and two quiet periods later they are back to the minimum.
+// The receive buffers hold pages on demand: a burst writes to all of
+// them, and two quiet periods later only the minimum keep theirs.
 func TestReceiveBuffersOnDemand(t *testing.T) {
 	a := openSleeve(t, Config{Self: peerA})
 	clk := &fakeClock{t: time.Unix(1000, 0)}
@@ -521,29 +521,34 @@ func TestReceiveBuffersOnDemand(t *testing.T) {
 			got += k
 		}
 	}
-	if r.have != minRecvBufs {
-		t.Fatalf("a new receiver has %d buffers, want %d", r.have, minRecvBufs)
+	if d := r.mem.Dirty(); d != 0 {
+		t.Fatalf("a new receiver has written to %d buffers", d)
 	}
-	// 100 datagrams queued: reads of 4, 8, 16, 32, then the rest.
+	// 100 datagrams queued: every read is offered all the buffers, and
+	// one read takes them all.
+	burst := min(100, r.mem.Len())
 	exchange(100)
-	if r.have != 64 || r.have > len(r.bufs) {
-		t.Errorf("after a burst of 100: %d buffers, want 64", r.have)
+	if d := r.mem.Dirty(); d != burst {
+		t.Errorf("after a burst of 100: %d buffers hold pages, want %d", d, burst)
 	}
 	// The next period still keeps what the last one needed.
 	clk.advance(recvEpoch)
 	exchange(1)
-	if r.have != 64 {
-		t.Errorf("one period after the burst: %d buffers, want 64", r.have)
+	if d := r.mem.Dirty(); d != burst {
+		t.Errorf("one period after the burst: %d buffers hold pages, want %d", d, burst)
 	}
 	// The one after keeps what single datagrams need.
 	clk.advance(recvEpoch)
 	exchange(1)
-	if r.have != minRecvBufs {
-		t.Errorf("two periods after the burst: %d buffers, want %d", r.have, minRecvBufs)
+	if d := r.mem.Dirty(); d != minRecvBufs {
+		t.Errorf("two periods after the burst: %d buffers hold pages, want %d", d, minRecvBufs)
 	}
-	for i, buf := range r.bufs {
-		if made := len(buf) == r.size; made != (i < r.have) {
-			t.Fatalf("buffer %d: %d bytes with %d made", i, len(buf), r.have)
-		}
+	// Once the sleeve is closed the receiver unmaps its buffers.
+	s.Close()
+	if _, err := r.receive(b, eps); !errors.Is(err, transport.ErrClosed) {
+		t.Fatalf("receive after Close: %v, want ErrClosed", err)
+	}
+	if r.mem.Len() != 0 {
+		t.Fatal("the receive buffers are still mapped after Close")
 	}
 }
