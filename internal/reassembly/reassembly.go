@@ -139,8 +139,9 @@ func (p *Pool) Put(b *Buf) {
 }
 
 // Reassembler puts fragmented frames back together in a fixed set of
-// slots. It allocates nothing after it is made and is used by one
-// goroutine (its receiver).
+// slots. It allocates nothing once each slot has been used (a slot makes
+// its bitmap on its first fragment) and is used by one goroutine (its
+// receiver).
 type Reassembler struct {
 	pool    *Pool // nil: each slot owns its buffer
 	slots   []reassembly
@@ -173,12 +174,7 @@ func NewPooled(n int, pool *Pool, now func() time.Time, drops *Drops) *Reassembl
 }
 
 func newReassembler(n int, now func() time.Time, drops *Drops) *Reassembler {
-	ra := &Reassembler{slots: make([]reassembly, n), now: now, drops: drops, timeout: DefaultTimeout}
-	bits := make([]uint64, n*bitmapWords)
-	for i := range ra.slots {
-		ra.slots[i].have = bits[i*bitmapWords : (i+1)*bitmapWords : (i+1)*bitmapWords]
-	}
-	return ra
+	return &Reassembler{slots: make([]reassembly, n), now: now, drops: drops, timeout: DefaultTimeout}
 }
 
 // Tick reads the clock for the fragments of one receive and discards the
@@ -240,7 +236,13 @@ func (ra *Reassembler) Add(f *Fragment) (fr []byte, meta frame.Meta, slot int, o
 			}
 		}
 		s.key, s.inUse, s.meta, s.total, s.got = key, true, f.Meta, f.Total, 0
-		clear(s.have[:(f.Total+63)/64])
+		if s.have == nil {
+			// A slot's bitmap (8 KiB) is made the first time it is
+			// used: most routers never see a fragment.
+			s.have = make([]uint64, bitmapWords)
+		} else {
+			clear(s.have[:(f.Total+63)/64])
+		}
 		ra.active++
 	}
 	ra.last = i
