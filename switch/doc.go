@@ -39,9 +39,10 @@
 // # Bound and eviction
 //
 // The table holds at most Config.MaxEntries MACs, in a slab and an
-// open-addressing index that are allocated once by New; nothing grows
-// afterwards, so a flood of random source MACs, local or remote, cannot
-// grow memory. The index is hashed with a random per-Switch seed
+// open-addressing index that start with room for 256 MACs and double when
+// full, up to that bound; nothing grows beyond it, so a flood of random
+// source MACs, local or remote, cannot grow memory past it, and a switch
+// of a few containers keeps a small table. The index is hashed with a random per-Switch seed
 // (hash/maphash), so an attacker cannot choose MACs that collide.
 //
 // When a new MAC arrives and the table is full, one entry is evicted with a
@@ -89,6 +90,7 @@
 // are accumulated per batch and published with one atomic add per counter.
 //
 // Neither FromLocal nor FromPeer allocates, in steady state or when
-// learning and evicting. A Batch and its out slice belong to the caller and
+// learning and evicting, except when the table doubles (at most
+// log2(MaxEntries/256) times in its life). A Batch and its out slice belong to the caller and
 // are not retained.
 package ethswitch

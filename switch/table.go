@@ -38,14 +38,17 @@ type list struct {
 	n          int
 }
 
-// table is the bounded MAC table: a fixed slab of entries, an index from
-// MAC to slab position, a free stack and the two CLOCK lists. All of it is
-// allocated by newTable; no method allocates. Writers must hold the
-// Switch's write lock; find and the entry atomics are safe under the read
-// lock.
+// table is the bounded MAC table: a slab of entries, an index from MAC to
+// slab position, a free stack and the two CLOCK lists. The slab starts
+// with room for minTableEntries MACs and doubles, with the index, when it
+// is full, up to the table's bound; only that growth allocates, at most
+// log2(bound/minTableEntries) times in the table's life. Writers must
+// hold the Switch's write lock; find and the entry atomics are safe under
+// the read lock.
 type table struct {
 	idx         index
-	slab        []entry
+	slab        []entry // len: the room so far; cap: the bound
+	max         int     // the bound
 	free        []int32 // stack of unused slab positions
 	probation   list
 	established list
@@ -54,19 +57,47 @@ type table struct {
 	gen atomic.Uint64
 }
 
+// minTableEntries is the room a new table has: a switch of a few
+// containers never holds more.
+const minTableEntries = 256
+
 func newTable(n int) *table {
 	t := &table{
-		idx:         newIndex(n),
-		slab:        make([]entry, n),
-		free:        make([]int32, n),
+		max:         n,
 		probation:   list{head: nilPos, tail: nilPos},
 		established: list{head: nilPos, tail: nilPos},
 	}
-	for i := range t.free {
-		t.free[i] = int32(n - 1 - i) // pop order 0, 1, 2, ...
-		t.slab[i].prev, t.slab[i].next = nilPos, nilPos
-	}
+	t.resize(min(n, minTableEntries))
 	return t
+}
+
+// resize gives the table room for n MACs (n >= its room so far and at
+// most its bound): a bigger slab holding the same entries at the same
+// positions, their index, and the new positions on the free stack.
+func (t *table) resize(n int) {
+	old := len(t.slab)
+	slab := make([]entry, n)
+	for p := range t.slab {
+		e, o := &slab[p], &t.slab[p]
+		e.seen.Store(o.seen.Load())
+		e.key, e.owner, e.prev, e.next, e.list = o.key, o.owner, o.prev, o.next, o.list
+		e.ref.Store(o.ref.Load())
+	}
+	for p := old; p < n; p++ {
+		slab[p].prev, slab[p].next = nilPos, nilPos
+	}
+	idx := newIndex(n)
+	for _, l := range [...]*list{&t.probation, &t.established} {
+		for p := l.head; p != nilPos; p = slab[p].next {
+			idx.insert(slab[p].key, p)
+		}
+	}
+	free := make([]int32, len(t.free), n)
+	copy(free, t.free)
+	for p := n - 1; p >= old; p-- {
+		free = append(free, int32(p)) // pop order old, old+1, ...
+	}
+	t.slab, t.idx, t.free = slab, idx, free
 }
 
 // len returns the number of MACs in the table.
@@ -98,8 +129,12 @@ func (e *entry) touch(now, refresh int64) {
 // evicted.
 func (t *table) insert(key uint64, owner frame.PeerName, now int64) (evicted bool) {
 	if len(t.free) == 0 {
-		t.evict()
-		evicted = true
+		if n := len(t.slab); n < t.max {
+			t.resize(min(2*n, t.max))
+		} else {
+			t.evict()
+			evicted = true
+		}
 	}
 	p := t.free[len(t.free)-1]
 	t.free = t.free[:len(t.free)-1]

@@ -71,13 +71,15 @@ func TestEvictionUnderFlood(t *testing.T) {
 		{"local flood, tiny table", 4, false},
 		{"local flood", 256, false},
 		{"peer flood", 256, true},
+		{"peer flood, table grows to its bound", 1000, true},
 		{"one entry", 1, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s, clk := newTestSwitch(t, tt.maxEntries)
-			// Established MACs: learned, then seen again.
-			established := tt.maxEntries / 4
+			// Established MACs: learned, then seen again (no more than
+			// one insertion's second chances).
+			established := min(tt.maxEntries/4, maxSecondChances)
 			for i := range established {
 				m := frame.MAC{0x02, 0xee, 0, 0, 0, byte(i)}
 				learnAt(s, m, self)
@@ -116,6 +118,59 @@ func TestEvictionUnderFlood(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestTableGrows: the table starts with room for minTableEntries MACs and
+// doubles when full, keeping every entry, its owner and its list, up to
+// MaxEntries and no further.
+func TestTableGrows(t *testing.T) {
+	const max = 1500
+	s, _ := newTestSwitch(t, max)
+	room := func() int {
+		s.fdb.RLock()
+		defer s.fdb.RUnlock()
+		return len(s.fdb.slab)
+	}
+	if r := room(); r != minTableEntries {
+		t.Fatalf("new table has room for %d, want %d", r, minTableEntries)
+	}
+	mac := func(i int) frame.MAC { return frame.MAC{0x02, 0xcc, 0, 0, byte(i >> 8), byte(i)} }
+	var rooms []int
+	for i := range max {
+		owner := self
+		if i%3 == 0 {
+			owner = peerB
+		}
+		learnAt(s, mac(i), owner)
+		if i%2 == 0 {
+			learnAt(s, mac(i), owner) // seen again: referenced
+		}
+		if r := room(); len(rooms) == 0 || rooms[len(rooms)-1] != r {
+			rooms = append(rooms, r)
+		}
+	}
+	checkInvariants(t, s)
+	if want := []int{256, 512, 1024, 1500}; len(rooms) != len(want) || rooms[0] != want[0] || rooms[1] != want[1] || rooms[2] != want[2] || rooms[3] != want[3] {
+		t.Fatalf("room while learning %d MACs: %v, want %v", max, rooms, want)
+	}
+	for i := range max {
+		want := self
+		if i%3 == 0 {
+			want = peerB
+		}
+		if owner, ok := s.Lookup(mac(i)); !ok || owner != want {
+			t.Fatalf("%v: owner %v %v after growth, want %v", mac(i), owner, ok, want)
+		}
+	}
+	if st := s.Stats(); st.Entries != max || st.Evictions != 0 {
+		t.Fatalf("entries %d evictions %d, want %d and 0", st.Entries, st.Evictions, max)
+	}
+	// Full: a new MAC evicts and the room stays at the bound.
+	learnAt(s, frame.MAC{0x02, 0xdd, 0, 0, 0, 1}, self)
+	checkInvariants(t, s)
+	if st := s.Stats(); st.Entries != max || st.Evictions != 1 || room() != max {
+		t.Fatalf("after one more MAC: entries %d evictions %d room %d", st.Entries, st.Evictions, room())
 	}
 }
 
