@@ -1,6 +1,7 @@
 package mesh
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -124,4 +125,25 @@ func TestChannelFloods(t *testing.T) {
 	waitFor(t, "a to see c alive", func() bool { return a.m.Alive(0x020000000003) })
 	c.m.Close()
 	waitFor(t, "a to see c gone", func() bool { return !a.m.Alive(0x020000000003) && !a.m.Reachable(0x020000000003) })
+}
+
+// FuzzDecodeChannelSums: the decoder of a neighbour's channel sums never
+// panics, refuses what is not whole entries, and what it accepts encodes
+// back to the same bytes.
+func FuzzDecodeChannelSums(f *testing.F) {
+	f.Add(appendChannelSums(nil, []channelSumItem{{7, 0x0102030405060708}, {9, 1}}))
+	f.Add([]byte{})
+	f.Add([]byte{7, 1, 2})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, err := decodeChannelSums(b)
+		if (err != nil) != (len(b)%channelSumSize != 0) {
+			t.Fatalf("%d bytes: err %v", len(b), err)
+		}
+		if err != nil {
+			return
+		}
+		if re := appendChannelSums(nil, got); !bytes.Equal(re, b) {
+			t.Fatalf("re-encoded %x, from %x", re, b)
+		}
+	})
 }

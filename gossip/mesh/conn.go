@@ -26,6 +26,10 @@ const (
 	msgPong    = 5 // the ping's clock, echoed
 	msgChannel = 6 // channel id byte, then a Channel's state
 	msgRouted  = 7 // a message for another router (routed.go)
+	// (channel id, 8-byte sum of its state) for each channel with a
+	// state: the receiver asks for those whose sum differs from its own
+	msgChannelSums = 8
+	msgChannelWant = 9 // channel ids whose state the sender asks for
 )
 
 // A connection's send queue holds at most sendQueueLen messages and
@@ -140,6 +144,9 @@ type connection struct {
 	summaryDiffered bool
 	lastDigestSent  time.Time
 	ticks           int // slow ticks seen (pace.go)
+	// when a channel's state last went to this neighbour because it
+	// asked (msgChannelWant), by channel id
+	wantServed map[uint8]time.Time
 
 	sendq sendQueue
 	quit  chan struct{}
@@ -396,7 +403,7 @@ func (m *Mesh) handle(c *connection, typ uint8, msg []byte) {
 	}
 	from := c.hello.Name
 	switch typ {
-	case msgEntries, msgSummary, msgDigest, msgChannel:
+	case msgEntries, msgSummary, msgDigest, msgChannel, msgChannelSums, msgChannelWant:
 		m.lastGossip = m.cfg.Now()
 	}
 	switch typ {
@@ -438,6 +445,15 @@ func (m *Mesh) handle(c *connection, typ uint8, msg []byte) {
 		m.send(c, msgPong, msg)
 	case msgChannel:
 		m.handleChannel(from, msg)
+	case msgChannelSums:
+		sums, err := decodeChannelSums(msg)
+		if err != nil {
+			m.dropConn(c, err.Error())
+			return
+		}
+		m.handleChannelSums(c, sums)
+	case msgChannelWant:
+		m.handleChannelWant(c, msg)
 	case msgRouted:
 		m.handleRouted(from, msg)
 	case msgPong:

@@ -25,6 +25,9 @@ import (
 const (
 	CapControlPort = "ctl.port"   // TCP port peers dial
 	CapTransports  = "transports" // comma-separated
+	// The router compares channel sums (channel.go); a neighbour
+	// without it is sent whole channel states instead.
+	CapChannelSums = "ctl.chansums"
 )
 
 // Mesh is a running control plane. Its exported methods are safe for
@@ -54,15 +57,16 @@ type Mesh struct {
 	punchResults map[string]uint64
 	unreachable  map[frame.PeerName]bool
 	recompute    *time.Timer
-	gossipTimer  *time.Timer      // armed while deltas or channel changes wait (pace.go)
-	gossipArmed  bool             // gossipTimer is running
-	gossipFree   time.Time        // when the deltas and digests sent so far are paid for (pace.go)
-	dirty        map[uint8]bool   // channels that signalled a change
-	lastSummary  uint64           // our topology's summary at the last slow tick
-	topoChanged  time.Time        // when a slow tick last saw it change
-	refused      []ConnStatus     // the latest inbound handshake failures
-	lastGossip   time.Time        // when a peer's gossip last arrived
-	applied      *topology.Routes // the routes the data path has now
+	gossipTimer  *time.Timer       // armed while deltas or channel changes wait (pace.go)
+	gossipArmed  bool              // gossipTimer is running
+	gossipFree   time.Time         // when the deltas and digests sent so far are paid for (pace.go)
+	dirty        map[uint8]bool    // channels that signalled a change
+	chanSums     map[uint8]chanSum // sums of the channels' states, this slow tick
+	lastSummary  uint64            // our topology's summary at the last slow tick
+	topoChanged  time.Time         // when a slow tick last saw it change
+	refused      []ConnStatus      // the latest inbound handshake failures
+	lastGossip   time.Time         // when a peer's gossip last arrived
+	applied      *topology.Routes  // the routes the data path has now
 	reachable    atomic.Pointer[topology.Routes]
 	alive        atomic.Pointer[map[frame.PeerName]bool]
 	channelLog   *ratelimit.Limiter // refused channel states
@@ -102,6 +106,7 @@ func New(cfg Config) (*Mesh, error) {
 		punchResults: map[string]uint64{},
 		unreachable:  map[frame.PeerName]bool{},
 		dirty:        map[uint8]bool{},
+		chanSums:     map[uint8]chanSum{},
 		channelLog:   newChannelLog(),
 		admission:    newAdmission(c.Now),
 	}
@@ -135,6 +140,7 @@ func (m *Mesh) caps() map[string]string {
 	caps := map[string]string{
 		CapControlPort: strconv.Itoa(int(m.cfg.Listen.Port())),
 		CapTransports:  m.linkNames(),
+		CapChannelSums: "1",
 	}
 	for _, l := range m.cfg.Links {
 		for k, v := range l.Caps() {

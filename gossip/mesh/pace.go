@@ -8,8 +8,8 @@ import (
 
 // Pacing of the control plane. Each connection carries, every slow tick
 // (GossipInterval, 2 s), a summary of our topology (anti-entropy) and a
-// ping (its round-trip time), and every channelRefresh ticks each
-// channel's whole state, while it is busy: young, its data link not
+// ping (its round-trip time), and every channelRefresh ticks the sums of
+// the channels' states (channel.go), while it is busy: young, its data link not
 // answering, its peer's last summary differing from ours, or our topology
 // changed lately. A quiet connection (none of these) gets a summary every
 // quietTicks ticks, a ping with every quietPings-th of those and the
@@ -90,6 +90,7 @@ func (m *Mesh) busy(c *connection, now time.Time) bool {
 // is busy.
 func (m *Mesh) slowGossip() (busy bool) {
 	now := m.cfg.Now()
+	clear(m.chanSums) // a channel's state may change with time alone
 	if sum := m.topo.Summary(); sum != m.lastSummary {
 		m.lastSummary, m.topoChanged = sum, now
 	}
@@ -103,7 +104,7 @@ func (m *Mesh) slowGossip() (busy bool) {
 			m.send(c, msgSummary, append([]byte(nil), s[:]...))
 			m.send(c, msgPing, append([]byte(nil), p[:]...))
 			if c.ticks%channelRefresh == 0 {
-				m.sendChannels(c, false)
+				m.refreshChannels(c)
 			}
 			continue
 		}
@@ -115,7 +116,7 @@ func (m *Mesh) slowGossip() (busy bool) {
 			m.send(c, msgPing, append([]byte(nil), p[:]...))
 		}
 		if c.ticks%(quietTicks*channelRefresh) == 0 {
-			m.sendChannels(c, false)
+			m.refreshChannels(c)
 		}
 	}
 	return busy
@@ -153,7 +154,10 @@ func (m *Mesh) routineChannel(id uint8, ch Channel) {
 		case <-m.closing:
 			return
 		case <-ch.GossipUpdated():
-			if !m.post(func() { m.dirty[id] = true }) {
+			if !m.post(func() {
+				m.dirty[id] = true
+				delete(m.chanSums, id)
+			}) {
 				return
 			}
 		}
@@ -162,7 +166,7 @@ func (m *Mesh) routineChannel(id uint8, ch Channel) {
 
 // msgNames names the control message types for the traffic counters;
 // index 0 counts the types this version does not know.
-var msgNames = [...]string{"other", "entries", "summary", "digest", "ping", "pong", "channel"}
+var msgNames = [...]string{"other", "entries", "summary", "digest", "ping", "pong", "channel", "routed", "channel-sums", "channel-want"}
 
 // traffic counts the control messages and their payload bytes sent and
 // received, by type (msgNames).

@@ -1,6 +1,8 @@
 package mesh
 
 import (
+	"bytes"
+	"encoding/binary"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -160,5 +162,115 @@ func TestGossipBudget(t *testing.T) {
 	}
 	if !m.gossipFree.After(clock) {
 		t.Fatal("the digest was not counted")
+	}
+}
+
+// TestChannelSums: anti-entropy sends a neighbour that compares sums the
+// sums of the channels' states, not the states; a differing sum is
+// answered with an ask, and the ask with the state, at most once a slow
+// tick; an older neighbour still gets the states. Two routers whose
+// states differ both ways agree after each one's refresh.
+func TestChannelSums(t *testing.T) {
+	clock := time.Unix(1_000_000, 0)
+	newMesh := func(self frame.PeerName, ch *maxChannel) *Mesh {
+		tr := memory.NewNetwork().NewTransport(self, netip.MustParseAddrPort("127.0.0.1:1"))
+		m, err := New(Config{
+			Self: self, Listen: netip.MustParseAddrPort("127.0.0.1:0"), Router: newFakeRouter(),
+			Links: []Link{sleeveLink(tr, false)}, MTU: 1426,
+			Channels: map[uint8]Channel{7: ch, 9: newMaxChannel(0)},
+			Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)), Now: func() time.Time { return clock },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	chA, chB := newMaxChannel(5), newMaxChannel(3)
+	a, b := newMesh(1, chA), newMesh(2, chB)
+	sums := map[string]string{CapChannelSums: "1"}
+	// Links not answering yet: busy connections, refreshed every
+	// channelRefresh ticks.
+	ab := &connection{hello: handshake.Hello{Name: 2, Caps: sums}, since: clock, quit: make(chan struct{})}
+	ba := &connection{hello: handshake.Hello{Name: 1, Caps: sums}, since: clock, quit: make(chan struct{})}
+	old := &connection{hello: handshake.Hello{Name: 3}, since: clock, quit: make(chan struct{})}
+	a.conns[2], a.conns[3], b.conns[1] = ab, old, ba
+	take := func(c *connection) []outMsg {
+		msgs := c.sendq.take(nil)
+		for _, msg := range msgs {
+			c.sendq.written(len(msg.payload))
+		}
+		return msgs
+	}
+	types := func(msgs []outMsg) []uint8 {
+		var out []uint8
+		for _, msg := range msgs {
+			out = append(out, msg.typ)
+		}
+		return out
+	}
+	// deliver hands what from queued on c to to, as from's connection
+	// there, and returns the types.
+	deliver := func(c *connection, to *Mesh, from *connection) []uint8 {
+		msgs := take(c)
+		for _, msg := range msgs {
+			to.handle(from, msg.typ, msg.payload)
+		}
+		return types(msgs)
+	}
+	// a's refresh: channelRefresh ticks.
+	for range channelRefresh {
+		clock = clock.Add(GossipInterval)
+		a.slowGossip()
+	}
+	msgs := take(ab)
+	var got []byte
+	for _, msg := range msgs {
+		if msg.typ == msgChannel {
+			t.Fatal("a sent a whole state to a neighbour that compares sums")
+		}
+		if msg.typ == msgChannelSums {
+			got = msg.payload
+		}
+	}
+	want := binary.BigEndian.AppendUint64([]byte{7}, sumState(binary.BigEndian.AppendUint64(nil, 5)))
+	if !bytes.Equal(got, want) {
+		t.Fatalf("a's sums %x, want %x (channel 9 has no state)", got, want)
+	}
+	if ts := types(take(old)); !slices.Contains(ts, msgChannel) || slices.Contains(ts, msgChannelSums) {
+		t.Fatalf("an older neighbour got %v, want a whole state and no sums", ts)
+	}
+	// b's state differs: it asks, a answers with its state, b merges.
+	b.handle(ba, msgChannelSums, got)
+	if ts := deliver(ba, a, ab); !slices.Equal(ts, []uint8{msgChannelWant}) {
+		t.Fatalf("b answered differing sums with %v, want an ask", ts)
+	}
+	if ts := deliver(ab, b, ba); !slices.Equal(ts, []uint8{msgChannel}) || chB.get() != 5 {
+		t.Fatalf("a answered the ask with %v; b holds %d, want a state and 5", ts, chB.get())
+	}
+	// Asked again within a slow tick: nothing; a tick later: the state.
+	a.handle(ab, msgChannelWant, []byte{7, 9, 200})
+	if ts := types(take(ab)); len(ts) != 0 {
+		t.Fatalf("a second ask within a tick got %v", ts)
+	}
+	clock = clock.Add(GossipInterval)
+	a.handle(ab, msgChannelWant, []byte{7})
+	if ts := types(take(ab)); !slices.Equal(ts, []uint8{msgChannel}) {
+		t.Fatalf("an ask a tick later got %v, want the state", ts)
+	}
+	// Equal sums: no ask.
+	clear(b.chanSums)
+	b.handle(ba, msgChannelSums, got)
+	if ts := types(take(ba)); len(ts) != 0 {
+		t.Fatalf("equal sums answered with %v", ts)
+	}
+	// b moves ahead without a's hearing of it (its flood lost): b's own
+	// refresh brings a there.
+	chB.set(8)
+	clear(b.chanSums)
+	b.refreshChannels(ba)
+	deliver(ba, a, ab)
+	deliver(ab, b, ba)
+	if ts := deliver(ba, a, ab); !slices.Equal(ts, []uint8{msgChannel}) || chA.get() != 8 {
+		t.Fatalf("after b's refresh: b sent %v, a holds %d; want a state and 8", ts, chA.get())
 	}
 }
