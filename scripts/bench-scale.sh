@@ -30,7 +30,9 @@
 #   -p DIR: also save h1's heap profile to DIR/heap-N.pprof, its Go
 #       runtime metrics to DIR/metrics-N.txt, its smaps_rollup to
 #       DIR/smaps-N.txt and a CPU profile of CPU_SECS to DIR/cpu-N.pprof
-#       (after the measurement); the same but the CPU profile of the
+#       (after the measurement), and its control plane's counters again
+#       and its heap profile after the CPU profile to
+#       DIR/metrics-N-later.txt and DIR/heap-N-later.pprof; the same but the CPU profile of the
 #       router with the most anonymous RSS, hK, to DIR/heap-N-hK.pprof...
 #   -c: leak and growth check instead of the report: the same mesh, then
 #       bounds on anonymous RSS and goroutines per peer (RSS_BASE_KIB,
@@ -161,9 +163,15 @@ measure
 if [ -n "$profdir" ]; then
 	mkdir -p "$profdir"
 	curl -s --unix-socket "$WS_TMP/h1.sock" "http://x/debug/pprof/heap?gc=1" >"$profdir/heap-$n.pprof"
-	curl -s --unix-socket "$WS_TMP/h1.sock" http://x/metrics | grep '^go_' >"$profdir/metrics-$n.txt"
+	curl -s --unix-socket "$WS_TMP/h1.sock" http://x/metrics | grep -E '^(go_|weave_switch_control_)' >"$profdir/metrics-$n.txt"
 	cp "/proc/${PID_h1}/smaps_rollup" "$profdir/smaps-$n.txt"
 	curl -s --unix-socket "$WS_TMP/h1.sock" "http://x/debug/pprof/profile?seconds=$cpu_secs" >"$profdir/cpu-$n.pprof"
+	# The control plane's counters again, CPU_SECS later: what it sent, by
+	# message type, while idle.
+	curl -s --unix-socket "$WS_TMP/h1.sock" http://x/metrics | grep -E '^weave_switch_control_' >"$profdir/metrics-$n-later.txt"
+	# And its heap profile again: against heap-N.pprof (pprof -base), what
+	# it allocated while idle.
+	curl -s --unix-socket "$WS_TMP/h1.sock" "http://x/debug/pprof/heap" >"$profdir/heap-$n-later.pprof"
 	# And the router with the most anonymous RSS, as hK.
 	big=$(printf '%s\n' "${rows[@]}" | jq -rs 'max_by(.rss_anon_kib) | .router')
 	curl -s --unix-socket "$WS_TMP/$big.sock" "http://x/debug/pprof/heap?gc=1" >"$profdir/heap-$n-$big.pprof"
