@@ -27,8 +27,8 @@ import (
 // minBatchBufs is the number of buffers whose pages a batch always keeps.
 const minBatchBufs = 4
 
-// growBatch is a reading goroutine's batch and the region of its buffers.
-type growBatch struct {
+// readBatch is a reading goroutine's batch and the region of its buffers.
+type readBatch struct {
 	b    *frame.Batch
 	mem  *iomem.Region
 	bufs [][]byte // the region's buffers in its order
@@ -39,11 +39,11 @@ type growBatch struct {
 	needs demand.Window
 }
 
-// newGrowBatch returns a batch of full buffers with room for frames of
+// newReadBatch returns a batch of full buffers with room for frames of
 // frameSize bytes behind transport.MaxOverhead of headroom.
-func newGrowBatch(full, frameSize int) *growBatch {
+func newReadBatch(full, frameSize int) *readBatch {
 	mem := iomem.New(full, transport.MaxOverhead+frameSize)
-	return &growBatch{
+	return &readBatch{
 		b: &frame.Batch{
 			Bufs:   mem.Bufs(full),
 			Sizes:  make([]int, full),
@@ -61,13 +61,13 @@ func newGrowBatch(full, frameSize int) *growBatch {
 // a batch swap its buffers, within the frames read; the batch is put back
 // in the region's order, so that the next read's n frames are in the
 // region's first n buffers.
-func (g *growBatch) beforeRead(epoch uint64) {
+func (g *readBatch) beforeRead(epoch uint64) {
 	copy(g.b.Bufs[:g.last], g.bufs[:g.last])
 	g.mem.Release(g.needs.Keep(int64(epoch), g.mem.Dirty(), minBatchBufs))
 }
 
 // afterRead records a read of n frames.
-func (g *growBatch) afterRead(n int, epoch uint64) {
+func (g *readBatch) afterRead(n int, epoch uint64) {
 	g.last = n
 	g.mem.Used(n)
 	g.needs.Note(int64(epoch), min(n+1, g.mem.Len()))
@@ -81,9 +81,9 @@ type batchRegions struct {
 	all []*iomem.Region
 }
 
-// newGrowBatch is newGrowBatch for a batch whose region rs unmaps.
-func (rs *batchRegions) newGrowBatch(full, frameSize int) *growBatch {
-	g := newGrowBatch(full, frameSize)
+// newReadBatch is newReadBatch for a batch whose region rs unmaps.
+func (rs *batchRegions) newReadBatch(full, frameSize int) *readBatch {
+	g := newReadBatch(full, frameSize)
 	rs.mu.Lock()
 	rs.all = append(rs.all, g.mem)
 	rs.mu.Unlock()

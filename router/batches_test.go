@@ -7,12 +7,12 @@ import (
 	"github.com/weave-switch/weave-switch/transport"
 )
 
-// TestGrowBatch: every read is offered the whole batch; before a read the
+// TestReadBatch: every read is offered the whole batch; before a read the
 // batch gives back the pages of the buffers beyond what the reads of the
 // current and the last housekeeping periods needed (a power of two, at
 // least minBatchBufs).
-func TestGrowBatch(t *testing.T) {
-	g := newGrowBatch(64, frame.MaxSuperFrameSize)
+func TestReadBatch(t *testing.T) {
+	g := newReadBatch(64, frame.MaxSuperFrameSize)
 	defer g.mem.Free()
 	if c := g.b.Cap(); c != 64 {
 		t.Fatalf("new batch offers %d buffers, want 64", c)
@@ -78,7 +78,7 @@ func TestGrowBatch(t *testing.T) {
 		}
 	}
 	// A batch of fewer buffers than minBatchBufs keeps them.
-	s := newGrowBatch(1, frame.MaxFrameSize)
+	s := newReadBatch(1, frame.MaxFrameSize)
 	defer s.mem.Free()
 	s.afterRead(1, 0)
 	s.beforeRead(10)
@@ -87,9 +87,9 @@ func TestGrowBatch(t *testing.T) {
 	}
 }
 
-// TestGrowBatchAllocs: reads at a steady size allocate nothing.
-func TestGrowBatchAllocs(t *testing.T) {
-	g := newGrowBatch(64, frame.MaxFrameSize)
+// TestReadBatchAllocs: reads at a steady size allocate nothing.
+func TestReadBatchAllocs(t *testing.T) {
+	g := newReadBatch(64, frame.MaxFrameSize)
 	defer g.mem.Free()
 	for range 5 {
 		g.afterRead(g.b.Cap(), 0)

@@ -55,7 +55,7 @@ func (r *Router) deliverInline(b *frame.Batch, local []int) bool {
 
 // rxBatch is a received batch and the frame indexes each worker delivers.
 type rxBatch struct {
-	g    *growBatch
+	g    *readBatch
 	b    *frame.Batch // g.b
 	eps  []transport.Endpoint
 	idx  [][]int // per worker
@@ -76,7 +76,7 @@ func newRxPool(rs *batchRegions, workers, batchSize, frameSize int) *rxPool {
 	p := &rxPool{max: workers*(queueDepth+1) + 1}
 	p.free = make(chan *rxBatch, p.max)
 	p.newBatch = func() *rxBatch {
-		g := rs.newGrowBatch(batchSize, frameSize)
+		g := rs.newReadBatch(batchSize, frameSize)
 		rb := &rxBatch{
 			g:    g,
 			b:    g.b,

@@ -182,7 +182,7 @@ func (r *Router) routineReadDevice(idx int, dev Device) {
 	r.log.Debug("routineReadDevice started", "idx", idx)
 	defer r.log.Debug("routineReadDevice stopped", "idx", idx)
 	bs := r.cfg.BatchSize
-	g := r.regions.newGrowBatch(bs, r.cfg.FrameSize)
+	g := r.regions.newReadBatch(bs, r.cfg.FrameSize)
 	b := g.b
 	dec := make([]ethswitch.Decision, bs)
 	d := newDispatcher(r, bs)
