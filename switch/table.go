@@ -47,7 +47,7 @@ type list struct {
 // the read lock.
 type table struct {
 	idx         index
-	slab        []entry // len: the room so far; cap: the bound
+	slab        []entry // room for this many MACs so far
 	max         int     // the bound
 	free        []int32 // stack of unused slab positions
 	probation   list
