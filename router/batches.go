@@ -4,7 +4,6 @@ import (
 	"sync"
 
 	"github.com/weave-switch/weave-switch/frame"
-	"github.com/weave-switch/weave-switch/internal/demand"
 	"github.com/weave-switch/weave-switch/internal/iomem"
 	"github.com/weave-switch/weave-switch/transport"
 )
@@ -31,12 +30,7 @@ const minBatchBufs = 4
 type readBatch struct {
 	b    *frame.Batch
 	mem  *iomem.Region
-	bufs [][]byte // the region's buffers in its order
-	last int      // frames the last read returned
-
-	// needs is what the reads of this housekeeping epoch and the last
-	// needed.
-	needs demand.Window
+	last int // frames the last read returned
 }
 
 // newReadBatch returns a batch of full buffers with room for frames of
@@ -50,8 +44,7 @@ func newReadBatch(full, frameSize int) *readBatch {
 			Meta:   make([]frame.Meta, full),
 			Offset: transport.MaxOverhead,
 		},
-		mem:  mem,
-		bufs: mem.Bufs(full),
+		mem: mem,
 	}
 }
 
@@ -62,15 +55,16 @@ func newReadBatch(full, frameSize int) *readBatch {
 // in the region's order, so that the next read's n frames are in the
 // region's first n buffers.
 func (g *readBatch) beforeRead(epoch uint64) {
-	copy(g.b.Bufs[:g.last], g.bufs[:g.last])
-	g.mem.Release(g.needs.Keep(int64(epoch), g.mem.Dirty(), minBatchBufs))
+	for i := range g.last {
+		g.b.Bufs[i] = g.mem.Buf(i)
+	}
+	g.mem.Trim(int64(epoch), minBatchBufs)
 }
 
 // afterRead records a read of n frames.
 func (g *readBatch) afterRead(n int, epoch uint64) {
 	g.last = n
-	g.mem.Used(n)
-	g.needs.Note(int64(epoch), min(n+1, g.mem.Len()))
+	g.mem.Wrote(int64(epoch), n)
 }
 
 // batchRegions are the regions of a router's batches, unmapped when the

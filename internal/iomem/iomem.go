@@ -11,6 +11,8 @@
 // to the kernel. A buffer that only ever held heartbeats costs one page.
 package iomem
 
+import "github.com/weave-switch/weave-switch/internal/demand"
+
 // Region is n buffers of size bytes, each starting on a page boundary.
 // Its methods other than Free are for the one goroutine that reads into
 // it; Free only once nothing uses its buffers.
@@ -21,6 +23,9 @@ type Region struct {
 	n      int
 	dirty  int  // buffers [0, dirty) may hold pages
 	heap   bool // mapping failed: mem is on the heap, Release only forgets
+	// needs is what the reads of the current period and the last
+	// needed (Wrote, Trim).
+	needs demand.Window
 }
 
 // New returns a region of n buffers of size bytes. If the kernel refuses
@@ -44,9 +49,6 @@ func New(n, size int) *Region {
 
 // Len is the number of buffers.
 func (r *Region) Len() int { return r.n }
-
-// Size is the number of bytes of each buffer.
-func (r *Region) Size() int { return r.size }
 
 // Buf returns buffer i, its capacity its length.
 func (r *Region) Buf(i int) []byte {
@@ -87,6 +89,21 @@ func (r *Region) Release(from int) {
 		clear(r.mem[from*r.stride : r.dirty*r.stride])
 	}
 	r.dirty = from
+}
+
+// Wrote records a read, in period (a caller's count of fixed intervals),
+// that wrote buffers [0, n): it needed n+1 of them (one more to show the
+// socket or device was drained), or all of them if it filled them.
+func (r *Region) Wrote(period int64, n int) {
+	r.Used(n)
+	r.needs.Note(period, min(n+1, r.n))
+}
+
+// Trim gives back, in period, the pages of the buffers beyond what the
+// reads of this period and the last needed (Wrote), rounded up to least
+// times a power of two, and never fewer than least.
+func (r *Region) Trim(period int64, least int) {
+	r.Release(r.needs.Keep(period, r.dirty, least))
 }
 
 // Heap reports whether the buffers are on the heap (the mapping failed).

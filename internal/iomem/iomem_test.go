@@ -120,3 +120,24 @@ func TestRegionEmpty(t *testing.T) {
 	r.Release(0)
 	r.Free()
 }
+
+// TestRegionTrim: Trim keeps the pages of what the reads of this period
+// and the last needed (Wrote), rounded up to least times a power of two.
+func TestRegionTrim(t *testing.T) {
+	r := New(64, 100)
+	defer r.Free()
+	r.Wrote(1, 64) // a read that filled the region
+	r.Trim(2, 4)
+	if r.Dirty() != 64 {
+		t.Fatalf("the period after a full read: %d buffers keep pages, want 64", r.Dirty())
+	}
+	r.Wrote(2, 5) // needed 6
+	r.Trim(3, 4)
+	if r.Dirty() != 8 {
+		t.Fatalf("after reads of 5: %d buffers keep pages, want 8", r.Dirty())
+	}
+	r.Trim(5, 4)
+	if r.Dirty() != 4 {
+		t.Fatalf("after idle periods: %d buffers keep pages, want 4", r.Dirty())
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/weave-switch/weave-switch/frame"
-	"github.com/weave-switch/weave-switch/internal/demand"
 	"github.com/weave-switch/weave-switch/internal/iomem"
 	"github.com/weave-switch/weave-switch/internal/udpbatch"
 	"github.com/weave-switch/weave-switch/transport"
@@ -43,10 +42,6 @@ type receiver struct {
 	s   *Sleeve
 	br  *udpbatch.Reader
 	mem *iomem.Region // the buffers br reads into
-
-	// needs is what the reads of this recvEpoch period and the last
-	// needed.
-	needs demand.Window
 
 	n, next int    // messages [next, n) of the last read are not split yet
 	msg     []byte // datagrams of the current message not decoded yet
@@ -90,19 +85,6 @@ func newReceiver(s *Sleeve, conn *net.UDPConn, gro bool, now func() time.Time) (
 	}, nil
 }
 
-// beforeRead gives back the pages of the buffers beyond what the reads of
-// this period and the last needed. Nothing may alias them: every message
-// of the last read has been decoded and its frames copied out.
-func (r *receiver) beforeRead(period int64) {
-	r.mem.Release(r.needs.Keep(period, r.mem.Dirty(), minRecvBufs))
-}
-
-// afterRead records a read of n messages.
-func (r *receiver) afterRead(period int64, n int) {
-	r.mem.Used(n)
-	r.needs.Note(period, min(n+1, r.mem.Len()))
-}
-
 // free unmaps the receive buffers once the socket is closed: the
 // receiver reads no more, and no frame it returned aliases them (drain
 // copies frames out).
@@ -140,7 +122,9 @@ func (r *receiver) receive(b *frame.Batch, eps []transport.Endpoint) (int, error
 			return k, nil
 		}
 		period := r.s.now().UnixNano() / int64(recvEpoch)
-		r.beforeRead(period)
+		// Every message of the last read has been decoded and its frames
+		// copied out: nothing aliases the pages Trim gives back.
+		r.mem.Trim(period, minRecvBufs)
 		n, err := r.br.Read()
 		if err != nil {
 			if r.s.closed.Load() || errors.Is(err, net.ErrClosed) {
@@ -152,7 +136,7 @@ func (r *receiver) receive(b *frame.Batch, eps []transport.Endpoint) (int, error
 		}
 		r.n, r.next = n, 0
 		r.ra.Tick()
-		r.afterRead(period, n)
+		r.mem.Wrote(period, n)
 	}
 }
 
