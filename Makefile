@@ -176,8 +176,10 @@ bench: build
 BENCH_SCALE_N ?= 10
 BENCH_SCALE_FLAGS ?=
 bench-scale: build
+	scripts/deps.sh
 	scripts/bench-scale.sh $(BENCH_SCALE_FLAGS) $(BENCH_SCALE_N)
 scale-check: build
+	scripts/deps.sh
 	scripts/bench-scale.sh -c 10
 
 # One router with BENCH_PEERS_N peers (not part of `make test`): a real
@@ -186,6 +188,7 @@ scale-check: build
 # idle CPU once all are established.
 BENCH_PEERS_N ?= 1000
 bench-peers: build
+	scripts/deps.sh
 	scripts/bench-peers.sh $(BENCH_PEERS_N)
 
 # go vet, gofmt, staticcheck (its default checks, unused code included)

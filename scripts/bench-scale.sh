@@ -32,7 +32,8 @@
 #       DIR/smaps-N.txt and a CPU profile of CPU_SECS to DIR/cpu-N.pprof
 #       (after the measurement), and its control plane's counters again
 #       and its heap profile after the CPU profile to
-#       DIR/metrics-N-later.txt and DIR/heap-N-later.pprof; the same but the CPU profile of the
+#       DIR/metrics-N-later.txt and DIR/heap-N-later.pprof, then an
+#       execution trace of CPU_SECS to DIR/trace-N.out; the same but the CPU profile of the
 #       router with the most anonymous RSS, hK, to DIR/heap-N-hK.pprof...
 #   -c: leak and growth check instead of the report: the same mesh, then
 #       bounds on anonymous RSS and goroutines per peer (RSS_BASE_KIB,
@@ -172,6 +173,9 @@ if [ -n "$profdir" ]; then
 	# And its heap profile again: against heap-N.pprof (pprof -base), what
 	# it allocated while idle.
 	curl -s --unix-socket "$WS_TMP/h1.sock" "http://x/debug/pprof/heap" >"$profdir/heap-$n-later.pprof"
+	# And an execution trace of CPU_SECS: every wake-up of an idle router,
+	# with the goroutine and the timer or packet behind it.
+	curl -s --unix-socket "$WS_TMP/h1.sock" "http://x/debug/pprof/trace?seconds=$cpu_secs" >"$profdir/trace-$n.out"
 	# And the router with the most anonymous RSS, as hK.
 	big=$(printf '%s\n' "${rows[@]}" | jq -rs 'max_by(.rss_anon_kib) | .router')
 	curl -s --unix-socket "$WS_TMP/$big.sock" "http://x/debug/pprof/heap?gc=1" >"$profdir/heap-$n-$big.pprof"
