@@ -38,8 +38,20 @@ const (
 const (
 	sendQueueLen   = 256
 	sendQueueBytes = 8 << 20
+	// controlTimeout: a connection whose peer does not announce CapQuiet
+	// is closed after this long without a message.
 	controlTimeout = 10 * time.Second
+	// quietTimeout: one whose peer announces CapQuiet, after this long
+	// (pace.go). A dead host is found sooner, by TCP keepalives
+	// (controlKeepAlive) and by the data path's heartbeats.
+	quietTimeout = 75 * time.Second
 )
+
+// controlKeepAlive: the kernel probes a control connection idle for 15
+// s every 5 s and resets it after 3 probes unanswered, so that a host that
+// dies or drops off the network loses its connections within about 30 s
+// of falling silent, without waking the router.
+var controlKeepAlive = net.KeepAliveConfig{Enable: true, Idle: 15 * time.Second, Interval: 5 * time.Second, Count: 3}
 
 type outMsg struct {
 	typ     uint8
@@ -143,7 +155,9 @@ type connection struct {
 
 	summaryDiffered bool
 	lastDigestSent  time.Time
-	ticks           int // slow ticks seen (pace.go)
+	ticks           int           // slow ticks seen (pace.go)
+	pace            quietPace     // what it is sent while quiet (pace.go)
+	silence         time.Duration // how long it may be silent before it is closed
 	// when a channel's state last went to this neighbour because it
 	// asked (msgChannelWant), by channel id
 	wantServed map[uint8]time.Time
@@ -266,6 +280,7 @@ func (m *Mesh) register(hc *handshake.Conn, outbound bool, target string) {
 		quit: make(chan struct{}), done: make(chan struct{}),
 		link: link, asked: asked, linkNote: note, dataEncrypted: link.Encrypted(),
 	}
+	c.pace, c.silence = paceFor(hello.Caps)
 	m.conns[hello.Name] = c
 	if t := m.targets[target]; t != nil {
 		t.connectedAs(hello.Name)
@@ -334,9 +349,12 @@ func (m *Mesh) dropConnKeys(c *connection, reason string, removeKeys bool) {
 func (m *Mesh) routineRead(c *connection, readerDone chan struct{}) {
 	defer m.wg.Done()
 	defer close(readerDone)
-	// One message at a time waits for the actor, so that a peer holds at
-	// most two (that one and the one being read) in memory.
-	handled := make(chan struct{}, 1)
+	// At most two messages at a time wait for the actor, so that a peer
+	// holds at most three (those and the one being read) in memory. With
+	// two, the reader goes back to reading as soon as it has posted a
+	// message, instead of waking again when the actor has handled it.
+	handled := make(chan struct{}, 2)
+	handled <- struct{}{}
 	handled <- struct{}{}
 	var buf []byte
 	for {
@@ -345,13 +363,13 @@ func (m *Mesh) routineRead(c *connection, readerDone chan struct{}) {
 		case <-m.closing:
 			return
 		}
-		_ = c.hc.NetConn().SetReadDeadline(time.Now().Add(controlTimeout))
+		_ = c.hc.NetConn().SetReadDeadline(time.Now().Add(c.silence))
 		typ, payload, err := c.hc.ReadMsg(buf)
 		if err != nil {
 			reason := err.Error()
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
-				reason = "control connection silent for " + controlTimeout.String()
+				reason = "control connection silent for " + c.silence.String()
 			}
 			m.post(func() { m.dropConn(c, reason) })
 			return

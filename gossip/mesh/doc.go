@@ -27,8 +27,12 @@
 //   - Control connections exchange a topology summary and a ping every
 //     2 s while busy (young, data link not answering, summaries differing
 //     or the topology changed in the last 6 s); while quiet, a summary
-//     every 6 s and a ping every 30 s. A connection silent for 10 s is
-//     closed. Deltas and channel changes go out within 100 ms of
+//     every 30 s and a ping every 60 s. A connection silent for 75 s is
+//     closed; the kernel's TCP keepalives close one to a host that died
+//     or dropped off the network within about 30 s of its last word. A
+//     peer that does not announce CapQuiet is sent a quiet summary every
+//     6 s and a ping every 30 s, and its connection is closed after 10 s
+//     of silence. Deltas and channel changes go out within 100 ms of
 //     happening, whatever the pace (pace.go).
 //   - A peer that leaves or dies is out of the routes as soon as the
 //     connection closes or its link times out (see Heartbeats), and its MACs are purged from the switch as soon as

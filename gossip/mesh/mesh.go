@@ -28,6 +28,12 @@ const (
 	// The router compares channel sums (channel.go); a neighbour
 	// without it is sent whole channel states instead.
 	CapChannelSums = "ctl.chansums"
+	// CapQuiet: how long, in whole seconds, the router lets a control
+	// connection go silent before it closes it, when the connection's
+	// peer announces CapQuiet too (controlTimeout otherwise). A quiet
+	// connection is sent something at least every 2/5 of its peer's
+	// figure (pace.go).
+	CapQuiet = "ctl.quiet"
 )
 
 // Mesh is a running control plane. Its exported methods are safe for
@@ -141,6 +147,7 @@ func (m *Mesh) caps() map[string]string {
 		CapControlPort: strconv.Itoa(int(m.cfg.Listen.Port())),
 		CapTransports:  m.linkNames(),
 		CapChannelSums: "1",
+		CapQuiet:       strconv.Itoa(int(quietTimeout / time.Second)),
 	}
 	for _, l := range m.cfg.Links {
 		for k, v := range l.Caps() {
@@ -174,7 +181,7 @@ func (m *Mesh) Addr() netip.AddrPort { return m.cfg.Listen }
 
 // Start listens and starts the actor and the connection maker.
 func (m *Mesh) Start() error {
-	var lc net.ListenConfig
+	lc := net.ListenConfig{KeepAliveConfig: controlKeepAlive}
 	ln, err := lc.Listen(context.Background(), "tcp", m.cfg.Listen.String())
 	if err != nil {
 		return fmt.Errorf("control plane: %w", err)
@@ -249,8 +256,8 @@ func (m *Mesh) call(ctx context.Context, fn func()) error {
 }
 
 // GossipInterval is the slow tick: how often a busy control connection
-// carries a summary of the topology and a ping (a quiet one every
-// quietTicks ticks, pace.go).
+// carries a summary of the topology and a ping (a quiet one less often,
+// pace.go).
 const GossipInterval = 2 * time.Second
 
 func (m *Mesh) routineActor() {

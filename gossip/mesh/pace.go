@@ -2,6 +2,7 @@ package mesh
 
 import (
 	"encoding/binary"
+	"strconv"
 	"sync/atomic"
 	"time"
 )
@@ -11,27 +12,57 @@ import (
 // ping (its round-trip time), and every channelRefresh ticks the sums of
 // the channels' states (channel.go), while it is busy: young, its data link not
 // answering, its peer's last summary differing from ours, or our topology
-// changed lately. A quiet connection (none of these) gets a summary every
-// quietTicks ticks, a ping with every quietPings-th of those and the
-// channels with every channelRefresh-th: deltas and channel changes still
-// go out at once (gossipSoon), so what a quiet tick saves is the repair
-// of what was lost and a fresh round-trip time, and a quiet peer still
-// hears from us well within controlTimeout. The status snapshot is
-// refreshed on every slow tick while a connection is busy, every
-// quietTicks ticks otherwise (and whenever the routes change).
+// changed lately. A quiet connection (none of these) gets less (its
+// quietPace): deltas and channel changes still go out at once
+// (gossipSoon), so what a quiet tick saves is the repair of what was
+// lost and a fresh round-trip time, and a quiet peer still hears from us
+// well within the silence it allows. The status snapshot is refreshed on
+// every slow tick while a connection is busy, every quietTicks ticks
+// otherwise (and whenever the routes change).
+//
+// A peer that announces CapQuiet allows a silence of that many seconds
+// (quietTimeout, 75 s): it gets a summary every 30 s and a ping and the
+// channels every 60 s, the longPace. One that does not closes a
+// connection silent for controlTimeout (10 s): it gets a summary every
+// 6 s, a ping and the channels every 30 s, the shortPace. An idle full
+// mesh of 50 routers sends each router 4 control messages a minute per
+// neighbour instead of 14, and each of them wakes the router.
 //
 // Deltas and channel changes: the actor arms a 100 ms timer when a
 // neighbour has topology entries pending or a channel signalled a change
 // (routineChannel), so an idle mesh does not wake for them at all.
 
-// quietTicks: a quiet connection gets a summary and a ping every this
-// many slow ticks (6 s; controlTimeout is 10 s), and channel states every
-// channelRefresh × quietTicks (30 s).
+// quietTicks: the status snapshot is refreshed every this many slow
+// ticks while every connection is quiet.
 const quietTicks = 3
 
-// quietPings: a quiet connection gets a ping with every this many
-// summaries (30 s).
-const quietPings = 5
+// quietPace is what a quiet connection is sent: a summary every summary
+// slow ticks, a ping and the channels' sums every ping ticks (a multiple
+// of summary).
+type quietPace struct{ summary, ping int }
+
+var (
+	shortPace = quietPace{summary: 3, ping: 15}
+	longPace  = quietPace{summary: 15, ping: 30}
+)
+
+// paceFor returns the quiet pace of a connection whose peer announced
+// caps and the silence after which it is closed: the longPace and
+// quietTimeout for a peer that allows at least quietTimeout of silence,
+// the shortPace and controlTimeout for one that does not say, and for
+// one that allows less than quietTimeout but at least controlTimeout
+// the shortPace and quietTimeout (it paces itself by our announcement).
+func paceFor(caps map[string]string) (quietPace, time.Duration) {
+	v, ok := caps[CapQuiet]
+	if !ok {
+		return shortPace, controlTimeout
+	}
+	secs, err := strconv.ParseUint(v, 10, 16)
+	if err != nil || time.Duration(secs)*time.Second < quietTimeout {
+		return shortPace, quietTimeout
+	}
+	return longPace, quietTimeout
+}
 
 // busyFor: a connection is busy for this long after it came up and after
 // our topology last changed.
@@ -108,14 +139,12 @@ func (m *Mesh) slowGossip() (busy bool) {
 			}
 			continue
 		}
-		if c.ticks%quietTicks != 0 {
+		if c.ticks%c.pace.summary != 0 {
 			continue
 		}
 		m.send(c, msgSummary, append([]byte(nil), s[:]...))
-		if n := c.ticks / quietTicks; n%quietPings == 0 {
+		if c.ticks%c.pace.ping == 0 {
 			m.send(c, msgPing, append([]byte(nil), p[:]...))
-		}
-		if c.ticks%(quietTicks*channelRefresh) == 0 {
 			m.refreshChannels(c)
 		}
 	}

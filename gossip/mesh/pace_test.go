@@ -17,9 +17,10 @@ import (
 )
 
 // TestSlowGossipPace: a busy connection gets a summary and a ping on every
-// slow tick and the channels every channelRefresh ticks; a quiet one a
-// summary every quietTicks ticks, a ping with every quietPings-th and the
-// channels every channelRefresh × quietTicks; a change of our topology
+// slow tick and the channels every channelRefresh ticks; a quiet one
+// whose peer does not announce CapQuiet a summary every 6 s, a ping and
+// the channels every 30 s; a quiet one whose peer does, a summary every
+// 30 s, a ping and the channels every 60 s; a change of our topology
 // makes every connection busy again for busyFor.
 func TestSlowGossipPace(t *testing.T) {
 	clock := time.Unix(1_000_000, 0)
@@ -33,13 +34,18 @@ func TestSlowGossipPace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn := func(name frame.PeerName, established bool) *connection {
-		c := &connection{hello: handshake.Hello{Name: name}, since: clock, established: established,
+	conn := func(name frame.PeerName, established bool, caps map[string]string) *connection {
+		c := &connection{hello: handshake.Hello{Name: name, Caps: caps}, since: clock, established: established,
 			quit: make(chan struct{})}
+		c.pace, c.silence = paceFor(caps)
 		m.conns[name] = c
 		return c
 	}
-	quiet, pending := conn(2, true), conn(3, false)
+	quiet, pending := conn(2, true, nil), conn(3, false, nil)
+	long := conn(4, true, map[string]string{CapQuiet: "75"})
+	if quiet.silence != controlTimeout || long.silence != quietTimeout {
+		t.Fatalf("silences %v and %v, want %v and %v", quiet.silence, long.silence, controlTimeout, quietTimeout)
+	}
 	// drain returns the types queued on c since the last call.
 	drain := func(c *connection) []uint8 {
 		var out []uint8
@@ -50,11 +56,12 @@ func TestSlowGossipPace(t *testing.T) {
 		return out
 	}
 	type count struct{ summaries, pings, channels int }
+	var l count // the long-paced connection's, since the last reset
 	run := func(ticks int) (q, p count) {
 		for range ticks {
 			clock = clock.Add(GossipInterval)
 			m.slowGossip()
-			for c, n := range map[*connection]*count{quiet: &q, pending: &p} {
+			for c, n := range map[*connection]*count{quiet: &q, pending: &p, long: &l} {
 				for _, typ := range drain(c) {
 					switch typ {
 					case msgSummary:
@@ -71,12 +78,16 @@ func TestSlowGossipPace(t *testing.T) {
 	}
 	// The first busyFor: both connections are young.
 	q, p := run(3)
-	if q != (count{3, 3, 0}) || p != (count{3, 3, 0}) {
-		t.Fatalf("young connections: %+v and %+v, want a summary and a ping per tick", q, p)
+	if q != (count{3, 3, 0}) || p != (count{3, 3, 0}) || l != (count{3, 3, 0}) {
+		t.Fatalf("young connections: %+v, %+v and %+v, want a summary and a ping per tick", q, p, l)
 	}
+	l = count{}
 	q, p = run(30)
 	if want := (count{10, 2, 2}); q != want {
 		t.Fatalf("quiet connection over 30 ticks: %+v, want %+v", q, want)
+	}
+	if want := (count{2, 1, 1}); l != want {
+		t.Fatalf("quiet connection to a peer announcing %s, over 30 ticks: %+v, want %+v", CapQuiet, l, want)
 	}
 	if want := (count{30, 30, 6}); p != want {
 		t.Fatalf("link not answering, 30 ticks: %+v, want %+v", p, want)
@@ -272,5 +283,30 @@ func TestChannelSums(t *testing.T) {
 	deliver(ab, b, ba)
 	if ts := deliver(ba, a, ab); !slices.Equal(ts, []uint8{msgChannel}) || chA.get() != 8 {
 		t.Fatalf("after b's refresh: b sent %v, a holds %d; want a state and 8", ts, chA.get())
+	}
+}
+
+// TestPaceFor: the quiet pace and the silence allowed follow what the
+// peer announces.
+func TestPaceFor(t *testing.T) {
+	for _, tc := range []struct {
+		caps    map[string]string
+		pace    quietPace
+		silence time.Duration
+	}{
+		{nil, shortPace, controlTimeout},
+		{map[string]string{CapQuiet: "75"}, longPace, quietTimeout},
+		{map[string]string{CapQuiet: "600"}, longPace, quietTimeout},
+		{map[string]string{CapQuiet: "20"}, shortPace, quietTimeout},
+		{map[string]string{CapQuiet: "x"}, shortPace, quietTimeout},
+		{map[string]string{CapQuiet: "99999999"}, shortPace, quietTimeout},
+	} {
+		pace, silence := paceFor(tc.caps)
+		if pace != tc.pace || silence != tc.silence {
+			t.Errorf("%v: %+v and %v, want %+v and %v", tc.caps, pace, silence, tc.pace, tc.silence)
+		}
+	}
+	if s := (&Mesh{}).caps()[CapQuiet]; s != "75" {
+		t.Errorf("we announce %s=%q, want 75", CapQuiet, s)
 	}
 }

@@ -436,7 +436,8 @@ func (m *Mesh) punch(peer frame.PeerName, cands []candidate, ask string, port ui
 				if !c.local {
 					remote = netip.AddrPortFrom(remote.Addr(), remote.Port()+uint16(k))
 				}
-				d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(local), Timeout: punchTimeout, Control: punchSocket}
+				d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(local), Timeout: punchTimeout, Control: punchSocket,
+					KeepAliveConfig: controlKeepAlive}
 				nc, err := d.DialContext(dialCtx, "tcp", remote.String())
 				if err == nil {
 					conns <- conn{nc, c}

@@ -152,7 +152,7 @@ func (m *Mesh) dial(addr, ask string) {
 	defer m.wg.Done()
 	ctx, cancel := context.WithTimeout(m.ctx, 15*time.Second)
 	defer cancel()
-	d := net.Dialer{Timeout: connectTimeout, LocalAddr: m.dialFrom(addr)}
+	d := net.Dialer{Timeout: connectTimeout, LocalAddr: m.dialFrom(addr), KeepAliveConfig: controlKeepAlive}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	var hc *handshake.Conn
 	if err == nil {
