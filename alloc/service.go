@@ -18,8 +18,14 @@ import (
 // ChannelID is the allocator's channel on the mesh.
 const ChannelID = 1
 
-// TickInterval is how often a Service ticks its allocator.
-const TickInterval = 500 * time.Millisecond
+// TickInterval is how often a Service ticks its allocator while it has
+// work (Allocator.Idle), and IdleTickInterval while it has none: after a
+// call or merge that may have given it work, the next tick is at most
+// TickInterval away.
+const (
+	TickInterval     = 500 * time.Millisecond
+	IdleTickInterval = 10 * time.Second
+)
 
 // Service is an Allocator for a router: safe for concurrent use, ticked
 // by its own goroutine, with blocking calls that wait for space from
@@ -30,6 +36,7 @@ type Service struct {
 	a       *Allocator
 	changed chan struct{} // closed and replaced on every change: wakes waiters
 	updated chan struct{} // one slot: the state changed, gossip it
+	kick    chan struct{} // one slot: a call or merge ran, tick soon
 	lastErr string        // the latest refused merge
 	quit    chan struct{}
 	wg      sync.WaitGroup
@@ -42,7 +49,8 @@ func NewService(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{a: a, changed: make(chan struct{}), updated: make(chan struct{}, 1), quit: make(chan struct{})}
+	s := &Service{a: a, changed: make(chan struct{}), updated: make(chan struct{}, 1), kick: make(chan struct{}, 1),
+		quit: make(chan struct{})}
 	s.wg.Add(1)
 	go s.routineTick()
 	return s, nil
@@ -59,23 +67,45 @@ func (s *Service) Close() error {
 
 func (s *Service) routineTick() {
 	defer s.wg.Done()
-	t := time.NewTicker(TickInterval)
+	t := time.NewTimer(TickInterval)
 	defer t.Stop()
+	due := time.Now().Add(TickInterval)
 	for {
 		select {
 		case <-s.quit:
 			return
+		case <-s.kick:
+			if now := time.Now(); due.Sub(now) > TickInterval {
+				due = now.Add(TickInterval)
+				t.Reset(TickInterval)
+			}
 		case <-t.C:
 			s.mu.Lock()
 			s.a.Tick()
 			s.afterLocked()
+			next := TickInterval
+			if s.a.Idle() {
+				next = IdleTickInterval
+			}
 			s.mu.Unlock()
+			// A kick sent by this tick's afterLocked is its own.
+			select {
+			case <-s.kick:
+			default:
+			}
+			due = time.Now().Add(next)
+			t.Reset(next)
 		}
 	}
 }
 
-// afterLocked wakes waiters and the gossip layer if the state changed.
+// afterLocked makes the ticker tick soon, and wakes waiters and the
+// gossip layer if the state changed.
 func (s *Service) afterLocked() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
 	if !s.a.TakeDirty() {
 		return
 	}

@@ -247,3 +247,25 @@ func (a *Allocator) transfer(lo, hi uint64, p frame.PeerName) bool {
 
 // Wants returns the subnets (and /32 claims) we are asking space for.
 func (a *Allocator) Wants() []netip.Prefix { return slices.Clone(a.wants) }
+
+// Idle reports whether Tick has nothing to do until something changes
+// (a call, a merge): nothing waits to be saved, and neither we nor any
+// member wants space, claims an address or runs a reclaim. A Service
+// ticks an idle allocator seldom.
+func (a *Allocator) Idle() bool {
+	if len(a.unsavedKeys) > 0 || a.stateUnsaved {
+		return false
+	}
+	if a.st == nil || a.fresh || a.left {
+		return true
+	}
+	if len(a.claims) > 0 || len(a.wants) > 0 {
+		return false
+	}
+	for _, m := range a.st.Members {
+		if m.active() && (len(m.Wants) > 0 || m.Proposal != nil || m.Ack != nil) {
+			return false
+		}
+	}
+	return true
+}
