@@ -20,8 +20,19 @@ import (
 //	dst MAC  03:77:73:68:62:00  (group, locally administered: "wshb")
 //	src MAC  03:77:73:68:62:00  (a group source: any switch drops it)
 //	type     0x88b5             (IEEE local experimental)
-//	payload  kind(1: 1 ping, 2 pong) | flags (1: 1 the ping answers a
-//	         ping, see pingBack) | 6 reserved | sender's clock (8, BE ns)
+//	payload  kind(1: 1 ping, 2 pong) | flags (1: bit 0 the ping answers
+//	         a ping, see pingBack; bit 1 the sender heard from the
+//	         receiver since its previous ping) | 6 reserved | sender's
+//	         clock (8, BE ns)
+//
+// An idle link needs one exchange per keepalive, not one each way: a ping
+// flagged heard, answered, shows both routers that the link works (the
+// receiver's last heartbeat reached the sender, the ping reached the
+// receiver, the pong goes back), so the receiver counts it as its own
+// answered ping and waits a whole gap from it before pinging (see
+// pingDue). Whichever router's gap ends first pings; an idle full mesh
+// sends half the heartbeats. A router that does not flag its pings is
+// answered and pinged as before.
 //
 // The receive routine takes heartbeats out of each batch before the switch
 // sees it, answers pings at once and records pongs (time and RTT).
@@ -33,6 +44,7 @@ const (
 	hbPing        = 1
 	hbPong        = 2
 	hbFlagBack    = 1 // in the flags byte
+	hbFlagHeard   = 2
 )
 
 func isHeartbeat(f []byte) bool {
@@ -92,10 +104,20 @@ func (r *Router) SendHeartbeats() {
 		if p.lastPong.Load() >= p.lastPing.Load() {
 			p.firstPing.Store(now) // the first since the last answer
 		}
+		flags := heardFlag(p)
 		p.lastPing.Store(now)
 		r.notePing(p)
-		r.sendHeartbeat(r.hb.b, p.tr, p.endpoint().ep, name, hbPing, 0, now)
+		r.sendHeartbeat(r.hb.b, p.tr, p.endpoint().ep, name, hbPing, flags, now)
 	}
+}
+
+// heardFlag is hbFlagHeard if a heartbeat of p's arrived since our last
+// ping to it (or, before the first, at all), else 0.
+func heardFlag(p *peer) byte {
+	if p.heard.Load() > p.lastPing.Load() {
+		return hbFlagHeard
+	}
+	return 0
 }
 
 // notePing records, after lastPing, what the next pingDue compares with.
@@ -125,11 +147,12 @@ func (r *Router) pingBack(p *peer, b *frame.Batch) {
 	if last == 0 {
 		p.firstPing.Store(now)
 	}
+	flags := hbFlagBack | heardFlag(p)
 	if !p.lastPing.CompareAndSwap(last, now) {
 		return // SendHeartbeats pinged meanwhile
 	}
 	r.notePing(p)
-	r.sendHeartbeat(b, p.tr, p.endpoint().ep, p.peerName(), hbPing, hbFlagBack, now)
+	r.sendHeartbeat(b, p.tr, p.endpoint().ep, p.peerName(), hbPing, flags, now)
 }
 
 // pingDue reports whether SendHeartbeats pings p at now (see there). An
@@ -151,7 +174,7 @@ func (r *Router) pingDue(p *peer, now int64) bool {
 	if gap == 0 {
 		gap = int64(idle)
 	}
-	return now-ping >= gap
+	return now-max(ping, p.shared.Load()) >= gap
 }
 
 func (r *Router) sendHeartbeat(b *frame.Batch, tr transport.Transport, ep transport.Endpoint, to frame.PeerName, kind, flags byte, clock int64) {
@@ -295,6 +318,11 @@ func (r *Router) handleHeartbeat(p *peer, f []byte, pong *frame.Batch) {
 	switch f[14] {
 	case hbPing:
 		r.sendHeartbeat(pong, p.tr, p.endpoint().ep, p.peerName(), hbPong, 0, clock)
+		now := r.mono()
+		p.heard.Store(now)
+		if f[15]&hbFlagHeard != 0 {
+			p.shared.Store(now)
+		}
 		if f[15]&hbFlagBack == 0 {
 			r.pingBack(p, pong)
 		}
@@ -302,6 +330,7 @@ func (r *Router) handleHeartbeat(p *peer, f []byte, pong *frame.Batch) {
 		r.recordFastPong(p, clock)
 	case hbPong:
 		now := r.mono()
+		p.heard.Store(now)
 		p.lastPong.Store(now)
 		if rtt := now - clock; rtt >= 0 {
 			p.rtt.Store(rtt)

@@ -287,3 +287,100 @@ func TestPingBack(t *testing.T) {
 		t.Errorf("idle, answered link: SendHeartbeats sent %v", got)
 	}
 }
+
+// TestHeartbeatShared: an idle link needs one exchange per keepalive, not
+// one each way. A ping from the peer flagged heard, answered, counts as
+// our own answered ping: while the peer's flagged pings come more often
+// than our gap, we never ping; unflagged pings do not count, and once the
+// peer's pings stop we ping every IdleHeartbeat again. Our pings are
+// flagged heard when a heartbeat of the peer's arrived since our last.
+func TestHeartbeatShared(t *testing.T) {
+	tr := &mover{}
+	r, err := New(Config{Self: nameA, Device: newFakeDevice(), Transport: tr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.SetPeers([]link.Peer{{Name: nameB, Endpoint: transport.AddrPortEndpoint(regB)}})
+	advance := func(d time.Duration) { r.born = r.born.Add(-d) }
+	from := func(kind, flags byte) { // a heartbeat from B
+		f := make([]byte, heartbeatLen)
+		putHeartbeatFlags(f, kind, flags, r.mono())
+		if !receive(r, tr, regB, false, f) {
+			t.Fatal("heartbeat refused")
+		}
+	}
+	sent := func() (kinds, flags []byte) {
+		tr.mu.Lock()
+		defer tr.mu.Unlock()
+		kinds, flags = tr.kinds, tr.flags
+		tr.to, tr.kinds, tr.flags = nil, nil, nil
+		return kinds, flags
+	}
+	count := func(kinds []byte, k byte) int {
+		n := 0
+		for _, x := range kinds {
+			if x == k {
+				n++
+			}
+		}
+		return n
+	}
+
+	advance(time.Second)
+	r.SendHeartbeats()
+	if k, f := sent(); len(k) != 1 || k[0] != hbPing || f[0] != 0 {
+		t.Fatalf("first ping: kinds %v flags %v, want one ping, unflagged (nothing heard yet)", k, f)
+	}
+	from(hbPong, 0)
+
+	// B pings every 5 s, flagged: we answer, and never ping.
+	for sec := 1; sec <= 60; sec++ {
+		advance(time.Second)
+		if sec%5 == 0 {
+			from(hbPing, hbFlagHeard)
+		}
+		r.SendHeartbeats()
+	}
+	if k, _ := sent(); count(k, hbPing) != 0 || count(k, hbPong) != 12 {
+		t.Fatalf("B pinging flagged every 5 s for 60 s: %d pings and %d pongs, want 0 and 12", count(k, hbPing), count(k, hbPong))
+	}
+
+	// B pings every 5 s, unflagged: they do not count; we ping every
+	// 7.5 to 10 s, flagged (B's pings came in between), and B answers.
+	for sec := 1; sec <= 40; sec++ {
+		advance(time.Second)
+		if sec%5 == 0 {
+			from(hbPing, 0)
+		}
+		before := len(tr.kinds)
+		r.SendHeartbeats()
+		if len(tr.kinds) > before {
+			from(hbPong, 0)
+		}
+	}
+	k, f := sent()
+	if n := count(k, hbPing); n < 4 || n > 5 {
+		t.Fatalf("B pinging unflagged for 40 s: %d pings, want 4 or 5 (every 7.5 to 10 s)", n)
+	}
+	for i := range k {
+		if k[i] == hbPing && f[i]&hbFlagHeard == 0 {
+			t.Fatalf("our ping %d unflagged, with B's pings between ours", i)
+		}
+	}
+
+	// B falls silent after one flagged ping: we ping between 3/4 of
+	// IdleHeartbeat and all of it after that ping.
+	from(hbPing, hbFlagHeard)
+	sent()
+	for sec := 1; sec <= 10; sec++ {
+		advance(time.Second)
+		r.SendHeartbeats()
+		if k, _ := sent(); count(k, hbPing) > 0 {
+			if sec < 7 {
+				t.Fatalf("pinged %d s after B's flagged ping, before 3/4 of IdleHeartbeat", sec)
+			}
+			return
+		}
+	}
+	t.Fatal("B silent: no ping within IdleHeartbeat of its last")
+}

@@ -20,6 +20,7 @@ type mover struct {
 	refuse bool
 	to     []netip.AddrPort // the endpoints Send was given
 	kinds  []byte           // the kind of each heartbeat sent (hbPing...), 0 for other frames
+	flags  []byte           // and its flags
 }
 
 func (m *mover) MoveEndpoint(peer frame.PeerName, to netip.AddrPort) error {
@@ -36,11 +37,12 @@ func (m *mover) Send(b *frame.Batch, ep transport.Endpoint) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.to = append(m.to, ep.DstAddrPort())
-	var kind byte
+	var kind, flags byte
 	if f := b.Frame(0); isHeartbeat(f) {
-		kind = f[14]
+		kind, flags = f[14], f[15]
 	}
 	m.kinds = append(m.kinds, kind)
+	m.flags = append(m.flags, flags)
 	return nil
 }
 

@@ -36,6 +36,11 @@ type peer struct {
 	rtt       atomic.Int64  // nanoseconds, of that answer
 	fastAck   atomic.Int64  // mono of the last fast-path heartbeat answer
 	fastRTT   atomic.Int64  // nanoseconds, of that answer
+	// heard is the mono of the last heartbeat (ping or pong) received;
+	// shared the mono of the last ping received flagged hbFlagHeard (the
+	// peer heard us since its previous ping): an exchange that shows the
+	// link working both ways, as our own answered ping would.
+	heard, shared atomic.Int64
 
 	txFrames, txBytes, rxFrames, rxBytes atomic.Uint64
 	txErrors                             atomic.Uint64
