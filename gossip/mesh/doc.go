@@ -19,7 +19,9 @@
 //     neighbours through the data path: every one whose link carries data
 //     or whose last ping is unanswered; an idle one whose last ping was
 //     answered only every router.Config.IdleHeartbeat (the keepalive,
-//     10 s). A link is "established" once a ping was answered, and only
+//     10 s), counting from the last exchange either router started (the
+//     router's heartbeat.go). A link is "established" once a ping was
+//     answered, and only
 //     established links enter the topology and the routes. A link whose
 //     ping stays unanswered for LinkTimeout (5 s) falls back to "pending"
 //     and leaves the routes at once: within about 6 s of its data path

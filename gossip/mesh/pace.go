@@ -48,10 +48,11 @@ var (
 
 // paceFor returns the quiet pace of a connection whose peer announced
 // caps and the silence after which it is closed: the longPace and
-// quietTimeout for a peer that allows at least quietTimeout of silence,
-// the shortPace and controlTimeout for one that does not say, and for
-// one that allows less than quietTimeout but at least controlTimeout
-// the shortPace and quietTimeout (it paces itself by our announcement).
+// quietTimeout for a peer that allows at least quietTimeout of silence;
+// the shortPace and controlTimeout for one that does not announce
+// CapQuiet; the shortPace and quietTimeout for one that announces a
+// shorter silence or one we cannot read (it paces itself by what we
+// announce).
 func paceFor(caps map[string]string) (quietPace, time.Duration) {
 	v, ok := caps[CapQuiet]
 	if !ok {
