@@ -22,7 +22,11 @@ func payloadOf(n int, seed byte) []byte {
 }
 
 func TestMessages(t *testing.T) {
-	sizes := []int{0, 1, 100, maxFragment - 1, maxFragment, maxFragment + 1,
+	// Around each record buffer's size too: the writer's own (writerKeeps),
+	// a borrowed small one (smallRecord), a borrowed big one.
+	small := writerKeeps - headerSize - tagSize - 1
+	big := smallRecord - headerSize - tagSize - 1
+	sizes := []int{0, 1, 100, small - 1, small, small + 1, 1000, big - 1, big, big + 1, maxFragment - 1, maxFragment, maxFragment + 1,
 		2*maxFragment - 1, 2 * maxFragment, 300_000, MaxMessageSize}
 	for _, tr := range transports {
 		for _, pw := range []string{"", "pw"} {

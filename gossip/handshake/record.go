@@ -51,17 +51,23 @@ const (
 	flagMore uint8 = 1
 )
 
-// Record buffers. A connection's reader and writer each keep a buffer of
-// at most smallRecord bytes for everyday records, and borrow a buffer for
-// a whole record from bigRecords, shared by every connection of the
-// process, for a bigger one: the writer gives it back once the record is
-// written, the reader at its next read (the body it returned is valid
-// until then). An idle connection holds no big buffer, however big the
-// messages it carried; the free list keeps at most maxFreeRecords.
+// Record buffers. A connection's reader keeps a buffer of at most
+// smallRecord bytes for everyday records, its writer one of writerKeeps
+// bytes (pings, summaries, sums) and borrows one of smallRecord bytes from
+// smallRecords for a record up to that size; each borrows a buffer for a
+// whole record from bigRecords, shared by every connection of the
+// process, for a bigger one: the writer gives what it borrowed back once
+// the record is written, the reader at its next read (the body it
+// returned is valid until then). An idle connection holds no big buffer,
+// however big the messages it carried; the free list keeps at most
+// maxFreeRecords.
 const (
 	smallRecord    = 4 << 10
+	writerKeeps    = 512
 	maxFreeRecords = 8
 )
+
+var smallRecords = sync.Pool{New: func() any { return new([smallRecord]byte) }}
 
 type recordBuf = [headerSize + maxBody]byte
 
@@ -281,11 +287,12 @@ func (rr *recordReader) readMessage(want kind, buf []byte, limit int) (typ uint8
 // recordWriter writes records to w. seal is nil in plaintext mode. It is
 // used by one goroutine at a time.
 type recordWriter struct {
-	w    io.Writer
-	seal *cipherState
-	frag int        // as recordReader.frag
-	buf  []byte     // a record of up to smallRecord bytes
-	big  *recordBuf // borrowed for a bigger record while it is written
+	w     io.Writer
+	seal  *cipherState
+	frag  int                // as recordReader.frag
+	buf   []byte             // a record of up to writerKeeps bytes
+	small *[smallRecord]byte // borrowed for a record of up to smallRecord bytes while it is written
+	big   *recordBuf         // borrowed for a bigger record while it is written
 }
 
 // writeRecord writes body as one record of kind k.
@@ -322,15 +329,19 @@ func (rw *recordWriter) writeMessage(k kind, typ uint8, payload []byte) error {
 }
 
 // start returns a buffer for a record of body plaintext bytes (rw.buf,
-// or a borrowed big one), holding room for its header.
+// or a borrowed small or big one), holding room for its header.
 func (rw *recordWriter) start(body int) []byte {
 	need := headerSize + body + tagSize
-	if need > smallRecord {
+	switch {
+	case need > smallRecord:
 		rw.big = bigRecords.get()
 		return rw.big[:headerSize]
+	case need > writerKeeps:
+		rw.small = smallRecords.Get().(*[smallRecord]byte)
+		return rw.small[:headerSize]
 	}
-	if cap(rw.buf) < need {
-		rw.buf = make([]byte, 0, max(need, 512))
+	if rw.buf == nil {
+		rw.buf = make([]byte, 0, writerKeeps)
 	}
 	return rw.buf[:headerSize]
 }
@@ -353,11 +364,13 @@ func (rw *recordWriter) finish(k kind, flags uint8, rec []byte) error {
 		}
 	}
 	_, err := rw.w.Write(rec)
-	if rw.big != nil {
+	switch {
+	case rw.big != nil:
 		bigRecords.put(rw.big)
 		rw.big = nil
-	} else {
-		rw.buf = rec[:0]
+	case rw.small != nil:
+		smallRecords.Put(rw.small)
+		rw.small = nil
 	}
 	return err
 }
