@@ -7,8 +7,10 @@ import (
 )
 
 // gossipSilence is how many gossip intervals without gossip, while links
-// are up, make a problem: a live peer sends some every interval.
-const gossipSilence = 10
+// are up, make a problem: a live peer sends some every interval (the
+// summary of a quiet connection), and a connection silent for longer
+// than about two and a half is closed.
+const gossipSilence = 3
 
 // ago is a number of seconds as a duration, rounded for people.
 func ago(sec float64) string {

@@ -25,6 +25,8 @@ func TestCheckHealth(t *testing.T) {
 		{"no gossip for long, links up", Status{Connections: []Connection{up}, Gossip: Gossip{Last: time.Now(), Age: 60, Interval: 2}}, 1},
 		{"no gossip for long, no link up", Status{Connections: []Connection{down}, Gossip: Gossip{Last: time.Now(), Age: 60, Interval: 2}}, 1},
 		{"no gossip yet", Status{Connections: []Connection{up}, Gossip: Gossip{Interval: 2}}, 0},
+		{"quiet peers: no gossip for a summary period and more", Status{Connections: []Connection{up}, Gossip: Gossip{Last: time.Now(), Age: 60, Interval: 30}}, 0},
+		{"quiet peers: no gossip for three summary periods", Status{Connections: []Connection{up}, Gossip: Gossip{Last: time.Now(), Age: 95, Interval: 30}}, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

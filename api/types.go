@@ -67,7 +67,8 @@ type Gossip struct {
 	// Age is the seconds from Last to when the status was taken.
 	Age float64 `json:"age,omitempty"`
 	// Interval is the seconds between the gossip every connection
-	// carries at least: a live peer is never silent much longer.
+	// carries at least (the longest of them): a live peer is never
+	// silent much longer.
 	Interval float64 `json:"interval"`
 }
 

@@ -5,7 +5,6 @@ import (
 	"os"
 
 	"github.com/weave-switch/weave-switch/api"
-	"github.com/weave-switch/weave-switch/gossip/mesh"
 	"github.com/weave-switch/weave-switch/internal/meshsecret"
 	"github.com/weave-switch/weave-switch/internal/version"
 	"github.com/weave-switch/weave-switch/kernel"
@@ -26,7 +25,7 @@ func (d *Daemon) Status() api.Status {
 	}
 	ms := d.mesh.Status(context.Background())
 	s.Encryption, s.HandshakesRefused, s.GossipDropped = ms.Encryption, ms.HandshakesRefused, ms.GossipDropped
-	s.Gossip = api.Gossip{Last: ms.LastGossip, Interval: mesh.GossipInterval.Seconds()}
+	s.Gossip = api.Gossip{Last: ms.LastGossip, Interval: ms.GossipEvery.Seconds()}
 	if !ms.LastGossip.IsZero() {
 		s.Gossip.Age = d.clock.Now().Sub(ms.LastGossip).Seconds() // on the clock the mesh dated it by
 	}

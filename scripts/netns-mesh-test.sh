@@ -103,6 +103,12 @@ ws attach --api "$WS_TMP/h6.sock" "$p-c6" 10.32.0.6/12 >/dev/null
 wait_links h6 1
 ws_check "h6 learns the whole mesh from gossip" bash -c "for _ in \$(seq 50); do [ \$('$WS_BIN' status peers --api $WS_TMP/h6.sock --json | jq '[.[] | select(.reachable)] | length') -eq 6 ] && exit 0; sleep 0.2; done; exit 1"
 ws_check "c6 reaches every other container" all_pairs 6 1 2 3 4 5
+# Idle connections carry a summary every 30 s: a router whose links are
+# all quiet must not call itself unhealthy for lack of gossip.
+pretty "idle 40 s"
+sleep 40
+ws_check "after 40 s idle every router is healthy (status exits 0)" bash -c \
+	"for i in 1 2 3 4 5 6; do '$WS_BIN' status --api $WS_TMP/h\$i.sock >/dev/null || exit 1; done"
 ws forget --api "$WS_TMP/h6.sock" 198.18.56.5
 # forget drops h6's own connection to h5 and never dials it again (h5 may
 # still dial h6, having discovered it: that is its business).

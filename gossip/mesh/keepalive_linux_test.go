@@ -10,7 +10,8 @@ import (
 
 // TestControlKeepAlive: both ends of a control connection, the dialled and
 // the accepted, have the kernel's keepalives on with controlKeepAlive's
-// timing, and the silence each allows follows the other's CapQuiet.
+// timing, and the silence each allows and the gossip it expects follow
+// the other's CapQuiet.
 func TestControlKeepAlive(t *testing.T) {
 	a := startNode(t, 1, "", true)
 	defer a.m.Close()
@@ -27,6 +28,9 @@ func TestControlKeepAlive(t *testing.T) {
 			t.Fatal(err)
 		}
 		c := conns[0]
+		if every := n.status().GossipEvery; every != time.Duration(longPace.summary)*GossipInterval {
+			t.Errorf("%s: status says a peer gossips every %v, want %v", n.m.cfg.Self, every, time.Duration(longPace.summary)*GossipInterval)
+		}
 		if c.silence != quietTimeout || c.pace != longPace {
 			t.Errorf("%s: silence %v and pace %+v, want %v and %+v", n.m.cfg.Self, c.silence, c.pace, quietTimeout, longPace)
 		}

@@ -77,6 +77,11 @@ type Status struct {
 	// LastGossip is when gossip (topology entries, summary, digest or a
 	// channel's state) last arrived from a peer; zero if never.
 	LastGossip time.Time `json:"last_gossip,omitzero"`
+	// GossipEvery is the longest a connected peer leaves us without
+	// gossip while its connection is quiet (its quietPace's summary
+	// period: 30 s, or 6 s for a peer that does not announce CapQuiet);
+	// GossipInterval without connections.
+	GossipEvery time.Duration `json:"gossip_every"`
 }
 
 // Status returns the latest snapshot (refreshed by the actor every 2 s and
@@ -105,8 +110,10 @@ func (m *Mesh) publishStatus() {
 	if secret {
 		s.Encryption = "encrypted (control: Noise NNpsk0; data: AES-256-GCM or ChaCha20-Poly1305 per link, see each connection)"
 	}
+	s.GossipEvery = GossipInterval
 	seen := map[string]bool{}
 	for _, c := range m.conns {
+		s.GossipEvery = max(s.GossipEvery, time.Duration(c.pace.summary)*GossipInterval)
 		cs := ConnStatus{
 			Peer: c.hello.Name.String(), Nickname: c.hello.Nickname, Direction: "inbound", Address: c.addr,
 			State: "pending", Reason: c.failure, Transport: c.link.Name(), Asked: c.asked, Fallback: c.linkNote,
