@@ -4,6 +4,7 @@ import (
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/link"
 	ethswitch "github.com/weave-switch/weave-switch/switch"
+	"github.com/weave-switch/weave-switch/transport"
 )
 
 // dispatcher groups the frames of a batch by the peer they go to and sends
@@ -17,13 +18,14 @@ type dispatcher struct {
 	bs    int
 	views []*frame.Batch // per peer slot; frames alias the source batch
 	used  []int          // slots with frames, in first-use order
+	hb    *frame.Batch   // a ping riding on the data (takeRide)
 }
 
 // viewStart is the room a peer's view starts with.
 const viewStart = 4
 
 func newDispatcher(r *Router, bs int) *dispatcher {
-	return &dispatcher{r: r, bs: bs}
+	return &dispatcher{r: r, bs: bs, hb: frame.NewBatchSize(1, transport.MaxOverhead, heartbeatLen)}
 }
 
 func (d *dispatcher) view(slot int, offset int) *frame.Batch {
@@ -136,15 +138,17 @@ func (d *dispatcher) flush(t *peerTable) {
 	for _, slot := range d.used {
 		v := d.views[slot]
 		p := t.list[slot]
+		data := v.N
+		d.r.takeRide(p, v, d.hb)
 		if err := p.tr.Send(v, p.endpoint().ep); err != nil {
 			p.txErrors.Add(1)
 			d.r.counters.badSend.Add(1)
 		} else {
 			var bytes uint64
-			for k := range v.N {
+			for k := range data {
 				bytes += uint64(v.Sizes[k])
 			}
-			p.txFrames.Add(uint64(v.N))
+			p.txFrames.Add(uint64(data))
 			p.txBytes.Add(bytes)
 		}
 		for k := range v.N {

@@ -84,11 +84,17 @@ const defaultIdleHeartbeat = 10 * time.Second
 // one that carried data frames since its last ping, received or sent: a
 // link that dies under traffic is found within the timeout and a
 // second. An idle link whose last ping was answered is pinged only when
-// that ping is 3/4 to all of Config.IdleHeartbeat old (see pingDue): an
-// idle mesh costs a ping and its answer each way per link about every
-// IdleHeartbeat, and a link that dies while idle is found within
-// IdleHeartbeat and the timeout, or at once when traffic starts (the
-// first frame sent makes a ping due).
+// that ping, or the last exchange the peer started, is 3/4 to all of
+// Config.IdleHeartbeat old (see pingDue): an idle mesh costs a ping and
+// its answer per link about every IdleHeartbeat, and a link that dies
+// while idle is found within IdleHeartbeat and the timeout, or at once
+// when traffic starts (the first frame sent makes a ping due).
+//
+// A ping due on a healthy link that carried frames we sent since the
+// last ping rides on the data: it goes with the next frames sent to that
+// peer, in the same Transport.Send (the sleeve packs it into a datagram
+// it sends anyway), instead of a datagram of its own. One that has not
+// gone by the next call, the data having stopped, is sent on its own.
 func (r *Router) SendHeartbeats() {
 	r.hb.mu.Lock()
 	defer r.hb.mu.Unlock()
@@ -101,14 +107,42 @@ func (r *Router) SendHeartbeats() {
 		if name == frame.UnknownPeer || !r.pingDue(p, now) {
 			continue
 		}
-		if p.lastPong.Load() >= p.lastPing.Load() {
+		prev := p.lastPing.Load()
+		answered := p.lastPong.Load() >= prev
+		if answered {
 			p.firstPing.Store(now) // the first since the last answer
 		}
+		healthy := answered && prev != 0
+		sending := p.txFrames.Load() != p.pingTx.Load()
+		stale := p.ride.Swap(0) != 0 // a ping that did not ride
 		flags := heardFlag(p)
 		p.lastPing.Store(now)
 		r.notePing(p)
+		if healthy && sending && !stale {
+			p.rideFlags.Store(uint32(flags))
+			p.ride.Store(now)
+			continue
+		}
 		r.sendHeartbeat(r.hb.b, p.tr, p.endpoint().ep, name, hbPing, flags, now)
 	}
+}
+
+// takeRide adds to view v, bound for p, the ping waiting to ride on data
+// to p, if any, in hb (a one-frame batch with v's headroom), stamped with
+// the time it leaves. It reports whether it did.
+func (r *Router) takeRide(p *peer, v, hb *frame.Batch) bool {
+	if p.ride.Load() == 0 || v.Offset != hb.Offset || p.ride.Swap(0) == 0 {
+		return false
+	}
+	if v.N == len(v.Bufs) {
+		grow(v, v.N+1)
+	}
+	putHeartbeatFlags(hb.Room(0), hbPing, byte(p.rideFlags.Load()), r.mono())
+	v.Bufs[v.N] = hb.Bufs[0]
+	v.Sizes[v.N] = heartbeatLen
+	v.Meta[v.N] = frame.Meta{Src: r.cfg.Self, Dst: p.peerName()}
+	v.N++
+	return true
 }
 
 // heardFlag is hbFlagHeard if a heartbeat of p's arrived since our last

@@ -8,6 +8,7 @@ import (
 
 	"github.com/weave-switch/weave-switch/frame"
 	"github.com/weave-switch/weave-switch/link"
+	ethswitch "github.com/weave-switch/weave-switch/switch"
 	"github.com/weave-switch/weave-switch/transport"
 )
 
@@ -383,4 +384,79 @@ func TestHeartbeatShared(t *testing.T) {
 		}
 	}
 	t.Fatal("B silent: no ping within IdleHeartbeat of its last")
+}
+
+// TestPingRidesOnData: a ping due on a healthy link that carries frames we
+// send goes with the next frames sent to that peer, in the same Send,
+// not in a datagram of its own; it is not counted as data; one that
+// found no data to ride by the next call goes on its own then; and a
+// link never pinged is pinged at once, data or not.
+func TestPingRidesOnData(t *testing.T) {
+	tr := &mover{}
+	r, err := New(Config{Self: nameA, Device: newFakeDevice(), Transport: tr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.SetPeers([]link.Peer{{Name: nameB, Endpoint: transport.AddrPortEndpoint(regB)}})
+	advance := func(d time.Duration) { r.born = r.born.Add(-d) }
+	answer := func() {
+		f := make([]byte, heartbeatLen)
+		putHeartbeat(f, hbPong, r.mono())
+		if !receive(r, tr, regB, false, f) {
+			t.Fatal("pong refused")
+		}
+	}
+	sends := func() [][]byte {
+		tr.mu.Lock()
+		defer tr.mu.Unlock()
+		out := tr.sends
+		tr.to, tr.kinds, tr.flags, tr.sends = nil, nil, nil, nil
+		return out
+	}
+	d := newDispatcher(r, 8)
+	send := func() { // one data frame to B
+		b := frame.NewBatchSize(1, transport.MaxOverhead, 64)
+		b.Sizes[0] = copy(b.Room(0), dataFrame)
+		b.N = 1
+		d.dispatch(b, []ethswitch.Decision{{Action: ethswitch.Peer, Peer: nameB}})
+	}
+	peerB := r.peers.table.Load().list[0]
+
+	// Data before the link was ever pinged: the first ping goes at once.
+	send()
+	advance(time.Second)
+	r.SendHeartbeats()
+	answer()
+	if got := sends(); !slices.EqualFunc(got, [][]byte{{0}, {hbPing}}, slices.Equal) {
+		t.Fatalf("data, then the first ping: sends %v, want the data, then the ping on its own", got)
+	}
+	send()
+	advance(time.Second)
+	r.SendHeartbeats()
+	if got := sends(); !slices.EqualFunc(got, [][]byte{{0}}, slices.Equal) {
+		t.Fatalf("data, then a ping due: sends %v, want the data alone (the ping waits for more)", got)
+	}
+	send()
+	if got := sends(); !slices.EqualFunc(got, [][]byte{{0, hbPing}}, slices.Equal) {
+		t.Fatalf("next data: sends %v, want the data frame and the ping in one Send", got)
+	}
+	if n := peerB.txFrames.Load(); n != 3 {
+		t.Fatalf("%d frames counted sent, want 3 (the ping is not data)", n)
+	}
+	answer()
+	if h := r.LinkHealth()[nameB]; !h.Unanswered.IsZero() {
+		t.Fatalf("the ping that rode was answered, but the link is unanswered since %v", h.Unanswered)
+	}
+	// Data was sent since that ping: the next one waits to ride, finds no
+	// data, and goes on its own at the call after.
+	advance(time.Second)
+	r.SendHeartbeats()
+	if got := sends(); len(got) != 0 {
+		t.Fatalf("a ping due after data: sends %v, want none yet", got)
+	}
+	advance(time.Second)
+	r.SendHeartbeats()
+	if got := sends(); !slices.EqualFunc(got, [][]byte{{hbPing}}, slices.Equal) {
+		t.Fatalf("no data to ride: sends %v, want the ping on its own", got)
+	}
 }

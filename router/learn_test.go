@@ -21,6 +21,7 @@ type mover struct {
 	to     []netip.AddrPort // the endpoints Send was given
 	kinds  []byte           // the kind of each heartbeat sent (hbPing...), 0 for other frames
 	flags  []byte           // and its flags
+	sends  [][]byte         // per Send, the kind of each frame (0 for data)
 }
 
 func (m *mover) MoveEndpoint(peer frame.PeerName, to netip.AddrPort) error {
@@ -43,6 +44,15 @@ func (m *mover) Send(b *frame.Batch, ep transport.Endpoint) error {
 	}
 	m.kinds = append(m.kinds, kind)
 	m.flags = append(m.flags, flags)
+	var all []byte
+	for i := range b.N {
+		var k byte
+		if f := b.Frame(i); isHeartbeat(f) {
+			k = f[14]
+		}
+		all = append(all, k)
+	}
+	m.sends = append(m.sends, all)
 	return nil
 }
 

@@ -41,6 +41,10 @@ type peer struct {
 	// peer heard us since its previous ping): an exchange that shows the
 	// link working both ways, as our own answered ping would.
 	heard, shared atomic.Int64
+	// ride is the mono of a ping that goes with the next data frames sent
+	// to the peer (SendHeartbeats), 0 if none; rideFlags its flags.
+	ride      atomic.Int64
+	rideFlags atomic.Uint32
 
 	txFrames, txBytes, rxFrames, rxBytes atomic.Uint64
 	txErrors                             atomic.Uint64

@@ -17,6 +17,7 @@
 //
 //   - Heartbeats: every HeartbeatInterval (1 s) the router pings its
 //     neighbours through the data path: every one whose link carries data
+//     (the ping rides with the next frames we send it, if we send any)
 //     or whose last ping is unanswered; an idle one whose last ping was
 //     answered only every router.Config.IdleHeartbeat (the keepalive,
 //     10 s), counting from the last exchange either router started (the
