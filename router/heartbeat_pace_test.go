@@ -231,27 +231,9 @@ func TestIdlePingsDriftApart(t *testing.T) {
 // judged up without waiting for the next heartbeat; a flagged ping is
 // answered with the pong alone.
 func TestPingBack(t *testing.T) {
-	tr := &mover{}
-	r, err := New(Config{Self: nameA, Device: newFakeDevice(), Transport: tr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.SetPeers([]link.Peer{{Name: nameB, Endpoint: transport.AddrPortEndpoint(regB)}})
-	advance := func(d time.Duration) { r.born = r.born.Add(-d) }
-	heartbeat := func(kind, flags byte) {
-		f := make([]byte, heartbeatLen)
-		putHeartbeatFlags(f, kind, flags, r.mono())
-		if !receive(r, tr, regB, false, f) {
-			t.Fatal("heartbeat refused")
-		}
-	}
-	sent := func() []byte { // the heartbeats sent since the last call
-		tr.mu.Lock()
-		defer tr.mu.Unlock()
-		k := tr.kinds
-		tr.kinds = nil
-		return k
-	}
+	h := newHBRig(t)
+	r, advance, heartbeat := h.r, h.advance, h.from
+	sent := func() []byte { k, _, _ := h.sent(); return k } // the heartbeats sent since the last call
 
 	advance(time.Second)
 	heartbeat(hbPing, 0) // never pinged
@@ -296,27 +278,9 @@ func TestPingBack(t *testing.T) {
 // peer's pings stop we ping every IdleHeartbeat again. Our pings are
 // flagged heard when a heartbeat of the peer's arrived since our last.
 func TestHeartbeatShared(t *testing.T) {
-	tr := &mover{}
-	r, err := New(Config{Self: nameA, Device: newFakeDevice(), Transport: tr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.SetPeers([]link.Peer{{Name: nameB, Endpoint: transport.AddrPortEndpoint(regB)}})
-	advance := func(d time.Duration) { r.born = r.born.Add(-d) }
-	from := func(kind, flags byte) { // a heartbeat from B
-		f := make([]byte, heartbeatLen)
-		putHeartbeatFlags(f, kind, flags, r.mono())
-		if !receive(r, tr, regB, false, f) {
-			t.Fatal("heartbeat refused")
-		}
-	}
-	sent := func() (kinds, flags []byte) {
-		tr.mu.Lock()
-		defer tr.mu.Unlock()
-		kinds, flags = tr.kinds, tr.flags
-		tr.to, tr.kinds, tr.flags = nil, nil, nil
-		return kinds, flags
-	}
+	h := newHBRig(t)
+	r, tr, advance, from := h.r, h.tr, h.advance, h.from
+	sent := func() (kinds, flags []byte) { k, f, _ := h.sent(); return k, f }
 	count := func(kinds []byte, k byte) int {
 		n := 0
 		for _, x := range kinds {
@@ -392,27 +356,10 @@ func TestHeartbeatShared(t *testing.T) {
 // found no data to ride by the next call goes on its own then; and a
 // link never pinged is pinged at once, data or not.
 func TestPingRidesOnData(t *testing.T) {
-	tr := &mover{}
-	r, err := New(Config{Self: nameA, Device: newFakeDevice(), Transport: tr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.SetPeers([]link.Peer{{Name: nameB, Endpoint: transport.AddrPortEndpoint(regB)}})
-	advance := func(d time.Duration) { r.born = r.born.Add(-d) }
-	answer := func() {
-		f := make([]byte, heartbeatLen)
-		putHeartbeat(f, hbPong, r.mono())
-		if !receive(r, tr, regB, false, f) {
-			t.Fatal("pong refused")
-		}
-	}
-	sends := func() [][]byte {
-		tr.mu.Lock()
-		defer tr.mu.Unlock()
-		out := tr.sends
-		tr.to, tr.kinds, tr.flags, tr.sends = nil, nil, nil, nil
-		return out
-	}
+	h := newHBRig(t)
+	r, advance := h.r, h.advance
+	answer := func() { h.from(hbPong, 0) }
+	sends := func() [][]byte { _, _, s := h.sent(); return s }
 	d := newDispatcher(r, 8)
 	send := func() { // one data frame to B
 		b := frame.NewBatchSize(1, transport.MaxOverhead, 64)
@@ -459,4 +406,48 @@ func TestPingRidesOnData(t *testing.T) {
 	if got := sends(); !slices.EqualFunc(got, [][]byte{{hbPing}}, slices.Equal) {
 		t.Fatalf("no data to ride: sends %v, want the ping on its own", got)
 	}
+}
+
+// hbRig is router A with one neighbour, B, on a mover transport: the test
+// moves A's monotonic clock, hands it B's heartbeats and reads what it
+// sent.
+type hbRig struct {
+	t  *testing.T
+	r  *Router
+	tr *mover
+}
+
+func newHBRig(t *testing.T) *hbRig {
+	t.Helper()
+	tr := &mover{}
+	r, err := New(Config{Self: nameA, Device: newFakeDevice(), Transport: tr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.SetPeers([]link.Peer{{Name: nameB, Endpoint: transport.AddrPortEndpoint(regB)}})
+	return &hbRig{t: t, r: r, tr: tr}
+}
+
+// advance moves the router's clock on by d (its clock counts from born).
+func (h *hbRig) advance(d time.Duration) { h.r.born = h.r.born.Add(-d) }
+
+// from hands the router a heartbeat of B's, stamped now.
+func (h *hbRig) from(kind, flags byte) {
+	h.t.Helper()
+	f := make([]byte, heartbeatLen)
+	putHeartbeatFlags(f, kind, flags, h.r.mono())
+	if !receive(h.r, h.tr, regB, false, f) {
+		h.t.Fatal("heartbeat refused")
+	}
+}
+
+// sent returns what the router sent since the last call: the first
+// frame's heartbeat kind and flags per Send, and per Send every frame's
+// kind (0 for data).
+func (h *hbRig) sent() (kinds, flags []byte, sends [][]byte) {
+	h.tr.mu.Lock()
+	defer h.tr.mu.Unlock()
+	kinds, flags, sends = h.tr.kinds, h.tr.flags, h.tr.sends
+	h.tr.to, h.tr.kinds, h.tr.flags, h.tr.sends = nil, nil, nil, nil
+	return kinds, flags, sends
 }
