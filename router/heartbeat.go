@@ -128,21 +128,18 @@ func (r *Router) SendHeartbeats() {
 }
 
 // takeRide adds to view v, bound for p, the ping waiting to ride on data
-// to p, if any, in hb (a one-frame batch with v's headroom), stamped with
-// the time it leaves. It reports whether it did.
-func (r *Router) takeRide(p *peer, v, hb *frame.Batch) bool {
+// to p, if any, made in hb (a one-frame batch with v's headroom) and
+// stamped with the time it leaves.
+func (r *Router) takeRide(p *peer, v, hb *frame.Batch) {
 	if p.ride.Load() == 0 || v.Offset != hb.Offset || p.ride.Swap(0) == 0 {
-		return false
+		return
 	}
 	if v.N == len(v.Bufs) {
 		grow(v, v.N+1)
 	}
-	putHeartbeatFlags(hb.Room(0), hbPing, byte(p.rideFlags.Load()), r.mono())
-	v.Bufs[v.N] = hb.Bufs[0]
-	v.Sizes[v.N] = heartbeatLen
-	v.Meta[v.N] = frame.Meta{Src: r.cfg.Self, Dst: p.peerName()}
+	r.heartbeatFrame(hb, p.peerName(), hbPing, byte(p.rideFlags.Load()), r.mono())
+	v.Bufs[v.N], v.Sizes[v.N], v.Meta[v.N] = hb.Bufs[0], hb.Sizes[0], hb.Meta[0]
 	v.N++
-	return true
 }
 
 // heardFlag is hbFlagHeard if a heartbeat of p's arrived since our last
@@ -212,12 +209,18 @@ func (r *Router) pingDue(p *peer, now int64) bool {
 }
 
 func (r *Router) sendHeartbeat(b *frame.Batch, tr transport.Transport, ep transport.Endpoint, to frame.PeerName, kind, flags byte, clock int64) {
-	b.Sizes[0] = putHeartbeatFlags(b.Room(0), kind, flags, clock)
-	b.Meta[0] = frame.Meta{Src: r.cfg.Self, Dst: to}
-	b.N = 1
+	r.heartbeatFrame(b, to, kind, flags, clock)
 	if err := tr.Send(b, ep); err != nil {
 		r.counters.badSend.Add(1)
 	}
+}
+
+// heartbeatFrame makes b a one-frame batch: a heartbeat of kind to peer
+// to.
+func (r *Router) heartbeatFrame(b *frame.Batch, to frame.PeerName, kind, flags byte, clock int64) {
+	b.Sizes[0] = putHeartbeatFlags(b.Room(0), kind, flags, clock)
+	b.Meta[0] = frame.Meta{Src: r.cfg.Self, Dst: to}
+	b.N = 1
 }
 
 // LinkHealth returns the heartbeat state of every named peer.
