@@ -251,13 +251,18 @@ func TestPersistence(t *testing.T) {
 	}
 }
 
+// seededThree returns peers 1, 2 and 3 of a ring they all seed, in
+// 10.32.0.0/16, each taking a peer for alive while *up says so.
+func seededThree(t testing.TB, up *map[frame.PeerName]bool) (a, b, c *Allocator) {
+	alive := func(p frame.PeerName) bool { return (*up)[p] }
+	seeds := []frame.PeerName{1, 2, 3}
+	return newTest(t, 1, "10.32.0.0/16", seeds, alive), newTest(t, 2, "10.32.0.0/16", seeds, alive),
+		newTest(t, 3, "10.32.0.0/16", seeds, alive)
+}
+
 func TestRmpeer(t *testing.T) {
 	up := map[frame.PeerName]bool{1: true, 2: true, 3: true}
-	alive := func(p frame.PeerName) bool { return up[p] }
-	seeds := []frame.PeerName{1, 2, 3}
-	a := newTest(t, 1, "10.32.0.0/16", seeds, alive)
-	b := newTest(t, 2, "10.32.0.0/16", seeds, alive)
-	c := newTest(t, 3, "10.32.0.0/16", seeds, alive)
+	a, b, c := seededThree(t, &up)
 	exchange(t, a, b, c)
 	if _, err := c.Allocate("cx", netip.MustParsePrefix("10.32.192.0/24")); err != nil {
 		t.Fatal(err)

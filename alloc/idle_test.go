@@ -14,11 +14,7 @@ import (
 // grant or a reclaim runs.
 func TestIdle(t *testing.T) {
 	up := map[frame.PeerName]bool{1: true, 2: true, 3: true}
-	alive := func(p frame.PeerName) bool { return up[p] }
-	seeds := []frame.PeerName{1, 2, 3}
-	a := newTest(t, 1, "10.32.0.0/16", seeds, alive)
-	b := newTest(t, 2, "10.32.0.0/16", seeds, alive)
-	c := newTest(t, 3, "10.32.0.0/16", seeds, alive)
+	a, b, c := seededThree(t, &up)
 	if !a.Idle() {
 		t.Fatal("before the ring: not idle")
 	}
